@@ -1,0 +1,65 @@
+// `anetrain grad MODEL --tokens FILE [--batch B --seq T] -o OUT.safetensors`
+// One forward and backward; writes loss, logits and every parameter's gradient under its HF
+// name, in the layout the weights were read in. The window outside references look through.
+#include <cstdio>
+#include <omp.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "data/token_list.h"
+#include "formats/load.h"
+#include "formats/safetensors.h"
+#include "model/transformer.h"
+
+namespace anetrain {
+
+void add_grad_command(CLI::App& app, Command& run) {
+  auto* cmd = app.add_subcommand("grad", "One forward+backward pass; write loss, logits and all gradients");
+  static std::string model, tokens, out, backend = "cpu";
+  static bool u16 = false;
+  static int B = 0, T = 0, threads = 0;
+  static uint64_t seed = 42;
+  cmd->add_option("model", model, "Preset name, model config .json, HF folder, or llama2.c .bin")->required();
+  cmd->add_option("--tokens", tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
+  cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
+  cmd->add_option("--batch", B, "Sequences B (default: inferred)");
+  cmd->add_option("--seq", T, "Tokens per sequence T (default: inferred)");
+  cmd->add_option("-o,--out", out, "Output .safetensors")->required();
+  cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--seed", seed, "Seed for random init of presets/configs")->capture_default_str();
+  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)");
+  cmd->callback([&run] {
+    run = [] {
+      if (threads > 0) omp_set_num_threads(threads);
+      auto be = make_backend(backend);
+      LoadedModel lm = load_model(model, seed);
+      Model& m = *lm.model;
+      const auto ids = read_token_list(tokens, u16);
+      const BatchShape bs = infer_batch_shape(ids.size(), B, T, tokens);
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] >= m.cfg.vocab_size)
+          fail(tokens + ": token id " + std::to_string(ids[i]) + " (id #" + std::to_string(i) +
+               ") is outside the model's vocabulary of " + std::to_string(m.cfg.vocab_size));
+      Workspace ws(m.cfg, bs.B, bs.T);
+      for (int b = 0; b < bs.B; ++b)
+        for (int t = 0; t < bs.T; ++t) {
+          ws.inputs[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t];
+          ws.targets[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t + 1];
+        }
+      const double loss = forward(*be, m, ws);
+      m.zero_grads();
+      backward(*be, m, ws);
+      const float loss_f = float(loss);
+      std::vector<StWriteItem> items;
+      items.push_back({"loss", {}, &loss_f});
+      items.push_back({"logits", {bs.B, bs.T, m.cfg.vocab_size}, ws.logits});
+      for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.grad(s)});
+      write_safetensors(out, items, DType::f32);
+      std::fprintf(stderr, "loss %.6f over %d×%d tokens (%s backend) → %s\n", loss, bs.B, bs.T, be->name().c_str(),
+                   out.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain

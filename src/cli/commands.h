@@ -1,0 +1,15 @@
+// Each subcommand registers its flags on the CLI11 app and returns the function to run.
+#pragma once
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace anetrain {
+
+using Command = std::function<int()>;
+
+void add_info_command(CLI::App& app, Command& run);
+void add_grad_command(CLI::App& app, Command& run);
+void add_fit_batch_command(CLI::App& app, Command& run);
+
+}  // namespace anetrain

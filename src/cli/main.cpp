@@ -1,0 +1,33 @@
+// anetrain: one binary, one subcommand per file in src/cli/.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"anetrain — train and run Llama/Qwen3-family transformers from scratch"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "anetrain 0.1.0");
+  anetrain::Command run;
+  anetrain::add_info_command(app, run);
+  anetrain::add_grad_command(app, run);
+  anetrain::add_fit_batch_command(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run();
+  } catch (const anetrain::Error& e) {
+    std::fprintf(stderr, "anetrain: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "anetrain: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "anetrain: internal error: %s\n", e.what());
+    return 2;
+  }
+}

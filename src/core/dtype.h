@@ -1,0 +1,34 @@
+// Scalar storage types of tensors on disk (F32/F16/BF16) and their conversions to fp32.
+// Compute is fp32 everywhere in the CPU/ref backends; halves appear only in files and on the ANE.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace anetrain {
+
+enum class DType { f32, f16, bf16 };
+
+std::string dtype_name(DType t);          // safetensors tag: "F32", "F16", "BF16"
+size_t dtype_size(DType t);
+
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round to nearest even, as PyTorch does; NaN stays NaN (quiet bit forced).
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);
+  uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t((bits + rounding) >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);  // round to nearest even; overflow → ±inf
+
+}  // namespace anetrain

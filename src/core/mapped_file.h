@@ -1,0 +1,32 @@
+// Read-only memory map of a whole file (RAII). Parsers bounds-check every offset against
+// size() before touching data(), so a truncated file is an Error, never a fault.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace anetrain {
+
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Throws "path: at byte off: <what> needs N bytes, file has M" unless [off, off+n) is inside.
+  void require(uint64_t off, uint64_t n, const std::string& what) const;
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Write `bytes` to path atomically: temp file in the same directory, fsync, rename, fsync dir.
+void write_file_atomic(const std::string& path, const void* bytes, size_t n);
+
+}  // namespace anetrain

@@ -1,0 +1,19 @@
+// Token ids given on the command line's --tokens FILE: whitespace-separated decimal text, or
+// raw little-endian uint16 (llama2.c's pretokenized format).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace anetrain {
+
+std::vector<int32_t> read_token_list(const std::string& path, bool u16);
+
+// Splits `ids` into rows of T+1 tokens: inputs are a row's first T, targets its last T.
+// B and T may be 0 ("infer"); throws with a clear message when the count does not fit.
+struct BatchShape {
+  int B, T;
+};
+BatchShape infer_batch_shape(size_t n_ids, int B, int T, const std::string& path);
+
+}  // namespace anetrain

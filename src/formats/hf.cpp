@@ -1,0 +1,172 @@
+#include "formats/hf.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "formats/safetensors.h"
+
+namespace anetrain {
+
+namespace fs = std::filesystem;
+
+ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src) {
+  if (!j.is_object()) fail(src + ": config.json must be a JSON object");
+  auto get_int = [&](const char* key, bool required, int dflt) -> int {
+    if (!j.contains(key) || j[key].is_null()) {
+      if (required) fail(src + ": config.json lacks required field '" + std::string(key) + "'");
+      return dflt;
+    }
+    if (!j[key].is_number_integer()) fail(src + ": config.json field '" + std::string(key) + "' must be an integer");
+    return j[key].get<int>();
+  };
+  auto get_num = [&](const char* key, double dflt) -> double {
+    if (!j.contains(key) || j[key].is_null()) return dflt;
+    if (!j[key].is_number()) fail(src + ": config.json field '" + std::string(key) + "' must be a number");
+    return j[key].get<double>();
+  };
+  std::string type = j.value("model_type", "llama");
+  if (type != "llama" && type != "qwen3")
+    fail(src + ": model_type '" + type + "' is not supported (supported: llama, qwen3)");
+  ModelConfig c;
+  c.arch = type;
+  c.dim = get_int("hidden_size", true, 0);
+  c.n_layers = get_int("num_hidden_layers", true, 0);
+  c.n_heads = get_int("num_attention_heads", true, 0);
+  c.n_kv_heads = get_int("num_key_value_heads", false, c.n_heads);
+  c.head_dim = get_int("head_dim", false, c.n_heads > 0 ? c.dim / c.n_heads : 0);
+  c.hidden_dim = get_int("intermediate_size", true, 0);
+  c.vocab_size = get_int("vocab_size", true, 0);
+  c.max_seq_len = get_int("max_position_embeddings", false, 2048);
+  c.rope_theta = get_num("rope_theta", 10000.0);
+  c.norm_eps = get_num("rms_norm_eps", 1e-6);
+  c.rope_style = RopeStyle::half;
+  c.qk_norm = type == "qwen3";
+  c.tied_embeddings = j.value("tie_word_embeddings", type == "qwen3");
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    fail(src + ": rope_scaling is not supported (found " + j["rope_scaling"].dump() + ")");
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail(src + ": " + e.what());
+  }
+  return c;
+}
+
+nlohmann::json config_to_hf_json(const ModelConfig& c) {
+  const bool qwen = c.arch == "qwen3" || c.qk_norm;
+  return nlohmann::json{{"architectures", {qwen ? "Qwen3ForCausalLM" : "LlamaForCausalLM"}},
+                        {"model_type", qwen ? "qwen3" : "llama"},
+                        {"hidden_size", c.dim},
+                        {"intermediate_size", c.hidden_dim},
+                        {"num_hidden_layers", c.n_layers},
+                        {"num_attention_heads", c.n_heads},
+                        {"num_key_value_heads", c.n_kv_heads},
+                        {"head_dim", c.head_dim},
+                        {"vocab_size", c.vocab_size},
+                        {"max_position_embeddings", c.max_seq_len},
+                        {"rope_theta", c.rope_theta},
+                        {"rms_norm_eps", c.norm_eps},
+                        {"tie_word_embeddings", c.tied_embeddings},
+                        {"hidden_act", "silu"},
+                        {"attention_bias", false},
+                        {"torch_dtype", "float32"}};
+}
+
+ModelConfig load_hf_config(const std::string& dir) {
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  std::ifstream in(cfg_path);
+  if (!in) fail(dir + ": not a Hugging Face model folder (no config.json)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail_at(cfg_path, e.byte, "invalid JSON");
+  }
+  return config_from_hf_json(j, cfg_path);
+}
+
+std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
+  auto m = std::make_unique<Model>(load_hf_config(dir));
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) fail(dir + ": no *.safetensors files next to config.json");
+  std::vector<bool> loaded(m->table.specs().size(), false);
+  for (const auto& f : files) {
+    SafetensorsReader r(f);
+    for (size_t i = 0; i < m->table.specs().size(); ++i) {
+      const ParamSpec& s = m->table.specs()[i];
+      if (!r.has(s.name)) continue;
+      r.read_f32(s.name, s.shape, m->param(s));
+      loaded[i] = true;
+    }
+  }
+  for (size_t i = 0; i < loaded.size(); ++i)
+    if (!loaded[i]) fail(dir + ": tensor '" + m->table.specs()[i].name + "' is missing from the safetensors files");
+  return m;
+}
+
+namespace {
+
+// Within one head of hd rows: half-layout row s·hd/2 + p  ⇔  interleaved row 2p + s.
+void permute_heads(float* W, int heads, int hd, int cols, bool to_half) {
+  std::vector<float> tmp(size_t(hd) * cols);
+  for (int h = 0; h < heads; ++h) {
+    float* base = W + size_t(h) * hd * cols;
+    for (int p = 0; p < hd / 2; ++p)
+      for (int s = 0; s < 2; ++s) {
+        int half_row = s * hd / 2 + p, inter_row = 2 * p + s;
+        int dst = to_half ? half_row : inter_row, src = to_half ? inter_row : half_row;
+        std::copy(base + size_t(src) * cols, base + size_t(src + 1) * cols, tmp.begin() + size_t(dst) * cols);
+      }
+    std::copy(tmp.begin(), tmp.end(), base);
+  }
+}
+
+void permute_all(Model& m, bool to_half) {
+  const ModelConfig& c = m.cfg;
+  for (int l = 0; l < c.n_layers; ++l) {
+    permute_heads(m.w.layers[l].wq, c.n_heads, c.head_dim, c.dim, to_half);
+    permute_heads(m.w.layers[l].wk, c.n_kv_heads, c.head_dim, c.dim, to_half);
+    // q_norm/k_norm gains are per element of a head, so they move with the rows.
+    if (c.qk_norm) {
+      permute_heads(m.w.layers[l].q_norm, 1, c.head_dim, 1, to_half);
+      permute_heads(m.w.layers[l].k_norm, 1, c.head_dim, 1, to_half);
+    }
+  }
+  m.cfg.rope_style = to_half ? RopeStyle::half : RopeStyle::interleaved;
+}
+
+}  // namespace
+
+void permute_rope_to_half(Model& m) {
+  if (m.cfg.rope_style != RopeStyle::half) permute_all(m, true);
+}
+
+void permute_rope_to_interleaved(Model& m) {
+  if (m.cfg.rope_style != RopeStyle::interleaved) permute_all(m, false);
+}
+
+void save_hf_folder(const Model& src, const std::string& dir, DType dtype) {
+  fs::create_directories(dir);
+  const Model* m = &src;
+  std::unique_ptr<Model> copy;
+  if (src.cfg.rope_style != RopeStyle::half) {
+    copy = std::make_unique<Model>(src.cfg);
+    copy->params = src.params;
+    permute_rope_to_half(*copy);
+    m = copy.get();
+  }
+  std::vector<StWriteItem> items;
+  for (const auto& s : m->table.specs()) items.push_back({s.name, s.shape, m->params.data() + s.offset});
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), items, dtype);
+  std::string cfg = config_to_hf_json(m->cfg).dump(2) + "\n";
+  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.data(), cfg.size());
+}
+
+}  // namespace anetrain

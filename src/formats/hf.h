@@ -1,0 +1,30 @@
+// Hugging Face model folders: config.json (LlamaForCausalLM / Qwen3ForCausalLM) plus one or
+// more *.safetensors files with the standard tensor names (the names of our ParamTable).
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/dtype.h"
+#include "model/model.h"
+
+namespace anetrain {
+
+ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& source);
+nlohmann::json config_to_hf_json(const ModelConfig& c);
+
+ModelConfig load_hf_config(const std::string& dir);
+
+// HF weights rotate with the "half" convention; the returned config says so.
+std::unique_ptr<Model> load_hf_folder(const std::string& dir);
+// Writes config.json + model.safetensors. A model whose rope_style is interleaved is permuted
+// to the half layout first, since that is what every HF consumer assumes.
+void save_hf_folder(const Model& m, const std::string& dir, DType dtype);
+
+// Reorders q/k rows of every head between the two RoPE layouts (see RopeStyle). Both directions
+// are provided so a model can be flipped and flipped back bit for bit.
+void permute_rope_to_half(Model& m);
+void permute_rope_to_interleaved(Model& m);
+
+}  // namespace anetrain

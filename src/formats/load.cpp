@@ -1,0 +1,56 @@
+#include "formats/load.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "formats/hf.h"
+#include "formats/llama2c.h"
+
+namespace anetrain {
+
+LoadedModel load_model(const std::string& spec, uint64_t seed) {
+  namespace fs = std::filesystem;
+  if (is_preset(spec)) {
+    auto m = std::make_unique<Model>(preset_config(spec));
+    init_random(*m, seed);
+    return {std::move(m), "preset"};
+  }
+  std::error_code ec;
+  if (fs::is_directory(spec, ec)) return {load_hf_folder(spec), "hf"};
+  if (!fs::exists(spec, ec)) {
+    std::string list;
+    for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
+    fail("model '" + spec + "' is neither a preset (" + list + ") nor an existing file or folder");
+  }
+  if (fs::path(spec).extension() == ".json") {
+    auto m = std::make_unique<Model>(config_from_file(spec));
+    init_random(*m, seed);
+    return {std::move(m), "config"};
+  }
+  return {load_llama2c(spec), "llama2c"};
+}
+
+ModelConfig load_model_config(const std::string& spec, std::string* kind) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto set_kind = [&](const char* k) {
+    if (kind) *kind = k;
+  };
+  if (is_preset(spec)) {
+    set_kind("preset");
+    return preset_config(spec);
+  }
+  if (fs::is_directory(spec, ec)) {
+    set_kind("hf");
+    return load_hf_config(spec);
+  }
+  if (fs::path(spec).extension() == ".json" && fs::exists(spec, ec)) {
+    set_kind("config");
+    return config_from_file(spec);
+  }
+  LoadedModel lm = load_model(spec);
+  set_kind(lm.kind.c_str());
+  return lm.model->cfg;
+}
+
+}  // namespace anetrain

@@ -1,0 +1,90 @@
+// The kernel contract. Two levels:
+//   ops    — one function per piece of math, each with its backward (linear, rmsnorm, rope, ...);
+//   stages — whole blocks (attention block, FFN block; forward and backward). Each stage has a
+//            default made of ops (kernels/stages.cpp); a backend may override it with a fused
+//            kernel, which is how the ANE runs a block as one MIL program.
+// Layout: fp32, row-major. N = B*T rows. Dimension letters: B,T,D,Hq,Hkv,hd,F,V.
+// Gradient convention: parameter gradients accumulate (+=) so micro-batches sum; activation
+// gradients overwrite unless the argument is called *_acc.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/stages.h"
+#include "model/config.h"
+
+namespace anetrain {
+
+struct AttnShape {
+  int B, T, Hq, Hkv, hd;  // query head h reads kv head h / (Hq/Hkv)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // ---- ops ----
+  // y(N,out) = x(N,in) · W(out,in)ᵀ
+  virtual void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) = 0;
+  // dx(N,in) (= or +=) dy(N,out) · W(out,in)
+  virtual void linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) = 0;
+  // dW(out,in) += dy(N,out)ᵀ · x(N,in)
+  virtual void linear_bwd_w(const float* dy, const float* x, float* dW, int N, int in, int out) = 0;
+
+  // y(N,D) = E[tokens]; dE[tokens] += dy (scatter-add: repeated tokens sum)
+  virtual void embedding_fwd(const int32_t* tokens, const float* E, float* y, int N, int D) = 0;
+  virtual void embedding_bwd(const int32_t* tokens, const float* dy, float* dE, int N, int D) = 0;
+
+  // y = x · rstd · w with rstd = 1/sqrt(mean(x²)+eps) per row; rstd(N) is saved for backward.
+  virtual void rmsnorm_fwd(const float* x, const float* w, float* y, float* rstd, int N, int D, float eps) = 0;
+  // dx(N,D) += ∂/∂x, dw(D) += ∂/∂w
+  virtual void rmsnorm_bwd(const float* dy, const float* x, const float* w, const float* rstd, float* dx_acc,
+                           float* dw_acc, int N, int D) = 0;
+
+  // In-place rotation of x(B,T,H,hd); row (b,t) is at position pos0+t. rope_bwd applies the
+  // inverse rotation (the transpose), which is the gradient of a rotation.
+  virtual void rope_fwd(float* x, int B, int T, int H, int hd, int pos0, RopeStyle style, float theta) = 0;
+  virtual void rope_bwd(float* dx, int B, int T, int H, int hd, int pos0, RopeStyle style, float theta) = 0;
+
+  // Causal softmax attention, scale hd^-1/2. q,out (B,T,Hq,hd); k,v (B,T,Hkv,hd); probs (B,Hq,T,T)
+  // saved for backward (upper triangle zero). dprobs is scratch of probs' size.
+  virtual void attention_fwd(const float* q, const float* k, const float* v, float* out, float* probs,
+                             const AttnShape& s) = 0;
+  virtual void attention_bwd(const float* dout, const float* q, const float* k, const float* v, const float* probs,
+                             float* dq, float* dk, float* dv, float* dprobs, const AttnShape& s) = 0;
+
+  // h = silu(g) ⊙ u, elementwise over n values
+  virtual void swiglu_fwd(const float* g, const float* u, float* h, size_t n) = 0;
+  virtual void swiglu_bwd(const float* dh, const float* g, const float* u, float* dg, float* du, size_t n) = 0;
+
+  // y = x + α·f ; backward: dx = dy, df = α·dy (residual_bwd writes df)
+  virtual void residual_fwd(const float* x, const float* f, float alpha, float* y, size_t n) = 0;
+  virtual void residual_bwd(const float* dy, float alpha, float* df, size_t n) = 0;
+
+  // Per-row softmax cross-entropy of logits(N,V) against targets(N) → losses(N).
+  virtual void cross_entropy_fwd(const float* logits, const int32_t* targets, float* losses, int N, int V) = 0;
+  // dlogits = scale · (softmax(logits) − onehot(target))
+  virtual void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
+                                 int V) = 0;
+
+  // ---- stages (defaults composed of the ops above, in kernels/stages.cpp) ----
+  // out = x + α·Wo·attention(rope(qknorm(Wq·n)), rope(qknorm(Wk·n)), Wv·n), n = rmsnorm(x)
+  virtual void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                   AttentionSaved& s);
+  // Given dout, writes dx and accumulates this block's parameter gradients into g.
+  virtual void attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                                   const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k);
+  // out = x + α·Wdown·swiglu(Wgate·n, Wup·n), n = rmsnorm(x)
+  virtual void ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s);
+  virtual void ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                             const FfnSaved& s, const float* dout, float* dx, FfnScratch& k);
+};
+
+std::vector<std::string> backend_names();  // the ones built into this binary
+// Throws an Error listing backend_names() when the name is unknown.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+
+}  // namespace anetrain

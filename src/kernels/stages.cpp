@@ -1,0 +1,100 @@
+// Default stages: each block written as a sequence of contract ops. A backend that fuses a
+// block overrides the virtual and is tested against this composition.
+#include <cstring>
+
+#include "kernels/backend.h"
+
+namespace anetrain {
+
+BlockDims BlockDims::from(const ModelConfig& c, int B, int T) {
+  return BlockDims{B,
+                   T,
+                   c.dim,
+                   c.n_heads,
+                   c.n_kv_heads,
+                   c.head_dim,
+                   c.hidden_dim,
+                   float(c.norm_eps),
+                   float(c.residual_scale),
+                   float(c.rope_theta),
+                   c.rope_style,
+                   c.qk_norm};
+}
+
+void Backend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                  AttentionSaved& s) {
+  const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, d.D, d.eps);
+  if (d.qk_norm) {
+    linear_fwd(s.xn, w.wq, s.q_raw, N, d.D, qd);
+    linear_fwd(s.xn, w.wk, s.k_raw, N, d.D, kvd);
+    // QK-norm is RMSNorm over each head's hd values: rows = N*heads.
+    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
+    rmsnorm_fwd(s.k_raw, w.k_norm, s.k, s.k_rstd, N * d.Hkv, d.hd, d.eps);
+  } else {
+    linear_fwd(s.xn, w.wq, s.q, N, d.D, qd);
+    linear_fwd(s.xn, w.wk, s.k, N, d.D, kvd);
+  }
+  linear_fwd(s.xn, w.wv, s.v, N, d.D, kvd);
+  rope_fwd(s.q, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
+  rope_fwd(s.k, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
+  attention_fwd(s.q, s.k, s.v, s.attn, s.probs, AttnShape{d.B, d.T, d.Hq, d.Hkv, d.hd});
+  linear_fwd(s.attn, w.wo, s.o, N, qd, d.D);
+  residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
+}
+
+void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                                  const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
+  const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
+  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, d.D);
+  linear_bwd_x(k.dres, w.wo, k.dattn, N, qd, d.D, false);
+  attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, AttnShape{d.B, d.T, d.Hq, d.Hkv, d.hd});
+  rope_bwd(k.dq, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
+  rope_bwd(k.dk, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
+  const float* dq = k.dq;
+  const float* dk = k.dk;
+  if (d.qk_norm) {
+    std::memset(k.dq_raw, 0, sizeof(float) * size_t(N) * qd);
+    std::memset(k.dk_raw, 0, sizeof(float) * size_t(N) * kvd);
+    rmsnorm_bwd(k.dq, s.q_raw, w.q_norm, s.q_rstd, k.dq_raw, g.q_norm, N * d.Hq, d.hd);
+    rmsnorm_bwd(k.dk, s.k_raw, w.k_norm, s.k_rstd, k.dk_raw, g.k_norm, N * d.Hkv, d.hd);
+    dq = k.dq_raw;
+    dk = k.dk_raw;
+  }
+  linear_bwd_w(dq, s.xn, g.wq, N, d.D, qd);
+  linear_bwd_w(dk, s.xn, g.wk, N, d.D, kvd);
+  linear_bwd_w(k.dv, s.xn, g.wv, N, d.D, kvd);
+  linear_bwd_x(dq, w.wq, k.dxn, N, d.D, qd, false);
+  linear_bwd_x(dk, w.wk, k.dxn, N, d.D, kvd, true);
+  linear_bwd_x(k.dv, w.wv, k.dxn, N, d.D, kvd, true);
+  std::memcpy(dx, dout, sizeof(float) * size_t(N) * d.D);  // the skip path
+  rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, d.D);
+}
+
+void Backend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
+  const int N = d.N();
+  rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, d.D, d.eps);
+  linear_fwd(s.xn, w.w_gate, s.g, N, d.D, d.F);
+  linear_fwd(s.xn, w.w_up, s.u, N, d.D, d.F);
+  swiglu_fwd(s.g, s.u, s.h, size_t(N) * d.F);
+  linear_fwd(s.h, w.w_down, s.f, N, d.F, d.D);
+  residual_fwd(x, s.f, d.alpha, out, size_t(N) * d.D);
+}
+
+void Backend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                            const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
+  const int N = d.N();
+  residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
+  linear_bwd_w(k.dres, s.h, g.w_down, N, d.F, d.D);
+  linear_bwd_x(k.dres, w.w_down, k.dh, N, d.F, d.D, false);
+  swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * d.F);
+  linear_bwd_w(k.dg, s.xn, g.w_gate, N, d.D, d.F);
+  linear_bwd_w(k.du, s.xn, g.w_up, N, d.D, d.F);
+  linear_bwd_x(k.dg, w.w_gate, k.dxn, N, d.D, d.F, false);
+  linear_bwd_x(k.du, w.w_up, k.dxn, N, d.D, d.F, true);
+  std::memcpy(dx, dout, sizeof(float) * size_t(N) * d.D);
+  rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, d.D);
+}
+
+}  // namespace anetrain

@@ -1,0 +1,63 @@
+// Buffers a stage keeps from forward to backward, and the scratch its backward needs.
+// All are planned once per (config, B, T) by model/workspace.cpp; stages never allocate.
+#pragma once
+#include "model/config.h"
+#include "model/params.h"
+
+namespace anetrain {
+
+struct BlockDims {
+  int B, T;  // N = B*T rows
+  int D, Hq, Hkv, hd, F;
+  float eps, alpha, theta;
+  RopeStyle rope;
+  bool qk_norm;
+  int N() const { return B * T; }
+  static BlockDims from(const ModelConfig& c, int B, int T);
+};
+
+struct AttentionSaved {
+  float* xn;      // (N,D) rmsnorm(x)·w
+  float* rstd;    // (N)
+  float* q_raw;   // (N,Hq*hd) projection before QK-norm (qk_norm only)
+  float* k_raw;   // (N,Hkv*hd)
+  float* q_rstd;  // (N*Hq) (qk_norm only)
+  float* k_rstd;  // (N*Hkv)
+  float* q;       // (N,Hq*hd) after QK-norm and RoPE
+  float* k;       // (N,Hkv*hd)
+  float* v;       // (N,Hkv*hd)
+  float* probs;   // (B,Hq,T,T)
+  float* attn;    // (N,Hq*hd) attention output before Wo
+  float* o;       // (N,D) Wo·attn (before the residual)
+};
+
+struct AttentionScratch {
+  float* dattn;   // (N,Hq*hd)
+  float* dq;      // (N,Hq*hd)
+  float* dk;      // (N,Hkv*hd)
+  float* dv;      // (N,Hkv*hd)
+  float* dq_raw;  // (N,Hq*hd)
+  float* dk_raw;  // (N,Hkv*hd)
+  float* dprobs;  // (B,Hq,T,T)
+  float* dxn;     // (N,D)
+  float* dres;    // (N,D) α·dout
+};
+
+struct FfnSaved {
+  float* xn;    // (N,D)
+  float* rstd;  // (N)
+  float* g;     // (N,F) gate projection
+  float* u;     // (N,F) up projection
+  float* h;     // (N,F) silu(g)·u
+  float* f;     // (N,D) Wdown·h
+};
+
+struct FfnScratch {
+  float* dh;    // (N,F)
+  float* dg;    // (N,F)
+  float* du;    // (N,F)
+  float* dxn;   // (N,D)
+  float* dres;  // (N,D)
+};
+
+}  // namespace anetrain

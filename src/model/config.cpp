@@ -1,0 +1,134 @@
+#include "model/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/presets.h"
+
+namespace anetrain {
+
+const char* rope_style_name(RopeStyle s) { return s == RopeStyle::half ? "half" : "interleaved"; }
+
+void ModelConfig::validate() const {
+  auto positive = [](const char* field, long v) {
+    if (v <= 0) fail("model config: field '" + std::string(field) + "' must be > 0, got " + std::to_string(v));
+  };
+  positive("dim", dim);
+  positive("n_layers", n_layers);
+  positive("n_heads", n_heads);
+  positive("n_kv_heads", n_kv_heads);
+  positive("head_dim", head_dim);
+  positive("hidden_dim", hidden_dim);
+  positive("vocab_size", vocab_size);
+  positive("max_seq_len", max_seq_len);
+  if (n_heads % n_kv_heads != 0)
+    fail("model config: field 'n_kv_heads' (" + std::to_string(n_kv_heads) + ") must divide 'n_heads' (" +
+         std::to_string(n_heads) + ")");
+  if (head_dim % 2 != 0) fail("model config: field 'head_dim' must be even for RoPE, got " + std::to_string(head_dim));
+  if (head_dim > 1024) fail("model config: field 'head_dim' must be ≤ 1024, got " + std::to_string(head_dim));
+  if (!(rope_theta > 0)) fail("model config: field 'rope_theta' must be > 0");
+  if (!(norm_eps > 0)) fail("model config: field 'norm_eps' must be > 0");
+  if (!(residual_scale > 0)) fail("model config: field 'residual_scale' must be > 0");
+  if (arch != "llama" && arch != "qwen3") fail("model config: field 'arch' must be \"llama\" or \"qwen3\", got \"" + arch + "\"");
+}
+
+namespace {
+
+const std::set<std::string> kKnownKeys = {"arch", "dim", "n_layers", "n_heads", "n_kv_heads", "head_dim",
+                                          "hidden_dim", "vocab_size", "max_seq_len", "rope_theta", "rope_style",
+                                          "norm_eps", "qk_norm", "tied_embeddings", "residual_scale"};
+
+template <typename T>
+void read_field(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
+  if (!j.contains(key)) return;
+  try {
+    out = j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail(source + ": model config field '" + key + "' has the wrong type (" + j.at(key).dump() + ")");
+  }
+}
+
+}  // namespace
+
+ModelConfig config_from_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) fail(source + ": model config must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!kKnownKeys.count(it.key())) fail(source + ": unknown model config field '" + it.key() + "'");
+  ModelConfig c;
+  read_field(j, "arch", c.arch, source);
+  read_field(j, "dim", c.dim, source);
+  read_field(j, "n_layers", c.n_layers, source);
+  read_field(j, "n_heads", c.n_heads, source);
+  read_field(j, "n_kv_heads", c.n_kv_heads, source);
+  c.n_kv_heads = j.contains("n_kv_heads") ? c.n_kv_heads : c.n_heads;
+  read_field(j, "head_dim", c.head_dim, source);
+  if (!j.contains("head_dim") && c.n_heads > 0) c.head_dim = c.dim / c.n_heads;
+  read_field(j, "hidden_dim", c.hidden_dim, source);
+  read_field(j, "vocab_size", c.vocab_size, source);
+  read_field(j, "max_seq_len", c.max_seq_len, source);
+  read_field(j, "rope_theta", c.rope_theta, source);
+  std::string style = "interleaved";
+  read_field(j, "rope_style", style, source);
+  if (style == "interleaved") c.rope_style = RopeStyle::interleaved;
+  else if (style == "half") c.rope_style = RopeStyle::half;
+  else fail(source + ": model config field 'rope_style' must be \"interleaved\" or \"half\", got \"" + style + "\"");
+  read_field(j, "norm_eps", c.norm_eps, source);
+  read_field(j, "qk_norm", c.qk_norm, source);
+  read_field(j, "tied_embeddings", c.tied_embeddings, source);
+  read_field(j, "residual_scale", c.residual_scale, source);
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail(source + ": " + e.what());
+  }
+  return c;
+}
+
+nlohmann::json config_to_json(const ModelConfig& c) {
+  return nlohmann::json{{"arch", c.arch},           {"dim", c.dim},
+                        {"n_layers", c.n_layers},   {"n_heads", c.n_heads},
+                        {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},
+                        {"hidden_dim", c.hidden_dim}, {"vocab_size", c.vocab_size},
+                        {"max_seq_len", c.max_seq_len}, {"rope_theta", c.rope_theta},
+                        {"rope_style", rope_style_name(c.rope_style)}, {"norm_eps", c.norm_eps},
+                        {"qk_norm", c.qk_norm},     {"tied_embeddings", c.tied_embeddings},
+                        {"residual_scale", c.residual_scale}};
+}
+
+ModelConfig config_from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path + ": cannot open model config");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail_at(path, e.byte, "invalid JSON in model config");
+  }
+  return config_from_json(j, path);
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const auto& p : builtin_presets()) names.push_back(p.name);
+  return names;
+}
+
+bool is_preset(const std::string& name) {
+  for (const auto& p : builtin_presets())
+    if (p.name == name) return true;
+  return false;
+}
+
+ModelConfig preset_config(const std::string& name) {
+  for (const auto& p : builtin_presets())
+    if (p.name == name) return config_from_json(nlohmann::json::parse(p.json), "preset " + name);
+  std::string list;
+  for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
+  fail("unknown model preset '" + name + "' (presets: " + list + ")");
+}
+
+}  // namespace anetrain

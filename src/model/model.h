@@ -1,0 +1,32 @@
+// A model instance: config, parameter table, one flat buffer of weights and one of gradients.
+#pragma once
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace anetrain {
+
+struct Model {
+  explicit Model(const ModelConfig& c);
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  ModelConfig cfg;
+  ParamTable table;
+  std::vector<float> params;  // laid out by `table`
+  std::vector<float> grads;   // same layout; accumulates until zero_grads()
+  ModelTensors w;             // views into params
+  ModelTensors g;             // views into grads
+
+  float* param(const ParamSpec& s) { return params.data() + s.offset; }
+  float* grad(const ParamSpec& s) { return grads.data() + s.offset; }
+  void zero_grads();
+};
+
+// The seed's scratch initialisation: uniform U(−a, a) with a = 1/√fan_in for projections,
+// scaled by 1/√(2L) for the two matrices that write into the residual stream, 0.02 for the
+// embedding, 1 for norm gains. Deterministic in `seed`.
+void init_random(Model& m, uint64_t seed);
+
+}  // namespace anetrain

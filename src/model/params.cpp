@@ -1,0 +1,77 @@
+#include "model/params.h"
+
+#include "core/error.h"
+
+namespace anetrain {
+
+size_t ParamSpec::numel() const {
+  size_t n = 1;
+  for (auto d : shape) n *= size_t(d);
+  return n;
+}
+
+ParamTable::ParamTable(const ModelConfig& c) {
+  const int64_t D = c.dim, F = c.hidden_dim, V = c.vocab_size, hd = c.head_dim;
+  auto add = [&](std::string name, std::vector<int64_t> shape, ParamRole role, int layer) {
+    ParamSpec s{std::move(name), std::move(shape), role, layer, total_};
+    total_ += s.numel();
+    specs_.push_back(std::move(s));
+  };
+  add("model.embed_tokens.weight", {V, D}, ParamRole::embedding, -1);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {D}, ParamRole::attn_norm, l);
+    add(p + "self_attn.q_proj.weight", {int64_t(c.q_dim()), D}, ParamRole::wq, l);
+    add(p + "self_attn.k_proj.weight", {int64_t(c.kv_dim()), D}, ParamRole::wk, l);
+    add(p + "self_attn.v_proj.weight", {int64_t(c.kv_dim()), D}, ParamRole::wv, l);
+    add(p + "self_attn.o_proj.weight", {D, int64_t(c.q_dim())}, ParamRole::wo, l);
+    if (c.qk_norm) {
+      add(p + "self_attn.q_norm.weight", {hd}, ParamRole::q_norm, l);
+      add(p + "self_attn.k_norm.weight", {hd}, ParamRole::k_norm, l);
+    }
+    add(p + "post_attention_layernorm.weight", {D}, ParamRole::ffn_norm, l);
+    add(p + "mlp.gate_proj.weight", {F, D}, ParamRole::w_gate, l);
+    add(p + "mlp.up_proj.weight", {F, D}, ParamRole::w_up, l);
+    add(p + "mlp.down_proj.weight", {D, F}, ParamRole::w_down, l);
+  }
+  add("model.norm.weight", {D}, ParamRole::final_norm, -1);
+  if (!c.tied_embeddings) add("lm_head.weight", {V, D}, ParamRole::lm_head, -1);
+}
+
+const ParamSpec* ParamTable::find(const std::string& name) const {
+  for (const auto& s : specs_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const ParamSpec& ParamTable::at(ParamRole role, int layer) const {
+  for (const auto& s : specs_)
+    if (s.role == role && s.layer == layer) return s;
+  fail("internal: parameter role " + std::to_string(int(role)) + " layer " + std::to_string(layer) + " not in table");
+}
+
+ModelTensors bind_tensors(const ParamTable& t, const ModelConfig& c, float* base) {
+  ModelTensors m;
+  m.embedding = base + t.at(ParamRole::embedding).offset;
+  m.final_norm = base + t.at(ParamRole::final_norm).offset;
+  m.classifier = c.tied_embeddings ? m.embedding : base + t.at(ParamRole::lm_head).offset;
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto p = [&](ParamRole r) { return base + t.at(r, l).offset; };
+    LayerTensors L{};
+    L.attn_norm = p(ParamRole::attn_norm);
+    L.wq = p(ParamRole::wq);
+    L.wk = p(ParamRole::wk);
+    L.wv = p(ParamRole::wv);
+    L.wo = p(ParamRole::wo);
+    L.q_norm = c.qk_norm ? p(ParamRole::q_norm) : nullptr;
+    L.k_norm = c.qk_norm ? p(ParamRole::k_norm) : nullptr;
+    L.ffn_norm = p(ParamRole::ffn_norm);
+    L.w_gate = p(ParamRole::w_gate);
+    L.w_up = p(ParamRole::w_up);
+    L.w_down = p(ParamRole::w_down);
+    m.layers.push_back(L);
+  }
+  return m;
+}
+
+}  // namespace anetrain

@@ -1,0 +1,65 @@
+// The parameter table: one row (HF name, shape, offset) per tensor. It alone drives allocation,
+// checkpoint I/O, optimizer state, gradient norms and telemetry; nothing else lists parameters.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace anetrain {
+
+// What a tensor is, independent of its layer index; lets code find "layer 3's q_proj"
+// without string matching and tells the optimizer which tensors get weight decay.
+enum class ParamRole {
+  embedding, attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down, final_norm, lm_head
+};
+
+struct ParamSpec {
+  std::string name;            // Hugging Face tensor name
+  std::vector<int64_t> shape;  // row-major, [out, in] for matrices
+  ParamRole role;
+  int layer;      // -1 for non-layer tensors
+  size_t offset;  // in floats, into the flat parameter buffer
+  size_t numel() const;
+  bool is_matrix() const { return shape.size() == 2; }  // matrices get weight decay, gains don't
+};
+
+class ParamTable {
+ public:
+  explicit ParamTable(const ModelConfig& cfg);
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  size_t total() const { return total_; }
+  const ParamSpec* find(const std::string& name) const;
+  const ParamSpec& at(ParamRole role, int layer = -1) const;  // throws if absent
+
+ private:
+  std::vector<ParamSpec> specs_;
+  size_t total_ = 0;
+};
+
+// Views into a flat buffer laid out by a ParamTable: used for weights and for gradients alike.
+struct LayerTensors {
+  float* attn_norm;  // (D)
+  float* wq;         // (Hq*hd, D)
+  float* wk;         // (Hkv*hd, D)
+  float* wv;         // (Hkv*hd, D)
+  float* wo;         // (D, Hq*hd)
+  float* q_norm;     // (hd) or nullptr without qk_norm
+  float* k_norm;     // (hd) or nullptr
+  float* ffn_norm;   // (D)
+  float* w_gate;     // (F, D)
+  float* w_up;       // (F, D)
+  float* w_down;     // (D, F)
+};
+
+struct ModelTensors {
+  float* embedding;   // (V, D)
+  float* final_norm;  // (D)
+  float* classifier;  // (V, D): lm_head, or the embedding when tied
+  std::vector<LayerTensors> layers;
+};
+
+ModelTensors bind_tensors(const ParamTable& table, const ModelConfig& cfg, float* base);
+
+}  // namespace anetrain

@@ -1,0 +1,21 @@
+// The model's forward and backward pass for B sequences of T tokens, over any Backend.
+//   x0 = E[inputs]; for each layer: x ← attention_block(x); x ← ffn_block(x)
+//   logits = rmsnorm(x)·Wclsᵀ; loss = mean cross-entropy over the N = B·T positions
+#pragma once
+#include <cstdint>
+
+#include "kernels/backend.h"
+#include "model/model.h"
+#include "model/workspace.h"
+
+namespace anetrain {
+
+// Reads ws.inputs / ws.targets; leaves logits and saved activations in ws; returns mean loss.
+// Throws Error if a token id is outside [0, V).
+double forward(Backend& be, Model& m, Workspace& ws);
+
+// Accumulates grad_scale·∂(mean loss)/∂θ into m.grads (grad_scale = 1/accum for accumulation).
+// Must follow forward() on the same workspace.
+void backward(Backend& be, Model& m, Workspace& ws, float grad_scale = 1.0f);
+
+}  // namespace anetrain

@@ -1,0 +1,81 @@
+#include "model/workspace.h"
+
+namespace anetrain {
+
+Workspace::Workspace(const ModelConfig& c, int B_, int T_) : B(B_), T(T_), dims(BlockDims::from(c, B_, T_)) {
+  const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = c.vocab_size;
+  const size_t qd = size_t(c.q_dim()), kvd = size_t(c.kv_dim()), P = size_t(B) * c.n_heads * T * T;
+  const int L = c.n_layers;
+  inputs.assign(N, 0);
+  targets.assign(N, 0);
+
+  // Two passes over the same plan: the first only counts, the second hands out pointers.
+  size_t cursor = 0;
+  float* base = nullptr;
+  auto take = [&](size_t n) -> float* {
+    float* p = base ? base + cursor : nullptr;
+    cursor += (n + 15) & ~size_t(15);  // 64-byte aligned slices
+    return p;
+  };
+  auto plan = [&] {
+    cursor = 0;
+    x.assign(L + 1, nullptr);
+    x_mid.assign(L, nullptr);
+    attn.assign(L, AttentionSaved{});
+    ffn.assign(L, FfnSaved{});
+    for (int l = 0; l <= L; ++l) x[l] = take(N * D);
+    for (int l = 0; l < L; ++l) {
+      x_mid[l] = take(N * D);
+      AttentionSaved& a = attn[l];
+      a.xn = take(N * D);
+      a.rstd = take(N);
+      a.q_raw = c.qk_norm ? take(N * qd) : nullptr;
+      a.k_raw = c.qk_norm ? take(N * kvd) : nullptr;
+      a.q_rstd = c.qk_norm ? take(N * c.n_heads) : nullptr;
+      a.k_rstd = c.qk_norm ? take(N * c.n_kv_heads) : nullptr;
+      a.q = take(N * qd);
+      a.k = take(N * kvd);
+      a.v = take(N * kvd);
+      a.probs = take(P);
+      a.attn = take(N * qd);
+      a.o = take(N * D);
+      FfnSaved& f = ffn[l];
+      f.xn = take(N * D);
+      f.rstd = take(N);
+      f.g = take(N * F);
+      f.u = take(N * F);
+      f.h = take(N * F);
+      f.f = take(N * D);
+    }
+    AttentionScratch& as = attn_scratch;
+    as.dattn = take(N * qd);
+    as.dq = take(N * qd);
+    as.dk = take(N * kvd);
+    as.dv = take(N * kvd);
+    as.dq_raw = take(N * qd);
+    as.dk_raw = take(N * kvd);
+    as.dprobs = take(P);
+    as.dxn = take(N * D);
+    as.dres = take(N * D);
+    FfnScratch& fs = ffn_scratch;
+    fs.dh = take(N * F);
+    fs.dg = take(N * F);
+    fs.du = take(N * F);
+    fs.dxn = take(N * D);
+    fs.dres = take(N * D);
+    xf = take(N * D);
+    final_rstd = take(N);
+    logits = take(N * V);
+    dlogits = take(N * V);
+    losses = take(N);
+    dxf = take(N * D);
+    dx_a = take(N * D);
+    dx_b = take(N * D);
+  };
+  plan();
+  arena_.assign(cursor + 16, 0.0f);
+  base = arena_.data();
+  plan();
+}
+
+}  // namespace anetrain

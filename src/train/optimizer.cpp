@@ -1,0 +1,66 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+namespace anetrain {
+
+double lr_at(const AdamWConfig& c, int64_t step) {
+  if (step < c.warmup) return c.lr * double(step + 1) / double(c.warmup);
+  const int64_t span = c.total_steps - c.warmup;
+  if (span <= 0) return c.lr;
+  const double progress = std::min(1.0, double(step - c.warmup) / double(span));
+  return c.min_lr + 0.5 * (1.0 + std::cos(M_PI * progress)) * (c.lr - c.min_lr);
+}
+
+double grad_norm(const Model& m) {
+  double ss = 0;
+  const float* g = m.grads.data();
+  const size_t n = m.grads.size();
+#pragma omp parallel for reduction(+ : ss) schedule(static)
+  for (size_t i = 0; i < n; ++i) ss += double(g[i]) * g[i];
+  return std::sqrt(ss);
+}
+
+AdamW::AdamW(const Model& m, const AdamWConfig& c) : cfg_(c), m_(m.params.size(), 0.0f), v_(m.params.size(), 0.0f) {
+  for (const auto& s : m.table.specs()) decay_.push_back(s.is_matrix() ? 1 : 0);
+}
+
+double AdamW::step(Model& m) {
+  const double norm = grad_norm(m);
+  // Same rule as torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) only when < 1.
+  double gscale = 1.0;
+  if (cfg_.clip > 0) {
+    const double coef = cfg_.clip / (norm + 1e-6);
+    if (coef < 1.0) gscale = coef;
+  }
+  const double lr = lr_at(cfg_, t_);
+  last_lr_ = lr;
+  ++t_;
+  const double bc1 = 1.0 - std::pow(cfg_.beta1, double(t_));
+  const double bc2 = 1.0 - std::pow(cfg_.beta2, double(t_));
+  const float b1 = float(cfg_.beta1), b2 = float(cfg_.beta2);
+  const float step_size = float(lr / bc1);
+  const float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+  const float eps = float(cfg_.eps);
+  const auto& specs = m.table.specs();
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const size_t off = specs[k].offset, n = specs[k].numel();
+    const float decay = decay_[k] ? float(1.0 - lr * cfg_.weight_decay) : 1.0f;
+    float* p = m.params.data() + off;
+    const float* g = m.grads.data() + off;
+    float* mm = m_.data() + off;
+    float* vv = v_.data() + off;
+    const float gs = float(gscale);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const float gi = g[i] * gs;
+      mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+      vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
+      // Decoupled decay first, then the Adam step, in torch's order.
+      p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
+    }
+  }
+  return norm;
+}
+
+}  // namespace anetrain

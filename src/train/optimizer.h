@@ -1,0 +1,51 @@
+// AdamW with decoupled weight decay (matrices only; norm gains are never decayed), global
+// gradient-norm clipping, and the warmup + cosine learning-rate schedule.
+// Matches torch.optim.AdamW + clip_grad_norm_ step for step (tests/reference/parity.py).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+
+namespace anetrain {
+
+struct AdamWConfig {
+  double lr = 3e-4;
+  double min_lr = 3e-5;
+  int warmup = 100;
+  int total_steps = 10000;  // optimizer updates, for the cosine
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  double clip = 1.0;  // ≤ 0 disables clipping
+};
+
+// Learning rate for 0-based update `step`: linear warmup to lr over `warmup` updates, then
+// cosine down to min_lr at total_steps (held there afterwards).
+double lr_at(const AdamWConfig& c, int64_t step);
+
+// √(Σ g²) over every gradient, accumulated in double.
+double grad_norm(const Model& m);
+
+class AdamW {
+ public:
+  AdamW(const Model& m, const AdamWConfig& c);
+  // Clips, then updates m.params from m.grads with this step's lr. Returns the pre-clip norm.
+  double step(Model& m);
+  int64_t steps_taken() const { return t_; }
+  std::vector<float>& m1() { return m_; }
+  std::vector<float>& m2() { return v_; }
+  void set_steps_taken(int64_t t) { t_ = t; }
+  const AdamWConfig& config() const { return cfg_; }
+  double last_lr() const { return last_lr_; }
+
+ private:
+  AdamWConfig cfg_;
+  std::vector<float> m_, v_;
+  std::vector<uint8_t> decay_;  // per parameter tensor
+  int64_t t_ = 0;
+  double last_lr_ = 0;
+};
+
+}  // namespace anetrain
