@@ -50,17 +50,15 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
       auto be = make_backend(backend);
       LoadedModel lm = load_model(model, seed);
       Model& m = *lm.model;
-      const auto ids = read_token_list(tokens, u16);
+      const TokenList list = read_token_list(tokens, u16);
+      const std::vector<int32_t>& ids = list.ids;
       if (ids.size() % size_t(T + 1)) fail(tokens + ": id count is not a multiple of T+1 = " + std::to_string(T + 1));
       const int rows = int(ids.size() / size_t(T + 1));
       if (B <= 0) B = rows / accum;
       if (B <= 0 || rows != B * accum)
         fail(tokens + ": holds " + std::to_string(rows) + " rows but --batch " + std::to_string(B) + " × --accum " +
              std::to_string(accum) + " needs " + std::to_string(B * accum));
-      for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] >= m.cfg.vocab_size)
-          fail(tokens + ": token id " + std::to_string(ids[i]) + " (id #" + std::to_string(i) +
-               ") is outside the model's vocabulary of " + std::to_string(m.cfg.vocab_size));
+      list.check_vocab(m.cfg.vocab_size);
       opt.total_steps = steps;
       opt.min_lr = min_lr >= 0 ? min_lr : 0.1 * opt.lr;
       AdamW adamw(m, opt);

@@ -34,12 +34,10 @@ void add_grad_command(CLI::App& app, Command& run) {
       auto be = make_backend(backend);
       LoadedModel lm = load_model(model, seed);
       Model& m = *lm.model;
-      const auto ids = read_token_list(tokens, u16);
+      const TokenList list = read_token_list(tokens, u16);
+      const std::vector<int32_t>& ids = list.ids;
       const BatchShape bs = infer_batch_shape(ids.size(), B, T, tokens);
-      for (size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] >= m.cfg.vocab_size)
-          fail(tokens + ": token id " + std::to_string(ids[i]) + " (id #" + std::to_string(i) +
-               ") is outside the model's vocabulary of " + std::to_string(m.cfg.vocab_size));
+      list.check_vocab(m.cfg.vocab_size);
       Workspace ws(m.cfg, bs.B, bs.T);
       for (int b = 0; b < bs.B; ++b)
         for (int t = 0; t < bs.T; ++t) {

@@ -8,9 +8,18 @@
 
 namespace anetrain {
 
-std::vector<int32_t> read_token_list(const std::string& path, bool u16) {
+void TokenList::check_vocab(int V) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] >= V)
+      fail_at(path, offsets[i], "token id " + std::to_string(ids[i]) + " (id #" + std::to_string(i) +
+                                    ") is outside the model's vocabulary of " + std::to_string(V));
+}
+
+TokenList read_token_list(const std::string& path, bool u16) {
   MappedFile f(path);
-  std::vector<int32_t> ids;
+  TokenList out;
+  out.path = path;
+  std::vector<int32_t>& ids = out.ids;
   if (u16) {
     if (f.size() % 2) fail_at(path, f.size() - 1, "odd byte count: raw uint16 token files hold 2 bytes per id");
     ids.resize(f.size() / 2);
@@ -18,8 +27,9 @@ std::vector<int32_t> read_token_list(const std::string& path, bool u16) {
       uint16_t v;
       std::memcpy(&v, f.data() + 2 * i, 2);
       ids[i] = v;
+      out.offsets.push_back(2 * i);
     }
-    return ids;
+    return out;
   }
   const uint8_t* p = f.data();
   size_t i = 0, n = f.size();
@@ -38,8 +48,9 @@ std::vector<int32_t> read_token_list(const std::string& path, bool u16) {
     if (i == start || (i < n && !std::isspace(p[i])))
       fail_at(path, i, "expected a non-negative integer token id, found '" + std::string(1, char(p[i])) + "'");
     ids.push_back(int32_t(v));
+    out.offsets.push_back(start);
   }
-  return ids;
+  return out;
 }
 
 BatchShape infer_batch_shape(size_t n, int B, int T, const std::string& path) {

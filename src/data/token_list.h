@@ -7,7 +7,15 @@
 
 namespace anetrain {
 
-std::vector<int32_t> read_token_list(const std::string& path, bool u16);
+struct TokenList {
+  std::string path;
+  std::vector<int32_t> ids;
+  std::vector<uint64_t> offsets;  // byte offset of each id in the file, for error messages
+  // Throws "path: at byte N: token id X is outside the vocabulary of V" for the first bad id.
+  void check_vocab(int vocab_size) const;
+};
+
+TokenList read_token_list(const std::string& path, bool u16);
 
 // Splits `ids` into rows of T+1 tokens: inputs are a row's first T, targets its last T.
 // B and T may be 0 ("infer"); throws with a clear message when the count does not fit.

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs build and test dependencies from Debian's registry (when missing) and builds
+# anetrain in ./build. Safe to re-run; skips apt when everything is already installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev
+          libgtest-dev python3 python3-numpy python3-torch python3-sentencepiece)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built ./build/src/anetrain"
