@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev
+PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev zlib1g-dev
           libgtest-dev python3 python3-numpy python3-torch python3-sentencepiece)
 missing=()
 for p in "${PACKAGES[@]}"; do

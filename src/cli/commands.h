@@ -11,5 +11,8 @@ using Command = std::function<int()>;
 void add_info_command(CLI::App& app, Command& run);
 void add_grad_command(CLI::App& app, Command& run);
 void add_fit_batch_command(CLI::App& app, Command& run);
+void add_train_command(CLI::App& app, Command& run);
+void add_inspect_command(CLI::App& app, Command& run);
+void add_export_command(CLI::App& app, Command& run);
 
 }  // namespace anetrain

@@ -10,9 +10,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "anetrain 0.1.0");
   anetrain::Command run;
+  anetrain::add_train_command(app, run);
   anetrain::add_info_command(app, run);
   anetrain::add_grad_command(app, run);
   anetrain::add_fit_batch_command(app, run);
+  anetrain::add_inspect_command(app, run);
+  anetrain::add_export_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -44,41 +44,65 @@ void MappedFile::require(uint64_t off, uint64_t n, const std::string& what) cons
                             std::to_string(size_) + "; truncated?)");
 }
 
-void write_file_atomic(const std::string& path, const void* bytes, size_t n) {
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail(tmp + ": cannot create: " + std::strerror(errno));
+  tmp_ = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd_ < 0) fail(tmp_ + ": cannot create: " + std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFile::write(const void* bytes, size_t n) {
   const char* p = static_cast<const char*>(bytes);
-  size_t left = n;
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(tmp + ": write failed: " + std::strerror(e));
+      fail(tmp_ + ": write failed: " + std::strerror(errno));
     }
     p += w;
-    left -= size_t(w);
+    n -= size_t(w);
+    written_ += uint64_t(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(tmp + ": fsync/close failed: " + std::strerror(errno));
+}
+
+void AtomicFile::commit() {
+  if (::fsync(fd_) != 0) fail(tmp_ + ": fsync failed: " + std::strerror(errno));
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
+    ::unlink(tmp_.c_str());
+    fail(tmp_ + ": close failed: " + std::strerror(errno));
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path + ": rename failed: " + std::strerror(e));
+    ::unlink(tmp_.c_str());
+    fail(path_ + ": rename failed: " + std::strerror(e));
   }
+  std::filesystem::path target(path_);
+  fsync_dir(target.has_parent_path() ? target.parent_path().string() : ".");
+}
+
+void fsync_dir(const std::string& dir) {
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+void write_file_atomic(const std::string& path, const void* bytes, size_t n) {
+  AtomicFile f(path);
+  f.write(bytes, n);
+  f.commit();
 }
 
 }  // namespace anetrain

@@ -26,6 +26,27 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// A file that appears at `path` only when commit() succeeds: writes go to a temp file in the same
+// directory, commit() fsyncs, renames and fsyncs the directory. Destroyed uncommitted, it
+// leaves nothing behind — a crash mid-write can never expose a half-written file.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write(const void* bytes, size_t n);
+  uint64_t written() const { return written_; }
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  uint64_t written_ = 0;
+};
+
+void fsync_dir(const std::string& dir);
+
 // Write `bytes` to path atomically: temp file in the same directory, fsync, rename, fsync dir.
 void write_file_atomic(const std::string& path, const void* bytes, size_t n);
 

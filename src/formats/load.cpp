@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
+#include "train/checkpoint.h"
 
 namespace anetrain {
 
@@ -16,6 +17,7 @@ LoadedModel load_model(const std::string& spec, uint64_t seed) {
     return {std::move(m), "preset"};
   }
   std::error_code ec;
+  if (fs::exists(spec, ec) && !find_model_anck(spec).empty()) return {load_model_checkpoint(spec), "checkpoint"};
   if (fs::is_directory(spec, ec)) return {load_hf_folder(spec), "hf"};
   if (!fs::exists(spec, ec)) {
     std::string list;
@@ -39,6 +41,10 @@ ModelConfig load_model_config(const std::string& spec, std::string* kind) {
   if (is_preset(spec)) {
     set_kind("preset");
     return preset_config(spec);
+  }
+  if (fs::exists(spec, ec) && !find_model_anck(spec).empty()) {
+    set_kind("checkpoint");
+    return load_model_checkpoint(spec)->cfg;
   }
   if (fs::is_directory(spec, ec)) {
     set_kind("hf");

@@ -1,5 +1,5 @@
 // One entry point for "MODEL" arguments: a preset name, a JSON model config, a Hugging Face
-// folder, or a llama2.c .bin. Presets and JSON configs get a seeded random initialisation.
+// folder, a llama2.c .bin, or an anetrain checkpoint (.anck, step directory or run directory). Presets and JSON configs get a seeded random initialisation.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@ namespace anetrain {
 
 struct LoadedModel {
   std::unique_ptr<Model> model;
-  std::string kind;  // "preset", "config", "hf", "llama2c"
+  std::string kind;  // "preset", "config", "hf", "llama2c", "checkpoint"
 };
 
 LoadedModel load_model(const std::string& spec, uint64_t seed = 42);

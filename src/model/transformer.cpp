@@ -1,5 +1,8 @@
 #include "model/transformer.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -13,6 +16,23 @@ void check_tokens(const std::vector<int32_t>& ids, int V, const char* what) {
       fail(std::string(what) + " token " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
            " is outside the vocabulary [0, " + std::to_string(V) + ")");
 }
+// --act-clip: clamp(x, −c, c). Its gradient passes where |x| < c and is zero where it clamped;
+// a clamped value is stored exactly as ±c, which is how backward recognises it.
+void clamp_stream(float* x, size_t n, float c) {
+  if (c <= 0) return;
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < n; ++i) x[i] = std::min(c, std::max(-c, x[i]));
+}
+void mask_clamped(float* dx, const float* x, size_t n, float c) {
+  if (c <= 0) return;
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < n; ++i)
+    if (x[i] >= c || x[i] <= -c) dx[i] = 0.0f;
+}
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
 }  // namespace
 
 double forward(Backend& be, Model& m, Workspace& ws) {
@@ -23,11 +43,30 @@ double forward(Backend& be, Model& m, Workspace& ws) {
   be.embedding_fwd(ws.inputs.data(), m.w.embedding, ws.x[0], N, D);
   for (int l = 0; l < c.n_layers; ++l) {
     be.attention_block_fwd(ws.dims, m.w.layers[l], ws.x[l], ws.x_mid[l], ws.attn[l]);
+    clamp_stream(ws.x_mid[l], size_t(N) * D, ws.act_clip);
     be.ffn_block_fwd(ws.dims, m.w.layers[l], ws.x_mid[l], ws.x[l + 1], ws.ffn[l]);
+    clamp_stream(ws.x[l + 1], size_t(N) * D, ws.act_clip);
   }
+  const auto t_cls = Clock::now();
   be.rmsnorm_fwd(ws.x[c.n_layers], m.w.final_norm, ws.xf, ws.final_rstd, N, D, float(c.norm_eps));
-  be.linear_fwd(ws.xf, m.w.classifier, ws.logits, N, D, V);
-  be.cross_entropy_fwd(ws.logits, ws.targets.data(), ws.losses, N, V);
+  const float* cls = m.w.classifier;
+  if (ws.compaction) {
+    const VocabCompaction& vc = *ws.compaction;
+    for (int n = 0; n < N; ++n) {
+      ws.logit_targets[n] = vc.full_to_compact[ws.targets[n]];
+      if (ws.logit_targets[n] < 0)
+        fail("target token " + std::to_string(ws.targets[n]) + " is outside the compacted vocabulary");
+    }
+    for (int r = 0; r < vc.size(); ++r)
+      std::memcpy(ws.cls_w + size_t(r) * D, m.w.classifier + size_t(vc.compact_to_full[r]) * D, sizeof(float) * D);
+    cls = ws.cls_w;
+  } else {
+    std::copy(ws.targets.begin(), ws.targets.end(), ws.logit_targets.begin());
+  }
+  const int W = ws.logit_width;
+  be.linear_fwd(ws.xf, cls, ws.logits, N, D, W);
+  be.cross_entropy_fwd(ws.logits, ws.logit_targets.data(), ws.losses, N, W);
+  ws.classifier_ms += ms_since(t_cls);
   double sum = 0;
   for (int n = 0; n < N; ++n) sum += ws.losses[n];
   return sum / N;
@@ -35,17 +74,33 @@ double forward(Backend& be, Model& m, Workspace& ws) {
 
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
   const ModelConfig& c = m.cfg;
-  const int N = ws.B * ws.T, D = c.dim, V = c.vocab_size;
-  be.cross_entropy_bwd(ws.logits, ws.targets.data(), grad_scale / float(N), ws.dlogits, N, V);
-  be.linear_bwd_w(ws.dlogits, ws.xf, m.g.classifier, N, D, V);
-  be.linear_bwd_x(ws.dlogits, m.w.classifier, ws.dxf, N, D, V, false);
+  const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;
+  const auto t_cls = Clock::now();
+  be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
+  if (ws.compaction) {
+    const VocabCompaction& vc = *ws.compaction;
+    std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
+    be.linear_bwd_w(ws.dlogits, ws.xf, ws.cls_g, N, D, W);
+    be.linear_bwd_x(ws.dlogits, ws.cls_w, ws.dxf, N, D, W, false);
+    for (int r = 0; r < W; ++r) {
+      float* dst = m.g.classifier + size_t(vc.compact_to_full[r]) * D;
+      const float* src = ws.cls_g + size_t(r) * D;
+      for (int i = 0; i < D; ++i) dst[i] += src[i];
+    }
+  } else {
+    be.linear_bwd_w(ws.dlogits, ws.xf, m.g.classifier, N, D, W);
+    be.linear_bwd_x(ws.dlogits, m.w.classifier, ws.dxf, N, D, W, false);
+  }
+  ws.classifier_ms += ms_since(t_cls);
   std::fill(ws.dx_a, ws.dx_a + size_t(N) * D, 0.0f);
   be.rmsnorm_bwd(ws.dxf, ws.x[c.n_layers], m.w.final_norm, ws.final_rstd, ws.dx_a, m.g.final_norm, N, D);
   float* dcur = ws.dx_a;  // gradient w.r.t. the stream after the current block
   float* dnext = ws.dx_b;
   for (int l = c.n_layers - 1; l >= 0; --l) {
+    mask_clamped(dcur, ws.x[l + 1], size_t(N) * D, ws.act_clip);
     be.ffn_block_bwd(ws.dims, m.w.layers[l], m.g.layers[l], ws.x_mid[l], ws.ffn[l], dcur, dnext, ws.ffn_scratch);
     std::swap(dcur, dnext);
+    mask_clamped(dcur, ws.x_mid[l], size_t(N) * D, ws.act_clip);
     be.attention_block_bwd(ws.dims, m.w.layers[l], m.g.layers[l], ws.x[l], ws.attn[l], dcur, dnext,
                            ws.attn_scratch);
     std::swap(dcur, dnext);

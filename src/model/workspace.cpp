@@ -2,12 +2,14 @@
 
 namespace anetrain {
 
-Workspace::Workspace(const ModelConfig& c, int B_, int T_) : B(B_), T(T_), dims(BlockDims::from(c, B_, T_)) {
-  const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = c.vocab_size;
+Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc)
+    : B(B_), T(T_), dims(BlockDims::from(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {
+  const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = size_t(logit_width);
   const size_t qd = size_t(c.q_dim()), kvd = size_t(c.kv_dim()), P = size_t(B) * c.n_heads * T * T;
   const int L = c.n_layers;
   inputs.assign(N, 0);
   targets.assign(N, 0);
+  logit_targets.assign(N, 0);
 
   // Two passes over the same plan: the first only counts, the second hands out pointers.
   size_t cursor = 0;
@@ -65,6 +67,8 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_) : B(B_), T(T_), dims(
     fs.dres = take(N * D);
     xf = take(N * D);
     final_rstd = take(N);
+    cls_w = vc ? take(V * D) : nullptr;
+    cls_g = vc ? take(V * D) : nullptr;
     logits = take(N * V);
     dlogits = take(N * V);
     losses = take(N);

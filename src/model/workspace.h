@@ -5,11 +5,13 @@
 #include <vector>
 
 #include "kernels/stages.h"
+#include "model/vocab_compaction.h"
 
 namespace anetrain {
 
 struct Workspace {
-  Workspace(const ModelConfig& cfg, int B, int T);
+  // With a compaction, logits cover only its ids (width = compaction->size()).
+  Workspace(const ModelConfig& cfg, int B, int T, const VocabCompaction* compaction = nullptr);
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
 
@@ -24,12 +26,20 @@ struct Workspace {
   FfnScratch ffn_scratch;
   float* xf;          // (N,D) final-normed stream
   float* final_rstd;  // (N)
-  float* logits;      // (N,V)
-  float* dlogits;     // (N,V)
+  const VocabCompaction* compaction;
+  int logit_width;            // V, or the compacted vocabulary size
+  std::vector<int32_t> logit_targets;  // (N) targets in logit columns (= targets when not compacted)
+  float* cls_w;       // (Vc,D) gathered classifier rows (compaction only)
+  float* cls_g;       // (Vc,D) their gradient before scattering back (compaction only)
+  float* logits;      // (N,logit_width)
+  float* dlogits;     // (N,logit_width)
   float* losses;      // (N)
   float* dxf;         // (N,D)
   float* dx_a;        // (N,D) two ping-pong buffers for the residual gradient
   float* dx_b;        // (N,D)
+  // Runtime options and counters (not planned memory):
+  float act_clip = 0;         // > 0: clamp the residual stream to ±act_clip after every block
+  double classifier_ms = 0;   // time in the classifier + loss, forward and backward, accumulated
   size_t floats() const { return arena_.size(); }
 
  private:

@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace anetrain {
@@ -13,12 +14,26 @@ double lr_at(const AdamWConfig& c, int64_t step) {
 }
 
 double grad_norm(const Model& m) {
-  double ss = 0;
+  // Fixed-size chunks summed in a fixed order: the result is bit-identical whatever the thread
+  // count or scheduling, which exact resume depends on (an OpenMP reduction is not).
+  constexpr size_t kChunk = 1 << 16;
   const float* g = m.grads.data();
   const size_t n = m.grads.size();
-#pragma omp parallel for reduction(+ : ss) schedule(static)
-  for (size_t i = 0; i < n; ++i) ss += double(g[i]) * g[i];
-  return std::sqrt(ss);
+  const size_t chunks = (n + kChunk - 1) / kChunk;
+  double partial[1024];
+  double total = 0;
+  for (size_t base = 0; base < chunks; base += 1024) {
+    const size_t count = std::min<size_t>(1024, chunks - base);
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < count; ++c) {
+      const size_t lo = (base + c) * kChunk, hi = std::min(n, lo + kChunk);
+      double ss = 0;
+      for (size_t i = lo; i < hi; ++i) ss += double(g[i]) * g[i];
+      partial[c] = ss;
+    }
+    for (size_t c = 0; c < count; ++c) total += partial[c];
+  }
+  return std::sqrt(total);
 }
 
 AdamW::AdamW(const Model& m, const AdamWConfig& c) : cfg_(c), m_(m.params.size(), 0.0f), v_(m.params.size(), 0.0f) {
@@ -27,6 +42,11 @@ AdamW::AdamW(const Model& m, const AdamWConfig& c) : cfg_(c), m_(m.params.size()
 
 double AdamW::step(Model& m) {
   const double norm = grad_norm(m);
+  step_with_norm(m, norm);
+  return norm;
+}
+
+void AdamW::step_with_norm(Model& m, double norm) {
   // Same rule as torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) only when < 1.
   double gscale = 1.0;
   if (cfg_.clip > 0) {
@@ -60,7 +80,6 @@ double AdamW::step(Model& m) {
       p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
     }
   }
-  return norm;
 }
 
 }  // namespace anetrain

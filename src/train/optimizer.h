@@ -33,6 +33,8 @@ class AdamW {
   AdamW(const Model& m, const AdamWConfig& c);
   // Clips, then updates m.params from m.grads with this step's lr. Returns the pre-clip norm.
   double step(Model& m);
+  // Same, with the gradient norm already computed by the caller (who checked it is finite).
+  void step_with_norm(Model& m, double norm);
   int64_t steps_taken() const { return t_; }
   std::vector<float>& m1() { return m_; }
   std::vector<float>& m2() { return v_; }

@@ -1,0 +1,107 @@
+// `anetrain train`: flags in the spirit of llama2.c and the seed trainer; see train/trainer.h.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "train/trainer.h"
+
+namespace anetrain {
+
+void add_train_command(CLI::App& app, Command& run) {
+  auto* cmd = app.add_subcommand("train", "Train a model on token shards (or resume a run)");
+  static TrainOptions o;
+  static std::string resume, sampling = "random", inject;
+  static double min_lr = -1;
+  cmd->add_option("--model", o.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
+      ->capture_default_str();
+  cmd->add_flag("--scratch", o.scratch, "Start from random weights (implied for presets and .json configs)");
+  cmd->add_option("--resume", resume, "Continue the run in RUN_DIR from its latest checkpoint");
+  cmd->add_option("--data", o.data, "Training shards (llama2.c uint16 or anetrain format)");
+  cmd->add_option("--val-data", o.val_data, "Validation shards");
+  cmd->add_option("--val-frac", o.val_frac, "Hold out this fraction of each training shard for validation")
+      ->check(CLI::Range(0.0, 0.5));
+  cmd->add_option("--seq", o.seq, "Tokens per sequence")->capture_default_str();
+  cmd->add_option("--batch", o.batch, "Sequences per micro-step")->capture_default_str();
+  cmd->add_option("--accum", o.accum, "Micro-steps per optimizer step")->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Optimizer steps in total")->capture_default_str();
+  cmd->add_option("--stop-at", o.stop_at, "Pause (checkpoint and exit) after this step; --resume continues");
+  cmd->add_option("--lr", o.opt.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", min_lr, "Final learning rate of the cosine (default 0.1×lr)");
+  cmd->add_option("--warmup", o.opt.warmup, "Linear warmup steps")->capture_default_str();
+  cmd->add_option("--wd", o.opt.weight_decay, "Decoupled weight decay on matrices")->capture_default_str();
+  cmd->add_option("--beta1", o.opt.beta1, "AdamW β1")->capture_default_str();
+  cmd->add_option("--beta2", o.opt.beta2, "AdamW β2")->capture_default_str();
+  cmd->add_option("--clip", o.opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
+  cmd->add_option("--act-clip", o.act_clip, "Clamp the residual stream to ±X after each block (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed for initialisation and sampling")->capture_default_str();
+  cmd->add_flag("--compact-vocab", o.compact_vocab, "Classifier only over token ids present in the data");
+  cmd->add_option("--out", o.out, "Run directory (checkpoints, telemetry.jsonl, run.json)");
+  cmd->add_option("--ckpt-every", o.ckpt_every, "Checkpoint every N steps")->capture_default_str();
+  cmd->add_option("--keep", o.keep, "Keep the newest N checkpoints (plus the best)")->capture_default_str();
+  cmd->add_flag("--save-best", o.save_best, "Write periodic checkpoints only when the loss improved");
+  cmd->add_option("--eval-every", o.eval_every, "Validate every N steps")->capture_default_str();
+  cmd->add_option("--eval-batches", o.eval_batches, "Validation batches per evaluation")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--backend", o.backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--log-every", o.log_every, "Progress every N steps")->capture_default_str();
+  cmd->add_option("--sampling", sampling, "random windows, or shuffled non-overlapping windows per epoch")
+      ->check(CLI::IsMember({"random", "epoch"}))
+      ->capture_default_str();
+  cmd->add_option("--max-nonfinite", o.max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
+  cmd->add_option("--inject-nan", inject, "Testing hook: force a NaN loss at these steps (comma-separated)");
+  cmd->callback([cmd, &run] {
+    run = [cmd] {
+      std::vector<int64_t> nan_steps;
+      std::stringstream ss(inject);
+      for (std::string tok; std::getline(ss, tok, ',');)
+        if (!tok.empty()) nan_steps.push_back(std::stoll(tok));
+      TrainOptions opts = o;
+      if (!resume.empty()) {
+        // The run's own settings, with only the flags that cannot change its math overridable.
+        const std::string path = (std::filesystem::path(resume) / "run.json").string();
+        std::ifstream in(path);
+        if (!in) fail(resume + ": not a run directory (no run.json)");
+        try {
+          opts = TrainOptions::from_json(nlohmann::json::parse(in));
+        } catch (const nlohmann::json::exception& e) {
+          fail(path + ": unreadable run settings: " + e.what());
+        }
+        opts.out = resume;
+        auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
+        if (given("--steps")) opts.steps = o.steps;
+        if (given("--threads")) opts.threads = o.threads;
+        if (given("--log-every")) opts.log_every = o.log_every;
+        if (given("--ckpt-every")) opts.ckpt_every = o.ckpt_every;
+        if (given("--keep")) opts.keep = o.keep;
+        if (given("--eval-every")) opts.eval_every = o.eval_every;
+        if (given("--max-nonfinite")) opts.max_nonfinite = o.max_nonfinite;
+        if (given("--backend")) opts.backend = o.backend;
+        opts.stop_at = o.stop_at;
+      } else {
+        opts.opt.min_lr = min_lr >= 0 ? min_lr : 0.1 * opts.opt.lr;
+        opts.sampling = sampling == "epoch" ? Sampling::epoch : Sampling::random;
+        if (opts.out.empty()) fail("train: --out RUN_DIR is required (where checkpoints and telemetry go)");
+      }
+      opts.inject_nan = nan_steps;
+      TrainResult r = train(opts, resume);
+      if (r.interrupted) {
+        std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n",
+                    (long long)r.step, r.checkpoint.c_str(), opts.out.c_str());
+      } else {
+        std::printf("done: %lld steps, final loss %.4f%s\ncheckpoint: %s\ntelemetry:  %s/telemetry.jsonl\n",
+                    (long long)r.step, r.last_loss,
+                    r.last_val >= 0 ? (", val loss " + std::to_string(r.last_val)).c_str() : "",
+                    r.checkpoint.c_str(), opts.out.c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain

@@ -1,0 +1,125 @@
+#include "data/sampler.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace anetrain {
+
+size_t TokenSource::tokens() const {
+  size_t n = 0;
+  for (const auto& s : segments) n += s.end - s.begin;
+  return n;
+}
+
+void open_sources(const std::vector<std::string>& train_paths, const std::vector<std::string>& val_paths,
+                  double val_frac, TokenSource& train, TokenSource& val) {
+  for (const auto& p : train_paths) {
+    train.shards.push_back(std::make_unique<TokenShard>(p));
+    const TokenShard* s = train.shards.back().get();
+    if (val_frac > 0 && val_paths.empty()) {
+      const size_t cut = s->size() - size_t(double(s->size()) * val_frac);
+      train.segments.push_back({s, 0, cut});
+      val.segments.push_back({s, cut, s->size()});
+    } else {
+      train.segments.push_back({s, 0, s->size()});
+    }
+  }
+  for (const auto& p : val_paths) {
+    val.shards.push_back(std::make_unique<TokenShard>(p));
+    val.segments.push_back({val.shards.back().get(), 0, val.shards.back()->size()});
+  }
+}
+
+WindowSampler::WindowSampler(const TokenSource& src, int T, Sampling mode, uint64_t seed)
+    : src_(src), T_(T), mode_(mode), seed_(seed), rng_(seed) {
+  for (const auto& seg : src.segments) {
+    first_window_.push_back(n_windows_);
+    const size_t len = seg.end - seg.begin;
+    if (len < size_t(T) + 1)
+      fail(seg.shard->path() + ": holds only " + std::to_string(len) +
+           " training tokens, but one window needs seq+1 = " + std::to_string(T + 1) +
+           "\nhint: use a smaller --seq or more data");
+    // random: every start position; epoch: starts at multiples of T.
+    n_windows_ += mode == Sampling::random ? len - size_t(T) : (len - 1) / size_t(T);
+  }
+  if (n_windows_ == 0) fail("no training data");
+  if (mode == Sampling::epoch) {
+    if (n_windows_ > UINT32_MAX) fail("too many windows for epoch sampling; use --sampling random");
+    reshuffle();
+  }
+}
+
+void WindowSampler::reshuffle() {
+  order_.resize(n_windows_);
+  for (uint64_t i = 0; i < n_windows_; ++i) order_[i] = uint32_t(i);
+  Rng r(seed_ ^ (0x9e3779b97f4a7c15ull * (epoch_ + 1)));  // a pure function of (seed, epoch)
+  for (uint64_t i = n_windows_ - 1; i > 0; --i) std::swap(order_[i], order_[r.below(i + 1)]);
+}
+
+void WindowSampler::window_at(uint64_t index, const Segment*& seg, size_t& start) const {
+  const size_t k = size_t(std::upper_bound(first_window_.begin(), first_window_.end(), index) - first_window_.begin()) - 1;
+  seg = &src_.segments[k];
+  const uint64_t local = index - first_window_[k];
+  start = seg->begin + size_t(mode_ == Sampling::random ? local : local * uint64_t(T_));
+}
+
+void WindowSampler::next_batch(int B, int32_t* inputs, int32_t* targets) {
+  for (int b = 0; b < B; ++b) {
+    uint64_t index;
+    if (mode_ == Sampling::random) {
+      index = rng_.below(n_windows_);
+    } else {
+      if (cursor_ == n_windows_) {
+        ++epoch_;
+        cursor_ = 0;
+        reshuffle();
+      }
+      index = order_[cursor_++];
+    }
+    const Segment* seg;
+    size_t start;
+    window_at(index, seg, start);
+    for (int t = 0; t < T_; ++t) {
+      inputs[size_t(b) * T_ + t] = int32_t(seg->shard->at(start + t));
+      targets[size_t(b) * T_ + t] = int32_t(seg->shard->at(start + t + 1));
+    }
+  }
+}
+
+SamplerState WindowSampler::state() const { return SamplerState{rng_.state(), epoch_, cursor_}; }
+
+void WindowSampler::restore(const SamplerState& s) {
+  rng_.set_state(s.rng);
+  if (mode_ == Sampling::epoch && s.epoch != epoch_) {
+    epoch_ = s.epoch;
+    reshuffle();
+  }
+  epoch_ = s.epoch;
+  cursor_ = std::min<uint64_t>(s.cursor, n_windows_);
+}
+
+void validation_batch(const TokenSource& src, int T, int B, int batch_index, int n_batches, int32_t* inputs,
+                      int32_t* targets) {
+  uint64_t total = 0;
+  for (const auto& s : src.segments)
+    if (s.end - s.begin >= size_t(T) + 1) total += s.end - s.begin - size_t(T);
+  if (total == 0) fail("validation data has no window of seq+1 = " + std::to_string(T + 1) + " tokens");
+  const uint64_t n = uint64_t(n_batches) * uint64_t(B);
+  for (int b = 0; b < B; ++b) {
+    uint64_t pos = (uint64_t(batch_index) * B + b) * total / n;
+    for (const auto& s : src.segments) {
+      const size_t span = s.end - s.begin >= size_t(T) + 1 ? s.end - s.begin - size_t(T) : 0;
+      if (pos < span) {
+        for (int t = 0; t < T; ++t) {
+          inputs[size_t(b) * T + t] = int32_t(s.shard->at(s.begin + pos + t));
+          targets[size_t(b) * T + t] = int32_t(s.shard->at(s.begin + pos + t + 1));
+        }
+        break;
+      }
+      pos -= span;
+    }
+  }
+}
+
+}  // namespace anetrain

@@ -1,0 +1,23 @@
+// The human-facing progress report: on a terminal one line rewritten in place (step/total,
+// loss, tokens/s, ETA); otherwise plain lines, so logs and CI output stay readable.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace anetrain {
+
+class ProgressLine {
+ public:
+  ProgressLine();
+  void update(int64_t step, int64_t total, double loss, double lr, double tokens_per_s, double eta_s);
+  void message(const std::string& text);  // a permanent line (eval, checkpoint, ...)
+  void finish();
+
+ private:
+  bool tty_;
+  bool dirty_ = false;
+};
+
+std::string format_duration(double seconds);
+
+}  // namespace anetrain

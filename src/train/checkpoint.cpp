@@ -1,0 +1,164 @@
+#include "train/checkpoint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "formats/anck.h"
+
+namespace anetrain {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::pair<int64_t, fs::path>> step_dirs(const std::string& run_dir) {
+  std::vector<std::pair<int64_t, fs::path>> out;
+  const fs::path ck = fs::path(run_dir) / "ckpt";
+  std::error_code ec;
+  if (!fs::is_directory(ck, ec)) return out;
+  for (const auto& e : fs::directory_iterator(ck)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || name.rfind("step-", 0) != 0 || name.find(".tmp") != std::string::npos) continue;
+    try {
+      out.push_back({std::stoll(name.substr(5)), e.path()});
+    } catch (const std::exception&) {
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+nlohmann::json sampler_json(const SamplerState& s) {
+  return {{"rng", s.rng}, {"epoch", s.epoch}, {"cursor", s.cursor}};
+}
+
+}  // namespace
+
+std::string step_dir_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& opt, const TrainState& st) {
+  for (float v : m.params)
+    if (!std::isfinite(v)) fail("refusing to checkpoint non-finite weights at step " + std::to_string(st.step));
+  const fs::path ck = fs::path(run_dir) / "ckpt";
+  fs::create_directories(ck);
+  const fs::path final_dir = ck / step_dir_name(st.step);
+  const fs::path tmp = ck / (step_dir_name(st.step) + ".tmp");
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+
+  std::vector<AnckTensorIn> weights, state;
+  for (const auto& s : m.table.specs()) {
+    weights.push_back({s.name, s.shape, m.params.data() + s.offset});
+    state.push_back({"adam_m/" + s.name, s.shape, opt.m1().data() + s.offset});
+    state.push_back({"adam_v/" + s.name, s.shape, opt.m2().data() + s.offset});
+  }
+  write_anck((tmp / "model.anck").string(), "model", {{"config", config_to_json(m.cfg)}, {"step", st.step}}, weights);
+  nlohmann::json meta = {{"step", st.step},
+                         {"adam_t", opt.steps_taken()},
+                         {"sampler", sampler_json(st.sampler)},
+                         {"tokens_seen", st.tokens_seen},
+                         {"best_val", std::isfinite(st.best_val) ? nlohmann::json(st.best_val) : nlohmann::json()},
+                         {"best_step", st.best_step},
+                         {"nonfinite_consecutive", st.nonfinite_consecutive},
+                         {"nonfinite_total", st.nonfinite_total},
+                         {"loss_scale", st.loss_scale},
+                         {"last_loss", st.last_loss}};
+  write_anck((tmp / "state.anck").string(), "train_state", meta, state);
+  fsync_dir(tmp.string());
+  fs::remove_all(final_dir);  // a same-step checkpoint from an earlier, interrupted life
+  fs::rename(tmp, final_dir);
+  fsync_dir(ck.string());
+  return final_dir.string();
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+  auto dirs = step_dirs(run_dir);
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    try {
+      AnckReader a((it->second / "model.anck").string());
+      AnckReader b((it->second / "state.anck").string());
+      return it->second.string();
+    } catch (const Error& e) {
+      std::fprintf(stderr, "anetrain: skipping unreadable checkpoint %s: %s\n", it->second.c_str(), e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainState* st) {
+  AnckReader w((fs::path(step_dir) / "model.anck").string());
+  for (const auto& s : m.table.specs()) w.read(s.name, s.shape, m.params.data() + s.offset);
+  if (!opt && !st) return;
+  AnckReader r((fs::path(step_dir) / "state.anck").string());
+  const auto& meta = r.meta();
+  try {
+    if (opt) {
+      for (const auto& s : m.table.specs()) {
+        r.read("adam_m/" + s.name, s.shape, opt->m1().data() + s.offset);
+        r.read("adam_v/" + s.name, s.shape, opt->m2().data() + s.offset);
+      }
+      opt->set_steps_taken(meta.at("adam_t").get<int64_t>());
+    }
+    if (st) {
+      st->step = meta.at("step").get<int64_t>();
+      st->sampler.rng = meta.at("sampler").at("rng").get<std::array<uint64_t, 4>>();
+      st->sampler.epoch = meta.at("sampler").at("epoch").get<uint64_t>();
+      st->sampler.cursor = meta.at("sampler").at("cursor").get<uint64_t>();
+      st->tokens_seen = meta.at("tokens_seen").get<uint64_t>();
+      st->best_val = meta.at("best_val").is_null() ? std::numeric_limits<double>::infinity()
+                                                   : meta.at("best_val").get<double>();
+      st->best_step = meta.at("best_step").get<int64_t>();
+      st->nonfinite_consecutive = meta.at("nonfinite_consecutive").get<int>();
+      st->nonfinite_total = meta.at("nonfinite_total").get<int64_t>();
+      st->loss_scale = meta.at("loss_scale").get<double>();
+      st->last_loss = meta.at("last_loss").get<double>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail(r.path() + ": malformed training state: " + e.what());
+  }
+}
+
+std::string find_model_anck(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return fs::path(path).extension() == ".anck" ? path : "";
+  if (fs::is_regular_file(fs::path(path) / "model.anck", ec)) return (fs::path(path) / "model.anck").string();
+  if (fs::is_directory(fs::path(path) / "ckpt", ec)) {
+    auto latest = latest_checkpoint(path);
+    if (!latest) fail(path + ": run directory has no complete checkpoint");
+    return (fs::path(*latest) / "model.anck").string();
+  }
+  return "";
+}
+
+std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
+  const std::string file = find_model_anck(path);
+  if (file.empty()) fail(path + ": not an anetrain checkpoint, step directory or run directory");
+  AnckReader r(file);
+  if (r.kind() != "model") fail(file + ": checkpoint kind is '" + r.kind() + "', expected 'model'");
+  auto m = std::make_unique<Model>(config_from_json(r.meta().at("config"), file));
+  for (const auto& s : m->table.specs()) r.read(s.name, s.shape, m->param(s));
+  return m;
+}
+
+void prune_checkpoints(const std::string& run_dir, int keep, int64_t best_step) {
+  const fs::path ck = fs::path(run_dir) / "ckpt";
+  std::error_code ec;
+  if (fs::is_directory(ck, ec))
+    for (const auto& e : fs::directory_iterator(ck))
+      if (e.path().filename().string().find(".tmp") != std::string::npos) fs::remove_all(e.path(), ec);
+  if (keep <= 0) return;
+  auto dirs = step_dirs(run_dir);
+  const size_t n = dirs.size();
+  for (size_t i = 0; i + size_t(keep) < n; ++i)
+    if (dirs[i].first != best_step) fs::remove_all(dirs[i].second, ec);
+}
+
+}  // namespace anetrain

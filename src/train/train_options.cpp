@@ -1,0 +1,76 @@
+// TrainOptions ⇄ JSON (RUN/run.json), so a resumed run uses the settings it started with.
+#include "train/trainer.h"
+
+namespace anetrain {
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"model", model},
+          {"scratch", scratch},
+          {"data", data},
+          {"val_data", val_data},
+          {"val_frac", val_frac},
+          {"seq", seq},
+          {"batch", batch},
+          {"accum", accum},
+          {"steps", steps},
+          {"lr", opt.lr},
+          {"min_lr", opt.min_lr},
+          {"warmup", opt.warmup},
+          {"wd", opt.weight_decay},
+          {"beta1", opt.beta1},
+          {"beta2", opt.beta2},
+          {"eps", opt.eps},
+          {"clip", opt.clip},
+          {"act_clip", act_clip},
+          {"seed", seed},
+          {"compact_vocab", compact_vocab},
+          {"out", out},
+          {"ckpt_every", ckpt_every},
+          {"keep", keep},
+          {"save_best", save_best},
+          {"eval_every", eval_every},
+          {"eval_batches", eval_batches},
+          {"threads", threads},
+          {"backend", backend},
+          {"log_every", log_every},
+          {"sampling", sampling == Sampling::epoch ? "epoch" : "random"},
+          {"max_nonfinite", max_nonfinite}};
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  o.model = j.at("model").get<std::string>();
+  o.scratch = j.at("scratch").get<bool>();
+  o.data = j.at("data").get<std::vector<std::string>>();
+  o.val_data = j.at("val_data").get<std::vector<std::string>>();
+  o.val_frac = j.at("val_frac").get<double>();
+  o.seq = j.at("seq").get<int>();
+  o.batch = j.at("batch").get<int>();
+  o.accum = j.at("accum").get<int>();
+  o.steps = j.at("steps").get<int64_t>();
+  o.opt.lr = j.at("lr").get<double>();
+  o.opt.min_lr = j.at("min_lr").get<double>();
+  o.opt.warmup = j.at("warmup").get<int>();
+  o.opt.weight_decay = j.at("wd").get<double>();
+  o.opt.beta1 = j.at("beta1").get<double>();
+  o.opt.beta2 = j.at("beta2").get<double>();
+  o.opt.eps = j.at("eps").get<double>();
+  o.opt.clip = j.at("clip").get<double>();
+  o.act_clip = j.at("act_clip").get<double>();
+  o.seed = j.at("seed").get<uint64_t>();
+  o.compact_vocab = j.at("compact_vocab").get<bool>();
+  o.out = j.at("out").get<std::string>();
+  o.ckpt_every = j.at("ckpt_every").get<int>();
+  o.keep = j.at("keep").get<int>();
+  o.save_best = j.at("save_best").get<bool>();
+  o.eval_every = j.at("eval_every").get<int>();
+  o.eval_batches = j.at("eval_batches").get<int>();
+  o.threads = j.at("threads").get<int>();
+  o.backend = j.at("backend").get<std::string>();
+  o.log_every = j.at("log_every").get<int>();
+  o.sampling = j.at("sampling").get<std::string>() == "epoch" ? Sampling::epoch : Sampling::random;
+  o.max_nonfinite = j.at("max_nonfinite").get<int>();
+  return o;
+}
+
+}  // namespace anetrain

@@ -1,0 +1,54 @@
+// `anetrain train`: the training loop over token shards, with checkpoints, exact resume,
+// signal handling, non-finite guards and JSONL telemetry. Options are stored in RUN/run.json
+// so that --resume continues with exactly the settings the run started with.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/sampler.h"
+#include "train/optimizer.h"
+
+namespace anetrain {
+
+struct TrainOptions {
+  std::string model = "stories15m";
+  bool scratch = false;  // presets and JSON configs always start from random weights
+  std::vector<std::string> data, val_data;
+  double val_frac = 0.0;
+  int seq = 256, batch = 8, accum = 1;
+  int64_t steps = 1000;
+  int64_t stop_at = 0;  // > 0: checkpoint and pause after this step (resume continues the schedule)
+  AdamWConfig opt;      // lr 3e-4, warmup 100, min_lr 0.1·lr, clip 1, wd 0.1, β 0.9/0.95
+  double act_clip = 0;
+  uint64_t seed = 42;
+  bool compact_vocab = false;
+  std::string out;
+  int ckpt_every = 100, keep = 3;
+  bool save_best = false;
+  int eval_every = 100, eval_batches = 8;
+  int threads = 0;
+  std::string backend = "cpu";
+  int log_every = 10;
+  Sampling sampling = Sampling::random;
+  int max_nonfinite = 20;
+  std::vector<int64_t> inject_nan;  // testing hook: force a NaN loss at these 1-based steps
+
+  nlohmann::json to_json() const;
+  static TrainOptions from_json(const nlohmann::json& j);
+};
+
+struct TrainResult {
+  int64_t step = 0;
+  double last_loss = 0, last_val = -1;
+  std::string checkpoint;  // newest checkpoint directory
+  bool interrupted = false;
+};
+
+// Runs (or, with resume_dir set, resumes) a run. Throws Error on bad input or when training
+// must stop (too many non-finite steps).
+TrainResult train(TrainOptions o, const std::string& resume_dir = "");
+
+}  // namespace anetrain

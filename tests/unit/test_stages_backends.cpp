@@ -1,0 +1,186 @@
+// The block stages (attention and FFN, forward and backward) of every backend except `ref`,
+// against `ref`'s default composition of ops. Each backend's backward reads the saved buffers
+// of its own forward, as in training, so a backend that fuses a stage and keeps different
+// intermediates is still checked only on what the model sees: out, dx, parameter gradients.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "kernels/backend.h"
+#include "op_test_util.h"
+
+namespace anetrain::test {
+namespace {
+
+// Same 1e-4-of-scale bound as the ops (see test_ops_backends.cpp): a stage is a short chain of
+// ops, each adding its own ~sqrt(K)·eps drift; the norms and softmax inside are well-conditioned
+// for these random inputs, so the chain stays an order of magnitude under the bound.
+constexpr double kTol = 1e-4;
+constexpr float kGarbage = -777.25f;
+
+struct StageCase {
+  const char* name;
+  int B, T, D, F, Hq, Hkv, hd;
+  bool qk_norm;
+  RopeStyle rope;
+  float alpha, theta, eps;
+};
+void PrintTo(const StageCase& c, std::ostream* os) { *os << c.name; }
+
+const StageCase kCases[] = {
+    {"gqa2_interleaved", 2, 5, 33, 31, 4, 2, 6, false, RopeStyle::interleaved, 0.7f, 1e4f, 1e-5f},
+    {"gqa2_half_qknorm", 2, 5, 33, 31, 4, 2, 6, true, RopeStyle::half, 1.3f, 1e4f, 1e-5f},
+    {"gqa3_half_qknorm", 1, 7, 37, 29, 6, 3, 10, true, RopeStyle::half, 0.5f, 1e4f, 1e-5f},
+    {"mha_interleaved_qknorm", 2, 4, 24, 40, 3, 3, 10, true, RopeStyle::interleaved, 0.7f, 1e4f, 1e-5f},
+    {"mha_half", 1, 6, 20, 18, 2, 2, 8, false, RopeStyle::half, 1.0f, 1e4f, 1e-5f},
+    {"stories260k", 2, 8, 64, 172, 8, 4, 8, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
+    {"stories110m", 1, 6, 768, 2048, 12, 12, 64, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
+    {"qwen3_0_6b", 1, 4, 1024, 3072, 16, 8, 128, true, RopeStyle::half, 1.0f, 1e6f, 1e-6f},
+};
+
+std::vector<std::string> tested_backends() {
+  std::vector<std::string> out;
+  for (const auto& n : backend_names())
+    if (n != "ref") out.push_back(n);
+  return out;
+}
+
+// Named guarded tensors; p(name, n) allocates on first use (or returns nullptr for n = 0, as
+// the workspace does for the QK-norm buffers of a model without QK-norm).
+struct Pool {
+  std::map<std::string, Guarded> t;
+  float* p(const std::string& name, size_t n, float fill = kGarbage) {
+    if (n == 0) return nullptr;
+    return t.emplace(name, Guarded(n, fill)).first->second.data();
+  }
+  float* rnd(const std::string& name, size_t n, uint64_t seed, float lo = -1, float hi = 1) {
+    if (n == 0) return nullptr;
+    return t.emplace(name, Guarded(random_vec(n, seed, lo, hi))).first->second.data();
+  }
+  void expect_intact(const std::string& who) const {
+    for (const auto& [name, g] : t) EXPECT_TRUE(g.intact(who + " " + name));
+  }
+};
+
+class StagesVsRef : public ::testing::TestWithParam<std::tuple<std::string, StageCase>> {
+ protected:
+  void SetUp() override {
+    be = make_backend(std::get<0>(GetParam()));
+    ref = make_backend("ref");
+    const StageCase& c = std::get<1>(GetParam());
+    d = BlockDims{c.B, c.T, c.D, c.Hq, c.Hkv, c.hd, c.F, c.eps, c.alpha, c.theta, c.rope, c.qk_norm};
+  }
+  std::string tag(const std::string& what) const {
+    return be->name() + " " + what + " [" + std::get<1>(GetParam()).name + "]";
+  }
+  size_t N() const { return size_t(d.N()); }
+  size_t qd() const { return size_t(d.Hq) * d.hd; }
+  size_t kvd() const { return size_t(d.Hkv) * d.hd; }
+
+  // Projections at ~1/sqrt(fan_in) so activations stay O(1) through the block; gains away from 1
+  // so a backward that drops a gain factor is caught. The same seeds give identical weights and
+  // identical non-zero starting gradients (checking += ) to both backends.
+  LayerTensors attention_weights(Pool& w, bool grads) {
+    const uint64_t s = grads ? 100 : 0;
+    const float a = 1.0f / std::sqrt(float(d.D)), ao = 1.0f / std::sqrt(float(qd())), gl = grads ? -1.0f : 0.5f;
+    LayerTensors L{};
+    L.attn_norm = w.rnd("attn_norm", size_t(d.D), s + 1, gl, 1.5f);
+    L.wq = w.rnd("wq", qd() * d.D, s + 2, -a, a);
+    L.wk = w.rnd("wk", kvd() * d.D, s + 3, -a, a);
+    L.wv = w.rnd("wv", kvd() * d.D, s + 4, -a, a);
+    L.wo = w.rnd("wo", size_t(d.D) * qd(), s + 5, -ao, ao);
+    L.q_norm = w.rnd("q_norm", d.qk_norm ? size_t(d.hd) : 0, s + 6, gl, 1.5f);
+    L.k_norm = w.rnd("k_norm", d.qk_norm ? size_t(d.hd) : 0, s + 7, gl, 1.5f);
+    return L;
+  }
+  LayerTensors ffn_weights(Pool& w, bool grads) {
+    const uint64_t s = grads ? 200 : 10;
+    const float a = 1.0f / std::sqrt(float(d.D)), af = 1.0f / std::sqrt(float(d.F));
+    LayerTensors L{};
+    L.ffn_norm = w.rnd("ffn_norm", size_t(d.D), s + 1, grads ? -1.0f : 0.5f, 1.5f);
+    L.w_gate = w.rnd("w_gate", size_t(d.F) * d.D, s + 2, -a, a);
+    L.w_up = w.rnd("w_up", size_t(d.F) * d.D, s + 3, -a, a);
+    L.w_down = w.rnd("w_down", size_t(d.D) * d.F, s + 4, -af, af);
+    return L;
+  }
+
+  void compare(const Pool& got, const Pool& want, const std::vector<std::string>& names, double tol = kTol) {
+    for (const auto& n : names) EXPECT_TRUE(all_close(tag(n), got.t.at(n), want.t.at(n), tol));
+  }
+
+  std::unique_ptr<Backend> be, ref;
+  BlockDims d{};
+};
+
+TEST_P(StagesVsRef, AttentionBlock) {
+  Pool w;
+  const LayerTensors W = attention_weights(w, false);
+  const Guarded x = random_vec(N() * d.D, 31), dout = random_vec(N() * d.D, 32);
+  const size_t P = size_t(d.B) * d.Hq * d.T * d.T, qn = d.qk_norm ? 1 : 0;
+  Pool io[2], saved[2], scratch[2], grads[2];
+  Backend* bes[2] = {ref.get(), be.get()};
+  for (int i = 0; i < 2; ++i) {
+    Pool& s = saved[i];
+    AttentionSaved sv{s.p("xn", N() * d.D), s.p("rstd", N()), s.p("q_raw", qn * N() * qd()),
+                      s.p("k_raw", qn * N() * kvd()), s.p("q_rstd", qn * N() * d.Hq), s.p("k_rstd", qn * N() * d.Hkv),
+                      s.p("q", N() * qd()), s.p("k", N() * kvd()), s.p("v", N() * kvd()), s.p("probs", P),
+                      s.p("attn", N() * qd()), s.p("o", N() * d.D)};
+    Pool& k = scratch[i];
+    AttentionScratch sc{k.p("dattn", N() * qd()), k.p("dq", N() * qd()), k.p("dk", N() * kvd()),
+                        k.p("dv", N() * kvd()), k.p("dq_raw", N() * qd()), k.p("dk_raw", N() * kvd()),
+                        k.p("dprobs", P), k.p("dxn", N() * d.D), k.p("dres", N() * d.D)};
+    const LayerTensors G = attention_weights(grads[i], true);
+    bes[i]->attention_block_fwd(d, W, x.data(), io[i].p("out", N() * d.D), sv);
+    bes[i]->attention_block_bwd(d, W, G, x.data(), sv, dout.data(), io[i].p("dx", N() * d.D), sc);
+  }
+  compare(io[1], io[0], {"out", "dx"});
+  std::vector<std::string> gnames = {"attn_norm", "wq", "wk", "wv", "wo"};
+  if (d.qk_norm) gnames.insert(gnames.end(), {"q_norm", "k_norm"});
+  compare(grads[1], grads[0], gnames);
+  for (auto* p : {&io[1], &saved[1], &scratch[1], &grads[1]}) p->expect_intact(tag("attention block"));
+  Pool fresh;  // the stage must not write its weights
+  attention_weights(fresh, false);
+  compare(w, fresh, gnames, 0.0);
+}
+
+TEST_P(StagesVsRef, FfnBlock) {
+  Pool w;
+  const LayerTensors W = ffn_weights(w, false);
+  const Guarded x = random_vec(N() * d.D, 41), dout = random_vec(N() * d.D, 42);
+  const size_t NF = N() * d.F, ND = N() * d.D;
+  Pool io[2], saved[2], scratch[2], grads[2];
+  Backend* bes[2] = {ref.get(), be.get()};
+  for (int i = 0; i < 2; ++i) {
+    Pool& s = saved[i];
+    FfnSaved sv{s.p("xn", ND), s.p("rstd", N()), s.p("g", NF), s.p("u", NF), s.p("h", NF), s.p("f", ND)};
+    Pool& k = scratch[i];
+    FfnScratch sc{k.p("dh", NF), k.p("dg", NF), k.p("du", NF), k.p("dxn", ND), k.p("dres", ND)};
+    const LayerTensors G = ffn_weights(grads[i], true);
+    bes[i]->ffn_block_fwd(d, W, x.data(), io[i].p("out", ND), sv);
+    bes[i]->ffn_block_bwd(d, W, G, x.data(), sv, dout.data(), io[i].p("dx", ND), sc);
+  }
+  compare(io[1], io[0], {"out", "dx"});
+  compare(grads[1], grads[0], {"ffn_norm", "w_gate", "w_up", "w_down"});
+  for (auto* p : {&io[1], &saved[1], &scratch[1], &grads[1]}) p->expect_intact(tag("ffn block"));
+  Pool fresh;
+  ffn_weights(fresh, false);
+  compare(w, fresh, {"ffn_norm", "w_gate", "w_up", "w_down"}, 0.0);
+}
+
+std::string case_name(const ::testing::TestParamInfo<StagesVsRef::ParamType>& info) {
+  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, StagesVsRef,
+                         ::testing::Combine(::testing::ValuesIn(tested_backends()), ::testing::ValuesIn(kCases)),
+                         case_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StagesVsRef);
+
+}  // namespace
+}  // namespace anetrain::test
