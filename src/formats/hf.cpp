@@ -20,7 +20,8 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
       if (required) fail(src + ": config.json lacks required field '" + std::string(key) + "'");
       return dflt;
     }
-    if (!j[key].is_number_integer()) fail(src + ": config.json field '" + std::string(key) + "' must be an integer");
+    if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0 || j[key].get<int64_t>() > INT32_MAX)
+      fail(src + ": config.json field '" + std::string(key) + "' must be a non-negative 32-bit integer, got " + j[key].dump());
     return j[key].get<int>();
   };
   auto get_num = [&](const char* key, double dflt) -> double {
@@ -85,6 +86,8 @@ ModelConfig load_hf_config(const std::string& dir) {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail_at(cfg_path, e.byte, "invalid JSON");
+  } catch (const nlohmann::json::exception& e) {
+    fail(cfg_path + ": unreadable config.json: " + e.what());
   }
   return config_from_hf_json(j, cfg_path);
 }

@@ -1,6 +1,8 @@
 #include "model/config.h"
 
 #include <fstream>
+#include <limits>
+#include <type_traits>
 #include <set>
 #include <sstream>
 
@@ -42,13 +44,28 @@ const std::set<std::string> kKnownKeys = {"arch", "dim", "n_layers", "n_heads", 
                                           "hidden_dim", "vocab_size", "max_seq_len", "rope_theta", "rope_style",
                                           "norm_eps", "qk_norm", "tied_embeddings", "residual_scale"};
 
+// nlohmann's get<int>() silently converts 64.9, true and 2^32+1; a config is stricter than that.
 template <typename T>
 void read_field(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
   if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail(source + ": model config field '" + key + "' has the wrong type (" + j.at(key).dump() + ")");
+  const auto& v = j.at(key);
+  auto wrong = [&](const char* want) {
+    fail(source + ": model config field '" + key + "' must be " + want + ", got " + v.dump());
+  };
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) wrong("true or false");
+    out = v.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) wrong("an integer");
+    const int64_t x = v.get<int64_t>();
+    if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) wrong("an integer in range");
+    out = T(x);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!v.is_number()) wrong("a number");
+    out = v.get<T>();
+  } else {
+    if (!v.is_string()) wrong("a string");
+    out = v.get<std::string>();
   }
 }
 
@@ -107,6 +124,8 @@ ModelConfig config_from_file(const std::string& path) {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail_at(path, e.byte, "invalid JSON in model config");
+  } catch (const nlohmann::json::exception& e) {
+    fail(path + ": unreadable model config: " + e.what());
   }
   return config_from_json(j, path);
 }

@@ -53,19 +53,17 @@ Guarded::Guarded(size_t n, float fill) : n_(n), buf_(n + 2 * kGuard, sentinel())
   std::fill(data(), data() + n_, fill);
 }
 
-Guarded::Guarded(const std::vector<float>& init) : Guarded(init.size()) {
-  std::copy(init.begin(), init.end(), data());
-}
+Guarded::Guarded(const std::vector<float>& init) : Guarded(init.size()) { std::copy(init.begin(), init.end(), data()); }
 
 ::testing::AssertionResult Guarded::intact(const std::string& what) const {
   for (size_t i = 0; i < kGuard; ++i) {
     if (!is_sentinel(buf_[i]))
-      return ::testing::AssertionFailure() << what << ": write before the start, at index "
-                                           << (long(i) - long(kGuard)) << " (value " << buf_[i] << ")";
+      return ::testing::AssertionFailure() << what << ": write before the start, at index " << (long(i) - long(kGuard))
+                                           << " (value " << buf_[i] << ")";
     const size_t j = kGuard + n_ + i;
     if (!is_sentinel(buf_[j]))
-      return ::testing::AssertionFailure() << what << ": write past the end, at index " << (n_ + i) << " of "
-                                           << n_ << " (value " << buf_[j] << ")";
+      return ::testing::AssertionFailure()
+             << what << ": write past the end, at index " << (n_ + i) << " of " << n_ << " (value " << buf_[j] << ")";
   }
   return ::testing::AssertionSuccess();
 }

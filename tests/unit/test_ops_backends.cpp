@@ -16,8 +16,8 @@ namespace {
 // Tolerance, relative to the largest |ref| in the tensor (floored at 1). `ref` sums in double;
 // an fp32 backend's sums of K terms, in whatever order its BLAS or SIMD lanes pick, drift by
 // about sqrt(K)·eps·(output scale) for random-sign terms: with K ≤ 3072 (Qwen3's F) and
-// eps = 6e-8 that is ~7e-6, so 1e-4 leaves a >10x margin while a wrong formula, index or
-// missing term shows as an O(1) relative error.
+// eps = 6e-8 that is ~7e-6 (the cpu backend measures ≤ 1.2e-6 here), so 1e-4 leaves a >10x
+// margin while a wrong formula, index or missing term shows as an O(1) relative error.
 constexpr double kTol = 1e-4;
 constexpr float kGarbage = 1234.5f;
 
@@ -60,7 +60,8 @@ class OpsVsRef : public ::testing::TestWithParam<std::tuple<std::string, Shape>>
 
 TEST_P(OpsVsRef, Linear) {
   const int N = s().N(), in = s().D, out = s().F;
-  const Guarded x = random_vec(size_t(N) * in, 1), W = random_vec(size_t(out) * in, 2), dy = random_vec(size_t(N) * out, 3);
+  const Guarded x = random_vec(size_t(N) * in, 1), W = random_vec(size_t(out) * in, 2),
+                dy = random_vec(size_t(N) * out, 3);
   Guarded y(size_t(N) * out, kGarbage), y_ref(size_t(N) * out, kGarbage);
   be->linear_fwd(x.data(), W.data(), y.data(), N, in, out);
   ref->linear_fwd(x.data(), W.data(), y_ref.data(), N, in, out);
@@ -108,7 +109,8 @@ TEST_P(OpsVsRef, RmsNorm) {
   const int N = s().N(), D = s().D;
   const Guarded x = random_vec(size_t(N) * D, 10), w = random_vec(size_t(D), 11, 0.25f, 2.0f),
                 dy = random_vec(size_t(N) * D, 12);
-  Guarded y(size_t(N) * D, kGarbage), y_ref(size_t(N) * D, kGarbage), r(size_t(N), kGarbage), r_ref(size_t(N), kGarbage);
+  Guarded y(size_t(N) * D, kGarbage), y_ref(size_t(N) * D, kGarbage), r(size_t(N), kGarbage),
+      r_ref(size_t(N), kGarbage);
   be->rmsnorm_fwd(x.data(), w.data(), y.data(), r.data(), N, D, s().eps);
   ref->rmsnorm_fwd(x.data(), w.data(), y_ref.data(), r_ref.data(), N, D, s().eps);
   EXPECT_TRUE(all_close(tag("rmsnorm_fwd y"), y, y_ref, kTol));
@@ -165,8 +167,8 @@ TEST_P(OpsVsRef, Attention) {
   // Both backwards read ref's probs so a forward difference cannot mask a backward one.
   Guarded dq(qn, kGarbage), dk(kvn, kGarbage), dv(kvn, kGarbage), dp(pn, kGarbage);
   Guarded dq_ref(qn, kGarbage), dk_ref(kvn, kGarbage), dv_ref(kvn, kGarbage), dp_ref(pn, kGarbage);
-  be->attention_bwd(dout.data(), q.data(), k.data(), v.data(), p_ref.data(), dq.data(), dk.data(), dv.data(),
-                    dp.data(), a);
+  be->attention_bwd(dout.data(), q.data(), k.data(), v.data(), p_ref.data(), dq.data(), dk.data(), dv.data(), dp.data(),
+                    a);
   ref->attention_bwd(dout.data(), q.data(), k.data(), v.data(), p_ref.data(), dq_ref.data(), dk_ref.data(),
                      dv_ref.data(), dp_ref.data(), a);
   EXPECT_TRUE(all_close(tag("attention_bwd dq"), dq, dq_ref, kTol));
