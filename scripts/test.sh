@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The independent Qwen3/Mistral tokenizer reference (@lenml/tokenizers, pinned by package-lock.json).
+npm ci --prefix tests/tokenizer --no-audit --no-fund --loglevel=error
 cd build
 ctest --output-on-failure -j"$(nproc)"

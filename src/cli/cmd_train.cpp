@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "train/quickstart.h"
 #include "train/trainer.h"
 
 namespace anetrain {
@@ -62,6 +63,15 @@ void add_train_command(CLI::App& app, Command& run) {
       for (std::string tok; std::getline(ss, tok, ',');)
         if (!tok.empty()) nan_steps.push_back(std::stoll(tok));
       TrainOptions opts = o;
+      if (resume.empty() && o.data.empty()) {
+        // No data: the built-in default job (README quick start).
+        QuickstartOptions q;
+        q.out = o.out;
+        q.threads = o.threads;
+        q.backend = o.backend;
+        if (cmd->count("--steps")) q.steps = o.steps;
+        return run_quickstart(q);
+      }
       if (!resume.empty()) {
         // The run's own settings, with only the flags that cannot change its math overridable.
         const std::string path = (std::filesystem::path(resume) / "run.json").string();

@@ -14,5 +14,8 @@ void add_fit_batch_command(CLI::App& app, Command& run);
 void add_train_command(CLI::App& app, Command& run);
 void add_inspect_command(CLI::App& app, Command& run);
 void add_export_command(CLI::App& app, Command& run);
+void add_tokenizer_command(CLI::App& app, Command& run);
+void add_prepare_command(CLI::App& app, Command& run);
+void add_tokenizer_train_command(CLI::App& app, Command& run);  // after add_tokenizer_command
 
 }  // namespace anetrain

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   anetrain::add_fit_batch_command(app, run);
   anetrain::add_inspect_command(app, run);
   anetrain::add_export_command(app, run);
+  anetrain::add_tokenizer_command(app, run);
+  anetrain::add_prepare_command(app, run);
+  anetrain::add_tokenizer_train_command(app, run);  // keep last: joins `tokenizer`
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

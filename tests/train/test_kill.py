@@ -134,6 +134,8 @@ def kill_round(a, rng, model, data, base_losses, run_dir, stats):
         if killed:
             stats["kills"] += 1
             stats["mode_" + mode] += 1
+            if latest is None:
+                stats["kills_before_first_ckpt"] += 1
             tmp_left = [n for n in os.listdir(os.path.join(run_dir, "ckpt"))
                         if ".tmp" in n] if os.path.isdir(os.path.join(run_dir, "ckpt")) else []
             if tmp_left:
@@ -150,6 +152,7 @@ def kill_round(a, rng, model, data, base_losses, run_dir, stats):
             check(new_steps[0] == latest + 1,
                   "%s: resumed invocation's first step is %d, but the latest complete checkpoint was %d "
                   "(checkpoints then: %s)" % (when, new_steps[0], latest, sorted(existing)))
+            stats["resumes_checked"] += 1
             starts = [e for e in events if e.get("event") == "run_start"]
             if starts and stats.get("resume_key") is None:
                 keys = [k for k, v in starts[0].items() if v == latest and k not in ("steps",)]
@@ -196,8 +199,8 @@ def main():
               (STEPS, r.wall, sum(e["ms"] for e in steps) / len(steps)), flush=True)
         base_t = ms.export_tensors(a.anetrain, base, os.path.join(a.workdir, "exp_base"))
 
-        stats = {"kills": 0, "mode_tmp": 0, "mode_delay": 0, "kills_leaving_tmp": 0, "attempts": 0,
-                 "step_events": 0, "torn_lines_joined": 0, "resume_key": None}
+        stats = {"kills": 0, "mode_tmp": 0, "mode_delay": 0, "kills_leaving_tmp": 0, "kills_before_first_ckpt": 0, "attempts": 0,
+                 "step_events": 0, "resumes_checked": 0, "torn_lines_joined": 0, "resume_key": None}
         rounds = 0
         t0 = time.time()
         while stats["kills"] < MIN_KILLS:

@@ -20,7 +20,7 @@ from make_shards import check, fail  # noqa: E402
 
 def main():
     ap = ms.common_args(None, "train_learning")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=250)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)

@@ -3,7 +3,8 @@
 #    every other step is not skipped, the weights do not change across them (checkpoints at
 #    steps 2, 3 and 4 are bit-identical, step 5 differs), and the run completes (exit 0, step 8);
 #  * --inject-nan 2,3,4 with --max-nonfinite 2 (K+1 consecutive) → exit status 1 with a message
-#    about non-finite values; every checkpoint left behind passes inspect and holds finite values.
+#    about non-finite values; every checkpoint left behind passes inspect and holds finite values;
+#  * --inject-nan 2,4,6 with --max-nonfinite 2 (never 2 in a row) → the run completes.
 #
 # Run: /usr/bin/python3 tests/train/test_nonfinite.py --anetrain BIN --assets DIR --workdir DIR
 import math
@@ -91,12 +92,29 @@ def abort_run(a, model, data, val, k):
         t = ms.export_tensors(a.anetrain, d, os.path.join(a.workdir, "exp_abort"))
         fin, bad = ms.all_finite(t)
         check(fin, "abort: checkpoint %s holds non-finite values in %s" % (d, bad))
-    err_line = [l for l in r.err.splitlines() if l.strip()][-1:] or [""]
+    err_line = [l for l in r.err.splitlines() if "error" in l.lower()][-1:] or [r.err.strip()[-200:]]
     print("abort: exit 1 after steps %s; checkpoints %s all finite and valid; message: %s" %
           ([e["step"] for e in steps], sorted(ck), err_line[0].strip()))
     if not a.keep:
         ms.rmtree(run_dir)
     ms.rmtree(os.path.join(a.workdir, "exp_abort"))
+
+
+def reset_run(a, model, data, val):
+    """Non-consecutive non-finite steps (2, 4, 6) with --max-nonfinite 2: the count of consecutive
+    failures resets after each good step, so the run must complete."""
+    run_dir = os.path.join(a.workdir, "reset")
+    ms.rmtree(run_dir)
+    r = ms.run([a.anetrain, "train"] + train_args(model, data, val) +
+               ["--steps", "8", "--inject-nan", "2,4,6", "--max-nonfinite", "2", "--out", run_dir])
+    check(r.returncode == 0, "reset: --inject-nan 2,4,6 --max-nonfinite 2 exited %d (want 0: never 2 in a row):\n%s"
+          % (r.returncode, r.err[-2000:]))
+    skipped = sorted(e["step"] for e in ms.step_events(ms.telemetry(run_dir)) if e["skipped"])
+    check(skipped == [2, 4, 6], "reset: skipped steps %s (want [2, 4, 6])" % skipped)
+    check(max(ms.ckpt_dirs(run_dir)) == 8, "reset: no step-8 checkpoint")
+    print("reset: --inject-nan 2,4,6 --max-nonfinite 2 completes (exit 0, steps 2,4,6 skipped)")
+    if not a.keep:
+        ms.rmtree(run_dir)
 
 
 def main():
@@ -109,6 +127,7 @@ def main():
         val = ms.small_shard(a.workdir, 4000, a.assets, "valish")
         skip_run(a, model, data, val)
         abort_run(a, model, data, val, 2)
+        reset_run(a, model, data, val)
 
     ms.run_main("test_nonfinite", body)
 

@@ -4,7 +4,8 @@
 #
 # The learning rate is held constant after warmup (--min-lr = --lr) because the first invocation of
 # the split run is told --steps 10: with a cosine decay the two schedules would legitimately differ.
-# (Resume in the middle of a cosine schedule is covered by test_kill.py and test_signals.py.)
+# A third case pauses a cosine-schedule run with `--steps 20 --stop-at 10` and resumes it (this is
+# also covered by test_kill.py and test_signals.py).
 #
 # Run: /usr/bin/python3 tests/train/test_resume.py --anetrain BIN --assets DIR --workdir DIR
 import os
@@ -54,17 +55,23 @@ def check_telemetry_fields(events, what):
             check("path" in e and "step" in e, "%s: checkpoint event lacks step/path: %r" % (what, e))
 
 
-def one_mode(a, model, data, val, sampling):
-    name = "resume[%s]" % sampling
-    full = os.path.join(a.workdir, "full_" + sampling)
-    split = os.path.join(a.workdir, "split_" + sampling)
+def one_mode(a, model, data, val, sampling, cosine=False):
+    """cosine=False: first part run with --steps 10 (flat lr); cosine=True: --steps 20 --stop-at 10
+    with a decaying cosine, so the resumed schedule must continue mid-decay."""
+    tag = sampling + ("-cosine-stop-at" if cosine else "")
+    name = "resume[%s]" % tag
+    full = os.path.join(a.workdir, "full_" + tag)
+    split = os.path.join(a.workdir, "split_" + tag)
     ms.rmtree(full)
     ms.rmtree(split)
     args = train_args(a, model, data, val, sampling)
+    if cosine:
+        args[args.index("--min-lr") + 1] = "1e-4"
 
     r = ms.run([a.anetrain, "train"] + args + ["--out", full, "--steps", "20"], check_rc=0)
     t_full = r.wall
-    r1 = ms.run([a.anetrain, "train"] + args + ["--out", split, "--steps", "10"], check_rc=0)
+    first = ["--steps", "20", "--stop-at", "10"] if cosine else ["--steps", "10"]
+    r1 = ms.run([a.anetrain, "train"] + args + ["--out", split] + first, check_rc=0)
     check(sorted(ms.ckpt_dirs(split)) == [5, 10],
           "%s: after the 10-step run want checkpoints [5, 10], have %s" % (name, sorted(ms.ckpt_dirs(split))))
     n_lines_first = len(ms.telemetry(split))
@@ -102,6 +109,9 @@ def one_mode(a, model, data, val, sampling):
     for s in ef:
         if ef[s]["val_loss"] != es[s]["val_loss"]:
             fail("%s: val_loss at step %d differs: %r vs %r" % (name, s, ef[s]["val_loss"], es[s]["val_loss"]))
+    if cosine:
+        lrs = [sf[s]["lr"] for s in range(5, 21)]
+        check(all(x > y for x, y in zip(lrs, lrs[1:])), "%s: lr does not decay after warmup: %s" % (name, lrs))
     losses = [sf[s]["loss"] for s in range(1, 21)]
     check(len(set(losses)) > 1, "%s: all 20 losses identical (%r): nothing is trained" % (name, losses[0]))
 
@@ -149,6 +159,8 @@ def main():
         # step 10 lands inside the second pass and the shuffled order must be restored exactly.
         small = ms.small_shard(a.workdir, 4000, a.assets, "epoch")
         one_mode(a, model, small, val, "epoch")
+        # Mid-schedule pause (--stop-at) with a decaying cosine learning rate.
+        one_mode(a, model, data, val, "random", cosine=True)
 
     ms.run_main("test_resume", body)
 

@@ -89,6 +89,9 @@ def resume_and_compare(a, run_dir, base_t, base_losses, what):
     for e in ms.step_events(ms.telemetry(run_dir)):
         if e["loss"] != base_losses[e["step"]]:
             fail("%s: step %d loss %r vs uninterrupted %r" % (what, e["step"], e["loss"], base_losses[e["step"]]))
+    left = [n for n in os.listdir(os.path.join(run_dir, "ckpt")) if ".tmp" in n]
+    if left:
+        print("%s: NOTE: after the resumed run completed, %s still lie in ckpt/" % (what, left))
     return r.wall
 
 

@@ -1,0 +1,43 @@
+// load_tokenizer(): picks the reader by content, not by file name, so a renamed tokenizer still
+// loads. JSON (first non-blank byte '{') is a Hugging Face tokenizer.json; anything else is taken
+// to be a llama2.c tokenizer.bin, whose first four bytes are a small little-endian int32.
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "tokenizer/sp_bpe.h"
+#include "tokenizer/tokenizer.h"
+
+namespace anetrain {
+
+// Defined in hf_tokenizer.cpp; declared here so this file does not depend on that header.
+std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
+
+namespace {
+
+bool looks_like_json(const MappedFile& f) {
+  // A max_token_length of 123 also starts with '{', but its int32 has NUL bytes; JSON never does.
+  if (std::memchr(f.data(), 0, std::min<size_t>(f.size(), 4)) != nullptr) return false;
+  for (size_t i = 0; i < f.size(); ++i) {
+    const uint8_t c = f.data()[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    return c == '{';
+  }
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint) {
+  bool json;
+  {
+    const MappedFile f(path);  // closed again before the chosen reader opens the file
+    if (f.size() == 0) fail(path + ": empty file is not a tokenizer");
+    json = looks_like_json(f);
+  }
+  if (json) return load_hf_tokenizer(path);
+  return load_llama2c_tokenizer(path, vocab_size_hint);
+}
+
+}  // namespace anetrain

