@@ -56,7 +56,9 @@ PrepareSummary prepare(const std::vector<std::string>& inputs, const Tokenizer& 
       const size_t lo = docs.size() * t / threads, hi = docs.size() * (t + 1) / threads;
       try {
         for (size_t i = lo; i < hi && !failed; ++i) {
-          encoded[i] = tok.encode(docs[i], tok.bos_id() >= 0, false);
+          // Documents are delimited by BOS in front; a tokenizer without one (Qwen3) ends each
+          // document with its EOS (<|endoftext|>) instead.
+          encoded[i] = tok.encode(docs[i], tok.bos_id() >= 0, tok.bos_id() < 0 && tok.eos_id() >= 0);
           bytes_done += docs[i].size();
         }
       } catch (const std::exception& e) {

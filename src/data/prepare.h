@@ -1,7 +1,8 @@
 // `anetrain prepare`: documents → token shards. Inputs are plain text (documents separated by
 // blank lines, or one per line), JSON Lines (a "text"/"story"/"content" field, or a bare string
 // per line) or a JSON array of such objects (TinyStories). Documents are tokenized in parallel,
-// joined with BOS in front of each, and split into train/validation shards.
+// joined with BOS in front of each (or EOS after each when the tokenizer has no BOS, as Qwen3),
+// and split into train/validation shards.
 #pragma once
 #include <cstdint>
 #include <string>

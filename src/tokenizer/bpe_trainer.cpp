@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "tokenizer/sp_bpe.h"
 #include "tokenizer/utf8.h"
 
 namespace anetrain {
@@ -216,7 +217,15 @@ void write_bpe_tokenizer_json(const BpeVocab& v, const std::string& path) {
                      {"normalizers", {{{"type", "Prepend"}, {"prepend", kSpace}},
                                       {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}}}}};
   j["pre_tokenizer"] = nullptr;
-  j["post_processor"] = nullptr;
+  // Llama's template: BOS before every sequence, which is also how readers learn the BOS id.
+  j["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                     {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                         {"pair", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                   {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                   {{"SpecialToken", {{"id", "<s>"}, {"type_id", 1}}}},
+                                   {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+                         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}};
   j["decoder"] = {{"type", "Sequence"},
                   {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
                                 {{"type", "ByteFallback"}},
@@ -231,23 +240,14 @@ void write_bpe_tokenizer_json(const BpeVocab& v, const std::string& path) {
 }
 
 void write_bpe_tokenizer_bin(const BpeVocab& v, const std::string& path) {
+  // llama2.c stores spaces as ' ' and BOS/EOS with the newlines its decoder expects.
   std::vector<std::string> stored;
-  int32_t max_len = 0;
   for (size_t i = 0; i < v.pieces.size(); ++i) {
     std::string s = i == 1 ? "\n<s>\n" : i == 2 ? "\n</s>\n" : v.pieces[i];
     for (size_t p = 0; (p = s.find(kSpace, p)) != std::string::npos;) s.replace(p, kSpace.size(), " ");
-    max_len = std::max<int32_t>(max_len, int32_t(s.size()));
     stored.push_back(std::move(s));
   }
-  std::string out(reinterpret_cast<const char*>(&max_len), 4);
-  for (size_t i = 0; i < stored.size(); ++i) {
-    const float score = v.scores[i];
-    const int32_t len = int32_t(stored[i].size());
-    out.append(reinterpret_cast<const char*>(&score), 4);
-    out.append(reinterpret_cast<const char*>(&len), 4);
-    out += stored[i];
-  }
-  write_file_atomic(path, out.data(), out.size());
+  write_llama2c_tokenizer(path, stored, v.scores);
 }
 
 }  // namespace anetrain

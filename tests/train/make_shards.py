@@ -12,7 +12,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -52,13 +51,25 @@ def common_args(description, workdir_name):
     return ap
 
 
-def run_main(name, fn):
-    """Run fn(); print PASS/FAIL and exit with the right status."""
-    t0 = time.time()
+def _mtime(path):
     try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def run_main(name, fn, anetrain=None):
+    """Run fn(); print PASS/FAIL and exit with the right status. If the binary changes while the
+    test runs (a rebuild in another shell), say so: results mixing two builds mean nothing."""
+    t0 = time.time()
+    m0 = _mtime(anetrain) if anetrain else None
+    try:
+        check(anetrain is None or m0 is not None, "no anetrain binary at %s" % anetrain)
         fn()
     except TestFailure as e:
         print("%s: FAIL: %s" % (name, e), flush=True)
+        if anetrain and _mtime(anetrain) != m0:
+            print("%s: WARNING: %s was rebuilt while the test ran; rerun it" % (name, anetrain), flush=True)
         sys.exit(1)
     print("%s: PASS (%.1f s)" % (name, time.time() - t0), flush=True)
 
@@ -256,8 +267,8 @@ def run(cmd, timeout=600, check_rc=None, env=None):
 
 
 def telemetry(run_dir):
-    """Parsed telemetry.jsonl lines. A torn last line (killed writer) is returned as None entries
-    are skipped only if it is the final line; any other malformed line is a failure."""
+    """Parsed telemetry.jsonl events. A torn final line (a writer killed mid-line) is skipped; any
+    other malformed line is a failure."""
     path = os.path.join(run_dir, "telemetry.jsonl")
     if not os.path.exists(path):
         return []

@@ -187,7 +187,7 @@ def main():
             if f.endswith((".bin", ".ants")):
                 os.remove(os.path.join(w, f))
 
-    ms.run_main("test_bad_data", body)
+    ms.run_main("test_bad_data", body, a.anetrain)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@
 # Some kills are aimed at checkpoint writes: the killer waits for a "*.tmp*" entry to appear in
 # RUN/ckpt and kills then. --keep 3 makes the trainer delete old checkpoints, so kills also land
 # during deletion.
+# Deterministic parts: (1) damage the newest checkpoint (flipped byte in model.anck / state.anck,
+# truncated model.anck): inspect must reject it and --resume must skip it (restart at the step
+# after the previous checkpoint) and still end bit-identical; (2) with strace, SIGKILL exactly at
+# the 1st / 2nd unlink while the trainer prunes an old checkpoint (--keep 1): no step-* directory
+# without ".tmp" in its name may be left incomplete (skipped when strace is missing).
 #
 # Run: /usr/bin/python3 tests/train/test_kill.py --anetrain BIN --assets DIR --workdir DIR [--seed N]
 import os
@@ -43,12 +48,21 @@ def check_all_ckpts(a, run_dir, when, seen):
             continue  # deleted by --keep between listing and stat (only possible while running)
         if key in seen:
             continue
-        ok, msg = ms.inspect_ok(a.anetrain, d)
-        check(ok, "%s: `anetrain inspect %s` failed: %s\n  dir holds %s" % (when, d, msg, sorted(os.listdir(d))))
-        for f in ("model.anck", "state.anck"):
-            check(os.path.exists(os.path.join(d, f)), "%s: %s lacks %s" % (when, d, f))
+        check_ckpt_dir(a, d, when)
         seen.add(key)
     return sorted(steps)
+
+
+def check_ckpt_dir(a, d, when):
+    """A complete checkpoint: the step dir and each of its two files pass `anetrain inspect`."""
+    ok, msg = ms.inspect_ok(a.anetrain, d)
+    check(ok, "%s: `anetrain inspect %s` failed: %s\n  dir holds %s" % (when, d, msg, sorted(os.listdir(d))))
+    for f in ("model.anck", "state.anck"):
+        p = os.path.join(d, f)
+        check(os.path.exists(p), "%s: %s (a step-* dir without .tmp in its name) lacks %s; it holds %s" %
+              (when, d, f, sorted(os.listdir(d))))
+        ok, msg = ms.inspect_ok(a.anetrain, p)
+        check(ok, "%s: `anetrain inspect %s` failed: %s" % (when, p, msg))
 
 
 def read_new(path, offset):
@@ -177,6 +191,81 @@ def kill_round(a, rng, model, data, base_losses, run_dir, stats):
             return
 
 
+def corrupt_latest(a, model, data, base_t, base_losses, which, how):
+    """Pause at step 20 (checkpoints 16, 18, 20), damage step-20/WHICH, resume: the trainer must
+    skip step 20, resume from 18, and still end bit-identical to the uninterrupted run."""
+    name = "corrupt[%s,%s]" % (which, how)
+    run_dir = os.path.join(a.workdir, "corrupt")
+    ms.rmtree(run_dir)
+    ms.run([a.anetrain, "train"] + train_args(model, data) + ["--out", run_dir, "--stop-at", "20"], check_rc=0)
+    ck = ms.ckpt_dirs(run_dir)
+    check(sorted(ck) == [16, 18, 20], "%s: after --stop-at 20 want checkpoints [16, 18, 20], have %s" % (name, sorted(ck)))
+    f = os.path.join(ck[20], which)
+    size = os.path.getsize(f)
+    if how == "flip":
+        with open(f, "r+b") as fh:
+            fh.seek(size // 2)
+            b = fh.read(1)
+            fh.seek(size // 2)
+            fh.write(bytes([b[0] ^ 0x10]))
+    else:
+        os.truncate(f, size // 2)
+    ok, msg = ms.inspect_ok(a.anetrain, f)
+    check(not ok, "%s: `anetrain inspect %s` exits 0 on a damaged file" % (name, f))
+    ok_dir, _ = ms.inspect_ok(a.anetrain, ck[20])
+    if ok_dir:
+        print("%s: NOTE: `anetrain inspect %s` (the step dir) exits 0 although its %s is damaged" % (name, ck[20], which))
+    tel = os.path.join(run_dir, "telemetry.jsonl")
+    offset = os.path.getsize(tel)
+    r = ms.run([a.anetrain, "train", "--resume", run_dir], check_rc=0)
+    events, _, _ = read_new(tel, offset)
+    steps = [e["step"] for e in events if e.get("event") == "step"]
+    check(steps and steps[0] == 19, "%s: resumed at step %s (want 19: step-20 is damaged, step-18 is the latest good)"
+          % (name, steps[:1]))
+    for e in events:
+        if e.get("event") == "step" and e["loss"] != base_losses[e["step"]]:
+            fail("%s: step %d loss %r vs uninterrupted %r" % (name, e["step"], e["loss"], base_losses[e["step"]]))
+    got = ms.export_tensors(a.anetrain, run_dir, os.path.join(a.workdir, "exp_killed"))
+    ms.compare_tensors(base_t, got, "%s: final weights vs uninterrupted run" % name)
+    warn = [l for l in r.err.splitlines() if "step-00000020" in l]
+    print("%s: inspect rejects the file; resume skipped it, restarted at step 19, final weights bit-identical%s"
+          % (name, ("; stderr: " + warn[0].strip()) if warn else ""))
+    if not a.keep:
+        ms.rmtree(run_dir)
+
+
+def kill_during_prune(a, model, data, when):
+    """Deterministic: strace delivers SIGKILL at the WHEN-th unlink/unlinkat, which (with
+    --keep 1 --ckpt-every 1) falls inside the deletion of the oldest checkpoint. Afterwards every
+    step-* directory without ".tmp" in its name must still be a complete checkpoint."""
+    import shutil
+    name = "kill-during-prune[unlink #%d]" % when
+    strace = shutil.which("strace")
+    if not strace:
+        print("%s: SKIP (strace not installed)" % name)
+        return
+    run_dir = os.path.join(a.workdir, "prune")
+    ms.rmtree(run_dir)
+    args = train_args(model, data)
+    for k, v in (("--steps", "4"), ("--ckpt-every", "1"), ("--keep", "1")):
+        args[args.index(k) + 1] = v
+    cmd = [strace, "-f", "-o", os.devnull, "-e", "trace=unlink,unlinkat",
+           "-e", "inject=unlink,unlinkat:signal=SIGKILL:when=%d" % when, a.anetrain, "train"] + args + ["--out", run_dir]
+    r = ms.run(cmd, timeout=120)
+    if r.returncode == 0:
+        print("%s: NOTE: the injection never fired (no unlink during the run); nothing to check" % name)
+    else:
+        print("%s: killed (status %d); checkpoint dirs: %s" % (name, r.returncode,
+              {os.path.basename(p): sorted(os.listdir(p)) for p in ms.ckpt_dirs(run_dir).values()}))
+    for s, d in sorted(ms.ckpt_dirs(run_dir).items()):
+        check_ckpt_dir(a, d, name + " after the kill")
+    ms.run([a.anetrain, "train", "--resume", run_dir], check_rc=0)
+    check(max(ms.ckpt_dirs(run_dir)) == 4, "%s: resume did not reach step 4" % name)
+    print("%s: every step-* dir complete; resume finished" % name)
+    if not a.keep:
+        ms.rmtree(run_dir)
+
+
 def main():
     ap = ms.common_args(None, "train_kill")
     ap.add_argument("--seed", type=int, default=20240917)
@@ -199,30 +288,50 @@ def main():
               (STEPS, r.wall, sum(e["ms"] for e in steps) / len(steps)), flush=True)
         base_t = ms.export_tensors(a.anetrain, base, os.path.join(a.workdir, "exp_base"))
 
-        stats = {"kills": 0, "mode_tmp": 0, "mode_delay": 0, "kills_leaving_tmp": 0, "kills_before_first_ckpt": 0, "attempts": 0,
-                 "step_events": 0, "resumes_checked": 0, "torn_lines_joined": 0, "resume_key": None}
-        rounds = 0
-        t0 = time.time()
-        while stats["kills"] < MIN_KILLS:
-            rounds += 1
-            check(rounds <= MAX_ROUNDS, "only %d kills in %d rounds" % (stats["kills"], MAX_ROUNDS))
-            run_dir = os.path.join(a.workdir, "killed")
-            kill_round(a, rng, model, data, base_losses, run_dir, stats)
-            got = ms.export_tensors(a.anetrain, run_dir, os.path.join(a.workdir, "exp_killed"))
-            ms.compare_tensors(base_t, got, "round %d: final weights after kills vs uninterrupted run" % rounds)
-            print("round %d: finished at step %d after %d kills so far; final weights bit-identical" %
-                  (rounds, STEPS, stats["kills"]), flush=True)
-        print("kill stats: %s (%.1f s)" % (stats, time.time() - t0))
-        if stats["kills_leaving_tmp"] == 0:
-            print("NOTE: no kill left a .tmp directory behind; checkpoint writes may not have been hit")
-        if stats["torn_lines_joined"]:
-            print("NOTE: %d time(s) a resumed run appended to a torn telemetry line (line unparseable)"
-                  % stats["torn_lines_joined"])
+        failures = []
+
+        def part(fn, *args):
+            try:
+                fn(*args)
+            except ms.TestFailure as e:
+                print("FAIL: %s" % e, flush=True)
+                failures.append(str(e))
+
+        part(random_kills, a, rng, model, data, base_losses, base_t)
+        for which, how in (("model.anck", "flip"), ("state.anck", "flip"), ("model.anck", "truncate")):
+            part(corrupt_latest, a, model, data, base_t, base_losses, which, how)
+        for when in (1, 2):
+            part(kill_during_prune, a, model, data, when)
         if not a.keep:
             for d in ("baseline", "killed", "exp_base", "exp_killed"):
                 ms.rmtree(os.path.join(a.workdir, d))
+        if failures:
+            fail("%d part(s) failed:\n  %s" % (len(failures), "\n  ".join(failures)))
 
-    ms.run_main("test_kill", body)
+    ms.run_main("test_kill", body, a.anetrain)
+
+
+def random_kills(a, rng, model, data, base_losses, base_t):
+    """≥ MIN_KILLS SIGKILLs at seeded random moments; each round must end bit-identical."""
+    stats = {"kills": 0, "mode_tmp": 0, "mode_delay": 0, "kills_leaving_tmp": 0, "kills_before_first_ckpt": 0,
+             "attempts": 0, "step_events": 0, "resumes_checked": 0, "torn_lines_joined": 0, "resume_key": None}
+    rounds = 0
+    t0 = time.time()
+    while stats["kills"] < MIN_KILLS:
+        rounds += 1
+        check(rounds <= MAX_ROUNDS, "only %d kills in %d rounds" % (stats["kills"], MAX_ROUNDS))
+        run_dir = os.path.join(a.workdir, "killed")
+        kill_round(a, rng, model, data, base_losses, run_dir, stats)
+        got = ms.export_tensors(a.anetrain, run_dir, os.path.join(a.workdir, "exp_killed"))
+        ms.compare_tensors(base_t, got, "round %d: final weights after kills vs uninterrupted run" % rounds)
+        print("round %d: finished at step %d after %d kills so far; final weights bit-identical" %
+              (rounds, STEPS, stats["kills"]), flush=True)
+    print("kill stats: %s (%.1f s)" % (stats, time.time() - t0))
+    if stats["kills_leaving_tmp"] == 0:
+        print("NOTE: no kill left a .tmp directory behind; checkpoint writes may not have been hit")
+    if stats["torn_lines_joined"]:
+        print("NOTE: %d time(s) a resumed run appended to a torn telemetry line (line unparseable)"
+              % stats["torn_lines_joined"])
 
 
 if __name__ == "__main__":

@@ -52,7 +52,11 @@ def main():
                "--out", run_dir]
         print(" ".join(cmd), flush=True)
         t0 = time.time()
-        r = ms.run(cmd, timeout=1800)
+        try:
+            r = ms.run(cmd, timeout=1800)
+        finally:
+            if not a.keep:  # the stories15m checkpoint is ~180 MB (weights + AdamW moments)
+                ms.rmtree(os.path.join(run_dir, "ckpt"))
         wall = time.time() - t0
         if r.returncode != 0:
             fail("train exited %d:\n%s\n%s" % (r.returncode, r.out[-3000:], r.err[-3000:]))
@@ -79,7 +83,7 @@ def main():
         if not a.keep:
             ms.rmtree(run_dir)
 
-    ms.run_main("test_learning", body)
+    ms.run_main("test_learning", body, a.anetrain)
 
 
 if __name__ == "__main__":

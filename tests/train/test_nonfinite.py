@@ -129,7 +129,7 @@ def main():
         abort_run(a, model, data, val, 2)
         reset_run(a, model, data, val)
 
-    ms.run_main("test_nonfinite", body)
+    ms.run_main("test_nonfinite", body, a.anetrain)
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ def main():
         # Mid-schedule pause (--stop-at) with a decaying cosine learning rate.
         one_mode(a, model, data, val, "random", cosine=True)
 
-    ms.run_main("test_resume", body)
+    ms.run_main("test_resume", body, a.anetrain)
 
 
 if __name__ == "__main__":

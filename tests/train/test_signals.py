@@ -197,7 +197,7 @@ def main():
             for d in ("baseline", "exp_base", "exp"):
                 ms.rmtree(os.path.join(a.workdir, d))
 
-    ms.run_main("test_signals", body)
+    ms.run_main("test_signals", body, a.anetrain)
 
 
 if __name__ == "__main__":
