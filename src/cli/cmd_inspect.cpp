@@ -30,8 +30,13 @@ void add_inspect_command(CLI::App& app, Command& run) {
         const std::string model = find_model_anck(path);
         if (model.empty()) fail(path + ": not an anetrain checkpoint, step directory or run directory");
         files.push_back(model);
-        const auto state = fs::path(model).parent_path() / "state.anck";
-        if (fs::exists(state, ec)) files.push_back(state.string());
+        const auto step_dir = fs::path(model).parent_path();
+        const auto state = step_dir / "state.anck";
+        if (fs::exists(state, ec)) {
+          files.push_back(state.string());
+        } else if (step_dir.filename().string().rfind("step-", 0) == 0) {
+          fail(step_dir.string() + ": incomplete checkpoint (state.anck is missing)");
+        }
       }
       nlohmann::json all = nlohmann::json::array();
       for (const auto& f : files) {

@@ -16,6 +16,7 @@ void add_inspect_command(CLI::App& app, Command& run);
 void add_export_command(CLI::App& app, Command& run);
 void add_tokenizer_command(CLI::App& app, Command& run);
 void add_prepare_command(CLI::App& app, Command& run);
+void add_bench_command(CLI::App& app, Command& run);
 void add_tokenizer_train_command(CLI::App& app, Command& run);  // after add_tokenizer_command
 
 }  // namespace anetrain

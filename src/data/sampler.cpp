@@ -104,7 +104,9 @@ void validation_batch(const TokenSource& src, int T, int B, int batch_index, int
   uint64_t total = 0;
   for (const auto& s : src.segments)
     if (s.end - s.begin >= size_t(T) + 1) total += s.end - s.begin - size_t(T);
-  if (total == 0) fail("validation data has no window of seq+1 = " + std::to_string(T + 1) + " tokens");
+  if (total == 0)
+    fail((src.segments.empty() ? std::string("validation data") : src.segments.front().shard->path()) +
+         ": validation data has no window of seq+1 = " + std::to_string(T + 1) + " tokens");
   const uint64_t n = uint64_t(n_batches) * uint64_t(B);
   for (int b = 0; b < B; ++b) {
     uint64_t pos = (uint64_t(batch_index) * B + b) * total / n;

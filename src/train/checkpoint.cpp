@@ -32,6 +32,18 @@ std::vector<std::pair<int64_t, fs::path>> step_dirs(const std::string& run_dir) 
   return out;
 }
 
+// Deleting a checkpoint directory is not atomic: rename it out of the step-N namespace first,
+// so that a crash mid-delete can only leave a *.tmp* directory, never a half-empty step-N.
+void remove_step_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return;
+  const fs::path doomed = dir.string() + ".tmp.del";
+  fs::remove_all(doomed, ec);
+  fs::rename(dir, doomed, ec);
+  fsync_dir(dir.parent_path().string());
+  fs::remove_all(ec ? dir : doomed, ec);
+}
+
 nlohmann::json sampler_json(const SamplerState& s) {
   return {{"rng", s.rng}, {"epoch", s.epoch}, {"cursor", s.cursor}};
 }
@@ -73,7 +85,7 @@ std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& o
                          {"last_loss", st.last_loss}};
   write_anck((tmp / "state.anck").string(), "train_state", meta, state);
   fsync_dir(tmp.string());
-  fs::remove_all(final_dir);  // a same-step checkpoint from an earlier, interrupted life
+  remove_step_dir(final_dir);  // a same-step checkpoint from an earlier, interrupted life
   fs::rename(tmp, final_dir);
   fsync_dir(ck.string());
   return final_dir.string();
@@ -158,7 +170,7 @@ void prune_checkpoints(const std::string& run_dir, int keep, int64_t best_step) 
   auto dirs = step_dirs(run_dir);
   const size_t n = dirs.size();
   for (size_t i = 0; i + size_t(keep) < n; ++i)
-    if (dirs[i].first != best_step) fs::remove_all(dirs[i].second, ec);
+    if (dirs[i].first != best_step) remove_step_dir(dirs[i].second);
 }
 
 }  // namespace anetrain

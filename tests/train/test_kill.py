@@ -26,7 +26,7 @@ from make_shards import check, fail  # noqa: E402
 
 STEPS = 40
 MIN_KILLS = 10
-MAX_ROUNDS = 3
+MAX_ROUNDS = 10
 
 
 def train_args(model, data):

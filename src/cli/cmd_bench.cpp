@@ -1,0 +1,146 @@
+// `anetrain bench`: speed, always as a ratio to a peer measured in the same invocation (the
+// machine is noisy; a lone number is not comparable across runs).
+//   bench tokenizer -z TOK FILE   encode MB/s on one core; peer: the same text copied (memcpy)
+//                                 and split into lines, a floor no tokenizer can beat
+//   bench prepare -z TOK FILE     prepare with all cores vs one core (the speed-up)
+//   bench train MODEL             training tokens/s and GFLOP/s of `cpu` vs `ref`
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/rng.h"
+#include "data/prepare.h"
+#include "formats/load.h"
+#include "model/flops.h"
+#include "model/transformer.h"
+
+namespace anetrain {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double secs_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<std::string> lines_of(const std::string& path) {
+  MappedFile f(path);
+  std::vector<std::string> out;
+  const char* d = reinterpret_cast<const char*>(f.data());
+  size_t s = 0;
+  for (size_t i = 0; i <= f.size(); ++i)
+    if (i == f.size() || d[i] == '\n') {
+      if (i > s) out.emplace_back(d + s, i - s);
+      s = i + 1;
+    }
+  return out;
+}
+}  // namespace
+
+void add_bench_command(CLI::App& app, Command& run) {
+  auto* bench = app.add_subcommand("bench", "Measure speed against a peer run side by side");
+  bench->require_subcommand(1);
+  static std::string tok_path, file, model = "stories15m", backend_peer = "ref";
+  static int repeats = 3, seq = 64, batch = 4, steps = 3;
+
+  auto* tok = bench->add_subcommand("tokenizer", "Encoding MB/s on one core");
+  tok->add_option("-z,--tokenizer", tok_path, "tokenizer.json or tokenizer.bin")->required();
+  tok->add_option("file", file, "UTF-8 text")->required();
+  tok->add_option("--repeats", repeats, "Timed passes (best is reported)")->capture_default_str();
+  tok->callback([&run] {
+    run = [] {
+      auto t = load_tokenizer(tok_path);
+      const auto lines = lines_of(file);
+      size_t bytes = 0;
+      for (const auto& l : lines) bytes += l.size();
+      double best = 1e30, peer = 1e30;
+      size_t tokens = 0;
+      for (int r = 0; r < repeats; ++r) {
+        auto t0 = Clock::now();
+        size_t n = 0;
+        for (const auto& l : lines) n += t->encode(l).size();
+        best = std::min(best, secs_since(t0));
+        tokens = n;
+        t0 = Clock::now();
+        size_t sink = 0;
+        for (auto l : lines_of(file)) sink += l.size();  // peer: read + split + copy the same text
+        peer = std::min(peer, secs_since(t0) + (sink == 0 ? 1 : 0));
+      }
+      std::printf("tokenizer %s (%s, vocab %d) on %s: %.2f MB in %zu lines → %zu tokens (%.2f bytes/token)\n",
+                  tok_path.c_str(), t->kind().c_str(), t->vocab_size(), file.c_str(), bytes / 1e6, lines.size(),
+                  tokens, double(bytes) / double(tokens));
+      std::printf("  encode:             %8.2f MB/s (one core, best of %d)\n", bytes / 1e6 / best, repeats);
+      std::printf("  peer (read+split):  %8.2f MB/s\n  ratio encode/peer:  %8.4f\n", bytes / 1e6 / peer, peer / best);
+      return 0;
+    };
+  });
+
+  auto* prep = bench->add_subcommand("prepare", "prepare with all cores vs one core");
+  prep->add_option("-z,--tokenizer", tok_path, "tokenizer.json or tokenizer.bin")->required();
+  prep->add_option("file", file, "Input corpus")->required();
+  prep->callback([&run] {
+    run = [] {
+      auto t = load_tokenizer(tok_path);
+      const auto dir = std::filesystem::temp_directory_path() / ("anetrain_bench_" + std::to_string(::getpid()));
+      PrepareOptions po;
+      po.progress = false;
+      po.doc_per_line = true;
+      const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+      double secs[2];
+      for (int k = 0; k < 2; ++k) {
+        po.threads = k == 0 ? 1 : int(cores);
+        po.out_dir = (dir / std::to_string(k)).string();
+        const auto t0 = Clock::now();
+        prepare({file}, *t, po);
+        secs[k] = secs_since(t0);
+      }
+      std::filesystem::remove_all(dir);
+      std::printf("prepare %s: 1 thread %.2f s, %u threads %.2f s, speed-up %.2f×\n", file.c_str(), secs[0], cores,
+                  secs[1], secs[0] / secs[1]);
+      return 0;
+    };
+  });
+
+  auto* tr = bench->add_subcommand("train", "Training step throughput: cpu vs a peer backend");
+  tr->add_option("model", model, "MODEL")->capture_default_str();
+  tr->add_option("--seq", seq, "T")->capture_default_str();
+  tr->add_option("--batch", batch, "B")->capture_default_str();
+  tr->add_option("--steps", steps, "Timed steps per backend (after one warm-up)")->capture_default_str();
+  tr->add_option("--peer", backend_peer, "Peer backend")->capture_default_str();
+  tr->callback([&run] {
+    run = [] {
+      LoadedModel lm = load_model(model);
+      Model& m = *lm.model;
+      Workspace ws(m.cfg, batch, seq);
+      Rng rng(1);
+      for (size_t i = 0; i < ws.inputs.size(); ++i) {
+        ws.inputs[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
+        ws.targets[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
+      }
+      const double flops = flops_per_token(m.cfg, seq).training() * batch * seq;
+      double tps[2];
+      const std::string names[2] = {"cpu", backend_peer};
+      for (int k = 0; k < 2; ++k) {
+        auto be = make_backend(names[k]);
+        forward(*be, m, ws);  // warm-up
+        backward(*be, m, ws);
+        const auto t0 = Clock::now();
+        for (int s = 0; s < steps; ++s) {
+          forward(*be, m, ws);
+          backward(*be, m, ws);
+        }
+        const double per = secs_since(t0) / steps;
+        tps[k] = batch * seq / per;
+        std::printf("  %-4s %9.1f tokens/s  %8.2f GFLOP/s  (%.3f s/step, %d×%d tokens)\n", names[k].c_str(), tps[k],
+                    flops / per / 1e9, per, batch, seq);
+      }
+      std::printf("train %s: cpu / %s = %.2f×\n", model.c_str(), backend_peer.c_str(), tps[0] / tps[1]);
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain
