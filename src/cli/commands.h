@@ -17,6 +17,7 @@ void add_export_command(CLI::App& app, Command& run);
 void add_tokenizer_command(CLI::App& app, Command& run);
 void add_prepare_command(CLI::App& app, Command& run);
 void add_bench_command(CLI::App& app, Command& run);
+void add_generate_command(CLI::App& app, Command& run);
 void add_tokenizer_train_command(CLI::App& app, Command& run);  // after add_tokenizer_command
 
 }  // namespace anetrain

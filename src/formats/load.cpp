@@ -1,13 +1,25 @@
 #include "formats/load.h"
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
+#include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "train/checkpoint.h"
 
 namespace anetrain {
+
+namespace {
+// GGUF is recognised by its magic, not its name, so a renamed file still loads.
+bool is_gguf(const std::string& path) {
+  char magic[4] = {};
+  std::ifstream f(path, std::ios::binary);
+  return f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+}  // namespace
 
 LoadedModel load_model(const std::string& spec, uint64_t seed) {
   namespace fs = std::filesystem;
@@ -29,6 +41,7 @@ LoadedModel load_model(const std::string& spec, uint64_t seed) {
     init_random(*m, seed);
     return {std::move(m), "config"};
   }
+  if (is_gguf(spec)) return {load_gguf(spec), "gguf"};
   return {load_llama2c(spec), "llama2c"};
 }
 
@@ -53,6 +66,10 @@ ModelConfig load_model_config(const std::string& spec, std::string* kind) {
   if (fs::path(spec).extension() == ".json" && fs::exists(spec, ec)) {
     set_kind("config");
     return config_from_file(spec);
+  }
+  if (fs::is_regular_file(spec, ec) && is_gguf(spec)) {
+    set_kind("gguf");
+    return gguf_config(GgufReader(spec));  // metadata only: tensor data stays unread in the map
   }
   LoadedModel lm = load_model(spec);
   set_kind(lm.kind.c_str());

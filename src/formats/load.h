@@ -1,5 +1,6 @@
 // One entry point for "MODEL" arguments: a preset name, a JSON model config, a Hugging Face
-// folder, a llama2.c .bin, or an anetrain checkpoint (.anck, step directory or run directory). Presets and JSON configs get a seeded random initialisation.
+// folder, a llama2.c .bin (v0, v1 or v2), a GGUF file, or an anetrain checkpoint (.anck, step
+// directory or run directory). Presets and JSON configs get a seeded random initialisation.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,7 +11,7 @@ namespace anetrain {
 
 struct LoadedModel {
   std::unique_ptr<Model> model;
-  std::string kind;  // "preset", "config", "hf", "llama2c", "checkpoint"
+  std::string kind;  // "preset", "config", "hf", "llama2c", "gguf", "checkpoint"
 };
 
 LoadedModel load_model(const std::string& spec, uint64_t seed = 42);

@@ -56,6 +56,12 @@ class Backend {
   virtual void attention_bwd(const float* dout, const float* q, const float* k, const float* v, const float* probs,
                              float* dq, float* dk, float* dv, float* dprobs, const AttnShape& s) = 0;
 
+  // Inference: Tn new queries at absolute positions pos0…pos0+Tn−1 against a KV cache that
+  // already holds positions 0…pos0+Tn−1 (the new ones included). q,out (Tn,Hq,hd);
+  // k_cache,v_cache rows of (Hkv,hd); scores is scratch of Hq·Tn·(pos0+Tn) floats.
+  virtual void attention_cached_fwd(const float* q, const float* k_cache, const float* v_cache, float* out,
+                                    float* scores, int pos0, int Tn, int Hq, int Hkv, int hd) = 0;
+
   // h = silu(g) ⊙ u, elementwise over n values
   virtual void swiglu_fwd(const float* g, const float* u, float* h, size_t n) = 0;
   virtual void swiglu_bwd(const float* dh, const float* g, const float* u, float* dg, float* du, size_t n) = 0;
@@ -81,6 +87,10 @@ class Backend {
   virtual void ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s);
   virtual void ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                              const FfnSaved& s, const float* dout, float* dx, FfnScratch& k);
+  // Inference form of the attention block for d.T new tokens at positions pos0…: appends their
+  // keys/values to the cache and writes out = x + α·Wo·attention(...) for those tokens.
+  virtual void attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                      KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores);
 };
 
 std::vector<std::string> backend_names();  // the ones built into this binary

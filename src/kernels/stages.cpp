@@ -72,6 +72,29 @@ void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, con
   rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, d.D);
 }
 
+void Backend::attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                     KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
+  const int N = d.T, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;  // one sequence: N = T new tokens
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, d.D, d.eps);
+  float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
+  float* v_new = cache.v + size_t(pos0) * kvd;
+  if (d.qk_norm) {
+    linear_fwd(s.xn, w.wq, s.q_raw, N, d.D, qd);
+    linear_fwd(s.xn, w.wk, s.k_raw, N, d.D, kvd);
+    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
+    rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, N * d.Hkv, d.hd, d.eps);
+  } else {
+    linear_fwd(s.xn, w.wq, s.q, N, d.D, qd);
+    linear_fwd(s.xn, w.wk, k_new, N, d.D, kvd);
+  }
+  linear_fwd(s.xn, w.wv, v_new, N, d.D, kvd);
+  rope_fwd(s.q, 1, N, d.Hq, d.hd, pos0, d.rope, d.theta);
+  rope_fwd(k_new, 1, N, d.Hkv, d.hd, pos0, d.rope, d.theta);
+  attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, N, d.Hq, d.Hkv, d.hd);
+  linear_fwd(s.attn, w.wo, s.o, N, qd, d.D);
+  residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
+}
+
 void Backend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
   const int N = d.N();
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, d.D, d.eps);

@@ -43,6 +43,13 @@ struct AttentionScratch {
   float* dres;    // (N,D) α·dout
 };
 
+// One layer's KV cache: keys/values of every position so far, rows of (Hkv·hd).
+struct KvCacheLayer {
+  float* k;  // (max_ctx, Hkv*hd), keys after QK-norm and RoPE
+  float* v;  // (max_ctx, Hkv*hd)
+  int max_ctx;
+};
+
 struct FfnSaved {
   float* xn;    // (N,D)
   float* rstd;  // (N)

@@ -11,7 +11,7 @@ namespace anetrain {
 
 struct QuickstartOptions {
   std::string out;       // run directory; default runs/quickstart-<time>
-  int64_t steps = 600;
+  int64_t steps = 1500;
   int threads = 0;
   std::string backend = "cpu";
 };

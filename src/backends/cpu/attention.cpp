@@ -92,3 +92,34 @@ void CpuBackend::attention_bwd(const float* dout, const float* q, const float* k
 }
 
 }  // namespace anetrain
+
+namespace anetrain {
+
+void CpuBackend::attention_cached_fwd(const float* q, const float* k_cache, const float* v_cache, float* out,
+                                      float* scores, int pos0, int Tn, int Hq, int Hkv, int hd) {
+  const int group = Hq / Hkv, ctx = pos0 + Tn, ldkv = Hkv * hd;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  // One (head, query) row per task; decoding one token is Hq independent rows.
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int h = 0; h < Hq; ++h)
+    for (int i = 0; i < Tn; ++i) {
+      const int kh = h / group, n = pos0 + i + 1;
+      const float* qr = q + (size_t(i) * Hq + h) * hd;
+      float* p = scores + (size_t(h) * Tn + i) * ctx;
+      // scores = K_g[0:n]·q: a matrix-vector product over the strided cache rows.
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, hd, scale, k_cache + size_t(kh) * hd, ldkv, qr, 1, 0.0f, p, 1);
+      float mx = -INFINITY;
+      for (int j = 0; j < n; ++j) mx = std::max(mx, p[j]);
+      float sum = 0;
+      for (int j = 0; j < n; ++j) {
+        p[j] = std::exp(p[j] - mx);
+        sum += p[j];
+      }
+      const float inv = 1.0f / sum;
+      for (int j = 0; j < n; ++j) p[j] *= inv;
+      cblas_sgemv(CblasRowMajor, CblasTrans, n, hd, 1.0f, v_cache + size_t(kh) * hd, ldkv, p, 1, 0.0f,
+                  out + (size_t(i) * Hq + h) * hd, 1);
+    }
+}
+
+}  // namespace anetrain

@@ -23,6 +23,8 @@ class CpuBackend final : public Backend {
                      const AttnShape& s) override;
   void attention_bwd(const float* dout, const float* q, const float* k, const float* v, const float* probs, float* dq,
                      float* dk, float* dv, float* dprobs, const AttnShape& s) override;
+  void attention_cached_fwd(const float* q, const float* k_cache, const float* v_cache, float* out, float* scores,
+                            int pos0, int Tn, int Hq, int Hkv, int hd) override;
   void swiglu_fwd(const float* g, const float* u, float* h, size_t n) override;
   void swiglu_bwd(const float* dh, const float* g, const float* u, float* dg, float* du, size_t n) override;
   void residual_fwd(const float* x, const float* f, float alpha, float* y, size_t n) override;

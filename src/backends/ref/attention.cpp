@@ -79,3 +79,34 @@ void RefBackend::attention_bwd(const float* dout, const float* q, const float* k
 }
 
 }  // namespace anetrain
+
+namespace anetrain {
+
+void RefBackend::attention_cached_fwd(const float* q, const float* k_cache, const float* v_cache, float* out,
+                                      float* scores, int pos0, int Tn, int Hq, int Hkv, int hd) {
+  const int group = Hq / Hkv, ctx = pos0 + Tn;
+  const double scale = 1.0 / std::sqrt(double(hd));
+  for (int i = 0; i < Tn; ++i)
+    for (int h = 0; h < Hq; ++h) {
+      const int kh = h / group, last = pos0 + i;  // causal: keys 0…pos0+i
+      const float* qr = q + (size_t(i) * Hq + h) * hd;
+      float* p = scores + (size_t(h) * Tn + i) * ctx;
+      double mx = -INFINITY;
+      for (int j = 0; j <= last; ++j) {
+        double dot = 0;
+        for (int c = 0; c < hd; ++c) dot += double(qr[c]) * k_cache[(size_t(j) * Hkv + kh) * hd + c];
+        p[j] = float(dot * scale);
+        mx = std::max(mx, double(p[j]));
+      }
+      double sum = 0;
+      for (int j = 0; j <= last; ++j) sum += std::exp(double(p[j]) - mx);
+      float* o = out + (size_t(i) * Hq + h) * hd;
+      for (int c = 0; c < hd; ++c) {
+        double acc = 0;
+        for (int j = 0; j <= last; ++j) acc += std::exp(double(p[j]) - mx) / sum * v_cache[(size_t(j) * Hkv + kh) * hd + c];
+        o[c] = float(acc);
+      }
+    }
+}
+
+}  // namespace anetrain

@@ -1,0 +1,47 @@
+// After a tokenizer file loads, run the loaded tokenizer over fixed texts: a hostile vocabulary
+// must not make encode/decode misbehave either. Ids outside [0, vocab_size) are a finding.
+#pragma once
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace anetrain_fuzz {
+
+inline void exercise_tokenizer(const anetrain::Tokenizer& tok) {
+  static const std::string_view kTexts[] = {
+      "",
+      "Hello world",
+      "  Once upon a time,\tthe cat's 123 dogs   ran.\n\n\r\nThe end ",
+      "\xE2\x96\x81x caf\xC3\xA9 \xF0\x9F\x98\x80 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E \xC5\xBF",
+      "bad utf8: \xFF\xFE \xC3 \xE2\x82 \xF0\x9F\x98",
+      "<s></s><unk><|endoftext|><|im_start|>user\n",
+      std::string_view("nul\0inside", 10),
+  };
+  const int vocab = tok.vocab_size();
+  for (std::string_view text : kTexts) {
+    const std::vector<int32_t> ids = tok.encode(text, true, true);
+    for (int32_t id : ids)
+      if (id < 0 || id >= vocab) {
+        std::fprintf(stderr, "fuzz: encode produced id %d outside [0, %d)\n", int(id), vocab);
+        __builtin_trap();
+      }
+    (void)tok.decode(ids);
+    int32_t prev = -1;
+    for (int32_t id : ids) {
+      (void)tok.decode_step(prev, id);
+      prev = id;
+    }
+  }
+  for (int32_t id = 0; id < vocab && id < 64; ++id) {
+    (void)tok.piece_id(tok.piece(id));
+    (void)tok.is_special(id);
+  }
+  (void)tok.bos_id();
+  (void)tok.eos_id();
+  (void)tok.fingerprint();
+}
+
+}  // namespace anetrain_fuzz

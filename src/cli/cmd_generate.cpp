@@ -1,0 +1,154 @@
+// `anetrain generate MODEL [-z TOKENIZER] -i PROMPT -n STEPS -t TEMP -p TOP_P -k TOP_K -s SEED`
+// (llama2.c's flag letters, llama.cpp's --top-k) with --chat/--system for ChatML (Qwen3).
+// stdout is exactly the prompt, then the generated text streamed token by token, then "\n";
+// timing goes to stderr.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include <omp.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "formats/load.h"
+#include "gen/chat.h"
+#include "gen/decoder.h"
+#include "gen/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace anetrain {
+
+namespace {
+
+// -z, else a tokenizer file next to the model (or in the run directory's parent folders).
+std::string find_tokenizer(const std::string& model, const std::string& given) {
+  namespace fs = std::filesystem;
+  if (!given.empty()) return given;
+  std::error_code ec;
+  fs::path dir = fs::is_directory(model, ec) ? fs::path(model) : fs::path(model).parent_path();
+  for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
+    for (const char* name : {"tokenizer.json", "tokenizer.bin"})
+      if (fs::exists(dir / name, ec)) return (dir / name).string();
+  fail("no tokenizer found next to " + model + "\nhint: pass one with -z tokenizer.json|tokenizer.bin");
+}
+
+}  // namespace
+
+namespace {
+// --ids: "1 403 407" in, the prompt ids then every generated id out (no EOS handling: the
+// caller chose the step count). Used to compare greedy decoding with the PyTorch reference.
+int generate_ids_impl(Backend& be, const Model& m, const std::string& prompt, int steps, const SamplingParams& sp,
+                      uint64_t seed) {
+  std::vector<int32_t> ids;
+  size_t pos = 0;
+  while (pos < prompt.size()) {
+    while (pos < prompt.size() && prompt[pos] == ' ') ++pos;
+    if (pos == prompt.size()) break;
+    size_t end = prompt.find(' ', pos);
+    const std::string word = prompt.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    try {
+      ids.push_back(std::stoi(word));
+    } catch (const std::exception&) {
+      fail("generate --ids: '" + word + "' is not a token id");
+    }
+    pos = end == std::string::npos ? prompt.size() : end;
+  }
+  if (ids.empty()) fail("generate --ids: give the prompt as token ids with -i \"1 2 3\"");
+  Decoder dec(be, m, std::min(m.cfg.max_seq_len, int(ids.size()) + steps));
+  const float* logits = dec.feed(ids.data(), int(ids.size()));
+  Rng rng(seed);
+  std::vector<float> scratch;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; ++s) {
+    ids.push_back(sample_token(logits, m.cfg.vocab_size, sp, rng, scratch));
+    if (s + 1 < steps) logits = dec.feed(ids.back());
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "decode %d tokens: %.1f tok/s (%s backend)\n", steps, steps / std::max(secs, 1e-9),
+               be.name().c_str());
+  for (size_t i = 0; i < ids.size(); ++i) std::printf("%s%d", i ? " " : "", ids[i]);
+  std::printf("\n");
+  return 0;
+}
+}  // namespace
+
+void add_generate_command(CLI::App& app, Command& run) {
+  auto* cmd = app.add_subcommand("generate", "Generate text with a KV cache");
+  static std::string model, tok_path, prompt, system, backend = "cpu";
+  static int steps = 256, top_k = 0, threads = 0;
+  static float temperature = 1.0f, top_p = 0.9f;
+  static uint64_t seed = 0;
+  static bool chat = false, seed_given = false, ids_mode = false;
+  cmd->add_option("model", model, "Any model anetrain reads, or a training run directory")->required();
+  cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
+  cmd->add_option("-i,--prompt", prompt, "Prompt text");
+  cmd->add_option("-n,--steps", steps, "Tokens to generate (0 = up to the context)")->capture_default_str();
+  cmd->add_option("-t,--temperature", temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("-p,--top-p", top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str();
+  cmd->add_option("-k,--top-k", top_k, "Keep only the k most likely tokens (0 = off)")->capture_default_str();
+  cmd->add_option("-s,--seed", seed, "Sampling seed (default: time)");
+  cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat template (ChatML / Qwen3)");
+  cmd->add_option("--system", system, "System message for --chat");
+  cmd->add_flag("--ids", ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
+  cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)");
+  cmd->callback([cmd, &run] {
+    seed_given = cmd->count("--seed") > 0;
+    run = [] {
+      auto generate_ids = [](Backend& be, const Model& m) {
+        return generate_ids_impl(be, m, prompt, steps, SamplingParams{temperature, top_p, top_k}, seed);
+      };
+      if (threads > 0) omp_set_num_threads(threads);
+      if (!(top_p > 0.0f && top_p <= 1.0f)) fail("generate: --top-p must be in (0, 1]");
+      if (temperature < 0.0f) fail("generate: --temperature must be ≥ 0");
+      auto be = make_backend(backend);
+      LoadedModel lm = load_model(model);
+      const Model& m = *lm.model;
+      if (ids_mode) return generate_ids(*be, m);
+      auto tok = load_tokenizer(find_tokenizer(model, tok_path), m.cfg.vocab_size);
+      if (tok->vocab_size() > m.cfg.vocab_size)
+        fail("tokenizer has " + std::to_string(tok->vocab_size()) + " ids but the model only " +
+             std::to_string(m.cfg.vocab_size));
+      std::vector<int32_t> ids;
+      if (chat) {
+        ids = tok->encode(chatml_prompt(system, prompt), false, false);
+      } else {
+        ids = tok->encode(prompt, tok->bos_id() >= 0, false);
+      }
+      if (ids.empty()) fail("generate: the prompt encodes to no tokens and the tokenizer has no BOS; give -i TEXT");
+      const int ctx = m.cfg.max_seq_len;
+      if (int(ids.size()) >= ctx) fail("generate: the prompt has " + std::to_string(ids.size()) +
+                                       " tokens; the model's context is " + std::to_string(ctx));
+      const int budget = steps > 0 ? std::min(steps, ctx - int(ids.size())) : ctx - int(ids.size());
+      Decoder dec(*be, m, int(ids.size()) + budget);
+      std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+      std::fflush(stdout);
+      using Clock = std::chrono::steady_clock;
+      auto t0 = Clock::now();
+      const float* logits = dec.feed(ids.data(), int(ids.size()));
+      const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      Rng rng(seed_given ? seed : uint64_t(std::chrono::system_clock::now().time_since_epoch().count()));
+      SamplingParams sp{temperature, top_p, top_k};
+      std::vector<float> scratch;
+      int32_t prev = ids.back();
+      int made = 0;
+      t0 = Clock::now();
+      for (; made < budget; ++made) {
+        const int32_t next = sample_token(logits, m.cfg.vocab_size, sp, rng, scratch);
+        if (next == tok->eos_id() || (next == tok->bos_id() && made > 0)) break;
+        const std::string piece = tok->decode_step(prev, next);
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        prev = next;
+        if (made + 1 < budget) logits = dec.feed(next);
+      }
+      std::fputc('\n', stdout);
+      const double decode_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      std::fprintf(stderr, "prefill %zu tokens: %.1f tok/s; decode %d tokens: %.1f tok/s (%s backend)\n", ids.size(),
+                   double(ids.size()) / prefill_s, made, made / std::max(decode_s, 1e-9), be->name().c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain

@@ -1,0 +1,185 @@
+// GGUF ↔ Model: llama.cpp's architecture keys and tensor names, and the RoPE layout each
+// architecture implies (llama: Meta interleaved, since llama.cpp's HF converter permutes q/k
+// back; qwen3: NEOX/half, unpermuted). Unknown tensors are an error rather than silently dropped,
+// since a tensor we do not map (a bias, rope_freqs) would change what the model computes.
+#include <cmath>
+
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "formats/hf.h"
+#include "formats/safetensors.h"
+
+namespace anetrain {
+
+namespace {
+
+std::string gguf_name(const ParamSpec& s) {
+  const char* base = "";
+  switch (s.role) {
+    case ParamRole::embedding: base = "token_embd"; break;
+    case ParamRole::final_norm: base = "output_norm"; break;
+    case ParamRole::lm_head: base = "output"; break;
+    case ParamRole::attn_norm: base = "attn_norm"; break;
+    case ParamRole::wq: base = "attn_q"; break;
+    case ParamRole::wk: base = "attn_k"; break;
+    case ParamRole::wv: base = "attn_v"; break;
+    case ParamRole::wo: base = "attn_output"; break;
+    case ParamRole::q_norm: base = "attn_q_norm"; break;
+    case ParamRole::k_norm: base = "attn_k_norm"; break;
+    case ParamRole::ffn_norm: base = "ffn_norm"; break;
+    case ParamRole::w_gate: base = "ffn_gate"; break;
+    case ParamRole::w_up: base = "ffn_up"; break;
+    case ParamRole::w_down: base = "ffn_down"; break;
+  }
+  if (s.layer < 0) return std::string(base) + ".weight";
+  return "blk." + std::to_string(s.layer) + "." + base + ".weight";
+}
+
+void require_equal_if_present(const GgufReader& r, const std::string& key, int64_t want, const char* why) {
+  const int64_t v = r.get_int(key, 0, INT32_MAX, want);
+  if (v != want)
+    fail_at(r.path(), r.find(key)->offset, "metadata '" + key + "' = " + std::to_string(v) + " but head_dim is " +
+                                               std::to_string(want) + ": " + why);
+}
+
+}  // namespace
+
+ModelConfig gguf_config(const GgufReader& r) {
+  const std::string arch = r.get_str("general.architecture");
+  if (arch != "llama" && arch != "qwen3")
+    fail_at(r.path(), r.find("general.architecture")->offset,
+            "architecture '" + arch + "' is not supported (supported: llama, qwen3)");
+  const std::string k = arch + ".";
+  ModelConfig c;
+  c.arch = arch;
+  c.dim = int(r.get_int(k + "embedding_length", 1, INT32_MAX));
+  c.n_layers = int(r.get_int(k + "block_count", 1, INT32_MAX));
+  c.hidden_dim = int(r.get_int(k + "feed_forward_length", 1, INT32_MAX));
+  c.n_heads = int(r.get_int(k + "attention.head_count", 1, INT32_MAX));
+  c.n_kv_heads = int(r.get_int(k + "attention.head_count_kv", 1, INT32_MAX, c.n_heads));
+  c.max_seq_len = int(r.get_int(k + "context_length", 1, INT32_MAX));
+  if (!r.find(k + "attention.key_length") && c.dim % c.n_heads != 0)
+    fail(r.path() + ": no " + k + "attention.key_length and n_heads does not divide embedding_length");
+  c.head_dim = int(r.get_int(k + "attention.key_length", 1, INT32_MAX, c.dim / c.n_heads));
+  require_equal_if_present(r, k + "attention.value_length", c.head_dim, "value heads of another width are not supported");
+  require_equal_if_present(r, k + "rope.dimension_count", c.head_dim, "partial rotary embeddings are not supported");
+  c.norm_eps = r.get_float(k + "attention.layer_norm_rms_epsilon", NAN);
+  if (std::isnan(c.norm_eps)) fail(r.path() + ": GGUF metadata lacks required key '" + k + "attention.layer_norm_rms_epsilon'");
+  c.rope_theta = r.get_float(k + "rope.freq_base", 10000.0);
+  if (const GgufKV* s = r.find(k + "rope.scaling.type"); s && !(s->value.type == GgufType::string && s->value.s == "none"))
+    fail_at(r.path(), s->offset, "RoPE scaling ('" + k + "rope.scaling.type') is not supported");
+  const GgufTensorInfo* emb = r.tensor("token_embd.weight");
+  if (!emb) fail(r.path() + ": GGUF has no token_embd.weight tensor");
+  if (emb->shape.size() != 2 || emb->shape[1] != c.dim || emb->shape[0] > INT32_MAX)
+    fail_at(r.path(), emb->info_offset, "token_embd.weight has shape " + shape_str(emb->shape) + ", expected [vocab, " +
+                                            std::to_string(c.dim) + "]");
+  c.vocab_size = int(emb->shape[0]);
+  c.tied_embeddings = r.tensor("output.weight") == nullptr;  // llama.cpp falls back to token_embd
+  c.qk_norm = r.tensor("blk.0.attn_q_norm.weight") != nullptr;
+  c.rope_style = arch == "qwen3" ? RopeStyle::half : RopeStyle::interleaved;
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail(r.path() + ": " + e.what());
+  }
+  return c;
+}
+
+std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer) {
+  GgufReader r(path);
+  const ModelConfig c = gguf_config(r);
+  // Every layer has several tensors, so block_count cannot exceed the tensor count; checked
+  // before the parameter table is built from it.
+  if (uint64_t(c.n_layers) > r.tensors().size())
+    fail(path + ": block_count " + std::to_string(c.n_layers) + " exceeds the " + std::to_string(r.tensors().size()) +
+         " tensors in the file");
+  const ParamTable table(c);
+  std::vector<const GgufTensorInfo*> src;
+  std::vector<bool> used(r.tensors().size(), false);
+  for (const ParamSpec& s : table.specs()) {
+    const std::string name = gguf_name(s);
+    const GgufTensorInfo* t = r.tensor(name);
+    if (!t) fail(path + ": tensor '" + name + "' (" + s.name + ") is missing");
+    if (t->shape != s.shape)
+      fail_at(path, t->info_offset, "tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
+                                        shape_str(s.shape));
+    used[size_t(t - r.tensors().data())] = true;
+    src.push_back(t);
+  }
+  for (size_t i = 0; i < used.size(); ++i)
+    if (!used[i])
+      fail_at(path, r.tensors()[i].info_offset, "tensor '" + r.tensors()[i].name +
+                                                    "' has no place in a " + c.arch + " model here (refusing to drop it)");
+  auto m = std::make_unique<Model>(c);  // allocated only now: every tensor is known to be in the file
+  for (size_t i = 0; i < src.size(); ++i) r.read_f32(*src[i], table.specs()[i].shape, m->param(table.specs()[i]));
+  if (tokenizer) *tokenizer = gguf_tokenizer(r);
+  return m;
+}
+
+void save_gguf(const Model& src, const std::string& path, DType dtype, const GgufTokenizer* tok, const std::string& name) {
+  const std::string why = path + ": cannot write GGUF: ";
+  if (src.cfg.residual_scale != 1.0)
+    fail(why + "residual_scale is " + std::to_string(src.cfg.residual_scale) + " and GGUF has no key for it");
+  if (tok && tok->tokens.size() > size_t(src.cfg.vocab_size))
+    fail(why + "the tokenizer has " + std::to_string(tok->tokens.size()) + " tokens but the model only " +
+         std::to_string(src.cfg.vocab_size) + " embedding rows");
+  // llama.cpp has QK-norm tensors only under qwen3, which it rotates NEOX-style; llama is Meta-style.
+  const bool qwen = src.cfg.qk_norm;
+  const RopeStyle want = qwen ? RopeStyle::half : RopeStyle::interleaved;
+  const Model* m = &src;
+  std::unique_ptr<Model> copy;
+  if (src.cfg.rope_style != want) {
+    copy = std::make_unique<Model>(src.cfg);
+    copy->params = src.params;
+    if (qwen) permute_rope_to_half(*copy);
+    else permute_rope_to_interleaved(*copy);
+    m = copy.get();
+  }
+  const ModelConfig& c = m->cfg;
+  const std::string arch = qwen ? "qwen3" : "llama", k = arch + ".";
+  std::vector<GgufKV> kv = {
+      {"general.architecture", GgufValue::of_str(arch)},
+      {"general.alignment", GgufValue::of_u32(32)},
+      {"general.file_type", GgufValue::of_u32(dtype == DType::f32 ? 0 : dtype == DType::f16 ? 1 : 32)},
+      {k + "vocab_size", GgufValue::of_u32(uint32_t(c.vocab_size))},
+      {k + "context_length", GgufValue::of_u32(uint32_t(c.max_seq_len))},
+      {k + "embedding_length", GgufValue::of_u32(uint32_t(c.dim))},
+      {k + "block_count", GgufValue::of_u32(uint32_t(c.n_layers))},
+      {k + "feed_forward_length", GgufValue::of_u32(uint32_t(c.hidden_dim))},
+      {k + "attention.head_count", GgufValue::of_u32(uint32_t(c.n_heads))},
+      {k + "attention.head_count_kv", GgufValue::of_u32(uint32_t(c.n_kv_heads))},
+      {k + "attention.key_length", GgufValue::of_u32(uint32_t(c.head_dim))},
+      {k + "attention.value_length", GgufValue::of_u32(uint32_t(c.head_dim))},
+      {k + "rope.dimension_count", GgufValue::of_u32(uint32_t(c.head_dim))},
+      {k + "attention.layer_norm_rms_epsilon", GgufValue::of_f32(float(c.norm_eps))},
+      {k + "rope.freq_base", GgufValue::of_f32(float(c.rope_theta))},
+  };
+  if (!name.empty()) kv.insert(kv.begin() + 1, {"general.name", GgufValue::of_str(name)});
+  if (tok && !tok->empty()) {
+    // llama.cpp wants one token per embedding row: pad a short vocabulary as its converter does.
+    GgufTokenizer t = *tok;
+    for (size_t i = t.tokens.size(); i < size_t(c.vocab_size); ++i) {
+      t.tokens.push_back("[PAD" + std::to_string(i) + "]");
+      if (!t.scores.empty()) t.scores.push_back(0.0f);
+      if (!t.token_type.empty()) t.token_type.push_back(5);  // unused
+    }
+    kv.push_back({"tokenizer.ggml.model", GgufValue::of_str(t.model)});
+    if (!t.pre.empty()) kv.push_back({"tokenizer.ggml.pre", GgufValue::of_str(t.pre)});
+    kv.push_back({"tokenizer.ggml.tokens", GgufValue::of_strs(t.tokens)});
+    if (!t.scores.empty()) kv.push_back({"tokenizer.ggml.scores", GgufValue::of_f32s(t.scores)});
+    if (!t.token_type.empty()) kv.push_back({"tokenizer.ggml.token_type", GgufValue::of_i32s(t.token_type)});
+    if (!t.merges.empty()) kv.push_back({"tokenizer.ggml.merges", GgufValue::of_strs(t.merges)});
+    const std::pair<const char*, int64_t> ids[] = {{"bos", t.bos_id}, {"eos", t.eos_id}, {"unknown", t.unk_id},
+                                                   {"padding", t.pad_id}};
+    for (const auto& [what, id] : ids)
+      if (id >= 0) kv.push_back({std::string("tokenizer.ggml.") + what + "_token_id", GgufValue::of_u32(uint32_t(id))});
+    for (const GgufKV& o : t.other) kv.push_back(o);
+  }
+  const GgmlType mat = dtype == DType::f32 ? GgmlType::f32 : dtype == DType::f16 ? GgmlType::f16 : GgmlType::bf16;
+  std::vector<GgufTensorOut> tensors;
+  for (const ParamSpec& s : m->table.specs())
+    tensors.push_back({gguf_name(s), s.shape, m->params.data() + s.offset, s.is_matrix() ? mat : GgmlType::f32});
+  write_gguf(path, kv, tensors);
+}
+
+}  // namespace anetrain

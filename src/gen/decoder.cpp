@@ -1,0 +1,83 @@
+#include "gen/decoder.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.h"
+
+namespace anetrain {
+
+Decoder::Decoder(Backend& be, const Model& m, int max_ctx, int max_chunk)
+    : be_(be), m_(m), max_ctx_(std::min(max_ctx, m.cfg.max_seq_len)), max_chunk_(std::max(1, max_chunk)) {
+  const ModelConfig& c = m.cfg;
+  const size_t C = size_t(max_chunk_), D = c.dim, F = c.hidden_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const size_t ctx = size_t(max_ctx_);
+  // One allocation, planned as in Workspace: count first, then hand out slices.
+  size_t cursor = 0;
+  float* base = nullptr;
+  auto take = [&](size_t n) -> float* {
+    float* p = base ? base + cursor : nullptr;
+    cursor += (n + 15) & ~size_t(15);
+    return p;
+  };
+  auto plan = [&] {
+    cursor = 0;
+    cache_.assign(c.n_layers, KvCacheLayer{});
+    for (auto& l : cache_) l = KvCacheLayer{take(ctx * kvd), take(ctx * kvd), max_ctx_};
+    x_ = take(C * D);
+    x2_ = take(C * D);
+    attn_.xn = take(C * D);
+    attn_.rstd = take(C);
+    attn_.q_raw = take(C * qd);
+    attn_.k_raw = take(C * kvd);
+    attn_.q_rstd = take(C * c.n_heads);
+    attn_.k_rstd = take(C * c.n_kv_heads);
+    attn_.q = take(C * qd);
+    attn_.attn = take(C * qd);
+    attn_.o = take(C * D);
+    ffn_.xn = take(C * D);
+    ffn_.rstd = take(C);
+    ffn_.g = take(C * F);
+    ffn_.u = take(C * F);
+    ffn_.h = take(C * F);
+    ffn_.f = take(C * D);
+    scores_ = take(size_t(c.n_heads) * C * ctx);
+    xf_ = take(D);
+    rstd_ = take(1);
+    logits_ = take(size_t(c.vocab_size));
+  };
+  plan();
+  arena_.assign(cursor + 16, 0.0f);
+  base = arena_.data();
+  plan();
+}
+
+const float* Decoder::feed(const int32_t* tokens, int n) {
+  const ModelConfig& c = m_.cfg;
+  if (n <= 0) fail("decoder: nothing to feed");
+  if (pos_ + n > max_ctx_)
+    fail("context full: " + std::to_string(pos_ + n) + " tokens exceed the context of " + std::to_string(max_ctx_));
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+      fail("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
+  for (int done = 0; done < n;) {
+    const int T = std::min(max_chunk_, n - done);
+    const BlockDims d = BlockDims::from(c, 1, T);
+    be_.embedding_fwd(tokens + done, m_.w.embedding, x_, T, c.dim);
+    for (int l = 0; l < c.n_layers; ++l) {
+      be_.attention_block_decode(d, m_.w.layers[l], x_, x2_, cache_[l], pos_, attn_, scores_);
+      be_.ffn_block_fwd(d, m_.w.layers[l], x2_, x_, ffn_);
+    }
+    pos_ += T;
+    done += T;
+    if (done == n) {
+      // Only the last position's logits are needed.
+      const float* last = x_ + size_t(T - 1) * c.dim;
+      be_.rmsnorm_fwd(last, m_.w.final_norm, xf_, rstd_, 1, c.dim, float(c.norm_eps));
+      be_.linear_fwd(xf_, m_.w.classifier, logits_, 1, c.dim, c.vocab_size);
+    }
+  }
+  return logits_;
+}
+
+}  // namespace anetrain
