@@ -18,7 +18,8 @@
 namespace anetrain_fuzz {
 
 inline const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  // Never destroyed: the atexit handler below runs after static destructors registered later.
+  static const std::string& dir = *new std::string([] {
     std::string base;
     if (const char* e = std::getenv("ANETRAIN_FUZZ_TMP"); e && *e) base = e;
     else if (::access("/dev/shm", W_OK) == 0) base = "/dev/shm";
@@ -34,7 +35,7 @@ inline const std::string& scratch_dir() {
       std::filesystem::remove_all(scratch_dir(), ec);
     });
     return tmpl;
-  }();
+  }());
   return dir;
 }
 

@@ -30,8 +30,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
 mkdir -p "$BUILD/fuzz-logs"
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/anetrain-fuzz-run.XXXXXX")
+tmp_base=${TMPDIR:-/tmp}
+[[ -w /dev/shm ]] && tmp_base=/dev/shm  # every execution writes its input to a file: keep that in RAM
+scratch=$(mktemp -d "$tmp_base/anetrain-fuzz-run.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
+# The targets write each input under here (fuzz_common.h), so even a crashed run leaves nothing behind.
+export ANETRAIN_FUZZ_TMP="$scratch"
 failed=()
 for t in "${targets[@]}"; do
   exe="$BUILD/fuzz/fuzz_$t"
@@ -45,7 +49,9 @@ for t in "${targets[@]}"; do
   done
   chmod -R u+w "$corpus"
   echo "run_all: fuzz_$t for ${SECONDS_EACH}s over $(find "$corpus" -type f | wc -l) seeds"
-  "$exe" "$corpus" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  dict=()
+  [[ -f $HERE/dicts/$t.dict ]] && dict=(-dict="$HERE/dicts/$t.dict")
+  "$exe" "$corpus" "${dict[@]}" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$artifacts/" >"$log" 2>&1
   rc=$?
   # The last status line: "#N DONE cov: C ft: F corp: ... exec/s: E ...".

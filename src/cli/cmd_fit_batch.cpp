@@ -24,7 +24,7 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
   static uint64_t seed = 42;
   static AdamWConfig opt;
   static double min_lr = -1;
-  cmd->add_option("model", model, "Preset name, model config .json, HF folder, or llama2.c .bin")->required();
+  cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
   cmd->add_option("--tokens", tokens, "accum×B×(T+1) token ids")->required();
   cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
   cmd->add_option("--batch", B, "Sequences per micro-step B (default: all rows / accum)");

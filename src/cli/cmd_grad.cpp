@@ -19,7 +19,7 @@ void add_grad_command(CLI::App& app, Command& run) {
   static bool u16 = false;
   static int B = 0, T = 0, threads = 0;
   static uint64_t seed = 42;
-  cmd->add_option("model", model, "Preset name, model config .json, HF folder, or llama2.c .bin")->required();
+  cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
   cmd->add_option("--tokens", tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
   cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
   cmd->add_option("--batch", B, "Sequences B (default: inferred)");

@@ -24,7 +24,7 @@ void add_info_command(CLI::App& app, Command& run) {
   static std::string model;
   static bool as_json = false;
   static int seq = 256;
-  cmd->add_option("model", model, "Preset name, model config .json, HF folder, or llama2.c .bin")->required();
+  cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
   cmd->add_flag("--json", as_json, "Machine-readable output");
   cmd->add_option("--seq", seq, "Sequence length for the attention FLOPs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->callback([&run] {

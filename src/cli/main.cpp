@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   anetrain::add_tokenizer_command(app, run);
   anetrain::add_prepare_command(app, run);
   anetrain::add_bench_command(app, run);
+  anetrain::add_convert_command(app, run);
   anetrain::add_generate_command(app, run);
   anetrain::add_tokenizer_train_command(app, run);  // keep last: joins `tokenizer`
   try {

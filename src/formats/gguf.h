@@ -77,6 +77,7 @@ class GgufReader {
   int64_t get_int(const std::string& key, int64_t lo, int64_t hi, int64_t dflt) const;
   double get_float(const std::string& key, double dflt) const;  // f32 keys come back as their shortest decimal
   std::string get_str(const std::string& key) const;
+  const uint8_t* raw(const GgufTensorInfo& t) const { return file_.data() + t.offset; }
   // Converts (dequantizing Q8_0) into dst after checking the shape.
   void read_f32(const GgufTensorInfo& t, const std::vector<int64_t>& expect, float* dst) const;
   const std::string& path() const { return file_.path(); }
@@ -105,7 +106,9 @@ struct GgufTokenizer {
 GgufTokenizer gguf_tokenizer(const GgufReader& r);  // empty when the file has none
 
 // Architecture keys → config. "llama" files hold q/k in Meta's interleaved RoPE layout (llama.cpp's
-// converter permutes HF weights back), "qwen3" files in the half (NEOX) layout.
+// converter permutes HF weights back), "qwen3" files in the half (NEOX) layout. The classifier is
+// tied when output.weight is absent, or stored but byte-identical to token_embd.weight (old
+// converters duplicated it; llama2.c's exporter decides sharing by the same equality).
 ModelConfig gguf_config(const GgufReader& r);
 std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer = nullptr);
 

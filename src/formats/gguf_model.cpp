@@ -3,6 +3,7 @@
 // back; qwen3: NEOX/half, unpermuted). Unknown tensors are an error rather than silently dropped,
 // since a tensor we do not map (a bias, rope_freqs) would change what the model computes.
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -74,7 +75,9 @@ ModelConfig gguf_config(const GgufReader& r) {
     fail_at(r.path(), emb->info_offset, "token_embd.weight has shape " + shape_str(emb->shape) + ", expected [vocab, " +
                                             std::to_string(c.dim) + "]");
   c.vocab_size = int(emb->shape[0]);
-  c.tied_embeddings = r.tensor("output.weight") == nullptr;  // llama.cpp falls back to token_embd
+  const GgufTensorInfo* out = r.tensor("output.weight");  // absent: llama.cpp falls back to token_embd
+  c.tied_embeddings = !out || (out->shape == emb->shape && out->type == emb->type && out->nbytes == emb->nbytes &&
+                               std::memcmp(r.raw(*out), r.raw(*emb), emb->nbytes) == 0);
   c.qk_norm = r.tensor("blk.0.attn_q_norm.weight") != nullptr;
   c.rope_style = arch == "qwen3" ? RopeStyle::half : RopeStyle::interleaved;
   try {
@@ -106,6 +109,8 @@ std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokeniz
     used[size_t(t - r.tensors().data())] = true;
     src.push_back(t);
   }
+  if (c.tied_embeddings)
+    if (const GgufTensorInfo* out = r.tensor("output.weight")) used[size_t(out - r.tensors().data())] = true;
   for (size_t i = 0; i < used.size(); ++i)
     if (!used[i])
       fail_at(path, r.tensors()[i].info_offset, "tensor '" + r.tensors()[i].name +

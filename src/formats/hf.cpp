@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,9 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
   c.rope_style = RopeStyle::half;
   c.qk_norm = type == "qwen3";
   c.tied_embeddings = j.value("tie_word_embeddings", type == "qwen3");
+  // Not a Hugging Face field: anetrain writes it for models trained with a scaled residual
+  // (HF loaders ignore unknown keys, so such a folder still loads elsewhere — as a different model).
+  c.residual_scale = get_num("anetrain_residual_scale", 1.0);
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
     fail(src + ": rope_scaling is not supported (found " + j["rope_scaling"].dump() + ")");
   try {
@@ -59,7 +63,7 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
 
 nlohmann::json config_to_hf_json(const ModelConfig& c) {
   const bool qwen = c.arch == "qwen3" || c.qk_norm;
-  return nlohmann::json{{"architectures", {qwen ? "Qwen3ForCausalLM" : "LlamaForCausalLM"}},
+  nlohmann::json j{{"architectures", {qwen ? "Qwen3ForCausalLM" : "LlamaForCausalLM"}},
                         {"model_type", qwen ? "qwen3" : "llama"},
                         {"hidden_size", c.dim},
                         {"intermediate_size", c.hidden_dim},
@@ -75,6 +79,8 @@ nlohmann::json config_to_hf_json(const ModelConfig& c) {
                         {"hidden_act", "silu"},
                         {"attention_bias", false},
                         {"torch_dtype", "float32"}};
+  if (c.residual_scale != 1.0) j["anetrain_residual_scale"] = c.residual_scale;
+  return j;
 }
 
 ModelConfig load_hf_config(const std::string& dir) {
@@ -92,25 +98,76 @@ ModelConfig load_hf_config(const std::string& dir) {
   return config_from_hf_json(j, cfg_path);
 }
 
+namespace {
+
+// A sharded checkpoint: model.safetensors.index.json maps every tensor to the shard holding it.
+// The map is trusted only after checking it: each shard it names must exist beside the index, and
+// each tensor must really be in the shard it is assigned to.
+void load_sharded(Model& m, const std::string& dir, const std::string& index_path) {
+  std::ifstream in(index_path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail_at(index_path, e.byte, std::string("invalid JSON: ") + e.what());
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    fail(index_path + ": needs a \"weight_map\" object (tensor name → shard file)");
+  if (j.contains("metadata") && !j["metadata"].is_object()) fail(index_path + ": \"metadata\" must be an object");
+  std::map<std::string, std::unique_ptr<SafetensorsReader>> shards;
+  std::map<std::string, const SafetensorsReader*> where;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it.value().is_string()) fail(index_path + ": weight_map entry '" + it.key() + "' must name a file");
+    const std::string file = it.value().get<std::string>();
+    // Shards sit beside the index; a path would let an index read files anywhere.
+    if (file.empty() || file == "." || file == ".." || file.find_first_of("/\\") != std::string::npos)
+      fail(index_path + ": weight_map entry '" + it.key() + "' names '" + file + "', which is not a plain file name");
+    auto& r = shards[file];
+    if (!r) {
+      const fs::path p = fs::path(dir) / file;
+      if (!fs::is_regular_file(p))
+        fail(index_path + ": shard '" + file + "' (holding '" + it.key() + "') does not exist in " + dir);
+      r = std::make_unique<SafetensorsReader>(p.string());
+    }
+    if (!r->has(it.key()))
+      fail(index_path + ": weight_map puts '" + it.key() + "' in '" + file + "', but that shard has no such tensor");
+    where[it.key()] = r.get();
+  }
+  for (const ParamSpec& s : m.table.specs()) {
+    auto it = where.find(s.name);
+    if (it == where.end()) fail(index_path + ": tensor '" + s.name + "' is missing from weight_map");
+    it->second->read_f32(s.name, s.shape, m.param(s));
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
   auto m = std::make_unique<Model>(load_hf_config(dir));
+  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    load_sharded(*m, dir, index.string());
+    return m;
+  }
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".safetensors") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   if (files.empty()) fail(dir + ": no *.safetensors files next to config.json");
-  std::vector<bool> loaded(m->table.specs().size(), false);
+  // Without an index, a tensor found in two files is ambiguous: refuse rather than pick one.
+  std::vector<std::string> from(m->table.specs().size());
   for (const auto& f : files) {
     SafetensorsReader r(f);
     for (size_t i = 0; i < m->table.specs().size(); ++i) {
       const ParamSpec& s = m->table.specs()[i];
       if (!r.has(s.name)) continue;
+      if (!from[i].empty()) fail(dir + ": tensor '" + s.name + "' is in both " + from[i] + " and " + f);
       r.read_f32(s.name, s.shape, m->param(s));
-      loaded[i] = true;
+      from[i] = f;
     }
   }
-  for (size_t i = 0; i < loaded.size(); ++i)
-    if (!loaded[i]) fail(dir + ": tensor '" + m->table.specs()[i].name + "' is missing from the safetensors files");
+  for (size_t i = 0; i < from.size(); ++i)
+    if (from[i].empty()) fail(dir + ": tensor '" + m->table.specs()[i].name + "' is missing from the safetensors files");
   return m;
 }
 

@@ -1,9 +1,7 @@
-// llama2.c model files, all three versions (see docs: reference-facts D.1–D.3).
-//   v0 ("legacy"): 7 × int32 header, fp32 tensors in run.c order, legacy RoPE tables, a separate
-//      classifier when vocab_size < 0.
-//   v1 ("ak42", version 1): 256-byte header with a shared-classifier byte, fp32 body, norms first.
-//   v2 ("ak42", version 2): v1's header plus group_size; Q8_0 matrices, dequantized on load.
-// Weights keep llama2.c's interleaved RoPE layout; loaded configs say rope_style = interleaved.
+// llama2.c model files (reference-facts D.1–D.3): v0 (7 × int32 header, fp32 in run.c order,
+// legacy RoPE tables, negative vocab = separate classifier), v1 ("ak42", 256-byte header, fp32,
+// norms first) and v2 (v1 plus group_size, Q8_0 matrices dequantized on load). Weights keep
+// llama2.c's interleaved RoPE layout; loaded configs say rope_style = interleaved.
 #pragma once
 #include <cstddef>
 #include <cstdint>

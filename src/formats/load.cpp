@@ -13,11 +13,13 @@
 namespace anetrain {
 
 namespace {
-// GGUF is recognised by its magic, not its name, so a renamed file still loads.
+// GGUF is recognised by its magic, so a renamed file still loads; a *.gguf without the magic goes
+// to the GGUF reader too, whose "bad magic" says more than a llama2.c header complaint would.
 bool is_gguf(const std::string& path) {
   char magic[4] = {};
   std::ifstream f(path, std::ios::binary);
-  return f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+  if (f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0) return true;
+  return std::filesystem::path(path).extension() == ".gguf";
 }
 }  // namespace
 

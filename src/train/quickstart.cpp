@@ -88,6 +88,11 @@ int run_quickstart(const QuickstartOptions& q) {
     o.out = q.out;
   }
   TrainResult r = train(o);
+  if (r.interrupted) {
+    std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n", (long long)r.step,
+                r.checkpoint.c_str(), o.out.c_str());
+    return 0;
+  }
   const double h = unigram_entropy(o.val_data, cfg.vocab_size);
 
   auto m = load_model_checkpoint(r.checkpoint);

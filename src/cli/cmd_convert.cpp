@@ -1,0 +1,113 @@
+// `anetrain convert IN OUT [--to llama2c-v0|llama2c-v1|hf|gguf] [--dtype f32|f16|bf16] [-z TOK]`:
+// any MODEL anetrain reads, written as a llama2.c .bin, a Hugging Face folder or a GGUF. The
+// tokenizer rides along where the target holds one: GGUF embeds it; an HF folder gets a llama2.c
+// tokenizer.bin for SentencePiece vocabularies (the only tokenizer file this build writes).
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "formats/hf.h"
+#include "formats/llama2c.h"
+#include "formats/load.h"
+#include "tokenizer/tokenizer.h"
+
+namespace anetrain {
+
+namespace {
+namespace fs = std::filesystem;
+
+std::string target_format(const std::string& out, const std::string& to) {
+  if (!to.empty()) return to;
+  const std::string ext = fs::path(out).extension().string();
+  if (ext == ".gguf") return "gguf";
+  if (ext == ".bin") return "llama2c-v0";
+  std::error_code ec;
+  if (!out.empty() && (fs::is_directory(out, ec) || out.back() == '/' || ext.empty())) return "hf";
+  fail("cannot tell the output format from '" + out + "'; pass --to llama2c-v0, llama2c-v1, hf or gguf");
+}
+
+// The tokenizer to carry: -z wins; else one stored in the input (GGUF metadata, or a
+// tokenizer.bin / tokenizer.json inside an HF folder). Empty when there is none.
+GgufTokenizer source_tokenizer(const std::string& in, const std::string& kind, const std::string& z, int vocab) {
+  if (!z.empty()) return gguf_tokenizer_from_file(z, vocab);
+  if (kind == "gguf") return gguf_tokenizer(GgufReader(in));
+  if (kind == "hf") {
+    for (const char* name : {"tokenizer.bin", "tokenizer.json"}) {
+      const fs::path p = fs::path(in) / name;
+      if (fs::is_regular_file(p)) {
+        try {
+          return gguf_tokenizer_from_file(p.string(), vocab);
+        } catch (const Error& e) {
+          std::fprintf(stderr, "note: %s not carried over: %s\n", p.c_str(), e.what());
+        }
+      }
+    }
+  }
+  return {};
+}
+}  // namespace
+
+void add_convert_command(CLI::App& app, Command& run) {
+  auto* cmd = app.add_subcommand("convert", "Convert a model between llama2.c .bin, Hugging Face folders and GGUF");
+  static std::string in, out, to, dtype = "f32", tok_path;
+  cmd->add_option("in", in, "Model to read: llama2.c .bin (v0/v1/v2), .gguf, HF folder, checkpoint or preset")->required();
+  cmd->add_option("out", out, "Where to write: *.bin → llama2.c v0, *.gguf → GGUF, a folder → Hugging Face")->required();
+  cmd->add_option("--to", to, "Output format, overriding OUT's extension")
+      ->check(CLI::IsMember({"llama2c-v0", "llama2c-v1", "hf", "gguf"}));
+  cmd->add_option("--dtype", dtype, "Matrix dtype for hf and gguf (llama2.c is always f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->capture_default_str();
+  cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.bin or byte-level tokenizer.json to store with the model");
+  cmd->callback([&run] {
+    run = [] {
+      const std::string fmt = target_format(out, to);
+      const bool llama2c = fmt.rfind("llama2c", 0) == 0;
+      if (llama2c && dtype != "f32") fail("llama2.c files are fp32 only; drop --dtype " + dtype);
+      if (llama2c && !tok_path.empty())
+        fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do (llama2.c's run takes the tokenizer.bin itself, with -z)");
+      std::error_code ec;
+      if (fmt == "hf" && fs::exists(out, ec) && !fs::is_directory(out, ec))
+        fail(out + ": exists and is not a folder (an HF model is a folder)");
+      if (fmt != "hf" && fs::is_directory(out, ec)) fail(out + ": is a folder; give a file name");
+
+      LoadedModel lm = load_model(in);
+      const Model& m = *lm.model;
+      // An HF folder takes a -z file as it is (any tokenizer.json style); everything else goes
+      // through the GGUF tokenizer struct.
+      const bool copy_z = fmt == "hf" && !tok_path.empty();
+      const GgufTokenizer tok = copy_z ? GgufTokenizer{} : source_tokenizer(in, lm.kind, tok_path, m.cfg.vocab_size);
+      const DType t = dtype == "f16" ? DType::f16 : dtype == "bf16" ? DType::bf16 : DType::f32;
+      std::string carried = "no tokenizer";
+      if (fmt == "gguf") {
+        save_gguf(m, out, t, tok.empty() ? nullptr : &tok);
+        if (!tok.empty()) carried = "tokenizer \"" + tok.model + "\", " + std::to_string(tok.tokens.size()) + " tokens";
+      } else if (fmt == "hf") {
+        // Refuse a broken or oversized tokenizer before writing anything.
+        if (copy_z && load_tokenizer(tok_path, 0)->vocab_size() > m.cfg.vocab_size)
+          fail(tok_path + ": tokenizer has more tokens than the model has embedding rows");
+        save_hf_folder(m, out, t);
+        if (copy_z) {
+          const std::string name = fs::path(tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
+          fs::copy_file(tok_path, fs::path(out) / name, fs::copy_options::overwrite_existing);
+          carried = "copied " + tok_path + " as " + name;
+        } else if (!tok.empty() && tok.model == "llama" && tok.scores.size() == tok.tokens.size()) {
+          write_gguf_tokenizer_as_llama2c(tok, (fs::path(out) / "tokenizer.bin").string());
+          carried = "tokenizer.bin, " + std::to_string(tok.tokens.size()) + " tokens";
+        } else if (!tok.empty()) {
+          std::fprintf(stderr, "note: the \"%s\" tokenizer is not carried over (this build writes only llama2.c tokenizer.bin)\n",
+                       tok.model.c_str());
+        }
+      } else {
+        save_llama2c(m, out, fmt == "llama2c-v1" ? 1 : 0);
+        if (!tok.empty()) std::fprintf(stderr, "note: a llama2.c .bin holds no tokenizer; it was not written\n");
+      }
+      std::fprintf(stderr, "wrote %s (%s, %s, %zu parameters, %s) from %s (%s)\n", out.c_str(), fmt.c_str(),
+                   llama2c ? "f32" : dtype.c_str(), m.table.total(), carried.c_str(), in.c_str(), lm.kind.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain
