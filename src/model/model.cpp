@@ -7,12 +7,20 @@
 
 namespace anetrain {
 
-Model::Model(const ModelConfig& c) : cfg(c), table(c), params(table.total(), 0.0f), grads(table.total(), 0.0f) {
+Model::Model(const ModelConfig& c) : cfg(c), table(c), params(table.total(), 0.0f) {
   w = bind_tensors(table, cfg, params.data());
+}
+
+void Model::ensure_grads() {
+  if (grads.size() == params.size()) return;
+  grads.assign(params.size(), 0.0f);
   g = bind_tensors(table, cfg, grads.data());
 }
 
-void Model::zero_grads() { std::fill(grads.begin(), grads.end(), 0.0f); }
+void Model::zero_grads() {
+  ensure_grads();
+  std::fill(grads.begin(), grads.end(), 0.0f);
+}
 
 void init_random(Model& m, uint64_t seed) {
   Rng rng(seed);

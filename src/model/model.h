@@ -15,13 +15,14 @@ struct Model {
   ModelConfig cfg;
   ParamTable table;
   std::vector<float> params;  // laid out by `table`
-  std::vector<float> grads;   // same layout; accumulates until zero_grads()
+  std::vector<float> grads;   // same layout; allocated on first use, so inference never pays for it
   ModelTensors w;             // views into params
-  ModelTensors g;             // views into grads
+  ModelTensors g;             // views into grads (null until ensure_grads)
 
   float* param(const ParamSpec& s) { return params.data() + s.offset; }
   float* grad(const ParamSpec& s) { return grads.data() + s.offset; }
-  void zero_grads();
+  void zero_grads();   // allocates the gradient buffer on first call
+  void ensure_grads();
 };
 
 // The seed's scratch initialisation: uniform U(−a, a) with a = 1/√fan_in for projections,

@@ -73,6 +73,7 @@ double forward(Backend& be, Model& m, Workspace& ws) {
 }
 
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
+  m.ensure_grads();
   const ModelConfig& c = m.cfg;
   const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;
   const auto t_cls = Clock::now();

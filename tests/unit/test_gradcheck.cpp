@@ -272,6 +272,7 @@ TEST_P(ModelGradCheck, EveryParameterTensor) {
   for (int n = 0; n < N; ++n) ws.inputs[n] = int32_t(rng.below(11)), ws.targets[n] = int32_t(rng.below(11));
 
   auto be = make_backend("ref");
+  m.ensure_grads();
   const auto g0 = random_vec(m.grads.size(), 44);  // backward must add to what is there
   std::copy(g0.begin(), g0.end(), m.grads.begin());
   forward(*be, m, ws);
