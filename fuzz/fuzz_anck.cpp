@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     anetrain::AnckReader r(path);
     for (const auto& t : r.tensors()) {
-      std::vector<float> v(t.nbytes / 4);
+      std::vector<float> v(t.nbytes / 4 + 1);  // +1: never a null destination, even for 0 bytes
       r.read(t.name, t.shape, v.data());
     }
     if (r.kind() == "model") anetrain::load_model_checkpoint(path);

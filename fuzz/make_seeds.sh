@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/anetrain-seeds.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-for t in safetensors llama2c anck tokenizer_json tokenizer_bin; do mkdir -p "$OUT/$t"; done
+for t in safetensors llama2c anck tokenizer_json tokenizer_bin gguf; do mkdir -p "$OUT/$t"; done
 
 # ---- a tiny model, a tiny corpus, a tokenizer trained on it, a two-step training run ----
 cat > "$work/tiny.json" <<'EOF'
@@ -124,6 +124,103 @@ def write(name, dim, hidden, layers, heads, kv_heads, vocab, seq):
         f.write(struct.pack(f"<{n}f", *[((i * 7919) % 23 - 11) / 64.0 for i in range(n)]))
 write("tied.bin", 8, 16, 1, 2, 1, 32, 8)
 write("untied.bin", 8, 12, 2, 2, 2, -16, 4)
+
+# Versions 1 (fp32) and 2 (Q8_0) as llama2.c's export.py writes them: a 256-byte "ak42" header
+# (version, the 7 ints, shared-classifier byte, v2's group size), norms first, then the matrices;
+# v2 stores each matrix as int8 values followed by one fp32 scale per group.
+def write_ak42(name, version, dim, hidden, layers, heads, kv_heads, vocab, seq, shared, gs=8):
+    D, F, L, V = dim, hidden, layers, vocab
+    kv = kv_heads * (dim // heads)
+    header = struct.pack("<Ii7iB", 0x616B3432, version, dim, hidden, layers, heads, kv_heads, vocab, seq, shared)
+    if version == 2:
+        header += struct.pack("<i", gs)
+    body = b""
+    val = lambda n: [((i * 7919) % 23 - 11) / 64.0 for i in range(n)]
+    for n in [D] * L + [D] * L + [D]:  # attn norms, ffn norms, final norm
+        body += struct.pack(f"<{n}f", *val(n))
+    mats = [V * D] + [D * D] * L + [kv * D] * L + [kv * D] * L + [D * D] * L + [F * D] * L + [D * F] * L + [F * D] * L
+    if not shared:
+        mats.append(V * D)
+    for n in mats:
+        if version == 1:
+            body += struct.pack(f"<{n}f", *val(n))
+        else:
+            body += bytes(((i * 37) % 255) - 127 & 0xFF for i in range(n)) + struct.pack(f"<{n // gs}f", *val(n // gs))
+    with open(f"{out}/{name}", "wb") as f:
+        f.write(header.ljust(256, b"\0") + body)
+write_ak42("v1.bin", 1, 8, 16, 1, 2, 1, 32, 8, shared=1)
+write_ak42("v2_q80.bin", 2, 8, 16, 1, 2, 1, 32, 8, shared=0)
+EOF
+
+# ---- GGUF: the run converted by `anetrain convert` (with each kind of vocabulary), and small
+# hand-built files for what convert never writes (version 1, Q8_0, every metadata value type) ----
+"$ANETRAIN" convert "$step" "$OUT/gguf/convert_f32_llama_vocab.gguf" --dtype f32 -z "$work/tok/tokenizer.bin" >/dev/null 2>&1
+"$ANETRAIN" convert "$step" "$OUT/gguf/convert_f16_gpt2_vocab.gguf" --dtype f16 \
+  -z "$OUT/tokenizer_json/bytelevel_qwen.json" >/dev/null 2>&1
+"$ANETRAIN" convert "$step" "$OUT/gguf/convert_bf16.gguf" --dtype bf16 >/dev/null 2>&1
+"$PY" - "$OUT/gguf" <<'EOF'
+import struct, sys
+out = sys.argv[1]
+U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
+def gguf(version, kvs, tensors, align=32):
+    wide = version >= 2
+    cnt = (lambda n: struct.pack("<Q", n)) if wide else (lambda n: struct.pack("<I", n))
+    s = lambda x: cnt(len(x.encode())) + x.encode()
+    def val(t, v):
+        if t == STR: return s(v)
+        if t == ARR:
+            et, items = v
+            return struct.pack("<I", et) + cnt(len(items)) + b"".join(val(et, i) for i in items)
+        return struct.pack("<" + {U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f", BOOL: "?",
+                                  U64: "Q", I64: "q", F64: "d"}[t], v)
+    b = b"GGUF" + struct.pack("<I", version) + cnt(len(tensors)) + cnt(len(kvs))
+    for k, t, v in kvs:
+        b += s(k) + struct.pack("<I", t) + val(t, v)
+    data, offs = b"", []
+    for name, shape, typ, raw in tensors:
+        data += b"\0" * (-len(data) % align)
+        offs.append(len(data))
+        data += raw
+    for (name, shape, typ, raw), off in zip(tensors, offs):
+        b += s(name) + struct.pack("<I", len(shape))
+        for d in reversed(shape):
+            b += struct.pack("<Q" if wide else "<I", d)
+        b += struct.pack("<IQ", typ, off)
+    b += b"\0" * (-len(b) % align)
+    return b + data
+vals = lambda n: [((i * 7919) % 23 - 11) / 64.0 for i in range(n)]
+f32 = lambda n: struct.pack(f"<{n}f", *vals(n))
+f16 = lambda n: struct.pack(f"<{n}e", *vals(n))
+q80 = lambda n: b"".join(struct.pack("<e", 0.01) + bytes((i * 37 + k) % 256 for k in range(32)) for i in range(n // 32))
+# A complete llama model (dim 32, 1 layer, vocab 32) with Q8_0, F16 and F32 matrices.
+D, F, V, KV = 32, 64, 32, 16
+kvs = [("general.architecture", STR, "llama"), ("general.alignment", U32, 32), ("general.name", STR, "fuzz-seed"),
+       ("llama.context_length", U32, 16), ("llama.embedding_length", U32, D), ("llama.block_count", U32, 1),
+       ("llama.feed_forward_length", U32, F), ("llama.attention.head_count", U32, 4),
+       ("llama.attention.head_count_kv", U32, 2), ("llama.attention.layer_norm_rms_epsilon", F32, 1e-5),
+       ("llama.rope.freq_base", F32, 10000.0), ("llama.rope.dimension_count", U32, 8),
+       ("tokenizer.ggml.model", STR, "llama"),
+       ("tokenizer.ggml.tokens", ARR, (STR, ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(8)] +
+                                       ["\u2581" + c for c in "abcdefghijklmnopqrstu"])),
+       ("tokenizer.ggml.scores", ARR, (F32, [0.0] * 11 + [-float(i) for i in range(21)])),
+       ("tokenizer.ggml.token_type", ARR, (I32, [2, 3, 3] + [6] * 8 + [1] * 21)),
+       ("tokenizer.ggml.bos_token_id", U32, 1), ("tokenizer.ggml.eos_token_id", U32, 2),
+       ("tokenizer.ggml.unknown_token_id", U32, 0), ("tokenizer.ggml.add_bos_token", BOOL, True)]
+tensors = [("token_embd.weight", [V, D], 8, q80(V * D)), ("output_norm.weight", [D], 0, f32(D)),
+           ("blk.0.attn_norm.weight", [D], 0, f32(D)), ("blk.0.ffn_norm.weight", [D], 0, f32(D)),
+           ("blk.0.attn_q.weight", [D, D], 8, q80(D * D)), ("blk.0.attn_k.weight", [KV, D], 1, f16(KV * D)),
+           ("blk.0.attn_v.weight", [KV, D], 1, f16(KV * D)), ("blk.0.attn_output.weight", [D, D], 8, q80(D * D)),
+           ("blk.0.ffn_gate.weight", [F, D], 8, q80(F * D)), ("blk.0.ffn_down.weight", [D, F], 8, q80(D * F)),
+           ("blk.0.ffn_up.weight", [F, D], 0, f32(F * D))]
+open(f"{out}/q8_0_llama.gguf", "wb").write(gguf(3, kvs, tensors))
+# Every metadata value type, nested arrays; v3 and the version-1 layout (u32 counts and dims); no model.
+every = [("u8", U8, 200), ("i8", I8, -5), ("u16", U16, 60000), ("i16", I16, -300), ("u32", U32, 4000000000),
+         ("i32", I32, -7), ("f32", F32, 0.5), ("bool", BOOL, True), ("str", STR, "caf\u00e9"),
+         ("u64", U64, 2**63 + 1), ("i64", I64, -2**40), ("f64", F64, 1e-300),
+         ("arr.u8", ARR, (U8, [1, 2, 3])), ("arr.str", ARR, (STR, ["a", "", "bc"])),
+         ("arr.nested", ARR, (ARR, [(I16, [1, -1]), (F64, [2.5])])), ("arr.empty", ARR, (F32, []))]
+open(f"{out}/v3_every_type.gguf", "wb").write(gguf(3, every, [("t", [2, 3], 0, f32(6))]))
+open(f"{out}/v1_every_type.gguf", "wb").write(gguf(1, every, [("t", [4], 30, struct.pack("<4H", 1, 2, 3, 4))]))
 EOF
 
 # ---- seeds cut from the shared assets (generated at CI time, never committed) ----
@@ -134,6 +231,9 @@ if [[ -n $ASSETS ]]; then
   # An "ak42" version-1 header (the q80 export), which the reader must refuse by name.
   head -c 256 "$ASSETS/llama2c/stories260K_q80.bin" > "$OUT/llama2c/shared-stories260k-q80-head.bin"
   cat "$ASSETS/llama2c/tok512.bin" > "$OUT/tokenizer_bin/shared-tok512.bin"  # cat: not its read-only mode
+  # The metadata and first tensor infos of the two GGUF assets (v3 with a 32000-token vocab; v1).
+  head -c 65536 "$ASSETS/gguf/llama-2-tiny-random.gguf" > "$OUT/gguf/shared-llama2-tiny-random-head.gguf"
+  head -c 32768 "$ASSETS/gguf/tinyllamas-stories-260k-f32.gguf" > "$OUT/gguf/shared-stories260k-v1-head.gguf"
 fi
 
 big=$(find "$OUT" -type f -size +100k)

@@ -43,6 +43,7 @@ for t in "${targets[@]}"; do
   corpus="$scratch/$t/corpus"
   artifacts="$BUILD/fuzz-findings/$t"
   log="$BUILD/fuzz-logs/$t.log"
+  rm -rf "$artifacts"  # findings of this run only
   mkdir -p "$corpus" "$artifacts"
   for src in "$HERE/corpus/$t" "$HERE/regressions/$t" "$BUILD/seeds/$t"; do
     [[ -d $src ]] && find "$src" -maxdepth 1 -type f -exec cp {} "$corpus/" \;
@@ -52,8 +53,13 @@ for t in "${targets[@]}"; do
   dict=()
   [[ -f $HERE/dicts/$t.dict ]] && dict=(-dict="$HERE/dicts/$t.dict")
   "$exe" "$corpus" "${dict[@]}" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" >"$log" 2>&1
+    -artifact_prefix="$artifacts/" >"$log" 2>&1 &
+  pid=$!
+  wait $pid
   rc=$?
+  # libomp (linked through anetrain_core) registers itself in /dev/shm and removes that file only
+  # at a normal exit; a crashed run leaves it behind.
+  rm -f "/dev/shm/__KMP_REGISTERED_LIB_${pid}_0"
   # The last status line: "#N DONE cov: C ft: F corp: ... exec/s: E ...".
   status=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
   if [[ $rc -ne 0 ]]; then
@@ -61,7 +67,7 @@ for t in "${targets[@]}"; do
     echo "run_all: FINDING in fuzz_$t (exit $rc); log $log"
     grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|terminate called|  what\(\)|ALARM|.*out-of-memory|.*deadly signal)' "$log" | head -n 8 | sed 's/^/    /'
     grep -E 'Test unit written to|^artifact_prefix' "$log" | sed 's/^/    /'
-    for a in "$artifacts"/*; do
+    for a in "$artifacts"/{crash,leak,timeout,oom,slow-unit}-*; do
       [[ -f $a ]] && echo "    crash input: $a (replay: $exe $a)"
     done
     cp "$log" "$artifacts/"
