@@ -111,6 +111,10 @@ void add_generate_command(CLI::App& app, Command& run) {
              std::to_string(m.cfg.vocab_size));
       std::vector<int32_t> ids;
       if (chat) {
+        // Qwen3's tokenizer_config.json template is ChatML; a vocabulary without its markers
+        // belongs to a model that was not trained to chat in that format.
+        if (!tok->piece_id("<|im_start|>") || !tok->piece_id("<|im_end|>"))
+          fail("--chat: this tokenizer has no <|im_start|>/<|im_end|> tokens; only ChatML (Qwen3) chat is supported");
         ids = tok->encode(chatml_prompt(system, prompt), false, false);
       } else {
         ids = tok->encode(prompt, tok->bos_id() >= 0, false);
