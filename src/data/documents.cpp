@@ -84,6 +84,8 @@ std::vector<std::string> read_documents(const std::string& path, bool doc_per_li
           v = nlohmann::json::parse(line);
         } catch (const nlohmann::json::parse_error& e) {
           fail_at(path, start + (e.byte > 0 ? e.byte - 1 : 0), std::string("malformed JSON line: ") + e.what());
+        } catch (const nlohmann::json::exception& e) {
+          fail_at(path, start, std::string("unreadable JSON line: ") + e.what());
         }
         std::string text;
         if (!text_of(v, text)) fail_at(path, start, "JSON line has no \"text\", \"story\" or \"content\" string");

@@ -92,10 +92,24 @@ AnckReader::AnckReader(const std::string& path) : file_(path) {
     h = nlohmann::json::parse(d + 24, d + 24 + hlen);
     kind_ = h.at("kind").get<std::string>();
     meta_ = h.at("meta");
+    // nlohmann converts a double to an integer without a range check (UB), so every integer
+    // field is type-checked before get<>.
+    auto u64 = [&](const nlohmann::json& v, const char* what) -> uint64_t {
+      if (!v.is_number_unsigned()) fail_at(path, 24, std::string("checkpoint header field '") + what + "' must be a non-negative integer");
+      return v.get<uint64_t>();
+    };
     for (const auto& t : h.at("tensors")) {
-      AnckTensorInfo info{t.at("name").get<std::string>(), t.at("dtype").get<std::string>(),
-                          t.at("shape").get<std::vector<int64_t>>(), t.at("offset").get<uint64_t>(),
-                          t.at("nbytes").get<uint64_t>(), t.at("crc32").get<uint32_t>()};
+      AnckTensorInfo info{t.at("name").get<std::string>(), t.at("dtype").get<std::string>(), {},
+                          u64(t.at("offset"), "offset"), u64(t.at("nbytes"), "nbytes"), 0};
+      const uint64_t crc = u64(t.at("crc32"), "crc32");
+      if (crc > UINT32_MAX) fail_at(path, 24, "checkpoint header field 'crc32' is out of range");
+      info.crc32 = uint32_t(crc);
+      if (!t.at("shape").is_array()) fail_at(path, 24, "tensor '" + info.name + "' shape must be an array");
+      for (const auto& d : t.at("shape")) {
+        const uint64_t dim = u64(d, "shape");
+        if (dim > (1ull << 40)) fail_at(path, 24, "tensor '" + info.name + "' has an implausible dimension");
+        info.shape.push_back(int64_t(dim));
+      }
       tensors_.push_back(std::move(info));
     }
   } catch (const nlohmann::json::exception& e) {
@@ -105,7 +119,8 @@ AnckReader::AnckReader(const std::string& path) : file_(path) {
     if (t.dtype != "F32") fail_at(path, 24, "tensor '" + t.name + "' has unsupported dtype " + t.dtype);
     uint64_t n = 1;
     for (auto s : t.shape) {
-      if (s < 0) fail_at(path, 24, "tensor '" + t.name + "' has a negative dimension");
+      if (s != 0 && n > (1ull << 40) / uint64_t(s))  // checked before multiplying: no wrap-around
+        fail_at(path, 24, "tensor '" + t.name + "' shape is implausibly large");
       n *= uint64_t(s);
     }
     if (n * 4 != t.nbytes) fail_at(path, 24, "tensor '" + t.name + "' size does not match its shape");

@@ -110,6 +110,8 @@ void load_sharded(Model& m, const std::string& dir, const std::string& index_pat
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail_at(index_path, e.byte, std::string("invalid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    fail(index_path + ": unreadable JSON: " + e.what());
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     fail(index_path + ": needs a \"weight_map\" object (tensor name → shard file)");

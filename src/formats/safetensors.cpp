@@ -44,6 +44,8 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : file_(path) {
     j = nlohmann::json::parse(file_.data() + 8, file_.data() + 8 + hlen);
   } catch (const nlohmann::json::parse_error& e) {
     fail_at(path, 8 + (e.byte > 0 ? e.byte - 1 : 0), std::string("invalid safetensors JSON header: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    fail_at(path, 8, std::string("unreadable safetensors JSON header: ") + e.what());
   }
   if (!j.is_object()) fail_at(path, 8, "safetensors header is not a JSON object");
   const uint64_t data_start = 8 + hlen;
@@ -109,7 +111,9 @@ void SafetensorsReader::read_f32(const std::string& name, const std::vector<int6
   const uint8_t* src = file_.data() + t.begin;
   const size_t n = t.numel();
   switch (t.dtype) {
-    case DType::f32: std::memcpy(dst, src, n * 4); break;
+    case DType::f32:
+      if (n) std::memcpy(dst, src, n * 4);  // memcpy with a null dst is UB even for 0 bytes
+      break;
     case DType::f16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;

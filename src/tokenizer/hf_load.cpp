@@ -21,6 +21,8 @@ json parse_json_file(const std::string& path) {
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
     fail_at(path, e.byte > 0 ? e.byte - 1 : 0, "not valid JSON: " + what);
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    fail(path + ": unreadable JSON: " + e.what());
   }
 }
 

@@ -157,10 +157,13 @@ void read_special_ids(const std::string& path, const json& root, Spec& spec) {
   };
   // Llama-style files add BOS through a TemplateProcessing post-processor.
   int32_t template_bos = -1;
-  if (auto pp = root.find("post_processor"); pp != root.end() && pp->is_object() &&
-                                             pp->value("type", "") == "TemplateProcessing") {
+  auto pp = root.find("post_processor");
+  const bool is_template = pp != root.end() && pp->is_object() && pp->contains("type") &&
+                           (*pp)["type"].is_string() && (*pp)["type"].get<std::string>() == "TemplateProcessing";
+  if (is_template && pp->contains("single") && (*pp)["single"].is_array()) {
     const json& single = (*pp)["single"];
-    if (single.is_array() && !single.empty() && single[0].contains("SpecialToken")) {
+    if (!single.empty() && single[0].is_object() && single[0].contains("SpecialToken") &&
+        single[0]["SpecialToken"].is_object()) {
       const json& st = single[0]["SpecialToken"];
       if (st.contains("id") && st["id"].is_string()) template_bos = lookup(st["id"].get<std::string>());
     }
@@ -180,6 +183,8 @@ void read_special_ids(const std::string& path, const json& root, Spec& spec) {
       cfg = json::parse(f.data(), f.data() + f.size());
     } catch (const json::parse_error& e) {
       fail_at(cfg_path, e.byte > 0 ? e.byte - 1 : 0, std::string("not valid JSON: ") + e.what());
+    } catch (const json::exception& e) {
+      fail(cfg_path + ": unreadable JSON: " + e.what());
     }
   }
   Ctx c{cfg_path};

@@ -111,27 +111,42 @@ void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainSta
   if (!opt && !st) return;
   AnckReader r((fs::path(step_dir) / "state.anck").string());
   const auto& meta = r.meta();
+  // Integers are type-checked before get<>: nlohmann converts an out-of-range double silently (UB).
+  auto integer = [&](const nlohmann::json& v, const char* key) -> int64_t {
+    if (!v.is_number_integer()) fail(r.path() + ": training state field '" + key + "' must be an integer");
+    return v.get<int64_t>();
+  };
+  auto u64 = [&](const nlohmann::json& v, const char* key) -> uint64_t {
+    if (!v.is_number_unsigned()) fail(r.path() + ": training state field '" + key + "' must be a non-negative integer");
+    return v.get<uint64_t>();
+  };
+  auto number = [&](const nlohmann::json& v, const char* key) -> double {
+    if (!v.is_number()) fail(r.path() + ": training state field '" + key + "' must be a number");
+    return v.get<double>();
+  };
   try {
     if (opt) {
       for (const auto& s : m.table.specs()) {
         r.read("adam_m/" + s.name, s.shape, opt->m1().data() + s.offset);
         r.read("adam_v/" + s.name, s.shape, opt->m2().data() + s.offset);
       }
-      opt->set_steps_taken(meta.at("adam_t").get<int64_t>());
+      opt->set_steps_taken(integer(meta.at("adam_t"), "adam_t"));
     }
     if (st) {
-      st->step = meta.at("step").get<int64_t>();
-      st->sampler.rng = meta.at("sampler").at("rng").get<std::array<uint64_t, 4>>();
-      st->sampler.epoch = meta.at("sampler").at("epoch").get<uint64_t>();
-      st->sampler.cursor = meta.at("sampler").at("cursor").get<uint64_t>();
-      st->tokens_seen = meta.at("tokens_seen").get<uint64_t>();
+      st->step = integer(meta.at("step"), "step");
+      const auto& rng = meta.at("sampler").at("rng");
+      if (!rng.is_array() || rng.size() != 4) fail(r.path() + ": training state field 'sampler.rng' must hold 4 integers");
+      for (size_t i = 0; i < 4; ++i) st->sampler.rng[i] = u64(rng[i], "sampler.rng");
+      st->sampler.epoch = u64(meta.at("sampler").at("epoch"), "sampler.epoch");
+      st->sampler.cursor = u64(meta.at("sampler").at("cursor"), "sampler.cursor");
+      st->tokens_seen = u64(meta.at("tokens_seen"), "tokens_seen");
       st->best_val = meta.at("best_val").is_null() ? std::numeric_limits<double>::infinity()
-                                                   : meta.at("best_val").get<double>();
-      st->best_step = meta.at("best_step").get<int64_t>();
-      st->nonfinite_consecutive = meta.at("nonfinite_consecutive").get<int>();
-      st->nonfinite_total = meta.at("nonfinite_total").get<int64_t>();
-      st->loss_scale = meta.at("loss_scale").get<double>();
-      st->last_loss = meta.at("last_loss").get<double>();
+                                                   : number(meta.at("best_val"), "best_val");
+      st->best_step = integer(meta.at("best_step"), "best_step");
+      st->nonfinite_consecutive = int(integer(meta.at("nonfinite_consecutive"), "nonfinite_consecutive"));
+      st->nonfinite_total = integer(meta.at("nonfinite_total"), "nonfinite_total");
+      st->loss_scale = number(meta.at("loss_scale"), "loss_scale");
+      st->last_loss = number(meta.at("last_loss"), "last_loss");
     }
   } catch (const nlohmann::json::exception& e) {
     fail(r.path() + ": malformed training state: " + e.what());
@@ -155,7 +170,9 @@ std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
   if (file.empty()) fail(path + ": not an anetrain checkpoint, step directory or run directory");
   AnckReader r(file);
   if (r.kind() != "model") fail(file + ": checkpoint kind is '" + r.kind() + "', expected 'model'");
-  auto m = std::make_unique<Model>(config_from_json(r.meta().at("config"), file));
+  if (!r.meta().is_object() || !r.meta().contains("config"))
+    fail(file + ": checkpoint header has no model config (meta.config)");
+  auto m = std::make_unique<Model>(config_from_json(r.meta()["config"], file));
   for (const auto& s : m->table.specs()) r.read(s.name, s.shape, m->param(s));
   return m;
 }
