@@ -1,8 +1,8 @@
 // BPE over ranked merges, as HF's models::bpe applies them: start from characters (or bytes),
 // then repeatedly merge the adjacent pair of lowest rank, leftmost first. Words repeat a lot in
-// prose, so results are cached per word (bounded, shared between threads).
+// prose, so results are cached per word (bounded, one cache per thread).
 #include <cstdio>
-#include <mutex>
+#include <atomic>
 #include <queue>
 
 #include "core/error.h"
@@ -47,14 +47,25 @@ struct BpeModel::MergeTable {
   }
 };
 
+// The word cache is per thread: one shared map behind a mutex made `prepare` slower on two threads
+// than on one (measured 0.75×). Caches are keyed by a model id, never by address, so a new model
+// allocated where an old one lived cannot read the old one's entries.
 struct BpeModel::Cache {
   static constexpr size_t kMaxWordBytes = 256;  // longer words rarely repeat
   static constexpr size_t kMaxEntries = 1 << 18;
-  std::mutex mu;
-  std::unordered_map<std::string, std::vector<int32_t>, SvHash, std::equal_to<>> words;
+  uint64_t id;
 };
 
-BpeModel::BpeModel() : cache_(std::make_unique<Cache>()) {}
+namespace {
+std::atomic<uint64_t> g_next_model_id{1};
+using WordMap = std::unordered_map<std::string, std::vector<int32_t>, SvHash, std::equal_to<>>;
+WordMap& thread_word_cache(uint64_t model_id) {
+  thread_local std::unordered_map<uint64_t, WordMap> caches;
+  return caches[model_id];
+}
+}  // namespace
+
+BpeModel::BpeModel() : cache_(std::make_unique<Cache>(Cache{g_next_model_id.fetch_add(1)})) {}
 BpeModel::~BpeModel() = default;
 
 void BpeModel::index() {
@@ -183,9 +194,9 @@ void BpeModel::apply_merges(std::vector<int32_t>& syms) const {
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   const bool cacheable = word.size() <= Cache::kMaxWordBytes;
+  WordMap& cache = thread_word_cache(cache_->id);
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_->mu);
-    if (auto it = cache_->words.find(word); it != cache_->words.end()) {
+    if (auto it = cache.find(word); it != cache.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
     }
@@ -207,9 +218,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
   }
   out.insert(out.end(), syms.begin(), syms.end());
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_->mu);
-    if (cache_->words.size() >= Cache::kMaxEntries) cache_->words.clear();
-    cache_->words.emplace(std::string(word), std::move(syms));
+    if (cache.size() >= Cache::kMaxEntries) cache.clear();
+    cache.emplace(std::string(word), std::move(syms));
   }
 }
 
