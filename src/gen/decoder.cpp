@@ -10,7 +10,7 @@ namespace anetrain {
 Decoder::Decoder(Backend& be, const Model& m, int max_ctx, int max_chunk)
     : be_(be), m_(m), max_ctx_(std::min(max_ctx, m.cfg.max_seq_len)), max_chunk_(std::max(1, max_chunk)) {
   const ModelConfig& c = m.cfg;
-  const size_t C = size_t(max_chunk_), D = c.dim, F = c.hidden_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const size_t C = size_t(max_chunk_), D = c.dim, kvd = c.kv_dim();
   const size_t ctx = size_t(max_ctx_);
   // One allocation, planned as in Workspace: count first, then hand out slices.
   size_t cursor = 0;
@@ -26,21 +26,9 @@ Decoder::Decoder(Backend& be, const Model& m, int max_ctx, int max_chunk)
     for (auto& l : cache_) l = KvCacheLayer{take(ctx * kvd), take(ctx * kvd), max_ctx_};
     x_ = take(C * D);
     x2_ = take(C * D);
-    attn_.xn = take(C * D);
-    attn_.rstd = take(C);
-    attn_.q_raw = take(C * qd);
-    attn_.k_raw = take(C * kvd);
-    attn_.q_rstd = take(C * c.n_heads);
-    attn_.k_rstd = take(C * c.n_kv_heads);
-    attn_.q = take(C * qd);
-    attn_.attn = take(C * qd);
-    attn_.o = take(C * D);
-    ffn_.xn = take(C * D);
-    ffn_.rstd = take(C);
-    ffn_.g = take(C * F);
-    ffn_.u = take(C * F);
-    ffn_.h = take(C * F);
-    ffn_.f = take(C * D);
+    const BlockDims chunk = BlockDims::from(c, 1, max_chunk_);
+    attn_ = plan_attention_saved(take, chunk, false);
+    ffn_ = plan_ffn_saved(take, chunk);
     scores_ = take(size_t(c.n_heads) * C * ctx);
     xf_ = take(D);
     rstd_ = take(1);

@@ -21,6 +21,36 @@ BlockDims BlockDims::from(const ModelConfig& c, int B, int T) {
                    c.qk_norm};
 }
 
+AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training) {
+  const size_t N = size_t(d.N()), D = d.D, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
+  AttentionSaved a{};
+  a.xn = take(N * D);
+  a.rstd = take(N);
+  a.q_raw = d.qk_norm ? take(N * qd) : nullptr;
+  a.k_raw = d.qk_norm ? take(N * kvd) : nullptr;
+  a.q_rstd = d.qk_norm ? take(N * d.Hq) : nullptr;
+  a.k_rstd = d.qk_norm ? take(N * d.Hkv) : nullptr;
+  a.q = take(N * qd);
+  a.k = training ? take(N * kvd) : nullptr;
+  a.v = training ? take(N * kvd) : nullptr;
+  a.probs = training ? take(size_t(d.B) * d.Hq * d.T * d.T) : nullptr;
+  a.attn = take(N * qd);
+  a.o = take(N * D);
+  return a;
+}
+
+FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d) {
+  const size_t N = size_t(d.N()), D = d.D, F = d.F;
+  FfnSaved f{};
+  f.xn = take(N * D);
+  f.rstd = take(N);
+  f.g = take(N * F);
+  f.u = take(N * F);
+  f.h = take(N * F);
+  f.f = take(N * D);
+  return f;
+}
+
 void Backend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                   AttentionSaved& s) {
   const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;

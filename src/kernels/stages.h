@@ -1,6 +1,9 @@
 // Buffers a stage keeps from forward to backward, and the scratch its backward needs.
 // All are planned once per (config, B, T) by model/workspace.cpp; stages never allocate.
 #pragma once
+#include <cstddef>
+#include <functional>
+
 #include "model/config.h"
 #include "model/params.h"
 
@@ -58,6 +61,12 @@ struct FfnSaved {
   float* h;     // (N,F) silu(g)·u
   float* f;     // (N,D) Wdown·h
 };
+
+// Buffers of one block for N rows, carved by `take` (an arena's allocator). Decoding keeps keys
+// and values in its KV cache and needs no probabilities, so `training` false skips k, v, probs.
+using TakeFloats = std::function<float*(size_t)>;
+AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training);
+FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d);
 
 struct FfnScratch {
   float* dh;    // (N,F)

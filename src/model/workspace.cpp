@@ -28,26 +28,8 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
     for (int l = 0; l <= L; ++l) x[l] = take(N * D);
     for (int l = 0; l < L; ++l) {
       x_mid[l] = take(N * D);
-      AttentionSaved& a = attn[l];
-      a.xn = take(N * D);
-      a.rstd = take(N);
-      a.q_raw = c.qk_norm ? take(N * qd) : nullptr;
-      a.k_raw = c.qk_norm ? take(N * kvd) : nullptr;
-      a.q_rstd = c.qk_norm ? take(N * c.n_heads) : nullptr;
-      a.k_rstd = c.qk_norm ? take(N * c.n_kv_heads) : nullptr;
-      a.q = take(N * qd);
-      a.k = take(N * kvd);
-      a.v = take(N * kvd);
-      a.probs = take(P);
-      a.attn = take(N * qd);
-      a.o = take(N * D);
-      FfnSaved& f = ffn[l];
-      f.xn = take(N * D);
-      f.rstd = take(N);
-      f.g = take(N * F);
-      f.u = take(N * F);
-      f.h = take(N * F);
-      f.f = take(N * D);
+      attn[l] = plan_attention_saved(take, dims, true);
+      ffn[l] = plan_ffn_saved(take, dims);
     }
     AttentionScratch& as = attn_scratch;
     as.dattn = take(N * qd);
