@@ -1,6 +1,7 @@
 // anetrain: one binary, one subcommand per file in src/cli/.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -21,7 +22,22 @@ int main(int argc, char** argv) {
   anetrain::add_bench_command(app, run);
   anetrain::add_convert_command(app, run);
   anetrain::add_generate_command(app, run);
+  anetrain::add_mil_command(app, run);
   anetrain::add_tokenizer_train_command(app, run);  // keep last: joins `tokenizer`
+  // CLI11 reads an unknown first word as a stray positional ("A subcommand is required", or the
+  // top-level help with exit 0 under --help); name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known |= sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "anetrain: error: unknown command '%s' (commands: %s; see anetrain --help)\n", argv[1], names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

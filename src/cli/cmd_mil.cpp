@@ -1,0 +1,182 @@
+// `anetrain mil`: the Neural Engine simulator as a tool for people writing ANE programs.
+//   mil check PROGRAM.mil [--weights DIR]      parse, type-check, report cost and every ANE limit
+//   mil run PROGRAM.mil [--weights DIR] --input x=IN.npy -o OUT.npy [--repeat N]
+// DIR is the folder `@model_path` stands for (default: the program's own folder).
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "ane/mil/blob.h"
+#include "ane/mil/parser.h"
+#include "ane/mil/stats.h"
+#include "ane/sim/executor.h"
+#include "ane/sim/fp16.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "formats/npy.h"
+
+namespace anetrain {
+namespace {
+
+namespace fs = std::filesystem;
+
+mil::Program load_program(const std::string& path) {
+  MappedFile f(path);
+  std::string text(reinterpret_cast<const char*>(f.data()), f.size());
+  return mil::parse_program(text, path);
+}
+
+std::string model_dir_for(const std::string& program, const std::string& weights) {
+  if (!weights.empty()) return weights;
+  fs::path parent = fs::path(program).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+const char* npy_descr(mil::ElemType e) {
+  switch (e) {
+    case mil::ElemType::fp16: return "<f2";
+    case mil::ElemType::fp32: return "<f4";
+    case mil::ElemType::int32: return "<i4";
+    case mil::ElemType::int8: return "|i1";
+    case mil::ElemType::boolean: return "|b1";
+    default: fail(std::string("no .npy dtype for ") + mil::elem_name(e));
+  }
+}
+
+sim::Tensor tensor_from_npy(const std::string& path, const std::string& name, const mil::Type& want) {
+  NpyArray a = read_npy(path);
+  if (a.descr != npy_descr(want.elem) || a.shape != want.shape) {
+    std::string shape = "(";
+    for (size_t i = 0; i < a.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape[i]);
+    fail(path + ": input '" + name + "' must be " + want.str() + " (npy dtype " + npy_descr(want.elem) + "), file holds " +
+         a.descr + " " + shape + ")");
+  }
+  sim::Tensor t = sim::Tensor::zeros(want);
+  size_t n = t.numel();
+  if (want.elem == mil::ElemType::fp16) {
+    sim::fp16_to_fp32(reinterpret_cast<const uint16_t*>(a.data.data()), t.ptr(), n);
+  } else if (want.elem == mil::ElemType::fp32) {
+    std::memcpy(t.ptr(), a.data.data(), n * 4);
+  } else {
+    fail(path + ": inputs of type " + want.str() + " are not supported (fp16, fp32)");
+  }
+  return t;
+}
+
+NpyArray npy_from_tensor(const sim::Tensor& t) {
+  NpyArray a;
+  a.descr = npy_descr(t.type.elem);
+  a.shape = t.type.shape;
+  a.data.resize(t.numel() * a.elem_size());
+  if (t.type.elem == mil::ElemType::fp16) {
+    sim::fp32_to_fp16(t.ptr(), reinterpret_cast<uint16_t*>(a.data.data()), t.numel());
+  } else if (t.type.elem == mil::ElemType::fp32) {
+    std::memcpy(a.data.data(), t.ptr(), t.numel() * 4);
+  } else {
+    fail(std::string("outputs of type ") + t.type.str() + " are not supported (fp16, fp32)");
+  }
+  return a;
+}
+
+std::string human_bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / (1 << 20));
+  else std::snprintf(buf, sizeof buf, "%.1f KiB", double(b) / 1024);
+  return buf;
+}
+
+const char* when_name(sim::When w) {
+  return w == sim::When::compile ? "compile error" : w == sim::When::evaluate ? "evaluate error" : "warning";
+}
+
+int check(const std::string& path, const std::string& weights) {
+  mil::Program p = load_program(path);
+  std::string dir = model_dir_for(path, weights);
+  mil::check_blob_references(p, dir);
+  mil::ProgramStats s = mil::program_stats(p);
+  std::printf("%s: %d ops, %d consts (function %s<%s>)\n", path.c_str(), s.ops, s.consts, p.function.c_str(), p.opset.c_str());
+  std::string kinds;
+  for (const auto& [k, n] : s.by_kind) kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(n);
+  std::printf("  ops: %s\n", kinds.c_str());
+  std::printf("  FLOPs: %.4g matrix (matmul/conv) + %.4g elementwise\n", s.matrix_flops, s.other_flops);
+  for (const auto& [name, t] : p.inputs) std::printf("  input  %s %s\n", name.c_str(), t.str().c_str());
+  for (const auto& o : p.outputs) std::printf("  output %s %s\n", o.c_str(), p.producer(o) ? p.producer(o)->type.str().c_str() : "?");
+  std::printf("  I/O: %s in, %s out; weights in blobs: %s\n", human_bytes(s.input_bytes).c_str(),
+              human_bytes(s.output_bytes).c_str(), human_bytes(s.blob_bytes).c_str());
+  int errors = 0;
+  for (const sim::LimitViolation& v : sim::check_ane_limits(p)) {
+    std::printf("  %s [%s]: %s (source: %s)\n", when_name(v.when), v.limit.c_str(), v.message.c_str(), v.source.c_str());
+    errors += v.when != sim::When::warning;
+  }
+  if (errors) {
+    std::printf("%s: violates %d ANE limit%s\n", path.c_str(), errors, errors == 1 ? "" : "s");
+    return 1;
+  }
+  std::printf("%s: ok\n", path.c_str());
+  return 0;
+}
+
+int run_program(const std::string& path, const std::string& weights, const std::vector<std::string>& inputs,
+                const std::vector<std::string>& outputs, int repeat) {
+  mil::Program p = load_program(path);
+  std::map<std::string, std::string> given;
+  for (const std::string& spec : inputs) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) fail("--input '" + spec + "': expected NAME=FILE.npy");
+    if (!given.emplace(spec.substr(0, eq), spec.substr(eq + 1)).second) fail("--input " + spec.substr(0, eq) + " given twice");
+  }
+  std::vector<sim::Tensor> in;
+  for (const auto& [name, type] : p.inputs) {
+    auto it = given.find(name);
+    if (it == given.end()) fail(path + ": input '" + name + "' " + type.str() + " needs --input " + name + "=FILE.npy");
+    in.push_back(tensor_from_npy(it->second, name, type));
+    given.erase(it);
+  }
+  if (!given.empty()) fail(path + ": the program has no input named '" + given.begin()->first + "'");
+  if (outputs.size() != p.outputs.size())
+    fail(path + ": the program has " + std::to_string(p.outputs.size()) + " output(s); give one -o FILE.npy for each");
+  auto model = sim::SimRuntime::process().compile(p, model_dir_for(path, weights));
+  for (const std::string& w : model->warnings()) std::fprintf(stderr, "anetrain: warning: %s\n", w.c_str());
+  std::vector<sim::Tensor> out;
+  double best = 1e30;
+  for (int i = 0; i < std::max(repeat, 1); ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    out = model->evaluate(in);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  for (size_t i = 0; i < out.size(); ++i) write_npy(outputs[i], npy_from_tensor(out[i]));
+  if (repeat > 1) {
+    mil::ProgramStats s = mil::program_stats(p);
+    std::fprintf(stderr, "%s: best of %d evaluations %.2f ms (%.1f GFLOP/s on matrix products)\n", path.c_str(), repeat,
+                 best * 1e3, s.matrix_flops / best / 1e9);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_mil_command(CLI::App& app, Command& run) {
+  auto* mil = app.add_subcommand("mil", "Check and run Neural Engine MIL programs in the ane-sim simulator");
+  mil->require_subcommand(1);
+  static std::string program, weights;
+  static std::vector<std::string> inputs, outputs;
+  static int repeat = 1;
+
+  auto* chk = mil->add_subcommand("check", "Parse and type-check a program; print its cost and every ANE limit it violates");
+  chk->add_option("program", program, "MIL text file")->required();
+  chk->add_option("--weights", weights, "Folder that @model_path stands for (default: the program's folder)");
+  chk->callback([&run] { run = [] { return check(program, weights); }; });
+
+  auto* r = mil->add_subcommand("run", "Run a program in ane-sim with fp16 semantics");
+  r->add_option("program", program, "MIL text file")->required();
+  r->add_option("--weights", weights, "Folder that @model_path stands for (default: the program's folder)");
+  r->add_option("--input", inputs, "NAME=FILE.npy for each function input, in its declared dtype and shape")->required();
+  r->add_option("-o,--output", outputs, "FILE.npy for each output, in order")->required();
+  r->add_option("--repeat", repeat, "Evaluate N times and report the best time")->capture_default_str()->check(CLI::PositiveNumber);
+  r->callback([&run] { run = [] { return run_program(program, weights, inputs, outputs, repeat); }; });
+}
+
+}  // namespace anetrain
