@@ -40,7 +40,8 @@ Var Builder::add_const(const Literal& value, const std::string& hint) {
   }
   Op op;
   op.kind = "const";
-  op.out = fresh(hint.empty() ? "c" : hint);
+  // Unnamed consts are c_0, c_1, ...: a reserved-looking pattern, so user names rarely collide.
+  op.out = hint.empty() ? fresh("c_" + std::to_string(next_const_++)) : fresh(hint);
   op.type = value.type;
   op.attrs = {{"name", Literal::of_string(op.out)}, {"val", value}};
   Var v = record(op);
@@ -159,8 +160,10 @@ Var Builder::quantize(const Var& x, double scale, const std::string& name) {
 Var Builder::dequantize(const Var& q, double scale, const std::string& name) {
   return add_op("dequantize", {{"input", q}, {"scale", scalar(scale, ElemType::fp16)}}, name);
 }
-Var Builder::sdpa(const Var& q, const Var& k, const Var& v, const std::string& name) {
-  return add_op("scaled_dot_product_attention", {{"query", q}, {"key", k}, {"value", v}}, name);
+Var Builder::sdpa(const Var& q, const Var& k, const Var& v, const std::string& name, const Var* attn_mask) {
+  std::vector<std::pair<std::string, Var>> args = {{"query", q}, {"key", k}, {"value", v}};
+  if (attn_mask) args.emplace_back("attn_mask", *attn_mask);
+  return add_op("scaled_dot_product_attention", std::move(args), name);
 }
 
 Program Builder::finish(const std::vector<Var>& outputs) {

@@ -56,7 +56,8 @@ class Builder {
   Var cast(const Var& x, ElemType to, const std::string& name = "");
   Var quantize(const Var& x, double scale, const std::string& name = "");
   Var dequantize(const Var& q, double scale, const std::string& name = "");
-  Var sdpa(const Var& q, const Var& k, const Var& v, const std::string& name = "");
+  // The hardware ignores attn_mask (the simulator warns and ignores it too); see sim/limits.h.
+  Var sdpa(const Var& q, const Var& k, const Var& v, const std::string& name = "", const Var* attn_mask = nullptr);
 
   // Closes the function; the program is complete and type-checked.
   Program finish(const std::vector<Var>& outputs);
@@ -73,6 +74,7 @@ class Builder {
   std::map<std::string, Var> shared_consts_;  // literal text → const
   std::map<std::string, Literal> const_values_;  // node-stable: infos_ points into it
   std::map<std::string, ValueInfo> infos_;
+  int next_const_ = 0;
   bool finished_ = false;
 };
 
