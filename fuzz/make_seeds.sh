@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/anetrain-seeds.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-for t in safetensors llama2c anck tokenizer_json tokenizer_bin gguf; do mkdir -p "$OUT/$t"; done
+for t in safetensors llama2c anck tokenizer_json tokenizer_bin gguf mil npy; do mkdir -p "$OUT/$t"; done
 
 # ---- a tiny model, a tiny corpus, a tokenizer trained on it, a two-step training run ----
 cat > "$work/tiny.json" <<'EOF'
@@ -223,6 +223,70 @@ open(f"{out}/v3_every_type.gguf", "wb").write(gguf(3, every, [("t", [2, 3], 0, f
 open(f"{out}/v1_every_type.gguf", "wb").write(gguf(1, every, [("t", [4], 30, struct.pack("<4H", 1, 2, 3, 4))]))
 EOF
 
+# ---- MIL programs (ours) and .npy arrays ----
+cat > "$OUT/mil/dynamic_matmul.mil" <<'EOF'
+program(1.3)
+[buildInfo = dict<string, string>({{"coremlc-component-MIL", "3510.2.1"}, {"coremlc-version", "3505.4.1"}, {"coremltools-component-milinternal", ""}, {"coremltools-version", "9.0"}})]
+{
+    func main<ios18>(tensor<fp16, [1, 4, 1, 5]> x) {
+        tensor<int32, [4]> c_0 = const()[name=string("c_0"), val=tensor<int32, [4]>([0,0,0,0])];
+        tensor<int32, [4]> c_1 = const()[name=string("c_1"), val=tensor<int32, [4]>([1,4,1,2])];
+        tensor<fp16, [1,4,1,2]> act = slice_by_size(x=x,begin=c_0,size=c_1)[name=string("act")];
+        tensor<int32, [4]> c_2 = const()[name=string("c_2"), val=tensor<int32, [4]>([0,0,0,2])];
+        tensor<int32, [4]> c_3 = const()[name=string("c_3"), val=tensor<int32, [4]>([1,4,1,3])];
+        tensor<fp16, [1,4,1,3]> w = slice_by_size(x=x,begin=c_2,size=c_3)[name=string("w")];
+        tensor<int32, [4]> c_4 = const()[name=string("c_4"), val=tensor<int32, [4]>([1,1,4,2])];
+        tensor<fp16, [1,1,4,2]> act2 = reshape(shape=c_4,x=act)[name=string("act2")];
+        tensor<int32, [4]> c_5 = const()[name=string("c_5"), val=tensor<int32, [4]>([0,1,3,2])];
+        tensor<fp16, [1,1,2,4]> xt = transpose(perm=c_5,x=act2)[name=string("xt")];
+        tensor<int32, [4]> c_6 = const()[name=string("c_6"), val=tensor<int32, [4]>([1,1,4,3])];
+        tensor<fp16, [1,1,4,3]> w2 = reshape(shape=c_6,x=w)[name=string("w2")];
+        bool c_7 = const()[name=string("c_7"), val=bool(false)];
+        tensor<fp16, [1,1,2,3]> y = matmul(transpose_x=c_7,transpose_y=c_7,x=xt,y=w2)[name=string("y")];
+        tensor<fp16, [1,1,3,2]> yt = transpose(perm=c_5,x=y)[name=string("yt")];
+        tensor<int32, [4]> c_8 = const()[name=string("c_8"), val=tensor<int32, [4]>([1,3,1,2])];
+        tensor<fp16, [1,3,1,2]> out = reshape(shape=c_8,x=yt)[name=string("out")];
+    } -> (out);
+}
+EOF
+cat > "$OUT/mil/elementwise_softmax.mil" <<'EOF'
+program(1.3)
+[buildInfo = dict<string, string>({})]
+{
+    func main<ios18>(tensor<fp16, [1, 4, 1, 3]> x, tensor<fp32, [1, 4, 1, 3]> y) {
+        tensor<fp16, [1,1,1,3]> mask = const()[name=string("mask"), val=tensor<fp16, [1,1,1,3]>([0,-65504,0])];
+        tensor<fp16, [1,4,1,3]> m = add(x=x,y=mask)[name=string("m")];
+        int32 ax = const()[name=string("ax"), val=int32(-1)];
+        tensor<fp16, [1,4,1,3]> p = softmax(axis=ax,x=m)[name=string("p")];
+        tensor<int32, [1]> rax = const()[name=string("rax"), val=tensor<int32, [1]>([1])];
+        bool kd = const()[name=string("kd"), val=bool(true)];
+        tensor<fp16, [1,1,1,3]> s = reduce_sum(x=p,axes=rax,keep_dims=kd)[name=string("s")];
+        fp16 h = const()[name=string("h"), val=fp16(-0.5)];
+        tensor<fp16, [1,1,1,3]> r = pow(x=s,y=h)[name=string("r")];
+        tensor<fp16, [1,4,1,3]> g = sigmoid(x=p)[name=string("g")];
+        tensor<fp16, [1,4,1,3]> d = sub(x=g,y=r)[name=string("d")];
+        string t = const()[name=string("t"), val=string("fp16")];
+        tensor<fp16, [1,4,1,3]> y16 = cast(dtype=t,x=y)[name=string("y16")];
+        fp16 sc = const()[name=string("sc"), val=fp16(0x1p-3)];
+        string i8 = const()[name=string("i8"), val=string("int8")];
+        tensor<int8, [1,4,1,3]> q = quantize(input=y16,output_dtype=i8,scale=sc)[name=string("q")];
+        tensor<fp16, [1,4,1,3]> dq = dequantize(input=q,scale=sc)[name=string("dq")];
+        int32 cax = const()[name=string("cax"), val=int32(1)];
+        bool il = const()[name=string("il"), val=bool(false)];
+        tensor<fp16, [1,8,1,3]> out = concat(axis=cax,interleave=il,values=(d,dq))[name=string("out")];
+    } -> (out, p);
+}
+EOF
+"$PY" - "$OUT/npy" <<'EOF'
+import numpy as np, sys
+out = sys.argv[1]
+np.save(out + "/f16.npy", np.arange(24, dtype=np.float16).reshape(1, 4, 1, 6))
+np.save(out + "/f32.npy", np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+np.save(out + "/i32_scalar.npy", np.array(7, dtype=np.int32))
+np.save(out + "/bool.npy", np.array([True, False]))
+np.save(out + "/empty.npy", np.zeros((0, 3), np.float16))
+EOF
+
 # ---- seeds cut from the shared assets (generated at CI time, never committed) ----
 if [[ -n $ASSETS ]]; then
   [[ -d $ASSETS ]] || { echo "make_seeds: assets folder $ASSETS not found" >&2; exit 2; }
@@ -234,6 +298,10 @@ if [[ -n $ASSETS ]]; then
   # The metadata and first tensor infos of the two GGUF assets (v3 with a 32000-token vocab; v1).
   head -c 65536 "$ASSETS/gguf/llama-2-tiny-random.gguf" > "$OUT/gguf/shared-llama2-tiny-random-head.gguf"
   head -c 32768 "$ASSETS/gguf/tinyllamas-stories-260k-f32.gguf" > "$OUT/gguf/shared-stories260k-v1-head.gguf"
+  # The seed's own MIL programs (tiny configs), rendered from its generators.
+  for cfg in tiny-gqa static-tiny-mha; do
+    for f in "$ASSETS/../reference/mil/$cfg"/*.mil; do cat "$f" > "$OUT/mil/shared-$cfg-$(basename "$f")"; done
+  done
 fi
 
 big=$(find "$OUT" -type f -size +100k)

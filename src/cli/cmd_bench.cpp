@@ -4,6 +4,7 @@
 //                                 and split into lines, a floor no tokenizer can beat
 //   bench prepare -z TOK FILE     prepare with all cores vs one core (the speed-up)
 //   bench train MODEL             training tokens/s and GFLOP/s of `cpu` vs `ref`
+//   bench mil PROGRAM.mil...      ane-sim evaluation vs its own matrix products as bare sgemm
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -103,6 +104,8 @@ void add_bench_command(CLI::App& app, Command& run) {
       return 0;
     };
   });
+
+  add_bench_mil_command(bench, run);
 
   auto* tr = bench->add_subcommand("train", "Training step throughput: cpu vs a peer backend");
   tr->add_option("model", model, "MODEL")->capture_default_str();

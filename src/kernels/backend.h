@@ -21,10 +21,17 @@ struct AttnShape {
   int B, T, Hq, Hkv, hd;  // query head h reads kv head h / (Hq/Hkv)
 };
 
+// What precision a backend computes in, and so how closely it can follow `ref`.
+struct Numerics {
+  bool fp16 = false;         // stages run in fp16 (training then needs loss scaling)
+  double stage_rtol = 1e-4;  // a stage's outputs and gradients vs ref, relative to each tensor's scale
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  virtual Numerics numerics() const { return {}; }
 
   // ---- ops ----
   // y(N,out) = x(N,in) · W(out,in)ᵀ

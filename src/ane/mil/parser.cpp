@@ -1,6 +1,7 @@
 #include "ane/mil/parser.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -205,6 +206,10 @@ class Parser {
       expect(']');
     }
     if (shape.empty()) fail("a tensor needs at least one dimension");
+    // Bounded so that no element count or byte size computed later can overflow.
+    double numel = 1;
+    for (int64_t d : shape) numel *= double(d);
+    if (numel > double(int64_t(1) << 40)) fail_at(at, "tensor of " + shape_str(shape) + " is too large");
     expect('>');
     return Type::of(e, shape);
   }
@@ -265,6 +270,14 @@ class Parser {
         pos_ = save;
       }
       l.values = numbers(l.text, t.elem, text_at);
+      for (double v : l.values) {
+        bool integral = t.elem == ElemType::int32 || t.elem == ElemType::int8 || t.elem == ElemType::uint64;
+        double lo = t.elem == ElemType::int8 ? -128 : t.elem == ElemType::uint64 ? 0 : -2147483648.0;
+        double hi = t.elem == ElemType::int8 ? 127 : t.elem == ElemType::uint64 ? 9.2e18 : 2147483647.0;
+        if (integral && !(v >= lo && v <= hi && v == std::trunc(v)))
+          fail_at(text_at, std::string("'") + l.text + "' is not a valid " + elem_name(t.elem) + " literal");
+        if (t.elem == ElemType::boolean && v != 0 && v != 1) fail_at(text_at, "a bool literal is true or false");
+      }
       if (t.elem != ElemType::string && int64_t(l.values.size()) != t.numel())
         fail_at(at, "literal of type " + t.str() + " holds " + std::to_string(l.values.size()) + " values");
     }

@@ -6,7 +6,8 @@
 
 namespace anetrain {
 
-class CpuBackend final : public Backend {
+// Not final: the ANE backends inherit its ops and override the stages.
+class CpuBackend : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;

@@ -1,0 +1,22 @@
+// Moving fp32 row-major data (N rows of C features, the CPU side's layout) in and out of the
+// channel-first [1, C, 1, W] tensors the programs take. The caller rounds the input to fp16
+// once it is complete (sim::round_to_fp16), as writing an fp16 IOSurface does.
+#pragma once
+#include "ane/sim/ops.h"
+
+namespace anetrain::ane {
+
+// in[c, col + t] = rows[t·C + c]: T activation rows into columns [col, col + T).
+void put_rows(sim::Tensor& in, int col, const float* rows, int T, int C);
+// in[c, col + o] = W[o·C + c]: a weight W[OC][C] staged as M = Wᵀ (the program computes W·x).
+void put_transposed(sim::Tensor& in, int col, const float* W, int OC, int C);
+// in[c, col + o] = W[c·OC + o]: a weight W[C][OC] staged as stored (the program computes Wᵀ·x).
+void put_as_stored(sim::Tensor& in, int col, const float* W, int C, int OC);
+// in[c, col] = v[c] for c < n.
+void put_column(sim::Tensor& in, int col, const float* v, int n);
+// in[ch0 + c, t] = rows[t·C + c]: rows into a channel block of an input [1, Ctot, 1, T].
+void put_channels(sim::Tensor& in, int ch0, const float* rows, int T, int C);
+// rows[t·C + c] = out[ch0 + c, t]: a channel block of an output [1, Ctot, 1, T] back to rows.
+void get_channels(const sim::Tensor& out, int ch0, float* rows, int T, int C);
+
+}  // namespace anetrain::ane

@@ -1,0 +1,202 @@
+#include "backends/ane_sim/ane_backend.h"
+
+#include <cstring>
+
+#include "ane/kernels/staging.h"
+#include "ane/sim/fp16.h"
+
+namespace anetrain {
+
+using ane::KernelProgram;
+using ane::LayerShape;
+
+namespace {
+
+mil::Type f16(int C, int W) { return mil::Type::of(mil::ElemType::fp16, {1, C, 1, W}); }
+
+sim::Tensor fresh_input(int C, int W) { return sim::Tensor::zeros(f16(C, W)); }
+
+void to_fp16(sim::Tensor& t) { sim::round_to_fp16(t.ptr(), t.numel()); }
+
+std::string shape_key(const char* what, const LayerShape& s) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s T%d D%d H%d/%d hd%d F%d eps%g theta%g rope%d qk%d", what, s.T, s.D, s.Hq, s.Hkv, s.hd,
+                s.F, double(s.eps), double(s.theta), int(s.rope), int(s.qk_norm));
+  return buf;
+}
+
+}  // namespace
+
+AneBackend::AneBackend(std::string name, std::unique_ptr<ane::Executor> executor)
+    : name_(std::move(name)), executor_(std::move(executor)) {}
+
+template <typename Make>
+int AneBackend::program(const std::string& key, Make&& make) {
+  auto it = handles_.find(key);
+  if (it != handles_.end()) return it->second;
+  KernelProgram k = make();
+  return handles_[key] = executor_->compile(k);
+}
+
+// y(N, oc) = x(N, ic)·Mᵀ... per sequence through linear_program(ic, oc, T): with `transposed`
+// the weight is W[oc][ic] (y = W·x, staged as Wᵀ), otherwise W[ic][oc] (y = Wᵀ·x, as stored).
+void AneBackend::run_linear(int T, int B, int ic, int oc, const float* x, const float* W, bool transposed, float* y) {
+  int h = program("linear " + std::to_string(ic) + "x" + std::to_string(oc) + " T" + std::to_string(T),
+                  [&] { return ane::linear_program(ic, oc, T); });
+  sim::Tensor in = fresh_input(ic, T + oc);
+  if (transposed) ane::put_transposed(in, T, W, oc, ic);
+  else ane::put_as_stored(in, T, W, ic, oc);
+  for (int b = 0; b < B; ++b) {
+    ane::put_rows(in, 0, x + size_t(b) * T * ic, T, ic);
+    to_fp16(in);
+    ane::get_channels(executor_->evaluate(h, in), 0, y + size_t(b) * T * oc, T, oc);
+  }
+}
+
+void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                     AttentionSaved& s) {
+  const LayerShape ls = LayerShape::from(d);
+  const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, D, d.eps);
+  int h = program(shape_key("attention_fwd", ls), [&] { return ane::attention_fwd_program(ls); });
+  const int W = ane::attention_fwd_input_width(ls);
+  sim::Tensor in = fresh_input(D, W);
+  ane::put_transposed(in, T, w.wq, qd, D);
+  ane::put_transposed(in, T + qd, w.wk, kvd, D);
+  ane::put_transposed(in, T + qd + kvd, w.wv, kvd, D);
+  if (d.qk_norm) {
+    ane::put_column(in, W - 2, w.q_norm, d.hd);
+    ane::put_column(in, W - 1, w.k_norm, d.hd);
+  }
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_rows(in, 0, s.xn + r * D, T, D);
+    to_fp16(in);
+    const sim::Tensor& o = executor_->evaluate(h, in);
+    int ch = 0;
+    auto take = [&](float* dst, int C) {
+      ane::get_channels(o, ch, dst + r * C, T, C);
+      ch += C;
+    };
+    take(s.attn, qd);
+    take(s.q, qd);
+    take(s.k, kvd);
+    take(s.v, kvd);
+    if (d.qk_norm) {
+      take(s.q_raw, qd);
+      take(s.k_raw, kvd);
+      take(s.q_rstd, d.Hq);  // per (token, head): rows of Hq values, as the cpu ops keep them
+      take(s.k_rstd, d.Hkv);
+    }
+  }
+  run_linear(T, d.B, qd, D, s.attn, w.wo, true, s.o);
+  residual_fwd(x, s.o, d.alpha, out, size_t(N) * D);
+}
+
+void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                                     const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
+  const LayerShape ls = LayerShape::from(d);
+  const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
+  residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
+  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
+  run_linear(T, d.B, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
+  int h = program(shape_key("attention_bwd", ls), [&] { return ane::attention_bwd_program(ls); });
+  sim::Tensor in = fresh_input(2 * qd + 2 * kvd, T);
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_channels(in, 0, s.q + r * qd, T, qd);
+    ane::put_channels(in, qd, s.k + r * kvd, T, kvd);
+    ane::put_channels(in, qd + kvd, s.v + r * kvd, T, kvd);
+    ane::put_channels(in, qd + 2 * kvd, k.dattn + r * qd, T, qd);
+    to_fp16(in);
+    const sim::Tensor& o = executor_->evaluate(h, in);
+    ane::get_channels(o, 0, k.dq + r * qd, T, qd);
+    ane::get_channels(o, qd, k.dk + r * kvd, T, kvd);
+    ane::get_channels(o, qd + kvd, k.dv + r * kvd, T, kvd);
+  }
+  const float* dq = k.dq;
+  const float* dk = k.dk;
+  if (d.qk_norm) {
+    std::memset(k.dq_raw, 0, sizeof(float) * size_t(N) * qd);
+    std::memset(k.dk_raw, 0, sizeof(float) * size_t(N) * kvd);
+    rmsnorm_bwd(k.dq, s.q_raw, w.q_norm, s.q_rstd, k.dq_raw, g.q_norm, N * d.Hq, d.hd);
+    rmsnorm_bwd(k.dk, s.k_raw, w.k_norm, s.k_rstd, k.dk_raw, g.k_norm, N * d.Hkv, d.hd);
+    dq = k.dq_raw;
+    dk = k.dk_raw;
+  }
+  linear_bwd_w(dq, s.xn, g.wq, N, D, qd);
+  linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
+  linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
+  // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts).
+  run_linear(T, d.B, qd, D, dq, w.wq, false, k.dxn);
+  int hkv = program("dual_linear " + std::to_string(kvd) + "x" + std::to_string(D) + " T" + std::to_string(T),
+                    [&] { return ane::dual_linear_program(kvd, D, T); });
+  sim::Tensor kv = fresh_input(kvd, 2 * T + 2 * D);
+  ane::put_as_stored(kv, 2 * T, w.wk, kvd, D);
+  ane::put_as_stored(kv, 2 * T + D, w.wv, kvd, D);
+  std::vector<float> part(size_t(T) * D);
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_rows(kv, 0, dk + r * kvd, T, kvd);
+    ane::put_rows(kv, T, k.dv + r * kvd, T, kvd);
+    to_fp16(kv);
+    ane::get_channels(executor_->evaluate(hkv, kv), 0, part.data(), T, D);
+    float* dst = k.dxn + r * D;
+    for (size_t i = 0; i < part.size(); ++i) dst[i] += part[i];
+  }
+  std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);  // the skip path
+  rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, D);
+}
+
+void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
+  const LayerShape ls = LayerShape::from(d);
+  const int N = d.N(), T = d.T, D = d.D, F = d.F;
+  rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, D, d.eps);
+  int h = program(shape_key("ffn_fwd", ls), [&] { return ane::ffn_fwd_program(ls); });
+  sim::Tensor in = fresh_input(D, T + 3 * F);
+  ane::put_transposed(in, T, w.w_gate, F, D);
+  ane::put_transposed(in, T + F, w.w_up, F, D);
+  ane::put_as_stored(in, T + 2 * F, w.w_down, D, F);
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_rows(in, 0, s.xn + r * D, T, D);
+    to_fp16(in);
+    const sim::Tensor& o = executor_->evaluate(h, in);
+    ane::get_channels(o, 0, s.f + r * D, T, D);
+    ane::get_channels(o, D, s.g + r * F, T, F);
+    ane::get_channels(o, D + F, s.u + r * F, T, F);
+    ane::get_channels(o, D + 2 * F, s.h + r * F, T, F);
+  }
+  residual_fwd(x, s.f, d.alpha, out, size_t(N) * D);
+}
+
+void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                               const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
+  const int N = d.N(), T = d.T, D = d.D, F = d.F;
+  residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
+  linear_bwd_w(k.dres, s.h, g.w_down, N, F, D);
+  run_linear(T, d.B, D, F, k.dres, w.w_down, false, k.dh);  // dh = W_downᵀ·dres
+  swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * F);
+  linear_bwd_w(k.dg, s.xn, g.w_gate, N, D, F);
+  linear_bwd_w(k.du, s.xn, g.w_up, N, D, F);
+  int h = program("dual_linear " + std::to_string(F) + "x" + std::to_string(D) + " T" + std::to_string(T),
+                  [&] { return ane::dual_linear_program(F, D, T); });
+  sim::Tensor in = fresh_input(F, 2 * T + 2 * D);
+  ane::put_as_stored(in, 2 * T, w.w_gate, F, D);
+  ane::put_as_stored(in, 2 * T + D, w.w_up, F, D);
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_rows(in, 0, k.dg + r * F, T, F);
+    ane::put_rows(in, T, k.du + r * F, T, F);
+    to_fp16(in);
+    ane::get_channels(executor_->evaluate(h, in), 0, k.dxn + r * D, T, D);
+  }
+  std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);
+  rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, D);
+}
+
+std::unique_ptr<Backend> make_ane_sim_backend() {
+  return std::make_unique<AneBackend>("ane-sim", std::make_unique<ane::SimExecutor>());
+}
+
+}  // namespace anetrain

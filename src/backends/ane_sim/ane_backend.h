@@ -1,0 +1,49 @@
+// The Neural Engine backend: the cpu backend's ops, with the four training stages overridden to
+// run as MIL programs (ane/kernels/programs.h) on an Executor — ane-sim here, the private
+// runtime on a Mac. What the seed kept on the CPU stays there: RMSNorm, residual adds (so the
+// residual stream stays fp32), SwiGLU's and QK-norm's backward, every dW, embedding,
+// classifier, loss and optimizer.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "ane/kernels/executor.h"
+#include "backends/cpu/cpu_backend.h"
+
+namespace anetrain {
+
+class AneBackend : public CpuBackend {
+ public:
+  AneBackend(std::string name, std::unique_ptr<ane::Executor> executor);
+  std::string name() const override { return name_; }
+  // fp16 storage: each stage's result carries a few fp16 roundings (unit roundoff 2^-11 ≈ 4.9e-4)
+  // through chains of up to ~10 ops and one softmax; 2e-2 of a tensor's scale bounds that with
+  // margin while a wrong pairing, sign or transpose misses it by orders of magnitude.
+  Numerics numerics() const override { return {true, 2e-2}; }
+
+  void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                           AttentionSaved& s) override;
+  void attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                           const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) override;
+  void ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) override;
+  void ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                     const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) override;
+
+  int programs_compiled() const { return executor_->compiles(); }
+
+ private:
+  // The handle of a program, built and compiled on first use; `key` names its shape.
+  template <typename Make>
+  int program(const std::string& key, Make&& make);
+  // dst(N rows, C) = one of the linear programs applied per sequence.
+  void run_linear(int T, int B, int ic, int oc, const float* x, const float* W, bool transposed, float* y);
+
+  std::string name_;
+  std::unique_ptr<ane::Executor> executor_;
+  std::map<std::string, int> handles_;
+};
+
+std::unique_ptr<Backend> make_ane_sim_backend();
+
+}  // namespace anetrain

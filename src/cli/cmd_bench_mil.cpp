@@ -1,0 +1,116 @@
+// `anetrain bench mil PROGRAM.mil...`: ane-sim evaluation time per program, against a floor
+// measured in the same run — the program's own matrix products as bare fp32 OpenBLAS sgemm
+// (what the simulator would cost with no fp16 rounding, data movement or elementwise work).
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdio>
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "ane/mil/parser.h"
+#include "ane/mil/stats.h"
+#include "ane/sim/executor.h"
+#include "ane/sim/fp16.h"
+#include "cli/commands.h"
+#include "core/mapped_file.h"
+
+namespace anetrain {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Gemm {
+  int batch, m, n, k;
+};
+
+// The (batch, M, N, K) of every matmul and 1×1-style conv in the program.
+std::vector<Gemm> gemms_of(const mil::Program& p) {
+  std::map<std::string, mil::Type> types;
+  for (const auto& [name, t] : p.inputs) types[name] = t;
+  std::vector<Gemm> out;
+  for (const mil::Op& op : p.ops) {
+    types[op.out] = op.type;
+    const mil::Type& t = op.type;
+    if (op.kind == "matmul") {
+      const mil::Type& x = types.at(op.arg("x")->vars[0]);
+      bool tx = false;
+      if (const mil::Arg* a = op.arg("transpose_x"))
+        tx = a->is_literal ? a->literal.as_bool() : p.producer(a->vars[0])->attr("val")->value.as_bool();
+      int m = int(t.shape[t.shape.size() - 2]), n = int(t.shape.back());
+      int k = int(tx ? x.shape[x.shape.size() - 2] : x.shape.back());
+      out.push_back({int(t.numel() / (int64_t(m) * n)), m, n, k});
+    } else if (op.kind == "conv") {
+      const mil::Type& w = types.at(op.arg("weight")->vars[0]);
+      out.push_back({int(t.shape[0]), int(w.shape[0]), int(t.shape[2] * t.shape[3]), int(w.shape[1] * w.shape[2] * w.shape[3])});
+    }
+  }
+  return out;
+}
+
+double sgemm_floor(const std::vector<Gemm>& gemms, int repeats) {
+  size_t most = 1;
+  for (const Gemm& g : gemms) most = std::max({most, size_t(g.m) * g.k, size_t(g.k) * g.n, size_t(g.m) * g.n});
+  std::vector<float> a(most, 0.5f), b(most, 0.25f), c(most);
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = Clock::now();
+    for (const Gemm& g : gemms)
+      for (int i = 0; i < g.batch; ++i)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.m, g.n, g.k, 1.0f, a.data(), g.k, b.data(), g.n, 0.0f,
+                    c.data(), g.n);
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+void add_bench_mil_command(CLI::App* bench, Command& run) {
+  static std::vector<std::string> programs;
+  static std::string weights;
+  static int repeats = 5;
+  auto* cmd = bench->add_subcommand("mil", "ane-sim evaluation time vs the same matrix products as bare sgemm");
+  cmd->add_option("programs", programs, "MIL programs (each with its weights under its own folder)")->required();
+  cmd->add_option("--weights", weights, "Folder @model_path stands for (default: each program's folder)");
+  cmd->add_option("--repeats", repeats, "Timed evaluations per program (best is reported)")->capture_default_str();
+  cmd->callback([&run] {
+    run = [] {
+      double total_sim = 0, total_floor = 0, total_flops = 0;
+      std::mt19937 rng(1);
+      std::normal_distribution<float> nd(0.0f, 0.5f);
+      for (const std::string& path : programs) {
+        MappedFile f(path);
+        mil::Program p = mil::parse_program(std::string(reinterpret_cast<const char*>(f.data()), f.size()), path);
+        std::string dir = weights.empty() ? std::filesystem::path(path).parent_path().string() : weights;
+        sim::SimRuntime rt;  // one per program: a bench of many programs must not spend the process budget
+        auto model = rt.compile(p, dir.empty() ? "." : dir);
+        std::vector<sim::Tensor> in;
+        for (const auto& [name, t] : p.inputs) {
+          in.push_back(sim::Tensor::zeros(t));
+          for (float& v : *in.back().data) v = nd(rng);
+          sim::round_to_fp16(in.back().ptr(), in.back().numel());
+        }
+        model->evaluate(in);  // warm-up
+        double best = 1e30;
+        for (int r = 0; r < repeats; ++r) {
+          auto t0 = Clock::now();
+          model->evaluate(in);
+          best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        double floor = sgemm_floor(gemms_of(p), repeats);
+        double flops = mil::program_stats(p).matrix_flops;
+        std::printf("  %-48s ane-sim %8.2f ms  sgemm floor %8.2f ms  ratio %5.2f  (%.1f GFLOP/s)\n", path.c_str(), best * 1e3,
+                    floor * 1e3, best / floor, flops / best / 1e9);
+        total_sim += best, total_floor += floor, total_flops += flops;
+      }
+      std::printf("bench mil: %zu programs, ane-sim %.1f ms, sgemm floor %.1f ms, ane-sim / floor = %.2f× (%.1f GFLOP/s)\n",
+                  programs.size(), total_sim * 1e3, total_floor * 1e3, total_sim / total_floor, total_flops / total_sim / 1e9);
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain
