@@ -16,7 +16,7 @@ namespace anetrain {
 void add_train_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("train", "Train a model on token shards (or resume a run)");
   static TrainOptions o;
-  static std::string resume, sampling = "random", inject;
+  static std::string resume, sampling = "random", inject, inject_overflow;
   static double min_lr = -1;
   cmd->add_option("--model", o.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
       ->capture_default_str();
@@ -56,12 +56,22 @@ void add_train_command(CLI::App& app, Command& run) {
       ->capture_default_str();
   cmd->add_option("--max-nonfinite", o.max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
   cmd->add_option("--inject-nan", inject, "Testing hook: force a NaN loss at these steps (comma-separated)");
+  cmd->add_option("--loss-scale", o.loss_scale, "Initial dynamic loss scale of fp16 backends (ane-sim, ane)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--loss-scale-window", o.loss_scale_window, "Clean steps before an fp16 backend's loss scale doubles")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--inject-overflow", inject_overflow,
+                  "Testing hook: an infinite gradient at these steps (comma-separated; fp16 backends)");
   cmd->callback([cmd, &run] {
     run = [cmd] {
-      std::vector<int64_t> nan_steps;
-      std::stringstream ss(inject);
-      for (std::string tok; std::getline(ss, tok, ',');)
-        if (!tok.empty()) nan_steps.push_back(std::stoll(tok));
+      auto steps_of = [](const std::string& list) {
+        std::vector<int64_t> v;
+        std::stringstream ss(list);
+        for (std::string tok; std::getline(ss, tok, ',');)
+          if (!tok.empty()) v.push_back(std::stoll(tok));
+        return v;
+      };
+      std::vector<int64_t> nan_steps = steps_of(inject);
       TrainOptions opts = o;
       if (resume.empty() && o.data.empty()) {
         // No data: the built-in default job (README quick start).
@@ -99,6 +109,7 @@ void add_train_command(CLI::App& app, Command& run) {
         if (opts.out.empty()) fail("train: --out RUN_DIR is required (where checkpoints and telemetry go)");
       }
       opts.inject_nan = nan_steps;
+      opts.inject_overflow = steps_of(inject_overflow);
       TrainResult r = train(opts, resume);
       if (r.interrupted) {
         std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n",

@@ -19,10 +19,11 @@ std::string format_duration(double s) {
 
 ProgressLine::ProgressLine() : tty_(::isatty(STDOUT_FILENO) != 0) {}
 
-void ProgressLine::update(int64_t step, int64_t total, double loss, double lr, double tps, double eta) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s", (long long)step,
-                (long long)total, loss, lr, tps, format_duration(eta).c_str());
+void ProgressLine::update(int64_t step, int64_t total, double loss, double lr, double tps, double eta,
+                          const std::string& extra) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s%s", (long long)step,
+                (long long)total, loss, lr, tps, format_duration(eta).c_str(), extra.c_str());
   if (tty_) {
     std::printf("\r\033[K%s", buf);
     dirty_ = true;

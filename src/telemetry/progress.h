@@ -9,7 +9,9 @@ namespace anetrain {
 class ProgressLine {
  public:
   ProgressLine();
-  void update(int64_t step, int64_t total, double loss, double lr, double tokens_per_s, double eta_s);
+  // `extra` is appended as is (e.g. an fp16 backend's "  scale 65536  skipped 2").
+  void update(int64_t step, int64_t total, double loss, double lr, double tokens_per_s, double eta_s,
+              const std::string& extra = "");
   void message(const std::string& text);  // a permanent line (eval, checkpoint, ...)
   void finish();
 

@@ -82,6 +82,8 @@ std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& o
                          {"nonfinite_consecutive", st.nonfinite_consecutive},
                          {"nonfinite_total", st.nonfinite_total},
                          {"loss_scale", st.loss_scale},
+                         {"loss_scale_clean", st.loss_scale_clean},
+                         {"overflow_total", st.overflow_total},
                          {"last_loss", st.last_loss}};
   write_anck((tmp / "state.anck").string(), "train_state", meta, state);
   fsync_dir(tmp.string());
@@ -146,6 +148,9 @@ void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainSta
       st->nonfinite_consecutive = int(integer(meta.at("nonfinite_consecutive"), "nonfinite_consecutive"));
       st->nonfinite_total = integer(meta.at("nonfinite_total"), "nonfinite_total");
       st->loss_scale = number(meta.at("loss_scale"), "loss_scale");
+      // Absent in checkpoints written before loss scaling existed (fp32 runs): zero.
+      st->loss_scale_clean = meta.contains("loss_scale_clean") ? integer(meta.at("loss_scale_clean"), "loss_scale_clean") : 0;
+      st->overflow_total = meta.contains("overflow_total") ? integer(meta.at("overflow_total"), "overflow_total") : 0;
       st->last_loss = number(meta.at("last_loss"), "last_loss");
     }
   } catch (const nlohmann::json::exception& e) {

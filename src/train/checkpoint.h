@@ -29,6 +29,8 @@ struct TrainState {
   int nonfinite_consecutive = 0;
   int64_t nonfinite_total = 0;
   double loss_scale = 1.0;  // fp16 backends scale the loss; the fp32 ones keep 1
+  int64_t loss_scale_clean = 0;  // clean steps since the scale last moved
+  int64_t overflow_total = 0;    // steps skipped because scaled gradients overflowed
   double last_loss = 0.0;
 };
 

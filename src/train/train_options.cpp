@@ -34,7 +34,9 @@ nlohmann::json TrainOptions::to_json() const {
           {"backend", backend},
           {"log_every", log_every},
           {"sampling", sampling == Sampling::epoch ? "epoch" : "random"},
-          {"max_nonfinite", max_nonfinite}};
+          {"max_nonfinite", max_nonfinite},
+          {"loss_scale", loss_scale},
+          {"loss_scale_window", loss_scale_window}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -70,6 +72,9 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.log_every = j.at("log_every").get<int>();
   o.sampling = j.at("sampling").get<std::string>() == "epoch" ? Sampling::epoch : Sampling::random;
   o.max_nonfinite = j.at("max_nonfinite").get<int>();
+  // Added with the fp16 backends; runs written before keep the defaults.
+  o.loss_scale = j.value("loss_scale", 65536.0);
+  o.loss_scale_window = j.value("loss_scale_window", 1000);
   return o;
 }
 

@@ -21,6 +21,7 @@
 #include "telemetry/jsonl.h"
 #include "telemetry/progress.h"
 #include "train/checkpoint.h"
+#include "train/loss_scaler.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -74,6 +75,12 @@ double evaluate(Backend& be, Model& m, Workspace& ws, const TokenSource& val, co
 }
 
 }  // namespace
+
+static std::string fmt_scale(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", s);
+  return b;
+}
 
 TrainResult train(TrainOptions o, const std::string& resume_dir) {
   const bool resuming = !resume_dir.empty();
@@ -145,6 +152,17 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   progress.message(line);
   if (resuming) progress.message("resumed from step " + std::to_string(st.step) + " of " + o.out);
 
+  LossScaling scaling;
+  scaling.enabled = be->numerics().fp16;
+  scaling.initial = o.loss_scale;
+  scaling.window = o.loss_scale_window;
+  begin_loss_scaling(scaling, st);
+  if (scaling.enabled) {
+    std::snprintf(line, sizeof line, "%s computes in fp16: dynamic loss scale %g (doubles after %d clean steps)",
+                  be->name().c_str(), st.loss_scale, scaling.window);
+    progress.message(line);
+  }
+
   install_signal_handlers();
   TrainResult res;
   double ema_ms = 0;
@@ -155,6 +173,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     ws.classifier_ms = 0;
     m.zero_grads();
     double loss = 0;
+    const double scale = st.loss_scale;
     for (int k = 0; k < o.accum; ++k) {
       auto t = Clock::now();
       sampler.next_batch(o.batch, ws.inputs.data(), ws.targets.data());
@@ -163,18 +182,25 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
       loss += forward(*be, m, ws) / o.accum;
       t_fwd += ms_since(t);
       t = Clock::now();
-      backward(*be, m, ws, 1.0f / float(o.accum));
+      backward(*be, m, ws, float(scale / o.accum));
       t_bwd += ms_since(t);
     }
     const int64_t step_no = st.step + 1;
     if (std::find(o.inject_nan.begin(), o.inject_nan.end(), step_no) != o.inject_nan.end()) loss = NAN;
+    if (std::find(o.inject_overflow.begin(), o.inject_overflow.end(), step_no) != o.inject_overflow.end())
+      m.grads[0] = INFINITY;
     auto t_opt = Clock::now();
-    const double norm = grad_norm(m);
-    const bool finite = std::isfinite(loss) && std::isfinite(norm);
+    const double scaled_norm = grad_norm(m);
+    const StepOutcome outcome = end_loss_scaled_step(scaling, st, loss, scaled_norm);
+    const bool finite = outcome == StepOutcome::applied;
+    const bool overflow = outcome == StepOutcome::overflow;
+    // Unscaled before clipping, so the optimizer sees what an fp32 backend would give it.
+    const double norm = scaled_norm / scale;
     if (finite) {
+      if (scale != 1.0) scale_grads(m, 1.0 / scale);
       opt.step_with_norm(m, norm);
       st.nonfinite_consecutive = 0;
-    } else {
+    } else if (!overflow) {
       ++st.nonfinite_consecutive;
       ++st.nonfinite_total;
     }
@@ -196,8 +222,16 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                       {"gflops", flops_per_step / (step_ms / 1000.0) / 1e9},
                       {"phase_ms", {{"data", t_data}, {"forward", t_fwd}, {"backward", t_bwd}, {"optimizer", opt_ms},
                                     {"classifier", ws.classifier_ms}}},
-                      {"skipped", !finite}});
-    if (!finite) {
+                      {"skipped", !finite},
+                      {"loss_scale", scale},
+                      {"overflow", overflow}});
+    if (overflow) {
+      tel.emit("overflow", {{"step", st.step}, {"loss_scale", st.loss_scale}, {"total", st.overflow_total}});
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "step %lld: fp16 gradients overflowed at loss scale %g; update skipped, scale now %g",
+                    (long long)st.step, scale, st.loss_scale);
+      progress.message(buf);
+    } else if (!finite) {
       tel.emit("nonfinite", {{"step", st.step}, {"consecutive", st.nonfinite_consecutive},
                              {"total", st.nonfinite_total}});
       progress.message("step " + std::to_string(st.step) + ": non-finite loss or gradient; update skipped (" +
@@ -212,7 +246,9 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     }
     if (o.log_every > 0 && (st.step % o.log_every == 0 || st.step == stop_step))
       progress.update(st.step, o.steps, st.last_loss, lr, tokens_per_step / (ema_ms / 1000.0),
-                      double(o.steps - st.step) * ema_ms / 1000.0);
+                      double(o.steps - st.step) * ema_ms / 1000.0,
+                      scaling.enabled ? "  scale " + fmt_scale(st.loss_scale) + "  skipped " + std::to_string(st.overflow_total)
+                                      : std::string());
 
     // ---- evaluation and checkpoints ----
     bool improved = false;

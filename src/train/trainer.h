@@ -35,6 +35,9 @@ struct TrainOptions {
   Sampling sampling = Sampling::random;
   int max_nonfinite = 20;
   std::vector<int64_t> inject_nan;  // testing hook: force a NaN loss at these 1-based steps
+  std::vector<int64_t> inject_overflow;  // testing hook: an inf gradient at these steps (fp16 backends)
+  double loss_scale = 65536;   // initial dynamic loss scale for fp16 backends
+  int loss_scale_window = 1000;  // clean steps before the scale doubles
 
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& j);

@@ -48,6 +48,7 @@ def common_args(description, workdir_name):
     ap.add_argument("--assets", default=DEFAULT_ASSETS)
     ap.add_argument("--workdir", default=os.path.join(REPO, "build", "tests", "work", workdir_name))
     ap.add_argument("--keep", action="store_true", help="keep run directories after success")
+    ap.add_argument("--backend", default="cpu", help="kernel backend the trainer runs on (cpu, ane-sim)")
     return ap
 
 

@@ -26,6 +26,7 @@ from make_shards import check, fail  # noqa: E402
 
 STEPS = 40
 MIN_KILLS = 10
+BACKEND = "cpu"  # --backend
 MAX_ROUNDS = 10
 
 
@@ -35,7 +36,7 @@ def train_args(model, data):
     return ["--model", model, "--data", data, "--seq", "64", "--batch", "4", "--accum", "1",
             "--steps", str(STEPS), "--lr", "2e-3", "--min-lr", "2e-4", "--warmup", "5", "--seed", "99",
             "--ckpt-every", "2", "--keep", "3", "--threads", "2", "--log-every", "1",
-            "--sampling", "random"]
+            "--sampling", "random", "--backend", BACKEND]
 
 
 def check_all_ckpts(a, run_dir, when, seen):
@@ -270,6 +271,8 @@ def main():
     ap = ms.common_args(None, "train_kill")
     ap.add_argument("--seed", type=int, default=20240917)
     a = ap.parse_args()
+    global BACKEND
+    BACKEND = a.backend
     os.makedirs(a.workdir, exist_ok=True)
 
     def body():

@@ -21,9 +21,8 @@ class Executor {
   virtual int compiles() const = 0;
 };
 
-// Writes the program's blobs to a private temp folder (as the hardware path does before
-// compiling), compiles in the process's SimRuntime, and removes the folder: weights are read
-// once, at compile time.
+// Compiles in the process's SimRuntime (which counts toward the compile budget); weights are
+// read once, at compile time.
 class SimExecutor final : public Executor {
  public:
   std::string name() const override { return "ane-sim"; }

@@ -75,23 +75,27 @@ std::string resolve_blob_path(const std::string& blob_path, const std::string& m
 
 std::vector<uint8_t> read_blob_chunk(const std::string& file, uint64_t offset, const Type& type) {
   MappedFile f(file);
-  const uint8_t* b = f.data();
+  return read_blob_chunk(f.data(), f.size(), file, offset, type);
+}
+
+std::vector<uint8_t> read_blob_chunk(const uint8_t* b, size_t file_size, const std::string& file, uint64_t offset,
+                                     const Type& type) {
   size_t need = size_t(type.numel()) * elem_bytes(type.elem);
-  if (offset > f.size() || f.size() - offset < kHeader) fail_at(file, offset, "no 64-byte chunk header here (file is " + std::to_string(f.size()) + " bytes)");
+  if (offset > file_size || file_size - offset < kHeader) fail_at(file, offset, "no 64-byte chunk header here (file is " + std::to_string(file_size) + " bytes)");
   if (get_u32(b + offset) != kChunkMagic) fail_at(file, offset, "chunk header does not start with 0xDEADBEEF");
   uint32_t size = get_u32(b + offset + 8), data_at = get_u32(b + offset + 16);
   // The seed's benchmark generators leave size and offset zero: the data follows the header.
   if (size == 0 && data_at == 0) size = uint32_t(need), data_at = uint32_t(offset + kHeader);
   if (size != need)
     fail_at(file, offset + 8, "chunk holds " + std::to_string(size) + " bytes but " + type.str() + " needs " + std::to_string(need));
-  if (data_at > f.size() || f.size() - data_at < size)
+  if (data_at > file_size || file_size - data_at < size)
     fail_at(file, offset + 16, "chunk data at " + std::to_string(data_at) + " runs past the end of the file");
   return std::vector<uint8_t>(b + data_at, b + data_at + size);
 }
 
-std::vector<double> read_blob_values(const Literal& blob, const std::string& model_dir) {
-  std::string file = resolve_blob_path(blob.blob_path, model_dir);
-  std::vector<uint8_t> raw = read_blob_chunk(file, blob.blob_offset, blob.type);
+namespace {
+
+std::vector<double> decode_blob(const Literal& blob, const std::vector<uint8_t>& raw) {
   std::vector<double> v(size_t(blob.type.numel()));
   for (size_t i = 0; i < v.size(); ++i) {
     switch (blob.type.elem) {
@@ -112,6 +116,21 @@ std::vector<double> read_blob_values(const Literal& blob, const std::string& mod
     }
   }
   return v;
+}
+
+}  // namespace
+
+std::vector<double> read_blob_values(const Literal& blob, const std::string& model_dir) {
+  std::string file = resolve_blob_path(blob.blob_path, model_dir);
+  return decode_blob(blob, read_blob_chunk(file, blob.blob_offset, blob.type));
+}
+
+std::vector<double> read_blob_values(const Literal& blob, const BlobFiles& files) {
+  std::string rel = resolve_blob_path(blob.blob_path, "");
+  rel = rel.substr(1);  // resolve_blob_path joined "" + "/" + relative path
+  auto it = files.find(rel);
+  if (it == files.end()) mil_fail("BLOBFILE '" + blob.blob_path + "' is not among the program's weight files");
+  return decode_blob(blob, read_blob_chunk(it->second.data(), it->second.size(), rel, blob.blob_offset, blob.type));
 }
 
 void check_blob_references(const Program& p, const std::string& model_dir) {

@@ -6,6 +6,7 @@
 // one-tensor files and its equal-size multi-chunk files that is exactly the seed's layout.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,15 @@ std::string resolve_blob_path(const std::string& blob_path, const std::string& m
 // The data of the chunk whose header sits at `offset`, checked against the size `type` needs.
 // Errors name the file and the byte offset.
 std::vector<uint8_t> read_blob_chunk(const std::string& file, uint64_t offset, const Type& type);
+std::vector<uint8_t> read_blob_chunk(const uint8_t* bytes, size_t size, const std::string& file, uint64_t offset,
+                                     const Type& type);
 
-// Reads a BLOBFILE constant's values as doubles (fp16 or int8 data).
+// Blob files held in memory, by their path under @model_path ("weights/mask.bin").
+using BlobFiles = std::map<std::string, std::vector<uint8_t>>;
+
+// Reads a BLOBFILE constant's values as doubles (fp16, fp32 or int8 data).
 std::vector<double> read_blob_values(const Literal& blob, const std::string& model_dir);
+std::vector<double> read_blob_values(const Literal& blob, const BlobFiles& files);
 
 // Every BLOBFILE of the program resolves to a readable chunk of the right size.
 void check_blob_references(const Program& p, const std::string& model_dir);

@@ -28,6 +28,14 @@ SimRuntime& SimRuntime::process() {
 }
 
 std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const std::string& model_dir) {
+  return compile(p, [&](const Literal& l) { return mil::read_blob_values(l, model_dir); });
+}
+
+std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const mil::BlobFiles& files) {
+  return compile(p, [&](const Literal& l) { return mil::read_blob_values(l, files); });
+}
+
+std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const BlobReader& read_blob) {
   mil::check_program(p, "program");
   for (const LimitViolation& v : check_ane_limits(p))
     if (v.when == When::compile) mil_fail("ANE compile failed: " + v.message + " [" + v.source + "]");
@@ -41,14 +49,14 @@ std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const std::
   m->program_ = p;
   for (const LimitViolation& v : check_ane_limits(p))
     if (v.when == When::warning) m->warnings_.push_back(v.message);
-  m->plan(model_dir);
+  m->plan(read_blob);
   return m;
 }
 
 namespace {
 
-Tensor from_literal(const Literal& l, const std::string& model_dir) {
-  std::vector<double> v = l.kind == Literal::Kind::blobfile ? mil::read_blob_values(l, model_dir) : l.values;
+Tensor from_literal(const Literal& l, const BlobReader& read_blob) {
+  std::vector<double> v = l.kind == Literal::Kind::blobfile ? read_blob(l) : l.values;
   Tensor t{l.type, std::make_shared<std::vector<float>>(v.begin(), v.end())};
   if (t.numel() == 0) t.data->resize(1, 0.0f);  // strings: a placeholder; their value is read from the literal
   round_result(t);
@@ -59,7 +67,7 @@ std::vector<float> floats_of(const Tensor& t) { return std::vector<float>(t.data
 
 }  // namespace
 
-void SimModel::plan(const std::string& model_dir) {
+void SimModel::plan(const BlobReader& model_dir) {
   std::map<std::string, int> slot;
   std::map<std::string, mil::ValueInfo> info;
   for (const auto& [name, type] : program_.inputs) {

@@ -2,10 +2,12 @@
 // compiler's limits enforced with the hardware's meaning, weights read once at compile time
 // (so rewriting a blob file afterwards changes nothing, as on the hardware).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "ane/mil/blob.h"
 #include "ane/mil/program.h"
 #include "ane/sim/limits.h"
 #include "ane/sim/ops.h"
@@ -13,6 +15,8 @@
 namespace anetrain::sim {
 
 class SimModel;
+// Reads a BLOBFILE constant's values (from a folder, or from files held in memory).
+using BlobReader = std::function<std::vector<double>(const mil::Literal&)>;
 
 // Counts compile+load operations per process, as the hardware's compiler does.
 class SimRuntime {
@@ -22,10 +26,13 @@ class SimRuntime {
 
   // Type-checks, applies the compile-time limits, loads every BLOBFILE under model_dir.
   std::unique_ptr<SimModel> compile(const mil::Program& p, const std::string& model_dir);
+  // The same with the weight files in memory, by their path under @model_path.
+  std::unique_ptr<SimModel> compile(const mil::Program& p, const mil::BlobFiles& files);
   int compiles() const { return compiles_; }
   int budget() const { return budget_; }
 
  private:
+  std::unique_ptr<SimModel> compile(const mil::Program& p, const BlobReader& read_blob);
   int budget_;
   int compiles_ = 0;
 };
@@ -42,7 +49,7 @@ class SimModel {
   friend class SimRuntime;
   struct Step;
   SimModel() = default;
-  void plan(const std::string& model_dir);
+  void plan(const BlobReader& read_blob);
 
   mil::Program program_;
   std::vector<std::string> warnings_;
