@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ane/kernels/staging.h"
+#include "ane/runtime/runtime.h"
 #include "ane/sim/fp16.h"
 
 namespace anetrain {
@@ -194,6 +195,16 @@ void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);
   rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, D);
 }
+
+std::unique_ptr<Backend> make_ane_fake_backend() {
+  return std::make_unique<AneBackend>("ane-fake", std::make_unique<ane::AneRuntime>(ane::make_fake_api()));
+}
+
+#if defined(ANETRAIN_HAVE_ANE)
+std::unique_ptr<Backend> make_ane_backend() {
+  return std::make_unique<AneBackend>("ane", std::make_unique<ane::AneRuntime>(ane::make_apple_api()));
+}
+#endif
 
 std::unique_ptr<Backend> make_ane_sim_backend() {
   return std::make_unique<AneBackend>("ane-sim", std::make_unique<ane::SimExecutor>());

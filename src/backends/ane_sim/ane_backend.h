@@ -45,5 +45,9 @@ class AneBackend : public CpuBackend {
 };
 
 std::unique_ptr<Backend> make_ane_sim_backend();
+std::unique_ptr<Backend> make_ane_fake_backend();  // the hardware runtime over a fake framework
+#if defined(ANETRAIN_HAVE_ANE)
+std::unique_ptr<Backend> make_ane_backend();  // macOS: the Neural Engine itself
+#endif
 
 }  // namespace anetrain

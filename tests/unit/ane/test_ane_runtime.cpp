@@ -1,0 +1,142 @@
+// The hardware runtime's whole sequence (descriptor, temp model folder, compile, load with retry,
+// IOSurfaces, request, evaluate, unload, cleanup) against the fake private API, which behaves as
+// the seed documents the framework and executes through ane-sim.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "ane/kernels/executor.h"
+#include "ane/mil/builder.h"
+#include "ane/runtime/runtime.h"
+#include "ane/sim/fp16.h"
+#include "backends/ane_sim/ane_backend.h"
+#include "core/mapped_file.h"
+
+namespace anetrain::ane {
+namespace {
+
+namespace fs = std::filesystem;
+
+sim::Tensor random_input(const mil::Type& t, uint32_t seed) {
+  sim::Tensor x = sim::Tensor::zeros(t);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& v : *x.data) v = nd(rng);
+  sim::round_to_fp16(x.ptr(), x.numel());
+  return x;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(AneRuntime, FakeSequenceGivesTheSimulatorsNumbersBitForBit) {
+  LayerShape s{16, 32, 4, 2, 8, 48, 1e-6f, 1e6f, RopeStyle::half, true};
+  KernelProgram k = attention_fwd_program(s);  // has blobs: RoPE tables and the mask
+  sim::Tensor in = random_input(k.program.inputs[0].second, 1);
+  SimExecutor simx;
+  const sim::Tensor want = simx.evaluate(simx.compile(k), in);
+  fs::path folder;
+  {
+    AneRuntime rt(make_fake_api());
+    int h = rt.compile(k);
+    // The compiler's model folder holds the program text and every weight file.
+    for (const auto& entry : fs::directory_iterator(fs::temp_directory_path()))
+      if (entry.path().filename().string().rfind("anetrain-fake-ane-", 0) == 0)
+        for (const auto& m : fs::directory_iterator(entry.path())) folder = m.path();
+    ASSERT_FALSE(folder.empty());
+    EXPECT_TRUE(fs::exists(folder / "model.mil"));
+    for (const char* w : {"weights/rope_cos.bin", "weights/rope_sin.bin", "weights/mask.bin"}) EXPECT_TRUE(fs::exists(folder / w)) << w;
+    const sim::Tensor& got = rt.evaluate(h, in);
+    ASSERT_EQ(got.numel(), want.numel());
+    EXPECT_EQ(*got.data, *want.data);
+    EXPECT_EQ(*rt.evaluate(h, in).data, *want.data);  // a second evaluation through the same request
+  }
+  EXPECT_FALSE(fs::exists(folder)) << "the runtime must remove its model folder";
+}
+
+TEST(AneRuntime, CompileNeedsThePopulatedModelFolder) {
+  auto api = make_fake_api();
+  std::string err;
+  ASSERT_TRUE(api->open(err));
+  KernelProgram k = linear_program(8, 4, 8);
+  ApiHandle m = api->create_model("program(1.3) {}", k.blobs, err);
+  ASSERT_NE(m, nullptr);
+  EXPECT_FALSE(api->compile(m, kQoS, err));
+  EXPECT_NE(err.find("populate the model folder first"), std::string::npos) << err;
+  api->release(m);
+}
+
+TEST(AneRuntime, MultiInputRequestFailsWith0x1dAndTheRuntimeRefusesIt) {
+  auto api = make_fake_api();
+  std::string err;
+  KernelProgram k = linear_program(8, 4, 8);
+  AneRuntime rt(make_fake_api());
+  rt.compile(k);  // a valid program so that the fake has compiled something
+  // Straight through the API: a request binding two input surfaces.
+  ApiHandle m = api->create_model("program(1.3)", {}, err);
+  ApiHandle a = api->create_surface(16, err), b = api->create_surface(16, err), o = api->create_surface(16, err);
+  ApiHandle r = api->create_request({a, b}, o, err);
+  EXPECT_FALSE(api->evaluate(m, r, kQoS, err));
+  EXPECT_NE(err.find("0x1d"), std::string::npos) << err;
+  for (ApiHandle h : {r, a, b, o, m}) api->release(h);
+  // The runtime never builds one.
+  mil::Builder bl;
+  mil::Var x = bl.input("x", mil::Type::of(mil::ElemType::fp16, {1, 4, 1, 4}));
+  mil::Var y = bl.input("y", mil::Type::of(mil::ElemType::fp16, {1, 4, 1, 4}));
+  KernelProgram two{"two_inputs", bl.finish({bl.add(x, y, "s")}), {}};
+  EXPECT_NE(error_of([&] { rt.compile(two); }).find("0x1d"), std::string::npos);
+}
+
+TEST(AneRuntime, RefusesClearlyBeforeTheCompilerBudgetRunsOut) {
+  AneRuntime rt(make_fake_api(), AneRuntime::process_compiles() + 2);
+  rt.compile(linear_program(8, 4, 8));
+  rt.compile(linear_program(8, 8, 8));
+  std::string e = error_of([&] { rt.compile(linear_program(8, 12, 8)); });
+  EXPECT_NE(e.find("fails at about 119 per process"), std::string::npos) << e;
+}
+
+TEST(AneRuntime, AneFakeBackendTrainsLikeAneSim) {
+  // The same stage through both executors: identical programs and data, identical numbers.
+  auto fake = make_backend("ane-fake"), simb = make_backend("ane-sim");
+  BlockDims d{2, 8, 32, 4, 2, 8, 40, 1e-5f, 0.7f, 1e4f, RopeStyle::interleaved, true};
+  const size_t N = size_t(d.N()), D = d.D, F = d.F;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+  auto vec = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  std::vector<float> norm(D, 1.0f), wg = vec(F * D), wu = vec(F * D), wd = vec(D * F), x = vec(N * D), dout = vec(N * D);
+  LayerTensors W{};
+  W.ffn_norm = norm.data(), W.w_gate = wg.data(), W.w_up = wu.data(), W.w_down = wd.data();
+  std::vector<float> out[2], dx[2], gw[2][4];
+  int i = 0;
+  for (Backend* be : {fake.get(), simb.get()}) {
+    std::vector<float> xn(N * D), rstd(N), g(N * F), up(N * F), h(N * F), f(N * D), dh(N * F), dg(N * F), du(N * F),
+        dxn(N * D), dres(N * D);
+    for (auto& v : gw[i]) v.assign(F * D, 0.0f);
+    gw[i][0].assign(D, 0.0f);
+    LayerTensors G{};
+    G.ffn_norm = gw[i][0].data(), G.w_gate = gw[i][1].data(), G.w_up = gw[i][2].data(), G.w_down = gw[i][3].data();
+    FfnSaved s{xn.data(), rstd.data(), g.data(), up.data(), h.data(), f.data()};
+    FfnScratch k{dh.data(), dg.data(), du.data(), dxn.data(), dres.data()};
+    out[i].resize(N * D), dx[i].resize(N * D);
+    be->ffn_block_fwd(d, W, x.data(), out[i].data(), s);
+    be->ffn_block_bwd(d, W, G, x.data(), s, dout.data(), dx[i].data(), k);
+    ++i;
+  }
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(dx[0], dx[1]);
+  for (int j = 0; j < 4; ++j) EXPECT_EQ(gw[0][j], gw[1][j]) << j;
+}
+
+}  // namespace
+}  // namespace anetrain::ane
