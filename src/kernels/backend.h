@@ -27,11 +27,21 @@ struct Numerics {
   double stage_rtol = 1e-4;  // a stage's outputs and gradients vs ref, relative to each tensor's scale
 };
 
+// Time spent in one fused kernel since the last take_kernel_timings(): evaluations, the time the
+// executor ran (eval_ms) and the time spent packing inputs and unpacking outputs (io_ms).
+struct KernelTiming {
+  std::string name;
+  int64_t calls = 0;
+  double eval_ms = 0, io_ms = 0, flops = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual Numerics numerics() const { return {}; }
+  // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
+  virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
 
   // ---- ops ----
   // y(N,out) = x(N,in) · W(out,in)ᵀ

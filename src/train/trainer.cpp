@@ -76,6 +76,14 @@ double evaluate(Backend& be, Model& m, Workspace& ws, const TokenSource& val, co
 
 }  // namespace
 
+// {"attention_fwd": {"calls", "eval_ms", "io_ms", "gflop"}, ...} for backends with fused kernels.
+static nlohmann::json kernels_json(const std::vector<KernelTiming>& timings) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const KernelTiming& t : timings)
+    j[t.name] = {{"calls", t.calls}, {"eval_ms", t.eval_ms}, {"io_ms", t.io_ms}, {"gflop", t.flops / 1e9}};
+  return j;
+}
+
 static std::string fmt_scale(double s) {
   char b[32];
   std::snprintf(b, sizeof b, "%g", s);
@@ -224,7 +232,8 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                                     {"classifier", ws.classifier_ms}}},
                       {"skipped", !finite},
                       {"loss_scale", scale},
-                      {"overflow", overflow}});
+                      {"overflow", overflow},
+                      {"kernels", kernels_json(be->take_kernel_timings())}});
     if (overflow) {
       tel.emit("overflow", {{"step", st.step}, {"loss_scale", st.loss_scale}, {"total", st.overflow_total}});
       char buf[160];

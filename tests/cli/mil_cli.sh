@@ -59,6 +59,18 @@ out=$("$BIN" mil check "$W/two_inputs.mil"); rc=$?
 expect_error "running a two-input program" "error 0x1d" \
   "$BIN" mil run "$W/two_inputs.mil" --input x="$W/x16.npy" --input x2="$W/x16.npy" -o "$W/y.npy"
 
+# ane probe: off macOS it runs the runtime against the fake framework over ane-sim and says so;
+# every output must equal the simulator's.
+probe=$("$BIN" ane probe --json --repeats 1) || { echo "FAIL ane probe"; fails=$((fails + 1)); }
+$PY - "$probe" <<'PY' && echo "ok   ane probe --json: 3 programs, identical to ane-sim, runtime named" || fails=$((fails + 1))
+import json, sys
+p = json.loads(sys.argv[1])
+assert p["runtime"] == "ane-sim (fake runtime)", p["runtime"]
+assert [q["name"] for q in p["programs"]] == ["dynamic_matmul_768x768_T256", "conv_chain_fp16", "conv_chain_w8a8"], p
+assert all(q["max_abs_diff_vs_ane_sim"] == 0 and q["output_scale"] > 0 and q["eval_ms"] > 0 for q in p["programs"]), p
+assert p["w8a8_speedup_vs_fp16"] > 0
+PY
+
 # An unknown subcommand is named, with or without --help, and fails.
 for args in "foo" "foo --help"; do
   err=$("$BIN" $args 2>&1); rc=$?

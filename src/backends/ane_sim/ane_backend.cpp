@@ -1,8 +1,11 @@
 #include "backends/ane_sim/ane_backend.h"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "ane/kernels/staging.h"
+#include "ane/mil/stats.h"
 #include "ane/runtime/runtime.h"
 #include "ane/sim/fp16.h"
 
@@ -36,12 +39,44 @@ int AneBackend::program(const std::string& key, Make&& make) {
   auto it = handles_.find(key);
   if (it != handles_.end()) return it->second;
   KernelProgram k = make();
-  return handles_[key] = executor_->compile(k);
+  int h = handles_[key] = executor_->compile(k);
+  flops_[h] = mil::program_stats(k.program).matrix_flops;
+  return h;
+}
+
+const sim::Tensor& AneBackend::eval(const char* kernel, int handle, const sim::Tensor& in) {
+  KernelTiming& t = timings_[kernel];
+  const auto t0 = std::chrono::steady_clock::now();
+  const sim::Tensor& out = executor_->evaluate(handle, in);
+  t.eval_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  t.calls++;
+  t.flops += flops_[handle];
+  return out;
+}
+
+AneBackend::Section::~Section() {
+  t.io_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+AneBackend::Section AneBackend::section(const char* kernel) { return Section{timings_[kernel]}; }
+
+std::vector<KernelTiming> AneBackend::take_kernel_timings() {
+  std::vector<KernelTiming> out;
+  for (auto& [name, t] : timings_) {
+    KernelTiming k = t;
+    k.name = name;
+    k.io_ms = std::max(0.0, t.io_ms - t.eval_ms);  // sections hold both; io is the rest
+    out.push_back(k);
+  }
+  timings_.clear();
+  return out;
 }
 
 // y(N, oc) = x(N, ic)·Mᵀ... per sequence through linear_program(ic, oc, T): with `transposed`
 // the weight is W[oc][ic] (y = W·x, staged as Wᵀ), otherwise W[ic][oc] (y = Wᵀ·x, as stored).
-void AneBackend::run_linear(int T, int B, int ic, int oc, const float* x, const float* W, bool transposed, float* y) {
+void AneBackend::run_linear(const char* kernel, int T, int B, int ic, int oc, const float* x, const float* W,
+                            bool transposed, float* y) {
+  Section timed = section(kernel);
   int h = program("linear " + std::to_string(ic) + "x" + std::to_string(oc) + " T" + std::to_string(T),
                   [&] { return ane::linear_program(ic, oc, T); });
   sim::Tensor in = fresh_input(ic, T + oc);
@@ -50,7 +85,7 @@ void AneBackend::run_linear(int T, int B, int ic, int oc, const float* x, const 
   for (int b = 0; b < B; ++b) {
     ane::put_rows(in, 0, x + size_t(b) * T * ic, T, ic);
     to_fp16(in);
-    ane::get_channels(executor_->evaluate(h, in), 0, y + size_t(b) * T * oc, T, oc);
+    ane::get_channels(eval(kernel, h, in), 0, y + size_t(b) * T * oc, T, oc);
   }
 }
 
@@ -59,6 +94,7 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   const LayerShape ls = LayerShape::from(d);
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, D, d.eps);
+  std::optional<Section> timed(section("attention_fwd"));
   int h = program(shape_key("attention_fwd", ls), [&] { return ane::attention_fwd_program(ls); });
   const int W = ane::attention_fwd_input_width(ls);
   sim::Tensor in = fresh_input(D, W);
@@ -73,7 +109,7 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, s.xn + r * D, T, D);
     to_fp16(in);
-    const sim::Tensor& o = executor_->evaluate(h, in);
+    const sim::Tensor& o = eval("attention_fwd", h, in);
     int ch = 0;
     auto take = [&](float* dst, int C) {
       ane::get_channels(o, ch, dst + r * C, T, C);
@@ -90,7 +126,8 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
       take(s.k_rstd, d.Hkv);
     }
   }
-  run_linear(T, d.B, qd, D, s.attn, w.wo, true, s.o);
+  timed.reset();
+  run_linear("wo_fwd", T, d.B, qd, D, s.attn, w.wo, true, s.o);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * D);
 }
 
@@ -100,7 +137,8 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
   linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
-  run_linear(T, d.B, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
+  run_linear("wo_bwd", T, d.B, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
+  std::optional<Section> timed(section("attention_bwd"));
   int h = program(shape_key("attention_bwd", ls), [&] { return ane::attention_bwd_program(ls); });
   sim::Tensor in = fresh_input(2 * qd + 2 * kvd, T);
   for (int b = 0; b < d.B; ++b) {
@@ -110,11 +148,12 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
     ane::put_channels(in, qd + kvd, s.v + r * kvd, T, kvd);
     ane::put_channels(in, qd + 2 * kvd, k.dattn + r * qd, T, qd);
     to_fp16(in);
-    const sim::Tensor& o = executor_->evaluate(h, in);
+    const sim::Tensor& o = eval("attention_bwd", h, in);
     ane::get_channels(o, 0, k.dq + r * qd, T, qd);
     ane::get_channels(o, qd, k.dk + r * kvd, T, kvd);
     ane::get_channels(o, qd + kvd, k.dv + r * kvd, T, kvd);
   }
+  timed.reset();
   const float* dq = k.dq;
   const float* dk = k.dk;
   if (d.qk_norm) {
@@ -129,7 +168,8 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
   linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
   // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts).
-  run_linear(T, d.B, qd, D, dq, w.wq, false, k.dxn);
+  run_linear("q_bwd", T, d.B, qd, D, dq, w.wq, false, k.dxn);
+  Section kv_timed = section("kv_bwd");
   int hkv = program("dual_linear " + std::to_string(kvd) + "x" + std::to_string(D) + " T" + std::to_string(T),
                     [&] { return ane::dual_linear_program(kvd, D, T); });
   sim::Tensor kv = fresh_input(kvd, 2 * T + 2 * D);
@@ -141,7 +181,7 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
     ane::put_rows(kv, 0, dk + r * kvd, T, kvd);
     ane::put_rows(kv, T, k.dv + r * kvd, T, kvd);
     to_fp16(kv);
-    ane::get_channels(executor_->evaluate(hkv, kv), 0, part.data(), T, D);
+    ane::get_channels(eval("kv_bwd", hkv, kv), 0, part.data(), T, D);
     float* dst = k.dxn + r * D;
     for (size_t i = 0; i < part.size(); ++i) dst[i] += part[i];
   }
@@ -153,6 +193,7 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
   const LayerShape ls = LayerShape::from(d);
   const int N = d.N(), T = d.T, D = d.D, F = d.F;
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, D, d.eps);
+  std::optional<Section> timed(section("ffn_fwd"));
   int h = program(shape_key("ffn_fwd", ls), [&] { return ane::ffn_fwd_program(ls); });
   sim::Tensor in = fresh_input(D, T + 3 * F);
   ane::put_transposed(in, T, w.w_gate, F, D);
@@ -162,12 +203,13 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, s.xn + r * D, T, D);
     to_fp16(in);
-    const sim::Tensor& o = executor_->evaluate(h, in);
+    const sim::Tensor& o = eval("ffn_fwd", h, in);
     ane::get_channels(o, 0, s.f + r * D, T, D);
     ane::get_channels(o, D, s.g + r * F, T, F);
     ane::get_channels(o, D + F, s.u + r * F, T, F);
     ane::get_channels(o, D + 2 * F, s.h + r * F, T, F);
   }
+  timed.reset();
   residual_fwd(x, s.f, d.alpha, out, size_t(N) * D);
 }
 
@@ -176,10 +218,11 @@ void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
   const int N = d.N(), T = d.T, D = d.D, F = d.F;
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
   linear_bwd_w(k.dres, s.h, g.w_down, N, F, D);
-  run_linear(T, d.B, D, F, k.dres, w.w_down, false, k.dh);  // dh = W_downᵀ·dres
+  run_linear("down_bwd", T, d.B, D, F, k.dres, w.w_down, false, k.dh);  // dh = W_downᵀ·dres
   swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * F);
   linear_bwd_w(k.dg, s.xn, g.w_gate, N, D, F);
   linear_bwd_w(k.du, s.xn, g.w_up, N, D, F);
+  Section timed = section("gate_up_bwd");
   int h = program("dual_linear " + std::to_string(F) + "x" + std::to_string(D) + " T" + std::to_string(T),
                   [&] { return ane::dual_linear_program(F, D, T); });
   sim::Tensor in = fresh_input(F, 2 * T + 2 * D);
@@ -190,7 +233,7 @@ void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
     ane::put_rows(in, 0, k.dg + r * F, T, F);
     ane::put_rows(in, T, k.du + r * F, T, F);
     to_fp16(in);
-    ane::get_channels(executor_->evaluate(h, in), 0, k.dxn + r * D, T, D);
+    ane::get_channels(eval("gate_up_bwd", h, in), 0, k.dxn + r * D, T, D);
   }
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);
   rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, D);

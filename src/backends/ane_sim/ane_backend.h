@@ -4,6 +4,7 @@
 // residual stream stays fp32), SwiGLU's and QK-norm's backward, every dW, embedding,
 // classifier, loss and optimizer.
 #pragma once
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,17 +32,30 @@ class AneBackend : public CpuBackend {
                      const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) override;
 
   int programs_compiled() const { return executor_->compiles(); }
+  std::vector<KernelTiming> take_kernel_timings() override;
 
  private:
   // The handle of a program, built and compiled on first use; `key` names its shape.
   template <typename Make>
   int program(const std::string& key, Make&& make);
-  // dst(N rows, C) = one of the linear programs applied per sequence.
-  void run_linear(int T, int B, int ic, int oc, const float* x, const float* W, bool transposed, float* y);
+  // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
+  void run_linear(const char* kernel, int T, int B, int ic, int oc, const float* x, const float* W, bool transposed,
+                  float* y);
+  // One evaluation, timed and counted under `kernel`.
+  const sim::Tensor& eval(const char* kernel, int handle, const sim::Tensor& in);
+  // Wall time of a stage section, so io_ms = section time − evaluation time.
+  struct Section {
+    KernelTiming& t;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Section();
+  };
+  Section section(const char* kernel);
 
   std::string name_;
   std::unique_ptr<ane::Executor> executor_;
   std::map<std::string, int> handles_;
+  std::map<int, double> flops_;  // matrix FLOPs of one evaluation, by handle
+  std::map<std::string, KernelTiming> timings_;
 };
 
 std::unique_ptr<Backend> make_ane_sim_backend();
