@@ -1,6 +1,7 @@
 // `anetrain grad MODEL --tokens FILE [--batch B --seq T] -o OUT.safetensors`
 // One forward and backward; writes loss, logits and every parameter's gradient under its HF
 // name, in the layout the weights were read in. The window outside references look through.
+#include <cmath>
 #include <cstdio>
 #include <omp.h>
 
@@ -10,6 +11,8 @@
 #include "formats/load.h"
 #include "formats/safetensors.h"
 #include "model/transformer.h"
+#include "train/loss_scaler.h"
+#include "train/optimizer.h"
 
 namespace anetrain {
 
@@ -45,16 +48,24 @@ void add_grad_command(CLI::App& app, Command& run) {
           ws.targets[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t + 1];
         }
       const double loss = forward(*be, m, ws);
-      m.zero_grads();
-      backward(*be, m, ws);
+      // fp16 backends: the trainer's loss scaling, for one step — the largest power-of-two scale
+      // (from 2^16 down) whose gradients stay finite, then unscaled exactly.
+      double scale = be->numerics().fp16 ? 65536.0 : 1.0;
+      for (;;) {
+        m.zero_grads();
+        backward(*be, m, ws, float(scale));
+        if (scale <= 1.0 || std::isfinite(grad_norm(m))) break;
+        scale /= 2;
+      }
+      if (scale != 1.0) scale_grads(m, 1.0 / scale);
       const float loss_f = float(loss);
       std::vector<StWriteItem> items;
       items.push_back({"loss", {}, &loss_f});
       items.push_back({"logits", {bs.B, bs.T, m.cfg.vocab_size}, ws.logits});
       for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.grad(s)});
       write_safetensors(out, items, DType::f32);
-      std::fprintf(stderr, "loss %.6f over %d×%d tokens (%s backend) → %s\n", loss, bs.B, bs.T, be->name().c_str(),
-                   out.c_str());
+      std::fprintf(stderr, "loss %.6f over %d×%d tokens (%s backend%s) → %s\n", loss, bs.B, bs.T, be->name().c_str(),
+                   scale != 1.0 ? (", loss scale " + std::to_string(int64_t(scale))).c_str() : "", out.c_str());
       return 0;
     };
   });

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/stages.h"
@@ -109,6 +110,12 @@ class Backend {
   virtual void attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                       KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores);
 };
+
+// QK-norm's backward inside attention_block_bwd: from dq, dk (gradients of the normed q, k) to
+// the raw projections' (dq_raw, dk_raw), accumulating g.q_norm and g.k_norm. Returns the pair to
+// use for the projections' backward: (dq, dk) themselves without QK-norm.
+std::pair<const float*, const float*> qk_norm_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
+                                                 const LayerTensors& g, const AttentionSaved& s, AttentionScratch& k);
 
 std::vector<std::string> backend_names();  // the ones built into this binary
 // Throws an Error listing backend_names() when the name is unknown.

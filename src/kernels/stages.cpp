@@ -51,6 +51,17 @@ FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d) {
   return f;
 }
 
+std::pair<const float*, const float*> qk_norm_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
+                                                 const LayerTensors& g, const AttentionSaved& s, AttentionScratch& k) {
+  if (!d.qk_norm) return {k.dq, k.dk};
+  const size_t N = size_t(d.N()), qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
+  std::memset(k.dq_raw, 0, sizeof(float) * N * qd);
+  std::memset(k.dk_raw, 0, sizeof(float) * N * kvd);
+  be.rmsnorm_bwd(k.dq, s.q_raw, w.q_norm, s.q_rstd, k.dq_raw, g.q_norm, d.N() * d.Hq, d.hd);
+  be.rmsnorm_bwd(k.dk, s.k_raw, w.k_norm, s.k_rstd, k.dk_raw, g.k_norm, d.N() * d.Hkv, d.hd);
+  return {k.dq_raw, k.dk_raw};
+}
+
 void Backend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                   AttentionSaved& s) {
   const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
@@ -82,16 +93,7 @@ void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, con
   attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, AttnShape{d.B, d.T, d.Hq, d.Hkv, d.hd});
   rope_bwd(k.dq, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
   rope_bwd(k.dk, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
-  const float* dq = k.dq;
-  const float* dk = k.dk;
-  if (d.qk_norm) {
-    std::memset(k.dq_raw, 0, sizeof(float) * size_t(N) * qd);
-    std::memset(k.dk_raw, 0, sizeof(float) * size_t(N) * kvd);
-    rmsnorm_bwd(k.dq, s.q_raw, w.q_norm, s.q_rstd, k.dq_raw, g.q_norm, N * d.Hq, d.hd);
-    rmsnorm_bwd(k.dk, s.k_raw, w.k_norm, s.k_rstd, k.dk_raw, g.k_norm, N * d.Hkv, d.hd);
-    dq = k.dq_raw;
-    dk = k.dk_raw;
-  }
+  const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);
   linear_bwd_w(dq, s.xn, g.wq, N, d.D, qd);
   linear_bwd_w(dk, s.xn, g.wk, N, d.D, kvd);
   linear_bwd_w(k.dv, s.xn, g.wv, N, d.D, kvd);

@@ -154,16 +154,7 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
     ane::get_channels(o, qd + kvd, k.dv + r * kvd, T, kvd);
   }
   timed.reset();
-  const float* dq = k.dq;
-  const float* dk = k.dk;
-  if (d.qk_norm) {
-    std::memset(k.dq_raw, 0, sizeof(float) * size_t(N) * qd);
-    std::memset(k.dk_raw, 0, sizeof(float) * size_t(N) * kvd);
-    rmsnorm_bwd(k.dq, s.q_raw, w.q_norm, s.q_rstd, k.dq_raw, g.q_norm, N * d.Hq, d.hd);
-    rmsnorm_bwd(k.dk, s.k_raw, w.k_norm, s.k_rstd, k.dk_raw, g.k_norm, N * d.Hkv, d.hd);
-    dq = k.dq_raw;
-    dk = k.dk_raw;
-  }
+  const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);
   linear_bwd_w(dq, s.xn, g.wq, N, D, qd);
   linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
   linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
