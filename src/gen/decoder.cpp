@@ -50,9 +50,11 @@ const float* Decoder::feed(const int32_t* tokens, int n) {
       fail("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
   for (int done = 0; done < n;) {
     const int T = std::min(max_chunk_, n - done);
-    const BlockDims d = BlockDims::from(c, 1, T);
+    BlockDims d = BlockDims::from(c, 1, T);
+    be_.sync_weights(m_.version);
     be_.embedding_fwd(tokens + done, m_.w.embedding, x_, T, c.dim);
     for (int l = 0; l < c.n_layers; ++l) {
+      d.layer = l;
       be_.attention_block_decode(d, m_.w.layers[l], x_, x2_, cache_[l], pos_, attn_, scores_);
       be_.ffn_block_fwd(d, m_.w.layers[l], x2_, x_, ffn_);
     }

@@ -41,6 +41,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual Numerics numerics() const { return {}; }
+  // The model's weights are at `version` (Model::version): called by forward() and the decoder
+  // before they run. A backend that keeps derived copies of the weights (the ANE's staged inputs)
+  // rebuilds them when the version moved; the others ignore it.
+  virtual void sync_weights(uint64_t version) {}
   // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
   virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
 

@@ -15,6 +15,7 @@ struct BlockDims {
   float eps, alpha, theta;
   RopeStyle rope;
   bool qk_norm;
+  int layer = -1;  // which layer (set by the model's passes); -1 when the caller does not say
   int N() const { return B * T; }
   static BlockDims from(const ModelConfig& c, int B, int T);
 };

@@ -1,5 +1,7 @@
 #include "model/model.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <cmath>
 
@@ -9,12 +11,18 @@ namespace anetrain {
 
 Model::Model(const ModelConfig& c) : cfg(c), table(c), params(table.total(), 0.0f) {
   w = bind_tensors(table, cfg, params.data());
+  touch();
 }
 
 void Model::ensure_grads() {
   if (grads.size() == params.size()) return;
   grads.assign(params.size(), 0.0f);
   g = bind_tensors(table, cfg, grads.data());
+}
+
+void Model::touch() {
+  static std::atomic<uint64_t> next{1};
+  version = next++;
 }
 
 void Model::zero_grads() {
@@ -36,6 +44,7 @@ void init_random(Model& m, uint64_t seed) {
     if (s.role == ParamRole::wo || s.role == ParamRole::w_down) a *= res;
     for (size_t i = 0; i < s.numel(); ++i) p[i] = float((2.0 * rng.uniform() - 1.0) * a);
   }
+  m.touch();
 }
 
 }  // namespace anetrain

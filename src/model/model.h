@@ -23,6 +23,12 @@ struct Model {
   float* grad(const ParamSpec& s) { return grads.data() + s.offset; }
   void zero_grads();   // allocates the gradient buffer on first call
   void ensure_grads();
+
+  // Identifies the current weights, unique across all models of the process: every writer of
+  // `params` (init, checkpoint load, the optimizer step) calls touch(), so a backend that derives
+  // copies of the weights knows when to rebuild them (Backend::sync_weights).
+  uint64_t version = 0;
+  void touch();
 };
 
 // The seed's scratch initialisation: uniform U(−a, a) with a = 1/√fan_in for projections,

@@ -40,11 +40,14 @@ double forward(Backend& be, Model& m, Workspace& ws) {
   const int N = ws.B * ws.T, D = c.dim, V = c.vocab_size;
   check_tokens(ws.inputs, V, "input");
   check_tokens(ws.targets, V, "target");
+  be.sync_weights(m.version);
   be.embedding_fwd(ws.inputs.data(), m.w.embedding, ws.x[0], N, D);
   for (int l = 0; l < c.n_layers; ++l) {
-    be.attention_block_fwd(ws.dims, m.w.layers[l], ws.x[l], ws.x_mid[l], ws.attn[l]);
+    BlockDims d = ws.dims;
+    d.layer = l;
+    be.attention_block_fwd(d, m.w.layers[l], ws.x[l], ws.x_mid[l], ws.attn[l]);
     clamp_stream(ws.x_mid[l], size_t(N) * D, ws.act_clip);
-    be.ffn_block_fwd(ws.dims, m.w.layers[l], ws.x_mid[l], ws.x[l + 1], ws.ffn[l]);
+    be.ffn_block_fwd(d, m.w.layers[l], ws.x_mid[l], ws.x[l + 1], ws.ffn[l]);
     clamp_stream(ws.x[l + 1], size_t(N) * D, ws.act_clip);
   }
   const auto t_cls = Clock::now();
@@ -74,6 +77,7 @@ double forward(Backend& be, Model& m, Workspace& ws) {
 
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
   m.ensure_grads();
+  be.sync_weights(m.version);
   const ModelConfig& c = m.cfg;
   const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;
   const auto t_cls = Clock::now();
@@ -98,11 +102,13 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
   float* dcur = ws.dx_a;  // gradient w.r.t. the stream after the current block
   float* dnext = ws.dx_b;
   for (int l = c.n_layers - 1; l >= 0; --l) {
+    BlockDims d = ws.dims;
+    d.layer = l;
     mask_clamped(dcur, ws.x[l + 1], size_t(N) * D, ws.act_clip);
-    be.ffn_block_bwd(ws.dims, m.w.layers[l], m.g.layers[l], ws.x_mid[l], ws.ffn[l], dcur, dnext, ws.ffn_scratch);
+    be.ffn_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x_mid[l], ws.ffn[l], dcur, dnext, ws.ffn_scratch);
     std::swap(dcur, dnext);
     mask_clamped(dcur, ws.x_mid[l], size_t(N) * D, ws.act_clip);
-    be.attention_block_bwd(ws.dims, m.w.layers[l], m.g.layers[l], ws.x[l], ws.attn[l], dcur, dnext,
+    be.attention_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x[l], ws.attn[l], dcur, dnext,
                            ws.attn_scratch);
     std::swap(dcur, dnext);
   }

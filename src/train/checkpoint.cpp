@@ -110,6 +110,7 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
 void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainState* st) {
   AnckReader w((fs::path(step_dir) / "model.anck").string());
   for (const auto& s : m.table.specs()) w.read(s.name, s.shape, m.params.data() + s.offset);
+  m.touch();
   if (!opt && !st) return;
   AnckReader r((fs::path(step_dir) / "state.anck").string());
   const auto& meta = r.meta();

@@ -80,6 +80,7 @@ void AdamW::step_with_norm(Model& m, double norm) {
       p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
     }
   }
+  m.touch();  // the weights changed: backends rebuild what they derived from them
 }
 
 }  // namespace anetrain

@@ -22,6 +22,12 @@ sim::Tensor fresh_input(int C, int W) { return sim::Tensor::zeros(f16(C, W)); }
 
 void to_fp16(sim::Tensor& t) { sim::round_to_fp16(t.ptr(), t.numel()); }
 
+// Rounds columns [0, T) of every channel: the activations just written beside staged weights.
+void activations_to_fp16(sim::Tensor& t, int T) {
+  const int64_t C = t.type.shape[1], W = t.type.shape[3];
+  for (int64_t c = 0; c < C; ++c) sim::round_to_fp16(t.ptr() + c * W, size_t(T));
+}
+
 std::string shape_key(const char* what, const LayerShape& s) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "%s T%d D%d H%d/%d hd%d F%d eps%g theta%g rope%d qk%d", what, s.T, s.D, s.Hq, s.Hkv, s.hd,
@@ -60,6 +66,29 @@ AneBackend::Section::~Section() {
 
 AneBackend::Section AneBackend::section(const char* kernel) { return Section{timings_[kernel]}; }
 
+void AneBackend::sync_weights(uint64_t version) {
+  if (version == weights_version_) return;
+  staged_.clear();
+  weights_version_ = version;
+}
+
+sim::Tensor& AneBackend::input_for(const char* kernel, const BlockDims& d, int C, int W,
+                                   const std::function<void(sim::Tensor&)>& stage) {
+  sim::Tensor* t = &scratch_;
+  if (d.layer >= 0 && weights_version_ != 0) {
+    auto key = std::make_pair(std::string(kernel), d.layer);
+    auto it = staged_.find(key);
+    const mil::Shape want = {1, C, 1, W};
+    if (it != staged_.end() && it->second.type.shape == want) return it->second;
+    t = &staged_[key];
+  }
+  *t = fresh_input(C, W);
+  stage(*t);
+  to_fp16(*t);
+  ++stagings_;
+  return *t;
+}
+
 std::vector<KernelTiming> AneBackend::take_kernel_timings() {
   std::vector<KernelTiming> out;
   for (auto& [name, t] : timings_) {
@@ -74,17 +103,19 @@ std::vector<KernelTiming> AneBackend::take_kernel_timings() {
 
 // y(N, oc) = x(N, ic)·Mᵀ... per sequence through linear_program(ic, oc, T): with `transposed`
 // the weight is W[oc][ic] (y = W·x, staged as Wᵀ), otherwise W[ic][oc] (y = Wᵀ·x, as stored).
-void AneBackend::run_linear(const char* kernel, int T, int B, int ic, int oc, const float* x, const float* W,
+void AneBackend::run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
                             bool transposed, float* y) {
   Section timed = section(kernel);
+  const int T = d.T;
   int h = program("linear " + std::to_string(ic) + "x" + std::to_string(oc) + " T" + std::to_string(T),
                   [&] { return ane::linear_program(ic, oc, T); });
-  sim::Tensor in = fresh_input(ic, T + oc);
-  if (transposed) ane::put_transposed(in, T, W, oc, ic);
-  else ane::put_as_stored(in, T, W, ic, oc);
-  for (int b = 0; b < B; ++b) {
+  sim::Tensor& in = input_for(kernel, d, ic, T + oc, [&](sim::Tensor& t) {
+    if (transposed) ane::put_transposed(t, T, W, oc, ic);
+    else ane::put_as_stored(t, T, W, ic, oc);
+  });
+  for (int b = 0; b < d.B; ++b) {
     ane::put_rows(in, 0, x + size_t(b) * T * ic, T, ic);
-    to_fp16(in);
+    activations_to_fp16(in, T);
     ane::get_channels(eval(kernel, h, in), 0, y + size_t(b) * T * oc, T, oc);
   }
 }
@@ -97,18 +128,19 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   std::optional<Section> timed(section("attention_fwd"));
   int h = program(shape_key("attention_fwd", ls), [&] { return ane::attention_fwd_program(ls); });
   const int W = ane::attention_fwd_input_width(ls);
-  sim::Tensor in = fresh_input(D, W);
-  ane::put_transposed(in, T, w.wq, qd, D);
-  ane::put_transposed(in, T + qd, w.wk, kvd, D);
-  ane::put_transposed(in, T + qd + kvd, w.wv, kvd, D);
-  if (d.qk_norm) {
-    ane::put_column(in, W - 2, w.q_norm, d.hd);
-    ane::put_column(in, W - 1, w.k_norm, d.hd);
-  }
+  sim::Tensor& in = input_for("attention_fwd", d, D, W, [&](sim::Tensor& t) {
+    ane::put_transposed(t, T, w.wq, qd, D);
+    ane::put_transposed(t, T + qd, w.wk, kvd, D);
+    ane::put_transposed(t, T + qd + kvd, w.wv, kvd, D);
+    if (d.qk_norm) {
+      ane::put_column(t, W - 2, w.q_norm, d.hd);
+      ane::put_column(t, W - 1, w.k_norm, d.hd);
+    }
+  });
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, s.xn + r * D, T, D);
-    to_fp16(in);
+    activations_to_fp16(in, T);
     const sim::Tensor& o = eval("attention_fwd", h, in);
     int ch = 0;
     auto take = [&](float* dst, int C) {
@@ -127,7 +159,7 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
     }
   }
   timed.reset();
-  run_linear("wo_fwd", T, d.B, qd, D, s.attn, w.wo, true, s.o);
+  run_linear("wo_fwd", d, qd, D, s.attn, w.wo, true, s.o);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * D);
 }
 
@@ -137,7 +169,7 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
   linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
-  run_linear("wo_bwd", T, d.B, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
+  run_linear("wo_bwd", d, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
   std::optional<Section> timed(section("attention_bwd"));
   int h = program(shape_key("attention_bwd", ls), [&] { return ane::attention_bwd_program(ls); });
   sim::Tensor in = fresh_input(2 * qd + 2 * kvd, T);
@@ -159,19 +191,20 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
   linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
   // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts).
-  run_linear("q_bwd", T, d.B, qd, D, dq, w.wq, false, k.dxn);
+  run_linear("q_bwd", d, qd, D, dq, w.wq, false, k.dxn);
   Section kv_timed = section("kv_bwd");
   int hkv = program("dual_linear " + std::to_string(kvd) + "x" + std::to_string(D) + " T" + std::to_string(T),
                     [&] { return ane::dual_linear_program(kvd, D, T); });
-  sim::Tensor kv = fresh_input(kvd, 2 * T + 2 * D);
-  ane::put_as_stored(kv, 2 * T, w.wk, kvd, D);
-  ane::put_as_stored(kv, 2 * T + D, w.wv, kvd, D);
+  sim::Tensor& kv = input_for("kv_bwd", d, kvd, 2 * T + 2 * D, [&](sim::Tensor& t) {
+    ane::put_as_stored(t, 2 * T, w.wk, kvd, D);
+    ane::put_as_stored(t, 2 * T + D, w.wv, kvd, D);
+  });
   std::vector<float> part(size_t(T) * D);
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
     ane::put_rows(kv, 0, dk + r * kvd, T, kvd);
     ane::put_rows(kv, T, k.dv + r * kvd, T, kvd);
-    to_fp16(kv);
+    activations_to_fp16(kv, 2 * T);
     ane::get_channels(eval("kv_bwd", hkv, kv), 0, part.data(), T, D);
     float* dst = k.dxn + r * D;
     for (size_t i = 0; i < part.size(); ++i) dst[i] += part[i];
@@ -186,14 +219,15 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, D, d.eps);
   std::optional<Section> timed(section("ffn_fwd"));
   int h = program(shape_key("ffn_fwd", ls), [&] { return ane::ffn_fwd_program(ls); });
-  sim::Tensor in = fresh_input(D, T + 3 * F);
-  ane::put_transposed(in, T, w.w_gate, F, D);
-  ane::put_transposed(in, T + F, w.w_up, F, D);
-  ane::put_as_stored(in, T + 2 * F, w.w_down, D, F);
+  sim::Tensor& in = input_for("ffn_fwd", d, D, T + 3 * F, [&](sim::Tensor& t) {
+    ane::put_transposed(t, T, w.w_gate, F, D);
+    ane::put_transposed(t, T + F, w.w_up, F, D);
+    ane::put_as_stored(t, T + 2 * F, w.w_down, D, F);
+  });
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, s.xn + r * D, T, D);
-    to_fp16(in);
+    activations_to_fp16(in, T);
     const sim::Tensor& o = eval("ffn_fwd", h, in);
     ane::get_channels(o, 0, s.f + r * D, T, D);
     ane::get_channels(o, D, s.g + r * F, T, F);
@@ -209,21 +243,22 @@ void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
   const int N = d.N(), T = d.T, D = d.D, F = d.F;
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
   linear_bwd_w(k.dres, s.h, g.w_down, N, F, D);
-  run_linear("down_bwd", T, d.B, D, F, k.dres, w.w_down, false, k.dh);  // dh = W_downᵀ·dres
+  run_linear("down_bwd", d, D, F, k.dres, w.w_down, false, k.dh);  // dh = W_downᵀ·dres
   swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * F);
   linear_bwd_w(k.dg, s.xn, g.w_gate, N, D, F);
   linear_bwd_w(k.du, s.xn, g.w_up, N, D, F);
   Section timed = section("gate_up_bwd");
   int h = program("dual_linear " + std::to_string(F) + "x" + std::to_string(D) + " T" + std::to_string(T),
                   [&] { return ane::dual_linear_program(F, D, T); });
-  sim::Tensor in = fresh_input(F, 2 * T + 2 * D);
-  ane::put_as_stored(in, 2 * T, w.w_gate, F, D);
-  ane::put_as_stored(in, 2 * T + D, w.w_up, F, D);
+  sim::Tensor& in = input_for("gate_up_bwd", d, F, 2 * T + 2 * D, [&](sim::Tensor& t) {
+    ane::put_as_stored(t, 2 * T, w.w_gate, F, D);
+    ane::put_as_stored(t, 2 * T + D, w.w_up, F, D);
+  });
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, k.dg + r * F, T, F);
     ane::put_rows(in, T, k.du + r * F, T, F);
-    to_fp16(in);
+    activations_to_fp16(in, 2 * T);
     ane::get_channels(eval("gate_up_bwd", h, in), 0, k.dxn + r * D, T, D);
   }
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);

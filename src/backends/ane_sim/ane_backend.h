@@ -5,6 +5,7 @@
 // classifier, loss and optimizer.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,14 +34,21 @@ class AneBackend : public CpuBackend {
 
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<KernelTiming> take_kernel_timings() override;
+  void sync_weights(uint64_t version) override;
+  int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
 
  private:
   // The handle of a program, built and compiled on first use; `key` names its shape.
   template <typename Make>
   int program(const std::string& key, Make&& make);
   // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
-  void run_linear(const char* kernel, int T, int B, int ic, int oc, const float* x, const float* W, bool transposed,
-                  float* y);
+  void run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
+                  bool transposed, float* y);
+  // The [1, C, 1, W] input of `kernel` at layer d.layer with its weights staged by `stage`: once
+  // per weight version for a known layer (the seed wrote its per-layer weight surfaces once per
+  // optimizer step), every call when the layer is unknown. The caller writes the activations.
+  sim::Tensor& input_for(const char* kernel, const BlockDims& d, int C, int W,
+                         const std::function<void(sim::Tensor&)>& stage);
   // One evaluation, timed and counted under `kernel`.
   const sim::Tensor& eval(const char* kernel, int handle, const sim::Tensor& in);
   // Wall time of a stage section, so io_ms = section time − evaluation time.
@@ -56,6 +64,10 @@ class AneBackend : public CpuBackend {
   std::map<std::string, int> handles_;
   std::map<int, double> flops_;  // matrix FLOPs of one evaluation, by handle
   std::map<std::string, KernelTiming> timings_;
+  std::map<std::pair<std::string, int>, sim::Tensor> staged_;  // (kernel, layer) → input with weights
+  sim::Tensor scratch_;
+  uint64_t weights_version_ = 0;
+  int stagings_ = 0;
 };
 
 std::unique_ptr<Backend> make_ane_sim_backend();

@@ -7,6 +7,11 @@
 #include <map>
 
 #include "backends/ane_sim/ane_backend.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/transformer.h"
+#include "model/workspace.h"
+#include "train/optimizer.h"
 #include "../op_test_util.h"
 
 namespace anetrain::test {
@@ -122,6 +127,46 @@ TEST(AneSimBackend, ProgramCountDependsOnShapeNotOnLayer) {
   EXPECT_EQ(sim::SimRuntime::process().compiles() - before, one_layer);
   // attention fwd/bwd, FFN fwd, Wo / Wq-backward (one shape), Woᵀ, W_downᵀ, W_gate/upᵀ, Wk/Wvᵀ.
   EXPECT_EQ(one_layer, 8);
+}
+
+}  // namespace
+}  // namespace anetrain::test
+
+namespace anetrain::test {
+namespace {
+
+TEST(AneSimBackend, WeightsAreStagedOncePerOptimizerStep) {
+  // The seed wrote each layer's weight surfaces once per optimizer step and only activations per
+  // micro-step. Three micro-steps, two optimizer steps: 8 weight-bearing kernels per layer are
+  // staged once per step, and the restaged weights are the updated ones (a fresh backend, which
+  // stages everything anew, computes the identical loss).
+  Model m(preset_config("stories260k"));
+  init_random(m, 5);
+  Workspace ws(m.cfg, 2, 16);
+  for (size_t i = 0; i < ws.inputs.size(); ++i) {
+    ws.inputs[i] = int32_t((i * 37 + 11) % size_t(m.cfg.vocab_size));
+    ws.targets[i] = int32_t((i * 53 + 7) % size_t(m.cfg.vocab_size));
+  }
+  AdamWConfig oc;
+  oc.lr = 1e-2;
+  oc.warmup = 0;
+  AdamW opt(m, oc);
+  auto be = make_ane_sim_backend();
+  auto& ane = dynamic_cast<AneBackend&>(*be);
+  const int per_step = 8 * m.cfg.n_layers;
+  for (int step = 1; step <= 2; ++step) {
+    m.zero_grads();
+    for (int micro = 0; micro < 3; ++micro) {
+      forward(ane, m, ws);
+      backward(ane, m, ws, 1.0f / 3);
+    }
+    EXPECT_EQ(ane.weight_stagings(), step * per_step) << "step " << step;
+    opt.step(m);
+  }
+  const double cached = forward(ane, m, ws);
+  auto fresh = make_ane_sim_backend();
+  EXPECT_EQ(forward(*fresh, m, ws), cached);
+  EXPECT_EQ(ane.weight_stagings(), 2 * per_step + 3 * m.cfg.n_layers);  // a forward stages its 3 kernels
 }
 
 }  // namespace
