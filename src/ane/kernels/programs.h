@@ -60,3 +60,20 @@ KernelProgram attention_bwd_program(const LayerShape& s);
 KernelProgram ffn_fwd_program(const LayerShape& s);
 
 }  // namespace anetrain::ane
+
+namespace anetrain::ane {
+
+// Generation: weights do not change while decoding, so one token's products run as programs
+// with the weights baked in as BLOBFILE constants (1×1 convs, the ANE's native projection),
+// compiled once per layer per model load. Input [1, C_in, 1, 1], one token.
+//   decode_qkv:  xn [D]            → q, k, v before QK-norm and RoPE [qd + 2kvd]
+//   decode_wo:   attn [qd]         → o [D]
+//   decode_ffn:  xn [D]            → f, g, u, h [D + 3F]
+struct LayerWeights {  // fp32 views of one layer's matrices, as stored ([out, in])
+  const float *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
+};
+KernelProgram decode_qkv_program(const LayerShape& s, const LayerWeights& w, int layer);
+KernelProgram decode_wo_program(const LayerShape& s, const LayerWeights& w, int layer);
+KernelProgram decode_ffn_program(const LayerShape& s, const LayerWeights& w, int layer);
+
+}  // namespace anetrain::ane

@@ -30,6 +30,9 @@ class SimRuntime {
   std::unique_ptr<SimModel> compile(const mil::Program& p, const mil::BlobFiles& files);
   int compiles() const { return compiles_; }
   int budget() const { return budget_; }
+  // As if the process had restarted: the count starts over. For test binaries, where one process
+  // runs what would be many processes (CTest runs each test in its own).
+  void reset_count() { compiles_ = 0; }
 
  private:
   std::unique_ptr<SimModel> compile(const mil::Program& p, const BlobReader& read_blob);

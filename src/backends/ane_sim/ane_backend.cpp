@@ -213,10 +213,81 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, D);
 }
 
+// Budget for baked programs: three per layer, leaving room under the runtime's guard
+// (kSafeCompiles = 110) for the dynamic programs of prompt chunks.
+constexpr int kBakedBudget = 90;
+
+int AneBackend::baked(const char* kind, const BlockDims& d, const LayerTensors& w) {
+  if (d.T != 1 || d.layer < 0 || weights_version_ == 0) return -1;
+  if (baked_version_ != weights_version_) {
+    // Baked weights are only for weights that stay put (generation). If they moved after a bake,
+    // recompiling every step would exhaust the compile budget: use the dynamic programs instead.
+    if (baked_version_ != 0) return -1;
+    baked_version_ = weights_version_;
+  }
+  auto key = std::make_pair(std::string(kind), d.layer);
+  auto it = baked_.find(key);
+  if (it != baked_.end()) return it->second;
+  if (executor_->compiles() >= kBakedBudget) return -1;
+  const LayerShape ls = LayerShape::from(d);
+  const ane::LayerWeights lw{w.wq, w.wk, w.wv, w.wo, w.w_gate, w.w_up, w.w_down};
+  const std::string k = kind;
+  KernelProgram p = k == "decode_qkv" ? ane::decode_qkv_program(ls, lw, d.layer)
+                  : k == "decode_wo"  ? ane::decode_wo_program(ls, lw, d.layer)
+                                      : ane::decode_ffn_program(ls, lw, d.layer);
+  int h = executor_->compile(p);
+  flops_[h] = mil::program_stats(p.program).matrix_flops;
+  return baked_[key] = h;
+}
+
+void AneBackend::attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                        KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
+  const int hq = baked("decode_qkv", d, w), ho = hq >= 0 ? baked("decode_wo", d, w) : -1;
+  if (ho < 0) return Backend::attention_block_decode(d, w, x, out, cache, pos0, s, scores);
+  const int D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, 1, D, d.eps);
+  sim::Tensor in = fresh_input(D, 1);
+  std::copy(s.xn, s.xn + D, in.ptr());
+  to_fp16(in);
+  const sim::Tensor& qkv = eval("decode_qkv", hq, in);
+  float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
+  float* v_new = cache.v + size_t(pos0) * kvd;
+  float* q = d.qk_norm ? s.q_raw : s.q;
+  float* k_dst = d.qk_norm ? s.k_raw : k_new;
+  std::copy(qkv.ptr(), qkv.ptr() + qd, q);
+  std::copy(qkv.ptr() + qd, qkv.ptr() + qd + kvd, k_dst);
+  std::copy(qkv.ptr() + qd + kvd, qkv.ptr() + qd + 2 * kvd, v_new);
+  if (d.qk_norm) {
+    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, d.Hq, d.hd, d.eps);
+    rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, d.Hkv, d.hd, d.eps);
+  }
+  rope_fwd(s.q, 1, 1, d.Hq, d.hd, pos0, d.rope, d.theta);
+  rope_fwd(k_new, 1, 1, d.Hkv, d.hd, pos0, d.rope, d.theta);
+  attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, 1, d.Hq, d.Hkv, d.hd);
+  sim::Tensor ain = fresh_input(qd, 1);
+  std::copy(s.attn, s.attn + qd, ain.ptr());
+  to_fp16(ain);
+  const sim::Tensor& o = eval("decode_wo", ho, ain);
+  std::copy(o.ptr(), o.ptr() + D, s.o);
+  residual_fwd(x, s.o, d.alpha, out, size_t(D));
+}
+
 void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
   const LayerShape ls = LayerShape::from(d);
   const int N = d.N(), T = d.T, D = d.D, F = d.F;
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, D, d.eps);
+  if (const int hb = baked("decode_ffn", d, w); hb >= 0) {  // one token of generation
+    sim::Tensor in = fresh_input(D, 1);
+    std::copy(s.xn, s.xn + D, in.ptr());
+    to_fp16(in);
+    const sim::Tensor& o = eval("decode_ffn", hb, in);
+    std::copy(o.ptr(), o.ptr() + D, s.f);
+    std::copy(o.ptr() + D, o.ptr() + D + F, s.g);
+    std::copy(o.ptr() + D + F, o.ptr() + D + 2 * F, s.u);
+    std::copy(o.ptr() + D + 2 * F, o.ptr() + D + 3 * F, s.h);
+    residual_fwd(x, s.f, d.alpha, out, size_t(D));
+    return;
+  }
   std::optional<Section> timed(section("ffn_fwd"));
   int h = program(shape_key("ffn_fwd", ls), [&] { return ane::ffn_fwd_program(ls); });
   sim::Tensor& in = input_for("ffn_fwd", d, D, T + 3 * F, [&](sim::Tensor& t) {

@@ -31,6 +31,11 @@ class AneBackend : public CpuBackend {
   void ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) override;
   void ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                      const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) override;
+  // Generation, one token at a time: projections and the FFN as programs with baked weights
+  // (decode_*), compiled once per layer while the weights stay at one version; the cached
+  // attention itself stays on the CPU. Prompt chunks (T > 1) take the default composition.
+  void attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                              KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) override;
 
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<KernelTiming> take_kernel_timings() override;
@@ -66,6 +71,10 @@ class AneBackend : public CpuBackend {
   std::map<std::string, KernelTiming> timings_;
   std::map<std::pair<std::string, int>, sim::Tensor> staged_;  // (kernel, layer) → input with weights
   sim::Tensor scratch_;
+  // Baked one-token programs: handle per (kind, layer), valid for weights at baked_version_.
+  int baked(const char* kind, const BlockDims& d, const LayerTensors& w);
+  std::map<std::pair<std::string, int>, int> baked_;
+  uint64_t baked_version_ = 0;
   uint64_t weights_version_ = 0;
   int stagings_ = 0;
 };
