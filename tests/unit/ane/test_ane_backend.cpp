@@ -220,3 +220,29 @@ TEST(AneSimBackend, GenerationRunsBakedProgramsCompiledOncePerLayer) {
 
 }  // namespace
 }  // namespace anetrain::test
+
+namespace anetrain::test {
+namespace {
+
+TEST(AneSimBackend, Qwen3With28LayersCompilesEightPrograms) {
+  // qwen3-0.6b's true shape, all 28 layers (vocabulary cut to 256 to keep the embedding small):
+  // one forward and backward compile the same eight programs a single layer does.
+  ModelConfig c = preset_config("qwen3-0.6b");
+  ASSERT_EQ(c.n_layers, 28);
+  c.vocab_size = 256;
+  Model m(c);
+  init_random(m, 3);
+  Workspace ws(m.cfg, 1, 8);
+  for (size_t i = 0; i < ws.inputs.size(); ++i) ws.inputs[i] = int32_t(i * 31 % 256), ws.targets[i] = int32_t(i * 7 % 256);
+  auto be = make_ane_sim_backend();
+  auto& ane = dynamic_cast<AneBackend&>(*be);
+  const int before = sim::SimRuntime::process().compiles();
+  const double loss = forward(ane, m, ws);
+  backward(ane, m, ws);
+  EXPECT_TRUE(std::isfinite(loss));
+  EXPECT_EQ(ane.programs_compiled(), 8);
+  EXPECT_EQ(sim::SimRuntime::process().compiles() - before, 8);
+}
+
+}  // namespace
+}  // namespace anetrain::test
