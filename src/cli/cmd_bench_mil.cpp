@@ -15,52 +15,23 @@
 #include "ane/sim/executor.h"
 #include "ane/sim/fp16.h"
 #include "cli/commands.h"
-#include "core/mapped_file.h"
 
 namespace anetrain {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Gemm {
-  int batch, m, n, k;
-};
-
-// The (batch, M, N, K) of every matmul and 1×1-style conv in the program.
-std::vector<Gemm> gemms_of(const mil::Program& p) {
-  std::map<std::string, mil::Type> types;
-  for (const auto& [name, t] : p.inputs) types[name] = t;
-  std::vector<Gemm> out;
-  for (const mil::Op& op : p.ops) {
-    types[op.out] = op.type;
-    const mil::Type& t = op.type;
-    if (op.kind == "matmul") {
-      const mil::Type& x = types.at(op.arg("x")->vars[0]);
-      bool tx = false;
-      if (const mil::Arg* a = op.arg("transpose_x"))
-        tx = a->is_literal ? a->literal.as_bool() : p.producer(a->vars[0])->attr("val")->value.as_bool();
-      int m = int(t.shape[t.shape.size() - 2]), n = int(t.shape.back());
-      int k = int(tx ? x.shape[x.shape.size() - 2] : x.shape.back());
-      out.push_back({int(t.numel() / (int64_t(m) * n)), m, n, k});
-    } else if (op.kind == "conv") {
-      const mil::Type& w = types.at(op.arg("weight")->vars[0]);
-      out.push_back({int(t.shape[0]), int(w.shape[0]), int(t.shape[2] * t.shape[3]), int(w.shape[1] * w.shape[2] * w.shape[3])});
-    }
-  }
-  return out;
-}
-
-double sgemm_floor(const std::vector<Gemm>& gemms, int repeats) {
+double sgemm_floor(const std::vector<mil::MatrixProduct>& gemms, int repeats) {
   size_t most = 1;
-  for (const Gemm& g : gemms) most = std::max({most, size_t(g.m) * g.k, size_t(g.k) * g.n, size_t(g.m) * g.n});
+  for (const auto& g : gemms) most = std::max({most, size_t(g.m * g.k), size_t(g.k * g.n), size_t(g.m * g.n)});
   std::vector<float> a(most, 0.5f), b(most, 0.25f), c(most);
   double best = 1e30;
   for (int r = 0; r < repeats; ++r) {
     auto t0 = Clock::now();
-    for (const Gemm& g : gemms)
-      for (int i = 0; i < g.batch; ++i)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.m, g.n, g.k, 1.0f, a.data(), g.k, b.data(), g.n, 0.0f,
-                    c.data(), g.n);
+    for (const auto& g : gemms)
+      for (int64_t i = 0; i < g.batch; ++i)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(g.m), int(g.n), int(g.k), 1.0f, a.data(), int(g.k),
+                    b.data(), int(g.n), 0.0f, c.data(), int(g.n));
     best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   return best;
@@ -82,8 +53,7 @@ void add_bench_mil_command(CLI::App* bench, Command& run) {
       std::mt19937 rng(1);
       std::normal_distribution<float> nd(0.0f, 0.5f);
       for (const std::string& path : programs) {
-        MappedFile f(path);
-        mil::Program p = mil::parse_program(std::string(reinterpret_cast<const char*>(f.data()), f.size()), path);
+        mil::Program p = mil::parse_program_file(path);
         std::string dir = weights.empty() ? std::filesystem::path(path).parent_path().string() : weights;
         sim::SimRuntime rt;  // one per program: a bench of many programs must not spend the process budget
         auto model = rt.compile(p, dir.empty() ? "." : dir);
@@ -100,7 +70,7 @@ void add_bench_mil_command(CLI::App* bench, Command& run) {
           model->evaluate(in);
           best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
         }
-        double floor = sgemm_floor(gemms_of(p), repeats);
+        double floor = sgemm_floor(mil::matrix_products(p), repeats);
         double flops = mil::program_stats(p).matrix_flops;
         std::printf("  %-48s ane-sim %8.2f ms  sgemm floor %8.2f ms  ratio %5.2f  (%.1f GFLOP/s)\n", path.c_str(), best * 1e3,
                     floor * 1e3, best / floor, flops / best / 1e9);

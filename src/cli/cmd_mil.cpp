@@ -15,19 +15,12 @@
 #include "ane/sim/fp16.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "core/mapped_file.h"
 #include "formats/npy.h"
 
 namespace anetrain {
 namespace {
 
 namespace fs = std::filesystem;
-
-mil::Program load_program(const std::string& path) {
-  MappedFile f(path);
-  std::string text(reinterpret_cast<const char*>(f.data()), f.size());
-  return mil::parse_program(text, path);
-}
 
 std::string model_dir_for(const std::string& program, const std::string& weights) {
   if (!weights.empty()) return weights;
@@ -93,7 +86,7 @@ const char* when_name(sim::When w) {
 }
 
 int check(const std::string& path, const std::string& weights) {
-  mil::Program p = load_program(path);
+  mil::Program p = mil::parse_program_file(path);
   std::string dir = model_dir_for(path, weights);
   mil::check_blob_references(p, dir);
   mil::ProgramStats s = mil::program_stats(p);
@@ -121,7 +114,7 @@ int check(const std::string& path, const std::string& weights) {
 
 int run_program(const std::string& path, const std::string& weights, const std::vector<std::string>& inputs,
                 const std::vector<std::string>& outputs, int repeat) {
-  mil::Program p = load_program(path);
+  mil::Program p = mil::parse_program_file(path);
   std::map<std::string, std::string> given;
   for (const std::string& spec : inputs) {
     size_t eq = spec.find('=');

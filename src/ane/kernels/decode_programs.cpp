@@ -2,7 +2,6 @@
 #include <string>
 
 #include "ane/kernels/programs.h"
-#include "ane/mil/blob.h"
 #include "ane/mil/builder.h"
 
 namespace anetrain::ane {
@@ -26,11 +25,7 @@ Var conv_weight(Builder& b, KernelProgram& k, const std::string& name, const std
     all.insert(all.end(), parts[i], parts[i] + size_t(rows[i]) * cols);
     total += rows[i];
   }
-  mil::BlobWriter w;
-  w.add_fp16(all.data(), all.size());
-  const std::string file = "weights/" + name + ".bin";
-  k.blobs[file] = w.bytes();
-  return b.blob(name, f16({total, cols, 1, 1}), "@model_path/" + file, 64);
+  return add_fp16_blob(b, k, name, {total, cols, 1, 1}, all);
 }
 
 KernelProgram finish(Builder& b, KernelProgram& k, const std::string& name, const Var& out) {

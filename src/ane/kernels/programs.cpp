@@ -16,20 +16,13 @@ namespace {
 
 Type f16(mil::Shape s) { return Type::of(ElemType::fp16, std::move(s)); }
 
-std::vector<uint8_t> blob_of(const std::vector<float>& values) {
-  mil::BlobWriter w;
-  w.add_fp16(values.data(), values.size());
-  return w.bytes();
-}
-
 // A kernel under construction: the builder plus the constant blobs it references.
 struct Kernel {
   Builder b;
   KernelProgram k;
 
   Var blob(const std::string& name, mil::Shape shape, const std::vector<float>& values) {
-    k.blobs["weights/" + name + ".bin"] = blob_of(values);
-    return b.blob(name, f16(std::move(shape)), "@model_path/weights/" + name + ".bin", 64);
+    return add_fp16_blob(b, k, name, std::move(shape), values);
   }
   // Columns [col, col + width) of the input's first `channels` channels.
   Var columns(const Var& in, int channels, int col, int width, const std::string& name) {
@@ -140,6 +133,15 @@ struct Attention {
 };
 
 }  // namespace
+
+Var add_fp16_blob(Builder& b, KernelProgram& k, const std::string& name, mil::Shape shape,
+                  const std::vector<float>& values) {
+  mil::BlobWriter w;
+  w.add_fp16(values.data(), values.size());
+  const std::string file = "weights/" + name + ".bin";
+  k.blobs[file] = w.bytes();
+  return b.blob(name, f16(std::move(shape)), "@model_path/" + file, 64);
+}
 
 LayerShape LayerShape::from(const BlockDims& d) {
   return {d.T, d.D, d.Hq, d.Hkv, d.hd, d.F, d.eps, d.theta, d.rope, d.qk_norm};

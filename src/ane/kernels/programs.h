@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ane/mil/builder.h"
 #include "ane/mil/program.h"
 #include "kernels/stages.h"
 
@@ -24,6 +25,10 @@ struct KernelProgram {
   mil::Program program;
   std::map<std::string, std::vector<uint8_t>> blobs;  // "weights/mask.bin" → file bytes
 };
+
+// Adds `values` as the fp16 blob "weights/NAME.bin" of program k and returns the BLOBFILE const.
+mil::Var add_fp16_blob(mil::Builder& b, KernelProgram& k, const std::string& name, mil::Shape shape,
+                       const std::vector<float>& values);
 
 // One sequence of a layer: BlockDims with B = 1.
 struct LayerShape {

@@ -64,13 +64,17 @@ void BlobWriter::write(const std::string& path) const {
   write_file_atomic(path, bytes_.data(), bytes_.size());
 }
 
-std::string resolve_blob_path(const std::string& blob_path, const std::string& model_dir) {
+std::string blob_relative_path(const std::string& blob_path) {
   const std::string root = "@model_path/";
   if (blob_path.rfind(root, 0) != 0) mil_fail("BLOBFILE path '" + blob_path + "' does not start with @model_path/");
   std::string rel = blob_path.substr(root.size());
   if (rel.empty() || rel.find("..") != std::string::npos || rel[0] == '/')
     mil_fail("BLOBFILE path '" + blob_path + "' must stay inside the model folder");
-  return model_dir + "/" + rel;
+  return rel;
+}
+
+std::string resolve_blob_path(const std::string& blob_path, const std::string& model_dir) {
+  return model_dir + "/" + blob_relative_path(blob_path);
 }
 
 std::vector<uint8_t> read_blob_chunk(const std::string& file, uint64_t offset, const Type& type) {
@@ -126,8 +130,7 @@ std::vector<double> read_blob_values(const Literal& blob, const std::string& mod
 }
 
 std::vector<double> read_blob_values(const Literal& blob, const BlobFiles& files) {
-  std::string rel = resolve_blob_path(blob.blob_path, "");
-  rel = rel.substr(1);  // resolve_blob_path joined "" + "/" + relative path
+  const std::string rel = blob_relative_path(blob.blob_path);
   auto it = files.find(rel);
   if (it == files.end()) mil_fail("BLOBFILE '" + blob.blob_path + "' is not among the program's weight files");
   return decode_blob(blob, read_blob_chunk(it->second.data(), it->second.size(), rel, blob.blob_offset, blob.type));

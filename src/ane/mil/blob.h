@@ -29,7 +29,9 @@ class BlobWriter {
   std::vector<uint8_t> bytes_;
 };
 
-// "@model_path/weights/x.bin" → "<model_dir>/weights/x.bin". Rejects other roots and "..".
+// "@model_path/weights/x.bin" → "weights/x.bin"; rejects other roots and "..".
+std::string blob_relative_path(const std::string& blob_path);
+// "@model_path/weights/x.bin" → "<model_dir>/weights/x.bin".
 std::string resolve_blob_path(const std::string& blob_path, const std::string& model_dir);
 
 // The data of the chunk whose header sits at `offset`, checked against the size `type` needs.

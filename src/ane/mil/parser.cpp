@@ -7,6 +7,7 @@
 #include <map>
 
 #include "ane/mil/infer.h"
+#include "core/mapped_file.h"
 
 namespace anetrain::mil {
 namespace {
@@ -382,6 +383,11 @@ void check_program(const Program& p, const std::string& source_name) {
   if (p.outputs.empty()) mil_fail(source_name + ": the function returns nothing");
   for (const std::string& o : p.outputs)
     if (!env.count(o)) mil_fail(source_name + ": output '" + o + "' is never defined");
+}
+
+Program parse_program_file(const std::string& path) {
+  MappedFile f(path);
+  return parse_program(std::string(reinterpret_cast<const char*>(f.data()), f.size()), path);
 }
 
 Program parse_program(const std::string& text, const std::string& source_name) {

@@ -9,6 +9,8 @@
 namespace anetrain::mil {
 
 Program parse_program(const std::string& text, const std::string& source_name = "<mil>");
+// Reads and parses a MIL text file; errors name the file.
+Program parse_program_file(const std::string& path);
 
 // Type-checks a whole program (the parser calls this; the builder's programs pass by
 // construction). `where` prefixes errors with the op's line and column when it has them.

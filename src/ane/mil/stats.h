@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ane/mil/program.h"
 
@@ -19,5 +20,11 @@ struct ProgramStats {
 };
 
 ProgramStats program_stats(const Program& p);
+
+// Every matmul and conv of a program as a GEMM: `batch` products of (m×k)·(k×n).
+struct MatrixProduct {
+  int64_t batch, m, n, k;
+};
+std::vector<MatrixProduct> matrix_products(const Program& p);
 
 }  // namespace anetrain::mil

@@ -18,7 +18,6 @@
 #include "ane/runtime/private_api.h"
 #include "ane/sim/executor.h"
 #include "ane/sim/fp16.h"
-#include "core/mapped_file.h"
 
 namespace anetrain::ane {
 namespace {
@@ -40,11 +39,6 @@ struct FakeRequest {
   std::vector<FakeSurface*> inputs;
   FakeSurface* output;
 };
-
-std::string read_text(const fs::path& p) {
-  MappedFile f(p.string());
-  return std::string(reinterpret_cast<const char*>(f.data()), f.size());
-}
 
 class FakeApi final : public PrivateApi {
  public:
@@ -86,7 +80,7 @@ class FakeApi final : public PrivateApi {
         return false;
       }
     try {
-      mil::Program p = mil::parse_program(read_text(dir / "model.mil"), (dir / "model.mil").string());
+      mil::Program p = mil::parse_program_file((dir / "model.mil").string());
       m->compiled = sim::SimRuntime::process().compile(p, dir.string());
     } catch (const Error& e) {
       error = std::string("ANECCompile() FAILED: ") + e.what();
