@@ -10,6 +10,8 @@ std::vector<std::string> backend_names() { return {"cpu", "ref", "ane-sim"}; }
 
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (name == "cpu") return std::make_unique<CpuBackend>();
+  // Not listed: the cpu backend in bf16 mixed precision, which users pick with --precision.
+  if (name == "cpu-bf16") return std::make_unique<CpuBackend>(Precision::bf16);
   if (name == "ref") return std::make_unique<RefBackend>();
   if (name == "ane-sim") return make_ane_sim_backend();
 #if defined(ANETRAIN_HAVE_ANE)
@@ -25,6 +27,14 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
   std::string list;
   for (const auto& n : backend_names()) list += (list.empty() ? "" : ", ") + n;
   fail("unknown backend '" + name + "' (available: " + list + ")");
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& name, Precision precision) {
+  if (precision == Precision::fp32) return make_backend(name);
+  if (name != "cpu")
+    fail("--precision bf16 is the cpu backend's mixed precision; backend '" + name +
+         "' computes in its own precision (use --precision fp32 with it)");
+  return make_backend("cpu-bf16");
 }
 
 }  // namespace anetrain

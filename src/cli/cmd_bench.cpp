@@ -3,7 +3,7 @@
 //   bench tokenizer -z TOK FILE   encode MB/s on one core; peer: the same text copied (memcpy)
 //                                 and split into lines, a floor no tokenizer can beat
 //   bench prepare -z TOK FILE     prepare with all cores vs one core (the speed-up)
-//   bench train MODEL             training tokens/s and GFLOP/s of `cpu` vs `ref`
+//   bench train MODEL --peer pytorch   a training step vs eager PyTorch (cmd_bench_train.cpp)
 //   bench mil PROGRAM.mil...      ane-sim evaluation vs its own matrix products as bare sgemm
 #include <chrono>
 #include <cstdio>
@@ -44,8 +44,8 @@ std::vector<std::string> lines_of(const std::string& path) {
 void add_bench_command(CLI::App& app, Command& run) {
   auto* bench = app.add_subcommand("bench", "Measure speed against a peer run side by side");
   bench->require_subcommand(1);
-  static std::string tok_path, file, model = "stories15m", backend_peer = "ref";
-  static int repeats = 3, seq = 64, batch = 4, steps = 3;
+  static std::string tok_path, file;
+  static int repeats = 3;
 
   auto* tok = bench->add_subcommand("tokenizer", "Encoding MB/s on one core");
   tok->add_option("-z,--tokenizer", tok_path, "tokenizer.json or tokenizer.bin")->required();
@@ -107,43 +107,7 @@ void add_bench_command(CLI::App& app, Command& run) {
 
   add_bench_mil_command(bench, run);
 
-  auto* tr = bench->add_subcommand("train", "Training step throughput: cpu vs a peer backend");
-  tr->add_option("model", model, "MODEL")->capture_default_str();
-  tr->add_option("--seq", seq, "T")->capture_default_str();
-  tr->add_option("--batch", batch, "B")->capture_default_str();
-  tr->add_option("--steps", steps, "Timed steps per backend (after one warm-up)")->capture_default_str();
-  tr->add_option("--peer", backend_peer, "Peer backend")->capture_default_str();
-  tr->callback([&run] {
-    run = [] {
-      LoadedModel lm = load_model(model);
-      Model& m = *lm.model;
-      Workspace ws(m.cfg, batch, seq);
-      Rng rng(1);
-      for (size_t i = 0; i < ws.inputs.size(); ++i) {
-        ws.inputs[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
-        ws.targets[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
-      }
-      const double flops = flops_per_token(m.cfg, seq).training() * batch * seq;
-      double tps[2];
-      const std::string names[2] = {"cpu", backend_peer};
-      for (int k = 0; k < 2; ++k) {
-        auto be = make_backend(names[k]);
-        forward(*be, m, ws);  // warm-up
-        backward(*be, m, ws);
-        const auto t0 = Clock::now();
-        for (int s = 0; s < steps; ++s) {
-          forward(*be, m, ws);
-          backward(*be, m, ws);
-        }
-        const double per = secs_since(t0) / steps;
-        tps[k] = batch * seq / per;
-        std::printf("  %-4s %9.1f tokens/s  %8.2f GFLOP/s  (%.3f s/step, %d×%d tokens)\n", names[k].c_str(), tps[k],
-                    flops / per / 1e9, per, batch, seq);
-      }
-      std::printf("train %s: cpu / %s = %.2f×\n", model.c_str(), backend_peer.c_str(), tps[0] / tps[1]);
-      return 0;
-    };
-  });
+  add_bench_train_command(bench, run);
 }
 
 }  // namespace anetrain

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "backends/cpu/gemm.h"
 #include "core/error.h"
 #include "train/quickstart.h"
 #include "train/trainer.h"
@@ -16,7 +17,7 @@ namespace anetrain {
 void add_train_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("train", "Train a model on token shards (or resume a run)");
   static TrainOptions o;
-  static std::string resume, sampling = "random", inject, inject_overflow;
+  static std::string resume, sampling = "random", inject, inject_overflow, precision;
   static double min_lr = -1;
   cmd->add_option("--model", o.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
       ->capture_default_str();
@@ -50,6 +51,10 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--eval-batches", o.eval_batches, "Validation batches per evaluation")->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--backend", o.backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--precision", precision,
+                  "Matrix products in fp32, or bf16 mixed precision (fp32 master weights, optimizer, loss); "
+                  "default: bf16 where the CPU multiplies bf16 natively (AVX512_BF16, AMX), else fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--log-every", o.log_every, "Progress every N steps")->capture_default_str();
   cmd->add_option("--sampling", sampling, "random windows, or shuffled non-overlapping windows per epoch")
       ->check(CLI::IsMember({"random", "epoch"}))
@@ -64,6 +69,11 @@ void add_train_command(CLI::App& app, Command& run) {
                   "Testing hook: an infinite gradient at these steps (comma-separated; fp16 backends)");
   cmd->callback([cmd, &run] {
     run = [cmd] {
+      // Unset: bf16 where the cpu backend has native bf16 products; other backends keep their own.
+      auto resolved_precision = [&] {
+        if (!precision.empty()) return precision;
+        return o.backend == "cpu" ? precision_name(default_precision()) : std::string("fp32");
+      };
       auto steps_of = [](const std::string& list) {
         std::vector<int64_t> v;
         std::stringstream ss(list);
@@ -79,6 +89,7 @@ void add_train_command(CLI::App& app, Command& run) {
         q.out = o.out;
         q.threads = o.threads;
         q.backend = o.backend;
+        q.precision = resolved_precision();
         if (cmd->count("--steps")) q.steps = o.steps;
         return run_quickstart(q);
       }
@@ -102,10 +113,14 @@ void add_train_command(CLI::App& app, Command& run) {
         if (given("--eval-every")) opts.eval_every = o.eval_every;
         if (given("--max-nonfinite")) opts.max_nonfinite = o.max_nonfinite;
         if (given("--backend")) opts.backend = o.backend;
+        if (given("--precision") && precision != opts.precision)
+          fail("--resume " + resume + ": the run trains in " + opts.precision +
+               " and keeps it (its checkpoints resume bit-exactly only in the precision they were made in)");
         opts.stop_at = o.stop_at;
       } else {
         opts.opt.min_lr = min_lr >= 0 ? min_lr : 0.1 * opts.opt.lr;
         opts.sampling = sampling == "epoch" ? Sampling::epoch : Sampling::random;
+        opts.precision = resolved_precision();
         if (opts.out.empty()) fail("train: --out RUN_DIR is required (where checkpoints and telemetry go)");
       }
       opts.inject_nan = nan_steps;

@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include "core/error.h"
+
 namespace anetrain {
 
 std::string dtype_name(DType t) {
@@ -55,6 +57,14 @@ uint16_t f32_to_f16(float f) {
   }
   uint32_t rounded = abs + 0xfffu + ((abs >> 13) & 1u);
   return uint16_t(sign | ((rounded - 0x38000000u) >> 13));
+}
+
+std::string precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  fail("unknown precision '" + name + "' (expected fp32 or bf16)");
 }
 
 }  // namespace anetrain

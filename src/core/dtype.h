@@ -9,6 +9,12 @@ namespace anetrain {
 
 enum class DType { f32, f16, bf16 };
 
+// What the matrix products of a training or inference run compute in. bf16 is mixed precision:
+// bf16 inputs, fp32 accumulation, fp32 master weights, optimizer state, loss and softmax.
+enum class Precision { fp32, bf16 };
+std::string precision_name(Precision p);
+Precision parse_precision(const std::string& name);  // "fp32" | "bf16"; throws Error otherwise
+
 std::string dtype_name(DType t);          // safetensors tag: "F32", "F16", "BF16"
 size_t dtype_size(DType t);
 

@@ -51,7 +51,7 @@ const float* Decoder::feed(const int32_t* tokens, int n) {
   for (int done = 0; done < n;) {
     const int T = std::min(max_chunk_, n - done);
     BlockDims d = BlockDims::from(c, 1, T);
-    be_.sync_weights(m_.version);
+    be_.sync_weights({m_.params.data(), m_.params.size(), m_.version});
     be_.embedding_fwd(tokens + done, m_.w.embedding, x_, T, c.dim);
     for (int l = 0; l < c.n_layers; ++l) {
       d.layer = l;

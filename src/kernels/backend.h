@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kernels/stages.h"
 #include "model/config.h"
 
@@ -24,8 +25,18 @@ struct AttnShape {
 
 // What precision a backend computes in, and so how closely it can follow `ref`.
 struct Numerics {
-  bool fp16 = false;         // stages run in fp16 (training then needs loss scaling)
-  double stage_rtol = 1e-4;  // a stage's outputs and gradients vs ref, relative to each tensor's scale
+  bool fp16 = false;          // stages run in fp16 (training then needs loss scaling)
+  double stage_rtol = 1e-4;   // a stage's outputs and gradients vs ref, relative to each tensor's scale
+  double linear_rtol = 1e-4;  // the same for the linear ops (bf16 products round their inputs)
+};
+
+// The model's fp32 master weights as one arena (Model::params) and the version that names their
+// current values (Model::version: moved by init, checkpoint load and every optimizer step).
+struct WeightsView {
+  const float* data = nullptr;
+  size_t count = 0;
+  uint64_t version = 0;
+  bool contains(const float* p, size_t n) const { return data && p >= data && p + n <= data + count; }
 };
 
 // Time spent in one fused kernel since the last take_kernel_timings(): evaluations, the time the
@@ -41,10 +52,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual Numerics numerics() const { return {}; }
-  // The model's weights are at `version` (Model::version): called by forward() and the decoder
-  // before they run. A backend that keeps derived copies of the weights (the ANE's staged inputs)
-  // rebuilds them when the version moved; the others ignore it.
-  virtual void sync_weights(uint64_t version) {}
+  // Called by forward(), backward() and the decoder before they run. A backend that keeps derived
+  // copies of the weights (the ANE's staged inputs, cpu-bf16's bf16 copy) rebuilds them when the
+  // version moved; the others ignore it.
+  virtual void sync_weights(const WeightsView& w) {}
   // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
   virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
 
@@ -124,5 +135,7 @@ std::pair<const float*, const float*> qk_norm_bwd(Backend& be, const BlockDims& 
 std::vector<std::string> backend_names();  // the ones built into this binary
 // Throws an Error listing backend_names() when the name is unknown.
 std::unique_ptr<Backend> make_backend(const std::string& name);
+// The backend `name` computing its matrix products in `precision` (bf16: the cpu backend only).
+std::unique_ptr<Backend> make_backend(const std::string& name, Precision precision);
 
 }  // namespace anetrain

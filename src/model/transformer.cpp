@@ -40,7 +40,7 @@ double forward(Backend& be, Model& m, Workspace& ws) {
   const int N = ws.B * ws.T, D = c.dim, V = c.vocab_size;
   check_tokens(ws.inputs, V, "input");
   check_tokens(ws.targets, V, "target");
-  be.sync_weights(m.version);
+  be.sync_weights({m.params.data(), m.params.size(), m.version});
   be.embedding_fwd(ws.inputs.data(), m.w.embedding, ws.x[0], N, D);
   for (int l = 0; l < c.n_layers; ++l) {
     BlockDims d = ws.dims;
@@ -77,7 +77,7 @@ double forward(Backend& be, Model& m, Workspace& ws) {
 
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
   m.ensure_grads();
-  be.sync_weights(m.version);
+  be.sync_weights({m.params.data(), m.params.size(), m.version});
   const ModelConfig& c = m.cfg;
   const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;
   const auto t_cls = Clock::now();

@@ -1,5 +1,8 @@
 #include "telemetry/jsonl.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 
@@ -42,5 +45,18 @@ std::string cpu_model_name() {
 }
 
 std::string git_commit() { return ANETRAIN_GIT_COMMIT; }
+
+double rss_mb() {
+  std::ifstream in("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  if (!(in >> pages_total >> pages_resident)) return 0;
+  return double(pages_resident) * double(sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) * 1024.0 / 1e6;  // Linux reports kilobytes
+}
 
 }  // namespace anetrain

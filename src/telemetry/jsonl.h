@@ -24,5 +24,9 @@ class JsonlWriter {
 // Facts about where a run happens, for run_start.
 std::string cpu_model_name();
 std::string git_commit();  // baked in at build time; "unknown" outside a git checkout
+// Resident memory of this process in MB: now, and the peak since it started (the kernel's
+// high-water mark, so a short spike between two readings still counts).
+double rss_mb();
+double peak_rss_mb();
 
 }  // namespace anetrain

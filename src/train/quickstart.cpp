@@ -79,6 +79,7 @@ int run_quickstart(const QuickstartOptions& q) {
   o.log_every = 10;
   o.threads = q.threads;
   o.backend = q.backend;
+  o.precision = q.precision;
   if (q.out.empty()) {
     char stamp[32];
     std::time_t now = std::time(nullptr);

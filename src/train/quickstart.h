@@ -14,6 +14,7 @@ struct QuickstartOptions {
   int64_t steps = 1500;
   int threads = 0;
   std::string backend = "cpu";
+  std::string precision = "fp32";
 };
 
 int run_quickstart(const QuickstartOptions& o);

@@ -32,6 +32,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"eval_batches", eval_batches},
           {"threads", threads},
           {"backend", backend},
+          {"precision", precision},
           {"log_every", log_every},
           {"sampling", sampling == Sampling::epoch ? "epoch" : "random"},
           {"max_nonfinite", max_nonfinite},
@@ -75,6 +76,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   // Added with the fp16 backends; runs written before keep the defaults.
   o.loss_scale = j.value("loss_scale", 65536.0);
   o.loss_scale_window = j.value("loss_scale_window", 1000);
+  // Added with bf16 training; runs written before trained in fp32.
+  o.precision = j.value("precision", std::string("fp32"));
   return o;
 }
 

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/load.h"
+#include "backends/cpu/gemm.h"
 #include "kernels/backend.h"
 #include "model/flops.h"
 #include "model/transformer.h"
@@ -101,7 +102,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     omp_set_num_threads(o.threads);
     openblas_set_num_threads(o.threads);
   }
-  auto be = make_backend(o.backend);
+  auto be = make_backend(o.backend, parse_precision(o.precision));
 
   // ---- model, data, optimizer ----
   std::optional<std::string> resume_from;
@@ -150,12 +151,14 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   tel.emit("run_start", {{"resumed_from_step", st.step}, {"options", o.to_json()}, {"config", config_to_json(m.cfg)},
                          {"params", m.table.total()}, {"flops_per_step", flops_per_step},
                          {"compact_vocab", vc ? vc->size() : 0}, {"backend", be->name()},
+                         {"precision", o.precision}, {"gemm_isa", gemm_isa()},
                          {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()}});
   ProgressLine progress;
   char line[512];
-  std::snprintf(line, sizeof line, "%s %s: %.2fM params, %d×%d tokens × %d accum per step, %s backend, %d threads%s",
+  std::snprintf(line, sizeof line,
+                "%s %s: %.2fM params, %d×%d tokens × %d accum per step, %s backend, %s, %d threads%s",
                 resuming ? "resuming" : "training", o.model.c_str(), m.table.total() / 1e6, o.batch, o.seq, o.accum,
-                be->name().c_str(), omp_get_max_threads(),
+                o.backend.c_str(), o.precision.c_str(), omp_get_max_threads(),
                 vc ? (", vocab compacted to " + std::to_string(vc->size())).c_str() : "");
   progress.message(line);
   if (resuming) progress.message("resumed from step " + std::to_string(st.step) + " of " + o.out);
@@ -233,6 +236,8 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                       {"skipped", !finite},
                       {"loss_scale", scale},
                       {"overflow", overflow},
+                      {"rss_mb", rss_mb()},
+                      {"peak_rss_mb", peak_rss_mb()},
                       {"kernels", kernels_json(be->take_kernel_timings())}});
     if (overflow) {
       tel.emit("overflow", {{"step", st.step}, {"loss_scale", st.loss_scale}, {"total", st.overflow_total}});

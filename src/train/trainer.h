@@ -31,6 +31,7 @@ struct TrainOptions {
   int eval_every = 100, eval_batches = 8;
   int threads = 0;
   std::string backend = "cpu";
+  std::string precision = "fp32";  // fp32 | bf16 (the CLI resolves its default from the CPU)
   int log_every = 10;
   Sampling sampling = Sampling::random;
   int max_nonfinite = 20;

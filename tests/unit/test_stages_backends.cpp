@@ -46,6 +46,7 @@ std::vector<std::string> tested_backends() {
   std::vector<std::string> out;
   for (const auto& n : backend_names())
     if (n != "ref") out.push_back(n);
+  out.push_back("cpu-bf16");  // --precision bf16: not a user-facing name, the same contract
   return out;
 }
 

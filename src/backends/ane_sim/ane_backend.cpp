@@ -66,10 +66,11 @@ AneBackend::Section::~Section() {
 
 AneBackend::Section AneBackend::section(const char* kernel) { return Section{timings_[kernel]}; }
 
-void AneBackend::sync_weights(uint64_t version) {
-  if (version == weights_version_) return;
+void AneBackend::sync_weights(const WeightsView& w) {
+  CpuBackend::sync_weights(w);
+  if (w.version == weights_version_) return;
   staged_.clear();
-  weights_version_ = version;
+  weights_version_ = w.version;
 }
 
 sim::Tensor& AneBackend::input_for(const char* kernel, const BlockDims& d, int C, int W,

@@ -39,7 +39,7 @@ class AneBackend : public CpuBackend {
 
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<KernelTiming> take_kernel_timings() override;
-  void sync_weights(uint64_t version) override;
+  void sync_weights(const WeightsView& w) override;
   int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
 
  private:

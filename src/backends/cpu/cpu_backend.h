@@ -1,7 +1,11 @@
-// `cpu`: the default backend. Matrix products go to OpenBLAS sgemm (we have not measured a
-// hand-written GEMM that beats it); everything else is fp32 loops threaded with OpenMP and
-// written so the compiler vectorises the inner dimension.
+// `cpu`: the default backend. Matrix products go to OpenBLAS sgemm in fp32 and to oneDNN's
+// matmul in bf16 (mixed precision: bf16 inputs, fp32 accumulation and outputs; we have not
+// measured a hand-written GEMM that beats either); everything else is fp32 loops threaded with
+// OpenMP and written so the compiler vectorises the inner dimension.
 #pragma once
+#include <vector>
+
+#include "backends/cpu/gemm.h"
 #include "kernels/backend.h"
 
 namespace anetrain {
@@ -9,7 +13,11 @@ namespace anetrain {
 // Not final: the ANE backends inherit its ops and override the stages.
 class CpuBackend : public Backend {
  public:
-  std::string name() const override { return "cpu"; }
+  explicit CpuBackend(Precision p = Precision::fp32) : precision_(p) {}
+  std::string name() const override { return precision_ == Precision::bf16 ? "cpu-bf16" : "cpu"; }
+  Numerics numerics() const override;
+  void sync_weights(const WeightsView& w) override;
+  Precision precision() const { return precision_; }
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;
   void linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) override;
   void linear_bwd_w(const float* dy, const float* x, float* dW, int N, int in, int out) override;
@@ -33,6 +41,19 @@ class CpuBackend : public Backend {
   void cross_entropy_fwd(const float* logits, const int32_t* targets, float* losses, int N, int V) override;
   void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
                          int V) override;
+
+ private:
+  // bf16 operands: a weight inside the model's arena comes from the copy made once per weight
+  // version; anything else (test buffers, the compacted classifier) is converted per call.
+  const uint16_t* bf16_weight(const float* W, size_t n);
+  const uint16_t* bf16_activation(const float* x, size_t n, int slot);
+
+  Precision precision_;
+  Gemm gemm_;
+  WeightsView weights_;
+  uint64_t mirror_version_ = 0;
+  std::vector<uint16_t> mirror_;      // bf16 copy of weights_, valid at mirror_version_
+  std::vector<uint16_t> scratch_[3];  // per-call conversions; grow to the largest use, then stay
 };
 
 }  // namespace anetrain

@@ -1,0 +1,211 @@
+// `anetrain bench train MODEL --peer pytorch`: one training step (forward, backward, global-norm
+// clip, AdamW) of anetrain against eager PyTorch on the same model, shape and thread count, in
+// one invocation. Rounds alternate peer and anetrain so that a machine that slows down mid-run
+// slows both; each side runs in its own process so its peak RSS is its own.
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "backends/cpu/gemm.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "formats/load.h"
+#include "model/flops.h"
+#include "model/transformer.h"
+#include "telemetry/jsonl.h"
+#include "train/optimizer.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace anetrain {
+
+const char* pytorch_train_peer_source();  // bench/peers/pytorch_train.py, embedded at build time
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct BenchTrainOptions {
+  std::string model = "stories110m", precision = "both", peer = "pytorch", python = "/usr/bin/python3";
+  int batch = 1, seq = 256, steps = 3, rounds = 2, threads = 0;
+  bool worker = false;
+};
+
+// The measured side of one configuration, as both workers print it.
+struct Sample {
+  std::vector<double> ms;
+  double peak_rss_mb = 0;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs a worker command and reads the JSON line it ends with.
+Sample run_worker(const std::string& cmd, const std::string& who) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) fail("bench train: cannot start " + who);
+  std::string out, last;
+  std::array<char, 4096> buf;
+  while (std::fgets(buf.data(), int(buf.size()), p)) {
+    out += buf.data();
+    if (buf[0] == '{') last = buf.data();
+  }
+  const int rc = ::pclose(p);
+  if (rc != 0 || last.empty())
+    fail("bench train: " + who + " failed (exit " + std::to_string(rc) + "):\n" + out.substr(out.size() > 2000 ? out.size() - 2000 : 0));
+  const auto j = nlohmann::json::parse(last);
+  return {j.at("ms").get<std::vector<double>>(), j.at("peak_rss_mb").get<double>()};
+}
+
+// The anetrain side: warm-up, then timed steps; prints {"ms": [...], "peak_rss_mb": ...}.
+int worker(const BenchTrainOptions& o) {
+  if (o.threads > 0) {
+    omp_set_num_threads(o.threads);
+    openblas_set_num_threads(o.threads);
+  }
+  auto be = make_backend("cpu", parse_precision(o.precision));
+  LoadedModel lm = load_model(o.model);
+  Model& m = *lm.model;
+  Workspace ws(m.cfg, o.batch, o.seq);
+  Rng rng(1);
+  for (size_t i = 0; i < ws.inputs.size(); ++i) {
+    ws.inputs[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
+    ws.targets[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
+  }
+  AdamWConfig oc;
+  oc.total_steps = o.steps + 1;
+  oc.warmup = 0;
+  AdamW opt(m, oc);
+  std::vector<double> ms;
+  double loss = 0, phase[3] = {0, 0, 0};  // forward, backward, optimizer (zeroing, norm, AdamW)
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  for (int s = 0; s <= o.steps; ++s) {
+    const auto t0 = Clock::now();
+    m.zero_grads();
+    const auto t1 = Clock::now();
+    loss = forward(*be, m, ws);
+    const auto t2 = Clock::now();
+    backward(*be, m, ws);
+    const auto t3 = Clock::now();
+    opt.step(m);
+    if (s == 0) continue;  // warm-up: first touch of gradients, optimizer state, primitives
+    ms.push_back(since(t0));
+    phase[0] += since(t1) - since(t2);
+    phase[1] += since(t2) - since(t3);
+    phase[2] += since(t0) - since(t1) + since(t3);
+  }
+  nlohmann::json phases = {{"forward", phase[0] / o.steps}, {"backward", phase[1] / o.steps},
+                           {"optimizer", phase[2] / o.steps}};
+  std::printf("%s\n", nlohmann::json{{"ms", ms}, {"peak_rss_mb", peak_rss_mb()}, {"loss", loss}, {"phase_ms", phases}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+int orchestrate(const BenchTrainOptions& o) {
+  if (o.peer != "pytorch" && o.peer != "none") fail("bench train: --peer must be pytorch or none");
+  LoadedModel lm = load_model(o.model);
+  const ModelConfig cfg = lm.model->cfg;
+  lm.model.reset();
+  const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const std::vector<std::string> precisions =
+      o.precision == "both" ? std::vector<std::string>{"fp32", "bf16"} : std::vector<std::string>{o.precision};
+  for (const auto& p : precisions) parse_precision(p);
+
+  const fs::path dir = fs::temp_directory_path() / ("anetrain_bench_train_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string cfg_path = (dir / "config.json").string(), peer_path = (dir / "pytorch_train.py").string();
+  std::ofstream(cfg_path) << config_to_json(cfg).dump(2);
+  std::ofstream(peer_path) << pytorch_train_peer_source();
+
+  const std::string self = fs::read_symlink("/proc/self/exe").string();  // popen runs /bin/sh
+  const double flops = flops_per_token(cfg, o.seq).training() * o.batch * o.seq;
+  std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step\n", o.model.c_str(), o.batch,
+              o.seq, threads, flops / 1e9);
+  std::printf("cpu: %s (oneDNN dispatch: %s), commit %s\n", cpu_model_name().c_str(), gemm_isa().c_str(),
+              git_commit().c_str());
+  const std::string shape = " --batch " + std::to_string(o.batch) + " --seq " + std::to_string(o.seq) + " --steps " +
+                            std::to_string(o.steps) + " --threads " + std::to_string(threads);
+  std::map<std::string, Sample> total;  // "anetrain bf16", "pytorch fp32", ...
+  for (int r = 1; r <= o.rounds; ++r)
+    for (const auto& p : precisions) {
+      std::vector<std::pair<std::string, std::string>> sides;
+      if (o.peer == "pytorch")
+        sides.push_back({"pytorch " + p, quoted(o.python) + " " + quoted(peer_path) + " " + quoted(cfg_path) + shape +
+                                             " --precision " + p});
+      sides.push_back({"anetrain " + p, quoted(self) + " bench train " + quoted(o.model) + " --worker" + shape +
+                                            " --precision " + p});
+      for (const auto& [who, cmd] : sides) {
+        const Sample s = run_worker(cmd, who);
+        auto& t = total[who];
+        t.ms.insert(t.ms.end(), s.ms.begin(), s.ms.end());
+        t.peak_rss_mb = std::max(t.peak_rss_mb, s.peak_rss_mb);
+        std::printf("  round %d  %-14s %9.1f ms/step (median of %zu)\n", r, who.c_str(), median(s.ms), s.ms.size());
+        std::fflush(stdout);
+      }
+    }
+  fs::remove_all(dir);
+
+  std::printf("\n%-14s %12s %10s %12s %s\n", "", "ms/step", "GFLOP/s", "peak RSS MB",
+              o.peer == "pytorch" ? "  time vs pytorch (same precision)" : "");
+  for (const auto& p : precisions)
+    for (const char* side : {"anetrain", "pytorch"}) {
+      const std::string who = std::string(side) + " " + p;
+      if (!total.count(who)) continue;
+      const double ms = median(total[who].ms);
+      std::printf("%-14s %12.1f %10.1f %12.0f", who.c_str(), ms, flops / (ms / 1e3) / 1e9, total[who].peak_rss_mb);
+      if (std::string(side) == "anetrain" && total.count("pytorch " + p))
+        std::printf("   %.3f×", ms / median(total["pytorch " + p].ms));
+      std::printf("\n");
+    }
+  if (total.count("anetrain bf16") && total.count("pytorch bf16") && total.count("pytorch fp32"))
+    std::printf("anetrain bf16 vs pytorch fp32: %.3f× the time\n",
+                median(total["anetrain bf16"].ms) / median(total["pytorch fp32"].ms));
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_train_command(CLI::App* bench, Command& run) {
+  static BenchTrainOptions o;
+  auto* tr = bench->add_subcommand("train", "A training step (AdamW + clip) vs eager PyTorch, alternating");
+  tr->add_option("model", o.model, "MODEL (preset, config, checkpoint; weights are re-initialised by neither side)")
+      ->capture_default_str();
+  tr->add_option("--batch", o.batch, "B")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--seq", o.seq, "T")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--steps", o.steps, "Timed steps per round and side (after one warm-up step)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--rounds", o.rounds, "Alternations of peer and anetrain")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--precision", o.precision, "fp32, bf16 (PyTorch: bf16 autocast) or both")
+      ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "both"}));
+  tr->add_option("--peer", o.peer, "pytorch (Debian python3-torch), or none")->capture_default_str();
+  tr->add_option("--python", o.python, "Python with torch for the peer")->capture_default_str();
+  tr->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)")->capture_default_str();
+  tr->add_flag("--worker", o.worker, "Internal: run the anetrain side and print its JSON line")->group("");
+  tr->callback([&run] {
+    run = [] { return o.worker ? worker(o) : orchestrate(o); };
+  });
+}
+
+}  // namespace anetrain
