@@ -5,8 +5,10 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 int main(int argc, char** argv) {
+  anetrain::ensure_short_thread_spin(argv);
   CLI::App app{"anetrain — train and run Llama/Qwen3-family transformers from scratch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "anetrain 0.1.0");

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/fast_math.h"
 
 namespace anetrain {
 
@@ -20,15 +21,7 @@ namespace {
 void causal_softmax_rows(float* P, int T) {
   for (int t = 0; t < T; ++t) {
     float* p = P + size_t(t) * T;
-    float mx = -INFINITY;
-    for (int j = 0; j <= t; ++j) mx = std::max(mx, p[j]);
-    float sum = 0;
-    for (int j = 0; j <= t; ++j) {
-      p[j] = std::exp(p[j] - mx);
-      sum += p[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int j = 0; j <= t; ++j) p[j] *= inv;
+    softmax_row(p, t + 1);
     std::memset(p + t + 1, 0, sizeof(float) * size_t(T - t - 1));
   }
 }
@@ -108,15 +101,7 @@ void CpuBackend::attention_cached_fwd(const float* q, const float* k_cache, cons
       float* p = scores + (size_t(h) * Tn + i) * ctx;
       // scores = K_g[0:n]·q: a matrix-vector product over the strided cache rows.
       cblas_sgemv(CblasRowMajor, CblasNoTrans, n, hd, scale, k_cache + size_t(kh) * hd, ldkv, qr, 1, 0.0f, p, 1);
-      float mx = -INFINITY;
-      for (int j = 0; j < n; ++j) mx = std::max(mx, p[j]);
-      float sum = 0;
-      for (int j = 0; j < n; ++j) {
-        p[j] = std::exp(p[j] - mx);
-        sum += p[j];
-      }
-      const float inv = 1.0f / sum;
-      for (int j = 0; j < n; ++j) p[j] *= inv;
+      softmax_row(p, n);
       cblas_sgemv(CblasRowMajor, CblasTrans, n, hd, 1.0f, v_cache + size_t(kh) * hd, ldkv, p, 1, 0.0f,
                   out + (size_t(i) * Hq + h) * hd, 1);
     }

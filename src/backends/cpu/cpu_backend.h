@@ -48,6 +48,14 @@ class CpuBackend : public Backend {
   const uint16_t* bf16_weight(const float* W, size_t n);
   const uint16_t* bf16_activation(const float* x, size_t n, int slot);
 
+  // cos/sin of RoPE angles for positions [0, rows) and hd/2 pairs at θ.
+  struct RopeTable {
+    int hd = 0, rows = 0;
+    float theta = 0;
+    std::vector<float> cos, sin;
+    void cover(int positions, int head_dim, float rope_theta);
+  } rope_;
+
   Precision precision_;
   Gemm gemm_;
   WeightsView weights_;
