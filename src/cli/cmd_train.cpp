@@ -31,6 +31,9 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--batch", o.batch, "Sequences per micro-step")->capture_default_str();
   cmd->add_option("--accum", o.accum, "Micro-steps per optimizer step")->capture_default_str();
   cmd->add_option("--steps", o.steps, "Optimizer steps in total")->capture_default_str();
+  cmd->add_option("--time-budget", o.time_budget_s,
+                  "Seconds of training: measured early in the warmup, --steps is lowered to fit (0 = off)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--stop-at", o.stop_at, "Pause (checkpoint and exit) after this step; --resume continues");
   cmd->add_option("--lr", o.opt.lr, "Peak learning rate")->capture_default_str();
   cmd->add_option("--min-lr", min_lr, "Final learning rate of the cosine (default 0.1×lr)");
@@ -90,7 +93,11 @@ void add_train_command(CLI::App& app, Command& run) {
         q.threads = o.threads;
         q.backend = o.backend;
         q.precision = resolved_precision();
-        if (cmd->count("--steps")) q.steps = o.steps;
+        if (cmd->count("--steps")) {
+          q.steps = o.steps;
+          q.time_budget_s = 0;  // asked for a number of steps: train exactly that many
+        }
+        if (cmd->count("--time-budget")) q.time_budget_s = o.time_budget_s;
         return run_quickstart(q);
       }
       if (!resume.empty()) {

@@ -39,6 +39,7 @@ class AdamW {
   std::vector<float>& m1() { return m_; }
   std::vector<float>& m2() { return v_; }
   void set_steps_taken(int64_t t) { t_ = t; }
+  void set_total_steps(int total) { cfg_.total_steps = total; }
   const AdamWConfig& config() const { return cfg_; }
   double last_lr() const { return last_lr_; }
 

@@ -80,6 +80,7 @@ int run_quickstart(const QuickstartOptions& q) {
   o.threads = q.threads;
   o.backend = q.backend;
   o.precision = q.precision;
+  o.time_budget_s = q.time_budget_s;
   if (q.out.empty()) {
     char stamp[32];
     std::time_t now = std::time(nullptr);

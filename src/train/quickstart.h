@@ -15,6 +15,8 @@ struct QuickstartOptions {
   int threads = 0;
   std::string backend = "cpu";
   std::string precision = "fp32";
+  // The job's promise is a few minutes: on a slow or shared machine it trains fewer steps.
+  double time_budget_s = 240;
 };
 
 int run_quickstart(const QuickstartOptions& o);

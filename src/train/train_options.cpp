@@ -33,6 +33,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"threads", threads},
           {"backend", backend},
           {"precision", precision},
+          {"time_budget_s", time_budget_s},
           {"log_every", log_every},
           {"sampling", sampling == Sampling::epoch ? "epoch" : "random"},
           {"max_nonfinite", max_nonfinite},
@@ -78,6 +79,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.loss_scale_window = j.value("loss_scale_window", 1000);
   // Added with bf16 training; runs written before trained in fp32.
   o.precision = j.value("precision", std::string("fp32"));
+  o.time_budget_s = j.value("time_budget_s", 0.0);
   return o;
 }
 

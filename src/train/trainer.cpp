@@ -177,7 +177,14 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   install_signal_handlers();
   TrainResult res;
   double ema_ms = 0;
-  const int64_t stop_step = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+  int64_t stop_step = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+  // --time-budget: decided once, at a step inside the warmup, where the schedule does not yet
+  // depend on the total.
+  const auto t_train = Clock::now();
+  const int64_t first_step = st.step;
+  const int64_t budget_probe = std::min<int64_t>(o.steps - 1, std::max(3, std::min(20, o.opt.warmup / 2)));
+  bool budget_open = o.time_budget_s > 0 && st.step < budget_probe;
+  std::string budget_note = o.time_budget_s > 0 ? "  budget " + std::to_string(int(o.time_budget_s)) + "s" : "";
   while (st.step < stop_step && g_stop_signals == 0) {
     const auto t_step = Clock::now();
     double t_data = 0, t_fwd = 0, t_bwd = 0;
@@ -258,11 +265,35 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
              std::to_string(o.max_nonfinite) + ")\nhint: lower --lr, or resume from an earlier checkpoint");
       }
     }
+    if (budget_open && st.step >= budget_probe) {
+      budget_open = false;
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t_train).count();
+      const double per_step = elapsed / double(st.step - first_step);  // includes the slow first step
+      // An evaluation is eval_batches forward passes, about a third of a step each.
+      const double eval_per_step = have_val ? 0.4 * o.eval_batches * per_step / o.eval_every : 0.0;
+      const int64_t fit = st.step + int64_t((o.time_budget_s - elapsed) / (per_step + eval_per_step));
+      if (fit < o.steps) {
+        o.steps = std::max(st.step + 1, fit);
+        o.opt.total_steps = int(o.steps);
+        opt.set_total_steps(int(o.steps));
+        stop_step = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+        const std::string j = o.to_json().dump(2) + "\n";
+        write_file_atomic((fs::path(o.out) / "run.json").string(), j.data(), j.size());
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "time budget %.0f s at %.0f ms/step: training %lld steps (the schedule ends there)",
+                      o.time_budget_s, per_step * 1e3, (long long)o.steps);
+        progress.message(buf);
+        tel.emit("budget", {{"step", st.step}, {"time_budget_s", o.time_budget_s}, {"ms_per_step", per_step * 1e3},
+                            {"steps", o.steps}});
+      }
+    }
     if (o.log_every > 0 && (st.step % o.log_every == 0 || st.step == stop_step))
       progress.update(st.step, o.steps, st.last_loss, lr, tokens_per_step / (ema_ms / 1000.0),
                       double(o.steps - st.step) * ema_ms / 1000.0,
-                      scaling.enabled ? "  scale " + fmt_scale(st.loss_scale) + "  skipped " + std::to_string(st.overflow_total)
-                                      : std::string());
+                      (scaling.enabled ? "  scale " + fmt_scale(st.loss_scale) + "  skipped " +
+                                             std::to_string(st.overflow_total)
+                                       : std::string()) +
+                          budget_note);
 
     // ---- evaluation and checkpoints ----
     bool improved = false;

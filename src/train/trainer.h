@@ -21,6 +21,10 @@ struct TrainOptions {
   int seq = 256, batch = 8, accum = 1;
   int64_t steps = 1000;
   int64_t stop_at = 0;  // > 0: checkpoint and pause after this step (resume continues the schedule)
+  // > 0: fit the run into this many seconds of training. Early in the warmup (before the cosine
+  // starts) the trainer measures its step time and lowers `steps` so the run ends within the
+  // budget; the new step count goes into run.json, so a resume keeps the same schedule.
+  double time_budget_s = 0;
   AdamWConfig opt;      // lr 3e-4, warmup 100, min_lr 0.1·lr, clip 1, wd 0.1, β 0.9/0.95
   double act_clip = 0;
   uint64_t seed = 42;

@@ -49,7 +49,13 @@ def common_args(description, workdir_name):
     ap.add_argument("--workdir", default=os.path.join(REPO, "build", "tests", "work", workdir_name))
     ap.add_argument("--keep", action="store_true", help="keep run directories after success")
     ap.add_argument("--backend", default="cpu", help="kernel backend the trainer runs on (cpu, ane-sim)")
+    ap.add_argument("--precision", default=None, help="fp32 or bf16 (default: the trainer's own choice)")
     return ap
+
+
+def precision_args(a):
+    """--precision for the trainer when the test was given one."""
+    return ["--precision", a.precision] if getattr(a, "precision", None) else []
 
 
 def _mtime(path):

@@ -21,7 +21,7 @@ def train_args(a, model, data, val, sampling):
             "--accum", "2", "--lr", "3e-3", "--min-lr", "3e-3", "--warmup", "4", "--wd", "0.1",
             "--clip", "1.0", "--seed", "1234", "--compact-vocab", "--ckpt-every", "5", "--keep", "100",
             "--eval-every", "5", "--eval-batches", "2", "--threads", "2", "--backend", a.backend,
-            "--log-every", "1", "--sampling", sampling]
+            "--log-every", "1", "--sampling", sampling] + ms.precision_args(a)
 
 
 def by_step(events, kind, what):
@@ -80,6 +80,9 @@ def one_mode(a, model, data, val, sampling, cosine=False):
 
     ev_full, ev_split = ms.telemetry(full), ms.telemetry(split)
     check_telemetry_fields(ev_full, name + " full")
+    if a.precision:
+        got = [e.get("precision") for e in ev_full if e.get("event") == "run_start"]
+        check(got == [a.precision], "%s: asked for --precision %s, run_start says %s" % (name, a.precision, got))
     check_telemetry_fields(ev_split, name + " split")
 
     # The resumed invocation must say where it resumed from: its first step event is step 11, and
