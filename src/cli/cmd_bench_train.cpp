@@ -87,7 +87,7 @@ int worker(const BenchTrainOptions& o) {
   auto be = make_backend("cpu", parse_precision(o.precision));
   LoadedModel lm = load_model(o.model);
   Model& m = *lm.model;
-  Workspace ws(m.cfg, o.batch, o.seq);
+  Workspace ws(m.cfg, o.batch, o.seq, nullptr, /*keep_logits=*/false);
   Rng rng(1);
   for (size_t i = 0; i < ws.inputs.size(); ++i) {
     ws.inputs[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));

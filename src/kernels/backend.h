@@ -110,6 +110,16 @@ class Backend {
                                  int V) = 0;
 
   // ---- stages (defaults composed of the ops above, in kernels/stages.cpp) ----
+  // The classifier and its loss: logits = xf(N,D)·W(V,D)ᵀ, losses(N) = softmax cross-entropy of
+  // each row against targets, lse(N) = each row's log-sum-exp (saved for backward). `scratch`
+  // holds classifier_scratch_floats(N, V) floats and is the stage's own from fwd to bwd. The
+  // default materialises the N×V logits; the cpu backend streams them in vocabulary chunks.
+  virtual size_t classifier_scratch_floats(int N, int V) const { return 2 * size_t(N) * size_t(V); }
+  virtual void classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses,
+                                   float* lse, float* scratch, int N, int D, int V);
+  // dxf(N,D) = ∂(scale·Σ losses)/∂xf (overwritten); dW(V,D) += ∂(scale·Σ losses)/∂W
+  virtual void classifier_loss_bwd(const float* xf, const float* W, const int32_t* targets, const float* lse,
+                                   float scale, float* dxf, float* dW, float* scratch, int N, int D, int V);
   // out = x + α·Wo·attention(rope(qknorm(Wq·n)), rope(qknorm(Wk·n)), Wv·n), n = rmsnorm(x)
   virtual void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                    AttentionSaved& s);

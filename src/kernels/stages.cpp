@@ -51,6 +51,23 @@ FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d) {
   return f;
 }
 
+void Backend::classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses, float* lse,
+                                  float* scratch, int N, int D, int V) {
+  float* logits = scratch;  // kept for backward
+  linear_fwd(xf, W, logits, N, D, V);
+  cross_entropy_fwd(logits, targets, losses, N, V);
+  for (int n = 0; n < N; ++n) lse[n] = losses[n] + logits[size_t(n) * V + targets[n]];
+}
+
+void Backend::classifier_loss_bwd(const float* xf, const float* W, const int32_t* targets, const float* lse,
+                                  float scale, float* dxf, float* dW, float* scratch, int N, int D, int V) {
+  const float* logits = scratch;
+  float* dlogits = scratch + size_t(N) * V;
+  cross_entropy_bwd(logits, targets, scale, dlogits, N, V);
+  linear_bwd_w(dlogits, xf, dW, N, D, V);
+  linear_bwd_x(dlogits, W, dxf, N, D, V, false);
+}
+
 std::pair<const float*, const float*> qk_norm_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
                                                  const LayerTensors& g, const AttentionSaved& s, AttentionScratch& k) {
   if (!d.qk_norm) return {k.dq, k.dk};

@@ -30,6 +30,15 @@ void mask_clamped(float* dx, const float* x, size_t n, float c) {
     if (x[i] >= c || x[i] <= -c) dx[i] = 0.0f;
 }
 
+// The compacted classifier's gradient rows back into the full classifier's gradient.
+void scatter_compacted(const VocabCompaction& vc, const float* cls_g, float* g_classifier, int D) {
+  for (int r = 0; r < vc.size(); ++r) {
+    float* dst = g_classifier + size_t(vc.compact_to_full[r]) * D;
+    const float* src = cls_g + size_t(r) * D;
+    for (int i = 0; i < D; ++i) dst[i] += src[i];
+  }
+}
+
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
@@ -67,8 +76,15 @@ double forward(Backend& be, Model& m, Workspace& ws) {
     std::copy(ws.targets.begin(), ws.targets.end(), ws.logit_targets.begin());
   }
   const int W = ws.logit_width;
-  be.linear_fwd(ws.xf, cls, ws.logits, N, D, W);
-  be.cross_entropy_fwd(ws.logits, ws.logit_targets.data(), ws.losses, N, W);
+  if (ws.logits) {
+    be.linear_fwd(ws.xf, cls, ws.logits, N, D, W);
+    be.cross_entropy_fwd(ws.logits, ws.logit_targets.data(), ws.losses, N, W);
+  } else {
+    const size_t need = be.classifier_scratch_floats(N, W);
+    if (ws.classifier_scratch.size() < need) ws.classifier_scratch.resize(need);  // first step only
+    be.classifier_loss_fwd(ws.xf, cls, ws.logit_targets.data(), ws.losses, ws.lse, ws.classifier_scratch.data(), N, D,
+                           W);
+  }
   ws.classifier_ms += ms_since(t_cls);
   double sum = 0;
   for (int n = 0; n < N; ++n) sum += ws.losses[n];
@@ -81,18 +97,24 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
   const ModelConfig& c = m.cfg;
   const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;
   const auto t_cls = Clock::now();
-  be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
-  if (ws.compaction) {
+  if (!ws.logits) {
+    float* dW = m.g.classifier;
+    if (ws.compaction) {
+      std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
+      dW = ws.cls_g;
+    }
+    be.classifier_loss_bwd(ws.xf, ws.compaction ? ws.cls_w : m.w.classifier, ws.logit_targets.data(), ws.lse,
+                           grad_scale / float(N), ws.dxf, dW, ws.classifier_scratch.data(), N, D, W);
+    if (ws.compaction) scatter_compacted(*ws.compaction, ws.cls_g, m.g.classifier, D);
+  } else if (ws.compaction) {
+    be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
     const VocabCompaction& vc = *ws.compaction;
     std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
     be.linear_bwd_w(ws.dlogits, ws.xf, ws.cls_g, N, D, W);
     be.linear_bwd_x(ws.dlogits, ws.cls_w, ws.dxf, N, D, W, false);
-    for (int r = 0; r < W; ++r) {
-      float* dst = m.g.classifier + size_t(vc.compact_to_full[r]) * D;
-      const float* src = ws.cls_g + size_t(r) * D;
-      for (int i = 0; i < D; ++i) dst[i] += src[i];
-    }
+    scatter_compacted(vc, ws.cls_g, m.g.classifier, D);
   } else {
+    be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
     be.linear_bwd_w(ws.dlogits, ws.xf, m.g.classifier, N, D, W);
     be.linear_bwd_x(ws.dlogits, m.w.classifier, ws.dxf, N, D, W, false);
   }

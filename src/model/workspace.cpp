@@ -2,7 +2,7 @@
 
 namespace anetrain {
 
-Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc)
+Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits)
     : B(B_), T(T_), dims(BlockDims::from(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {
   const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = size_t(logit_width);
   const size_t qd = size_t(c.q_dim()), kvd = size_t(c.kv_dim()), P = size_t(B) * c.n_heads * T * T;
@@ -51,9 +51,10 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
     final_rstd = take(N);
     cls_w = vc ? take(V * D) : nullptr;
     cls_g = vc ? take(V * D) : nullptr;
-    logits = take(N * V);
-    dlogits = take(N * V);
+    logits = keep_logits ? take(N * V) : nullptr;
+    dlogits = keep_logits ? take(N * V) : nullptr;
     losses = take(N);
+    lse = take(N);
     dxf = take(N * D);
     dx_a = take(N * D);
     dx_b = take(N * D);

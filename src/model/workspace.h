@@ -10,8 +10,11 @@
 namespace anetrain {
 
 struct Workspace {
-  // With a compaction, logits cover only its ids (width = compaction->size()).
-  Workspace(const ModelConfig& cfg, int B, int T, const VocabCompaction* compaction = nullptr);
+  // With a compaction, logits cover only its ids (width = compaction->size()). keep_logits: the
+  // full N×width logits are materialised (generation and `grad` read them); without it, the
+  // classifier runs as the backend's classifier stage, which may never hold them all (training).
+  Workspace(const ModelConfig& cfg, int B, int T, const VocabCompaction* compaction = nullptr,
+            bool keep_logits = true);
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
 
@@ -31,9 +34,11 @@ struct Workspace {
   std::vector<int32_t> logit_targets;  // (N) targets in logit columns (= targets when not compacted)
   float* cls_w;       // (Vc,D) gathered classifier rows (compaction only)
   float* cls_g;       // (Vc,D) their gradient before scattering back (compaction only)
-  float* logits;      // (N,logit_width)
-  float* dlogits;     // (N,logit_width)
+  float* logits;      // (N,logit_width) (keep_logits only)
+  float* dlogits;     // (N,logit_width) (keep_logits only)
   float* losses;      // (N)
+  float* lse;         // (N) each row's log-sum-exp (the classifier stage's saved state)
+  std::vector<float> classifier_scratch;  // the classifier stage's; sized by the backend on first use
   float* dxf;         // (N,D)
   float* dx_a;        // (N,D) two ping-pong buffers for the residual gradient
   float* dx_b;        // (N,D)

@@ -41,6 +41,11 @@ class CpuBackend : public Backend {
   void cross_entropy_fwd(const float* logits, const int32_t* targets, float* losses, int N, int V) override;
   void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
                          int V) override;
+  size_t classifier_scratch_floats(int N, int V) const override;
+  void classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses, float* lse,
+                           float* scratch, int N, int D, int V) override;
+  void classifier_loss_bwd(const float* xf, const float* W, const int32_t* targets, const float* lse, float scale,
+                           float* dxf, float* dW, float* scratch, int N, int D, int V) override;
 
  private:
   // bf16 operands: a weight inside the model's arena comes from the copy made once per weight
@@ -62,6 +67,8 @@ class CpuBackend : public Backend {
   uint64_t mirror_version_ = 0;
   std::vector<uint16_t> mirror_;      // bf16 copy of weights_, valid at mirror_version_
   std::vector<uint16_t> scratch_[3];  // per-call conversions; grow to the largest use, then stay
+  std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
+  std::vector<double> running_sum_;
 };
 
 }  // namespace anetrain

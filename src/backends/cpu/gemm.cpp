@@ -68,8 +68,13 @@ struct Gemm::Impl {
         po.append_sum(1.0f);
         attr.set_post_ops(po);
       }
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, eng);
-      it = prims.emplace(key, dnnl::matmul(pd)).first;
+      try {
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, eng);
+        it = prims.emplace(key, dnnl::matmul(pd)).first;
+      } catch (const dnnl::error& e) {
+        fail(std::string("oneDNN has no ") + (bf16 ? "bf16" : "fp32") + " matrix product for this CPU (" + gemm_isa() +
+             "): " + e.what() + (bf16 ? "; train with --precision fp32" : ""));
+      }
     }
     dnnl::memory ma(a, eng, const_cast<void*>(A)), mb(b, eng, const_cast<void*>(B)), mc(c, eng, C);
     it->second.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});

@@ -22,7 +22,12 @@ Numerics CpuBackend::numerics() const {
 void CpuBackend::sync_weights(const WeightsView& w) { weights_ = w; }
 
 const uint16_t* CpuBackend::bf16_weight(const float* W, size_t n) {
-  if (!weights_.contains(W, n)) return bf16_activation(W, n, 2);
+  // A model whose bf16 copy would pass kMirrorMaxBytes converts each weight right before its
+  // product instead: one more streaming pass over the weights per step (~5% of a qwen3-0.6b
+  // step) for 1.2 GB less memory. Both round the same way, so results are bit-identical.
+  constexpr size_t kMirrorMaxBytes = size_t(512) << 20;
+  if (!weights_.contains(W, n) || weights_.count * sizeof(uint16_t) > kMirrorMaxBytes)
+    return bf16_activation(W, n, 2);
   if (mirror_version_ != weights_.version || mirror_.size() != weights_.count) {
     // Once per optimizer step: the whole arena at once is one streaming pass over memory.
     mirror_.resize(weights_.count);
