@@ -89,6 +89,17 @@ class Backend {
   virtual void attention_bwd(const float* dout, const float* q, const float* k, const float* v, const float* probs,
                              float* dq, float* dk, float* dv, float* dprobs, const AttnShape& s) = 0;
 
+  // The flash form of the same attention, without the T×T matrix: fwd saves lse (B,Hq,T), each
+  // query row's log-sum-exp of its scaled scores; bwd recomputes the probabilities from q, k and
+  // lse, and reads the forward's `out`. A backend that has it says for which shapes it wants it
+  // used (attention_flash); the attention stage then takes this form. The defaults fail.
+  virtual bool attention_flash(const AttnShape& s) const { return false; }
+  virtual void attention_flash_fwd(const float* q, const float* k, const float* v, float* out, float* lse,
+                                   const AttnShape& s);
+  virtual void attention_flash_bwd(const float* dout, const float* q, const float* k, const float* v,
+                                   const float* out, const float* lse, float* dq, float* dk, float* dv,
+                                   const AttnShape& s);
+
   // Inference: Tn new queries at absolute positions pos0…pos0+Tn−1 against a KV cache that
   // already holds positions 0…pos0+Tn−1 (the new ones included). q,out (Tn,Hq,hd);
   // k_cache,v_cache rows of (Hkv,hd); scores is scratch of Hq·Tn·(pos0+Tn) floats.

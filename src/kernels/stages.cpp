@@ -2,6 +2,7 @@
 // block overrides the virtual and is tested against this composition.
 #include <cstring>
 
+#include "core/error.h"
 #include "kernels/backend.h"
 
 namespace anetrain {
@@ -21,7 +22,7 @@ BlockDims BlockDims::from(const ModelConfig& c, int B, int T) {
                    c.qk_norm};
 }
 
-AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training) {
+AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training, bool flash) {
   const size_t N = size_t(d.N()), D = d.D, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
   AttentionSaved a{};
   a.xn = take(N * D);
@@ -33,9 +34,10 @@ AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, 
   a.q = take(N * qd);
   a.k = training ? take(N * kvd) : nullptr;
   a.v = training ? take(N * kvd) : nullptr;
-  a.probs = training ? take(size_t(d.B) * d.Hq * d.T * d.T) : nullptr;
+  a.probs = training && !flash ? take(size_t(d.B) * d.Hq * d.T * d.T) : nullptr;
   a.attn = take(N * qd);
   a.o = take(N * D);
+  a.lse = training && flash ? take(size_t(d.B) * d.Hq * d.T) : nullptr;
   return a;
 }
 
@@ -49,6 +51,15 @@ FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d) {
   f.h = take(N * F);
   f.f = take(N * D);
   return f;
+}
+
+void Backend::attention_flash_fwd(const float*, const float*, const float*, float*, float*, const AttnShape&) {
+  fail("backend '" + name() + "' has no flash form of attention (plan the workspace with probabilities)");
+}
+
+void Backend::attention_flash_bwd(const float*, const float*, const float*, const float*, const float*, const float*,
+                                  float*, float*, float*, const AttnShape&) {
+  fail("backend '" + name() + "' has no flash form of attention (plan the workspace with probabilities)");
 }
 
 void Backend::classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses, float* lse,
@@ -96,7 +107,11 @@ void Backend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, con
   linear_fwd(s.xn, w.wv, s.v, N, d.D, kvd);
   rope_fwd(s.q, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
   rope_fwd(s.k, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
-  attention_fwd(s.q, s.k, s.v, s.attn, s.probs, AttnShape{d.B, d.T, d.Hq, d.Hkv, d.hd});
+  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
+  if (s.lse)
+    attention_flash_fwd(s.q, s.k, s.v, s.attn, s.lse, shape);
+  else
+    attention_fwd(s.q, s.k, s.v, s.attn, s.probs, shape);
   linear_fwd(s.attn, w.wo, s.o, N, qd, d.D);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
 }
@@ -107,7 +122,11 @@ void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, con
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
   linear_bwd_w(k.dres, s.attn, g.wo, N, qd, d.D);
   linear_bwd_x(k.dres, w.wo, k.dattn, N, qd, d.D, false);
-  attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, AttnShape{d.B, d.T, d.Hq, d.Hkv, d.hd});
+  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
+  if (s.lse)
+    attention_flash_bwd(k.dattn, s.q, s.k, s.v, s.attn, s.lse, k.dq, k.dk, k.dv, shape);
+  else
+    attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, shape);
   rope_bwd(k.dq, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
   rope_bwd(k.dk, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
   const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);

@@ -33,6 +33,7 @@ struct AttentionSaved {
   float* probs;   // (B,Hq,T,T)
   float* attn;    // (N,Hq*hd) attention output before Wo
   float* o;       // (N,D) Wo·attn (before the residual)
+  float* lse;     // (B,Hq,T) row log-sum-exp of the flash form (nullptr: the stage keeps probs)
 };
 
 struct AttentionScratch {
@@ -42,7 +43,7 @@ struct AttentionScratch {
   float* dv;      // (N,Hkv*hd)
   float* dq_raw;  // (N,Hq*hd)
   float* dk_raw;  // (N,Hkv*hd)
-  float* dprobs;  // (B,Hq,T,T)
+  float* dprobs;  // (B,Hq,T,T) (not with the flash form)
   float* dxn;     // (N,D)
   float* dres;    // (N,D) α·dout
 };
@@ -65,8 +66,10 @@ struct FfnSaved {
 
 // Buffers of one block for N rows, carved by `take` (an arena's allocator). Decoding keeps keys
 // and values in its KV cache and needs no probabilities, so `training` false skips k, v, probs.
+// flash: the backend runs attention in its flash form (Backend::attention_flash), which saves lse
+// instead of the (B,Hq,T,T) probabilities.
 using TakeFloats = std::function<float*(size_t)>;
-AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training);
+AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training, bool flash = false);
 FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d);
 
 struct FfnScratch {

@@ -2,7 +2,8 @@
 
 namespace anetrain {
 
-Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits)
+Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits,
+                     bool flash)
     : B(B_), T(T_), dims(BlockDims::from(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {
   const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = size_t(logit_width);
   const size_t qd = size_t(c.q_dim()), kvd = size_t(c.kv_dim()), P = size_t(B) * c.n_heads * T * T;
@@ -28,7 +29,7 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
     for (int l = 0; l <= L; ++l) x[l] = take(N * D);
     for (int l = 0; l < L; ++l) {
       x_mid[l] = take(N * D);
-      attn[l] = plan_attention_saved(take, dims, true);
+      attn[l] = plan_attention_saved(take, dims, true, flash);
       ffn[l] = plan_ffn_saved(take, dims);
     }
     AttentionScratch& as = attn_scratch;
@@ -38,7 +39,7 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
     as.dv = take(N * kvd);
     as.dq_raw = take(N * qd);
     as.dk_raw = take(N * kvd);
-    as.dprobs = take(P);
+    as.dprobs = flash ? nullptr : take(P);
     as.dxn = take(N * D);
     as.dres = take(N * D);
     FfnScratch& fs = ffn_scratch;

@@ -13,8 +13,10 @@ struct Workspace {
   // With a compaction, logits cover only its ids (width = compaction->size()). keep_logits: the
   // full N×width logits are materialised (generation and `grad` read them); without it, the
   // classifier runs as the backend's classifier stage, which may never hold them all (training).
+  // flash_attention: plan for a backend that runs attention in its flash form (saves lse, not
+  // the B·Hq·T·T probabilities; Backend::attention_flash says whether it wants to).
   Workspace(const ModelConfig& cfg, int B, int T, const VocabCompaction* compaction = nullptr,
-            bool keep_logits = true);
+            bool keep_logits = true, bool flash_attention = false);
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <tuple>
 
+#include "core/error.h"
 #include "kernels/backend.h"
 #include "op_test_util.h"
 
@@ -41,6 +42,17 @@ const StageCase kCases[] = {
     {"stories110m", 1, 6, 768, 2048, 12, 12, 64, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
     {"qwen3_0_6b", 1, 4, 1024, 3072, 16, 8, 128, true, RopeStyle::half, 1.0f, 1e6f, 1e-6f},
 };
+
+// Whether the backend implements the flash form (the base class's default fails).
+bool has_flash_attention(Backend& be) {
+  std::vector<float> q(4, 0.5f), k(4, 0.25f), v(4, 1.0f), out(4), lse(1);
+  try {
+    be.attention_flash_fwd(q.data(), k.data(), v.data(), out.data(), lse.data(), AttnShape{1, 1, 1, 1, 4});
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 std::vector<std::string> tested_backends() {
   std::vector<std::string> out;
@@ -124,19 +136,24 @@ TEST_P(StagesVsRef, AttentionBlock) {
   const LayerTensors W = attention_weights(w, false);
   const Guarded x = random_vec(N() * d.D, 31), dout = random_vec(N() * d.D, 32);
   const size_t P = size_t(d.B) * d.Hq * d.T * d.T, qn = d.qk_norm ? 1 : 0;
-  Pool io[2], saved[2], scratch[2], grads[2];
-  for (int i = 0; i < 2; ++i) {
+  // 0: ref's default composition; 1: the backend, keeping probabilities; 2: the backend in its
+  // flash form (saves lse only), when it has one.
+  const bool flash = has_flash_attention(*be);
+  Pool io[3], saved[3], scratch[3], grads[3];
+  for (int i = 0; i < (flash ? 3 : 2); ++i) {
+    const size_t Pi = i == 2 ? 0 : P;
     Pool& s = saved[i];
     AttentionSaved sv{s.p("xn", N() * d.D),           s.p("rstd", N()),
                       s.p("q_raw", qn * N() * qd()),  s.p("k_raw", qn * N() * kvd()),
                       s.p("q_rstd", qn * N() * d.Hq), s.p("k_rstd", qn * N() * d.Hkv),
                       s.p("q", N() * qd()),           s.p("k", N() * kvd()),
-                      s.p("v", N() * kvd()),          s.p("probs", P),
-                      s.p("attn", N() * qd()),        s.p("o", N() * d.D)};
+                      s.p("v", N() * kvd()),          s.p("probs", Pi),
+                      s.p("attn", N() * qd()),        s.p("o", N() * d.D),
+                      s.p("lse", i == 2 ? size_t(d.B) * d.Hq * d.T : 0)};
     Pool& k = scratch[i];
     AttentionScratch sc{k.p("dattn", N() * qd()), k.p("dq", N() * qd()),     k.p("dk", N() * kvd()),
                         k.p("dv", N() * kvd()),   k.p("dq_raw", N() * qd()), k.p("dk_raw", N() * kvd()),
-                        k.p("dprobs", P),         k.p("dxn", N() * d.D),     k.p("dres", N() * d.D)};
+                        k.p("dprobs", Pi),        k.p("dxn", N() * d.D),     k.p("dres", N() * d.D)};
     const LayerTensors G = attention_weights(grads[i], true);
     float *out = io[i].p("out", N() * d.D), *dx = io[i].p("dx", N() * d.D);
     if (i == 0) {  // qualified: the default composition, whatever RefBackend may ever override
@@ -147,11 +164,14 @@ TEST_P(StagesVsRef, AttentionBlock) {
       be->attention_block_bwd(d, W, G, x.data(), sv, dout.data(), dx, sc);
     }
   }
-  compare(io[1], io[0], {"out", "dx"});
   std::vector<std::string> gnames = {"attn_norm", "wq", "wk", "wv", "wo"};
   if (d.qk_norm) gnames.insert(gnames.end(), {"q_norm", "k_norm"});
-  compare(grads[1], grads[0], gnames);
-  for (auto* p : {&io[1], &saved[1], &scratch[1], &grads[1]}) p->expect_intact(tag("attention block"));
+  for (int i = 1; i < (flash ? 3 : 2); ++i) {
+    SCOPED_TRACE(i == 2 ? "flash form" : "with probabilities");
+    compare(io[i], io[0], {"out", "dx"});
+    compare(grads[i], grads[0], gnames);
+    for (auto* p : {&io[i], &saved[i], &scratch[i], &grads[i]}) p->expect_intact(tag("attention block"));
+  }
   Pool fresh;  // the stage must not write its weights
   attention_weights(fresh, false);
   compare(w, fresh, gnames, 0.0);

@@ -32,6 +32,11 @@ class CpuBackend : public Backend {
                      const AttnShape& s) override;
   void attention_bwd(const float* dout, const float* q, const float* k, const float* v, const float* probs, float* dq,
                      float* dk, float* dv, float* dprobs, const AttnShape& s) override;
+  bool attention_flash(const AttnShape& s) const override;
+  void attention_flash_fwd(const float* q, const float* k, const float* v, float* out, float* lse,
+                           const AttnShape& s) override;
+  void attention_flash_bwd(const float* dout, const float* q, const float* k, const float* v, const float* out,
+                           const float* lse, float* dq, float* dk, float* dv, const AttnShape& s) override;
   void attention_cached_fwd(const float* q, const float* k_cache, const float* v_cache, float* out, float* scores,
                             int pos0, int Tn, int Hq, int Hkv, int hd) override;
   void swiglu_fwd(const float* g, const float* u, float* h, size_t n) override;
@@ -67,6 +72,8 @@ class CpuBackend : public Backend {
   uint64_t mirror_version_ = 0;
   std::vector<uint16_t> mirror_;      // bf16 copy of weights_, valid at mirror_version_
   std::vector<uint16_t> scratch_[3];  // per-call conversions; grow to the largest use, then stay
+  float* flash_scratch(size_t floats_per_thread);  // per-thread tiles of the flash kernels
+  std::vector<float> flash_scratch_;
   std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
   std::vector<double> running_sum_;
 };

@@ -55,7 +55,7 @@ Result run_layer(Backend& be, const BlockDims& d, uint64_t seed, bool use_defaul
   const size_t qn = d.qk_norm ? 1 : 0;
   AttentionSaved as{L.p("xn", N * D), L.p("rstd", N), L.p("q_raw", qn * N * qd), L.p("k_raw", qn * N * kvd),
                     L.p("q_rstd", qn * N * d.Hq), L.p("k_rstd", qn * N * d.Hkv), L.p("q", N * qd), L.p("k", N * kvd),
-                    L.p("v", N * kvd), L.p("probs", P), L.p("attn", N * qd), L.p("o", N * D)};
+                    L.p("v", N * kvd), L.p("probs", P), L.p("attn", N * qd), L.p("o", N * D), nullptr};
   AttentionScratch ak{L.p("dattn", N * qd), L.p("dq", N * qd), L.p("dk", N * kvd), L.p("dv", N * kvd),
                       L.p("dq_raw", N * qd), L.p("dk_raw", N * kvd), L.p("dprobs", P), L.p("dxn", N * D), L.p("dres", N * D)};
   FfnSaved fs{L.p("fxn", N * D), L.p("frstd", N), L.p("g", N * F), L.p("u", N * F), L.p("h", N * F), L.p("f", N * D)};
