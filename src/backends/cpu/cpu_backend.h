@@ -1,7 +1,8 @@
-// `cpu`: the default backend. Matrix products go to OpenBLAS sgemm in fp32 and to oneDNN's
-// matmul in bf16 (mixed precision: bf16 inputs, fp32 accumulation and outputs; we have not
-// measured a hand-written GEMM that beats either); everything else is fp32 loops threaded with
-// OpenMP and written so the compiler vectorises the inner dimension.
+// `cpu`: the default backend. The linear layers' products go to oneDNN's matmul, in fp32 or bf16
+// (mixed precision: bf16 inputs, fp32 accumulation and outputs); attention's small per-head
+// products to OpenBLAS sgemm (we have not measured a hand-written GEMM that beats either).
+// Everything else is fp32 loops threaded with OpenMP, written so the compiler vectorises the
+// inner dimension.
 #pragma once
 #include <vector>
 

@@ -1,6 +1,7 @@
-// cpu linear layer: the three products of y = x·Wᵀ. fp32: OpenBLAS sgemm. bf16: oneDNN matmul
-// on bf16 copies of both operands, accumulating in fp32 into the fp32 output.
-#include <cblas.h>
+// cpu linear layer: the three products of y = x·Wᵀ, on oneDNN's matmul in both precisions. fp32:
+// oneDNN measured 0.9–1.2× OpenBLAS's time on the six stories110m shapes (faster on five) and a
+// stories110m fp32 step 1,037–1,144 vs 1,074–1,265 ms, and it dispatches per CPU at run time.
+// bf16: bf16 copies of both operands, accumulating in fp32 into the fp32 output.
 
 #include "backends/cpu/cpu_backend.h"
 
@@ -50,7 +51,7 @@ void CpuBackend::linear_fwd(const float* x, const float* W, float* y, int N, int
     gemm_.bf16(bf16_activation(x, size_t(N) * in, 0), false, w16, true, y, N, out, in, false);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+  gemm_.f32(x, false, W, true, y, N, out, in, false);
 }
 
 void CpuBackend::linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) {
@@ -59,8 +60,7 @@ void CpuBackend::linear_bwd_x(const float* dy, const float* W, float* dx, int N,
     gemm_.bf16(bf16_activation(dy, size_t(N) * out, 0), false, w16, false, dx, N, in, out, accumulate);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy, out, W, in, accumulate ? 1.0f : 0.0f,
-              dx, in);
+  gemm_.f32(dy, false, W, false, dx, N, in, out, accumulate);
 }
 
 void CpuBackend::linear_bwd_w(const float* dy, const float* x, float* dW, int N, int in, int out) {
@@ -69,7 +69,7 @@ void CpuBackend::linear_bwd_w(const float* dy, const float* x, float* dW, int N,
     gemm_.bf16(dy16, true, bf16_activation(x, size_t(N) * in, 1), false, dW, out, in, N, true);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
+  gemm_.f32(dy, true, x, false, dW, out, in, N, true);
 }
 
 }  // namespace anetrain
