@@ -69,7 +69,14 @@ def main():
         back = OVERFLOW_AT + WINDOW + 1
         check(steps[back - 1]["loss_scale"] == 32768 and steps[back]["loss_scale"] == 65536,
               "scale did not double after %d clean steps: %s, %s" % (WINDOW, steps[back - 1]["loss_scale"], steps[back]["loss_scale"]))
-        check(sum(1 for e in steps.values() if e["overflow"]) == 1, "more than one overflow")
+        # Besides the injected one, overflows may happen only where dynamic loss scaling is meant to
+        # find them: after the scale has grown past the initial 2^16 (the window doubles it every
+        # 50 clean steps, to 2^20 by step 290). One at or below 2^16 would mean the fp16 programs
+        # overflow where they should not.
+        natural = [(s, e["loss_scale"]) for s, e in sorted(steps.items()) if e["overflow"] and s != OVERFLOW_AT]
+        check(all(scale > 65536 for _, scale in natural), "overflow at the initial scale or below: %s" % natural)
+        if natural:
+            print("natural overflows (step, scale) once the scale had grown: %s" % natural)
         check(not any(e.get("event") == "nonfinite" for e in runs["ane-sim"]), "an overflow counted as non-finite")
         check(all(e["loss_scale"] == 1 for e in ms.step_events(runs["cpu"])), "the fp32 cpu run scaled its loss")
         state = ms.run([a.anetrain, "inspect", os.path.join(a.workdir, "ane-sim"), "--json"], check_rc=0).out
