@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "formats/gguf.h"
 #include "formats/load.h"
 #include "gen/chat.h"
 #include "gen/decoder.h"
@@ -25,6 +26,9 @@ std::string find_tokenizer(const std::string& model, const std::string& given) {
   namespace fs = std::filesystem;
   if (!given.empty()) return given;
   std::error_code ec;
+  // A GGUF with a SentencePiece vocabulary carries its tokenizer; a byte-level one (Qwen's) needs
+  // the tokenizer.json next to it, which the search below finds.
+  if (fs::is_regular_file(model, ec) && gguf_tokenizer_kind(model) == "llama") return model;
   fs::path dir = fs::is_directory(model, ec) ? fs::path(model) : fs::path(model).parent_path();
   for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
     for (const char* name : {"tokenizer.json", "tokenizer.bin"})

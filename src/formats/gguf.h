@@ -132,6 +132,9 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
 // by content); and a "llama" GGUF vocabulary back to tokenizer.bin, byte for byte as llama2.c's
 // tokenizer.py writes it.
 GgufTokenizer gguf_tokenizer_from_file(const std::string& path, int vocab_size);
+// tokenizer.ggml.model of a GGUF file that carries a vocabulary ("llama", "gpt2"); "" when `path`
+// is not a GGUF file or has none.
+std::string gguf_tokenizer_kind(const std::string& path);
 void write_gguf_tokenizer_as_llama2c(const GgufTokenizer& t, const std::string& path);
 
 }  // namespace anetrain

@@ -123,6 +123,36 @@ GgufTokenizer gguf_tokenizer_from_file(const std::string& path, int vocab_size) 
   return t;
 }
 
+std::string gguf_tokenizer_kind(const std::string& path) {
+  {
+    MappedFile f(path);
+    if (f.size() < 4 || std::memcmp(f.data(), "GGUF", 4) != 0) return "";
+  }
+  const GgufTokenizer t = gguf_tokenizer(GgufReader(path));
+  return t.empty() ? "" : t.model;
+}
+
+// A "llama" GGUF vocabulary as the llama2.c tokenizer it is, in memory (load_tokenizer's GGUF case).
+std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path, int vocab_size) {
+  GgufTokenizer t = gguf_tokenizer(GgufReader(path));
+  if (t.empty()) fail_at(path, 0, "this GGUF file carries no tokenizer (no tokenizer.ggml.tokens)");
+  if (t.model != "llama" || t.scores.size() != t.tokens.size())
+    fail(path + ": its tokenizer is \"" + t.model +
+         "\" (byte-level BPE); anetrain reads GGUF vocabularies of the SentencePiece (\"llama\") kind. "
+         "Pass the model's tokenizer.json with -z");
+  if (vocab_size > 0 && int(t.tokens.size()) != vocab_size)
+    fail(path + ": its tokenizer has " + std::to_string(t.tokens.size()) + " tokens but the model " +
+         std::to_string(vocab_size));
+  const int64_t bos = t.bos_id >= 0 ? t.bos_id : 1, eos = t.eos_id >= 0 ? t.eos_id : 2;
+  std::vector<std::string> pieces;
+  int longest = 1;
+  for (size_t i = 0; i < t.tokens.size(); ++i) {
+    pieces.push_back(int64_t(i) == bos ? "\n<s>\n" : int64_t(i) == eos ? "\n</s>\n" : replace_all(t.tokens[i], kSpace, " "));
+    longest = std::max(longest, int(pieces.back().size()));
+  }
+  return std::make_unique<Llama2cTokenizer>(std::move(pieces), std::move(t.scores), longest);
+}
+
 void write_gguf_tokenizer_as_llama2c(const GgufTokenizer& t, const std::string& path) {
   if (t.model != "llama" || t.scores.size() != t.tokens.size())
     fail(path + ": a llama2.c tokenizer.bin needs a SentencePiece (\"llama\") vocabulary with scores; this one is \"" +

@@ -1,6 +1,7 @@
 // load_tokenizer(): picks the reader by content, not by file name, so a renamed tokenizer still
-// loads. JSON (first non-blank byte '{') is a Hugging Face tokenizer.json; anything else is taken
-// to be a llama2.c tokenizer.bin, whose first four bytes are a small little-endian int32.
+// loads. JSON (first non-blank byte '{') is a Hugging Face tokenizer.json; a file starting with
+// "GGUF" is a model that carries its vocabulary; anything else is taken to be a llama2.c
+// tokenizer.bin, whose first four bytes are a small little-endian int32.
 #include <algorithm>
 #include <cstring>
 
@@ -11,8 +12,10 @@
 
 namespace anetrain {
 
-// Defined in hf_tokenizer.cpp; declared here so this file does not depend on that header.
+// Defined in hf_tokenizer.cpp and formats/gguf_tokenizer.cpp; declared here so this file does not
+// depend on their headers.
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
+std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path, int vocab_size);
 
 namespace {
 
@@ -30,13 +33,15 @@ bool looks_like_json(const MappedFile& f) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint) {
-  bool json;
+  bool json, gguf;
   {
     const MappedFile f(path);  // closed again before the chosen reader opens the file
     if (f.size() == 0) fail(path + ": empty file is not a tokenizer");
     json = looks_like_json(f);
+    gguf = f.size() >= 4 && std::memcmp(f.data(), "GGUF", 4) == 0;  // a model file with its vocabulary
   }
   if (json) return load_hf_tokenizer(path);
+  if (gguf) return load_gguf_tokenizer(path, vocab_size_hint);
   return load_llama2c_tokenizer(path, vocab_size_hint);
 }
 

@@ -29,5 +29,15 @@ JSON
 out=$("$BIN" generate "$W/qwen_tiny.json" -z "$ASSETS/hf/qwen3/tokenizer.json" --chat --system "Be brief." -i "Hello there" -n 8 -t 0 2>"$W/err.txt"); rc=$?
 check "--chat with the Qwen3 tokenizer runs (random weights)" '[[ $rc -eq 0 && "$out" == "Hello there"* ]]'
 check "timing goes to stderr" 'grep -q "tok/s" "$W/err.txt"'
+# A GGUF carries its vocabulary: generate uses it with no -z, and -z accepts the GGUF file itself.
+"$BIN" convert "$M" "$W/s.gguf" -z "$Z" >/dev/null 2>&1
+gold=$("$BIN" generate "$M" -z "$Z" -t 0 -n 60 -i "Once upon a time" 2>/dev/null)
+out=$("$BIN" generate "$W/s.gguf" -t 0 -n 60 -i "Once upon a time" 2>/dev/null)
+check "generate s.gguf uses the tokenizer inside it" '[[ -n "$out" && "$out" == "$gold" ]]'
+out=$("$BIN" generate "$M" -z "$W/s.gguf" -t 0 -n 60 -i "Once upon a time" 2>/dev/null)
+check "-z s.gguf reads the GGUF's vocabulary" '[[ "$out" == "$gold" ]]'
+"$BIN" convert "$M" "$W/bare.gguf" >/dev/null 2>&1
+err=$("$BIN" generate "$M" -z "$W/bare.gguf" -t 0 -n 5 -i "Once" 2>&1 >/dev/null); rc=$?
+check "-z a GGUF without a vocabulary names the file and the missing key" '[[ $rc -eq 1 && "$err" == *bare.gguf* && "$err" == *tokenizer.ggml.tokens* ]]'
 if [[ $fails -ne 0 ]]; then echo "$fails generate checks failed"; exit 1; fi
 echo "all generate checks passed"
