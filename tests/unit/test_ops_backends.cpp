@@ -81,6 +81,16 @@ TEST_P(OpsVsRef, Linear) {
     EXPECT_TRUE(dx.intact(tag(what)));
   }
 
+  // Decoding's few-row products (the cpu backend streams W as matrix-vector products there).
+  for (int rows : {1, 3}) {
+    Guarded ys(size_t(rows) * out, kGarbage), ys_ref(size_t(rows) * out, kGarbage);
+    be->linear_fwd(x.data(), W.data(), ys.data(), rows, in, out);
+    ref->linear_fwd(x.data(), W.data(), ys_ref.data(), rows, in, out);
+    const std::string what = "linear_fwd y, " + std::to_string(rows) + " row(s)";
+    EXPECT_TRUE(all_close(tag(what), ys, ys_ref, tol));
+    EXPECT_TRUE(ys.intact(tag(what)));
+  }
+
   Guarded dW = random_vec(size_t(out) * in, 5), dW_ref = random_vec(size_t(out) * in, 5);
   be->linear_bwd_w(dy.data(), x.data(), dW.data(), N, in, out);
   ref->linear_bwd_w(dy.data(), x.data(), dW_ref.data(), N, in, out);

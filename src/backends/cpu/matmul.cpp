@@ -3,6 +3,8 @@
 // stories110m fp32 step 1,037–1,144 vs 1,074–1,265 ms, and it dispatches per CPU at run time.
 // bf16: bf16 copies of both operands, accumulating in fp32 into the fp32 output.
 
+#include <algorithm>
+
 #include "backends/cpu/cpu_backend.h"
 
 namespace anetrain {
@@ -38,6 +40,31 @@ const uint16_t* CpuBackend::bf16_weight(const float* W, size_t n) {
   return mirror_.data() + (W - weights_.data);
 }
 
+namespace {
+
+constexpr int kSmallRows = 4;  // up to here a product is a matrix-vector one (see below)
+
+// y(N,out) = x(N,in)·Wᵀ for a few rows (decoding: N = 1): a matrix-vector product is bound by
+// reading W once, so each thread streams a contiguous band of W's rows against the N input rows
+// held in cache. oneDNN's matmul at M = 1 decoded stories110m at 39 tokens/s, this at 63–65.
+void small_rows_fwd(const float* x, const float* W, float* y, int N, int in, int out) {
+  // One row at a time, each a single forward stream through memory: four interleaved row streams
+  // per thread measured slower (49–54 vs 63–65 tokens/s on stories110m).
+#pragma omp parallel for schedule(static)
+  for (int o = 0; o < out; ++o) {
+    const float* w = W + size_t(o) * in;
+    for (int n = 0; n < N; ++n) {
+      const float* xn = x + size_t(n) * in;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int i = 0; i < in; ++i) s += w[i] * xn[i];
+      y[size_t(n) * out + o] = s;
+    }
+  }
+}
+
+}  // namespace
+
 const uint16_t* CpuBackend::bf16_activation(const float* x, size_t n, int slot) {
   auto& buf = scratch_[slot];
   if (buf.size() < n) buf.resize(n);
@@ -49,6 +76,10 @@ void CpuBackend::linear_fwd(const float* x, const float* W, float* y, int N, int
   if (precision_ == Precision::bf16) {
     const uint16_t* w16 = bf16_weight(W, size_t(out) * in);
     gemm_.bf16(bf16_activation(x, size_t(N) * in, 0), false, w16, true, y, N, out, in, false);
+    return;
+  }
+  if (N <= kSmallRows) {
+    small_rows_fwd(x, W, y, N, in, out);
     return;
   }
   gemm_.f32(x, false, W, true, y, N, out, in, false);
