@@ -1,6 +1,8 @@
 // Implementation of the kernel-test helpers declared in op_test_util.h.
 #include "op_test_util.h"
 
+#include "kernels/backend.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -95,6 +97,14 @@ double max_abs(const float* p, size_t n) {
   os << what << ": max |got - want| = " << worst << " at index " << at << " of " << n << " (got " << got[at]
      << ", want " << want[at] << "), bound " << rel_tol << " x " << scale;
   return ::testing::AssertionFailure() << os.str();
+}
+
+std::vector<std::string> tested_backends() {
+  std::vector<std::string> out;
+  for (const auto& n : backend_names())
+    if (n != "ref") out.push_back(n);
+  out.push_back("cpu-bf16");
+  return out;
 }
 
 }  // namespace anetrain::test

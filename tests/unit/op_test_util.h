@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/rng.h"
@@ -57,5 +58,18 @@ inline ::testing::AssertionResult all_close(const std::string& what, const Guard
 }
 
 double max_abs(const float* p, size_t n);
+
+// Every built-in backend except ref (the oracle), plus cpu-bf16 (--precision bf16's backend,
+// not a user-facing name): what the contract tests run against ref.
+std::vector<std::string> tested_backends();
+
+// gtest parameter name for a (backend, case) pair: "cpu_bf16_stories110m".
+template <class Case>
+std::string backend_case_name(const ::testing::TestParamInfo<std::tuple<std::string, Case>>& info) {
+  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
 
 }  // namespace anetrain::test

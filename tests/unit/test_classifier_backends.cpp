@@ -31,14 +31,6 @@ const ClassifierCase kCases[] = {
     {"odd_chunked", 257, 5, 65537},           // 16.8M logits: 9 chunks, the last of 545 columns
 };
 
-std::vector<std::string> tested_backends() {
-  std::vector<std::string> out;
-  for (const auto& n : backend_names())
-    if (n != "ref") out.push_back(n);
-  out.push_back("cpu-bf16");
-  return out;
-}
-
 class ClassifierVsRef : public ::testing::TestWithParam<std::tuple<std::string, ClassifierCase>> {};
 
 TEST_P(ClassifierVsRef, ForwardAndBackward) {
@@ -79,16 +71,9 @@ TEST_P(ClassifierVsRef, ForwardAndBackward) {
   for (size_t n = 0; n < N; ++n) EXPECT_GT(losses[1][n], 0.0f) << tag << " row " << n;
 }
 
-std::string case_name(const ::testing::TestParamInfo<ClassifierVsRef::ParamType>& info) {
-  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-  for (char& ch : n)
-    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return n;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, ClassifierVsRef,
                          ::testing::Combine(::testing::ValuesIn(tested_backends()), ::testing::ValuesIn(kCases)),
-                         case_name);
+                         backend_case_name<ClassifierCase>);
 
 }  // namespace
 }  // namespace anetrain::test

@@ -90,18 +90,11 @@ TEST_P(FlashAttention, EqualsAttentionWithProbabilities) {
   EXPECT_TRUE(all_close(tag + " flash lse", lse, lse_want, kTol));
 }
 
-std::string case_name(const ::testing::TestParamInfo<FlashAttention::ParamType>& info) {
-  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-  for (char& ch : n)
-    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return n;
-}
-
 // The backends with a flash form: cpu (in both precisions; its attention is fp32 in both) and the
 // ane backends, which inherit the cpu backend's ops.
 INSTANTIATE_TEST_SUITE_P(CpuBackends, FlashAttention,
                          ::testing::Combine(::testing::Values("cpu", "cpu-bf16"), ::testing::ValuesIn(kCases)),
-                         case_name);
+                         backend_case_name<FlashCase>);
 
 }  // namespace
 }  // namespace anetrain::test

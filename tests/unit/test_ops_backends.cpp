@@ -39,14 +39,6 @@ const Shape kShapes[] = {
     {"qwen3_0_6b", 1, 6, 1024, 3072, 16, 8, 128, 151936, 2, 1e6f, 1e-6f},
 };
 
-std::vector<std::string> tested_backends() {
-  std::vector<std::string> out;
-  for (const auto& n : backend_names())
-    if (n != "ref") out.push_back(n);
-  out.push_back("cpu-bf16");  // --precision bf16: not a user-facing name, the same contract
-  return out;
-}
-
 class OpsVsRef : public ::testing::TestWithParam<std::tuple<std::string, Shape>> {
  protected:
   void SetUp() override {
@@ -245,16 +237,9 @@ TEST_P(OpsVsRef, CrossEntropy) {
   EXPECT_TRUE(d.intact(tag("cross_entropy_bwd dlogits")));
 }
 
-std::string case_name(const ::testing::TestParamInfo<OpsVsRef::ParamType>& info) {
-  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, OpsVsRef,
                          ::testing::Combine(::testing::ValuesIn(tested_backends()), ::testing::ValuesIn(kShapes)),
-                         case_name);
+                         backend_case_name<Shape>);
 // A build with only `ref` has nothing to compare.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OpsVsRef);
 

@@ -54,14 +54,6 @@ bool has_flash_attention(Backend& be) {
   }
 }
 
-std::vector<std::string> tested_backends() {
-  std::vector<std::string> out;
-  for (const auto& n : backend_names())
-    if (n != "ref") out.push_back(n);
-  out.push_back("cpu-bf16");  // --precision bf16: not a user-facing name, the same contract
-  return out;
-}
-
 // Named guarded tensors; p(name, n) allocates on first use (or returns nullptr for n = 0, as
 // the workspace does for the QK-norm buffers of a model without QK-norm).
 struct Pool {
@@ -206,16 +198,9 @@ TEST_P(StagesVsRef, FfnBlock) {
   compare(w, fresh, {"ffn_norm", "w_gate", "w_up", "w_down"}, 0.0);
 }
 
-std::string case_name(const ::testing::TestParamInfo<StagesVsRef::ParamType>& info) {
-  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, StagesVsRef,
                          ::testing::Combine(::testing::ValuesIn(tested_backends()), ::testing::ValuesIn(kCases)),
-                         case_name);
+                         backend_case_name<StageCase>);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StagesVsRef);
 
 }  // namespace

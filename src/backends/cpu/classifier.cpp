@@ -22,23 +22,6 @@ int chunk_width(int N, int V) {
   return want >= V ? V : (want / 64) * 64;
 }
 
-// max and Σexp(z − max) of one row's chunk, in eight double lanes (vectorised, a fixed order).
-void chunk_stats(const float* z, int n, float& mx, double& sum) {
-  float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-  for (int i = 0; i < n; ++i) m = z[i] > m ? z[i] : m;
-  constexpr int kLanes = 8;
-  double lane[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lane[j] += double(exp_f32(z[i + j] - m));
-  double s = 0;
-  for (; i < n; ++i) s += double(exp_f32(z[i] - m));
-  for (int j = 0; j < kLanes; ++j) s += lane[j];
-  mx = m;
-  sum = s;
-}
-
 }  // namespace
 
 size_t CpuBackend::classifier_scratch_floats(int N, int V) const { return size_t(N) * size_t(chunk_width(N, V)); }
@@ -54,9 +37,8 @@ void CpuBackend::classifier_loss_fwd(const float* xf, const float* W, const int3
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; ++n) {
       const float* z = scratch + size_t(n) * w;
-      float m;
-      double s;
-      chunk_stats(z, w, m, s);
+      const float m = row_max(z, w);
+      const double s = sum_exp_shifted(z, w, m);
       // Online log-sum-exp: rescale whichever running sum has the smaller max.
       if (targets[n] >= v0 && targets[n] < v0 + w) losses[n] = -z[targets[n] - v0];  // −z_target; lse added below
       const float M = std::max(running_max_[n], m);

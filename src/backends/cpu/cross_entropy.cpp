@@ -9,19 +9,8 @@ namespace anetrain {
 
 namespace {
 float log_sum_exp(const float* z, int V) {
-  float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int i = 0; i < V; ++i) mx = std::max(mx, z[i]);
-  // Eight double lanes: vectorised, and the same order on every run (exact resume).
-  constexpr int kLanes = 8;
-  double lane[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + kLanes <= V; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lane[j] += double(exp_f32(z[i + j] - mx));
-  double s = 0;
-  for (; i < V; ++i) s += double(exp_f32(z[i] - mx));
-  for (int j = 0; j < kLanes; ++j) s += lane[j];
-  return mx + float(std::log(s));
+  const float mx = row_max(z, V);
+  return mx + float(std::log(sum_exp_shifted(z, V, mx)));
 }
 }  // namespace
 

@@ -41,11 +41,31 @@ inline float exp_f32(float x) {
   return x != x ? x : y;
 }
 
+// max of z[0..n) (NaN entries are skipped; a row of NaN gives −∞).
+inline float row_max(const float* z, int n) {
+  float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+  for (int i = 0; i < n; ++i) m = z[i] > m ? z[i] : m;
+  return m;
+}
+
+// Σ exp(z[i] − mx) in double, over eight lanes: vectorised, and the same order on every run (so
+// exact resume holds). Large vocabularies need the double: 151,936 float terms lose digits.
+inline double sum_exp_shifted(const float* z, int n, float mx) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] += double(exp_f32(z[i + j] - mx));
+  double s = 0;
+  for (; i < n; ++i) s += double(exp_f32(z[i] - mx));
+  for (int j = 0; j < kLanes; ++j) s += lane[j];
+  return s;
+}
+
 // In place: p[0..n) ← softmax(p[0..n)). The row's max is subtracted first, so exp never overflows.
 inline void softmax_row(float* p, int n) {
-  float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int j = 0; j < n; ++j) mx = p[j] > mx ? p[j] : mx;
+  const float mx = row_max(p, n);
   float sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int j = 0; j < n; ++j) {
