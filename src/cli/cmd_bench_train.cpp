@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -61,16 +62,21 @@ std::string quoted(const std::string& s) {
   return q + "'";
 }
 
-// Runs a worker command and reads the JSON line it ends with.
+// Runs a worker command and reads the JSON line it ends with (whole lines, however long).
 Sample run_worker(const std::string& cmd, const std::string& who) {
   FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
   if (!p) fail("bench train: cannot start " + who);
-  std::string out, last;
+  std::string out, last, line;
   std::array<char, 4096> buf;
   while (std::fgets(buf.data(), int(buf.size()), p)) {
-    out += buf.data();
-    if (buf[0] == '{') last = buf.data();
+    line += buf.data();
+    if (line.back() != '\n') continue;
+    out += line;
+    if (line[0] == '{') last = line;
+    line.clear();
   }
+  out += line;
+  if (!line.empty() && line[0] == '{') last = line;
   const int rc = ::pclose(p);
   if (rc != 0 || last.empty())
     fail("bench train: " + who + " failed (exit " + std::to_string(rc) + "):\n" + out.substr(out.size() > 2000 ? out.size() - 2000 : 0));
@@ -135,8 +141,17 @@ int orchestrate(const BenchTrainOptions& o) {
       o.precision == "both" ? std::vector<std::string>{"fp32", "bf16"} : std::vector<std::string>{o.precision};
   for (const auto& p : precisions) parse_precision(p);
 
-  const fs::path dir = fs::temp_directory_path() / ("anetrain_bench_train_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  // A fresh private directory (mkdtemp: mode 0700, never an existing one), removed however we leave.
+  std::string tmpl = (fs::temp_directory_path() / "anetrain_bench_train_XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) fail("bench train: cannot create a temporary directory in " + fs::temp_directory_path().string());
+  const fs::path dir = tmpl;
+  struct RemoveOnExit {
+    fs::path d;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      fs::remove_all(d, ec);
+    }
+  } cleanup{dir};
   const std::string cfg_path = (dir / "config.json").string(), peer_path = (dir / "pytorch_train.py").string();
   std::ofstream(cfg_path) << config_to_json(cfg).dump(2);
   std::ofstream(peer_path) << pytorch_train_peer_source();
@@ -154,8 +169,9 @@ int orchestrate(const BenchTrainOptions& o) {
     for (const auto& p : precisions) {
       std::vector<std::pair<std::string, std::string>> sides;
       if (o.peer == "pytorch")
-        sides.push_back({"pytorch " + p, quoted(o.python) + " " + quoted(peer_path) + " " + quoted(cfg_path) + shape +
-                                             " --precision " + p});
+        // The peer runs with OpenMP's defaults, as its users run it (not our short spin).
+        sides.push_back({"pytorch " + p, "env -u GOMP_SPINCOUNT " + quoted(o.python) + " " + quoted(peer_path) + " " +
+                                             quoted(cfg_path) + shape + " --precision " + p});
       sides.push_back({"anetrain " + p, quoted(self) + " bench train " + quoted(o.model) + " --worker" + shape +
                                             " --precision " + p});
       for (const auto& [who, cmd] : sides) {
@@ -167,8 +183,6 @@ int orchestrate(const BenchTrainOptions& o) {
         std::fflush(stdout);
       }
     }
-  fs::remove_all(dir);
-
   std::printf("\n%-14s %12s %10s %12s %s\n", "", "ms/step", "GFLOP/s", "peak RSS MB",
               o.peer == "pytorch" ? "  time vs pytorch (same precision)" : "");
   for (const auto& p : precisions)

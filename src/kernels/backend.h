@@ -36,7 +36,11 @@ struct WeightsView {
   const float* data = nullptr;
   size_t count = 0;
   uint64_t version = 0;
-  bool contains(const float* p, size_t n) const { return data && p >= data && p + n <= data + count; }
+  // Through integers: ordering pointers into unrelated buffers is unspecified in C++.
+  bool contains(const float* p, size_t n) const {
+    const auto a = reinterpret_cast<uintptr_t>(data), q = reinterpret_cast<uintptr_t>(p);
+    return data && q >= a && q - a + n * sizeof(float) <= count * sizeof(float);
+  }
 };
 
 // Time spent in one fused kernel since the last take_kernel_timings(): evaluations, the time the

@@ -102,6 +102,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     omp_set_num_threads(o.threads);
     openblas_set_num_threads(o.threads);
   }
+  if (o.backend == "cpu-bf16") fail("train: use --backend cpu --precision bf16 (cpu-bf16 is the tests' name for it)");
   auto be = make_backend(o.backend, parse_precision(o.precision));
 
   // ---- model, data, optimizer ----
@@ -183,7 +184,9 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   // depend on the total.
   const auto t_train = Clock::now();
   const int64_t first_step = st.step;
-  const int64_t budget_probe = std::min<int64_t>(o.steps - 1, std::max(3, std::min(20, o.opt.warmup / 2)));
+  // Inside the warmup where there is one (with --warmup < 2 the first step's lr used the original
+  // total); a run resumed before the probe measures from its resume.
+  const int64_t budget_probe = std::min<int64_t>(o.steps - 1, std::max(1, std::min(20, o.opt.warmup / 2)));
   bool budget_open = o.time_budget_s > 0 && st.step < budget_probe;
   std::string budget_note = o.time_budget_s > 0 ? "  budget " + std::to_string(int(o.time_budget_s)) + "s" : "";
   while (st.step < stop_step && g_stop_signals == 0) {

@@ -28,7 +28,7 @@ const ClassifierCase kCases[] = {
     {"odd_one_chunk", 7, 33, 37},
     {"stories110m_vocab", 6, 768, 32000},
     {"qwen3_vocab_chunked", 130, 8, 151936},  // 19.8M logits: 10 chunks
-    {"odd_chunked", 257, 5, 65537},           // 16.8M logits: 9 chunks, the last of 545 columns
+    {"odd_chunked", 257, 5, 65537},           // 16.8M logits: 9 chunks of 8128, the last of 513 columns
 };
 
 class ClassifierVsRef : public ::testing::TestWithParam<std::tuple<std::string, ClassifierCase>> {};

@@ -27,7 +27,7 @@ void PrintTo(const FlashCase& c, std::ostream* os) { *os << c.name; }
 const FlashCase kCases[] = {
     {"T1_gqa2", 2, 1, 4, 2, 16},          {"T17_gqa3", 1, 17, 6, 2, 10},
     {"T256_stories110m", 1, 256, 12, 12, 64}, {"T256_qwen3", 1, 256, 16, 8, 128},
-    {"T1024_gqa2", 1, 1024, 4, 2, 64},
+    {"T1024_gqa2", 1, 1024, 4, 2, 64},     {"T130_batch3_gqa2", 3, 130, 4, 2, 32},  // batch offsets, partial tile
 };
 
 class FlashAttention : public ::testing::TestWithParam<std::tuple<std::string, FlashCase>> {};
@@ -90,8 +90,8 @@ TEST_P(FlashAttention, EqualsAttentionWithProbabilities) {
   EXPECT_TRUE(all_close(tag + " flash lse", lse, lse_want, kTol));
 }
 
-// The backends with a flash form: cpu (in both precisions; its attention is fp32 in both) and the
-// ane backends, which inherit the cpu backend's ops.
+// The backends with a flash form: cpu in both precisions (its attention is fp32 in both). The ane
+// backends inherit these ops but run their attention as fp16 programs (tested in tests/unit/ane).
 INSTANTIATE_TEST_SUITE_P(CpuBackends, FlashAttention,
                          ::testing::Combine(::testing::Values("cpu", "cpu-bf16"), ::testing::ValuesIn(kCases)),
                          backend_case_name<FlashCase>);

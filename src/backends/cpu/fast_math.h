@@ -16,6 +16,7 @@ inline float exp_f32(float x) {
   // Plain compares, not fmin/fmax: those are library calls that NaN semantics keep out of line.
   float xc = x < -87.3f ? -87.3f : x;
   xc = xc > 88.7f ? 88.7f : xc;
+  xc = xc == xc ? xc : 0.0f;  // NaN: computed on 0 (the result is replaced below), no NaN→int
   // Round to the nearest integer by the 1.5·2²³ trick (vectorises, unlike nearbyint).
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = (xc - n * 0.693145751953125f) - n * 1.428606820309417e-06f;

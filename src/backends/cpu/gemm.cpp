@@ -62,6 +62,8 @@ struct Gemm::Impl {
     const Key key{M, N, K, a_trans, b_trans, bf16, accumulate};
     auto it = prims.find(key);
     if (it == prims.end()) {
+      // Prefill and chat turns bring new row counts; a training run uses a few dozen shapes.
+      if (prims.size() >= 512) prims.clear();
       dnnl::primitive_attr attr;
       if (accumulate) {
         dnnl::post_ops po;
