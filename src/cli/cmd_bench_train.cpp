@@ -93,9 +93,7 @@ int worker(const BenchTrainOptions& o) {
   auto be = make_backend("cpu", parse_precision(o.precision));
   LoadedModel lm = load_model(o.model);
   Model& m = *lm.model;
-  const ModelConfig& c = m.cfg;
-  const bool flash = be->attention_flash(AttnShape{o.batch, o.seq, c.n_heads, c.n_kv_heads, c.head_dim});
-  Workspace ws(m.cfg, o.batch, o.seq, nullptr, /*keep_logits=*/false, flash);
+  Workspace ws(m.cfg, o.batch, o.seq, nullptr, /*keep_logits=*/false, flash_attention_for(*be, m.cfg, o.batch, o.seq));
   Rng rng(1);
   for (size_t i = 0; i < ws.inputs.size(); ++i) {
     ws.inputs[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));

@@ -1,6 +1,12 @@
 #include "model/workspace.h"
 
+#include "kernels/backend.h"
+
 namespace anetrain {
+
+bool flash_attention_for(const Backend& be, const ModelConfig& c, int B, int T) {
+  return be.attention_flash(AttnShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim});
+}
 
 Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits,
                      bool flash)

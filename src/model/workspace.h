@@ -9,6 +9,10 @@
 
 namespace anetrain {
 
+class Backend;
+// Whether `be` wants attention in its flash form for B×T of this config (Workspace's flag).
+bool flash_attention_for(const Backend& be, const ModelConfig& cfg, int B, int T);
+
 struct Workspace {
   // With a compaction, logits cover only its ids (width = compaction->size()). keep_logits: the
   // full N×width logits are materialised (generation and `grad` read them); without it, the

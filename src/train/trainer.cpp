@@ -124,8 +124,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   VocabCompaction compaction;
   if (o.compact_vocab) compaction = scan_used_ids(train_src, val_src, m.cfg.vocab_size);
   const VocabCompaction* vc = o.compact_vocab ? &compaction : nullptr;
-  const bool flash = be->attention_flash(AttnShape{o.batch, o.seq, m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim});
-  Workspace ws(m.cfg, o.batch, o.seq, vc, /*keep_logits=*/false, flash);
+  Workspace ws(m.cfg, o.batch, o.seq, vc, /*keep_logits=*/false, flash_attention_for(*be, m.cfg, o.batch, o.seq));
   ws.act_clip = float(o.act_clip);
   WindowSampler sampler(train_src, o.seq, o.sampling, o.seed);
   AdamW opt(m, o.opt);

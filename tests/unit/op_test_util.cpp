@@ -1,6 +1,7 @@
 // Implementation of the kernel-test helpers declared in op_test_util.h.
 #include "op_test_util.h"
 
+#include "core/error.h"
 #include "kernels/backend.h"
 
 #include <algorithm>
@@ -97,6 +98,15 @@ double max_abs(const float* p, size_t n) {
   os << what << ": max |got - want| = " << worst << " at index " << at << " of " << n << " (got " << got[at]
      << ", want " << want[at] << "), bound " << rel_tol << " x " << scale;
   return ::testing::AssertionFailure() << os.str();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 std::vector<std::string> tested_backends() {

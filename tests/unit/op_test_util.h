@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -58,6 +59,9 @@ inline ::testing::AssertionResult all_close(const std::string& what, const Guard
 }
 
 double max_abs(const float* p, size_t n);
+
+// The message of the anetrain::Error that f throws; "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 // Every built-in backend except ref (the oracle), plus cpu-bf16 (--precision bf16's backend,
 // not a user-facing name): what the contract tests run against ref.

@@ -13,7 +13,6 @@ using mil::Var;
 
 namespace {
 
-Type f16(mil::Shape s) { return Type::of(ElemType::fp16, std::move(s)); }
 
 // A [rows, cols] weight (rows = output channels) as a conv weight [rows, cols, 1, 1] in its own
 // blob file; several matrices stacked by rows make one fused projection.
@@ -39,7 +38,7 @@ KernelProgram finish(Builder& b, KernelProgram& k, const std::string& name, cons
 KernelProgram decode_qkv_program(const LayerShape& s, const LayerWeights& w, int layer) {
   Builder b;
   KernelProgram k;
-  Var x = b.input("x", f16({1, s.D, 1, 1}));
+  Var x = b.input("x", Type::fp16({1, s.D, 1, 1}));
   Var wqkv = conv_weight(b, k, "wqkv", {w.wq, w.wk, w.wv}, {s.qd(), s.kvd(), s.kvd()}, s.D);
   return finish(b, k, "decode_qkv_L" + std::to_string(layer), b.conv(x, wqkv, 1, "qkv"));
 }
@@ -47,7 +46,7 @@ KernelProgram decode_qkv_program(const LayerShape& s, const LayerWeights& w, int
 KernelProgram decode_wo_program(const LayerShape& s, const LayerWeights& w, int layer) {
   Builder b;
   KernelProgram k;
-  Var x = b.input("x", f16({1, s.qd(), 1, 1}));
+  Var x = b.input("x", Type::fp16({1, s.qd(), 1, 1}));
   Var wo = conv_weight(b, k, "wo", {w.wo}, {s.D}, s.qd());
   return finish(b, k, "decode_wo_L" + std::to_string(layer), b.conv(x, wo, 1, "o"));
 }
@@ -55,7 +54,7 @@ KernelProgram decode_wo_program(const LayerShape& s, const LayerWeights& w, int 
 KernelProgram decode_ffn_program(const LayerShape& s, const LayerWeights& w, int layer) {
   Builder b;
   KernelProgram k;
-  Var x = b.input("x", f16({1, s.D, 1, 1}));
+  Var x = b.input("x", Type::fp16({1, s.D, 1, 1}));
   Var w_gu = conv_weight(b, k, "w_gate_up", {w.w_gate, w.w_up}, {s.F, s.F}, s.D);
   Var gu = b.conv(x, w_gu, 1, "gu");
   Var g = b.slice(gu, {0, 0, 0, 0}, {1, s.F, 1, 1}, "g");

@@ -14,7 +14,6 @@ using mil::Var;
 
 namespace {
 
-Type f16(mil::Shape s) { return Type::of(ElemType::fp16, std::move(s)); }
 
 // A kernel under construction: the builder plus the constant blobs it references.
 struct Kernel {
@@ -140,7 +139,7 @@ Var add_fp16_blob(Builder& b, KernelProgram& k, const std::string& name, mil::Sh
   w.add_fp16(values.data(), values.size());
   const std::string file = "weights/" + name + ".bin";
   k.blobs[file] = w.bytes();
-  return b.blob(name, f16(std::move(shape)), "@model_path/" + file, 64);
+  return b.blob(name, Type::fp16(std::move(shape)), "@model_path/" + file, 64);
 }
 
 LayerShape LayerShape::from(const BlockDims& d) {
@@ -149,7 +148,7 @@ LayerShape LayerShape::from(const BlockDims& d) {
 
 KernelProgram linear_program(int ic, int oc, int T) {
   Kernel k;
-  Var in = k.b.input("x", f16({1, ic, 1, T + oc}));
+  Var in = k.b.input("x", Type::fp16({1, ic, 1, T + oc}));
   Var x = k.rows(k.columns(in, ic, 0, T, "act"), "x_rows");
   Var m = k.b.reshape(k.columns(in, ic, T, oc, "staged"), {1, 1, ic, oc}, "m");
   Var y = k.channels(k.b.matmul(x, m, false, false, "y_rows"), "y");
@@ -158,7 +157,7 @@ KernelProgram linear_program(int ic, int oc, int T) {
 
 KernelProgram dual_linear_program(int ic, int oc, int T) {
   Kernel k;
-  Var in = k.b.input("x", f16({1, ic, 1, 2 * T + 2 * oc}));
+  Var in = k.b.input("x", Type::fp16({1, ic, 1, 2 * T + 2 * oc}));
   Var x1 = k.rows(k.columns(in, ic, 0, T, "act1"), "x1_rows");
   Var x2 = k.rows(k.columns(in, ic, T, T, "act2"), "x2_rows");
   Var m1 = k.b.reshape(k.columns(in, ic, 2 * T, oc, "staged1"), {1, 1, ic, oc}, "m1");
@@ -176,7 +175,7 @@ KernelProgram attention_fwd_program(const LayerShape& s) {
   Kernel k;
   Builder& b = k.b;
   const int T = s.T, D = s.D, qd = s.qd(), kvd = s.kvd(), W = attention_fwd_input_width(s);
-  Var in = b.input("x", f16({1, D, 1, W}));
+  Var in = b.input("x", Type::fp16({1, D, 1, W}));
   Attention att(k, s);
   Var xn = k.rows(k.columns(in, D, 0, T, "xn"), "xn_rows");
   auto project = [&](int col, int n, const std::string& name) {
@@ -219,7 +218,7 @@ KernelProgram attention_bwd_program(const LayerShape& s) {
   Kernel k;
   Builder& b = k.b;
   const int T = s.T, qd = s.qd(), kvd = s.kvd();
-  Var in = b.input("x", f16({1, 2 * qd + 2 * kvd, 1, T}));
+  Var in = b.input("x", Type::fp16({1, 2 * qd + 2 * kvd, 1, T}));
   Attention att(k, s);
   auto part = [&](int ch, int n, const std::string& name) {
     return k.heads(b.slice(in, {0, ch, 0, 0}, {1, n * s.hd, 1, T}), n, s.hd, T, name);
@@ -246,7 +245,7 @@ KernelProgram ffn_fwd_program(const LayerShape& s) {
   Kernel k;
   Builder& b = k.b;
   const int T = s.T, D = s.D, F = s.F;
-  Var in = b.input("x", f16({1, D, 1, T + 3 * F}));
+  Var in = b.input("x", Type::fp16({1, D, 1, T + 3 * F}));
   Var xn = k.rows(k.columns(in, D, 0, T, "xn"), "xn_rows");
   Var w_gate = b.reshape(k.columns(in, D, T, F, "wg"), {1, 1, D, F}, "w_gate");
   Var w_up = b.reshape(k.columns(in, D, T + F, F, "wu"), {1, 1, D, F}, "w_up");

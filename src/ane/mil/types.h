@@ -29,6 +29,7 @@ struct Type {
 
   static Type scalar(ElemType e) { return {e, false, {}}; }
   static Type of(ElemType e, Shape s) { return {e, true, std::move(s)}; }
+  static Type fp16(Shape s) { return of(ElemType::fp16, std::move(s)); }  // what ANE programs carry
   int64_t numel() const { return tensor ? shape_numel(shape) : 1; }
   int rank() const { return tensor ? int(shape.size()) : 0; }
   // "tensor<fp16, [1,64,1,32]>" or "fp16"; function signatures space the dims.

@@ -4,12 +4,18 @@
 // Everything else is fp32 loops threaded with OpenMP, written so the compiler vectorises the
 // inner dimension.
 #pragma once
+#include <cstring>
 #include <vector>
 
 #include "backends/cpu/gemm.h"
 #include "kernels/backend.h"
 
 namespace anetrain {
+
+// Zeroes `rows` rows of `width` floats spaced `stride` apart (one head's rows of a (B,T,H,hd) tensor).
+inline void zero_strided_rows(float* p, int rows, size_t stride, int width) {
+  for (int r = 0; r < rows; ++r) std::memset(p + size_t(r) * stride, 0, sizeof(float) * size_t(width));
+}
 
 // Not final: the ANE backends inherit its ops and override the stages.
 class CpuBackend : public Backend {

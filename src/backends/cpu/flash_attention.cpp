@@ -121,10 +121,8 @@ void CpuBackend::attention_flash_bwd(const float* dout, const float* q, const fl
       const float* vg = v + size_t(b) * T * ldkv + size_t(kh) * hd;
       float* dkg = dk + size_t(b) * T * ldkv + size_t(kh) * hd;
       float* dvg = dv + size_t(b) * T * ldkv + size_t(kh) * hd;
-      for (int t = 0; t < T; ++t) {
-        std::memset(dkg + size_t(t) * ldkv, 0, sizeof(float) * hd);
-        std::memset(dvg + size_t(t) * ldkv, 0, sizeof(float) * hd);
-      }
+      zero_strided_rows(dkg, T, ldkv, hd);
+      zero_strided_rows(dvg, T, ldkv, hd);
       for (int h = kh * group; h < (kh + 1) * group; ++h) {
         const size_t head = size_t(b) * T * ldq + size_t(h) * hd;
         const float* qh = q + head;

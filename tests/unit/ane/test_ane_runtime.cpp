@@ -13,8 +13,12 @@
 #include "backends/ane_sim/ane_backend.h"
 #include "core/mapped_file.h"
 
+#include "../op_test_util.h"
+
 namespace anetrain::ane {
 namespace {
+
+using test::error_of;
 
 namespace fs = std::filesystem;
 
@@ -25,15 +29,6 @@ sim::Tensor random_input(const mil::Type& t, uint32_t seed) {
   for (float& v : *x.data) v = nd(rng);
   sim::round_to_fp16(x.ptr(), x.numel());
   return x;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(AneRuntime, FakeSequenceGivesTheSimulatorsNumbersBitForBit) {

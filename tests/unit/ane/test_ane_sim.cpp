@@ -18,7 +18,6 @@ using mil::ElemType;
 using mil::Type;
 using mil::Var;
 
-Type f16(mil::Shape s) { return Type::of(ElemType::fp16, std::move(s)); }
 const float kInf = std::numeric_limits<float>::infinity();
 
 Tensor tensor(Type t, std::vector<float> v) {
@@ -35,7 +34,7 @@ std::vector<float> run1(const mil::Program& p, std::vector<float> input, const s
 
 TEST(AneSimFp16, OverflowBecomesInfAndPropagates) {
   Builder b;
-  Var x = b.input("x", f16({1, 4, 1, 1}));
+  Var x = b.input("x", Type::fp16({1, 4, 1, 1}));
   Var y = b.add(x, x, "y");  // 2·x
   Var z = b.sub(y, y, "z");  // inf − inf = NaN
   Var out = b.concat({y, b.mul(y, -1.0, "neg"), z}, 1, "out");
@@ -51,9 +50,9 @@ TEST(AneSimFp16, OverflowBecomesInfAndPropagates) {
 
 TEST(AneSimFp16, RoundsTiesToEvenAndKeepsSubnormals) {
   Builder b;
-  Var x = b.input("x", f16({1, 5, 1, 1}));
-  Var a = b.tensor("a", f16({1, 5, 1, 1}), {1, 3, 0, 0, 0});
-  Var m = b.tensor("m", f16({1, 5, 1, 1}), {1, 1, 0.5, 1.5, 0.5});
+  Var x = b.input("x", Type::fp16({1, 5, 1, 1}));
+  Var a = b.tensor("a", Type::fp16({1, 5, 1, 1}), {1, 3, 0, 0, 0});
+  Var m = b.tensor("m", Type::fp16({1, 5, 1, 1}), {1, 1, 0.5, 1.5, 0.5});
   Var out = b.mul(b.add(x, a, "xa"), m, "out");
   float tiny = std::ldexp(1.0f, -24), min_normal = std::ldexp(1.0f, -14);
   auto r = run1(b.finish({out}), {2048, 2048, tiny, tiny, min_normal});
@@ -66,9 +65,9 @@ TEST(AneSimFp16, RoundsTiesToEvenAndKeepsSubnormals) {
 
 TEST(AneSimFp16, SoftmaxCarriesInfAndNaN) {
   Builder b;
-  Var x = b.input("x", f16({1, 4, 1, 3}));
+  Var x = b.input("x", Type::fp16({1, 4, 1, 3}));
   // The seed's causal mask constant: −65504 plus a negative score overflows to −inf in fp16.
-  Var mask = b.tensor("mask", f16({1, 1, 1, 3}), {0, -65504, 0});
+  Var mask = b.tensor("mask", Type::fp16({1, 1, 1, 3}), {0, -65504, 0});
   Var out = b.softmax(b.add(x, mask, "masked"), -1, "p");
   auto r = run1(b.finish({out}), {0, -16, 0,  /* masked entry becomes −inf */
                                   1, 5, std::nanf(""),
@@ -86,7 +85,7 @@ TEST(AneSimFp16, SoftmaxCarriesInfAndNaN) {
 TEST(AneSimFp16, ProductsAndSumsAccumulateInFp32) {
   // 4096 ones: an fp16 accumulator would stop at 2048 (2048 + 1 rounds back to 2048).
   Builder b;
-  Var x = b.input("x", f16({1, 1, 1, 4096}));
+  Var x = b.input("x", Type::fp16({1, 1, 1, 4096}));
   Var dot = b.matmul(x, x, false, true, "dot");
   Var sum = b.reduce_sum(x, {3}, true, "sum");
   Var out = b.concat({dot, sum}, 3, "out");
@@ -100,7 +99,7 @@ TEST(AneSimFp16, StaticRmsNormSumOfSquaresOverflowsPastMeanSquare85) {
   // square passes ~85 (65504 / 768), and rsqrt(inf) = 0 zeroes the layer.
   auto rms_sum = [](float v) {
     Builder b;
-    Var x = b.input("x", f16({1, 768, 1, 1}));
+    Var x = b.input("x", Type::fp16({1, 768, 1, 1}));
     Var ss = b.reduce_sum(b.mul(x, x, "sq"), {1}, true, "ss");
     return run1(b.finish({ss}), std::vector<float>(768, v))[0];
   };
@@ -116,8 +115,8 @@ TEST(AneSimFp16, IntegerValuedDataIsExact) {
   for (float& v : x) v = float(d(rng));
   for (float& v : w) v = float(d(rng));
   Builder b;
-  Var in = b.input("x", f16({1, 1, M, K}));
-  Var wt = b.tensor("w", f16({1, 1, K, N}), std::vector<double>(w.begin(), w.end()));
+  Var in = b.input("x", Type::fp16({1, 1, M, K}));
+  Var wt = b.tensor("w", Type::fp16({1, 1, K, N}), std::vector<double>(w.begin(), w.end()));
   auto r = run1(b.finish({b.matmul(in, wt, false, false, "y")}), x);
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
@@ -137,8 +136,8 @@ TEST(AneSimOps, ConvMatchesDirectLoops) {
   std::vector<float> x(C * H * W);
   for (float& v : x) v = float(d(rng));
   Builder b;
-  Var in = b.input("x", f16({1, C, H, W}));
-  Var wt = b.tensor("w", f16({OC, C / G, 3, 3}), w);
+  Var in = b.input("x", Type::fp16({1, C, H, W}));
+  Var wt = b.tensor("w", Type::fp16({OC, C / G, 3, 3}), w);
   auto r = run1(b.finish({b.conv(in, wt, G, "y")}), x);
   ASSERT_EQ(r.size(), size_t(OC * 3 * 5));
   for (int o = 0; o < OC; ++o)
@@ -156,7 +155,7 @@ TEST(AneSimOps, ConvMatchesDirectLoops) {
 
 TEST(AneSimOps, MovementOpsPlaceEveryElement) {
   Builder b;
-  Var x = b.input("x", f16({1, 2, 3, 4}));
+  Var x = b.input("x", Type::fp16({1, 2, 3, 4}));
   Var t = b.transpose(x, {0, 3, 1, 2}, "t");             // [1,4,2,3]
   Var s = b.slice(t, {0, 1, 0, 1}, {1, 2, 2, 2}, "s");   // [1,2,2,2]
   Var out = b.reshape(b.concat({s, s}, 2, "c"), {1, 16, 1, 1}, "out");
@@ -174,7 +173,7 @@ TEST(AneSimOps, MovementOpsPlaceEveryElement) {
 
 TEST(AneSimOps, W8A8QuantizeDequantize) {
   Builder b;
-  Var x = b.input("x", f16({1, 6, 1, 1}));
+  Var x = b.input("x", Type::fp16({1, 6, 1, 1}));
   Var q = b.quantize(x, 0.125, "q");
   Var out = b.dequantize(q, 0.125, "dq");
   auto r = run1(b.finish({out}), {0.3f, -0.0625f, 0.1875f, 100.0f, -100.0f, 1.0f});

@@ -9,8 +9,12 @@
 #include "ane/mil/printer.h"
 #include "ane/sim/executor.h"
 
+#include "../op_test_util.h"
+
 namespace anetrain::sim {
 namespace {
+
+using test::error_of;
 
 namespace fs = std::filesystem;
 using mil::Builder;
@@ -18,16 +22,6 @@ using mil::ElemType;
 using mil::Type;
 using mil::Var;
 
-Type f16(mil::Shape s) { return Type::of(ElemType::fp16, std::move(s)); }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 fs::path temp_model_dir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("anetrain_sim_" + name + "_" + std::to_string(::getpid()));
@@ -37,12 +31,12 @@ fs::path temp_model_dir(const std::string& name) {
 
 TEST(AneSimLimits, MultiInputRequestFailsWith0x1d) {
   Builder b;
-  Var x = b.input("x", f16({1, 2, 1, 2}));
-  Var y = b.input("y", f16({1, 2, 1, 2}));
+  Var x = b.input("x", Type::fp16({1, 2, 1, 2}));
+  Var y = b.input("y", Type::fp16({1, 2, 1, 2}));
   mil::Program p = b.finish({b.add(x, y, "s")});
   SimRuntime rt;
   auto m = rt.compile(p, ".");  // compiles, as on the hardware: the request is what fails
-  Tensor t = Tensor::zeros(f16({1, 2, 1, 2}));
+  Tensor t = Tensor::zeros(Type::fp16({1, 2, 1, 2}));
   std::string e = error_of([&] { m->evaluate({t, t}); });
   EXPECT_NE(e.find("error 0x1d"), std::string::npos) << e;
 }
@@ -50,7 +44,7 @@ TEST(AneSimLimits, MultiInputRequestFailsWith0x1d) {
 TEST(AneSimLimits, IoMustBeDenseRank4WithBatch1) {
   for (mil::Shape bad : {mil::Shape{2, 8, 1, 4}, mil::Shape{8, 4}, mil::Shape{1, 8, 4}}) {
     Builder b;
-    Var x = b.input("x", f16(bad));
+    Var x = b.input("x", Type::fp16(bad));
     mil::Program p = b.finish({b.sigmoid(x, "y")});
     SimRuntime rt;
     std::string e = error_of([&] { rt.compile(p, "."); });
@@ -59,7 +53,7 @@ TEST(AneSimLimits, IoMustBeDenseRank4WithBatch1) {
     EXPECT_EQ(rt.compiles(), 0);
   }
   Builder ok;
-  Var x = ok.input("x", f16({1, 8, 1, 4}));
+  Var x = ok.input("x", Type::fp16({1, 8, 1, 4}));
   SimRuntime rt;
   EXPECT_NO_THROW(rt.compile(ok.finish({ok.reshape(x, {1, 4, 1, 8}, "y")}), "."));
 }
@@ -73,8 +67,8 @@ TEST(AneSimLimits, ConvWith32000InputChannelsIsRejectedButNotOutputChannels) {
   SimRuntime rt;
   {  // classifier backward shape: 32000 → 1
     Builder b;
-    Var x = b.input("x", f16({1, 32000, 1, 1}));
-    Var wt = b.blob("w", f16({1, 32000, 1, 1}), "@model_path/weights/w.bin", off);
+    Var x = b.input("x", Type::fp16({1, 32000, 1, 1}));
+    Var wt = b.blob("w", Type::fp16({1, 32000, 1, 1}), "@model_path/weights/w.bin", off);
     mil::Program p = b.finish({b.conv(x, wt, 1, "y")});
     std::string e = error_of([&] { rt.compile(p, dir.string()); });
     EXPECT_NE(e.find("32000 input channels"), std::string::npos) << e;
@@ -82,11 +76,11 @@ TEST(AneSimLimits, ConvWith32000InputChannelsIsRejectedButNotOutputChannels) {
   }
   {  // classifier forward shape: 1 → 32000 compiles and runs
     Builder b;
-    Var x = b.input("x", f16({1, 1, 1, 1}));
-    Var wt = b.blob("w", f16({32000, 1, 1, 1}), "@model_path/weights/w.bin", off);
+    Var x = b.input("x", Type::fp16({1, 1, 1, 1}));
+    Var wt = b.blob("w", Type::fp16({32000, 1, 1, 1}), "@model_path/weights/w.bin", off);
     mil::Program p = b.finish({b.conv(x, wt, 1, "y")});
     auto m = rt.compile(p, dir.string());
-    Tensor in = Tensor::zeros(f16({1, 1, 1, 1}));
+    Tensor in = Tensor::zeros(Type::fp16({1, 1, 1, 1}));
     in.ptr()[0] = 3.0f;
     auto out = m->evaluate({in});
     EXPECT_EQ(out[0].numel(), 32000u);
@@ -98,11 +92,11 @@ TEST(AneSimLimits, ConvWith32000InputChannelsIsRejectedButNotOutputChannels) {
 TEST(AneSimLimits, SdpaIgnoresItsMaskWithAWarning) {
   auto program = [](bool with_mask) {
     Builder b;
-    Var x = b.input("x", f16({1, 2, 4, 8}));
+    Var x = b.input("x", Type::fp16({1, 2, 4, 8}));
     std::vector<double> m(16, 0.0);
     for (int i = 0; i < 4; ++i)
       for (int j = i + 1; j < 4; ++j) m[i * 4 + j] = -65504;
-    Var mask = b.tensor("mask", f16({1, 1, 4, 4}), m);
+    Var mask = b.tensor("mask", Type::fp16({1, 1, 4, 4}), m);
     Var att = b.sdpa(x, x, x, "att", with_mask ? &mask : nullptr);
     return b.finish({b.reshape(att, {1, 64, 1, 1}, "out")});
   };
@@ -112,14 +106,14 @@ TEST(AneSimLimits, SdpaIgnoresItsMaskWithAWarning) {
   ASSERT_EQ(masked->warnings().size(), 1u);
   EXPECT_NE(masked->warnings()[0].find("ignores"), std::string::npos);
   EXPECT_TRUE(plain->warnings().empty());
-  Tensor in = Tensor::zeros(f16({1, 2, 4, 8}));
+  Tensor in = Tensor::zeros(Type::fp16({1, 2, 4, 8}));
   for (size_t i = 0; i < in.numel(); ++i) in.ptr()[i] = float(int(i % 7) - 3) * 0.25f;
   EXPECT_EQ(*masked->evaluate({in})[0].data, *plain->evaluate({in})[0].data);
 }
 
 TEST(AneSimLimits, CompileBudgetOf119PerProcess) {
   Builder b;
-  Var x = b.input("x", f16({1, 2, 1, 2}));
+  Var x = b.input("x", Type::fp16({1, 2, 1, 2}));
   mil::Program p = b.finish({b.sigmoid(x, "y")});
   SimRuntime rt;  // a fresh "process"
   for (int i = 0; i < kCompileBudget; ++i) ASSERT_NO_THROW(rt.compile(p, ".")) << i;
@@ -140,12 +134,12 @@ TEST(AneSimLimits, WeightsAreBakedAtCompileTime) {
   };
   write_w(2.0f);
   Builder b;
-  Var x = b.input("x", f16({1, 4, 1, 1}));
-  Var w = b.blob("w", f16({1, 4, 1, 1}), "@model_path/weights/w.bin", 64);
+  Var x = b.input("x", Type::fp16({1, 4, 1, 1}));
+  Var w = b.blob("w", Type::fp16({1, 4, 1, 1}), "@model_path/weights/w.bin", 64);
   mil::Program p = b.finish({b.mul(x, w, "y")});
   SimRuntime rt;
   auto m = rt.compile(p, dir.string());
-  Tensor in = Tensor::zeros(f16({1, 4, 1, 1}));
+  Tensor in = Tensor::zeros(Type::fp16({1, 4, 1, 1}));
   in.ptr()[0] = 1.0f;
   EXPECT_EQ(m->evaluate({in})[0].ptr()[0], 2.0f);
   write_w(3.0f);
@@ -156,8 +150,8 @@ TEST(AneSimLimits, WeightsAreBakedAtCompileTime) {
 
 TEST(AneSimLimits, CheckReportsEveryViolationWithItsSource) {
   Builder b;
-  Var x = b.input("x", f16({1, 8, 4}));
-  Var y = b.input("y", f16({1, 8, 4}));
+  Var x = b.input("x", Type::fp16({1, 8, 4}));
+  Var y = b.input("y", Type::fp16({1, 8, 4}));
   auto v = check_ane_limits(b.finish({b.add(x, y, "z")}));
   ASSERT_EQ(v.size(), 4u);  // two inputs; two inputs and one output not rank 4
   EXPECT_EQ(v[0].limit, "single-input");

@@ -9,12 +9,11 @@
 namespace anetrain::mil {
 namespace {
 
-Type f16(Shape s) { return Type::of(ElemType::fp16, std::move(s)); }
 
 // y = Mᵀx with M staged beside x in one input: the seed's "dynamic matmul", built by us.
 Program dynamic_matmul(int ic, int oc, int seq) {
   Builder b;
-  Var in = b.input("x", f16({1, ic, 1, seq + oc}));
+  Var in = b.input("x", Type::fp16({1, ic, 1, seq + oc}));
   Var act = b.slice(in, {0, 0, 0, 0}, {1, ic, 1, seq}, "act");
   Var w = b.slice(in, {0, 0, 0, seq}, {1, ic, 1, oc}, "w");
   Var xt = b.swap_last_two(b.reshape(act, {1, 1, ic, seq}, "act2"), "xt");
@@ -55,7 +54,7 @@ TEST(MilBuilder, DynamicMatmulGoldenText) {
 
 TEST(MilBuilder, ConstsAreSharedAndLiteralsSpelledExactly) {
   Builder b;
-  Var x = b.input("x", f16({1, 8, 1, 4}));
+  Var x = b.input("x", Type::fp16({1, 8, 1, 4}));
   Var s = b.mul(x, 0.125, "scaled");
   Var r = b.add(s, 1e-5, "eps");
   Var p = b.pow(r, -0.5, "rs");
@@ -69,12 +68,12 @@ TEST(MilBuilder, ConstsAreSharedAndLiteralsSpelledExactly) {
 // One program using every op the builder offers: build → print → parse → print is byte-identical.
 Program every_op() {
   Builder b;
-  Var x = b.input("x", f16({1, 8, 1, 16}));
+  Var x = b.input("x", Type::fp16({1, 8, 1, 16}));
   Var sq = b.mul(x, x, "sq");
   Var ss = b.reduce_sum(sq, {1}, true, "ss");
   Var rr = b.pow(b.add(b.mul(ss, 0.125, "ms"), 1e-5, "mse"), -0.5, "rrms");
   Var xn = b.mul(x, rr, "xn");
-  Var w = b.blob("w", f16({8, 8, 1, 1}), "@model_path/weights/w.bin", 64);
+  Var w = b.blob("w", Type::fp16({8, 8, 1, 1}), "@model_path/weights/w.bin", 64);
   Var h = b.conv(xn, w, 1, "h");
   Var g = b.mul(h, b.sigmoid(h, "sg"), "silu");
   Var heads = b.swap_last_two(b.reshape(g, {1, 2, 4, 16}, "heads"), "q");
@@ -91,7 +90,7 @@ Program every_op() {
   Var f16b = b.cast(f32, ElemType::fp16, "y16");
   Var part = b.slice(f16b, {0, 0, 0, 0}, {1, 4, 1, 16}, "part");
   Var out = b.concat({part, y, part}, 1, "out");
-  Var t = b.tensor("bias", f16({1, 16, 1, 1}), std::vector<double>(16, 0.5));
+  Var t = b.tensor("bias", Type::fp16({1, 16, 1, 1}), std::vector<double>(16, 0.5));
   return b.finish({b.add(out, t, "final")});
 }
 
@@ -116,8 +115,8 @@ std::string build_error(F&& f) {
 
 TEST(MilBuilder, ShapeErrorsNameTheOpAndBothShapes) {
   Builder b;
-  Var x = b.input("x", f16({1, 4, 32, 16}));
-  Var y = b.input("y", f16({1, 4, 15, 32}));
+  Var x = b.input("x", Type::fp16({1, 4, 32, 16}));
+  Var y = b.input("y", Type::fp16({1, 4, 15, 32}));
   std::string e = build_error([&] { b.matmul(x, y, false, false, "mm1"); });
   EXPECT_NE(e.find("matmul 'mm1'"), std::string::npos) << e;
   EXPECT_NE(e.find("[1,4,32,16]"), std::string::npos) << e;
@@ -143,7 +142,7 @@ TEST(MilBuilder, ShapeErrorsNameTheOpAndBothShapes) {
   EXPECT_NE(e.find("out of range"), std::string::npos) << e;
   e = build_error([&] { b.softmax(x, 7, "sm"); });
   EXPECT_NE(e.find("softmax 'sm'"), std::string::npos) << e;
-  Var w = b.blob("w", f16({8, 5, 1, 1}), "@model_path/weights/w.bin", 64);
+  Var w = b.blob("w", Type::fp16({8, 5, 1, 1}), "@model_path/weights/w.bin", 64);
   e = build_error([&] { b.conv(x, w, 1, "cv"); });
   EXPECT_NE(e.find("conv 'cv'"), std::string::npos) << e;
   EXPECT_NE(e.find("expects 5"), std::string::npos) << e;
@@ -151,16 +150,16 @@ TEST(MilBuilder, ShapeErrorsNameTheOpAndBothShapes) {
   EXPECT_NE(e.find("x is fp16 but y is fp32"), std::string::npos) << e;
   e = build_error([&] { b.add(x, x, "mm2"); });
   EXPECT_NE(e.find("already taken"), std::string::npos) << e;
-  e = build_error([&] { b.input("late", f16({1, 1, 1, 1})); });
+  e = build_error([&] { b.input("late", Type::fp16({1, 1, 1, 1})); });
   EXPECT_NE(e.find("after the first op"), std::string::npos) << e;
 }
 
 TEST(MilBuilder, FinishRejectsForeignOutputsAndTwice) {
   Builder b;
-  Var x = b.input("x", f16({1, 2, 1, 2}));
+  Var x = b.input("x", Type::fp16({1, 2, 1, 2}));
   EXPECT_THROW(b.finish({Var{"ghost", x.type}}), MilError);
   Builder c;
-  Var y = c.sigmoid(c.input("x", f16({1, 2, 1, 2})));
+  Var y = c.sigmoid(c.input("x", Type::fp16({1, 2, 1, 2})));
   c.finish({y});
   EXPECT_THROW(c.finish({y}), MilError);
 }
