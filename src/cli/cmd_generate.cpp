@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <optional>
 
 #include <omp.h>
 
@@ -41,8 +43,8 @@ std::string find_tokenizer(const std::string& model, const std::string& given) {
 namespace {
 // --ids: "1 403 407" in, the prompt ids then every generated id out (no EOS handling: the
 // caller chose the step count). Used to compare greedy decoding with the PyTorch reference.
-int generate_ids_impl(Backend& be, const Model& m, const std::string& prompt, int steps, const SamplingParams& sp,
-                      uint64_t seed) {
+int generate_ids_impl(Backend& be, const ModelConfig& cfg, const std::function<std::unique_ptr<Decoder>(int)>& decoder,
+                      const std::string& prompt, int steps, const SamplingParams& sp, uint64_t seed) {
   std::vector<int32_t> ids;
   size_t pos = 0;
   while (pos < prompt.size()) {
@@ -58,14 +60,14 @@ int generate_ids_impl(Backend& be, const Model& m, const std::string& prompt, in
     pos = end == std::string::npos ? prompt.size() : end;
   }
   if (ids.empty()) fail("generate --ids: give the prompt as token ids with -i \"1 2 3\"");
-  Decoder dec(be, m, std::min(m.cfg.max_seq_len, int(ids.size()) + steps));
-  const float* logits = dec.feed(ids.data(), int(ids.size()));
+  auto dec = decoder(std::min(cfg.max_seq_len, int(ids.size()) + steps));
+  const float* logits = dec->feed(ids.data(), int(ids.size()));
   Rng rng(seed);
   std::vector<float> scratch;
   const auto t0 = std::chrono::steady_clock::now();
   for (int s = 0; s < steps; ++s) {
-    ids.push_back(sample_token(logits, m.cfg.vocab_size, sp, rng, scratch));
-    if (s + 1 < steps) logits = dec.feed(ids.back());
+    ids.push_back(sample_token(logits, cfg.vocab_size, sp, rng, scratch));
+    if (s + 1 < steps) logits = dec->feed(ids.back());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "decode %d tokens: %.1f tok/s (%s backend)\n", steps, steps / std::max(secs, 1e-9),
@@ -78,7 +80,7 @@ int generate_ids_impl(Backend& be, const Model& m, const std::string& prompt, in
 
 void add_generate_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a KV cache");
-  static std::string model, tok_path, prompt, system, backend = "cpu";
+  static std::string model, tok_path, prompt, system, backend = "cpu", dtype = "auto";
   static int steps = 256, top_k = 0, threads = 0;
   static float temperature = 1.0f, top_p = 0.9f;
   static uint64_t seed = 0;
@@ -96,23 +98,39 @@ void add_generate_command(CLI::App& app, Command& run) {
   cmd->add_flag("--ids", ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
   cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
   cmd->add_option("--threads", threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--dtype", dtype,
+                  "Weights in memory: auto (as stored: q8_0 for llama2.c v2 / Q8_0 GGUF, bf16 for BF16 GGUF, "
+                  "else f32), f32, bf16, q8_0 (int8 weights and activations)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16", "q8_0"}))
+      ->capture_default_str();
   cmd->callback([cmd, &run] {
     seed_given = cmd->count("--seed") > 0;
     run = [] {
-      auto generate_ids = [](Backend& be, const Model& m) {
-        return generate_ids_impl(be, m, prompt, steps, SamplingParams{temperature, top_p, top_k}, seed);
-      };
       if (threads > 0) omp_set_num_threads(threads);
       if (!(top_p > 0.0f && top_p <= 1.0f)) fail("generate: --top-p must be in (0, 1]");
       if (temperature < 0.0f) fail("generate: --temperature must be ≥ 0");
       auto be = make_backend(backend);
-      LoadedModel lm = load_model(model);
-      const Model& m = *lm.model;
-      if (ids_mode) return generate_ids(*be, m);
-      auto tok = load_tokenizer(find_tokenizer(model, tok_path), m.cfg.vocab_size);
-      if (tok->vocab_size() > m.cfg.vocab_size)
+      // Backends that run fused stage programs (the ANE's) decode an fp32 Model through their
+      // stages; the others read the weights packed, in the format asked for.
+      const bool stages = be->name().rfind("ane", 0) == 0;
+      std::optional<WeightFormat> want;
+      if (dtype != "auto") want = parse_weight_format(dtype);
+      if (stages && want && *want != WeightFormat::f32)
+        fail("generate --dtype " + dtype + ": the " + be->name() + " backend decodes fp32 weights only");
+      std::unique_ptr<PackedModel> pm;
+      LoadedModel lm;
+      if (stages) lm = load_model(model);
+      else pm = load_packed_model(model, want);
+      const ModelConfig& cfg = pm ? pm->cfg : lm.model->cfg;
+      auto make_decoder = [&](int ctx) {
+        return pm ? std::make_unique<Decoder>(*be, *pm, ctx) : std::make_unique<Decoder>(*be, *lm.model, ctx);
+      };
+      if (ids_mode)
+        return generate_ids_impl(*be, cfg, make_decoder, prompt, steps, SamplingParams{temperature, top_p, top_k}, seed);
+      auto tok = load_tokenizer(find_tokenizer(model, tok_path), cfg.vocab_size);
+      if (tok->vocab_size() > cfg.vocab_size)
         fail("tokenizer has " + std::to_string(tok->vocab_size()) + " ids but the model only " +
-             std::to_string(m.cfg.vocab_size));
+             std::to_string(cfg.vocab_size));
       std::vector<int32_t> ids;
       if (chat) {
         // Qwen3's tokenizer_config.json template is ChatML; a vocabulary without its markers
@@ -124,16 +142,16 @@ void add_generate_command(CLI::App& app, Command& run) {
         ids = tok->encode(prompt, tok->bos_id() >= 0, false);
       }
       if (ids.empty()) fail("generate: the prompt encodes to no tokens and the tokenizer has no BOS; give -i TEXT");
-      const int ctx = m.cfg.max_seq_len;
+      const int ctx = cfg.max_seq_len;
       if (int(ids.size()) >= ctx) fail("generate: the prompt has " + std::to_string(ids.size()) +
                                        " tokens; the model's context is " + std::to_string(ctx));
       const int budget = steps > 0 ? std::min(steps, ctx - int(ids.size())) : ctx - int(ids.size());
-      Decoder dec(*be, m, int(ids.size()) + budget);
+      auto dec = make_decoder(int(ids.size()) + budget);
       std::fwrite(prompt.data(), 1, prompt.size(), stdout);
       std::fflush(stdout);
       using Clock = std::chrono::steady_clock;
       auto t0 = Clock::now();
-      const float* logits = dec.feed(ids.data(), int(ids.size()));
+      const float* logits = dec->feed(ids.data(), int(ids.size()));
       const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
       Rng rng(seed_given ? seed : uint64_t(std::chrono::system_clock::now().time_since_epoch().count()));
       SamplingParams sp{temperature, top_p, top_k};
@@ -142,18 +160,22 @@ void add_generate_command(CLI::App& app, Command& run) {
       int made = 0;
       t0 = Clock::now();
       for (; made < budget; ++made) {
-        const int32_t next = sample_token(logits, m.cfg.vocab_size, sp, rng, scratch);
+        const int32_t next = sample_token(logits, cfg.vocab_size, sp, rng, scratch);
         if (next == tok->eos_id() || (next == tok->bos_id() && made > 0)) break;
         const std::string piece = tok->decode_step(prev, next);
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
         prev = next;
-        if (made + 1 < budget) logits = dec.feed(next);
+        if (made + 1 < budget) logits = dec->feed(next);
       }
       std::fputc('\n', stdout);
       const double decode_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      std::fprintf(stderr, "prefill %zu tokens: %.1f tok/s; decode %d tokens: %.1f tok/s (%s backend)\n", ids.size(),
-                   double(ids.size()) / prefill_s, made, made / std::max(decode_s, 1e-9), be->name().c_str());
+      // One line that `bench generate` parses: keep its shape.
+      const double tps = made / std::max(decode_s, 1e-9);
+      const double mb = pm ? double(pm->weight_bytes()) / 1e6 : 4e-6 * double(lm.model->params.size());
+      std::fprintf(stderr, "prefill %zu tokens: %.1f tok/s; decode %d tokens: %.1f tok/s (%s backend, %s weights, "
+                   "%.0f MB/token, %.1f GB/s)\n", ids.size(), double(ids.size()) / prefill_s, made, tps,
+                   be->name().c_str(), pm ? weight_format_name(pm->format).c_str() : "f32", mb, tps * mb / 1e3);
       return 0;
     };
   });

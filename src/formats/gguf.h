@@ -11,6 +11,7 @@
 #include "core/dtype.h"
 #include "core/mapped_file.h"
 #include "model/model.h"
+#include "model/packed_model.h"
 
 namespace anetrain {
 
@@ -117,8 +118,16 @@ std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokeniz
 // say (residual_scale ≠ 1). A llama model is written interleaved, a qwen3 (QK-norm) one half.
 void save_gguf(const Model& m, const std::string& path, DType dtype, const GgufTokenizer* tokenizer = nullptr,
                const std::string& name = "");
+// The same with the matrices' GGML type: F32, F16, BF16 or Q8_0 (blocks of 32, f16 scales, each
+// block quantized against its f16-rounded scale: quantize_q8_0_f16_scales).
+void save_gguf(const Model& m, const std::string& path, GgmlType matrix_type, const GgufTokenizer* tokenizer = nullptr,
+               const std::string& name = "");
+// A GGUF whose matrices are all Q8_0 or all BF16 as a PackedModel of that format, without an fp32
+// copy (BF16 mapped, Q8_0 regrouped into values and scales); nullptr for any other file.
+std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path);
 
-// Low-level writer, also used by tests to build files: tensors are fp32 in memory, stored as `type`.
+// Low-level writer, also used by tests to build files: tensors are fp32 in memory, stored as `type`
+// (Q8_0 quantized as save_gguf says).
 struct GgufTensorOut {
   std::string name;
   std::vector<int64_t> shape;  // row-major, outermost first

@@ -88,15 +88,11 @@ ModelConfig gguf_config(const GgufReader& r) {
   return c;
 }
 
-std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer) {
-  GgufReader r(path);
-  const ModelConfig c = gguf_config(r);
-  // Every layer has several tensors, so block_count cannot exceed the tensor count; checked
-  // before the parameter table is built from it.
-  if (uint64_t(c.n_layers) > r.tensors().size())
-    fail(path + ": block_count " + std::to_string(c.n_layers) + " exceeds the " + std::to_string(r.tensors().size()) +
-         " tensors in the file");
-  const ParamTable table(c);
+namespace {
+// The file's tensor for each row of the table, with every shape checked and every other tensor
+// refused (a tensor we do not map would change what the model computes).
+std::vector<const GgufTensorInfo*> gguf_tensors_for(const GgufReader& r, const ModelConfig& c, const ParamTable& table) {
+  const std::string& path = r.path();
   std::vector<const GgufTensorInfo*> src;
   std::vector<bool> used(r.tensors().size(), false);
   for (const ParamSpec& s : table.specs()) {
@@ -115,13 +111,94 @@ std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokeniz
     if (!used[i])
       fail_at(path, r.tensors()[i].info_offset, "tensor '" + r.tensors()[i].name +
                                                     "' has no place in a " + c.arch + " model here (refusing to drop it)");
+  return src;
+}
+
+ModelConfig checked_config(const GgufReader& r) {
+  const ModelConfig c = gguf_config(r);
+  // Every layer has several tensors, so block_count cannot exceed the tensor count; checked
+  // before the parameter table is built from it.
+  if (uint64_t(c.n_layers) > r.tensors().size())
+    fail(r.path() + ": block_count " + std::to_string(c.n_layers) + " exceeds the " +
+         std::to_string(r.tensors().size()) + " tensors in the file");
+  return c;
+}
+}  // namespace
+
+std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer) {
+  GgufReader r(path);
+  const ModelConfig c = checked_config(r);
+  const ParamTable table(c);
+  const std::vector<const GgufTensorInfo*> src = gguf_tensors_for(r, c, table);
   auto m = std::make_unique<Model>(c);  // allocated only now: every tensor is known to be in the file
   for (size_t i = 0; i < src.size(); ++i) r.read_f32(*src[i], table.specs()[i].shape, m->param(table.specs()[i]));
   if (tokenizer) *tokenizer = gguf_tokenizer(r);
   return m;
 }
 
+std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path) {
+  auto r = std::make_shared<GgufReader>(path);
+  const ModelConfig c = checked_config(*r);
+  auto pm = std::make_unique<PackedModel>(c);
+  const std::vector<const GgufTensorInfo*> src = gguf_tensors_for(*r, c, pm->table);
+  // One format for the matrices, except that a Q8_0 file may hold F32 matrices whose rows are not
+  // whole blocks; anything else mixed goes through fp32 in the caller.
+  GgmlType mat = GgmlType::f32;
+  for (size_t i = 0; i < src.size(); ++i)
+    if (pm->table.specs()[i].is_matrix() && src[i]->type != GgmlType::f32) mat = src[i]->type;
+  if (mat != GgmlType::q8_0 && mat != GgmlType::bf16) return nullptr;
+  for (size_t i = 0; i < src.size(); ++i) {
+    const ParamSpec& s = pm->table.specs()[i];
+    if (s.is_matrix() && src[i]->type != mat && !(mat == GgmlType::q8_0 && src[i]->type == GgmlType::f32 && s.shape[1] % 32))
+      return nullptr;
+  }
+  pm->format = mat == GgmlType::q8_0 ? WeightFormat::q8_0 : WeightFormat::bf16;
+  pm->group = mat == GgmlType::q8_0 ? 32 : 0;
+  for (size_t i = 0; i < src.size(); ++i) {
+    const ParamSpec& s = pm->table.specs()[i];
+    const GgufTensorInfo& t = *src[i];
+    MatrixRef& m = pm->tensors[i];
+    m.rows = s.is_matrix() ? int(s.shape[0]) : 1;
+    m.cols = int(s.shape.back());
+    const size_t n = s.numel();
+    if (!s.is_matrix() || t.type == GgmlType::f32) {
+      float* g = static_cast<float*>(pm->own(4 * n));
+      r->read_f32(t, s.shape, g);
+      m.data = g;
+    } else if (mat == GgmlType::bf16) {
+      m.format = WeightFormat::bf16;
+      m.data = r->raw(t);
+      if (reinterpret_cast<uintptr_t>(m.data) % 2 != 0) {  // general.alignment 1 allows odd offsets
+        void* copy = pm->own(2 * n);
+        std::memcpy(copy, r->raw(t), 2 * n);
+        m.data = copy;
+      }
+    } else {
+      m.format = WeightFormat::q8_0;
+      m.group = 32;
+      int8_t* q = static_cast<int8_t*>(pm->own(n));
+      float* d = static_cast<float*>(pm->own(4 * (n / 32)));
+      const uint8_t* b = r->raw(t);
+      for (size_t k = 0; k < n / 32; ++k, b += 34) {
+        uint16_t h;
+        std::memcpy(&h, b, 2);
+        d[k] = f16_to_f32(h);
+        std::memcpy(q + 32 * k, b + 2, 32);
+      }
+      m.data = q;
+      m.scales = d;
+    }
+  }
+  if (mat == GgmlType::bf16) pm->keep(r);
+  return pm;
+}
+
 void save_gguf(const Model& src, const std::string& path, DType dtype, const GgufTokenizer* tok, const std::string& name) {
+  const GgmlType mat = dtype == DType::f32 ? GgmlType::f32 : dtype == DType::f16 ? GgmlType::f16 : GgmlType::bf16;
+  save_gguf(src, path, mat, tok, name);
+}
+
+void save_gguf(const Model& src, const std::string& path, GgmlType mat, const GgufTokenizer* tok, const std::string& name) {
   const std::string why = path + ": cannot write GGUF: ";
   if (src.cfg.residual_scale != 1.0)
     fail(why + "residual_scale is " + std::to_string(src.cfg.residual_scale) + " and GGUF has no key for it");
@@ -145,7 +222,11 @@ void save_gguf(const Model& src, const std::string& path, DType dtype, const Ggu
   std::vector<GgufKV> kv = {
       {"general.architecture", GgufValue::of_str(arch)},
       {"general.alignment", GgufValue::of_u32(32)},
-      {"general.file_type", GgufValue::of_u32(dtype == DType::f32 ? 0 : dtype == DType::f16 ? 1 : 32)},
+      // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32
+      {"general.file_type", GgufValue::of_u32(mat == GgmlType::f32   ? 0
+                                              : mat == GgmlType::f16 ? 1
+                                              : mat == GgmlType::q8_0 ? 7
+                                                                      : 32)},
       {k + "vocab_size", GgufValue::of_u32(uint32_t(c.vocab_size))},
       {k + "context_length", GgufValue::of_u32(uint32_t(c.max_seq_len))},
       {k + "embedding_length", GgufValue::of_u32(uint32_t(c.dim))},
@@ -180,10 +261,13 @@ void save_gguf(const Model& src, const std::string& path, DType dtype, const Ggu
       if (id >= 0) kv.push_back({std::string("tokenizer.ggml.") + what + "_token_id", GgufValue::of_u32(uint32_t(id))});
     for (const GgufKV& o : t.other) kv.push_back(o);
   }
-  const GgmlType mat = dtype == DType::f32 ? GgmlType::f32 : dtype == DType::f16 ? GgmlType::f16 : GgmlType::bf16;
   std::vector<GgufTensorOut> tensors;
-  for (const ParamSpec& s : m->table.specs())
-    tensors.push_back({gguf_name(s), s.shape, m->params.data() + s.offset, s.is_matrix() ? mat : GgmlType::f32});
+  for (const ParamSpec& s : m->table.specs()) {
+    // Q8_0 blocks lie within a row; a matrix with rows of another length stays F32, as llama.cpp's
+    // own quantizer leaves such tensors unquantized.
+    const GgmlType t = !s.is_matrix() ? GgmlType::f32 : mat == GgmlType::q8_0 && s.shape[1] % 32 ? GgmlType::f32 : mat;
+    tensors.push_back({gguf_name(s), s.shape, m->params.data() + s.offset, t});
+  }
   write_gguf(path, kv, tensors);
 }
 

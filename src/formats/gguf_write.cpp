@@ -1,11 +1,13 @@
 // GGUF v3 writer and the small value helpers. The header (metadata + tensor infos) is built in
 // memory; tensor data is converted and streamed through AtomicFile in slices, so writing a large
 // model never holds a second full copy of it.
+#include <algorithm>
 #include <cstring>
 #include <set>
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "kernels/packed.h"
 
 namespace anetrain {
 
@@ -117,7 +119,10 @@ void put_value(std::string& out, const GgufValue& v) {
     for (int64_t i : v.ints) put_scalar(out, v.elem, i, 0);
 }
 
-size_t elem_bytes(GgmlType t) { return t == GgmlType::f32 ? 4 : 2; }
+uint64_t tensor_bytes(GgmlType t, uint64_t n) {
+  if (t == GgmlType::q8_0) return n / 32 * 34;  // per block: f16 scale + 32 int8
+  return n * (t == GgmlType::f32 ? 4 : 2);
+}
 
 }  // namespace
 
@@ -139,7 +144,8 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
   std::vector<uint64_t> sizes;
   uint64_t off = 0;
   for (const GgufTensorOut& t : tensors) {
-    if (t.type == GgmlType::q8_0) fail(path + ": writing Q8_0 tensors is not supported");
+    if (t.type == GgmlType::q8_0 && (t.shape.empty() || t.shape.back() % 32 != 0))
+      fail(path + ": tensor '" + t.name + "' cannot be Q8_0: its rows are not a multiple of 32 long");
     if (!names.insert(t.name).second) fail(path + ": internal: duplicate GGUF tensor '" + t.name + "'");
     put_str(h, t.name);
     put<uint32_t>(h, uint32_t(t.shape.size()));
@@ -151,7 +157,7 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
     put<uint32_t>(h, uint32_t(t.type));
     put<uint64_t>(h, off);
     sizes.push_back(n);
-    off += (n * elem_bytes(t.type) + alignment - 1) / alignment * alignment;
+    off += (tensor_bytes(t.type, n) + alignment - 1) / alignment * alignment;
   }
   h.resize((h.size() + alignment - 1) / alignment * alignment, '\0');
 
@@ -163,6 +169,21 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
     const GgufTensorOut& t = tensors[i];
     if (t.type == GgmlType::f32) {
       f.write(t.data, sizes[i] * 4);
+    } else if (t.type == GgmlType::q8_0) {
+      constexpr size_t kBlocks = 1 << 12;
+      std::vector<int8_t> q(kBlocks * 32);
+      std::vector<float> d(kBlocks);
+      std::vector<uint8_t> out(kBlocks * 34);
+      for (size_t b = 0; b < sizes[i] / 32; b += kBlocks) {
+        const size_t nb = std::min<size_t>(sizes[i] / 32 - b, kBlocks);
+        quantize_q8_0_f16_scales(t.data + b * 32, nb * 32, q.data(), d.data());
+        for (size_t j = 0; j < nb; ++j) {
+          const uint16_t h = f32_to_f16(d[j]);
+          std::memcpy(&out[j * 34], &h, 2);
+          std::memcpy(&out[j * 34 + 2], &q[j * 32], 32);
+        }
+        f.write(out.data(), nb * 34);
+      }
     } else {
       constexpr size_t kSlice = 1 << 16;
       for (size_t b = 0; b < sizes[i]; b += kSlice) {
@@ -173,7 +194,7 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
         f.write(half.data(), half.size() * 2);
       }
     }
-    const uint64_t pad = (alignment - (sizes[i] * elem_bytes(t.type)) % alignment) % alignment;
+    const uint64_t pad = (alignment - tensor_bytes(t.type, sizes[i]) % alignment) % alignment;
     f.write(zeros.data(), pad);
   }
   f.commit();

@@ -11,16 +11,22 @@
 
 #include "core/mapped_file.h"
 #include "model/model.h"
+#include "model/packed_model.h"
 
 namespace anetrain {
 
 // Reads any of v0, v1, v2: "ak42" magic selects v1/v2, anything else is parsed as v0.
 std::unique_ptr<Model> load_llama2c(const std::string& path);
 
-// Writes version 0 or 1 (v2 is read-only here). A half-RoPE model is permuted to the interleaved
+// Writes version 0 or 1 (version 2: save_llama2c_v2 below). A half-RoPE model is permuted to the interleaved
 // layout on the way out; anything the format cannot say (head_dim ≠ dim/heads, QK-norm, θ ≠ 10000,
 // eps ≠ 1e-5, residual scale ≠ 1) is an Error naming the field, before any file is created.
 void save_llama2c(const Model& m, const std::string& path, int version);
+
+// Version 2 kept quantized: the int8 values stay in the mapped file (see llama2c_v2.cpp).
+std::unique_ptr<PackedModel> load_llama2c_v2_packed(const std::string& path);
+// Writes version 2 (runq.c's format) from a Q8_0 model, its values and scales as they are.
+void save_llama2c_v2(const PackedModel& m, const std::string& path);
 
 // ---- shared by llama2c.cpp, llama2c_v12.cpp and llama2c_write.cpp ----
 
@@ -44,5 +50,15 @@ ModelConfig llama2c_config(const int32_t h[7], bool shared_classifier, const std
                            uint64_t header_off, uint64_t file_size);
 
 std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f);  // v1 and v2
+
+// A version 1/2 file's header and where each body chunk starts, all checked against the file.
+struct Ak42Layout {
+  ModelConfig cfg;
+  int version;
+  int group;  // v2's group_size (0 in v1)
+  std::vector<Llama2cChunk> order;
+  std::vector<uint64_t> pos;  // byte offset of each chunk in `order`
+};
+Ak42Layout read_ak42_layout(const MappedFile& f);
 
 }  // namespace anetrain

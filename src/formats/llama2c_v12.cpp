@@ -21,7 +21,7 @@ uint64_t chunk_bytes(const Llama2cChunk& ch, int version, uint64_t gs) {
 }
 }  // namespace
 
-std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f) {
+Ak42Layout read_ak42_layout(const MappedFile& f) {
   const std::string& path = f.path();
   f.require(0, kHeaderBytes, "llama2.c version 1/2 header (256 bytes)");
   const uint8_t* d = f.data();
@@ -34,18 +34,19 @@ std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f) {
   std::memcpy(h, d + 8, 28);
   const uint8_t flag = d[kFlagOffset];
   if (flag > 1) fail_at(path, kFlagOffset, "shared_classifier flag is " + std::to_string(flag) + ", expected 0 or 1");
-  const ModelConfig c = llama2c_config(h, flag == 1, path, 8, f.size());
-
+  Ak42Layout L{llama2c_config(h, flag == 1, path, 8, f.size()), version, 0, {}, {}};
+  const ModelConfig& c = L.cfg;
   int32_t gs = 0;
   if (version == 2) {
     std::memcpy(&gs, d + kGroupSizeOffset, 4);
     if (gs <= 0) fail_at(path, kGroupSizeOffset, "group_size " + std::to_string(gs) + " must be positive");
   }
+  L.group = gs;
   // Size the body from the table alone; allocate the model only once the file is known to match.
   const ParamTable table(c);
-  const std::vector<Llama2cChunk> order = llama2c_body_order(table, c, 1);
+  L.order = llama2c_body_order(table, c, 1);
   uint64_t body = 0;
-  for (const Llama2cChunk& ch : order) {
+  for (const Llama2cChunk& ch : L.order) {
     if (version == 2 && ch.matrix && ch.n % uint64_t(gs) != 0) {
       const ParamSpec* s = nullptr;
       for (const auto& sp : table.specs())
@@ -55,13 +56,23 @@ std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f) {
     }
     // No tensor is larger than the file, so the byte sum below cannot overflow.
     if (ch.n > f.size()) f.require(kHeaderBytes + body, ch.n, "a llama2.c tensor");
+    L.pos.push_back(kHeaderBytes + body);
     body += chunk_bytes(ch, version, uint64_t(gs));
   }
   f.require(kHeaderBytes, body, "llama2.c version " + std::to_string(version) + " weights for the header's config");
   if (f.size() != kHeaderBytes + body)
     fail_at(path, kHeaderBytes + body, "file has " + std::to_string(f.size() - kHeaderBytes - body) +
                                            " unexpected trailing bytes (header does not match the weights?)");
+  return L;
+}
 
+std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f) {
+  const Ak42Layout L = read_ak42_layout(f);
+  const ModelConfig& c = L.cfg;
+  const int version = L.version;
+  const int32_t gs = L.group;
+  const uint8_t* d = f.data();
+  const std::vector<Llama2cChunk>& order = L.order;
   auto m = std::make_unique<Model>(c);
   uint64_t pos = kHeaderBytes;
   for (const Llama2cChunk& ch : order) {

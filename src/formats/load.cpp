@@ -47,6 +47,34 @@ LoadedModel load_model(const std::string& spec, uint64_t seed) {
   return {load_llama2c(spec), "llama2c"};
 }
 
+namespace {
+bool is_llama2c_v2(const std::string& path) {
+  char head[8] = {};
+  std::ifstream f(path, std::ios::binary);
+  return f.read(head, 8) && std::memcmp(head, "24ka\x02\0\0\0", 8) == 0;
+}
+}  // namespace
+
+std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::optional<WeightFormat> want, int group,
+                                               std::string* kind) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(spec, ec) && fs::path(spec).extension() != ".json" && find_model_anck(spec).empty()) {
+    std::unique_ptr<PackedModel> pm;
+    if (is_gguf(spec)) {
+      pm = load_gguf_packed(spec);
+      if (kind) *kind = "gguf";
+    } else if (is_llama2c_v2(spec)) {
+      pm = load_llama2c_v2_packed(spec);
+      if (kind) *kind = "llama2c";
+    }
+    if (pm && (!want || *want == pm->format)) return pm;
+  }
+  LoadedModel lm = load_model(spec);
+  if (kind) *kind = lm.kind;
+  return pack_model(std::move(lm.model), want.value_or(WeightFormat::f32), group);
+}
+
 ModelConfig load_model_config(const std::string& spec, std::string* kind) {
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "model/model.h"
+#include "model/packed_model.h"
+#include <optional>
 
 namespace anetrain {
 
@@ -19,5 +21,12 @@ LoadedModel load_model(const std::string& spec, uint64_t seed = 42);
 // The config alone, without allocating weights where the source allows it (presets, JSON
 // configs and HF folders); `kind` as in LoadedModel.
 ModelConfig load_model_config(const std::string& spec, std::string* kind = nullptr);
+
+// MODEL for inference with its matrices in their stored format. Without `want`, the file's own:
+// Q8_0 for a llama2.c version-2 file or a GGUF whose matrices are Q8_0, bf16 for a GGUF whose
+// matrices are BF16, else f32. With `want`, converted where the file differs (Q8_0 `group`: 0 =
+// default_q8_group; a file already in Q8_0 keeps its own). `kind` as in LoadedModel.
+std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::optional<WeightFormat> want = {},
+                                               int group = 0, std::string* kind = nullptr);
 
 }  // namespace anetrain

@@ -1,13 +1,18 @@
-// Incremental inference with a KV cache, over the same kernel contract as training: each layer
-// runs the attention_block_decode stage (its default is composed of the training ops plus
-// attention_cached_fwd) and the training ffn_block_fwd stage, so there is no second model
-// implementation to drift. A prompt is fed in chunks; each later token costs one position.
+// Incremental inference with a KV cache, over the same kernel contract as training. Two weight
+// sources, one sequence of ops:
+//   - a Model (fp32): each layer runs the attention_block_decode stage and the training
+//     ffn_block_fwd stage, so a backend's fused stages (the ANE's programs) decode too;
+//   - a PackedModel (fp32, bf16 or Q8_0 matrices): the same composition, with the products as
+//     linear_fwd_packed — Q, K and V in one product, gate and up in one — on the stored format.
+// A test holds the two paths to each other on fp32 weights. A prompt is fed in chunks; each
+// later token costs one position.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "model/model.h"
+#include "model/packed_model.h"
 
 namespace anetrain {
 
@@ -15,6 +20,7 @@ class Decoder {
  public:
   // max_ctx ≤ the model's max_seq_len; prompts are processed max_chunk tokens at a time.
   Decoder(Backend& be, const Model& m, int max_ctx, int max_chunk = 64);
+  Decoder(Backend& be, const PackedModel& m, int max_ctx, int max_chunk = 64);
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 
@@ -27,9 +33,20 @@ class Decoder {
   void reset() { pos_ = 0; }
 
  private:
+  void plan();
+  void layers_with_stages(const BlockDims& d);
+  void layers_packed(const BlockDims& d, int T);
+
   Backend& be_;
-  const Model& m_;
+  const Model* m_ = nullptr;         // the stage path
+  const PackedModel* pm_ = nullptr;  // the packed path
+  const ModelConfig& cfg_;
   int max_ctx_, max_chunk_, pos_ = 0;
+  struct PackedLayer {
+    const float *attn_norm, *q_norm, *k_norm, *ffn_norm;
+    MatrixRef qkv[3], wo, gate_up[2], down;
+  };
+  std::vector<PackedLayer> layers_;
   std::vector<float> arena_;
   std::vector<KvCacheLayer> cache_;
   AttentionSaved attn_{};

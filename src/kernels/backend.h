@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/packed.h"
 #include "kernels/stages.h"
 #include "model/config.h"
 
@@ -123,6 +124,12 @@ class Backend {
   // dlogits = scale · (softmax(logits) − onehot(target))
   virtual void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
                                  int V) = 0;
+
+  // Inference: y_p(N, W[p].rows) = x(N, cols) · W[p]ᵀ for 1–4 packed matrices that share x (a
+  // fused QKV or gate–up product reads x once). The default is the reference, packed_linear_ref.
+  virtual void linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
+    packed_linear_ref(x, N, W, y, parts);
+  }
 
   // ---- stages (defaults composed of the ops above, in kernels/stages.cpp) ----
   // The classifier and its loss: logits = xf(N,D)·W(V,D)ᵀ, losses(N) = softmax cross-entropy of

@@ -53,6 +53,7 @@ class CpuBackend : public Backend {
   void cross_entropy_fwd(const float* logits, const int32_t* targets, float* losses, int N, int V) override;
   void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
                          int V) override;
+  void linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) override;
   size_t classifier_scratch_floats(int N, int V) const override;
   void classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses, float* lse,
                            float* scratch, int N, int D, int V) override;
@@ -83,6 +84,8 @@ class CpuBackend : public Backend {
   std::vector<float> flash_scratch_;
   std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
   std::vector<double> running_sum_;
+  std::vector<int8_t> q8_x_;  // the activations of a Q8_0 product, quantized per group
+  std::vector<float> q8_xs_;
 };
 
 }  // namespace anetrain

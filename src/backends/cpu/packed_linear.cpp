@@ -1,0 +1,180 @@
+// cpu products with packed weights (decoding and prefill): each thread streams a contiguous band
+// of the stacked rows of all parts (one parallel region for a fused QKV or gate–up product), and
+// each weight row is read once for all N activation rows, which stay in cache.
+//   f32  — N > 4 goes to oneDNN; fewer rows are a vectorised dot per row.
+//   bf16 — each 16-value load widened to fp32 by a shift and multiplied with fp32 activations
+//          (exact products; the only rounding is the weights' own).
+//   q8_0 — AVX512-VNNI vpdpbusd on |w| (u8) × x with w's sign (s8), so −128 in a file is exact;
+//          a scalar loop elsewhere. Activations are quantized by the reference's function, so the
+//          integers match it bit for bit and only the float sum order differs.
+// The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
+// analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace anetrain {
+
+namespace {
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return has;
+}
+
+bool cpu_has_avx512_vnni() {
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+float dot_f32(const float* w, const float* x, int n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; ++i) s += w[i] * x[i];
+  return s;
+}
+
+float dot_bf16_scalar(const uint16_t* w, const float* x, int n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; ++i) s += bf16_to_f32(w[i]) * x[i];
+  return s;
+}
+
+__attribute__((target("avx512f,avx512bw"))) float dot_bf16_avx512(const uint16_t* w, const float* x, int n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512i w0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+    const __m512i w1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)));
+    a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), _mm512_loadu_ps(x + i + 16), a1);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  for (; i < n; ++i) s += bf16_to_f32(w[i]) * x[i];
+  return s;
+}
+
+float dot_q8_scalar(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int group) {
+  float s = 0;
+  for (int g = 0; g < n / group; ++g) {
+    int32_t d = 0;
+    for (int i = g * group; i < (g + 1) * group; ++i) d += int32_t(w[i]) * int32_t(x[i]);
+    s += float(d) * ws[g] * xs[g];
+  }
+  return s;
+}
+
+// Groups of 32: one 64-byte load holds two groups, whose sums land in lanes 0–7 and 8–15.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) float dot_q8_g32(const int8_t* w, const float* ws,
+                                                                      const int8_t* x, const float* xs, int n) {
+  const __m512i zero = _mm512_setzero_si512();
+  __m512 acc = _mm512_setzero_ps();
+  for (int c = 0; c < n / 64; ++c) {
+    const __m512i wv = _mm512_loadu_si512(w + 64 * c);
+    const __m512i xv = _mm512_mask_sub_epi8(_mm512_loadu_si512(x + 64 * c), _mm512_movepi8_mask(wv), zero,
+                                            _mm512_loadu_si512(x + 64 * c));
+    const __m512i dot = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wv), xv);
+    const __m512 scale = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(ws[2 * c] * xs[2 * c]),
+                                              _mm512_set1_ps(ws[2 * c + 1] * xs[2 * c + 1]));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (n % 64) s += dot_q8_scalar(w + n / 64 * 64, ws + n / 64 * 2, x + n / 64 * 64, xs + n / 64 * 2, 32, 32);
+  return s;
+}
+
+// Groups that are a multiple of 64: whole loads per group, one conversion per group.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) float dot_q8_g64(const int8_t* w, const float* ws,
+                                                                      const int8_t* x, const float* xs, int n,
+                                                                      int group) {
+  const __m512i zero = _mm512_setzero_si512();
+  __m512 acc = _mm512_setzero_ps();
+  for (int g = 0; g < n / group; ++g) {
+    __m512i dot = zero;
+    for (int i = g * group; i < (g + 1) * group; i += 64) {
+      const __m512i wv = _mm512_loadu_si512(w + i);
+      const __m512i xv = _mm512_loadu_si512(x + i);
+      dot = _mm512_dpbusd_epi32(dot, _mm512_abs_epi8(wv), _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(wv), zero, xv));
+    }
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(ws[g] * xs[g]), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+using QDot = float (*)(const int8_t*, const float*, const int8_t*, const float*, int, int);
+
+QDot pick_q8_dot(int group) {
+  if (cpu_has_avx512_vnni() && group == 32)
+    return [](const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int) {
+      return dot_q8_g32(w, ws, x, xs, n);
+    };
+  if (cpu_has_avx512_vnni() && group % 64 == 0) return dot_q8_g64;
+  return dot_q8_scalar;
+}
+
+}  // namespace
+
+void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
+  const int cols = W[0].cols;
+  if (parts < 1 || parts > 4) fail("linear_fwd_packed: 1 to 4 parts");
+  for (int p = 0; p < parts; ++p)
+    if (W[p].cols != cols || W[p].format != W[0].format || W[p].group != W[0].group)
+      fail("linear_fwd_packed: the parts of a fused product must share width and format");
+  const WeightFormat fmt = W[0].format;
+  if (fmt == WeightFormat::f32 && N > 4) {
+    for (int p = 0; p < parts; ++p)
+      gemm_.f32(x, false, static_cast<const float*>(W[p].data), true, y[p], N, W[p].rows, cols, false);
+    return;
+  }
+  // Activations quantized once for all parts and threads.
+  const int group = W[0].group;
+  const int8_t* xq = nullptr;
+  const float* xs = nullptr;
+  if (fmt == WeightFormat::q8_0) {
+    q8_x_.resize(size_t(N) * cols);
+    q8_xs_.resize(size_t(N) * cols / group);
+    quantize_q8_0(x, size_t(N) * cols, group, q8_x_.data(), q8_xs_.data());
+    xq = q8_x_.data();
+    xs = q8_xs_.data();
+  }
+  const QDot qdot = fmt == WeightFormat::q8_0 ? pick_q8_dot(group) : nullptr;
+  const bool avx512 = cpu_has_avx512();
+  int total = 0;
+  int start[4] = {0, 0, 0, 0};
+  for (int p = 0; p < parts; ++p) start[p] = total, total += W[p].rows;
+
+#pragma omp parallel for schedule(static)
+  for (int row = 0; row < total; ++row) {
+    int p = parts - 1;
+    while (start[p] > row) --p;
+    const MatrixRef& M = W[p];
+    const int r = row - start[p];
+    float* yp = y[p];
+    const size_t at = size_t(r) * cols;
+    for (int n = 0; n < N; ++n) {
+      float v;
+      if (fmt == WeightFormat::f32) {
+        v = dot_f32(static_cast<const float*>(M.data) + at, x + size_t(n) * cols, cols);
+      } else if (fmt == WeightFormat::bf16) {
+        const uint16_t* w = static_cast<const uint16_t*>(M.data) + at;
+        v = avx512 ? dot_bf16_avx512(w, x + size_t(n) * cols, cols) : dot_bf16_scalar(w, x + size_t(n) * cols, cols);
+      } else {
+        const int G = cols / group;
+        v = qdot(static_cast<const int8_t*>(M.data) + at, M.scales + size_t(r) * G, xq + size_t(n) * cols,
+                 xs + size_t(n) * G, cols, group);
+      }
+      yp[size_t(n) * M.rows + r] = v;
+    }
+  }
+}
+
+}  // namespace anetrain

@@ -1,0 +1,121 @@
+#include "kernels/packed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace anetrain {
+
+std::string weight_format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::f32: return "f32";
+    case WeightFormat::bf16: return "bf16";
+    case WeightFormat::q8_0: return "q8_0";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(const std::string& s) {
+  if (s == "f32" || s == "fp32") return WeightFormat::f32;
+  if (s == "bf16") return WeightFormat::bf16;
+  if (s == "q8_0" || s == "int8") return WeightFormat::q8_0;
+  fail("unknown weight dtype '" + s + "' (choose f32, bf16 or q8_0)");
+}
+
+size_t MatrixRef::bytes() const {
+  const size_t n = size_t(rows) * size_t(cols);
+  switch (format) {
+    case WeightFormat::f32: return 4 * n;
+    case WeightFormat::bf16: return 2 * n;
+    case WeightFormat::q8_0: return n + 4 * (n / size_t(group));
+  }
+  return 0;
+}
+
+void quantize_q8_0(const float* x, size_t n, int group, int8_t* q, float* scales) {
+  for (size_t g = 0; g < n / size_t(group); ++g) {
+    const float* xg = x + g * size_t(group);
+    float amax = 0;
+    for (int i = 0; i < group; ++i) amax = std::max(amax, std::fabs(xg[i]));
+    const float scale = amax / 127.0f;
+    scales[g] = scale;
+    // x / scale, not x · (1/scale): the two differ in the last bit. A zero group has scale 0
+    // and quantizes to 0 (runq.c would divide 0 by 0 there).
+    for (int i = 0; i < group; ++i)
+      q[g * size_t(group) + size_t(i)] = scale > 0 ? int8_t(std::round(xg[i] / scale)) : int8_t(0);
+  }
+}
+
+void quantize_q8_0_f16_scales(const float* x, size_t n, int8_t* q, float* scales) {
+  for (size_t g = 0; g < n / 32; ++g) {
+    const float* xg = x + g * 32;
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xg[i]));
+    const float d = f16_to_f32(f32_to_f16(amax / 127.0f));
+    scales[g] = d;
+    for (int i = 0; i < 32; ++i)
+      q[g * 32 + size_t(i)] = d > 0 ? int8_t(std::clamp(std::round(xg[i] / d), -127.0f, 127.0f)) : int8_t(0);
+  }
+}
+
+void dequantize_row(const MatrixRef& W, int r, float* out) {
+  const size_t base = size_t(r) * size_t(W.cols);
+  switch (W.format) {
+    case WeightFormat::f32: {
+      const float* w = static_cast<const float*>(W.data) + base;
+      for (int i = 0; i < W.cols; ++i) out[i] = w[i];
+      return;
+    }
+    case WeightFormat::bf16: {
+      const uint16_t* w = static_cast<const uint16_t*>(W.data) + base;
+      for (int i = 0; i < W.cols; ++i) out[i] = bf16_to_f32(w[i]);
+      return;
+    }
+    case WeightFormat::q8_0: {
+      const int8_t* w = static_cast<const int8_t*>(W.data) + base;
+      const float* s = W.scales + base / size_t(W.group);
+      for (int i = 0; i < W.cols; ++i) out[i] = float(w[i]) * s[i / W.group];
+      return;
+    }
+  }
+}
+
+void packed_linear_ref(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
+  const int cols = W[0].cols;
+  std::vector<float> row(static_cast<size_t>(cols));
+  std::vector<int8_t> xq;
+  std::vector<float> xs;
+  for (int p = 0; p < parts; ++p) {
+    const MatrixRef& M = W[p];
+    if (M.cols != cols) fail("packed_linear: parts differ in width");
+    if (M.format == WeightFormat::q8_0) {
+      xq.resize(size_t(N) * cols);
+      xs.resize(size_t(N) * cols / M.group);
+      quantize_q8_0(x, size_t(N) * cols, M.group, xq.data(), xs.data());
+    }
+    for (int r = 0; r < M.rows; ++r) {
+      if (M.format != WeightFormat::q8_0) dequantize_row(M, r, row.data());
+      for (int n = 0; n < N; ++n) {
+        double acc = 0;
+        if (M.format == WeightFormat::q8_0) {
+          const int8_t* w = static_cast<const int8_t*>(M.data) + size_t(r) * cols;
+          const int G = cols / M.group;
+          for (int g = 0; g < G; ++g) {
+            int64_t dot = 0;
+            for (int i = g * M.group; i < (g + 1) * M.group; ++i) dot += int64_t(w[i]) * xq[size_t(n) * cols + i];
+            acc += double(dot) * double(M.scales[size_t(r) * G + g]) * double(xs[size_t(n) * G + g]);
+          }
+        } else {
+          const float* xn = x + size_t(n) * cols;
+          for (int i = 0; i < cols; ++i) acc += double(row[i]) * double(xn[i]);
+        }
+        y[p][size_t(n) * M.rows + r] = float(acc);
+      }
+    }
+  }
+}
+
+}  // namespace anetrain
