@@ -4,6 +4,7 @@
 //                                 and split into lines, a floor no tokenizer can beat
 //   bench prepare -z TOK FILE     prepare with all cores vs one core (the speed-up)
 //   bench train MODEL --peer pytorch   a training step vs eager PyTorch (cmd_bench_train.cpp)
+//   bench generate MODEL --peer CMD    greedy decoding vs run.c / runq.c (cmd_bench_generate.cpp)
 //   bench mil PROGRAM.mil...      ane-sim evaluation vs its own matrix products as bare sgemm
 #include <chrono>
 #include <cstdio>
@@ -108,6 +109,7 @@ void add_bench_command(CLI::App& app, Command& run) {
   add_bench_mil_command(bench, run);
 
   add_bench_train_command(bench, run);
+  add_bench_generate_command(bench, run);
 }
 
 }  // namespace anetrain

@@ -1,5 +1,7 @@
-// `anetrain convert IN OUT [--to llama2c-v0|llama2c-v1|hf|gguf] [--dtype f32|f16|bf16] [-z TOK]`:
-// any MODEL anetrain reads, written as a llama2.c .bin, a Hugging Face folder or a GGUF. The
+// `anetrain convert IN OUT [--to llama2c-v0|llama2c-v1|llama2c-v2|hf|gguf] [--dtype f32|f16|bf16|q8_0]
+// [--group G] [-z TOK]`: any MODEL anetrain reads, written as a llama2.c .bin, a Hugging Face
+// folder or a GGUF. q8_0 writes llama2.c version 2 (runq.c's file; a .bin with --dtype q8_0) or a
+// GGUF with Q8_0 matrices; a file already in Q8_0 keeps its values when written as version 2. The
 // tokenizer rides along where the target holds one: GGUF embeds it; an HF folder gets a llama2.c
 // tokenizer.bin for SentencePiece vocabularies (the only tokenizer file this build writes).
 #include <cstdio>
@@ -18,14 +20,14 @@ namespace anetrain {
 namespace {
 namespace fs = std::filesystem;
 
-std::string target_format(const std::string& out, const std::string& to) {
+std::string target_format(const std::string& out, const std::string& to, bool dtype_q8) {
   if (!to.empty()) return to;
   const std::string ext = fs::path(out).extension().string();
   if (ext == ".gguf") return "gguf";
-  if (ext == ".bin") return "llama2c-v0";
+  if (ext == ".bin") return dtype_q8 ? "llama2c-v2" : "llama2c-v0";
   std::error_code ec;
   if (!out.empty() && (fs::is_directory(out, ec) || out.back() == '/' || ext.empty())) return "hf";
-  fail("cannot tell the output format from '" + out + "'; pass --to llama2c-v0, llama2c-v1, hf or gguf");
+  fail("cannot tell the output format from '" + out + "'; pass --to llama2c-v0, llama2c-v1, llama2c-v2, hf or gguf");
 }
 
 // The tokenizer to carry: -z wins; else one stored in the input (GGUF metadata, or a
@@ -52,19 +54,26 @@ GgufTokenizer source_tokenizer(const std::string& in, const std::string& kind, c
 void add_convert_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("convert", "Convert a model between llama2.c .bin, Hugging Face folders and GGUF");
   static std::string in, out, to, dtype = "f32", tok_path;
+  static int group = 0;
   cmd->add_option("in", in, "Model to read: llama2.c .bin (v0/v1/v2), .gguf, HF folder, checkpoint or preset")->required();
   cmd->add_option("out", out, "Where to write: *.bin → llama2.c v0, *.gguf → GGUF, a folder → Hugging Face")->required();
   cmd->add_option("--to", to, "Output format, overriding OUT's extension")
-      ->check(CLI::IsMember({"llama2c-v0", "llama2c-v1", "hf", "gguf"}));
-  cmd->add_option("--dtype", dtype, "Matrix dtype for hf and gguf (llama2.c is always f32)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->check(CLI::IsMember({"llama2c-v0", "llama2c-v1", "llama2c-v2", "hf", "gguf"}));
+  cmd->add_option("--dtype", dtype,
+                  "Matrix dtype: f32/f16/bf16 for hf and gguf, q8_0 for gguf and llama2c-v2 (llama2.c v0/v1 are f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
+  cmd->add_option("--group", group, "Q8_0 group size for llama2c-v2 (default 64 where it divides the widths, else 32)");
   cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.bin or byte-level tokenizer.json to store with the model");
   cmd->callback([&run] {
     run = [] {
-      const std::string fmt = target_format(out, to);
+      const std::string fmt = target_format(out, to, dtype == "q8_0");
       const bool llama2c = fmt.rfind("llama2c", 0) == 0;
-      if (llama2c && dtype != "f32") fail("llama2.c files are fp32 only; drop --dtype " + dtype);
+      if (fmt == "llama2c-v2" && dtype != "q8_0") fail("llama2.c version 2 is Q8_0; pass --dtype q8_0");
+      if (llama2c && fmt != "llama2c-v2" && dtype != "f32")
+        fail("llama2.c versions 0 and 1 are fp32 only; drop --dtype " + dtype + " (Q8_0: --dtype q8_0 --to llama2c-v2)");
+      if (fmt == "hf" && dtype == "q8_0") fail("a Hugging Face folder holds f32, f16 or bf16; Q8_0 goes to gguf or llama2c-v2");
+      if (group != 0 && fmt != "llama2c-v2") fail("--group applies to llama2c-v2 (GGUF's Q8_0 blocks are 32)");
       if (llama2c && !tok_path.empty())
         fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do (llama2.c's run takes the tokenizer.bin itself, with -z)");
       std::error_code ec;
@@ -72,6 +81,18 @@ void add_convert_command(CLI::App& app, Command& run) {
         fail(out + ": exists and is not a folder (an HF model is a folder)");
       if (fmt != "hf" && fs::is_directory(out, ec)) fail(out + ": is a folder; give a file name");
 
+      if (fmt == "llama2c-v2") {
+        if (!tok_path.empty()) fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do");
+        std::string kind;
+        auto pm = load_packed_model(in, WeightFormat::q8_0, group, &kind);
+        if (group != 0 && pm->group != group)
+          fail(in + " is already Q8_0 in groups of " + std::to_string(pm->group) + "; its values are kept, so --group " +
+               std::to_string(group) + " cannot apply");
+        save_llama2c_v2(*pm, out);
+        std::fprintf(stderr, "wrote %s (llama2c-v2, q8_0 in groups of %d, %zu parameters) from %s (%s)\n", out.c_str(),
+                     pm->group, pm->table.total(), in.c_str(), kind.c_str());
+        return 0;
+      }
       LoadedModel lm = load_model(in);
       const Model& m = *lm.model;
       // An HF folder takes a -z file as it is (any tokenizer.json style); everything else goes
@@ -79,9 +100,11 @@ void add_convert_command(CLI::App& app, Command& run) {
       const bool copy_z = fmt == "hf" && !tok_path.empty();
       const GgufTokenizer tok = copy_z ? GgufTokenizer{} : source_tokenizer(in, lm.kind, tok_path, m.cfg.vocab_size);
       const DType t = dtype == "f16" ? DType::f16 : dtype == "bf16" ? DType::bf16 : DType::f32;
+      const GgmlType gt = dtype == "q8_0" ? GgmlType::q8_0 : dtype == "f16" ? GgmlType::f16
+                          : dtype == "bf16" ? GgmlType::bf16 : GgmlType::f32;
       std::string carried = "no tokenizer";
       if (fmt == "gguf") {
-        save_gguf(m, out, t, tok.empty() ? nullptr : &tok);
+        save_gguf(m, out, gt, tok.empty() ? nullptr : &tok);
         if (!tok.empty()) carried = "tokenizer \"" + tok.model + "\", " + std::to_string(tok.tokens.size()) + " tokens";
       } else if (fmt == "hf") {
         // Refuse a broken or oversized tokenizer before writing anything.

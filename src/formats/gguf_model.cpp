@@ -241,6 +241,8 @@ void save_gguf(const Model& src, const std::string& path, GgmlType mat, const Gg
       {k + "rope.freq_base", GgufValue::of_f32(float(c.rope_theta))},
   };
   if (!name.empty()) kv.insert(kv.begin() + 1, {"general.name", GgufValue::of_str(name)});
+  // ggml's quantized block layouts are versioned; llama.cpp writes 2 with any quantized tensor.
+  if (mat == GgmlType::q8_0) kv.push_back({"general.quantization_version", GgufValue::of_u32(2)});
   if (tok && !tok->empty()) {
     // llama.cpp wants one token per embedding row: pad a short vocabulary as its converter does.
     GgufTokenizer t = *tok;
