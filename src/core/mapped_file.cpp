@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -42,6 +43,12 @@ void MappedFile::require(uint64_t off, uint64_t n, const std::string& what) cons
     fail_at(path_, off, what + " needs " + std::to_string(n) + " bytes but the file has only " +
                             std::to_string(size_ > off ? size_ - off : 0) + " left (file size " +
                             std::to_string(size_) + "; truncated?)");
+}
+
+void MappedFile::release(uint64_t off, uint64_t n) const {
+  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  const uint64_t begin = (off + page - 1) / page * page, end = std::min<uint64_t>(off + n, size_) / page * page;
+  if (data_ && begin < end) ::madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
 AtomicFile::AtomicFile(const std::string& path) : path_(path) {

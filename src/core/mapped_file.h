@@ -19,6 +19,9 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // Throws "path: at byte off: <what> needs N bytes, file has M" unless [off, off+n) is inside.
   void require(uint64_t off, uint64_t n, const std::string& what) const;
+  // Drops the pages wholly inside [off, off+n) from this process's memory once a reader has
+  // copied them out (the file is unchanged; touching them again reads them back).
+  void release(uint64_t off, uint64_t n) const;
 
  private:
   std::string path_;

@@ -287,6 +287,7 @@ void GgufReader::read_f32(const GgufTensorInfo& t, const std::vector<int64_t>& e
       }
       break;
   }
+  file_.release(t.offset, t.nbytes);  // copied out: the file is never resident twice
 }
 
 }  // namespace anetrain

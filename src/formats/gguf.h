@@ -79,6 +79,7 @@ class GgufReader {
   double get_float(const std::string& key, double dflt) const;  // f32 keys come back as their shortest decimal
   std::string get_str(const std::string& key) const;
   const uint8_t* raw(const GgufTensorInfo& t) const { return file_.data() + t.offset; }
+  void release(const GgufTensorInfo& t) const { file_.release(t.offset, t.nbytes); }  // after copying it out
   // Converts (dequantizing Q8_0) into dst after checking the shape.
   void read_f32(const GgufTensorInfo& t, const std::vector<int64_t>& expect, float* dst) const;
   const std::string& path() const { return file_.path(); }
@@ -123,7 +124,7 @@ void save_gguf(const Model& m, const std::string& path, DType dtype, const GgufT
 void save_gguf(const Model& m, const std::string& path, GgmlType matrix_type, const GgufTokenizer* tokenizer = nullptr,
                const std::string& name = "");
 // A GGUF whose matrices are all Q8_0 or all BF16 as a PackedModel of that format, without an fp32
-// copy (BF16 mapped, Q8_0 regrouped into values and scales); nullptr for any other file.
+// copy (Q8_0 blocks regrouped into values and scales); nullptr for any other file.
 std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path);
 
 // Low-level writer, also used by tests to build files: tensors are fp32 in memory, stored as `type`

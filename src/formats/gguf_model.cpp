@@ -137,7 +137,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokeniz
 }
 
 std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path) {
-  auto r = std::make_shared<GgufReader>(path);
+  auto r = std::make_unique<GgufReader>(path);
   const ModelConfig c = checked_config(*r);
   auto pm = std::make_unique<PackedModel>(c);
   const std::vector<const GgufTensorInfo*> src = gguf_tensors_for(*r, c, pm->table);
@@ -166,13 +166,12 @@ std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path) {
       r->read_f32(t, s.shape, g);
       m.data = g;
     } else if (mat == GgmlType::bf16) {
+      // Copied to aligned huge pages, as the v2 reader does (see llama2c_v2.cpp).
       m.format = WeightFormat::bf16;
-      m.data = r->raw(t);
-      if (reinterpret_cast<uintptr_t>(m.data) % 2 != 0) {  // general.alignment 1 allows odd offsets
-        void* copy = pm->own(2 * n);
-        std::memcpy(copy, r->raw(t), 2 * n);
-        m.data = copy;
-      }
+      void* w = pm->own(2 * n);
+      std::memcpy(w, r->raw(t), 2 * n);
+      m.data = w;
+      r->release(t);
     } else {
       m.format = WeightFormat::q8_0;
       m.group = 32;
@@ -187,9 +186,9 @@ std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path) {
       }
       m.data = q;
       m.scales = d;
+      r->release(t);
     }
   }
-  if (mat == GgmlType::bf16) pm->keep(r);
   return pm;
 }
 

@@ -110,6 +110,7 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
   for (const Llama2cChunk& ch : order) {
     // freq_cis_real/imag: recomputed from theta at run time, as run.c does.
     if (ch.offset != Llama2cChunk::kRopeTables) std::memcpy(m->params.data() + ch.offset, f.data() + pos, ch.n * 4);
+    f.release(pos, ch.n * 4);  // the file is never resident twice
     pos += ch.n * 4;
   }
   return m;

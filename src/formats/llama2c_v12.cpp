@@ -89,6 +89,7 @@ std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f) {
     } else {
       std::memcpy(dst, d + pos, ch.n * 4);
     }
+    f.release(pos, chunk_bytes(ch, version, uint64_t(gs)));  // the file is never resident twice
     pos += chunk_bytes(ch, version, uint64_t(gs));
   }
   return m;

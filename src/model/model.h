@@ -2,10 +2,14 @@
 #pragma once
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "model/config.h"
 #include "model/params.h"
 
 namespace anetrain {
+
+// Weights and gradients on huge pages (see core/huge_pages.h): both are streamed whole every step.
+using FloatArena = std::vector<float, HugePageAllocator<float>>;
 
 struct Model {
   explicit Model(const ModelConfig& c);
@@ -14,8 +18,8 @@ struct Model {
 
   ModelConfig cfg;
   ParamTable table;
-  std::vector<float> params;  // laid out by `table`
-  std::vector<float> grads;   // same layout; allocated on first use, so inference never pays for it
+  FloatArena params;  // laid out by `table`
+  FloatArena grads;   // same layout; allocated on first use, so inference never pays for it
   ModelTensors w;             // views into params
   ModelTensors g;             // views into grads (null until ensure_grads)
 

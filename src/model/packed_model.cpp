@@ -33,7 +33,7 @@ size_t PackedModel::weight_bytes() const {
 }
 
 void* PackedModel::own(size_t bytes) {
-  owned_.push_back(std::make_unique<uint64_t[]>((bytes + 7) / 8));  // zeroed, 8-byte aligned
+  owned_.emplace_back(huge_alloc(bytes));
   return owned_.back().get();
 }
 

@@ -2,11 +2,11 @@
 // decoder reads them as they are, so a quantized model costs its quantized bytes in memory and
 // per token. One MatrixRef per row of the parameter table; gains (norms) are always fp32.
 //
-// Where the weights live: an fp32 model is a view of an ordinary Model (no copy); a conversion
-// (`--dtype bf16|q8_0` of an fp32 file) owns its converted tensors and drops the fp32 model; a
-// llama2.c version-2 file keeps its int8 values in the memory-mapped file (only the scales, which
-// the format leaves unaligned, are copied); a GGUF file's BF16 tensors are mapped as they are and
-// its Q8_0 blocks are regrouped into values and scales once at load.
+// Where the weights live: an fp32 model is a view of an ordinary Model (no copy); everything else
+// is owned by the PackedModel in aligned huge-page buffers — a conversion (`--dtype bf16|q8_0` of
+// an fp32 file) drops the fp32 model once converted; a llama2.c version-2 file's int8 values and
+// scales, and a GGUF's BF16 tensors, are copied as they are; GGUF Q8_0 blocks are regrouped into
+// values and scales. Readers drop each file page once copied, so a file is never resident twice.
 #pragma once
 #include <memory>
 #include <optional>
@@ -42,12 +42,15 @@ class PackedModel {
   size_t index(ParamRole role, int layer) const;
   void keep(std::unique_ptr<Model> m) { fp32_ = std::move(m); }
   void keep(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }  // a mapped file
-  void* own(size_t bytes);  // a zeroed buffer that lives as long as the model
+  void* own(size_t bytes);  // zeroed, 64-byte aligned, on huge pages; lives as long as the model
 
  private:
   std::unique_ptr<Model> fp32_;
   std::vector<std::shared_ptr<const void>> owners_;
-  std::vector<std::unique_ptr<uint64_t[]>> owned_;
+  struct HugeFree {
+    void operator()(void* p) const noexcept { huge_free(p); }
+  };
+  std::vector<std::unique_ptr<void, HugeFree>> owned_;
 };
 
 // Q8_0's group for a model: 64 (llama2.c's export default, fewer scale bytes) when it divides

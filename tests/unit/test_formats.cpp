@@ -157,7 +157,7 @@ Pass run_pass(Model& m, const std::vector<int32_t>& ids) {
   p.loss = forward(be, m, ws);
   backward(be, m, ws);
   p.logits.assign(ws.logits, ws.logits + size_t(T) * m.cfg.vocab_size);
-  p.grads = m.grads;
+  p.grads.assign(m.grads.begin(), m.grads.end());
   return p;
 }
 
@@ -175,7 +175,7 @@ TEST(RopeLayouts, InterleavedAndHalfAreTheSameModel) {
   for (float v : a.logits) scale = std::max(scale, std::abs(v));
   for (size_t i = 0; i < a.logits.size(); ++i) ASSERT_NEAR(a.logits[i], b.logits[i], 1e-5f * scale) << i;
   // Gradients of the half model, permuted back, are the interleaved model's gradients.
-  half->params = b.grads;
+  half->params.assign(b.grads.begin(), b.grads.end());
   permute_rope_to_interleaved(*half);
   float gscale = 0;
   for (float v : a.grads) gscale = std::max(gscale, std::abs(v));
@@ -184,7 +184,7 @@ TEST(RopeLayouts, InterleavedAndHalfAreTheSameModel) {
 
 TEST(RopeLayouts, PermutationRoundTripIsExact) {
   auto m = load_llama2c(kStories);
-  const std::vector<float> orig = m->params;
+  const FloatArena orig = m->params;
   permute_rope_to_half(*m);
   permute_rope_to_interleaved(*m);
   EXPECT_EQ(m->params, orig);

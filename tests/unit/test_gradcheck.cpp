@@ -277,7 +277,7 @@ TEST_P(ModelGradCheck, EveryParameterTensor) {
   std::copy(g0.begin(), g0.end(), m.grads.begin());
   forward(*be, m, ws);
   backward(*be, m, ws, float(N));
-  const auto grad = added(m.grads, g0);
+  const auto grad = added(std::vector<float>(m.grads.begin(), m.grads.end()), g0);
   const Objective L = [&] {
     forward(*be, m, ws);
     return summed_loss(ws, c.vocab_size);
