@@ -168,7 +168,10 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   int start[4] = {0, 0, 0, 0};
   for (int p = 0; p < parts; ++p) start[p] = total, total += W[p].rows;
 
-#pragma omp parallel for schedule(static)
+  // Guided: big contiguous bands first (one stream per thread), then smaller pieces, so a thread
+  // that a busy neighbour slowed is helped out at the end instead of waited for (measured a few
+  // percent over static on this shared 2-core machine; dynamic,16 lost a third).
+#pragma omp parallel for schedule(guided, 16)
   for (int row = 0; row < total; ++row) {
     int p = parts - 1;
     while (start[p] > row) --p;
