@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -103,7 +104,11 @@ namespace {
 // A sharded checkpoint: model.safetensors.index.json maps every tensor to the shard holding it.
 // The map is trusted only after checking it: each shard it names must exist beside the index, and
 // each tensor must really be in the shard it is assigned to.
-void load_sharded(Model& m, const std::string& dir, const std::string& index_path) {
+// Where each table row's tensor is read: `sink(i, reader)` for row i of the table.
+using TensorSink = std::function<void(size_t, const SafetensorsReader&)>;
+
+void load_sharded(const ParamTable& table, const std::string& dir, const std::string& index_path,
+                  const TensorSink& sink) {
   std::ifstream in(index_path);
   nlohmann::json j;
   try {
@@ -135,42 +140,79 @@ void load_sharded(Model& m, const std::string& dir, const std::string& index_pat
       fail(index_path + ": weight_map puts '" + it.key() + "' in '" + file + "', but that shard has no such tensor");
     where[it.key()] = r.get();
   }
-  for (const ParamSpec& s : m.table.specs()) {
+  for (size_t i = 0; i < table.specs().size(); ++i) {
+    const ParamSpec& s = table.specs()[i];
     auto it = where.find(s.name);
     if (it == where.end()) fail(index_path + ": tensor '" + s.name + "' is missing from weight_map");
-    it->second->read_f32(s.name, s.shape, m.param(s));
+    sink(i, *it->second);
   }
 }
 
-}  // namespace
-
-std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
-  auto m = std::make_unique<Model>(load_hf_config(dir));
+// Every tensor of the table from the folder's safetensors (sharded by an index, or one or more
+// files without one), each handed to `sink` once.
+void read_hf_tensors(const ParamTable& table, const std::string& dir, const TensorSink& sink) {
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(index)) {
-    load_sharded(*m, dir, index.string());
-    return m;
-  }
+  if (fs::exists(index)) return load_sharded(table, dir, index.string(), sink);
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ".safetensors") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   if (files.empty()) fail(dir + ": no *.safetensors files next to config.json");
   // Without an index, a tensor found in two files is ambiguous: refuse rather than pick one.
-  std::vector<std::string> from(m->table.specs().size());
+  std::vector<std::string> from(table.specs().size());
   for (const auto& f : files) {
     SafetensorsReader r(f);
-    for (size_t i = 0; i < m->table.specs().size(); ++i) {
-      const ParamSpec& s = m->table.specs()[i];
+    for (size_t i = 0; i < table.specs().size(); ++i) {
+      const ParamSpec& s = table.specs()[i];
       if (!r.has(s.name)) continue;
       if (!from[i].empty()) fail(dir + ": tensor '" + s.name + "' is in both " + from[i] + " and " + f);
-      r.read_f32(s.name, s.shape, m->param(s));
+      sink(i, r);
       from[i] = f;
     }
   }
   for (size_t i = 0; i < from.size(); ++i)
-    if (from[i].empty()) fail(dir + ": tensor '" + m->table.specs()[i].name + "' is missing from the safetensors files");
+    if (from[i].empty()) fail(dir + ": tensor '" + table.specs()[i].name + "' is missing from the safetensors files");
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
+  auto m = std::make_unique<Model>(load_hf_config(dir));
+  read_hf_tensors(m->table, dir, [&](size_t i, const SafetensorsReader& r) {
+    const ParamSpec& s = m->table.specs()[i];
+    r.read_f32(s.name, s.shape, m->param(s));
+  });
   return m;
+}
+
+std::unique_ptr<PackedModel> load_hf_folder_bf16(const std::string& dir) {
+  const ModelConfig c = load_hf_config(dir);
+  auto pm = std::make_unique<PackedModel>(c);
+  pm->format = WeightFormat::bf16;
+  struct NotBf16 {};  // stops the read at the first matrix stored otherwise
+  try {
+  read_hf_tensors(pm->table, dir, [&](size_t i, const SafetensorsReader& r) {
+    const ParamSpec& s = pm->table.specs()[i];
+    MatrixRef& m = pm->tensors[i];
+    m.rows = s.is_matrix() ? int(s.shape[0]) : 1;
+    m.cols = int(s.shape.back());
+    const StTensor& t = r.info(s.name);
+    if (s.is_matrix() && t.dtype == DType::bf16 && t.shape == s.shape) {
+      m.format = WeightFormat::bf16;
+      void* w = pm->own(t.nbytes);
+      std::memcpy(w, r.raw(t), t.nbytes);
+      m.data = w;
+    } else {
+      if (s.is_matrix()) throw NotBf16{};
+      float* f = static_cast<float*>(pm->own(4 * s.numel()));
+      r.read_f32(s.name, s.shape, f);
+      m.data = f;
+    }
+  });
+  } catch (const NotBf16&) {
+    return nullptr;  // not a bf16 checkpoint: the caller converts through fp32
+  }
+  return pm;
 }
 
 namespace {

@@ -8,6 +8,7 @@
 
 #include "core/dtype.h"
 #include "model/model.h"
+#include "model/packed_model.h"
 
 namespace anetrain {
 
@@ -18,6 +19,9 @@ ModelConfig load_hf_config(const std::string& dir);
 
 // HF weights rotate with the "half" convention; the returned config says so.
 std::unique_ptr<Model> load_hf_folder(const std::string& dir);
+// A folder whose matrices are all BF16 (Qwen3's released checkpoint) as a bf16 PackedModel, its
+// matrices copied as stored (never widened to fp32; gains in fp32); nullptr for other folders.
+std::unique_ptr<PackedModel> load_hf_folder_bf16(const std::string& dir);
 // Writes config.json + model.safetensors. A model whose rope_style is interleaved is permuted
 // to the half layout first, since that is what every HF consumer assumes.
 void save_hf_folder(const Model& m, const std::string& dir, DType dtype);

@@ -70,6 +70,13 @@ std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::opt
     }
     if (pm && (!want || *want == pm->format)) return pm;
   }
+  if (fs::is_directory(spec, ec) && find_model_anck(spec).empty() && (!want || *want == WeightFormat::bf16) &&
+      fs::exists(fs::path(spec) / "config.json", ec)) {
+    if (auto pm = load_hf_folder_bf16(spec)) {
+      if (kind) *kind = "hf";
+      return pm;
+    }
+  }
   LoadedModel lm = load_model(spec);
   if (kind) *kind = lm.kind;
   return pack_model(std::move(lm.model), want.value_or(WeightFormat::f32), group);

@@ -31,6 +31,7 @@ class SafetensorsReader {
   // Converts to fp32 into dst; throws unless the stored shape equals `expect`.
   void read_f32(const std::string& name, const std::vector<int64_t>& expect, float* dst) const;
   std::vector<float> read_f32(const std::string& name) const;
+  const uint8_t* raw(const StTensor& t) const { return file_.data() + t.begin; }  // t.nbytes bytes
   const std::string& path() const { return file_.path(); }
 
  private:

@@ -33,6 +33,17 @@ check "convert --dtype q8_0 --group 32 equals llama2.c's export byte for byte" '
 "$BIN" convert "$M" "$W/s_q8.gguf" -z "$Z" --dtype q8_0 >/dev/null 2>&1
 out=$("$BIN" generate "$W/s_q8.gguf" -t 0 -n 32 -i "$P" 2>/dev/null)
 check "Q8_0 GGUF decodes the golden story with its own tokenizer" '[[ "$out" == "$gold" ]]'
+# bf16 files stay bf16 (never widened to fp32): a BF16 GGUF and a bf16 Hugging Face folder.
+bf=$("$BIN" generate "$M" -z "$Z" -t 0 -n 40 -i "$P" --dtype bf16 2>/dev/null)
+"$BIN" convert "$M" "$W/s_bf16.gguf" -z "$Z" --dtype bf16 >/dev/null 2>&1
+out=$("$BIN" generate "$W/s_bf16.gguf" -t 0 -n 40 -i "$P" 2>"$W/err_gbf.txt")
+check "BF16 GGUF decodes as bf16, as --dtype bf16 does" '[[ "$out" == "$bf" ]] && grep -q "bf16 weights" "$W/err_gbf.txt"'
+"$BIN" convert "$M" "$W/hf_bf16" --dtype bf16 >/dev/null 2>&1
+out=$("$BIN" generate "$W/hf_bf16" -z "$Z" -t 0 -n 40 -i "$P" 2>"$W/err_hbf.txt")
+check "bf16 HF folder decodes as bf16, as --dtype bf16 does" '[[ "$out" == "$bf" ]] && grep -q "bf16 weights" "$W/err_hbf.txt"'
+"$BIN" convert "$M" "$W/hf_f32" >/dev/null 2>&1
+out=$("$BIN" generate "$W/hf_f32" -z "$Z" -t 0 -n 40 -i "$P" 2>"$W/err_hf.txt")
+check "an fp32 HF folder stays f32" 'grep -q "f32 weights" "$W/err_hf.txt"'
 err=$("$BIN" convert "$M" "$W/x.bin" --dtype bf16 2>&1); rc=$?
 check "a .bin in bf16 is refused with a hint" '[[ $rc -ne 0 && "$err" == *"q8_0"* && ! -e "$W/x.bin" ]]'
 err=$("$BIN" generate "$M" -z "$Z" -n 4 --dtype q8_0 --backend ane-sim 2>&1); rc=$?
