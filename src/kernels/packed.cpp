@@ -35,17 +35,33 @@ size_t MatrixRef::bytes() const {
   return 0;
 }
 
+namespace {
+// round() — half away from zero — in a form the compiler vectorises (libm's roundf is a call per
+// value, and decoding quantizes ~50k activations per token on one thread). v − trunc(v) is exact.
+inline float round_half_away(float v) {
+  const float t = std::trunc(v);
+  const float f = v - t;
+  return f >= 0.5f ? t + 1.0f : f <= -0.5f ? t - 1.0f : t;
+}
+}  // namespace
+
 void quantize_q8_0(const float* x, size_t n, int group, int8_t* q, float* scales) {
   for (size_t g = 0; g < n / size_t(group); ++g) {
     const float* xg = x + g * size_t(group);
+    int8_t* qg = q + g * size_t(group);
     float amax = 0;
+#pragma omp simd reduction(max : amax)
     for (int i = 0; i < group; ++i) amax = std::max(amax, std::fabs(xg[i]));
     const float scale = amax / 127.0f;
     scales[g] = scale;
     // x / scale, not x · (1/scale): the two differ in the last bit. A zero group has scale 0
     // and quantizes to 0 (runq.c would divide 0 by 0 there).
-    for (int i = 0; i < group; ++i)
-      q[g * size_t(group) + size_t(i)] = scale > 0 ? int8_t(std::round(xg[i] / scale)) : int8_t(0);
+    if (scale == 0.0f) {
+      std::fill(qg, qg + group, int8_t(0));
+      continue;
+    }
+#pragma omp simd
+    for (int i = 0; i < group; ++i) qg[i] = int8_t(round_half_away(xg[i] / scale));
   }
 }
 

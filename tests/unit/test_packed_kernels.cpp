@@ -86,6 +86,7 @@ TEST(PackedKernels, CpuEqualsReferenceAtOddAndRealShapes) {
       check_against_ref(f, N, 288, {288, 48, 48}, 32, 2);       // stories15m-like fused QKV, GQA
       check_against_ref(f, N, 768, {2048, 2048}, 64, 3);        // stories110m gate–up
       check_against_ref(f, N, 1024, {3072 / 4}, 128, 4);        // qwen3 width, group 128
+      check_against_ref(f, N, 288, {40}, 96, 5);                // a group no SIMD kernel takes: scalar
     }
 }
 

@@ -86,6 +86,7 @@ class CpuBackend : public Backend {
   std::vector<double> running_sum_;
   std::vector<int8_t> q8_x_;  // the activations of a Q8_0 product, quantized per group
   std::vector<float> q8_xs_;
+  std::vector<uint8_t> q8_xu_;  // the same, offset by 128 for vpdpbusd's unsigned operand
 };
 
 }  // namespace anetrain

@@ -4,8 +4,8 @@
 //   f32  — N > 4 goes to oneDNN; fewer rows are a vectorised dot per row.
 //   bf16 — each 16-value load widened to fp32 by a shift and multiplied with fp32 activations
 //          (exact products; the only rounding is the weights' own).
-//   q8_0 — AVX512-VNNI vpdpbusd on |w| (u8) × x with w's sign (s8), so −128 in a file is exact;
-//          a scalar loop elsewhere. Activations are quantized by the reference's function, so the
+//   q8_0 — AVX512-VNNI vpdpbusd on x + 128 (u8) × w (s8), minus 128·Σw (exact for any int8,
+//          −128 in a file included); a scalar loop elsewhere. Activations are quantized by the reference's function, so the
 //          integers match it bit for bit and only the float sum order differs.
 // The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
 // GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
@@ -79,6 +79,9 @@ __attribute__((target("avx512f,avx512bw"))) float dot_bf16_avx512(const uint16_t
   return s;
 }
 
+// Signed int8 × int8 per group. (The same sum written over the unsigned offset activations,
+// w·(xu − 128), is miscompiled by GCC 12 at -O2 -march=native with AVX512-VNNI: its vectorised
+// form returned wrong sums for 32 values. Kernels' tails use this form instead.)
 float dot_q8_scalar(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int group) {
   float s = 0;
   for (int g = 0; g < n / group; ++g) {
@@ -89,52 +92,82 @@ float dot_q8_scalar(const int8_t* w, const float* ws, const int8_t* x, const flo
   return s;
 }
 
+// The VNNI kernels take the activations offset to unsigned, xu = x + 128 (made once per call):
+// vpdpbusd multiplies u8 by s8, so Σ x·w = Σ xu·w − 128·Σ w, and the second sum is one more
+// vpdpbusd of the weights against a vector of 128s. Two multiply-adds per 64 bytes, where putting
+// x's sign on w (abs, sign mask, masked negate) took four operations and measured slower.
+
 // Groups of 32: one 64-byte load holds two groups, whose sums land in lanes 0–7 and 8–15.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) float dot_q8_g32(const int8_t* w, const float* ws,
-                                                                      const int8_t* x, const float* xs, int n) {
-  const __m512i zero = _mm512_setzero_si512();
-  __m512 acc = _mm512_setzero_ps();
-  for (int c = 0; c < n / 64; ++c) {
-    const __m512i wv = _mm512_loadu_si512(w + 64 * c);
-    const __m512i xv = _mm512_mask_sub_epi8(_mm512_loadu_si512(x + 64 * c), _mm512_movepi8_mask(wv), zero,
-                                            _mm512_loadu_si512(x + 64 * c));
-    const __m512i dot = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wv), xv);
-    const __m512 scale = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(ws[2 * c] * xs[2 * c]),
-                                              _mm512_set1_ps(ws[2 * c + 1] * xs[2 * c + 1]));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
+                                                                      const int8_t* x, const uint8_t* xu,
+                                                                      const float* xs, int n) {
+  const __m512i zero = _mm512_setzero_si512(), c128 = _mm512_set1_epi8(char(0x80));
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  int c = 0;
+  for (; c + 2 <= n / 64; c += 2) {
+    const __m512i w0 = _mm512_loadu_si512(w + 64 * c), w1 = _mm512_loadu_si512(w + 64 * c + 64);
+    const __m512i d0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, _mm512_loadu_si512(xu + 64 * c), w0),
+                                        _mm512_dpbusd_epi32(zero, c128, w0));
+    const __m512i d1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, _mm512_loadu_si512(xu + 64 * c + 64), w1),
+                                        _mm512_dpbusd_epi32(zero, c128, w1));
+    const __m512 s0 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(ws[2 * c] * xs[2 * c]),
+                                           _mm512_set1_ps(ws[2 * c + 1] * xs[2 * c + 1]));
+    const __m512 s1 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(ws[2 * c + 2] * xs[2 * c + 2]),
+                                           _mm512_set1_ps(ws[2 * c + 3] * xs[2 * c + 3]));
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), s0, acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), s1, acc1);
   }
-  float s = _mm512_reduce_add_ps(acc);
-  if (n % 64) s += dot_q8_scalar(w + n / 64 * 64, ws + n / 64 * 2, x + n / 64 * 64, xs + n / 64 * 2, 32, 32);
+  for (; c < n / 64; ++c) {
+    const __m512i w0 = _mm512_loadu_si512(w + 64 * c);
+    const __m512i d0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, _mm512_loadu_si512(xu + 64 * c), w0),
+                                        _mm512_dpbusd_epi32(zero, c128, w0));
+    const __m512 s0 = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(ws[2 * c] * xs[2 * c]),
+                                           _mm512_set1_ps(ws[2 * c + 1] * xs[2 * c + 1]));
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), s0, acc0);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  const int done = n / 64 * 64;  // a last lone group of 32
+  if (done < n) s += dot_q8_scalar(w + done, ws + done / 32, x + done, xs + done / 32, n - done, 32);
   return s;
 }
 
 // Groups that are a multiple of 64: whole loads per group, one conversion per group.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) float dot_q8_g64(const int8_t* w, const float* ws,
-                                                                      const int8_t* x, const float* xs, int n,
-                                                                      int group) {
-  const __m512i zero = _mm512_setzero_si512();
-  __m512 acc = _mm512_setzero_ps();
-  for (int g = 0; g < n / group; ++g) {
-    __m512i dot = zero;
+                                                                      const int8_t*, const uint8_t* xu,
+                                                                      const float* xs, int n, int group) {
+  const __m512i zero = _mm512_setzero_si512(), c128 = _mm512_set1_epi8(char(0x80));
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  const int G = n / group;
+  auto group_dot = [&](int g) {
+    __m512i dot = zero, bias = zero;
     for (int i = g * group; i < (g + 1) * group; i += 64) {
       const __m512i wv = _mm512_loadu_si512(w + i);
-      const __m512i xv = _mm512_loadu_si512(x + i);
-      dot = _mm512_dpbusd_epi32(dot, _mm512_abs_epi8(wv), _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(wv), zero, xv));
+      dot = _mm512_dpbusd_epi32(dot, _mm512_loadu_si512(xu + i), wv);
+      bias = _mm512_dpbusd_epi32(bias, c128, wv);
     }
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(ws[g] * xs[g]), acc);
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(dot, bias));
+  };
+  int g = 0;
+  for (; g + 2 <= G; g += 2) {
+    acc0 = _mm512_fmadd_ps(group_dot(g), _mm512_set1_ps(ws[g] * xs[g]), acc0);
+    acc1 = _mm512_fmadd_ps(group_dot(g + 1), _mm512_set1_ps(ws[g + 1] * xs[g + 1]), acc1);
   }
-  return _mm512_reduce_add_ps(acc);
+  if (g < G) acc0 = _mm512_fmadd_ps(group_dot(g), _mm512_set1_ps(ws[g] * xs[g]), acc0);
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-using QDot = float (*)(const int8_t*, const float*, const int8_t*, const float*, int, int);
+// (weights, their scales, activations signed, the same offset to unsigned, their scales, n, group)
+using QDot = float (*)(const int8_t*, const float*, const int8_t*, const uint8_t*, const float*, int, int);
 
 QDot pick_q8_dot(int group) {
   if (cpu_has_avx512_vnni() && group == 32)
-    return [](const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int) {
-      return dot_q8_g32(w, ws, x, xs, n);
+    return [](const int8_t* w, const float* ws, const int8_t* x, const uint8_t* xu, const float* xs, int n, int) {
+      return dot_q8_g32(w, ws, x, xu, xs, n);
     };
   if (cpu_has_avx512_vnni() && group % 64 == 0) return dot_q8_g64;
-  return dot_q8_scalar;
+  return [](const int8_t* w, const float* ws, const int8_t* x, const uint8_t*, const float* xs, int n, int g) {
+    return dot_q8_scalar(w, ws, x, xs, n, g);
+  };
 }
 
 }  // namespace
@@ -154,12 +187,16 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   // Activations quantized once for all parts and threads.
   const int group = W[0].group;
   const int8_t* xq = nullptr;
+  const uint8_t* xu = nullptr;
   const float* xs = nullptr;
   if (fmt == WeightFormat::q8_0) {
     q8_x_.resize(size_t(N) * cols);
     q8_xs_.resize(size_t(N) * cols / group);
     quantize_q8_0(x, size_t(N) * cols, group, q8_x_.data(), q8_xs_.data());
+    q8_xu_.resize(q8_x_.size());
+    for (size_t i = 0; i < q8_x_.size(); ++i) q8_xu_[i] = uint8_t(int(q8_x_[i]) + 128);
     xq = q8_x_.data();
+    xu = q8_xu_.data();
     xs = q8_xs_.data();
   }
   const QDot qdot = fmt == WeightFormat::q8_0 ? pick_q8_dot(group) : nullptr;
@@ -190,7 +227,7 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
       } else {
         const int G = cols / group;
         v = qdot(static_cast<const int8_t*>(M.data) + at, M.scales + size_t(r) * G, xq + size_t(n) * cols,
-                 xs + size_t(n) * G, cols, group);
+                 xu + size_t(n) * cols, xs + size_t(n) * G, cols, group);
       }
       yp[size_t(n) * M.rows + r] = v;
     }
