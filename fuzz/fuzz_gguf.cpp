@@ -31,6 +31,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       anetrain::gguf_config(r);
     } catch (const anetrain::Error&) {
     }
+    try {
+      anetrain::load_gguf_packed(path);  // Q8_0 regrouped, BF16 copied
+    } catch (const anetrain::Error&) {
+    }
     anetrain::GgufTokenizer tok;
     anetrain::load_gguf(path, &tok);
   } catch (const anetrain::Error&) {

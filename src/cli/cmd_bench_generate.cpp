@@ -131,7 +131,7 @@ int bench_generate(BenchGenOptions o) {
     if (round % 2 == 0) run_peer();
     for (size_t d = 0; d < dtypes.size(); ++d) {
       std::string cmd = sh_quote(self) + " generate " + sh_quote(o.model) + " -t 0 -n " + std::to_string(o.steps) +
-                        " -i " + sh_quote(o.prompt) + " --dtype " + dtypes[d] + " --threads " + std::to_string(o.threads);
+                        " -i " + sh_quote(o.prompt) + " --dtype " + sh_quote(dtypes[d]) + " --threads " + std::to_string(o.threads);
       if (!o.tokenizer.empty()) cmd += " -z " + sh_quote(o.tokenizer);
       ours[d].push_back(measure("anetrain", cmd, o.threads));
       const Run& r = ours[d].back();

@@ -82,9 +82,17 @@ void add_convert_command(CLI::App& app, Command& run) {
       if (fmt != "hf" && fs::is_directory(out, ec)) fail(out + ": is a folder; give a file name");
 
       if (fmt == "llama2c-v2") {
-        if (!tok_path.empty()) fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do");
         std::string kind;
-        auto pm = load_packed_model(in, WeightFormat::q8_0, group, &kind);
+        std::unique_ptr<PackedModel> pm;
+        if (load_model_config(in).rope_style != RopeStyle::interleaved) {
+          // runq.c rotates interleaved pairs: permute the q/k rows (as v0/v1 do), then quantize.
+          LoadedModel lm = load_model(in);
+          kind = lm.kind;
+          permute_rope_to_interleaved(*lm.model);
+          pm = pack_model(std::move(lm.model), WeightFormat::q8_0, group);
+        } else {
+          pm = load_packed_model(in, WeightFormat::q8_0, group, &kind);
+        }
         if (group != 0 && pm->group != group)
           fail(in + " is already Q8_0 in groups of " + std::to_string(pm->group) + "; its values are kept, so --group " +
                std::to_string(group) + " cannot apply");

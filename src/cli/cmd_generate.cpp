@@ -112,7 +112,7 @@ void add_generate_command(CLI::App& app, Command& run) {
       auto be = make_backend(backend);
       // Backends that run fused stage programs (the ANE's) decode an fp32 Model through their
       // stages; the others read the weights packed, in the format asked for.
-      const bool stages = be->name().rfind("ane", 0) == 0;
+      const bool stages = be->runs_fused_stages();
       std::optional<WeightFormat> want;
       if (dtype != "auto") want = parse_weight_format(dtype);
       if (stages && want && *want != WeightFormat::f32)

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -10,6 +11,7 @@ namespace anetrain {
 void* huge_alloc(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
   const size_t align = bytes >= kHuge ? kHuge : 64;
+  if (bytes > SIZE_MAX - align) throw std::bad_alloc();
   const size_t rounded = (bytes + align - 1) / align * align;
   void* p = std::aligned_alloc(align, rounded == 0 ? align : rounded);
   if (!p) throw std::bad_alloc();

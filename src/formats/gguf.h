@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -125,7 +126,8 @@ void save_gguf(const Model& m, const std::string& path, GgmlType matrix_type, co
                const std::string& name = "");
 // A GGUF whose matrices are all Q8_0 or all BF16 as a PackedModel of that format, without an fp32
 // copy (Q8_0 blocks regrouped into values and scales); nullptr for any other file.
-std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path);
+// With `want`, also nullptr (before copying anything) when the file's format is another.
+std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path, std::optional<WeightFormat> want = {});
 
 // Low-level writer, also used by tests to build files: tensors are fp32 in memory, stored as `type`
 // (Q8_0 quantized as save_gguf says).

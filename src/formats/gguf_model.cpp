@@ -136,7 +136,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokeniz
   return m;
 }
 
-std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path) {
+std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path, std::optional<WeightFormat> want) {
   auto r = std::make_unique<GgufReader>(path);
   const ModelConfig c = checked_config(*r);
   auto pm = std::make_unique<PackedModel>(c);
@@ -153,6 +153,7 @@ std::unique_ptr<PackedModel> load_gguf_packed(const std::string& path) {
       return nullptr;
   }
   pm->format = mat == GgmlType::q8_0 ? WeightFormat::q8_0 : WeightFormat::bf16;
+  if (want && *want != pm->format) return nullptr;
   pm->group = mat == GgmlType::q8_0 ? 32 : 0;
   for (size_t i = 0; i < src.size(); ++i) {
     const ParamSpec& s = pm->table.specs()[i];

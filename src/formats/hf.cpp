@@ -188,30 +188,31 @@ std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
 std::unique_ptr<PackedModel> load_hf_folder_bf16(const std::string& dir) {
   const ModelConfig c = load_hf_config(dir);
   auto pm = std::make_unique<PackedModel>(c);
+  // First only the headers: is every matrix BF16? Otherwise the caller converts through fp32.
+  bool all_bf16 = true;
+  read_hf_tensors(pm->table, dir, [&](size_t i, const SafetensorsReader& r) {
+    const ParamSpec& s = pm->table.specs()[i];
+    all_bf16 = all_bf16 && (!s.is_matrix() || r.info(s.name).dtype == DType::bf16);
+  });
+  if (!all_bf16) return nullptr;
   pm->format = WeightFormat::bf16;
-  struct NotBf16 {};  // stops the read at the first matrix stored otherwise
-  try {
   read_hf_tensors(pm->table, dir, [&](size_t i, const SafetensorsReader& r) {
     const ParamSpec& s = pm->table.specs()[i];
     MatrixRef& m = pm->tensors[i];
     m.rows = s.is_matrix() ? int(s.shape[0]) : 1;
     m.cols = int(s.shape.back());
     const StTensor& t = r.info(s.name);
-    if (s.is_matrix() && t.dtype == DType::bf16 && t.shape == s.shape) {
+    if (s.is_matrix() && t.shape == s.shape) {
       m.format = WeightFormat::bf16;
       void* w = pm->own(t.nbytes);
       std::memcpy(w, r.raw(t), t.nbytes);
       m.data = w;
-    } else {
-      if (s.is_matrix()) throw NotBf16{};
+    } else {  // gains, and any wrong shape (read_f32 names it)
       float* f = static_cast<float*>(pm->own(4 * s.numel()));
       r.read_f32(s.name, s.shape, f);
       m.data = f;
     }
   });
-  } catch (const NotBf16&) {
-    return nullptr;  // not a bf16 checkpoint: the caller converts through fp32
-  }
   return pm;
 }
 

@@ -23,7 +23,7 @@ std::unique_ptr<Model> load_llama2c(const std::string& path);
 // eps ≠ 1e-5, residual scale ≠ 1) is an Error naming the field, before any file is created.
 void save_llama2c(const Model& m, const std::string& path, int version);
 
-// Version 2 kept quantized: the int8 values stay in the mapped file (see llama2c_v2.cpp).
+// Version 2 kept quantized: int8 values and scales copied as stored (see llama2c_v2.cpp).
 std::unique_ptr<PackedModel> load_llama2c_v2_packed(const std::string& path);
 // Writes version 2 (runq.c's format) from a Q8_0 model, its values and scales as they are.
 void save_llama2c_v2(const PackedModel& m, const std::string& path);
@@ -50,6 +50,10 @@ ModelConfig llama2c_config(const int32_t h[7], bool shared_classifier, const std
                            uint64_t header_off, uint64_t file_size);
 
 std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f);  // v1 and v2
+
+// Refuses, naming the field, a model llama2.c version `version` cannot say (head_dim ≠ dim/heads,
+// QK-norm, θ ≠ 10000, eps ≠ 1e-5, residual scale ≠ 1), before any file is created.
+void check_llama2c_representable(const ModelConfig& c, const std::string& path, int version);
 
 // A version 1/2 file's header and where each body chunk starts, all checked against the file.
 struct Ak42Layout {

@@ -39,7 +39,9 @@ Ak42Layout read_ak42_layout(const MappedFile& f) {
   int32_t gs = 0;
   if (version == 2) {
     std::memcpy(&gs, d + kGroupSizeOffset, 4);
-    if (gs <= 0) fail_at(path, kGroupSizeOffset, "group_size " + std::to_string(gs) + " must be positive");
+    // Capped so that a group's int32 dot product cannot overflow (127² · 4096 < 2³¹).
+    if (gs <= 0 || gs > 4096)
+      fail_at(path, kGroupSizeOffset, "group_size " + std::to_string(gs) + " must be in 1..4096");
   }
   L.group = gs;
   // Size the body from the table alone; allocate the model only once the file is known to match.

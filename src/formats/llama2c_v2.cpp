@@ -78,11 +78,11 @@ void save_llama2c_v2(const PackedModel& m, const std::string& path) {
   const ModelConfig& c = m.cfg;
   const std::string why = path + ": cannot write llama2.c version 2: ";
   if (m.format != WeightFormat::q8_0) fail(why + "the model is not Q8_0");
+  check_llama2c_representable(c, path, 2);
+  // The caller permutes a half-layout model before quantizing (convert does): rows cannot be
+  // moved here without touching the groups' scales.
   if (c.rope_style != RopeStyle::interleaved)
     fail(why + "the model's q/k rows are in the half RoPE layout; runq.c rotates interleaved pairs");
-  if (c.head_dim * c.n_heads != c.dim || c.qk_norm || c.rope_theta != 10000.0 || float(c.norm_eps) != 1e-5f ||
-      c.residual_scale != 1.0)
-    fail(why + "runq.c fixes head_dim = dim/heads, no QK-norm, θ = 10000, eps = 1e-5 and no residual scale");
   uint8_t header[256] = {};
   const int32_t version = 2;
   const int32_t h[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.max_seq_len};

@@ -13,7 +13,9 @@ namespace anetrain {
 namespace {
 constexpr uint32_t kMagicAk42 = 0x616b3432;
 
-void check_representable(const ModelConfig& c, const std::string& path, int version) {
+}  // namespace
+
+void check_llama2c_representable(const ModelConfig& c, const std::string& path, int version) {
   const std::string why = path + ": cannot write llama2.c version " + std::to_string(version) + ": ";
   const std::string hint = "\nhint: write a GGUF (--to gguf) or a Hugging Face folder (--to hf) instead";
   if (c.head_dim * c.n_heads != c.dim)
@@ -28,6 +30,8 @@ void check_representable(const ModelConfig& c, const std::string& path, int vers
   if (c.residual_scale != 1.0)
     fail(why + "residual_scale is " + std::to_string(c.residual_scale) + "; the format has no such field" + hint);
 }
+
+namespace {
 
 // freq_cis_real/imag as llama2.c's model.py computes them in fp32: cos/sin(pos · θ^(−2i/hd)).
 // run.c ignores them; they are written so the file has the layout readers expect.
@@ -52,7 +56,7 @@ std::vector<float> rope_tables(const ModelConfig& c) {
 void save_llama2c(const Model& src, const std::string& path, int version) {
   if (version != 0 && version != 1)
     fail(path + ": llama2.c version " + std::to_string(version) + " cannot be written (supported: 0, 1)");
-  check_representable(src.cfg, path, version);
+  check_llama2c_representable(src.cfg, path, version);
   // llama2.c rotates adjacent pairs: a half-layout model's q/k rows are permuted first.
   const Model* m = &src;
   std::unique_ptr<Model> copy;

@@ -62,9 +62,9 @@ std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::opt
   if (fs::is_regular_file(spec, ec) && fs::path(spec).extension() != ".json" && find_model_anck(spec).empty()) {
     std::unique_ptr<PackedModel> pm;
     if (is_gguf(spec)) {
-      pm = load_gguf_packed(spec);
+      pm = load_gguf_packed(spec, want);
       if (kind) *kind = "gguf";
-    } else if (is_llama2c_v2(spec)) {
+    } else if (is_llama2c_v2(spec) && (!want || *want == WeightFormat::q8_0)) {
       pm = load_llama2c_v2_packed(spec);
       if (kind) *kind = "llama2c";
     }

@@ -3,11 +3,11 @@
 // directory or run directory). Presets and JSON configs get a seeded random initialisation.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "model/model.h"
 #include "model/packed_model.h"
-#include <optional>
 
 namespace anetrain {
 

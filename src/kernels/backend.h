@@ -61,6 +61,9 @@ class Backend {
   // copies of the weights (the ANE's staged inputs, cpu-bf16's bf16 copy) rebuilds them when the
   // version moved; the others ignore it.
   virtual void sync_weights(const WeightsView& w) {}
+  // True for a backend whose fused stage programs are its point (the ANE's): the decoder then runs
+  // their stages on fp32 weights instead of the packed products.
+  virtual bool runs_fused_stages() const { return false; }
   // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
   virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
 

@@ -50,18 +50,27 @@ void quantize_q8_0(const float* x, size_t n, int group, int8_t* q, float* scales
     const float* xg = x + g * size_t(group);
     int8_t* qg = q + g * size_t(group);
     float amax = 0;
-#pragma omp simd reduction(max : amax)
-    for (int i = 0; i < group; ++i) amax = std::max(amax, std::fabs(xg[i]));
-    const float scale = amax / 127.0f;
+    bool nan = false;  // max() would skip a NaN; it must reach the scale instead
+#pragma omp simd reduction(max : amax) reduction(|| : nan)
+    for (int i = 0; i < group; ++i) {
+      amax = std::max(amax, std::fabs(xg[i]));
+      nan = nan || xg[i] != xg[i];
+    }
+    const float scale = nan ? NAN : amax / 127.0f;
     scales[g] = scale;
     // x / scale, not x · (1/scale): the two differ in the last bit. A zero group has scale 0
-    // and quantizes to 0 (runq.c would divide 0 by 0 there).
-    if (scale == 0.0f) {
+    // and quantizes to 0 (runq.c would divide 0 by 0 there); so does a NaN one.
+    if (!(scale > 0.0f)) {
       std::fill(qg, qg + group, int8_t(0));
       continue;
     }
+    // Clamped: when amax is a denormal, amax / 127 rounds coarsely and x / scale can pass 127.
+    // (An infinite amax makes scale infinite: the finite values quantize to 0, ∞/∞ is caught.)
 #pragma omp simd
-    for (int i = 0; i < group; ++i) qg[i] = int8_t(round_half_away(xg[i] / scale));
+    for (int i = 0; i < group; ++i) {
+      const float v = round_half_away(xg[i] / scale);
+      qg[i] = v == v ? int8_t(std::clamp(v, -127.0f, 127.0f)) : int8_t(0);
+    }
   }
 }
 
@@ -72,8 +81,10 @@ void quantize_q8_0_f16_scales(const float* x, size_t n, int8_t* q, float* scales
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xg[i]));
     const float d = f16_to_f32(f32_to_f16(amax / 127.0f));
     scales[g] = d;
-    for (int i = 0; i < 32; ++i)
-      q[g * 32 + size_t(i)] = d > 0 ? int8_t(std::clamp(std::round(xg[i] / d), -127.0f, 127.0f)) : int8_t(0);
+    for (int i = 0; i < 32; ++i) {
+      const float v = d > 0 ? std::round(xg[i] / d) : 0.0f;
+      q[g * 32 + size_t(i)] = v == v ? int8_t(std::clamp(v, -127.0f, 127.0f)) : int8_t(0);
+    }
   }
 }
 
@@ -100,6 +111,7 @@ void dequantize_row(const MatrixRef& W, int r, float* out) {
 }
 
 void packed_linear_ref(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
+  if (parts < 1) fail("packed_linear: no matrix");
   const int cols = W[0].cols;
   std::vector<float> row(static_cast<size_t>(cols));
   std::vector<int8_t> xq;
@@ -107,6 +119,8 @@ void packed_linear_ref(const float* x, int N, const MatrixRef* W, float* const* 
   for (int p = 0; p < parts; ++p) {
     const MatrixRef& M = W[p];
     if (M.cols != cols) fail("packed_linear: parts differ in width");
+    if (M.format == WeightFormat::q8_0 && (M.group <= 0 || cols % M.group != 0))
+      fail("packed_linear: Q8_0 group does not divide the width");
     if (M.format == WeightFormat::q8_0) {
       xq.resize(size_t(N) * cols);
       xs.resize(size_t(N) * cols / M.group);

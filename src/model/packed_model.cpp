@@ -1,5 +1,7 @@
 #include "model/packed_model.h"
 
+#include <cmath>
+
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -53,7 +55,8 @@ std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat f
   pm->format = format;
   if (format == WeightFormat::q8_0) {
     pm->group = group > 0 ? group : default_q8_group(m->cfg);
-    if (pm->group % 32 != 0) fail("q8_0 group " + std::to_string(pm->group) + " must be a multiple of 32");
+    if (pm->group % 32 != 0 || pm->group > 4096)
+      fail("q8_0 group " + std::to_string(pm->group) + " must be a multiple of 32, at most 4096");
   }
   for (size_t i = 0; i < pm->table.specs().size(); ++i) {
     const ParamSpec& s = pm->table.specs()[i];
@@ -80,6 +83,9 @@ std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat f
       for (size_t j = 0; j < n; ++j) w[j] = f32_to_bf16(src[j]);
       t.data = w;
     } else {
+      for (size_t j = 0; j < n; ++j)
+        if (!std::isfinite(src[j]))
+          fail(s.name + " holds a non-finite value at element " + std::to_string(j) + "; it cannot be quantized");
       int8_t* q = static_cast<int8_t*>(pm->own(n));
       float* sc = static_cast<float*>(pm->own(4 * (n / size_t(pm->group))));
       quantize_q8_0(src, n, pm->group, q, sc);

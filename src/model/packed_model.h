@@ -35,18 +35,14 @@ class PackedModel {
   const float* gain(ParamRole role, int layer = -1) const;  // a 1-D tensor, or nullptr when absent
   const MatrixRef& classifier() const;                      // lm_head, or the embedding when tied
   size_t weight_bytes() const;  // bytes one decoded token reads from the matrices
-  // The fp32 model this one views (format f32 only), for the stage-based paths.
-  const Model* fp32() const { return fp32_.get(); }
 
-  // ---- building (here, formats/*_packed.cpp) ----
+  // ---- building (here, and the packed readers in formats/) ----
   size_t index(ParamRole role, int layer) const;
-  void keep(std::unique_ptr<Model> m) { fp32_ = std::move(m); }
-  void keep(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }  // a mapped file
+  void keep(std::unique_ptr<Model> m) { fp32_ = std::move(m); }  // the fp32 model `tensors` view
   void* own(size_t bytes);  // zeroed, 64-byte aligned, on huge pages; lives as long as the model
 
  private:
   std::unique_ptr<Model> fp32_;
-  std::vector<std::shared_ptr<const void>> owners_;
   struct HugeFree {
     void operator()(void* p) const noexcept { huge_free(p); }
   };

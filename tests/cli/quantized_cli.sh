@@ -44,6 +44,8 @@ check "bf16 HF folder decodes as bf16, as --dtype bf16 does" '[[ "$out" == "$bf"
 "$BIN" convert "$M" "$W/hf_f32" >/dev/null 2>&1
 out=$("$BIN" generate "$W/hf_f32" -z "$Z" -t 0 -n 40 -i "$P" 2>"$W/err_hf.txt")
 check "an fp32 HF folder stays f32" 'grep -q "f32 weights" "$W/err_hf.txt"'
+"$BIN" convert "$W/hf_f32" "$W/from_hf_q80.bin" --dtype q8_0 --group 32 >/dev/null 2>&1
+check "an HF (half RoPE) folder to version 2 is permuted back: llama2.c's bytes again" 'cmp -s "$W/from_hf_q80.bin" "$Q"'
 err=$("$BIN" convert "$M" "$W/x.bin" --dtype bf16 2>&1); rc=$?
 check "a .bin in bf16 is refused with a hint" '[[ $rc -ne 0 && "$err" == *"q8_0"* && ! -e "$W/x.bin" ]]'
 err=$("$BIN" generate "$M" -z "$Z" -n 4 --dtype q8_0 --backend ane-sim 2>&1); rc=$?

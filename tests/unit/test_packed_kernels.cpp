@@ -9,6 +9,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/dtype.h"
+#include "core/error.h"
 #include "kernels/packed.h"
 
 namespace anetrain {
@@ -87,6 +88,8 @@ TEST(PackedKernels, CpuEqualsReferenceAtOddAndRealShapes) {
       check_against_ref(f, N, 768, {2048, 2048}, 64, 3);        // stories110m gate–up
       check_against_ref(f, N, 1024, {3072 / 4}, 128, 4);        // qwen3 width, group 128
       check_against_ref(f, N, 288, {40}, 96, 5);                // a group no SIMD kernel takes: scalar
+      check_against_ref(f, N, 192, {33}, 64, 6);                // an odd number of 64-groups
+      if (f != WeightFormat::q8_0) check_against_ref(f, N, 100, {9}, 0, 7);  // widths off the SIMD steps
     }
 }
 
@@ -125,6 +128,44 @@ TEST(PackedKernels, Q8AdversarialInputs) {
   EXPECT_FLOAT_EQ(y[0], float(4 * 32 * 127 * 127) * (3.0f / 127.0f) * (1.0f / 127.0f));
   EXPECT_FLOAT_EQ(y[1], -y[0]);
   EXPECT_EQ(y[2], 0.0f);
+}
+
+TEST(PackedKernels, Q8QuantizerSurvivesDenormalsAndNonFinite) {
+  // A group whose largest value is a denormal: amax / 127 rounds coarsely, so x / scale can pass
+  // 127; the values must clamp, not wrap (a float → int8 conversion out of range is undefined).
+  std::vector<float> x(32, 0.0f);
+  x[0] = 143.0f * std::ldexp(1.0f, -149);
+  x[1] = -x[0];
+  std::vector<int8_t> q(32);
+  float s;
+  quantize_q8_0(x.data(), 32, 32, q.data(), &s);
+  EXPECT_EQ(q[0], 127);
+  EXPECT_EQ(q[1], -127);
+  // NaN or Inf: the scale carries it (every product with this group is NaN), the values are 0.
+  x[2] = NAN;
+  quantize_q8_0(x.data(), 32, 32, q.data(), &s);
+  EXPECT_TRUE(std::isnan(s));
+  for (int8_t v : q) EXPECT_EQ(v, 0);
+  x[2] = INFINITY;
+  quantize_q8_0(x.data(), 32, 32, q.data(), &s);
+  EXPECT_FALSE(std::isfinite(s));
+  float d;
+  quantize_q8_0_f16_scales(x.data(), 32, q.data(), &d);
+  EXPECT_FALSE(std::isfinite(d));
+}
+
+TEST(PackedKernels, RefusesMismatchedParts) {
+  std::vector<int8_t> q(64, 1);
+  std::vector<float> sc(2, 1.0f), x(64, 1.0f), y(1);
+  float* yy[] = {y.data()};
+  CpuBackend cpu;
+  const MatrixRef bad_group{WeightFormat::q8_0, q.data(), sc.data(), 1, 64, 0};
+  EXPECT_THROW(cpu.linear_fwd_packed(x.data(), 1, &bad_group, yy, 1), Error);
+  EXPECT_THROW(cpu.linear_fwd_packed(x.data(), 1, &bad_group, yy, 0), Error);
+  const MatrixRef parts[2] = {{WeightFormat::q8_0, q.data(), sc.data(), 1, 64, 32},
+                              {WeightFormat::f32, x.data(), nullptr, 1, 64, 0}};
+  float* y2[] = {y.data(), y.data()};
+  EXPECT_THROW(cpu.linear_fwd_packed(x.data(), 1, parts, y2, 2), Error);
 }
 
 TEST(PackedKernels, Q8QuantizerRules) {

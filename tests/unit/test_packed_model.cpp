@@ -12,6 +12,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/ref/ref_backend.h"
+#include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/llama2c.h"
 #include "formats/load.h"
@@ -171,8 +172,9 @@ void expect_same_tensors(const PackedModel& a, const PackedModel& b) {
     const size_t n = size_t(x.rows) * x.cols;
     const size_t bytes = x.format == WeightFormat::q8_0 ? n : x.format == WeightFormat::bf16 ? 2 * n : 4 * n;
     EXPECT_EQ(std::memcmp(x.data, y.data, bytes), 0) << a.table.specs()[i].name;
-    if (x.format == WeightFormat::q8_0)
+    if (x.format == WeightFormat::q8_0) {
       EXPECT_EQ(std::memcmp(x.scales, y.scales, 4 * (n / size_t(x.group))), 0) << a.table.specs()[i].name;
+    }
   }
 }
 
@@ -202,6 +204,41 @@ TEST(PackedModel, QuantizedRoundTripsAreBitExact) {
   dequantize_row(wq, 3, row.data());
   const float* want = f->param(f->table.at(ParamRole::wq, 0)) + 3 * size_t(wq.cols);
   for (int i = 0; i < wq.cols; ++i) EXPECT_EQ(row[size_t(i)], want[i]);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace anetrain
+
+namespace anetrain {
+namespace {
+
+// Hostile version-2 files through the packed reader: a clear error naming the file and offset.
+TEST(PackedModel, V2ReaderRefusesBadFiles) {
+  if (!fs::exists(kStoriesQ80)) GTEST_SKIP() << "no " << kStoriesQ80;
+  const fs::path dir = temp_dir("bad");
+  std::ifstream in(kStoriesQ80, std::ios::binary);
+  const std::string good((std::istreambuf_iterator<char>(in)), {});
+  auto expect_error = [&](const std::string& bytes, const std::string& want) {
+    const std::string p = (dir / "bad.bin").string();
+    std::ofstream(p, std::ios::binary) << bytes;
+    try {
+      load_packed_model(p);
+      ADD_FAILURE() << "accepted: " << want;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    }
+  };
+  auto with_group = [&](int32_t g) {
+    std::string b = good;
+    std::memcpy(b.data() + 37, &g, 4);
+    return b;
+  };
+  expect_error(with_group(0), "byte 37");
+  expect_error(with_group(5000), "byte 37");      // would overflow a group's int32 dot product
+  expect_error(with_group(48), "does not divide");  // 48 does not divide the 64-wide rows' tensors
+  expect_error(good.substr(0, good.size() - 10), "truncated");
   fs::remove_all(dir);
 }
 

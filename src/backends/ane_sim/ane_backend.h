@@ -23,6 +23,7 @@ class AneBackend : public CpuBackend {
   // through chains of up to ~10 ops and one softmax; 2e-2 of a tensor's scale bounds that with
   // margin while a wrong pairing, sign or transpose misses it by orders of magnitude.
   Numerics numerics() const override { return {true, 2e-2}; }
+  bool runs_fused_stages() const override { return true; }
 
   void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                            AttentionSaved& s) override;

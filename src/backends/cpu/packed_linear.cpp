@@ -173,11 +173,14 @@ QDot pick_q8_dot(int group) {
 }  // namespace
 
 void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
-  const int cols = W[0].cols;
   if (parts < 1 || parts > 4) fail("linear_fwd_packed: 1 to 4 parts");
+  const int cols = W[0].cols;
   for (int p = 0; p < parts; ++p)
     if (W[p].cols != cols || W[p].format != W[0].format || W[p].group != W[0].group)
       fail("linear_fwd_packed: the parts of a fused product must share width and format");
+  if (W[0].format == WeightFormat::q8_0 && (W[0].group <= 0 || cols % W[0].group != 0))
+    fail("linear_fwd_packed: Q8_0 group " + std::to_string(W[0].group) + " does not divide the width " +
+         std::to_string(cols));
   const WeightFormat fmt = W[0].format;
   if (fmt == WeightFormat::f32 && N > 4) {
     for (int p = 0; p < parts; ++p)
