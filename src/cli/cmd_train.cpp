@@ -51,6 +51,12 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--keep", o.keep, "Keep the newest N checkpoints (plus the best)")->capture_default_str();
   cmd->add_flag("--save-best", o.save_best, "Write periodic checkpoints only when the loss improved");
   cmd->add_option("--eval-every", o.eval_every, "Validate every N steps")->capture_default_str();
+  cmd->add_option("-z,--tokenizer", o.tokenizer, "The data's tokenizer (tokenizer.json / tokenizer.bin), for --sample-every");
+  cmd->add_option("--sample-every", o.sample_every,
+                  "Every N steps, a `sample` telemetry event: a greedy and a sampled completion (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--sample-prompt", o.sample_prompt, "Prompt of the samples")->capture_default_str();
+  cmd->add_option("--sample-tokens", o.sample_tokens, "Tokens per sample")->capture_default_str();
   cmd->add_option("--eval-batches", o.eval_batches, "Validation batches per evaluation")->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--backend", o.backend, "Kernel backend")->capture_default_str();
@@ -118,6 +124,8 @@ void add_train_command(CLI::App& app, Command& run) {
         if (given("--ckpt-every")) opts.ckpt_every = o.ckpt_every;
         if (given("--keep")) opts.keep = o.keep;
         if (given("--eval-every")) opts.eval_every = o.eval_every;
+        if (given("--sample-every")) opts.sample_every = o.sample_every;
+        if (given("--tokenizer")) opts.tokenizer = o.tokenizer;
         if (given("--max-nonfinite")) opts.max_nonfinite = o.max_nonfinite;
         if (given("--backend")) opts.backend = o.backend;
         if (given("--precision") && precision != opts.precision)

@@ -75,6 +75,9 @@ int run_quickstart(const QuickstartOptions& q) {
   o.opt.warmup = 50;
   o.eval_every = 100;
   o.eval_batches = 16;
+  o.tokenizer = tok_json;  // samples in the telemetry, for the dashboard
+  o.sample_every = 250;
+  o.sample_prompt = "The";
   o.ckpt_every = 200;
   o.log_every = 10;
   o.threads = q.threads;

@@ -30,6 +30,10 @@ nlohmann::json TrainOptions::to_json() const {
           {"save_best", save_best},
           {"eval_every", eval_every},
           {"eval_batches", eval_batches},
+          {"tokenizer", tokenizer},
+          {"sample_every", sample_every},
+          {"sample_tokens", sample_tokens},
+          {"sample_prompt", sample_prompt},
           {"threads", threads},
           {"backend", backend},
           {"precision", precision},
@@ -80,6 +84,11 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   // Added with bf16 training; runs written before trained in fp32.
   o.precision = j.value("precision", std::string("fp32"));
   o.time_budget_s = j.value("time_budget_s", 0.0);
+  // Added with the dashboard's samples.
+  o.tokenizer = j.value("tokenizer", std::string());
+  o.sample_every = j.value("sample_every", 0);
+  o.sample_tokens = j.value("sample_tokens", 48);
+  o.sample_prompt = j.value("sample_prompt", std::string("Once upon a time"));
   return o;
 }
 

@@ -15,6 +15,8 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/load.h"
+#include "gen/complete.h"
+#include "tokenizer/tokenizer.h"
 #include "backends/cpu/gemm.h"
 #include "kernels/backend.h"
 #include "model/flops.h"
@@ -120,6 +122,19 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   for (const auto& s : train_src.shards) s->check_vocab(uint32_t(m.cfg.vocab_size));
   for (const auto& s : val_src.shards) s->check_vocab(uint32_t(m.cfg.vocab_size));
   const bool have_val = !val_src.segments.empty() && o.eval_every > 0 && o.eval_batches > 0;
+  // Loaded before any step runs: a bad tokenizer is an error now, not after an hour of training.
+  std::unique_ptr<Tokenizer> sample_tok;
+  if (o.sample_every > 0) {
+    if (o.tokenizer.empty()) fail("train: --sample-every needs the run's tokenizer (--tokenizer FILE)");
+    sample_tok = load_tokenizer(o.tokenizer, m.cfg.vocab_size);
+    if (sample_tok->vocab_size() > m.cfg.vocab_size)
+      fail(o.tokenizer + ": " + std::to_string(sample_tok->vocab_size()) + " tokens, but the model has only " +
+           std::to_string(m.cfg.vocab_size));
+    for (const auto& s : train_src.shards)
+      if (s->has_header() && s->header().tokenizer_fingerprint != 0 &&
+          s->header().tokenizer_fingerprint != sample_tok->fingerprint())
+        fail(o.tokenizer + ": not the tokenizer " + s->path() + " was prepared with; samples would be unreadable");
+  }
 
   VocabCompaction compaction;
   if (o.compact_vocab) compaction = scan_used_ids(train_src, val_src, m.cfg.vocab_size);
@@ -316,6 +331,15 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
       improved = true;  // no validation data: the seed's rule, the training loss
       st.best_val = loss;
       st.best_step = st.step;
+    }
+    if (sample_tok && (st.step % o.sample_every == 0 || st.step == o.steps)) {
+      // Outside the step's timing, like validation: one greedy and one sampled completion.
+      const auto t_sample = Clock::now();
+      const SamplingParams greedy{0.0f, 1.0f, 0}, warm{0.8f, 0.9f, 0};
+      const std::string g = complete_text(*be, m, *sample_tok, o.sample_prompt, o.sample_tokens, greedy, o.seed);
+      const std::string w = complete_text(*be, m, *sample_tok, o.sample_prompt, o.sample_tokens, warm, o.seed);
+      tel.emit("sample", {{"step", st.step}, {"prompt", o.sample_prompt}, {"greedy", g}, {"sampled", w},
+                          {"temperature", 0.8}, {"top_p", 0.9}, {"seed", o.seed}, {"ms", ms_since(t_sample)}});
     }
     const bool periodic = o.ckpt_every > 0 && st.step % o.ckpt_every == 0;
     const bool must = st.step == stop_step || g_stop_signals != 0;

@@ -33,6 +33,11 @@ struct TrainOptions {
   int ckpt_every = 100, keep = 3;
   bool save_best = false;
   int eval_every = 100, eval_batches = 8;
+  // Every sample_every steps (0 = never), a `sample` telemetry event: a greedy and a sampled
+  // completion of sample_prompt from the current weights, read with `tokenizer`.
+  std::string tokenizer;
+  int sample_every = 0, sample_tokens = 48;
+  std::string sample_prompt = "Once upon a time";
   int threads = 0;
   std::string backend = "cpu";
   std::string precision = "fp32";  // fp32 | bf16 (the CLI resolves its default from the CPU)

@@ -1,0 +1,39 @@
+// `anetrain metrics RUN [--csv] [-o FILE]`: a run's telemetry as a table, one row per optimizer
+// step and one column per metric (loss, lr, grad_norm, tokens/s, phase times, memory, val_loss,
+// ...), so a run can be plotted in any spreadsheet or notebook. Works on a finished run and on one
+// still training (it reads what has been written so far).
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "telemetry/metrics.h"
+
+namespace anetrain {
+
+void add_metrics_command(CLI::App& app, Command& run) {
+  auto* cmd = app.add_subcommand("metrics", "A run's telemetry as CSV: one row per step, one column per metric");
+  static std::string dir, out;
+  static bool csv = true;
+  cmd->add_option("run", dir, "Run directory (or its telemetry.jsonl)")->required();
+  cmd->add_flag("--csv", csv, "Comma-separated values (the format this build writes)");
+  cmd->add_option("-o,--output", out, "Write to FILE instead of stdout");
+  cmd->callback([&run] {
+    run = [] {
+      const MetricsTable t = read_metrics(dir);
+      for (const std::string& w : t.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+      const std::string text = metrics_csv(t);
+      if (out.empty()) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      } else {
+        AtomicFile f(out);
+        f.write(text.data(), text.size());
+        f.commit();
+        std::fprintf(stderr, "wrote %s: %zu steps, %zu columns\n", out.c_str(), t.rows.size(), t.columns.size());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace anetrain
