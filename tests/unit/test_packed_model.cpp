@@ -65,6 +65,42 @@ TEST(PackedModel, Fp32PackedPathEqualsStagePath) {
   }
 }
 
+// The same on a Qwen3-shaped model: GQA, QK-norm, head_dim ≠ dim/heads, half RoPE, θ = 1e6.
+TEST(PackedModel, Fp32PackedPathEqualsStagePathQwenShape) {
+  ModelConfig c;
+  c.arch = "qwen3";
+  c.dim = 64;
+  c.n_layers = 2;
+  c.hidden_dim = 96;
+  c.vocab_size = 101;
+  c.max_seq_len = 128;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.head_dim = 32;
+  c.qk_norm = true;
+  c.rope_style = RopeStyle::half;
+  c.rope_theta = 1e6;
+  c.norm_eps = 1e-6;
+  c.validate();
+  auto a = std::make_unique<Model>(c), b = std::make_unique<Model>(c);
+  init_random(*a, 5);
+  init_random(*b, 5);
+  for (float& w : a->params) w *= 3.0f;  // sharper logits, as test_decoder does
+  for (float& w : b->params) w *= 3.0f;
+  auto pm = pack_model(std::move(b), WeightFormat::f32);
+  const std::vector<int32_t> prompt = {1, 7, 19, 33, 2, 90, 14};
+  CpuBackend cpu;
+  RefBackend ref;
+  for (Backend* be : {static_cast<Backend*>(&cpu), static_cast<Backend*>(&ref)}) {
+    Decoder stages(*be, *a, 96, 3), packed(*be, *pm, 96, 3);
+    const auto x = run_logits(stages, prompt, 30, c.vocab_size);
+    const auto y = run_logits(packed, prompt, 30, c.vocab_size);
+    for (size_t s = 0; s < x.size(); ++s)
+      for (size_t i = 0; i < x[s].size(); ++i)
+        ASSERT_NEAR(x[s][i], y[s][i], 1e-4 * (1 + std::fabs(x[s][i]))) << be->name() << " step " << s << " id " << i;
+  }
+}
+
 // Worst |Δlogit| between decodings of the same prompt, relative to fp32's logit range.
 double logit_drift(const PackedModel& a, const PackedModel& b, std::vector<int32_t>* ga, std::vector<int32_t>* gb) {
   CpuBackend cpu;
