@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libssl-dev curl strace
           libgtest-dev python3 python3-numpy python3-torch python3-sentencepiece libutf8proc-dev
+          tmux  # the terminal dashboard test (tests/cli/tui_cli.sh)
           clang libclang-rt-dev libomp-dev)  # the fuzz build (fuzz/): clang, libFuzzer/ASan runtimes, clang's OpenMP
 # node/npm run the tokenizer reference tests; many machines ship them outside Debian (NodeSource),
 # so Debian's packages are installed only when the commands are absent.

@@ -23,6 +23,7 @@ void add_convert_command(CLI::App& app, Command& run);
 void add_mil_command(CLI::App& app, Command& run);
 void add_ane_command(CLI::App& app, Command& run);
 void add_metrics_command(CLI::App& app, Command& run);
+void add_dashboard_command(CLI::App& app, Command& run);
 void add_bench_mil_command(CLI::App* bench, Command& run);    // from add_bench_command
 void add_bench_train_command(CLI::App* bench, Command& run);  // from add_bench_command
 void add_bench_generate_command(CLI::App* bench, Command& run);  // from add_bench_command

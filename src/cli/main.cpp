@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   anetrain::add_mil_command(app, run);
   anetrain::add_ane_command(app, run);
   anetrain::add_metrics_command(app, run);
+  anetrain::add_dashboard_command(app, run);
   anetrain::add_tokenizer_train_command(app, run);  // keep last: joins `tokenizer`
   // CLI11 reads an unknown first word as a stray positional ("A subcommand is required", or the
   // top-level help with exit 0 under --help); name it instead.

@@ -1,0 +1,38 @@
+// Follows a run's telemetry.jsonl as it grows (what a live view needs): each poll() parses only
+// the complete lines added since the last one, so watching a long run costs nothing per refresh.
+// Keeps the latest run_start (model, backend, ...), per-step loss and the eval points, the latest
+// step's numbers, the latest sample and the run_end status. Bad lines are counted and skipped.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace anetrain {
+
+struct RunView {
+  nlohmann::json start;        // the latest run_start ({} before one)
+  nlohmann::json last_step;    // the latest step event
+  nlohmann::json last_sample;  // the latest sample event
+  std::string status;          // "" while running, else run_end's status
+  std::vector<std::pair<int64_t, double>> loss, val_loss;  // (step, value), finite values only
+  int64_t bad_lines = 0;
+};
+
+class RunWatch {
+ public:
+  explicit RunWatch(std::string run_dir);
+  // Reads what was appended; false when the file is not there (yet, or any more).
+  bool poll();
+  const RunView& view() const { return view_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void take(const std::string& line);
+  std::string path_, pending_;
+  uint64_t offset_ = 0;
+  RunView view_;
+};
+
+}  // namespace anetrain

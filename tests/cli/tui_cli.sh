@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `anetrain dashboard --tui` under tmux, on a live run: the pane shows the run, its step moving,
+# the loss chart and the latest sample; a resize redraws within the new width; q quits and the
+# session ends. Refusals: no terminal, no run, no --tui. Skipped (with a note) without tmux.
+# Usage: tui_cli.sh BIN ASSETS WORKDIR
+set -u
+BIN=$1 ASSETS=$2 W=$3
+rm -rf "$W" && mkdir -p "$W"
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+Z=$ASSETS/llama2c/tok512.bin
+gzip -dc "$ASSETS/corpora/war-and-peace.txt.gz" | head -c 300000 > "$W/wp.txt"
+"$BIN" prepare "$W/wp.txt" -z "$Z" -o "$W/data" >/dev/null 2>&1
+
+err=$("$BIN" dashboard --tui "$W/none" 2>&1 </dev/null); rc=$?
+check "dashboard without a terminal is refused" '[[ $rc -ne 0 && "$err" == *"terminal"* ]]'
+err=$("$BIN" dashboard "$W/none" 2>&1); rc=$?
+check "dashboard without --tui says the web page is not built yet" '[[ $rc -ne 0 && "$err" == *"--tui"* ]]'
+
+if ! command -v tmux >/dev/null; then
+  echo "skip the live view (no tmux)"
+  [[ $fails -eq 0 ]]
+  exit
+fi
+S=anetrain_tui_$$
+export TMUX_TMPDIR=$W  # a private tmux server
+# A live run: stories260K from scratch, slowed to ~20 steps/s by its size, samples every 20 steps.
+"$BIN" train --model stories260k --data "$W"/data/train_*.bin --val-data "$W"/data/val_*.bin --seq 64 --batch 8 \
+  --steps 100000 --eval-every 50 --eval-batches 2 --log-every 50 --ckpt-every 100000 --threads 1 \
+  --out "$W/run" -z "$Z" --sample-every 20 --sample-prompt "The prince" >/dev/null 2>&1 &
+TRAIN=$!
+for _ in $(seq 50); do [[ -s "$W/run/telemetry.jsonl" ]] && break; sleep 0.2; done
+tmux new-session -d -s "$S" -x 100 -y 30 "'$BIN' dashboard --tui '$W/run'"
+sleep 3
+a=$(tmux capture-pane -p -t "$S")
+sleep 3
+b=$(tmux capture-pane -p -t "$S")
+step() { grep -o '^step [0-9]*' <<<"$1" | head -1 | cut -d' ' -f2; }
+check "the pane shows the run and its loss chart" '[[ "$a" == *"anetrain $W/run"* && "$a" == *"loss (dots"* && "$a" == *"q quits"* ]]'
+check "the step moves while the run trains ($(step "$a") → $(step "$b"))" '[[ -n "$(step "$a")" && "$(step "$b")" -gt "$(step "$a")" ]]'
+check "the latest sample is shown" '[[ "$b" == *"sample at step"* && "$b" == *"The prince"* ]]'
+tmux resize-window -t "$S" -x 60 -y 20 2>/dev/null || tmux resize-pane -t "$S" -x 60 -y 20
+sleep 1.5
+c=$(tmux capture-pane -p -t "$S")
+wide=$(/usr/bin/python3 -c 'import sys; print(max(len(l) for l in sys.stdin.read().splitlines()))' <<<"$c")
+check "after a resize to 60 columns nothing is wider ($wide)" '[[ $wide -le 60 && "$c" == *"q quits"* ]]'
+kill "$TRAIN" 2>/dev/null
+wait "$TRAIN" 2>/dev/null
+tmux send-keys -t "$S" q
+sleep 1.5
+check "q quits" '! tmux has-session -t "$S" 2>/dev/null'
+tmux kill-server 2>/dev/null
+[[ $fails -eq 0 ]]
