@@ -67,6 +67,7 @@ NpyArray read_npy(const std::string& path) {
     fail_at(path, header_at, "Fortran-ordered arrays are not supported (save with np.ascontiguousarray)");
   std::string dims = dict_value(header, "shape", path, header_at);
   size_t pos = 0;
+  uint64_t elements = 1;
   while (pos < dims.size()) {
     size_t next = dims.find(',', pos);
     std::string d = dims.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
@@ -74,6 +75,11 @@ NpyArray read_npy(const std::string& path) {
       char* end = nullptr;
       long long v = std::strtoll(d.c_str(), &end, 10);
       if (v < 0 || v > (1LL << 40)) fail_at(path, header_at, "npy shape (" + dims + ") is invalid");
+      // Each dimension is bounded, their product must be too (found by fuzz_npy: two 2^38-sized
+      // dimensions overflowed numel()). No file this reads holds 2^48 elements.
+      if (v != 0 && elements > (uint64_t(1) << 48) / uint64_t(v))
+        fail_at(path, header_at, "npy shape (" + dims + ") has more elements than any file could hold");
+      elements *= uint64_t(v);
       a.shape.push_back(v);
     }
     if (next == std::string::npos) break;

@@ -64,3 +64,33 @@ TEST(Metrics, EvalMergesIntoItsStep) {
 
 }  // namespace
 }  // namespace anetrain
+
+#include "formats/npy.h"
+
+namespace anetrain {
+namespace {
+
+// fuzz_npy's finding (fuzz/regressions/npy/shape-product-overflow): every dimension within
+// bounds, their product past int64. The reader must refuse it with the file and offset.
+TEST(Npy, ShapeWhoseProductOverflowsIsRefused) {
+  const fs::path p = fs::temp_directory_path() / ("anetrain_npy_" + std::to_string(::getpid()) + ".npy");
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (274877906944, 274877906944), }";
+  header.resize(118, ' ');
+  header += '\n';
+  std::string file = std::string("\x93NUMPY\x01\x00", 8);
+  file += char(header.size() & 0xff);
+  file += char(header.size() >> 8);
+  file += header;
+  std::ofstream(p, std::ios::binary) << file;
+  try {
+    read_npy(p.string());
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more elements than any file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(p.string()), std::string::npos) << e.what();
+  }
+  fs::remove(p);
+}
+
+}  // namespace
+}  // namespace anetrain
