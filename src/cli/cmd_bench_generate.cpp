@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "core/error.h"
 
@@ -32,12 +33,6 @@ struct BenchGenOptions {
 struct Run {
   double decode_tps = 0, prefill_tps = 0, gbps = 0, peak_rss_mb = 0;
 };
-
-std::string sh_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 // Runs `cmd` under /bin/sh with OMP_NUM_THREADS set, stdout discarded; returns stderr and the
 // child's peak RSS (wait4's rusage covers the shell's child, which exec replaces the shell with
@@ -89,17 +84,12 @@ Run measure(const std::string& who, const std::string& cmd, int threads) {
   return r;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
 std::string expand(std::string cmd, const BenchGenOptions& o) {
   const std::pair<std::string, std::string> subs[] = {
-      {"{model}", sh_quote(o.peer_model.empty() ? o.model : o.peer_model)},
-      {"{tokenizer}", sh_quote(o.tokenizer)},
+      {"{model}", shell_quote(o.peer_model.empty() ? o.model : o.peer_model)},
+      {"{tokenizer}", shell_quote(o.tokenizer)},
       {"{steps}", std::to_string(o.steps)},
-      {"{prompt}", sh_quote(o.prompt)},
+      {"{prompt}", shell_quote(o.prompt)},
       {"{threads}", std::to_string(o.threads)}};
   for (const auto& [key, value] : subs)
     for (size_t at; (at = cmd.find(key)) != std::string::npos;) cmd.replace(at, key.size(), value);
@@ -130,9 +120,9 @@ int bench_generate(BenchGenOptions o) {
     };
     if (round % 2 == 0) run_peer();
     for (size_t d = 0; d < dtypes.size(); ++d) {
-      std::string cmd = sh_quote(self) + " generate " + sh_quote(o.model) + " -t 0 -n " + std::to_string(o.steps) +
-                        " -i " + sh_quote(o.prompt) + " --dtype " + sh_quote(dtypes[d]) + " --threads " + std::to_string(o.threads);
-      if (!o.tokenizer.empty()) cmd += " -z " + sh_quote(o.tokenizer);
+      std::string cmd = shell_quote(self) + " generate " + shell_quote(o.model) + " -t 0 -n " + std::to_string(o.steps) +
+                        " -i " + shell_quote(o.prompt) + " --dtype " + shell_quote(dtypes[d]) + " --threads " + std::to_string(o.threads);
+      if (!o.tokenizer.empty()) cmd += " -z " + shell_quote(o.tokenizer);
       ours[d].push_back(measure("anetrain", cmd, o.threads));
       const Run& r = ours[d].back();
       std::printf("  round %d anetrain %-5s %7.1f tok/s, peak RSS %6.0f MB (prefill %.0f tok/s, %.1f GB/s)\n",

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backends/cpu/gemm.h"
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -49,18 +50,6 @@ struct Sample {
   std::vector<double> ms;
   double peak_rss_mb = 0;
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-std::string quoted(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 // Runs a worker command and reads the JSON line it ends with (whole lines, however long).
 Sample run_worker(const std::string& cmd, const std::string& who) {
@@ -168,9 +157,9 @@ int orchestrate(const BenchTrainOptions& o) {
       std::vector<std::pair<std::string, std::string>> sides;
       if (o.peer == "pytorch")
         // The peer runs with OpenMP's defaults, as its users run it (not our short spin).
-        sides.push_back({"pytorch " + p, "env -u GOMP_SPINCOUNT " + quoted(o.python) + " " + quoted(peer_path) + " " +
-                                             quoted(cfg_path) + shape + " --precision " + p});
-      sides.push_back({"anetrain " + p, quoted(self) + " bench train " + quoted(o.model) + " --worker" + shape +
+        sides.push_back({"pytorch " + p, "env -u GOMP_SPINCOUNT " + shell_quote(o.python) + " " + shell_quote(peer_path) + " " +
+                                             shell_quote(cfg_path) + shape + " --precision " + p});
+      sides.push_back({"anetrain " + p, shell_quote(self) + " bench train " + shell_quote(o.model) + " --worker" + shape +
                                             " --precision " + p});
       for (const auto& [who, cmd] : sides) {
         const Sample s = run_worker(cmd, who);
