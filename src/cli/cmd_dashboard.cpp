@@ -1,7 +1,7 @@
-// `anetrain dashboard --tui RUN`: a run in the terminal, for an SSH session — refreshed every
-// second from its telemetry (live while training, complete after), redrawn when the terminal is
-// resized, `q` (or Ctrl-C) quits and gives the terminal back as it was. The web page (issue 12's
-// other half) is not in this build yet.
+// `anetrain dashboard RUN...`: the runs on a local web page (telemetry/dashboard_server.h), served
+// until Ctrl-C. `--tui RUN`: a run in the terminal, for an SSH session — refreshed every second
+// from its telemetry (live while training, complete after), redrawn when the terminal is
+// resized, `q` (or Ctrl-C) quits and gives the terminal back as it was.
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "telemetry/dashboard_server.h"
 #include "telemetry/run_watch.h"
 #include "telemetry/tui.h"
 
@@ -81,19 +82,42 @@ int run_tui(const std::string& run) {
   return 0;
 }
 
+int run_web(const DashboardOptions& o) {
+  for (const auto& r : o.runs)
+    if (!RunWatch(r).poll())
+      std::fprintf(stderr, "dashboard: %s: no telemetry.jsonl yet; the page shows the run when it appears\n", r.c_str());
+  DashboardServer server(o);
+  server.start();
+  std::printf("dashboard: %s  (Ctrl-C stops)\n", server.url().c_str());
+  if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
+    std::printf("dashboard: listening on %s: anyone who can reach this machine can read these runs' telemetry\n",
+                o.host.c_str());
+  std::fflush(stdout);
+  struct sigaction sa {};
+  sa.sa_handler = on_quit;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  while (!g_quit) ::poll(nullptr, 0, 500);
+  server.stop();
+  return 0;
+}
+
 }  // namespace
 
 void add_dashboard_command(CLI::App& app, Command& run) {
-  auto* cmd = app.add_subcommand("dashboard", "Watch a training run: --tui draws it in the terminal");
-  static std::vector<std::string> runs;
+  auto* cmd = app.add_subcommand(
+      "dashboard", "Watch training runs on a local web page (live, or after they ended); --tui: in the terminal");
+  static DashboardOptions web;
   static bool tui = false;
-  cmd->add_option("runs", runs, "Run directory")->required();
+  cmd->add_option("runs", web.runs, "Run directories (several are overlaid)")->required();
+  cmd->add_option("--port", web.port, "Port (0 picks a free one)")->capture_default_str();
+  cmd->add_option("--host", web.host, "Address to listen on (default: this machine only)")->capture_default_str();
   cmd->add_flag("--tui", tui, "Draw the run in this terminal (loss chart, stats, phases, latest sample)");
   cmd->callback([&run] {
     run = [] {
-      if (!tui) fail("dashboard: the web page is not in this build yet; --tui shows the run in the terminal");
-      if (runs.size() != 1) fail("dashboard --tui shows one run; give one run directory");
-      return run_tui(runs[0]);
+      if (!tui) return run_web(web);
+      if (web.runs.size() != 1) fail("dashboard --tui shows one run; give one run directory");
+      return run_tui(web.runs[0]);
     };
   });
 }

@@ -9,16 +9,35 @@
 #include "cli/commands.h"
 #include "backends/cpu/gemm.h"
 #include "core/error.h"
+#include "telemetry/dashboard_server.h"
 #include "train/quickstart.h"
 #include "train/trainer.h"
 
 namespace anetrain {
+
+namespace {
+
+// --dashboard: the page is served from background threads of this process while it trains;
+// it reads only the telemetry file, so the training loop does not wait on it.
+std::unique_ptr<DashboardServer> start_dashboard(DashboardOptions web, const std::string& run_dir) {
+  web.runs = {run_dir};
+  auto server = std::make_unique<DashboardServer>(web);
+  server->start();
+  std::printf("dashboard: %s  (served while this process trains; afterwards `anetrain dashboard %s`)\n",
+              server->url().c_str(), run_dir.c_str());
+  std::fflush(stdout);
+  return server;
+}
+
+}  // namespace
 
 void add_train_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("train", "Train a model on token shards (or resume a run)");
   static TrainOptions o;
   static std::string resume, sampling = "random", inject, inject_overflow, precision;
   static double min_lr = -1;
+  static bool dashboard = false;
+  static DashboardOptions web;
   cmd->add_option("--model", o.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
       ->capture_default_str();
   cmd->add_flag("--scratch", o.scratch, "Start from random weights (implied for presets and .json configs)");
@@ -76,8 +95,14 @@ void add_train_command(CLI::App& app, Command& run) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--inject-overflow", inject_overflow,
                   "Testing hook: an infinite gradient at these steps (comma-separated; fp16 backends)");
+  cmd->add_flag("--dashboard", dashboard, "Serve this run's live dashboard from this process (prints the URL)");
+  cmd->add_option("--port", web.port, "Port of --dashboard (0 picks a free one)")->capture_default_str();
+  cmd->add_option("--host", web.host, "Address --dashboard listens on (default: this machine only)")->capture_default_str();
   cmd->callback([cmd, &run] {
     run = [cmd] {
+      auto serve_dashboard = [](const std::string& run_dir) {
+        return dashboard ? start_dashboard(web, run_dir) : nullptr;
+      };
       // Unset: bf16 where the cpu backend has native bf16 products; other backends keep their own.
       auto resolved_precision = [&] {
         if (!precision.empty()) return precision;
@@ -104,6 +129,8 @@ void add_train_command(CLI::App& app, Command& run) {
           q.time_budget_s = 0;  // asked for a number of steps: train exactly that many
         }
         if (cmd->count("--time-budget")) q.time_budget_s = o.time_budget_s;
+        if (q.out.empty()) q.out = default_quickstart_out();
+        auto server = serve_dashboard(q.out);
         return run_quickstart(q);
       }
       if (!resume.empty()) {
@@ -140,6 +167,7 @@ void add_train_command(CLI::App& app, Command& run) {
       }
       opts.inject_nan = nan_steps;
       opts.inject_overflow = steps_of(inject_overflow);
+      auto server = serve_dashboard(opts.out);
       TrainResult r = train(opts, resume);
       if (r.interrupted) {
         std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n",

@@ -66,6 +66,9 @@ class Backend {
   virtual bool runs_fused_stages() const { return false; }
   // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
   virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
+  // The backend's measured matrix-product rate in GFLOP/s at a large, well-shaped product in its
+  // precision (the dashboard's utilisation is a step's GFLOP/s over this); 0 = not measured.
+  virtual double matrix_peak_gflops() { return 0; }
 
   // ---- ops ----
   // y(N,out) = x(N,in) · W(out,in)ᵀ

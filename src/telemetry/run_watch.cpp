@@ -2,42 +2,29 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 namespace anetrain {
 
-RunWatch::RunWatch(std::string run_dir) {
+namespace {
+std::string telemetry_path(const std::string& run_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  path_ = fs::is_directory(run_dir, ec) ? (fs::path(run_dir) / "telemetry.jsonl").string() : run_dir;
+  return fs::is_directory(run_dir, ec) ? (fs::path(run_dir) / "telemetry.jsonl").string() : run_dir;
 }
+}  // namespace
+
+RunWatch::RunWatch(std::string run_dir) : tail_(telemetry_path(run_dir)) {}
 
 bool RunWatch::poll() {
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) return false;
-  in.seekg(0, std::ios::end);
-  const uint64_t size = uint64_t(in.tellg());
-  if (size < offset_) {  // replaced by a shorter file: start over
-    offset_ = 0;
-    pending_.clear();
-    view_ = RunView{};
-  }
-  in.seekg(std::streamoff(offset_));
-  std::string chunk(size - offset_, '\0');
-  in.read(chunk.data(), std::streamsize(chunk.size()));
-  chunk.resize(size_t(in.gcount()));
-  offset_ += chunk.size();
-  pending_ += chunk;
-  // Only complete lines: the writer may be halfway through one.
-  size_t begin = 0;
-  for (size_t nl; (nl = pending_.find('\n', begin)) != std::string::npos; begin = nl + 1)
-    take(pending_.substr(begin, nl - begin));
-  pending_.erase(0, begin);
-  if (pending_.size() > (size_t(1) << 20)) {  // a "line" this long is not telemetry
-    pending_.clear();
-    ++view_.bad_lines;
-  }
-  return true;
+  std::vector<std::string> lines;
+  bool found = tail_.poll(lines);
+  if (tail_.restarted()) view_ = RunView{};  // replaced by a shorter file: start over
+  // A long file is read a bounded chunk at a time; catch up within this call.
+  while (found && tail_.more_pending()) found = tail_.poll(lines);
+  for (const auto& line : lines) take(line);
+  view_.bad_lines += tail_.dropped_lines() - dropped_seen_;
+  dropped_seen_ = tail_.dropped_lines();
+  return found;
 }
 
 void RunWatch::take(const std::string& line) {

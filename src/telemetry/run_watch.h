@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "telemetry/tail.h"
+
 namespace anetrain {
 
 struct RunView {
@@ -26,12 +28,12 @@ class RunWatch {
   // Reads what was appended; false when the file is not there (yet, or any more).
   bool poll();
   const RunView& view() const { return view_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return tail_.path(); }
 
  private:
   void take(const std::string& line);
-  std::string path_, pending_;
-  uint64_t offset_ = 0;
+  LineTail tail_;
+  int64_t dropped_seen_ = 0;
   RunView view_;
 };
 

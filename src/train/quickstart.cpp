@@ -84,14 +84,7 @@ int run_quickstart(const QuickstartOptions& q) {
   o.backend = q.backend;
   o.precision = q.precision;
   o.time_budget_s = q.time_budget_s;
-  if (q.out.empty()) {
-    char stamp[32];
-    std::time_t now = std::time(nullptr);
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
-    o.out = (fs::path("runs") / (std::string("quickstart-") + stamp)).string();
-  } else {
-    o.out = q.out;
-  }
+  o.out = q.out.empty() ? default_quickstart_out() : q.out;
   TrainResult r = train(o);
   if (r.interrupted) {
     std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n", (long long)r.step,
@@ -123,6 +116,13 @@ int run_quickstart(const QuickstartOptions& q) {
   std::printf("next: anetrain train --resume %s --steps %lld   # train longer\n", o.out.c_str(),
               (long long)(o.steps * 2));
   return r.last_val < h ? 0 : 1;
+}
+
+std::string default_quickstart_out() {
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return (fs::path("runs") / (std::string("quickstart-") + stamp)).string();
 }
 
 }  // namespace anetrain

@@ -25,4 +25,7 @@ int run_quickstart(const QuickstartOptions& o);
 // context. A trained model must get below it.
 double unigram_entropy(const std::vector<std::string>& shards, int vocab_size);
 
+// runs/quickstart-<local time>: where the default job writes when not told.
+std::string default_quickstart_out();
+
 }  // namespace anetrain

@@ -22,6 +22,7 @@
 #include "model/flops.h"
 #include "model/transformer.h"
 #include "telemetry/jsonl.h"
+#include "telemetry/meters.h"
 #include "telemetry/progress.h"
 #include "train/checkpoint.h"
 #include "train/loss_scaler.h"
@@ -160,6 +161,8 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
 
   // ---- telemetry ----
   JsonlWriter tel((fs::path(o.out) / "telemetry.jsonl").string());
+  PowerMeter power;  // read once per step: package watts where RAPL is readable
+  CpuMeter cpu_use;
   ModelConfig flop_cfg = m.cfg;
   if (vc) flop_cfg.vocab_size = vc->size();
   const double tokens_per_step = double(o.batch) * o.seq * o.accum;
@@ -168,7 +171,8 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                          {"params", m.table.total()}, {"flops_per_step", flops_per_step},
                          {"compact_vocab", vc ? vc->size() : 0}, {"backend", be->name()},
                          {"precision", o.precision}, {"gemm_isa", gemm_isa()},
-                         {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()}});
+                         {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
+                         {"matrix_peak_gflops", be->matrix_peak_gflops()}, {"power_source", power.description()}});
   ProgressLine progress;
   char line[512];
   std::snprintf(line, sizeof line,
@@ -205,6 +209,9 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   std::string budget_note = o.time_budget_s > 0 ? "  budget " + std::to_string(int(o.time_budget_s)) + "s" : "";
   while (st.step < stop_step && g_stop_signals == 0) {
     const auto t_step = Clock::now();
+    // CPU use and power cover the step itself, not the evaluation or sample before it.
+    cpu_use.percent_since_last();
+    power.watts_since_last();
     double t_data = 0, t_fwd = 0, t_bwd = 0;
     ws.classifier_ms = 0;
     m.zero_grads();
@@ -248,6 +255,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     const double step_ms = ms_since(t_step);
     ema_ms = ema_ms == 0 ? step_ms : 0.9 * ema_ms + 0.1 * step_ms;
     const double lr = lr_at(o.opt, step_no - 1);
+    const auto watts = power.watts_since_last();
     tel.emit("step", {{"step", st.step},
                       {"tokens", st.tokens_seen},
                       {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json()},
@@ -263,6 +271,8 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                       {"overflow", overflow},
                       {"rss_mb", rss_mb()},
                       {"peak_rss_mb", peak_rss_mb()},
+                      {"cpu_pct", cpu_use.percent_since_last()},
+                      {"power_w", watts.has_value() ? nlohmann::json(*watts) : nlohmann::json()},
                       {"kernels", kernels_json(be->take_kernel_timings())}});
     if (overflow) {
       tel.emit("overflow", {{"step", st.step}, {"loss_scale", st.loss_scale}, {"total", st.overflow_total}});

@@ -23,6 +23,7 @@ class CpuBackend : public Backend {
   explicit CpuBackend(Precision p = Precision::fp32) : precision_(p) {}
   std::string name() const override { return precision_ == Precision::bf16 ? "cpu-bf16" : "cpu"; }
   Numerics numerics() const override;
+  double matrix_peak_gflops() override;
   void sync_weights(const WeightsView& w) override;
   Precision precision() const { return precision_; }
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;

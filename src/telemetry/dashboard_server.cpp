@@ -1,0 +1,255 @@
+#include "telemetry/dashboard_server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "telemetry/tail.h"
+#include "telemetry/web_assets.h"
+
+namespace anetrain {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kEventsPerMessage = 1000;
+
+std::string telemetry_file(const std::string& run) {
+  std::error_code ec;
+  if (fs::is_directory(run, ec)) return (fs::path(run) / "telemetry.jsonl").string();
+  if (fs::path(run).extension() == ".jsonl") return run;
+  return (fs::path(run) / "telemetry.jsonl").string();  // a run that has not started yet
+}
+
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// A telemetry line as the page may see it: a JSON object with a string "event"; anything else
+// is counted as bad and never forwarded.
+bool parse_event(const std::string& line, nlohmann::json* out) {
+  if (line.empty()) return false;
+  *out = nlohmann::json::parse(line, nullptr, false);
+  return !out->is_discarded() && out->is_object() && out->contains("event") && (*out)["event"].is_string();
+}
+
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+void security_headers(httplib::Response& res) {
+  // The page loads only its own files; nothing may frame it or guess content types.
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                 "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+}
+
+// One browser's view of every run: each stream re-reads the files from the start, so a page
+// that reconnects (or a second tab) gets the whole history and then the new lines.
+struct StreamState {
+  std::vector<LineTail> tails;
+  std::vector<int> missing;  // -1 unknown, 0 present, 1 missing
+  std::vector<int64_t> bad, dropped_seen;
+  bool hello_sent = false;
+  Clock::time_point last_write = Clock::now();
+};
+
+}  // namespace
+
+std::vector<std::string> DashboardServer::run_names(const std::vector<std::string>& runs) {
+  std::vector<std::string> names;
+  std::map<std::string, int> seen;
+  for (const auto& r : runs) {
+    fs::path p = fs::path(r).lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();
+    if (p.extension() == ".jsonl") p = p.parent_path();
+    std::string n = p.filename().string();
+    if (n.empty() || n == "." || n == "..") n = "run";
+    const int k = seen[n]++;
+    names.push_back(k ? n + " (" + std::to_string(k + 1) + ")" : n);
+  }
+  return names;
+}
+
+DashboardServer::DashboardServer(DashboardOptions o) : o_(std::move(o)) {
+  names_ = run_names(o_.runs);
+  for (const auto& r : o_.runs) files_.push_back(telemetry_file(r));
+}
+
+DashboardServer::~DashboardServer() { stop(); }
+
+std::string DashboardServer::url() const {
+  const std::string h = o_.host.find(':') != std::string::npos ? "[" + o_.host + "]" : o_.host;
+  return "http://" + (h == "0.0.0.0" ? std::string("127.0.0.1") : h) + ":" + std::to_string(port_) + "/";
+}
+
+int DashboardServer::start() {
+  if (!web_page_built())
+    fail("dashboard: this anetrain was built without its web page (web/node_modules was missing); run "
+         "`npm ci --prefix web` and rebuild (scripts/setup.sh does both), or use --tui");
+  if (o_.runs.empty()) fail("dashboard: name at least one run directory");
+  server_ = std::make_unique<httplib::Server>();
+  add_routes();
+  if (o_.port == 0) {
+    port_ = server_->bind_to_any_port(o_.host);
+    if (port_ < 0) fail("dashboard: cannot listen on " + o_.host + " (not an address of this machine?)");
+  } else {
+    if (o_.port < 1 || o_.port > 65535) fail("dashboard: --port must be 1–65535, or 0 for any free port");
+    if (!server_->bind_to_port(o_.host, o_.port))
+      fail("dashboard: cannot listen on " + o_.host + ":" + std::to_string(o_.port) +
+           " (in use, or not an address of this machine); --port 0 picks a free port");
+    port_ = o_.port;
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return port_;
+}
+
+void DashboardServer::stop() {
+  stopping_ = true;
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DashboardServer::add_routes() {
+  auto& s = *server_;
+  s.new_task_queue = [] { return new httplib::ThreadPool(16); };  // each open page holds one stream
+  s.set_payload_max_length(4096);  // nothing here takes a body
+  s.set_keep_alive_max_count(100);
+
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    security_headers(res);
+    if (req.method != "GET" && req.method != "HEAD") {
+      res.status = 405;
+      res.set_header("Allow", "GET, HEAD");
+      res.set_content("read-only: only GET\n", "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (loopback(o_.host) && req.has_header("Host")) {
+      std::string host = req.get_header_value("Host");
+      const std::string port = ":" + std::to_string(port_);
+      if (host.size() > port.size() && host.compare(host.size() - port.size(), port.size(), port) == 0)
+        host.resize(host.size() - port.size());
+      if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != o_.host) {
+        res.status = 403;
+        res.set_content("this dashboard answers only to the loopback address\n", "text/plain");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) res.set_content(res.status == 404 ? "not found\n" : "error\n", "text/plain");
+  });
+
+  auto serve_asset = [](const httplib::Request& req, httplib::Response& res) {
+    const WebAsset* a = find_web_asset(req.path == "/" ? "/index.html" : req.path);
+    if (!a) {
+      res.status = 404;
+      return;
+    }
+    res.set_content(a->body.data(), a->body.size(), std::string(a->mime).c_str());
+  };
+  for (const char* p : {"/", "/index.html", "/charts.js", "/app.js", "/app.css", "/favicon.svg", "/vendor/uPlot.iife.min.js", "/vendor/uPlot.min.css"})
+    s.Get(p, serve_asset);
+
+  s.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json runs = nlohmann::json::array();
+    for (size_t i = 0; i < names_.size(); ++i) runs.push_back({{"id", i}, {"name", names_[i]}});
+    res.set_content(dump({{"runs", runs}, {"poll_s", o_.poll_s}}), "application/json");
+  });
+
+  // The whole telemetry of one run, checked line by line.
+  s.Get(R"(/api/runs/(\d{1,4})/telemetry)", [this](const httplib::Request& req, httplib::Response& res) {
+    const size_t id = std::stoul(req.matches[1].str());
+    if (id >= files_.size()) {
+      res.status = 404;
+      return;
+    }
+    LineTail tail(files_[id]);
+    std::vector<std::string> lines;
+    bool found = tail.poll(lines);
+    while (found && tail.more_pending()) found = tail.poll(lines);
+    if (!found) {
+      res.status = 404;
+      res.set_content("no telemetry for this run (yet)\n", "text/plain");
+      return;
+    }
+    nlohmann::json events = nlohmann::json::array(), e;
+    int64_t bad = tail.dropped_lines();
+    for (const auto& l : lines) {
+      if (parse_event(l, &e)) events.push_back(std::move(e));
+      else if (!l.empty()) ++bad;
+    }
+    res.set_content(dump({{"run", id}, {"events", events}, {"bad_lines", bad}}), "application/json");
+  });
+
+  s.Get("/api/stream", [this](const httplib::Request&, httplib::Response& res) {
+    auto st = std::make_shared<StreamState>();
+    for (const auto& f : files_) st->tails.emplace_back(f);
+    st->missing.assign(files_.size(), -1);
+    st->bad.assign(files_.size(), 0);
+    st->dropped_seen.assign(files_.size(), 0);
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider("text/event-stream", [this, st](size_t, httplib::DataSink& sink) {
+      auto send = [&](const char* event, const nlohmann::json& data) {
+        const std::string msg = std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n";
+        st->last_write = Clock::now();
+        return sink.write(msg.data(), msg.size());
+      };
+      if (!st->hello_sent) {
+        nlohmann::json runs = nlohmann::json::array();
+        for (size_t i = 0; i < names_.size(); ++i) runs.push_back({{"id", i}, {"name", names_[i]}});
+        if (!send("hello", {{"runs", runs}})) return false;
+        st->hello_sent = true;
+      }
+      bool more = false;
+      for (size_t i = 0; i < st->tails.size(); ++i) {
+        auto& tail = st->tails[i];
+        std::vector<std::string> lines;
+        const bool found = tail.poll(lines);
+        const bool reset = tail.restarted();
+        more = more || tail.more_pending();
+        int64_t bad = tail.dropped_lines() - st->dropped_seen[i];
+        st->dropped_seen[i] = tail.dropped_lines();
+        nlohmann::json events = nlohmann::json::array(), e;
+        for (const auto& l : lines) {
+          if (parse_event(l, &e)) events.push_back(std::move(e));
+          else if (!l.empty()) ++bad;
+          if (events.size() == kEventsPerMessage) {
+            if (!send("events", {{"run", i}, {"events", events}})) return false;
+            events = nlohmann::json::array();
+          }
+        }
+        st->bad[i] += bad;
+        const int missing = found ? 0 : 1;
+        if (missing != st->missing[i] || reset || bad > 0) {
+          st->missing[i] = missing;
+          if (!send("state", {{"run", i}, {"missing", bool(missing)}, {"reset", reset}, {"bad_lines", st->bad[i]}}))
+            return false;
+        }
+        if (!events.empty() && !send("events", {{"run", i}, {"events", events}})) return false;
+      }
+      if (Clock::now() - st->last_write > std::chrono::seconds(10)) {
+        static const char ping[] = ": keep-alive\n\n";  // lets the server notice a closed page
+        if (!sink.write(ping, sizeof ping - 1)) return false;
+        st->last_write = Clock::now();
+      }
+      if (!more) {
+        const auto until = Clock::now() + std::chrono::duration<double>(o_.poll_s);
+        while (!stopping_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      return !stopping_.load();
+    });
+  });
+}
+
+}  // namespace anetrain
