@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libssl-dev curl strace
+          libcpp-httplib-dev  # the dashboard's HTTP server
           libgtest-dev python3 python3-numpy python3-torch python3-sentencepiece libutf8proc-dev
           tmux  # the terminal dashboard test (tests/cli/tui_cli.sh)
           clang libclang-rt-dev libomp-dev)  # the fuzz build (fuzz/): clang, libFuzzer/ASan runtimes, clang's OpenMP
@@ -23,6 +24,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The dashboard page's chart library (uPlot, pinned by web/package-lock.json), compiled into the binary.
+npm ci --prefix web --no-audit --no-fund --loglevel=error
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 echo "setup: built ./build/src/anetrain"

