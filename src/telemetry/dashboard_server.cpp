@@ -114,7 +114,11 @@ int DashboardServer::start() {
 }
 
 void DashboardServer::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> g(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -249,9 +253,9 @@ void DashboardServer::add_routes() {
         if (!sink.write(ping, sizeof ping - 1)) return false;
         st->last_write = Clock::now();
       }
-      if (!more) {
-        const auto until = Clock::now() + std::chrono::duration<double>(o_.poll_s);
-        while (!stopping_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!more) {  // one wake-up per poll: nothing to steal from a training run's threads
+        std::unique_lock<std::mutex> lock(stop_mu_);
+        stop_cv_.wait_for(lock, std::chrono::duration<double>(o_.poll_s), [this] { return stopping_.load(); });
       }
       return !stopping_.load();
     });

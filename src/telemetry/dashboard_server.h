@@ -6,7 +6,9 @@
 // loopback (a web page elsewhere cannot reach it through DNS rebinding).
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +49,8 @@ class DashboardServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;  // streams sleep on it between polls; stop() wakes them
   int port_ = 0;
 };
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `anetrain dashboard --tui` under tmux, on a live run: the pane shows the run, its step moving,
 # the loss chart and the latest sample; a resize redraws within the new width; q quits and the
-# session ends. Refusals: no terminal, no run, no --tui. Skipped (with a note) without tmux.
+# session ends. Refusals: no terminal, two runs, a bad port for the web page. Skipped (with a note) without tmux.
 # Usage: tui_cli.sh BIN ASSETS WORKDIR
 set -u
 BIN=$1 ASSETS=$2 W=$3
@@ -14,8 +14,10 @@ gzip -dc "$ASSETS/corpora/war-and-peace.txt.gz" | head -c 300000 > "$W/wp.txt"
 
 err=$("$BIN" dashboard --tui "$W/none" 2>&1 </dev/null); rc=$?
 check "dashboard without a terminal is refused" '[[ $rc -ne 0 && "$err" == *"terminal"* ]]'
-err=$("$BIN" dashboard "$W/none" 2>&1); rc=$?
-check "dashboard without --tui says the web page is not built yet" '[[ $rc -ne 0 && "$err" == *"--tui"* ]]'
+err=$("$BIN" dashboard --tui "$W/a" "$W/b" 2>&1 </dev/null); rc=$?
+check "dashboard --tui with two runs is refused" '[[ $rc -ne 0 && "$err" == *"one run"* ]]'
+err=$("$BIN" dashboard "$W/none" --port 70000 2>&1); rc=$?
+check "the web dashboard refuses a port out of range" '[[ $rc -ne 0 && "$err" == *"--port"* ]]'
 
 if ! command -v tmux >/dev/null; then
   echo "skip the live view (no tmux)"
