@@ -12,7 +12,7 @@ function newRun(id, name) {
     id, name, color: RUN_COLORS[id % RUN_COLORS.length], start: null, t0: null, status: 'waiting for telemetry',
     missing: false, bad: 0, total: null, lastTime: null,
     s: { step: [], time: [], loss: [], lr: [], gnorm: [], tps: [], gflops: [], ms: [], rss: [], peak: [], cpu: [],
-         power: [], scale: [], skipped: [], phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
+         power: [], powerParts: {}, scale: [], skipped: [], phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
          kernels: {} },
     e: { step: [], time: [], val: [] }, ckpts: [], best: null, samples: [], log: [],
   };
@@ -27,6 +27,7 @@ function truncate(r, k) {
   for (const key of Object.keys(s)) if (Array.isArray(s[key])) cut(s[key]);
   for (const a of Object.values(s.phase)) cut(a);
   for (const a of Object.values(s.kernels)) cut(a);
+  for (const a of Object.values(s.powerParts)) cut(a);
   let m = r.e.step.length;
   while (m > 0 && r.e.step[m - 1] > k) m--;
   for (const a of Object.values(r.e)) a.length = m;
@@ -80,6 +81,11 @@ function apply(r, ev) {
         s.kernels[name].push((num(k.eval_ms) || 0) + (num(k.io_ms) || 0));
       }
       for (const a of Object.values(s.kernels)) if (a.length < i + 1) a.push(null);
+      for (const [name, w] of Object.entries(ev.power_parts || {})) {
+        if (!s.powerParts[name]) s.powerParts[name] = new Array(i).fill(null);
+        s.powerParts[name].push(num(w));
+      }
+      for (const a of Object.values(s.powerParts)) if (a.length < i + 1) a.push(null);
       break;
     }
     case 'eval':
@@ -189,7 +195,13 @@ function renderCharts() {
 
   const withPower = state.runs.filter(r => r.s.power.some(v => v !== null));
   $('power-chart').hidden = withPower.length === 0;
-  if (withPower.length) drawRuns(charts.power, 'power', r => [{ x: xs(r), y: r.s.power, series: line(`${r.name} W`, r.color) }], { yLabel: 'watts' });
+  if (withPower.length) {
+    drawRuns(charts.power, 'power', r => [
+      { x: xs(r), y: r.s.power, series: line(`${r.name} W`, r.color) },
+      ...Object.entries(r.s.powerParts).map(([name, a], k) => (
+        { x: xs(r), y: a, series: line(`${r.name} ${name} W`, r.color, { dash: [2 + 3 * k, 3], width: 1 }) })),
+    ], { yLabel: 'watts' });
+  }
   $('power-note').textContent = state.runs.map(r => r.start && r.start.power_source
     ? `${r.name}: ${r.start.power_source}` : '').filter(Boolean).join(' · ') || 'Power: waiting for run_start.';
 
@@ -307,7 +319,8 @@ function renderStats() {
       stat('ms/step', fmtNum(msMed), '', `elapsed ${fmtDuration(elapsed)}`),
       stat('memory', fmtNum(last(s.rss)), 'MB', `peak ${fmtNum(last(s.peak))} MB`),
       stat('CPU', fmtNum(last(s.cpu)), '%', r.start ? `${r.start.threads} threads` : ''),
-      stat('power', fmtNum(last(s.power)), last(s.power) === null ? '' : 'W', last(s.power) === null ? 'unavailable here' : 'package (RAPL)'),
+      stat('power', fmtNum(last(s.power)), last(s.power) === null ? '' : 'W',
+        last(s.power) === null ? 'unavailable here' : (r.start && r.start.power_source) || ''),
     );
     const sw = box.querySelectorAll('.stat-run .swatch');
     if (sw.length) sw[sw.length - 1].style.background = r.color;

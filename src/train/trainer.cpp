@@ -161,7 +161,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
 
   // ---- telemetry ----
   JsonlWriter tel((fs::path(o.out) / "telemetry.jsonl").string());
-  PowerMeter power;  // read once per step: package watts where RAPL is readable
+  const auto power = open_power_meter();  // RAPL (Linux) or powermetrics (macOS), read once per step
   CpuMeter cpu_use;
   ModelConfig flop_cfg = m.cfg;
   if (vc) flop_cfg.vocab_size = vc->size();
@@ -172,7 +172,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                          {"compact_vocab", vc ? vc->size() : 0}, {"backend", be->name()},
                          {"precision", o.precision}, {"gemm_isa", gemm_isa()},
                          {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
-                         {"matrix_peak_gflops", be->matrix_peak_gflops()}, {"power_source", power.description()}});
+                         {"matrix_peak_gflops", be->matrix_peak_gflops()}, {"power_source", power->description()}});
   ProgressLine progress;
   char line[512];
   std::snprintf(line, sizeof line,
@@ -211,7 +211,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     const auto t_step = Clock::now();
     // CPU use and power cover the step itself, not the evaluation or sample before it.
     cpu_use.percent_since_last();
-    power.watts_since_last();
+    power->since_last();
     double t_data = 0, t_fwd = 0, t_bwd = 0;
     ws.classifier_ms = 0;
     m.zero_grads();
@@ -255,7 +255,10 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     const double step_ms = ms_since(t_step);
     ema_ms = ema_ms == 0 ? step_ms : 0.9 * ema_ms + 0.1 * step_ms;
     const double lr = lr_at(o.opt, step_no - 1);
-    const auto watts = power.watts_since_last();
+    const auto watts = power->since_last();
+    nlohmann::json power_parts = nlohmann::json::object();
+    if (watts)
+      for (const auto& [name, w] : watts->parts) power_parts[name] = w;
     tel.emit("step", {{"step", st.step},
                       {"tokens", st.tokens_seen},
                       {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json()},
@@ -272,7 +275,8 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
                       {"rss_mb", rss_mb()},
                       {"peak_rss_mb", peak_rss_mb()},
                       {"cpu_pct", cpu_use.percent_since_last()},
-                      {"power_w", watts.has_value() ? nlohmann::json(*watts) : nlohmann::json()},
+                      {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
+                      {"power_parts", power_parts},
                       {"kernels", kernels_json(be->take_kernel_timings())}});
     if (overflow) {
       tel.emit("overflow", {{"step", st.step}, {"loss_scale", st.loss_scale}, {"total", st.overflow_total}});

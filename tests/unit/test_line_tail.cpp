@@ -1,6 +1,7 @@
 // LineTail (how every live view reads telemetry: complete lines only, bounded memory on a hostile
-// file, a replaced file starts over) and the per-step meters (CPU use; RAPL power, read here from a
-// fake powercap tree with the kernel's layout, wrap-around included).
+// file, a replaced file starts over) and the per-step meters: CPU use; RAPL power, read here from a
+// fake powercap tree with the kernel's layout, wrap-around included; powermetrics (macOS), its
+// output parsed and a stand-in command run through the same spawn-and-read path.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -119,7 +120,7 @@ TEST(Meters, PowerSumsPackageZonesAndHandlesWrapAround) {
   write_zone(root, "intel-rapl:0", "package-0", 1'000'000, 10'000'000);
   write_zone(root, "intel-rapl:1", "package-1", 9'900'000, 10'000'000);
   write_zone(root, "intel-rapl:0:0", "core", 0, 10'000'000);  // inside package-0: not added again
-  PowerMeter p(root.string());
+  RaplMeter p(root.string());
   ASSERT_TRUE(p.available());
   EXPECT_EQ(p.description(), "RAPL package-0 + package-1");
   const auto t0 = std::chrono::steady_clock::now();
@@ -128,19 +129,97 @@ TEST(Meters, PowerSumsPackageZonesAndHandlesWrapAround) {
   std::ofstream(root / "intel-rapl:0" / "energy_uj") << 4'000'000 << "\n";
   std::ofstream(root / "intel-rapl:1" / "energy_uj") << 1'900'000 << "\n";
   std::ofstream(root / "intel-rapl:0:0" / "energy_uj") << 9'000'000 << "\n";
-  const auto w = p.watts_since_last();
+  const auto w = p.since_last();
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(w.has_value());
   // 5 J over the interval the meter saw (it started a little before t0, ended a little before dt).
-  EXPECT_NEAR(*w, 5.0 / dt, 0.1 * 5.0 / dt);
+  EXPECT_NEAR(w->watts, 5.0 / dt, 0.1 * 5.0 / dt);
+  ASSERT_EQ(w->parts.size(), 2u);
+  EXPECT_EQ(w->parts[1].first, "package-1");
+  EXPECT_NEAR(w->parts[1].second / w->watts, 2.0 / 5.0, 1e-9);
   fs::remove_all(root);
 }
 
 TEST(Meters, NoPowercapSaysWhy) {
-  PowerMeter p("/nonexistent/powercap");
+  RaplMeter p("/nonexistent/powercap");
   EXPECT_FALSE(p.available());
   EXPECT_NE(p.description().find("absent"), std::string::npos);
-  EXPECT_FALSE(p.watts_since_last().has_value());
+  EXPECT_FALSE(p.since_last().has_value());
+}
+
+// powermetrics' text output as macOS 14 prints it with --samplers cpu_power,gpu_power,ane_power.
+const char kPowermetricsSample[] = R"(*** Sampled system activity (Mon Nov 30 19:30:00 2026 +0000) (1003.52ms elapsed) ***
+
+**** Processor usage ****
+
+E-Cluster HW active frequency: 1181 MHz
+E-Cluster HW active residency:  38.99% (600 MHz: 0%)
+CPU 0 frequency: 1334 MHz
+
+CPU Power: 1500 mW
+GPU Power: 20 mW
+ANE Power: 480 mW
+Combined Power (CPU + GPU + ANE): 2000 mW
+
+**** GPU usage ****
+
+GPU HW active frequency: 389 MHz
+)";
+
+TEST(Meters, PowermetricsParserReadsASample) {
+  PowermetricsParser p;
+  std::optional<PowerReading> got;
+  const std::string text = kPowermetricsSample;
+  for (size_t a = 0, b; (b = text.find('\n', a)) != std::string::npos; a = b + 1)
+    if (auto r = p.feed(std::string_view(text).substr(a, b - a))) got = r;
+  ASSERT_TRUE(got.has_value());
+  EXPECT_DOUBLE_EQ(got->watts, 2.0);
+  ASSERT_EQ(got->parts.size(), 3u);
+  EXPECT_EQ(got->parts[2].first, "ane");
+  EXPECT_DOUBLE_EQ(got->parts[2].second, 0.48);
+  // Without a combined line, the next sample's header ends the sample and the parts are summed.
+  PowermetricsParser q;
+  EXPECT_FALSE(q.feed("CPU Power: 1000 mW").has_value());
+  EXPECT_FALSE(q.feed("ANE Power: 250 mW").has_value());
+  const auto r = q.feed("*** Sampled system activity (...) ***");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_DOUBLE_EQ(r->watts, 1.25);
+}
+
+std::string fake_powermetrics(const fs::path& dir) {
+  const fs::path sample = dir / "sample.txt";
+  std::ofstream(sample) << kPowermetricsSample;
+  return "while true; do cat '" + sample.string() + "'; sleep 0.05; done";
+}
+
+TEST(Meters, PowermetricsMeterAveragesTheSamplesOfAStep) {
+  const fs::path d = temp_dir("powermetrics");
+  PowermetricsMeter m({"sh", "-c", fake_powermetrics(d)});
+  ASSERT_TRUE(m.available()) << m.description();
+  EXPECT_EQ(m.description(), "powermetrics: cpu + gpu + ane (1 s samples)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto r = m.since_last();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_DOUBLE_EQ(r->watts, 2.0);
+  ASSERT_EQ(r->parts.size(), 3u);
+  EXPECT_DOUBLE_EQ(r->parts[0].second, 1.5);
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    PowermetricsMeter never_ending({"sh", "-c", fake_powermetrics(d)});
+  }  // stopping it does not hang
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+  fs::remove_all(d);
+}
+
+TEST(Meters, PowermetricsRefusedSaysWhy) {
+  PowermetricsMeter m({"sh", "-c", "echo 'sudo: a password is required' >&2; exit 1"});
+  EXPECT_FALSE(m.available());
+  EXPECT_NE(m.description().find("needs root"), std::string::npos) << m.description();
+  EXPECT_NE(m.description().find("a password is required"), std::string::npos) << m.description();
+  EXPECT_FALSE(m.since_last().has_value());
+  PowermetricsMeter missing({"/nonexistent/powermetrics"});
+  EXPECT_FALSE(missing.available());
+  EXPECT_NE(missing.description().find("did not start"), std::string::npos) << missing.description();
 }
 
 }  // namespace
