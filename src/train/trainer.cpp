@@ -209,9 +209,11 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
   std::string budget_note = o.time_budget_s > 0 ? "  budget " + std::to_string(int(o.time_budget_s)) + "s" : "";
   while (st.step < stop_step && g_stop_signals == 0) {
     const auto t_step = Clock::now();
-    // CPU use and power cover the step itself, not the evaluation or sample before it.
+    // CPU use, power and kernel timings cover the step itself, not the evaluation or sample
+    // (which decodes through the same kernels) before it.
     cpu_use.percent_since_last();
     power->since_last();
+    be->take_kernel_timings();
     double t_data = 0, t_fwd = 0, t_bwd = 0;
     ws.classifier_ms = 0;
     m.zero_grads();
