@@ -21,24 +21,6 @@
 
 namespace anetrain {
 
-namespace {
-
-// -z, else a tokenizer file next to the model (or in the run directory's parent folders).
-std::string find_tokenizer(const std::string& model, const std::string& given) {
-  namespace fs = std::filesystem;
-  if (!given.empty()) return given;
-  std::error_code ec;
-  // A GGUF with a SentencePiece vocabulary carries its tokenizer; a byte-level one (Qwen's) needs
-  // the tokenizer.json next to it, which the search below finds.
-  if (fs::is_regular_file(model, ec) && gguf_tokenizer_kind(model) == "llama") return model;
-  fs::path dir = fs::is_directory(model, ec) ? fs::path(model) : fs::path(model).parent_path();
-  for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
-    for (const char* name : {"tokenizer.json", "tokenizer.bin"})
-      if (fs::exists(dir / name, ec)) return (dir / name).string();
-  fail("no tokenizer found next to " + model + "\nhint: pass one with -z tokenizer.json|tokenizer.bin");
-}
-
-}  // namespace
 
 namespace {
 // --ids: "1 403 407" in, the prompt ids then every generated id out (no EOS handling: the

@@ -29,4 +29,8 @@ ModelConfig load_model_config(const std::string& spec, std::string* kind = nullp
 std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::optional<WeightFormat> want = {},
                                                int group = 0, std::string* kind = nullptr);
 
+// The tokenizer for MODEL: `given` when set, else a GGUF's own (SentencePiece vocabularies), else
+// a tokenizer.json / tokenizer.bin next to it or in up to three parent folders. Throws when none.
+std::string find_tokenizer(const std::string& model, const std::string& given);
+
 }  // namespace anetrain

@@ -1,0 +1,112 @@
+/* anetrain's C API: load a model (any format anetrain reads) and its tokenizer, encode and decode
+ * text, generate with a per-token callback, and run the forward pass for logits and loss.
+ *
+ * Conventions:
+ *  - Every function returns an anetrain_status; ANETRAIN_OK is 0. On an error,
+ *    anetrain_last_error() gives the engine's message (per thread, valid until this thread's next
+ *    call into the API). No C++ exception crosses this boundary.
+ *  - Handles are opaque. Passing NULL, a handle of another kind, or one already freed is an
+ *    ANETRAIN_ERR_HANDLE error, never a crash: live handles are registered, and a handle is
+ *    checked against the registry before it is used. Freeing NULL or a freed handle does nothing.
+ *  - Sizes are element counts. A buffer that is too small gives ANETRAIN_ERR_BUFFER with the
+ *    needed count in the size out-parameter, so the caller can retry.
+ *  - A handle may be used from one thread at a time; different handles from different threads.
+ *
+ * Versioning: ANETRAIN_API_VERSION changes when a signature or a struct changes;
+ * anetrain_api_version() says which version the library was built with.
+ */
+#ifndef ANETRAIN_H
+#define ANETRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ANETRAIN_API_VERSION 1
+
+#if defined(__GNUC__)
+#define ANETRAIN_API __attribute__((visibility("default")))
+#else
+#define ANETRAIN_API
+#endif
+
+typedef enum anetrain_status {
+  ANETRAIN_OK = 0,
+  ANETRAIN_ERR_ARGUMENT = 1, /* a NULL pointer, a size out of range, a bad option value */
+  ANETRAIN_ERR_HANDLE = 2,   /* NULL, freed, or not a handle of this kind */
+  ANETRAIN_ERR_INPUT = 3,    /* a file that is missing, unreadable or malformed; a token out of range */
+  ANETRAIN_ERR_BUFFER = 4,   /* the output buffer is too small; the needed size was written */
+  ANETRAIN_ERR_INTERNAL = 5  /* anything else (out of memory, a bug): the message says what */
+} anetrain_status;
+
+typedef struct anetrain_model anetrain_model;
+typedef struct anetrain_tokenizer anetrain_tokenizer;
+
+typedef struct anetrain_model_info {
+  int32_t vocab_size, dim, n_layers, n_heads, n_kv_heads, hidden_dim, max_seq_len;
+  int64_t params;
+  char arch[16];   /* "llama", "qwen3" */
+  char kind[16];   /* where it came from: "llama2c", "gguf", "hf", "checkpoint", "preset", ... */
+} anetrain_model_info;
+
+typedef struct anetrain_sampling {
+  float temperature; /* 0 = greedy */
+  float top_p;       /* (0, 1]; 1 = off */
+  int32_t top_k;     /* 0 = off */
+  uint64_t seed;
+  int32_t max_tokens;  /* tokens to generate at most; 0 = up to the context */
+  int32_t stop_at_eos; /* non-zero: stop at the tokenizer's end-of-sequence token */
+} anetrain_sampling;
+
+/* Called once per generated token with its id and the text it adds (UTF-8, not terminated).
+ * Return 0 to go on, non-zero to stop. */
+typedef int (*anetrain_token_callback)(void* user, int32_t token, const char* piece, size_t piece_len);
+
+ANETRAIN_API int anetrain_api_version(void);
+ANETRAIN_API const char* anetrain_version(void); /* "0.1.0 (commit)" */
+ANETRAIN_API const char* anetrain_last_error(void);
+ANETRAIN_API const char* anetrain_status_name(anetrain_status s);
+/* Threads the engine uses (0 = all cores). Process-wide. */
+ANETRAIN_API anetrain_status anetrain_set_threads(int threads);
+
+/* path: any model anetrain reads (llama2.c .bin, GGUF, safetensors / HF folder, anetrain
+ * checkpoint or run directory, preset name); backend: "cpu" (NULL), "ref", "ane-sim", ... */
+ANETRAIN_API anetrain_status anetrain_model_load(const char* path, const char* backend, anetrain_model** out);
+ANETRAIN_API void anetrain_model_free(anetrain_model* model);
+ANETRAIN_API anetrain_status anetrain_model_get_info(const anetrain_model* model, anetrain_model_info* out);
+
+/* path: tokenizer.json, tokenizer.bin or a GGUF; NULL = the one next to the model (or in it). */
+ANETRAIN_API anetrain_status anetrain_tokenizer_load(const char* path, const anetrain_model* model,
+                                                     anetrain_tokenizer** out);
+ANETRAIN_API void anetrain_tokenizer_free(anetrain_tokenizer* tok);
+ANETRAIN_API anetrain_status anetrain_tokenizer_special(const anetrain_tokenizer* tok, int32_t* bos, int32_t* eos,
+                                                        int32_t* vocab_size);
+/* text → ids (add_bos: prepend BOS where the tokenizer has one). *n_ids: in, the capacity of ids;
+ * out, the number of ids (also when ANETRAIN_ERR_BUFFER). */
+ANETRAIN_API anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text, size_t text_len,
+                                             int add_bos, int32_t* ids, size_t* n_ids);
+/* ids → UTF-8 text, NUL-terminated. *len: in, the capacity of text (with the NUL); out, the
+ * length without the NUL (the needed length when ANETRAIN_ERR_BUFFER). */
+ANETRAIN_API anetrain_status anetrain_decode(const anetrain_tokenizer* tok, const int32_t* ids, size_t n_ids,
+                                             char* text, size_t* len);
+
+ANETRAIN_API void anetrain_sampling_default(anetrain_sampling* s); /* T=0.8, top-p 0.9, eos stops */
+/* Encodes the prompt (with BOS where the tokenizer has one), then samples. callback may be NULL;
+ * *n_generated (may be NULL) gets the count. */
+ANETRAIN_API anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenizer* tok,
+                                               const char* prompt, const anetrain_sampling* sampling,
+                                               anetrain_token_callback callback, void* user,
+                                               int32_t* n_generated);
+
+/* The training forward pass over tokens[batch*seq]. logits (may be NULL): batch*seq*vocab floats,
+ * row-major; loss (may be NULL, needs targets): mean cross-entropy over targets[batch*seq]. */
+ANETRAIN_API anetrain_status anetrain_forward(anetrain_model* model, const int32_t* tokens, const int32_t* targets,
+                                              int32_t batch, int32_t seq, float* logits, double* loss);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ANETRAIN_H */

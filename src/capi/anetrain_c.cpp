@@ -1,0 +1,317 @@
+// The C API (include/anetrain.h) over the engine. Every entry point runs inside `guarded`, which
+// turns any exception into a status and a per-thread message; handles are checked against a
+// registry of live ones before use, so NULL, freed or wrong-kind handles are errors, not crashes.
+#include "anetrain.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "formats/load.h"
+#include "gen/decoder.h"
+#include "gen/sampler.h"
+#include "kernels/backend.h"
+#include "model/transformer.h"
+#include "model/workspace.h"
+#include "telemetry/jsonl.h"
+#include "tokenizer/tokenizer.h"
+
+struct anetrain_model {
+  std::unique_ptr<anetrain::Backend> backend;
+  anetrain::LoadedModel loaded;
+  std::string path;
+};
+
+struct anetrain_tokenizer {
+  std::unique_ptr<anetrain::Tokenizer> tok;
+};
+
+namespace {
+
+using namespace anetrain;
+
+thread_local std::string t_error;
+
+// A status with its message: what the guarded body throws for a caller's mistake.
+struct ApiError {
+  anetrain_status status;
+  std::string message;
+};
+
+std::mutex g_registry_mu;
+std::unordered_set<const void*> g_models, g_tokenizers;
+
+template <class Body>
+anetrain_status guarded(const char* fn, Body&& body) {
+  try {
+    body();
+    t_error.clear();
+    return ANETRAIN_OK;
+  } catch (const ApiError& e) {
+    t_error = std::string(fn) + ": " + e.message;
+    return e.status;
+  } catch (const Error& e) {
+    t_error = std::string(fn) + ": " + e.what();
+    return ANETRAIN_ERR_INPUT;
+  } catch (const std::bad_alloc&) {
+    t_error = std::string(fn) + ": out of memory";
+    return ANETRAIN_ERR_INTERNAL;
+  } catch (const std::exception& e) {
+    t_error = std::string(fn) + ": " + e.what();
+    return ANETRAIN_ERR_INTERNAL;
+  } catch (...) {
+    t_error = std::string(fn) + ": unknown error";
+    return ANETRAIN_ERR_INTERNAL;
+  }
+}
+
+[[noreturn]] void refuse(anetrain_status s, const std::string& msg) { throw ApiError{s, msg}; }
+
+void need(const void* p, const char* what) {
+  if (!p) refuse(ANETRAIN_ERR_ARGUMENT, std::string(what) + " is NULL");
+}
+
+anetrain_model* live_model(const anetrain_model* m) {
+  std::lock_guard<std::mutex> g(g_registry_mu);
+  if (!m || !g_models.count(m)) refuse(ANETRAIN_ERR_HANDLE, "not a live model handle");
+  return const_cast<anetrain_model*>(m);
+}
+
+const anetrain_tokenizer* live_tokenizer(const anetrain_tokenizer* t) {
+  std::lock_guard<std::mutex> g(g_registry_mu);
+  if (!t || !g_tokenizers.count(t)) refuse(ANETRAIN_ERR_HANDLE, "not a live tokenizer handle");
+  return t;
+}
+
+void copy_name(char (&dst)[16], const std::string& src) {
+  std::memset(dst, 0, sizeof dst);
+  std::memcpy(dst, src.data(), std::min(src.size(), sizeof dst - 1));
+}
+
+}  // namespace
+
+extern "C" {
+
+int anetrain_api_version(void) { return ANETRAIN_API_VERSION; }
+
+const char* anetrain_version(void) {
+  static const std::string v = "0.1.0 (" + git_commit() + ")";
+  return v.c_str();
+}
+
+const char* anetrain_last_error(void) { return t_error.c_str(); }
+
+const char* anetrain_status_name(anetrain_status s) {
+  switch (s) {
+    case ANETRAIN_OK: return "ok";
+    case ANETRAIN_ERR_ARGUMENT: return "bad argument";
+    case ANETRAIN_ERR_HANDLE: return "bad handle";
+    case ANETRAIN_ERR_INPUT: return "bad input";
+    case ANETRAIN_ERR_BUFFER: return "buffer too small";
+    case ANETRAIN_ERR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+anetrain_status anetrain_set_threads(int threads) {
+  return guarded("anetrain_set_threads", [&] {
+    if (threads < 0 || threads > 4096) refuse(ANETRAIN_ERR_ARGUMENT, "threads must be 0 (all cores) to 4096");
+    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+  });
+}
+
+anetrain_status anetrain_model_load(const char* path, const char* backend, anetrain_model** out) {
+  return guarded("anetrain_model_load", [&] {
+    need(out, "out");
+    *out = nullptr;
+    need(path, "path");
+    auto m = std::make_unique<anetrain_model>();
+    m->backend = make_backend(backend ? backend : "cpu");
+    m->loaded = load_model(path);
+    m->path = path;
+    std::lock_guard<std::mutex> g(g_registry_mu);
+    g_models.insert(m.get());
+    *out = m.release();
+  });
+}
+
+void anetrain_model_free(anetrain_model* model) {
+  std::lock_guard<std::mutex> g(g_registry_mu);
+  if (model && g_models.erase(model)) delete model;
+}
+
+anetrain_status anetrain_model_get_info(const anetrain_model* model, anetrain_model_info* out) {
+  return guarded("anetrain_model_get_info", [&] {
+    const anetrain_model* m = live_model(model);
+    need(out, "out");
+    const ModelConfig& c = m->loaded.model->cfg;
+    *out = anetrain_model_info{};
+    out->vocab_size = c.vocab_size;
+    out->dim = c.dim;
+    out->n_layers = c.n_layers;
+    out->n_heads = c.n_heads;
+    out->n_kv_heads = c.n_kv_heads;
+    out->hidden_dim = c.hidden_dim;
+    out->max_seq_len = c.max_seq_len;
+    out->params = int64_t(m->loaded.model->table.total());
+    copy_name(out->arch, c.qk_norm ? "qwen3" : "llama");
+    copy_name(out->kind, m->loaded.kind);
+  });
+}
+
+anetrain_status anetrain_tokenizer_load(const char* path, const anetrain_model* model, anetrain_tokenizer** out) {
+  return guarded("anetrain_tokenizer_load", [&] {
+    need(out, "out");
+    *out = nullptr;
+    if (!path && !model) refuse(ANETRAIN_ERR_ARGUMENT, "give a tokenizer path, or a model to find it next to");
+    const anetrain_model* m = model ? live_model(model) : nullptr;
+    const std::string file = find_tokenizer(m ? m->path : std::string(), path ? path : "");
+    auto t = std::make_unique<anetrain_tokenizer>();
+    t->tok = load_tokenizer(file, m ? m->loaded.model->cfg.vocab_size : 0);
+    if (m && t->tok->vocab_size() > m->loaded.model->cfg.vocab_size)
+      refuse(ANETRAIN_ERR_INPUT, file + ": " + std::to_string(t->tok->vocab_size()) + " tokens, but the model has only " +
+                                     std::to_string(m->loaded.model->cfg.vocab_size));
+    std::lock_guard<std::mutex> g(g_registry_mu);
+    g_tokenizers.insert(t.get());
+    *out = t.release();
+  });
+}
+
+void anetrain_tokenizer_free(anetrain_tokenizer* tok) {
+  std::lock_guard<std::mutex> g(g_registry_mu);
+  if (tok && g_tokenizers.erase(tok)) delete tok;
+}
+
+anetrain_status anetrain_tokenizer_special(const anetrain_tokenizer* tok, int32_t* bos, int32_t* eos, int32_t* vocab) {
+  return guarded("anetrain_tokenizer_special", [&] {
+    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    if (bos) *bos = t.bos_id();
+    if (eos) *eos = t.eos_id();
+    if (vocab) *vocab = t.vocab_size();
+  });
+}
+
+anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text, size_t text_len, int add_bos,
+                                int32_t* ids, size_t* n_ids) {
+  return guarded("anetrain_encode", [&] {
+    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    need(n_ids, "n_ids");
+    if (!text && text_len) refuse(ANETRAIN_ERR_ARGUMENT, "text is NULL");
+    const size_t capacity = *n_ids;
+    if (!ids && capacity) refuse(ANETRAIN_ERR_ARGUMENT, "ids is NULL but its capacity is not 0");
+    const auto v = t.encode(std::string_view(text ? text : "", text_len), add_bos && t.bos_id() >= 0, false);
+    *n_ids = v.size();
+    if (v.size() > capacity) refuse(ANETRAIN_ERR_BUFFER, "ids holds " + std::to_string(capacity) + ", the text needs " +
+                                                             std::to_string(v.size()));
+    std::copy(v.begin(), v.end(), ids);
+  });
+}
+
+anetrain_status anetrain_decode(const anetrain_tokenizer* tok, const int32_t* ids, size_t n_ids, char* text,
+                                size_t* len) {
+  return guarded("anetrain_decode", [&] {
+    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    need(len, "len");
+    if (!ids && n_ids) refuse(ANETRAIN_ERR_ARGUMENT, "ids is NULL");
+    const size_t capacity = *len;
+    if (!text && capacity) refuse(ANETRAIN_ERR_ARGUMENT, "text is NULL but its capacity is not 0");
+    for (size_t i = 0; i < n_ids; ++i)
+      if (ids[i] < 0 || ids[i] >= t.vocab_size())
+        refuse(ANETRAIN_ERR_INPUT, "id " + std::to_string(ids[i]) + " at " + std::to_string(i) + " is outside the vocabulary (" +
+                                       std::to_string(t.vocab_size()) + ")");
+    const std::string s = t.decode(std::vector<int32_t>(ids, ids + n_ids));
+    *len = s.size();
+    if (s.size() + 1 > capacity)
+      refuse(ANETRAIN_ERR_BUFFER, "text holds " + std::to_string(capacity) + " bytes, " + std::to_string(s.size() + 1) +
+                                      " needed with the NUL");
+    std::memcpy(text, s.data(), s.size());
+    text[s.size()] = '\0';
+  });
+}
+
+void anetrain_sampling_default(anetrain_sampling* s) {
+  if (!s) return;
+  *s = anetrain_sampling{0.8f, 0.9f, 0, 0, 0, 1};
+}
+
+anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenizer* tok, const char* prompt,
+                                  const anetrain_sampling* sampling, anetrain_token_callback callback, void* user,
+                                  int32_t* n_generated) {
+  return guarded("anetrain_generate", [&] {
+    anetrain_model* m = live_model(model);
+    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    need(prompt, "prompt");
+    if (n_generated) *n_generated = 0;
+    anetrain_sampling sp;
+    anetrain_sampling_default(&sp);
+    if (sampling) sp = *sampling;
+    if (!(sp.temperature >= 0)) refuse(ANETRAIN_ERR_ARGUMENT, "temperature must be ≥ 0");
+    if (!(sp.top_p > 0 && sp.top_p <= 1)) refuse(ANETRAIN_ERR_ARGUMENT, "top_p must be in (0, 1]");
+    if (sp.top_k < 0 || sp.max_tokens < 0) refuse(ANETRAIN_ERR_ARGUMENT, "top_k and max_tokens must be ≥ 0");
+    const Model& model_ref = *m->loaded.model;
+    const int V = model_ref.cfg.vocab_size, ctx = model_ref.cfg.max_seq_len;
+    const std::vector<int32_t> ids = t.encode(prompt, t.bos_id() >= 0, false);
+    if (ids.empty()) refuse(ANETRAIN_ERR_ARGUMENT, "the prompt encodes to no tokens and the tokenizer has no BOS");
+    if (int(ids.size()) >= ctx)
+      refuse(ANETRAIN_ERR_ARGUMENT, "the prompt has " + std::to_string(ids.size()) + " tokens; the context is " +
+                                        std::to_string(ctx));
+    const int room = ctx - int(ids.size());
+    const int budget = sp.max_tokens > 0 ? std::min(sp.max_tokens, room) : room;
+    Decoder dec(*m->backend, model_ref, int(ids.size()) + budget);
+    const float* logits = dec.feed(ids.data(), int(ids.size()));
+    Rng rng(sp.seed);
+    const SamplingParams params{sp.temperature, sp.top_p, sp.top_k};
+    std::vector<float> scratch;
+    int32_t prev = ids.back();
+    for (int made = 0; made < budget; ++made) {
+      const int32_t next = sample_token(logits, V, params, rng, scratch);
+      if (sp.stop_at_eos && (next == t.eos_id() || (next == t.bos_id() && made > 0))) break;
+      const std::string piece = t.decode_step(prev, next);
+      if (n_generated) *n_generated = made + 1;
+      if (callback && callback(user, next, piece.data(), piece.size()) != 0) break;
+      prev = next;
+      if (made + 1 < budget) logits = dec.feed(next);
+    }
+  });
+}
+
+anetrain_status anetrain_forward(anetrain_model* model, const int32_t* tokens, const int32_t* targets, int32_t batch,
+                                 int32_t seq, float* logits, double* loss) {
+  return guarded("anetrain_forward", [&] {
+    anetrain_model* m = live_model(model);
+    need(tokens, "tokens");
+    Model& mm = *m->loaded.model;
+    const int V = mm.cfg.vocab_size;
+    if (batch < 1 || seq < 1 || seq > mm.cfg.max_seq_len || int64_t(batch) * seq > (int64_t(1) << 24))
+      refuse(ANETRAIN_ERR_ARGUMENT, "batch " + std::to_string(batch) + " × seq " + std::to_string(seq) +
+                                        " is out of range (seq ≤ " + std::to_string(mm.cfg.max_seq_len) + ")");
+    if (loss && !targets) refuse(ANETRAIN_ERR_ARGUMENT, "the loss needs targets");
+    const size_t N = size_t(batch) * size_t(seq);
+    for (size_t i = 0; i < N; ++i) {
+      if (tokens[i] < 0 || tokens[i] >= V)
+        refuse(ANETRAIN_ERR_INPUT, "token " + std::to_string(tokens[i]) + " at " + std::to_string(i) +
+                                       " is outside the vocabulary (" + std::to_string(V) + ")");
+      if (targets && (targets[i] < 0 || targets[i] >= V))
+        refuse(ANETRAIN_ERR_INPUT, "target " + std::to_string(targets[i]) + " at " + std::to_string(i) +
+                                       " is outside the vocabulary (" + std::to_string(V) + ")");
+    }
+    Workspace ws(mm.cfg, batch, seq);
+    std::copy(tokens, tokens + N, ws.inputs.begin());
+    if (targets) std::copy(targets, targets + N, ws.targets.begin());
+    else std::fill(ws.targets.begin(), ws.targets.end(), 0);  // the loss is not asked for
+    const double l = forward(*m->backend, mm, ws);
+    if (loss) *loss = l;
+    if (logits) std::copy(ws.logits, ws.logits + N * size_t(V), logits);
+  });
+}
+
+}  // extern "C"
