@@ -8,6 +8,7 @@ PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libop
           libcpp-httplib-dev  # the dashboard's HTTP server
           libgtest-dev python3 python3-numpy python3-torch python3-sentencepiece libutf8proc-dev
           tmux  # the terminal dashboard test (tests/cli/tui_cli.sh)
+          python3-venv python3-pip python3-pytest  # the Python package's install and tests
           clang libclang-rt-dev libomp-dev)  # the fuzz build (fuzz/): clang, libFuzzer/ASan runtimes, clang's OpenMP
 # node/npm run the tokenizer reference tests; many machines ship them outside Debian (NodeSource),
 # so Debian's packages are installed only when the commands are absent.

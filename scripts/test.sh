@@ -21,7 +21,9 @@ ctest --output-on-failure -j"$(nproc)"
 cd ..
 # Fuzz the file parsers (fuzz/README.md): a separate clang build with ASan+UBSan+libFuzzer, then
 # 20 s per target over the committed corpus plus seeds cut from ../shared/assets.
-cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DANETRAIN_FUZZ=ON -DANETRAIN_TESTS=OFF >/dev/null
+cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DANETRAIN_FUZZ=ON -DANETRAIN_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzzers
 bash fuzz/make_seeds.sh build/src/anetrain build-fuzz/seeds ../shared/assets
 bash fuzz/run_all.sh build-fuzz 20
+# The C API's misuse checks under ASan+UBSan (fuzz build).
+build-fuzz/fuzz/capi_asan ../shared/assets/llama2c/stories260K.bin ../shared/assets/llama2c/tok512.bin

@@ -205,10 +205,11 @@ void PowermetricsMeter::read_output(int fd) {
       if (auto r = parser.feed(line)) {
         std::lock_guard<std::mutex> g(mu_);
         sum_.watts += r->watts;
-        for (const auto& [name, w] : r->parts) {
-          auto it = std::find_if(sum_.parts.begin(), sum_.parts.end(), [&](const auto& q) { return q.first == name; });
-          if (it == sum_.parts.end()) sum_.parts.emplace_back(name, w);
-          else it->second += w;
+        for (const auto& part : r->parts) {  // (no structured binding: clang 14 cannot capture one)
+          auto it = std::find_if(sum_.parts.begin(), sum_.parts.end(),
+                                 [&](const auto& q) { return q.first == part.first; });
+          if (it == sum_.parts.end()) sum_.parts.push_back(part);
+          else it->second += part.second;
         }
         ++new_samples_;
       } else if (!line.empty() && line.find("Power") == std::string_view::npos) {

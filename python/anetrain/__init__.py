@@ -1,0 +1,153 @@
+"""anetrain from Python, over the engine's C API (include/anetrain.h):
+
+    import anetrain
+    m = anetrain.load("stories260K.bin")          # any format anetrain reads; tokenizer found next to it
+    print(m.generate("Once upon a time", n=64, temperature=0))
+    logits, loss = m.forward(tokens, targets)      # numpy in, numpy out (the engine writes into the array)
+
+Errors are raised as anetrain.Error with the engine's message.
+"""
+import ctypes
+
+import numpy as np
+
+from ._lib import ERR_BUFFER, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib
+
+__all__ = ["Error", "Model", "load", "version", "set_threads"]
+
+
+def version():
+    """The engine's version and commit, e.g. '0.1.0 (4e950af0bd92)'."""
+    return lib.anetrain_version().decode()
+
+
+def set_threads(n):
+    """Threads the engine uses (0 = all cores); process-wide."""
+    call(lib.anetrain_set_threads, int(n))
+
+
+def _int32_array(x, name):
+    a = np.ascontiguousarray(x, dtype=np.int32)  # no copy when already contiguous int32
+    if a.size == 0:
+        raise ValueError(f"{name} is empty")
+    return a
+
+
+class Model:
+    """A model and its tokenizer. Use `load()`; close() (or a with-block) frees it early."""
+
+    def __init__(self, path, tokenizer=None, backend="cpu"):
+        self._model = ctypes.c_void_p()
+        self._tok = ctypes.c_void_p()
+        call(lib.anetrain_model_load, str(path).encode(), backend.encode() if backend else None,
+             ctypes.byref(self._model))
+        try:
+            call(lib.anetrain_tokenizer_load, str(tokenizer).encode() if tokenizer else None, self._model,
+                 ctypes.byref(self._tok))
+        except Error:
+            self.close()
+            raise
+        info = ModelInfo()
+        call(lib.anetrain_model_get_info, self._model, ctypes.byref(info))
+        #: The model's shape: vocab_size, dim, n_layers, n_heads, n_kv_heads, hidden_dim, max_seq_len,
+        #: params, arch, kind.
+        self.info = {f: getattr(info, f) for f, _ in ModelInfo._fields_}
+        self.info["arch"] = info.arch.decode()
+        self.info["kind"] = info.kind.decode()
+        bos, eos, vocab = ctypes.c_int32(), ctypes.c_int32(), ctypes.c_int32()
+        call(lib.anetrain_tokenizer_special, self._tok, ctypes.byref(bos), ctypes.byref(eos), ctypes.byref(vocab))
+        self.bos_id, self.eos_id = bos.value, eos.value
+
+    def close(self):
+        lib.anetrain_tokenizer_free(self._tok)
+        lib.anetrain_model_free(self._model)
+        self._tok = ctypes.c_void_p()
+        self._model = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_model", None) is not None:
+            self.close()
+
+    @property
+    def vocab_size(self):
+        return self.info["vocab_size"]
+
+    def encode(self, text, bos=True):
+        """Text → token ids (numpy int32), with BOS first when asked and the tokenizer has one."""
+        data = text.encode("utf-8")
+        n = ctypes.c_size_t(len(data) + 2)
+        for _ in range(2):  # a size estimate, then the exact size the engine asked for
+            ids = np.empty(n.value, dtype=np.int32)
+            if call(lib.anetrain_encode, self._tok, data, len(data), int(bos), ids.ctypes.data, ctypes.byref(n),
+                    allow=(ERR_BUFFER,)) == 0:
+                return ids[: n.value]
+        raise Error(ERR_BUFFER, "encode: the size changed between calls")
+
+    def decode(self, ids):
+        """Token ids → text."""
+        a = np.ascontiguousarray(ids, dtype=np.int32)
+        n = ctypes.c_size_t(4 * a.size + 16)
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(n.value + 1)
+            n = ctypes.c_size_t(len(buf))
+            if call(lib.anetrain_decode, self._tok, a.ctypes.data, a.size, buf, ctypes.byref(n),
+                    allow=(ERR_BUFFER,)) == 0:
+                return buf.raw[: n.value].decode("utf-8", "replace")
+        raise Error(ERR_BUFFER, "decode: the size changed between calls")
+
+    def generate(self, prompt, n=256, temperature=0.8, top_p=0.9, top_k=0, seed=0, stop_at_eos=True, on_token=None):
+        """Continues `prompt` by up to n tokens (temperature 0 = greedy) and returns the new text.
+        on_token(id, text) is called for each token; returning True stops."""
+        s = Sampling()
+        lib.anetrain_sampling_default(ctypes.byref(s))
+        s.temperature, s.top_p, s.top_k, s.seed = temperature, top_p, int(top_k), int(seed)
+        s.max_tokens, s.stop_at_eos = int(n), int(bool(stop_at_eos))
+        pieces = []
+        raised = []
+
+        def cb(_user, token, piece, length):
+            text = ctypes.string_at(piece, length).decode("utf-8", "replace")
+            pieces.append(text)
+            try:
+                return 1 if on_token is not None and on_token(token, text) else 0
+            except BaseException as e:  # never unwind through C: stop, and re-raise below
+                raised.append(e)
+                return 1
+
+        call(lib.anetrain_generate, self._model, self._tok, prompt.encode("utf-8"), ctypes.byref(s),
+             TOKEN_CALLBACK(cb), None, None)
+        if raised:
+            raise raised[0]
+        return "".join(pieces)
+
+    def forward(self, tokens, targets=None):
+        """The training forward pass. tokens: (B, T) or (T,) ids. Returns (logits (B, T, V) float32,
+        loss) — loss is the mean cross-entropy against targets, or None without them."""
+        t = _int32_array(tokens, "tokens")
+        if t.ndim == 1:
+            t = t[None, :]
+        if t.ndim != 2:
+            raise ValueError("tokens must be (B, T) or (T,)")
+        B, T = t.shape
+        y = None
+        if targets is not None:
+            y = _int32_array(targets, "targets").reshape(B, T) if np.size(targets) == B * T else None
+            if y is None:
+                raise ValueError(f"targets must have the shape of tokens ({B}, {T})")
+        logits = np.empty((B, T, self.vocab_size), dtype=np.float32)
+        loss = ctypes.c_double()
+        call(lib.anetrain_forward, self._model, t.ctypes.data, y.ctypes.data if y is not None else None, B, T,
+             logits.ctypes.data, ctypes.byref(loss) if y is not None else None)
+        return logits, (loss.value if y is not None else None)
+
+
+def load(path, tokenizer=None, backend="cpu"):
+    """Loads a model (llama2.c .bin, GGUF, safetensors / HF folder, anetrain checkpoint or run
+    directory) and its tokenizer (found next to it unless given)."""
+    return Model(path, tokenizer, backend)

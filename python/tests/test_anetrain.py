@@ -1,0 +1,122 @@
+"""The Python package against the engine itself: llama2.c's golden stories260K story, logits and
+loss equal to `anetrain grad`'s for the same tokens, numpy arrays written in place, and the
+engine's errors raised as anetrain.Error with its message. Needs ../shared/assets (ANETRAIN_ASSETS)
+and the CLI (ANETRAIN_BIN) for the grad comparison."""
+import json
+import os
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+import anetrain
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ASSETS = os.environ.get("ANETRAIN_ASSETS", os.path.join(HERE, "..", "..", "..", "shared", "assets"))
+MODEL = os.path.join(ASSETS, "llama2c", "stories260K.bin")
+TOK = os.path.join(ASSETS, "llama2c", "tok512.bin")
+GOLDEN = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
+
+
+@pytest.fixture(scope="module")
+def model():
+    with anetrain.load(MODEL, tokenizer=TOK) as m:
+        yield m
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32"
+        a, b = t["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], dtype=np.float32).reshape(t["shape"])
+    return out
+
+
+def test_generate_golden_story(model):
+    text = model.generate("Once upon a time", n=64, temperature=0)
+    assert ("Once upon a time" + text).startswith(GOLDEN)
+    assert model.info["arch"] == "llama" and model.info["vocab_size"] == 512 and model.info["kind"] == "llama2c"
+
+
+def test_on_token_sees_every_token_and_can_stop(model):
+    seen = []
+    text = model.generate("Once upon a time", n=64, temperature=0, on_token=lambda i, t: (seen.append((i, t)), len(seen) == 7)[1])
+    assert len(seen) == 7
+    assert text == "".join(t for _, t in seen)
+    with pytest.raises(ZeroDivisionError):  # an exception in the callback stops generation and surfaces
+        model.generate("Once upon a time", n=8, temperature=0, on_token=lambda i, t: 1 / 0)
+
+
+def test_encode_decode_round_trip(model):
+    ids = model.encode(GOLDEN)
+    assert ids.dtype == np.int32 and ids[0] == model.bos_id == 1
+    assert model.decode(ids[1:]) == GOLDEN
+    assert model.decode(model.encode("ünïcödé and 中文", bos=False)) == "ünïcödé and 中文"
+
+
+def test_logits_and_loss_equal_anetrain_grad(model, tmp_path):
+    anetrain_bin = os.environ.get("ANETRAIN_BIN")
+    if not anetrain_bin:
+        pytest.skip("ANETRAIN_BIN (the anetrain CLI) is not set")
+    ids = model.encode(GOLDEN * 2)[:33]
+    (tmp_path / "tokens.txt").write_text(" ".join(map(str, ids)))
+    subprocess.run([anetrain_bin, "grad", MODEL, "--tokens", str(tmp_path / "tokens.txt"), "--batch", "1", "--seq", "32",
+                    "-o", str(tmp_path / "g.safetensors")], check=True, capture_output=True)
+    ref = read_safetensors(tmp_path / "g.safetensors")
+    logits, loss = model.forward(ids[:-1], ids[1:])
+    assert logits.shape == (1, 32, 512)
+    # Same engine, same backend, same order of operations: equal to the last bit is expected; 1e-6
+    # relative leaves room only for a differently threaded reduction.
+    np.testing.assert_allclose(logits, ref["logits"], rtol=1e-6, atol=1e-6)
+    assert abs(loss - float(ref["loss"].reshape(-1)[0])) <= 1e-6 * abs(loss)
+
+
+def test_forward_writes_into_a_numpy_array_and_batches(model):
+    ids = model.encode(GOLDEN)[:17]
+    batch = np.stack([ids[:-1], ids[:-1]])
+    logits, loss = model.forward(batch, np.stack([ids[1:], ids[1:]]))
+    assert logits.flags["C_CONTIGUOUS"] and logits.flags["OWNDATA"] and logits.dtype == np.float32
+    np.testing.assert_array_equal(logits[0], logits[1])
+    single, loss1 = model.forward(ids[:-1], ids[1:])
+    np.testing.assert_allclose(single[0], logits[0], rtol=1e-6, atol=1e-6)
+    assert loss == pytest.approx(loss1, rel=1e-6)
+    # The model's greedy choice after the prompt is the argmax of the forward pass there.
+    prompt = model.encode("Once upon a time")
+    nxt = model.encode("Once upon a time" + model.generate("Once upon a time", n=1, temperature=0))[len(prompt)]
+    assert int(np.argmax(model.forward(prompt)[0][0, -1])) == nxt
+
+
+def test_errors_are_exceptions_with_the_engines_message(model, tmp_path):
+    with pytest.raises(anetrain.Error, match="/nonexistent/model.bin") as e:
+        anetrain.load("/nonexistent/model.bin")
+    assert e.value.status == 3
+    with pytest.raises(anetrain.Error, match="700"):
+        model.forward(np.array([1, 2, 700, 3]))
+    with pytest.raises(anetrain.Error, match="outside the vocabulary"):
+        model.decode([5, 100000])
+    with pytest.raises(anetrain.Error, match="top_p"):
+        model.generate("x", top_p=0)
+    with pytest.raises(anetrain.Error, match="tokenizer"):
+        anetrain.load(MODEL, tokenizer=str(tmp_path / "missing.bin"))
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00" * 10)
+    with pytest.raises(anetrain.Error, match="bad.bin"):
+        anetrain.load(str(bad), tokenizer=TOK)
+    with pytest.raises(ValueError):
+        model.forward(np.zeros((2, 3)), np.zeros(5))
+
+
+def test_closed_model_raises_instead_of_crashing():
+    m = anetrain.load(MODEL, tokenizer=TOK)
+    m.close()
+    with pytest.raises(anetrain.Error, match="handle"):
+        m.generate("Once upon a time", n=4)
+    m.close()  # twice is fine
