@@ -1,5 +1,5 @@
 /* anetrain's C API: load a model (any format anetrain reads) and its tokenizer, encode and decode
- * text, generate with a per-token callback, and run the forward pass for logits and loss.
+ * text, generate with a per-token callback, run the forward pass for logits and loss, and train.
  *
  * Conventions:
  *  - Every function returns an anetrain_status; ANETRAIN_OK is 0. On an error,
@@ -11,6 +11,9 @@
  *  - Sizes are element counts. A buffer that is too small gives ANETRAIN_ERR_BUFFER with the
  *    needed count in the size out-parameter, so the caller can retry.
  *  - A handle may be used from one thread at a time; different handles from different threads.
+ *
+ * Training: a session created from options (the keys of run.json), then step / evaluate /
+ * checkpoint in any order, resumed from its directory like `anetrain train --resume`.
  *
  * Versioning: ANETRAIN_API_VERSION changes when a signature or a struct changes;
  * anetrain_api_version() says which version the library was built with.
@@ -44,6 +47,7 @@ typedef enum anetrain_status {
 
 typedef struct anetrain_model anetrain_model;
 typedef struct anetrain_tokenizer anetrain_tokenizer;
+typedef struct anetrain_trainer anetrain_trainer;
 
 typedef struct anetrain_model_info {
   int32_t vocab_size, dim, n_layers, n_heads, n_kv_heads, hidden_dim, max_seq_len;
@@ -105,6 +109,28 @@ ANETRAIN_API anetrain_status anetrain_generate(anetrain_model* model, const anet
  * row-major; loss (may be NULL, needs targets): mean cross-entropy over targets[batch*seq]. */
 ANETRAIN_API anetrain_status anetrain_forward(anetrain_model* model, const int32_t* tokens, const int32_t* targets,
                                               int32_t batch, int32_t seq, float* logits, double* loss);
+
+/* A training run, stepped by the caller. options_json: an object with the keys of a run's
+ * run.json (what `anetrain train` writes; docs/api.md lists them) — "model", "data" (shard paths),
+ * "out" (the run directory) are needed; others default as in `anetrain train` (precision: fp32
+ * unless given). Writes RUN/run.json and telemetry as the CLI does, nothing on the terminal.
+ * Unknown keys and wrong types are ANETRAIN_ERR_ARGUMENT. */
+ANETRAIN_API anetrain_status anetrain_trainer_create(const char* options_json, anetrain_trainer** out);
+/* Continues RUN from its latest checkpoint with the settings in its run.json; bit-exact. */
+ANETRAIN_API anetrain_status anetrain_trainer_resume(const char* run_dir, anetrain_trainer** out);
+/* Ends the run's telemetry ("done" after the last step, else "paused") and frees it. */
+ANETRAIN_API void anetrain_trainer_free(anetrain_trainer* trainer);
+/* One optimizer step. loss (may be NULL): its mean loss (NaN when non-finite; the update was then
+ * skipped); step (may be NULL): steps done. Past the run's last step: ANETRAIN_ERR_ARGUMENT. */
+ANETRAIN_API anetrain_status anetrain_trainer_step(anetrain_trainer* trainer, double* loss, int64_t* step);
+/* The validation loss over the run's fixed validation batches (needs val_data or val_frac). */
+ANETRAIN_API anetrain_status anetrain_trainer_evaluate(anetrain_trainer* trainer, double* val_loss);
+/* Writes RUN/ckpt/step-N (atomically; older ones pruned to "keep"). path (may be NULL): the
+ * directory, NUL-terminated; *len: in, its capacity; out, the length (ANETRAIN_ERR_BUFFER when
+ * short: the checkpoint is written all the same). */
+ANETRAIN_API anetrain_status anetrain_trainer_checkpoint(anetrain_trainer* trainer, char* path, size_t* len);
+/* Steps done and the run's total. */
+ANETRAIN_API anetrain_status anetrain_trainer_progress(const anetrain_trainer* trainer, int64_t* step, int64_t* total);
 
 #ifdef __cplusplus
 }

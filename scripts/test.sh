@@ -26,4 +26,4 @@ cmake --build build-fuzz -j"$(nproc)" --target fuzzers
 bash fuzz/make_seeds.sh build/src/anetrain build-fuzz/seeds ../shared/assets
 bash fuzz/run_all.sh build-fuzz 20
 # The C API's misuse checks under ASan+UBSan (fuzz build).
-build-fuzz/fuzz/capi_asan ../shared/assets/llama2c/stories260K.bin ../shared/assets/llama2c/tok512.bin
+bash tests/capi/run_test_capi.sh build-fuzz/fuzz/capi_asan build/src/anetrain ../shared/assets build-fuzz/capi

@@ -1,6 +1,5 @@
-// The C API (include/anetrain.h) over the engine. Every entry point runs inside `guarded`, which
-// turns any exception into a status and a per-thread message; handles are checked against a
-// registry of live ones before use, so NULL, freed or wrong-kind handles are errors, not crashes.
+// The C API (include/anetrain.h) over the engine: models, tokenizers, generation, forward. Every
+// entry point runs inside `guarded` and checks its handles against a Registry (capi/guard.h).
 #include "anetrain.h"
 
 #include <omp.h>
@@ -14,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "capi/guard.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "formats/load.h"
@@ -35,62 +35,17 @@ struct anetrain_tokenizer {
   std::unique_ptr<anetrain::Tokenizer> tok;
 };
 
+namespace anetrain::capi {
+thread_local std::string t_error;
+}  // namespace anetrain::capi
+
 namespace {
 
 using namespace anetrain;
+using namespace anetrain::capi;
 
-thread_local std::string t_error;
-
-// A status with its message: what the guarded body throws for a caller's mistake.
-struct ApiError {
-  anetrain_status status;
-  std::string message;
-};
-
-std::mutex g_registry_mu;
-std::unordered_set<const void*> g_models, g_tokenizers;
-
-template <class Body>
-anetrain_status guarded(const char* fn, Body&& body) {
-  try {
-    body();
-    t_error.clear();
-    return ANETRAIN_OK;
-  } catch (const ApiError& e) {
-    t_error = std::string(fn) + ": " + e.message;
-    return e.status;
-  } catch (const Error& e) {
-    t_error = std::string(fn) + ": " + e.what();
-    return ANETRAIN_ERR_INPUT;
-  } catch (const std::bad_alloc&) {
-    t_error = std::string(fn) + ": out of memory";
-    return ANETRAIN_ERR_INTERNAL;
-  } catch (const std::exception& e) {
-    t_error = std::string(fn) + ": " + e.what();
-    return ANETRAIN_ERR_INTERNAL;
-  } catch (...) {
-    t_error = std::string(fn) + ": unknown error";
-    return ANETRAIN_ERR_INTERNAL;
-  }
-}
-
-[[noreturn]] void refuse(anetrain_status s, const std::string& msg) { throw ApiError{s, msg}; }
-
-void need(const void* p, const char* what) {
-  if (!p) refuse(ANETRAIN_ERR_ARGUMENT, std::string(what) + " is NULL");
-}
-
-anetrain_model* live_model(const anetrain_model* m) {
-  std::lock_guard<std::mutex> g(g_registry_mu);
-  if (!m || !g_models.count(m)) refuse(ANETRAIN_ERR_HANDLE, "not a live model handle");
-  return const_cast<anetrain_model*>(m);
-}
-
-const anetrain_tokenizer* live_tokenizer(const anetrain_tokenizer* t) {
-  std::lock_guard<std::mutex> g(g_registry_mu);
-  if (!t || !g_tokenizers.count(t)) refuse(ANETRAIN_ERR_HANDLE, "not a live tokenizer handle");
-  return t;
-}
+Registry<anetrain_model> g_models;
+Registry<anetrain_tokenizer> g_tokenizers;
 
 void copy_name(char (&dst)[16], const std::string& src) {
   std::memset(dst, 0, sizeof dst);
@@ -138,20 +93,15 @@ anetrain_status anetrain_model_load(const char* path, const char* backend, anetr
     m->backend = make_backend(backend ? backend : "cpu");
     m->loaded = load_model(path);
     m->path = path;
-    std::lock_guard<std::mutex> g(g_registry_mu);
-    g_models.insert(m.get());
-    *out = m.release();
+    *out = g_models.add(std::move(m));
   });
 }
 
-void anetrain_model_free(anetrain_model* model) {
-  std::lock_guard<std::mutex> g(g_registry_mu);
-  if (model && g_models.erase(model)) delete model;
-}
+void anetrain_model_free(anetrain_model* model) { g_models.take(model); }
 
 anetrain_status anetrain_model_get_info(const anetrain_model* model, anetrain_model_info* out) {
   return guarded("anetrain_model_get_info", [&] {
-    const anetrain_model* m = live_model(model);
+    const anetrain_model* m = g_models.get(model);
     need(out, "out");
     const ModelConfig& c = m->loaded.model->cfg;
     *out = anetrain_model_info{};
@@ -173,27 +123,22 @@ anetrain_status anetrain_tokenizer_load(const char* path, const anetrain_model* 
     need(out, "out");
     *out = nullptr;
     if (!path && !model) refuse(ANETRAIN_ERR_ARGUMENT, "give a tokenizer path, or a model to find it next to");
-    const anetrain_model* m = model ? live_model(model) : nullptr;
+    const anetrain_model* m = model ? g_models.get(model) : nullptr;
     const std::string file = find_tokenizer(m ? m->path : std::string(), path ? path : "");
     auto t = std::make_unique<anetrain_tokenizer>();
     t->tok = load_tokenizer(file, m ? m->loaded.model->cfg.vocab_size : 0);
     if (m && t->tok->vocab_size() > m->loaded.model->cfg.vocab_size)
       refuse(ANETRAIN_ERR_INPUT, file + ": " + std::to_string(t->tok->vocab_size()) + " tokens, but the model has only " +
                                      std::to_string(m->loaded.model->cfg.vocab_size));
-    std::lock_guard<std::mutex> g(g_registry_mu);
-    g_tokenizers.insert(t.get());
-    *out = t.release();
+    *out = g_tokenizers.add(std::move(t));
   });
 }
 
-void anetrain_tokenizer_free(anetrain_tokenizer* tok) {
-  std::lock_guard<std::mutex> g(g_registry_mu);
-  if (tok && g_tokenizers.erase(tok)) delete tok;
-}
+void anetrain_tokenizer_free(anetrain_tokenizer* tok) { g_tokenizers.take(tok); }
 
 anetrain_status anetrain_tokenizer_special(const anetrain_tokenizer* tok, int32_t* bos, int32_t* eos, int32_t* vocab) {
   return guarded("anetrain_tokenizer_special", [&] {
-    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
     if (bos) *bos = t.bos_id();
     if (eos) *eos = t.eos_id();
     if (vocab) *vocab = t.vocab_size();
@@ -203,7 +148,7 @@ anetrain_status anetrain_tokenizer_special(const anetrain_tokenizer* tok, int32_
 anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text, size_t text_len, int add_bos,
                                 int32_t* ids, size_t* n_ids) {
   return guarded("anetrain_encode", [&] {
-    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
     need(n_ids, "n_ids");
     if (!text && text_len) refuse(ANETRAIN_ERR_ARGUMENT, "text is NULL");
     const size_t capacity = *n_ids;
@@ -219,7 +164,7 @@ anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text,
 anetrain_status anetrain_decode(const anetrain_tokenizer* tok, const int32_t* ids, size_t n_ids, char* text,
                                 size_t* len) {
   return guarded("anetrain_decode", [&] {
-    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
     need(len, "len");
     if (!ids && n_ids) refuse(ANETRAIN_ERR_ARGUMENT, "ids is NULL");
     const size_t capacity = *len;
@@ -247,8 +192,8 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
                                   const anetrain_sampling* sampling, anetrain_token_callback callback, void* user,
                                   int32_t* n_generated) {
   return guarded("anetrain_generate", [&] {
-    anetrain_model* m = live_model(model);
-    const Tokenizer& t = *live_tokenizer(tok)->tok;
+    anetrain_model* m = g_models.get(model);
+    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
     need(prompt, "prompt");
     if (n_generated) *n_generated = 0;
     anetrain_sampling sp;
@@ -287,7 +232,7 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
 anetrain_status anetrain_forward(anetrain_model* model, const int32_t* tokens, const int32_t* targets, int32_t batch,
                                  int32_t seq, float* logits, double* loss) {
   return guarded("anetrain_forward", [&] {
-    anetrain_model* m = live_model(model);
+    anetrain_model* m = g_models.get(model);
     need(tokens, "tokens");
     Model& mm = *m->loaded.model;
     const int V = mm.cfg.vocab_size;

@@ -2,7 +2,9 @@
  * stories260K story, forward logits consistent with greedy generation, and every function called
  * with bad handles (NULL, another kind, freed, garbage), bad paths and bad sizes returning its
  * error and message, never crashing. CI also runs it under ASan+UBSan (fuzz build).
- * Usage: test_capi MODEL TOKENIZER */
+ * With DATA_SHARD and RUN_DIR also the training session: create, step, checkpoint, resume, and
+ * its misuse.
+ * Usage: test_capi MODEL TOKENIZER [DATA_SHARD RUN_DIR] */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -179,6 +181,57 @@ int main(int argc, char** argv) {
   anetrain_tokenizer_free(tok);
   anetrain_model_free(model);
   CHECK(anetrain_model_get_info(model, &info) == ANETRAIN_ERR_HANDLE, "after free the handle is dead");
+
+  /* ---- training session ---- */
+  if (argc >= 5) {
+    const char *shard = argv[3], *run = argv[4];
+    char json[2048];
+    anetrain_trainer *tr = NULL, *junk = NULL;
+    int64_t step = 0, total = 0;
+    double loss = 0, first = 0;
+    CHECK(anetrain_trainer_create("{not json", &junk) == ANETRAIN_ERR_ARGUMENT && junk == NULL, "options that are not JSON");
+    CHECK(anetrain_trainer_create("{\"model\":\"stories260k\",\"out\":\"x\",\"data\":[],\"bogus\":1}", &junk) ==
+              ANETRAIN_ERR_ARGUMENT && strstr(anetrain_last_error(), "bogus"),
+          "an unknown option is refused by name");
+    CHECK(anetrain_trainer_create("{\"model\":\"stories260k\",\"out\":\"x\"}", &junk) == ANETRAIN_ERR_ARGUMENT,
+          "options without data");
+    snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"seq\":\"long\"}", run, shard);
+    CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT, "an option of the wrong type");
+    snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"/nonexistent.bin\"]}", run);
+    CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_INPUT && strstr(anetrain_last_error(), "/nonexistent.bin"),
+          "a missing shard is an input error naming it");
+    snprintf(json, sizeof json,
+             "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"seq\":64,\"batch\":8,\"steps\":6,"
+             "\"lr\":0.001,\"warmup\":2,\"val_frac\":0.1,\"eval_batches\":2,\"threads\":1}",
+             run, shard);
+    CHECK(anetrain_trainer_create(json, &tr) == ANETRAIN_OK && tr, "create a stories260k run");
+    CHECK(anetrain_trainer_step(tr, &first, &step) == ANETRAIN_OK && step == 1 && isfinite(first), "step 1");
+    for (int i = 0; i < 3; ++i) anetrain_trainer_step(tr, &loss, &step);
+    CHECK(step == 4 && loss < first, "steps 2-4 lower the loss");
+    double val = 0;
+    CHECK(anetrain_trainer_evaluate(tr, &val) == ANETRAIN_OK && isfinite(val) && val > 0, "a validation loss");
+    char small[4];
+    size_t len = sizeof small;
+    CHECK(anetrain_trainer_checkpoint(tr, small, &len) == ANETRAIN_ERR_BUFFER && len > sizeof small,
+          "a checkpoint path into 4 bytes: buffer error, length given");
+    char path[1024];
+    len = sizeof path;
+    CHECK(anetrain_trainer_checkpoint(tr, path, &len) == ANETRAIN_OK && strstr(path, "step-00000004"),
+          "checkpoint at step 4");
+    anetrain_trainer_free(tr);
+    CHECK(anetrain_trainer_step(tr, &loss, &step) == ANETRAIN_ERR_HANDLE, "a freed trainer");
+    CHECK(anetrain_trainer_step((anetrain_trainer*)model, &loss, &step) == ANETRAIN_ERR_HANDLE, "a model passed as a trainer");
+    CHECK(anetrain_trainer_resume("/nonexistent/run", &junk) == ANETRAIN_ERR_INPUT, "resume of a missing run");
+    CHECK(anetrain_trainer_resume(run, &tr) == ANETRAIN_OK && anetrain_trainer_progress(tr, &step, &total) == ANETRAIN_OK &&
+              step == 4 && total == 6,
+          "resume continues at step 4 of 6");
+    CHECK(anetrain_trainer_step(tr, NULL, NULL) == ANETRAIN_OK && anetrain_trainer_step(tr, NULL, &step) == ANETRAIN_OK &&
+              step == 6,
+          "steps 5 and 6");
+    CHECK(anetrain_trainer_step(tr, &loss, &step) == ANETRAIN_ERR_ARGUMENT, "no step past the run's last");
+    anetrain_trainer_free(tr);
+    anetrain_trainer_free(tr); /* twice does nothing */
+  }
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
 }

@@ -1,0 +1,84 @@
+// What every C API entry point shares: `guarded` runs a body and turns any exception into a
+// status plus this thread's message (nothing escapes into C), and `Registry` holds the live
+// handles of one kind, so a handle is checked before it is touched and a freed one is an error.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_map>
+
+#include "anetrain.h"
+#include "core/error.h"
+
+namespace anetrain::capi {
+
+extern thread_local std::string t_error;
+
+// A caller's mistake with its status; anything else thrown is classified in `guarded`.
+struct ApiError {
+  anetrain_status status;
+  std::string message;
+};
+
+[[noreturn]] inline void refuse(anetrain_status s, const std::string& msg) { throw ApiError{s, msg}; }
+
+inline void need(const void* p, const char* what) {
+  if (!p) refuse(ANETRAIN_ERR_ARGUMENT, std::string(what) + " is NULL");
+}
+
+template <class Body>
+anetrain_status guarded(const char* fn, Body&& body) {
+  try {
+    body();
+    t_error.clear();
+    return ANETRAIN_OK;
+  } catch (const ApiError& e) {
+    t_error = std::string(fn) + ": " + e.message;
+    return e.status;
+  } catch (const Error& e) {  // the engine's own: bad files, bad data, bad settings
+    t_error = std::string(fn) + ": " + e.what();
+    return ANETRAIN_ERR_INPUT;
+  } catch (const std::bad_alloc&) {
+    t_error = std::string(fn) + ": out of memory";
+    return ANETRAIN_ERR_INTERNAL;
+  } catch (const std::exception& e) {
+    t_error = std::string(fn) + ": " + e.what();
+    return ANETRAIN_ERR_INTERNAL;
+  } catch (...) {
+    t_error = std::string(fn) + ": unknown error";
+    return ANETRAIN_ERR_INTERNAL;
+  }
+}
+
+// Live handles of one kind. Lookups never dereference the pointer they are given.
+template <class T>
+class Registry {
+ public:
+  T* add(std::unique_ptr<T> p) {
+    std::lock_guard<std::mutex> g(mu_);
+    T* raw = p.get();
+    live_[raw] = std::move(p);
+    return raw;
+  }
+  T* get(const T* p) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = live_.find(p);
+    if (it == live_.end()) refuse(ANETRAIN_ERR_HANDLE, "not a live handle of this kind (NULL, freed, or another kind)");
+    return it->second.get();
+  }
+  std::unique_ptr<T> take(const T* p) {  // nullptr when not live: freeing twice does nothing
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = live_.find(p);
+    if (it == live_.end()) return nullptr;
+    auto owned = std::move(it->second);
+    live_.erase(it);
+    return owned;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<const T*, std::unique_ptr<T>> live_;
+};
+
+}  // namespace anetrain::capi

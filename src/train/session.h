@@ -1,0 +1,94 @@
+// One training run as an object: open (or resume) it, then step, evaluate, sample and checkpoint
+// it in any order — what `anetrain train`'s loop does on its schedule (train/trainer.cpp) and what
+// the C API's training session calls one at a time. Telemetry is written either way; `verbose`
+// adds the terminal progress line and messages (the CLI), which a library caller does not want.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "data/sampler.h"
+#include "kernels/backend.h"
+#include "model/model.h"
+#include "model/vocab_compaction.h"
+#include "model/workspace.h"
+#include "telemetry/jsonl.h"
+#include "telemetry/meters.h"
+#include "telemetry/progress.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/loss_scaler.h"
+#include "train/optimizer.h"
+#include "train/trainer.h"
+
+namespace anetrain {
+
+struct StepReport {
+  int64_t step = 0;     // optimizer steps completed, this one included
+  double loss = 0;      // mean over the micro-batches (NaN when non-finite)
+  double grad_norm = 0;
+  double lr = 0, ms = 0;
+  bool applied = false;  // the update happened (finite, no fp16 overflow)
+  bool overflow = false;
+};
+
+struct EvalReport {
+  double val_loss = 0;
+  bool improved = false;  // a new best validation loss
+};
+
+class TrainSession {
+ public:
+  // Throws Error on bad options, data or checkpoints — before anything of a run on disk changes.
+  TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose);
+  ~TrainSession();
+  TrainSession(const TrainSession&) = delete;
+  TrainSession& operator=(const TrainSession&) = delete;
+
+  // One optimizer step (accum micro-batches), its `step` event, the non-finite guard (throws after
+  // max_nonfinite in a row, with a `run_end`) and, early on, the --time-budget decision.
+  StepReport step();
+  bool has_validation() const { return have_val_; }
+  EvalReport evaluate();  // the fixed validation batches; an `eval` event; the best is tracked
+  bool can_sample() const { return sample_tok_ != nullptr; }
+  void sample();           // a `sample` event: greedy and sampled completions
+  std::string checkpoint();  // RUN/ckpt/step-N (pruned to keep), a `checkpoint` event; its path
+  // The `run_end` event; `interrupted`: stopped before the last step ("paused").
+  void finish(bool interrupted, const std::string& last_checkpoint);
+
+  const TrainOptions& options() const { return o_; }
+  TrainState& state() { return st_; }
+  int64_t stop_step() const { return stop_step_; }  // --stop-at, else --steps (after the budget)
+  Model& model() { return *model_; }
+  void message(const std::string& text);  // a progress message when verbose
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void decide_budget();
+
+  TrainOptions o_;
+  bool verbose_, resuming_;
+  std::unique_ptr<Backend> be_;
+  std::unique_ptr<Model> model_;
+  TokenSource train_src_, val_src_;
+  bool have_val_ = false;
+  std::unique_ptr<Tokenizer> sample_tok_;
+  VocabCompaction compaction_;
+  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<WindowSampler> sampler_;
+  std::unique_ptr<AdamW> opt_;
+  TrainState st_;
+  std::unique_ptr<JsonlWriter> tel_;
+  std::unique_ptr<PowerMeter> power_;
+  CpuMeter cpu_use_;
+  std::unique_ptr<ProgressLine> progress_;
+  LossScaling scaling_;
+  double tokens_per_step_ = 0, flops_per_step_ = 0, ema_ms_ = 0;
+  int64_t stop_step_ = 0, first_step_ = 0, budget_probe_ = 0;
+  bool budget_open_ = false;
+  std::string budget_note_;
+  Clock::time_point t_train_;
+};
+
+}  // namespace anetrain
