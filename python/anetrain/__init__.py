@@ -5,15 +5,22 @@
     print(m.generate("Once upon a time", n=64, temperature=0))
     logits, loss = m.forward(tokens, targets)      # numpy in, numpy out (the engine writes into the array)
 
+    t = anetrain.Trainer(out="runs/a", model="stories260k", data=["data/train_000.bin"], steps=200)
+    for _ in range(200):
+        loss = t.step()
+    t.save()
+
 Errors are raised as anetrain.Error with the engine's message.
 """
 import ctypes
+import json
+import os
 
 import numpy as np
 
 from ._lib import ERR_BUFFER, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib
 
-__all__ = ["Error", "Model", "load", "version", "set_threads"]
+__all__ = ["Error", "Model", "Trainer", "load", "version", "set_threads"]
 
 
 def version():
@@ -145,6 +152,77 @@ class Model:
         call(lib.anetrain_forward, self._model, t.ctypes.data, y.ctypes.data if y is not None else None, B, T,
              logits.ctypes.data, ctypes.byref(loss) if y is not None else None)
         return logits, (loss.value if y is not None else None)
+
+
+class Trainer:
+    """A training run stepped from Python. Options are the keys of a run's run.json, as
+    `anetrain train` writes it: model, data (token shard paths), out (the run directory), and
+    optionally val_data / val_frac, seq, batch, accum, steps, lr, min_lr, warmup, wd, clip, seed,
+    eval_batches, precision ("fp32" by default here), threads, backend, ... Telemetry goes to
+    out/telemetry.jsonl, so `anetrain dashboard out` shows the run."""
+
+    def __init__(self, out, model, data, **options):
+        options.update(out=str(out), model=str(model), data=[str(d) for d in data])
+        if "val_data" in options:
+            options["val_data"] = [str(d) for d in options["val_data"]]
+        self._t = ctypes.c_void_p()
+        self._out = options["out"]
+        call(lib.anetrain_trainer_create, json.dumps(options).encode(), ctypes.byref(self._t))
+
+    @classmethod
+    def resume(cls, run_dir):
+        """Continues a run (from Python or `anetrain train`) at its latest checkpoint, bit-exactly."""
+        self = cls.__new__(cls)
+        self._t = ctypes.c_void_p()
+        self._out = os.fspath(run_dir)
+        call(lib.anetrain_trainer_resume, self._out.encode(), ctypes.byref(self._t))
+        return self
+
+    def step(self):
+        """One optimizer step; returns its loss (NaN when non-finite: the update was skipped)."""
+        loss = ctypes.c_double()
+        call(lib.anetrain_trainer_step, self._t, ctypes.byref(loss), None)
+        return loss.value
+
+    def evaluate(self):
+        """The validation loss over the run's fixed validation batches."""
+        v = ctypes.c_double()
+        call(lib.anetrain_trainer_evaluate, self._t, ctypes.byref(v))
+        return v.value
+
+    def save(self):
+        """Writes a checkpoint (out/ckpt/step-N) and returns its directory."""
+        buf = ctypes.create_string_buffer(len(self._out.encode()) + 4096)  # room for out/ckpt/step-N
+        n = ctypes.c_size_t(len(buf))
+        call(lib.anetrain_trainer_checkpoint, self._t, buf, ctypes.byref(n))
+        return buf.value.decode()
+
+    @property
+    def step_count(self):
+        s, t = ctypes.c_int64(), ctypes.c_int64()
+        call(lib.anetrain_trainer_progress, self._t, ctypes.byref(s), ctypes.byref(t))
+        return s.value
+
+    @property
+    def total_steps(self):
+        s, t = ctypes.c_int64(), ctypes.c_int64()
+        call(lib.anetrain_trainer_progress, self._t, ctypes.byref(s), ctypes.byref(t))
+        return t.value
+
+    def close(self):
+        """Ends the run's telemetry ("done" after the last step, else "paused")."""
+        if getattr(self, "_t", None):
+            lib.anetrain_trainer_free(self._t)
+            self._t = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
 
 
 def load(path, tokenizer=None, backend="cpu"):

@@ -69,6 +69,13 @@ _sigs = {
     "anetrain_sampling_default": ([P(Sampling)], None),
     "anetrain_generate": ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, P(Sampling), TOKEN_CALLBACK,
                            ctypes.c_void_p, P(ctypes.c_int32)], ctypes.c_int),
+    "anetrain_trainer_create": ([ctypes.c_char_p, c_void_pp], ctypes.c_int),
+    "anetrain_trainer_resume": ([ctypes.c_char_p, c_void_pp], ctypes.c_int),
+    "anetrain_trainer_free": ([ctypes.c_void_p], None),
+    "anetrain_trainer_step": ([ctypes.c_void_p, P(ctypes.c_double), P(ctypes.c_int64)], ctypes.c_int),
+    "anetrain_trainer_evaluate": ([ctypes.c_void_p, P(ctypes.c_double)], ctypes.c_int),
+    "anetrain_trainer_checkpoint": ([ctypes.c_void_p, ctypes.c_char_p, P(ctypes.c_size_t)], ctypes.c_int),
+    "anetrain_trainer_progress": ([ctypes.c_void_p, P(ctypes.c_int64), P(ctypes.c_int64)], ctypes.c_int),
     "anetrain_forward": ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
                           ctypes.c_void_p, P(ctypes.c_double)], ctypes.c_int),
 }

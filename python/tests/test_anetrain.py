@@ -120,3 +120,51 @@ def test_closed_model_raises_instead_of_crashing():
     with pytest.raises(anetrain.Error, match="handle"):
         m.generate("Once upon a time", n=4)
     m.close()  # twice is fine
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory):
+    anetrain_bin = os.environ.get("ANETRAIN_BIN")
+    if not anetrain_bin:
+        pytest.skip("ANETRAIN_BIN (the anetrain CLI, to prepare shards) is not set")
+    import gzip
+    d = tmp_path_factory.mktemp("data")
+    with gzip.open(os.path.join(ASSETS, "corpora", "war-and-peace.txt.gz"), "rb") as f:
+        (d / "wp.txt").write_bytes(f.read(200_000))
+    subprocess.run([anetrain_bin, "prepare", str(d / "wp.txt"), "-z", TOK, "-o", str(d / "shards")], check=True,
+                   capture_output=True)
+    return sorted((d / "shards").glob("train_*.bin"))[0]
+
+
+def test_trainer_steps_lower_the_loss_and_resume_exactly(shard, tmp_path):
+    opts = dict(seq=64, batch=8, steps=12, lr=1e-3, warmup=2, val_frac=0.1, eval_batches=2, threads=1, seed=7)
+    with anetrain.Trainer(tmp_path / "a", "stories260k", [shard], **opts) as t:
+        losses = [t.step() for _ in range(12)]
+        val = t.evaluate()
+        assert t.step_count == 12 and t.total_steps == 12
+    assert all(np.isfinite(losses)) and np.mean(losses[-3:]) < losses[0] - 0.3, losses
+    assert np.isfinite(val)
+    # Paused after 6 steps, resumed in another object: the same losses to the last bit.
+    with anetrain.Trainer(tmp_path / "b", "stories260k", [shard], **opts) as t:
+        first = [t.step() for _ in range(6)]
+        path = t.save()
+    assert path.endswith("step-00000006") and os.path.isdir(path)
+    with anetrain.Trainer.resume(tmp_path / "b") as t:
+        assert t.step_count == 6
+        rest = [t.step() for _ in range(6)]
+    assert first + rest == losses
+    # The run is an ordinary one: its telemetry says what happened.
+    events = [json.loads(l)["event"] for l in open(tmp_path / "b" / "telemetry.jsonl")]
+    assert events.count("run_start") == 2 and events.count("step") == 12 and events[-1] == "run_end"
+
+
+def test_trainer_errors_are_exceptions(shard, tmp_path):
+    with pytest.raises(anetrain.Error, match="bogus"):
+        anetrain.Trainer(tmp_path / "x", "stories260k", [shard], bogus=1)
+    with pytest.raises(anetrain.Error, match="/nonexistent.bin"):
+        anetrain.Trainer(tmp_path / "x", "stories260k", ["/nonexistent.bin"])
+    with pytest.raises(anetrain.Error, match="no validation data"):
+        with anetrain.Trainer(tmp_path / "y", "stories260k", [shard], seq=32, batch=2, steps=2) as t:
+            t.evaluate()
+    with pytest.raises(anetrain.Error, match="not a run directory"):
+        anetrain.Trainer.resume(tmp_path / "nothing-here")
