@@ -12,8 +12,9 @@ function newRun(id, name) {
     id, name, color: RUN_COLORS[id % RUN_COLORS.length], start: null, t0: null, status: 'waiting for telemetry',
     missing: false, bad: 0, total: null, lastTime: null,
     s: { step: [], time: [], loss: [], lr: [], gnorm: [], tps: [], gflops: [], ms: [], rss: [], peak: [], cpu: [],
-         power: [], powerParts: {}, scale: [], skipped: [], phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
-         kernels: {} },
+         power: [], powerParts: Object.create(null), scale: [], skipped: [],
+         phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
+         kernels: Object.create(null) },  // keyed by names from the file: no prototype to collide with
     e: { step: [], time: [], val: [] }, ckpts: [], best: null, samples: [], log: [],
   };
 }

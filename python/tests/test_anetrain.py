@@ -116,6 +116,9 @@ def test_errors_are_exceptions_with_the_engines_message(model, tmp_path):
 
 def test_closed_model_raises_instead_of_crashing():
     m = anetrain.load(MODEL, tokenizer=TOK)
+    # Closing the model from inside its own generation: the running call keeps it alive.
+    text = m.generate("Once upon a time", n=8, temperature=0, on_token=lambda i, t: m.close())
+    assert len(text) > 0
     m.close()
     with pytest.raises(anetrain.Error, match="handle"):
         m.generate("Once upon a time", n=4)
@@ -153,6 +156,8 @@ def test_trainer_steps_lower_the_loss_and_resume_exactly(shard, tmp_path):
         assert t.step_count == 6
         rest = [t.step() for _ in range(6)]
     assert first + rest == losses
+    # Defaults as in `anetrain train`: min_lr is 0.1 × lr unless given.
+    assert json.load(open(tmp_path / "b" / "run.json"))["min_lr"] == pytest.approx(1e-4)
     # The run is an ordinary one: its telemetry says what happened.
     events = [json.loads(l)["event"] for l in open(tmp_path / "b" / "telemetry.jsonl")]
     assert events.count("run_start") == 2 and events.count("step") == 12 and events[-1] == "run_end"

@@ -101,7 +101,7 @@ void anetrain_model_free(anetrain_model* model) { g_models.take(model); }
 
 anetrain_status anetrain_model_get_info(const anetrain_model* model, anetrain_model_info* out) {
   return guarded("anetrain_model_get_info", [&] {
-    const anetrain_model* m = g_models.get(model);
+    const auto m = g_models.get(model);
     need(out, "out");
     const ModelConfig& c = m->loaded.model->cfg;
     *out = anetrain_model_info{};
@@ -123,7 +123,7 @@ anetrain_status anetrain_tokenizer_load(const char* path, const anetrain_model* 
     need(out, "out");
     *out = nullptr;
     if (!path && !model) refuse(ANETRAIN_ERR_ARGUMENT, "give a tokenizer path, or a model to find it next to");
-    const anetrain_model* m = model ? g_models.get(model) : nullptr;
+    const std::shared_ptr<anetrain_model> m = model ? g_models.get(model) : nullptr;
     const std::string file = find_tokenizer(m ? m->path : std::string(), path ? path : "");
     auto t = std::make_unique<anetrain_tokenizer>();
     t->tok = load_tokenizer(file, m ? m->loaded.model->cfg.vocab_size : 0);
@@ -138,7 +138,8 @@ void anetrain_tokenizer_free(anetrain_tokenizer* tok) { g_tokenizers.take(tok); 
 
 anetrain_status anetrain_tokenizer_special(const anetrain_tokenizer* tok, int32_t* bos, int32_t* eos, int32_t* vocab) {
   return guarded("anetrain_tokenizer_special", [&] {
-    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
+    const auto held = g_tokenizers.get(tok);
+    const Tokenizer& t = *held->tok;
     if (bos) *bos = t.bos_id();
     if (eos) *eos = t.eos_id();
     if (vocab) *vocab = t.vocab_size();
@@ -148,7 +149,8 @@ anetrain_status anetrain_tokenizer_special(const anetrain_tokenizer* tok, int32_
 anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text, size_t text_len, int add_bos,
                                 int32_t* ids, size_t* n_ids) {
   return guarded("anetrain_encode", [&] {
-    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
+    const auto held = g_tokenizers.get(tok);
+    const Tokenizer& t = *held->tok;
     need(n_ids, "n_ids");
     if (!text && text_len) refuse(ANETRAIN_ERR_ARGUMENT, "text is NULL");
     const size_t capacity = *n_ids;
@@ -164,7 +166,8 @@ anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text,
 anetrain_status anetrain_decode(const anetrain_tokenizer* tok, const int32_t* ids, size_t n_ids, char* text,
                                 size_t* len) {
   return guarded("anetrain_decode", [&] {
-    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
+    const auto held = g_tokenizers.get(tok);
+    const Tokenizer& t = *held->tok;
     need(len, "len");
     if (!ids && n_ids) refuse(ANETRAIN_ERR_ARGUMENT, "ids is NULL");
     const size_t capacity = *len;
@@ -192,8 +195,9 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
                                   const anetrain_sampling* sampling, anetrain_token_callback callback, void* user,
                                   int32_t* n_generated) {
   return guarded("anetrain_generate", [&] {
-    anetrain_model* m = g_models.get(model);
-    const Tokenizer& t = *g_tokenizers.get(tok)->tok;
+    const auto m = g_models.get(model);
+    const auto held = g_tokenizers.get(tok);
+    const Tokenizer& t = *held->tok;
     need(prompt, "prompt");
     if (n_generated) *n_generated = 0;
     anetrain_sampling sp;
@@ -232,7 +236,7 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
 anetrain_status anetrain_forward(anetrain_model* model, const int32_t* tokens, const int32_t* targets, int32_t batch,
                                  int32_t seq, float* logits, double* loss) {
   return guarded("anetrain_forward", [&] {
-    anetrain_model* m = g_models.get(model);
+    const auto m = g_models.get(model);
     need(tokens, "tokens");
     Model& mm = *m->loaded.model;
     const int V = mm.cfg.vocab_size;

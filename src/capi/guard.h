@@ -51,23 +51,25 @@ anetrain_status guarded(const char* fn, Body&& body) {
   }
 }
 
-// Live handles of one kind. Lookups never dereference the pointer they are given.
+// Live handles of one kind. Lookups never dereference the pointer they are given. A call holds
+// the shared_ptr that get() returns until it returns, so a handle freed meanwhile (from a
+// callback, or another thread) is destroyed only after the call that uses it is done.
 template <class T>
 class Registry {
  public:
   T* add(std::unique_ptr<T> p) {
     std::lock_guard<std::mutex> g(mu_);
     T* raw = p.get();
-    live_[raw] = std::move(p);
+    live_[raw] = std::shared_ptr<T>(std::move(p));
     return raw;
   }
-  T* get(const T* p) {
+  std::shared_ptr<T> get(const T* p) {
     std::lock_guard<std::mutex> g(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) refuse(ANETRAIN_ERR_HANDLE, "not a live handle of this kind (NULL, freed, or another kind)");
-    return it->second.get();
+    return it->second;
   }
-  std::unique_ptr<T> take(const T* p) {  // nullptr when not live: freeing twice does nothing
+  std::shared_ptr<T> take(const T* p) {  // nullptr when not live: freeing twice does nothing
     std::lock_guard<std::mutex> g(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) return nullptr;
@@ -78,7 +80,7 @@ class Registry {
 
  private:
   std::mutex mu_;
-  std::unordered_map<const T*, std::unique_ptr<T>> live_;
+  std::unordered_map<const T*, std::shared_ptr<T>> live_;
 };
 
 }  // namespace anetrain::capi

@@ -1,4 +1,5 @@
 // The C API's training session (include/anetrain.h): a TrainSession behind a registered handle.
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -31,9 +32,31 @@ TrainOptions options_from(const std::string& text) {
   nlohmann::json j = TrainOptions().to_json();
   j["precision"] = "fp32";
   j["log_every"] = 0;
+  j["min_lr"] = -1.0;  // as the CLI: 0.1 × lr unless given
   for (auto it = given.begin(); it != given.end(); ++it) {
     if (!j.contains(it.key())) refuse(ANETRAIN_ERR_ARGUMENT, "unknown option \"" + it.key() + "\"");
-    j[it.key()] = it.value();
+    const nlohmann::json& def = j[it.key()];
+    const nlohmann::json& v = it.value();
+    // Integers must be integers in range: a conversion of 1e12 to int is undefined behaviour.
+    if (def.is_number_integer()) {
+      if (!v.is_number_integer()) refuse(ANETRAIN_ERR_ARGUMENT, "option \"" + it.key() + "\" must be an integer");
+      const bool wide = it.key() == "steps" || it.key() == "stop_at" || it.key() == "seed";
+      if (!wide && (v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX))
+        refuse(ANETRAIN_ERR_ARGUMENT, "option \"" + it.key() + "\" is out of range");
+    }
+    j[it.key()] = v;
+  }
+  struct Range {
+    const char* key;
+    int64_t lo, hi;
+  };
+  for (const Range& r : {Range{"threads", 0, 4096}, Range{"seq", 1, 1 << 20}, Range{"batch", 1, 1 << 20},
+                         Range{"accum", 1, 1 << 20}, Range{"steps", 1, int64_t(1) << 40}, Range{"keep", 0, 1 << 20},
+                         Range{"eval_batches", 0, 1 << 20}, Range{"sample_tokens", 0, 1 << 20}}) {
+    const int64_t v = j[r.key].get<int64_t>();
+    if (v < r.lo || v > r.hi)
+      refuse(ANETRAIN_ERR_ARGUMENT, std::string("option \"") + r.key + "\" must be in " + std::to_string(r.lo) + "…" +
+                                        std::to_string(r.hi));
   }
   for (const char* key : {"model", "out"})
     if (!given.contains(key)) refuse(ANETRAIN_ERR_ARGUMENT, std::string("options_json needs \"") + key + "\"");
@@ -92,11 +115,13 @@ void anetrain_trainer_free(anetrain_trainer* trainer) {
     s.finish(s.state().step < s.options().steps, t->last_checkpoint);
   } catch (...) {  // nothing may escape; the telemetry line is all that is lost
   }
+  // A call still running on another thread keeps its own reference; the session ends with it.
 }
 
 anetrain_status anetrain_trainer_step(anetrain_trainer* trainer, double* loss, int64_t* step) {
   return guarded("anetrain_trainer_step", [&] {
-    TrainSession& s = *g_trainers.get(trainer)->session;
+    const auto held = g_trainers.get(trainer);
+    TrainSession& s = *held->session;
     if (s.state().step >= s.options().steps)
       refuse(ANETRAIN_ERR_ARGUMENT, "the run has done its " + std::to_string(s.options().steps) +
                                         " steps (resume it with a larger \"steps\" in run.json to go on)");
@@ -108,7 +133,8 @@ anetrain_status anetrain_trainer_step(anetrain_trainer* trainer, double* loss, i
 
 anetrain_status anetrain_trainer_evaluate(anetrain_trainer* trainer, double* val_loss) {
   return guarded("anetrain_trainer_evaluate", [&] {
-    TrainSession& s = *g_trainers.get(trainer)->session;
+    const auto held = g_trainers.get(trainer);
+    TrainSession& s = *held->session;
     if (!s.has_validation()) refuse(ANETRAIN_ERR_ARGUMENT, "the run has no validation data (val_data or val_frac)");
     const EvalReport r = s.evaluate();
     if (val_loss) *val_loss = r.val_loss;
@@ -117,7 +143,7 @@ anetrain_status anetrain_trainer_evaluate(anetrain_trainer* trainer, double* val
 
 anetrain_status anetrain_trainer_checkpoint(anetrain_trainer* trainer, char* path, size_t* len) {
   return guarded("anetrain_trainer_checkpoint", [&] {
-    anetrain_trainer* t = g_trainers.get(trainer);
+    const auto t = g_trainers.get(trainer);
     if (path && !len) refuse(ANETRAIN_ERR_ARGUMENT, "path given without its capacity (len)");
     t->last_checkpoint = t->session->checkpoint();
     if (!len) return;
@@ -133,7 +159,8 @@ anetrain_status anetrain_trainer_checkpoint(anetrain_trainer* trainer, char* pat
 
 anetrain_status anetrain_trainer_progress(const anetrain_trainer* trainer, int64_t* step, int64_t* total) {
   return guarded("anetrain_trainer_progress", [&] {
-    TrainSession& s = *g_trainers.get(trainer)->session;
+    const auto held = g_trainers.get(trainer);
+    TrainSession& s = *held->session;
     if (step) *step = s.state().step;
     if (total) *total = s.options().steps;
   });

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kEventsPerMessage = 1000;
+constexpr int kMaxStreams = 8;  // open pages at once; the pool has 16 workers
 
 std::string telemetry_file(const std::string& run) {
   std::error_code ec;
@@ -34,9 +35,19 @@ bool loopback(const std::string& host) {
 
 // A telemetry line as the page may see it: a JSON object with a string "event"; anything else
 // is counted as bad and never forwarded.
+// Nesting deeper than kMaxDepth is refused: serialising it again recurses once per level, and a
+// 1 MB line of brackets would overflow a worker's stack.
+constexpr int kMaxDepth = 64;
+
 bool parse_event(const std::string& line, nlohmann::json* out) {
   if (line.empty()) return false;
-  *out = nlohmann::json::parse(line, nullptr, false);
+  bool too_deep = false;
+  const nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) too_deep = true;
+    return !too_deep;
+  };
+  *out = nlohmann::json::parse(line, limit, false);
+  if (too_deep) return false;
   return !out->is_discarded() && out->is_object() && out->contains("event") && (*out)["event"].is_string();
 }
 
@@ -110,6 +121,9 @@ int DashboardServer::start() {
     port_ = o_.port;
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() does nothing until the listening loop has started: wait for it, so that a
+  // stop() right after start() cannot leave the thread listening and the join hanging.
+  for (int i = 0; i < 1000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return port_;
 }
 
@@ -141,6 +155,13 @@ void DashboardServer::add_routes() {
       res.status = 405;
       res.set_header("Allow", "GET, HEAD");
       res.set_content("read-only: only GET\n", "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // A page on another site can still aim requests at 127.0.0.1 (no-cors fetches, images) to
+    // tie up the stream workers; browsers label them, so they are refused here.
+    if (req.get_header_value("Sec-Fetch-Site") == "cross-site") {
+      res.status = 403;
+      res.set_content("cross-site requests are refused\n", "text/plain");
       return httplib::Server::HandlerResponse::Handled;
     }
     if (loopback(o_.host) && req.has_header("Host")) {
@@ -193,23 +214,36 @@ void DashboardServer::add_routes() {
       res.set_content("no telemetry for this run (yet)\n", "text/plain");
       return;
     }
-    nlohmann::json events = nlohmann::json::array(), e;
-    int64_t bad = tail.dropped_lines();
-    for (const auto& l : lines) {
-      if (parse_event(l, &e)) events.push_back(std::move(e));
+    // Written out event by event: the reply costs about the file's size, not a JSON tree of it.
+    std::string body = "{\"run\":" + std::to_string(id) + ",\"events\":[";
+    nlohmann::json e;
+    int64_t bad = tail.dropped_lines(), n = 0;
+    for (auto& l : lines) {
+      if (parse_event(l, &e)) body += (n++ ? "," : "") + dump(e);
       else if (!l.empty()) ++bad;
+      std::string().swap(l);
     }
-    res.set_content(dump({{"run", id}, {"events", events}, {"bad_lines", bad}}), "application/json");
+    body += "],\"bad_lines\":" + std::to_string(bad) + "}";
+    res.set_content(std::move(body), "application/json");
   });
 
   s.Get("/api/stream", [this](const httplib::Request&, httplib::Response& res) {
+    // Each open stream holds a worker; past kMaxStreams the rest stay free for pages and the API.
+    if (open_streams_.fetch_add(1) >= kMaxStreams) {
+      --open_streams_;
+      res.status = 503;
+      res.set_header("Retry-After", "5");
+      res.set_content("too many open dashboard pages; close one\n", "text/plain");
+      return;
+    }
     auto st = std::make_shared<StreamState>();
     for (const auto& f : files_) st->tails.emplace_back(f);
     st->missing.assign(files_.size(), -1);
     st->bad.assign(files_.size(), 0);
     st->dropped_seen.assign(files_.size(), 0);
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream", [this, st](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider(
+        "text/event-stream", [this, st](size_t, httplib::DataSink& sink) {
       auto send = [&](const char* event, const nlohmann::json& data) {
         const std::string msg = std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n";
         st->last_write = Clock::now();
@@ -228,6 +262,14 @@ void DashboardServer::add_routes() {
         const bool found = tail.poll(lines);
         const bool reset = tail.restarted();
         more = more || tail.more_pending();
+        const int missing = found ? 0 : 1;
+        if (reset) st->bad[i] = 0;
+        // A replaced file's reset goes first: the page forgets the old run, then takes the new lines.
+        if (missing != st->missing[i] || reset) {
+          st->missing[i] = missing;
+          if (!send("state", {{"run", i}, {"missing", bool(missing)}, {"reset", reset}, {"bad_lines", st->bad[i]}}))
+            return false;
+        }
         int64_t bad = tail.dropped_lines() - st->dropped_seen[i];
         st->dropped_seen[i] = tail.dropped_lines();
         nlohmann::json events = nlohmann::json::array(), e;
@@ -239,14 +281,11 @@ void DashboardServer::add_routes() {
             events = nlohmann::json::array();
           }
         }
-        st->bad[i] += bad;
-        const int missing = found ? 0 : 1;
-        if (missing != st->missing[i] || reset || bad > 0) {
-          st->missing[i] = missing;
-          if (!send("state", {{"run", i}, {"missing", bool(missing)}, {"reset", reset}, {"bad_lines", st->bad[i]}}))
-            return false;
-        }
         if (!events.empty() && !send("events", {{"run", i}, {"events", events}})) return false;
+        if (bad > 0) {
+          st->bad[i] += bad;
+          if (!send("state", {{"run", i}, {"missing", false}, {"reset", false}, {"bad_lines", st->bad[i]}})) return false;
+        }
       }
       if (Clock::now() - st->last_write > std::chrono::seconds(10)) {
         static const char ping[] = ": keep-alive\n\n";  // lets the server notice a closed page
@@ -258,7 +297,8 @@ void DashboardServer::add_routes() {
         stop_cv_.wait_for(lock, std::chrono::duration<double>(o_.poll_s), [this] { return stopping_.load(); });
       }
       return !stopping_.load();
-    });
+        },
+        [this](bool) { --open_streams_; });  // the page went away (or the server stops)
   });
 }
 

@@ -49,6 +49,7 @@ class DashboardServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> open_streams_{0};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;  // streams sleep on it between polls; stop() wakes them
   int port_ = 0;

@@ -72,11 +72,20 @@ RaplMeter::RaplMeter(const std::string& root) {
     if (name.rfind("intel-rapl:", 0) == 0 && name.find(':', 11) == std::string::npos) zones.push_back(e.path());
   }
   std::sort(zones.begin(), zones.end());
+  // Top-level zones are the packages ("package-N") and, on many laptops, "psys" — the whole
+  // platform, packages included. Sum the packages; psys alone only where there are none.
+  auto zone_name = [](const fs::path& z) {
+    std::string n = z.filename().string();
+    std::ifstream(z / "name") >> n;
+    return n;
+  };
+  bool have_package = false;
+  for (const auto& z : zones) have_package = have_package || zone_name(z).rfind("package-", 0) == 0;
   for (const auto& z : zones) {
     Domain d;
     d.energy_path = (z / "energy_uj").string();
-    d.name = z.filename().string();
-    std::ifstream(z / "name") >> d.name;
+    d.name = zone_name(z);
+    if (have_package ? d.name.rfind("package-", 0) != 0 : d.name != "psys") continue;
     if (!read_number(d.energy_path, &d.last_uj) || !read_number((z / "max_energy_range_uj").string(), &d.range_uj)) {
       unreadable.push_back(d.name);
       continue;
@@ -151,7 +160,8 @@ PowermetricsMeter::PowermetricsMeter(std::vector<std::string> argv, double wait_
     exited_ = true;
     return;
   }
-  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);  // (no pipe2 on macOS) the child gets the write end via dup2
+  ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
@@ -186,7 +196,15 @@ PowermetricsMeter::~PowermetricsMeter() {
   stop_ = true;
   if (pid_ > 0 && !exited_) ::kill(pid_, SIGTERM);  // sudo passes it on to powermetrics
   if (reader_.joinable()) reader_.join();
-  if (pid_ > 0) ::waitpid(pid_, nullptr, WNOHANG);
+  if (pid_ > 0 && !reaped_) {
+    // Reaped here, not left a zombie: a second to exit on SIGTERM, then SIGKILL.
+    for (int i = 0; i < 50; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) != 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
 }
 
 void PowermetricsMeter::read_output(int fd) {
@@ -221,7 +239,7 @@ void PowermetricsMeter::read_output(int fd) {
     if (buf.size() > 16384) buf.clear();  // not line-oriented output: drop it
   }
   ::close(fd);
-  if (pid_ > 0) ::waitpid(pid_, nullptr, stop_ ? WNOHANG : 0);  // end of output: it is exiting
+  if (pid_ > 0 && !stop_) reaped_ = ::waitpid(pid_, nullptr, 0) == pid_;  // end of output: it is exiting
   exited_ = true;
 }
 

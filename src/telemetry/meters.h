@@ -92,7 +92,7 @@ class PowermetricsMeter final : public PowerMeter {
   void read_output(int fd);
   int pid_ = -1;
   std::thread reader_;
-  std::atomic<bool> stop_{false}, exited_{false};
+  std::atomic<bool> stop_{false}, exited_{false}, reaped_{false};
   mutable std::mutex mu_;
   std::string last_text_, spawn_error_;
   PowerReading sum_, latest_;

@@ -13,7 +13,8 @@ LineTail::LineTail(std::string path, size_t max_line, size_t max_read)
 
 bool LineTail::poll(std::vector<std::string>& lines) {
   more_ = false;
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in the telemetry file's place must not block the reader in open().
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -21,7 +22,10 @@ bool LineTail::poll(std::vector<std::string>& lines) {
     return false;
   }
   const uint64_t size = uint64_t(st.st_size);
-  if (size < offset_) {
+  const bool replaced = inode_ != 0 && (uint64_t(st.st_ino) != inode_ || uint64_t(st.st_dev) != device_);
+  inode_ = uint64_t(st.st_ino);
+  device_ = uint64_t(st.st_dev);
+  if (size < offset_ || replaced) {
     offset_ = 0;
     pending_.clear();
     skipping_ = false;

@@ -1,7 +1,8 @@
 // Reads the lines appended to a file since the last call — the one way every live view follows
 // a run's telemetry.jsonl. Bounded: one poll reads at most `max_read` bytes, and a "line" longer
 // than `max_line` (not telemetry, or a file gone wrong) is dropped, counted, and skipped up to its
-// newline without ever being held in memory whole. A file replaced by a shorter one starts over.
+// newline without ever being held in memory whole. A file replaced (another inode) or truncated
+// starts over.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,7 +26,7 @@ class LineTail {
  private:
   std::string path_, pending_;
   size_t max_line_, max_read_;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = 0, inode_ = 0, device_ = 0;
   bool skipping_ = false, restarted_ = false, more_ = false;
   int64_t dropped_ = 0;
 };

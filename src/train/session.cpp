@@ -60,6 +60,7 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
     fail("train: --seq, --batch, --accum, --steps must be > 0");
   if (o_.opt.min_lr < 0) o_.opt.min_lr = 0.1 * o_.opt.lr;
   o_.opt.total_steps = int(o_.steps);
+  if (o_.threads < 0 || o_.threads > 4096) fail("train: --threads must be 0 (all cores) to 4096");
   if (o_.threads > 0) {
     omp_set_num_threads(o_.threads);
     openblas_set_num_threads(o_.threads);
@@ -255,6 +256,7 @@ StepReport TrainSession::step() {
             std::to_string(st_.nonfinite_consecutive) + " in a row)");
     if (st_.nonfinite_consecutive >= o_.max_nonfinite) {
       tel_->emit("run_end", {{"step", st_.step}, {"status", "nonfinite"}});
+      finished_ = true;
       if (progress_) progress_->finish();
       fail("training stopped: " + std::to_string(st_.nonfinite_consecutive) +
            " consecutive steps had a non-finite loss or gradient norm (limit --max-nonfinite " +
@@ -343,6 +345,8 @@ std::string TrainSession::checkpoint() {
 
 void TrainSession::finish(bool interrupted, const std::string& last_checkpoint) {
   if (progress_) progress_->finish();
+  if (finished_) return;  // ended already (the non-finite limit wrote its own run_end)
+  finished_ = true;
   tel_->emit("run_end", {{"step", st_.step}, {"status", interrupted ? "paused" : "done"}, {"loss", st_.last_loss},
                          {"best_val", std::isfinite(st_.best_val) ? nlohmann::json(st_.best_val) : nlohmann::json()},
                          {"checkpoint", last_checkpoint}});

@@ -86,7 +86,7 @@ class TrainSession {
   LossScaling scaling_;
   double tokens_per_step_ = 0, flops_per_step_ = 0, ema_ms_ = 0;
   int64_t stop_step_ = 0, first_step_ = 0, budget_probe_ = 0;
-  bool budget_open_ = false;
+  bool budget_open_ = false, finished_ = false;
   std::string budget_note_;
   Clock::time_point t_train_;
 };

@@ -197,6 +197,11 @@ int main(int argc, char** argv) {
           "options without data");
     snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"seq\":\"long\"}", run, shard);
     CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT, "an option of the wrong type");
+    snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"threads\":100000}", run, shard);
+    CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT && strstr(anetrain_last_error(), "threads"),
+          "100000 threads is refused (libgomp would abort the host process)");
+    snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"batch\":1e12}", run, shard);
+    CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT, "a batch of 1e12 is refused, not converted");
     snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"/nonexistent.bin\"]}", run);
     CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_INPUT && strstr(anetrain_last_error(), "/nonexistent.bin"),
           "a missing shard is an input error naming it");

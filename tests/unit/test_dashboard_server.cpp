@@ -164,7 +164,8 @@ TEST(DashboardServer, SkipsMalformedAndEnormousLines) {
     std::ofstream f(fx.run / "telemetry.jsonl", std::ios::app);
     f << "not json at all\n" << std::string(3 << 20, 'x') << "\n" << "[1,2,3]\n" << R"({"event":5})" << "\n"
       << R"({"event":"step","time":3,"step":2,"loss":"</script><script>alert(1)</script>"})" << "\n"
-      << R"({"event":"step","time":4,"step":3,"loss":5.1})" << "\n";
+      << R"({"event":"step","time":4,"step":3,"loss":5.1})" << "\n"
+      << R"({"event":"x","a":)" << std::string(200000, '[') << std::string(200000, ']') << "}\n";  // deep nesting
   }
   DashboardServer s(DashboardOptions{{fx.run.string()}, "127.0.0.1", 0});
   httplib::Client c("127.0.0.1", s.start());
@@ -173,7 +174,7 @@ TEST(DashboardServer, SkipsMalformedAndEnormousLines) {
   ASSERT_EQ(r->status, 200);
   const auto j = nlohmann::json::parse(r->body);
   EXPECT_EQ(j["events"].size(), 4u);  // run_start, three steps (a string loss is the page's to ignore)
-  EXPECT_EQ(j["bad_lines"], 4);
+  EXPECT_EQ(j["bad_lines"], 5);
   EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");  // never rendered as HTML
   auto page = c.Get("/");
   ASSERT_TRUE(page);
@@ -253,6 +254,65 @@ TEST(DashboardServer, APortInUseIsAClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--port 0"), std::string::npos) << e.what();
   }
+}
+
+TEST(DashboardServer, RefusesCrossSiteRequestsAndCapsOpenStreams) {
+  skip_without_page();
+  Fixture fx;
+  DashboardServer s(DashboardOptions{{fx.run.string()}, "127.0.0.1", 0, 0.05});
+  const int port = s.start();
+  httplib::Client c("127.0.0.1", port);
+  // What a browser labels a request from another site's page (a no-cors fetch, an <img>).
+  auto r = c.Get("/api/stream", httplib::Headers{{"Sec-Fetch-Site", "cross-site"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  auto same = c.Get("/api/runs", httplib::Headers{{"Sec-Fetch-Site", "same-origin"}});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200);
+  // Eight pages stream; a ninth is told to wait, and the API still answers.
+  std::vector<std::unique_ptr<StreamReader>> pages;
+  for (int i = 0; i < 8; ++i) {
+    pages.push_back(std::make_unique<StreamReader>(port));
+    ASSERT_TRUE(pages.back()->wait_for("event: hello")) << i;
+  }
+  auto ninth = c.Get("/api/stream");
+  ASSERT_TRUE(ninth);
+  EXPECT_EQ(ninth->status, 503);
+  auto api = c.Get("/api/runs");
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200);
+  // A page closes: its slot is free again once the server's next write to it fails (new lines
+  // make the server write; appended here so the test does not wait for the keep-alive).
+  auto append_line = [&] {
+    std::ofstream(fx.run / "telemetry.jsonl", std::ios::app) << R"({"event":"step","time":9,"step":9,"loss":4})" << "\n";
+  };
+  pages.back()->stop = true;
+  append_line();
+  pages.pop_back();
+  bool reopened = false;
+  for (int i = 0; i < 50 && !reopened; ++i) {
+    append_line();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto r9 = c.Get("/api/runs");  // (keeps a request in flight so a worker cycles)
+    StreamReader again(port);
+    reopened = again.wait_for("event: hello", 1);
+    again.stop = true;
+    append_line();
+  }
+  EXPECT_TRUE(reopened);
+  for (auto& p : pages) p->stop = true;
+  append_line();  // one more write lets every open page's reader see it should stop
+}
+
+TEST(DashboardServer, StopRightAfterStartReturns) {
+  skip_without_page();
+  Fixture fx;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    DashboardServer s(DashboardOptions{{fx.run.string()}, "127.0.0.1", 0});
+    s.start();
+  }  // each destructor stops its server at once
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
 TEST(DashboardServer, RunNamesAreUnique) {

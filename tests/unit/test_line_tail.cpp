@@ -97,6 +97,21 @@ TEST(LineTail, AShorterFileStartsOver) {
   EXPECT_FALSE(tail.poll(lines));  // gone: false, nothing thrown
 }
 
+TEST(LineTail, AFileReplacedByALongerOneStartsOver) {
+  const fs::path d = temp_dir("tail_replace"), f = d / "t.jsonl", g = d / "new.jsonl";
+  append(f, "old\n");
+  LineTail tail(f.string());
+  std::vector<std::string> lines;
+  tail.poll(lines);
+  append(g, "a much longer first line of the new run\nsecond\n");
+  fs::rename(g, f);  // another inode at the same path
+  lines.clear();
+  ASSERT_TRUE(tail.poll(lines));
+  EXPECT_TRUE(tail.restarted());
+  EXPECT_EQ(lines, (std::vector<std::string>{"a much longer first line of the new run", "second"}));
+  fs::remove_all(d);
+}
+
 TEST(Meters, CpuUseOfABusyThreadIsAboutOneCore) {
   CpuMeter m;
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
@@ -120,6 +135,7 @@ TEST(Meters, PowerSumsPackageZonesAndHandlesWrapAround) {
   write_zone(root, "intel-rapl:0", "package-0", 1'000'000, 10'000'000);
   write_zone(root, "intel-rapl:1", "package-1", 9'900'000, 10'000'000);
   write_zone(root, "intel-rapl:0:0", "core", 0, 10'000'000);  // inside package-0: not added again
+  write_zone(root, "intel-rapl:2", "psys", 0, 10'000'000);      // the whole platform: packages included
   RaplMeter p(root.string());
   ASSERT_TRUE(p.available());
   EXPECT_EQ(p.description(), "RAPL package-0 + package-1");
@@ -129,6 +145,7 @@ TEST(Meters, PowerSumsPackageZonesAndHandlesWrapAround) {
   std::ofstream(root / "intel-rapl:0" / "energy_uj") << 4'000'000 << "\n";
   std::ofstream(root / "intel-rapl:1" / "energy_uj") << 1'900'000 << "\n";
   std::ofstream(root / "intel-rapl:0:0" / "energy_uj") << 9'000'000 << "\n";
+  std::ofstream(root / "intel-rapl:2" / "energy_uj") << 9'000'000 << "\n";
   const auto w = p.since_last();
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(w.has_value());
@@ -137,6 +154,15 @@ TEST(Meters, PowerSumsPackageZonesAndHandlesWrapAround) {
   ASSERT_EQ(w->parts.size(), 2u);
   EXPECT_EQ(w->parts[1].first, "package-1");
   EXPECT_NEAR(w->parts[1].second / w->watts, 2.0 / 5.0, 1e-9);
+  fs::remove_all(root);
+}
+
+TEST(Meters, PsysAloneWhenThereAreNoPackages) {
+  const fs::path root = temp_dir("powercap_psys");
+  write_zone(root, "intel-rapl:0", "psys", 0, 10'000'000);
+  RaplMeter p(root.string());
+  ASSERT_TRUE(p.available());
+  EXPECT_EQ(p.description(), "RAPL psys");
   fs::remove_all(root);
 }
 
