@@ -197,17 +197,18 @@ class Trainer:
         call(lib.anetrain_trainer_checkpoint, self._t, buf, ctypes.byref(n))
         return buf.value.decode()
 
-    @property
-    def step_count(self):
+    def _progress(self):
         s, t = ctypes.c_int64(), ctypes.c_int64()
         call(lib.anetrain_trainer_progress, self._t, ctypes.byref(s), ctypes.byref(t))
-        return s.value
+        return s.value, t.value
+
+    @property
+    def step_count(self):
+        return self._progress()[0]
 
     @property
     def total_steps(self):
-        s, t = ctypes.c_int64(), ctypes.c_int64()
-        call(lib.anetrain_trainer_progress, self._t, ctypes.byref(s), ctypes.byref(t))
-        return t.value
+        return self._progress()[1]
 
     def close(self):
         """Ends the run's telemetry ("done" after the last step, else "paused")."""

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <string>
 
@@ -84,7 +85,7 @@ int run_tui(const std::string& run) {
 
 int run_web(const DashboardOptions& o) {
   for (const auto& r : o.runs)
-    if (!RunWatch(r).poll())
+    if (!std::filesystem::exists(telemetry_file(r)))
       std::fprintf(stderr, "dashboard: %s: no telemetry.jsonl yet; the page shows the run when it appears\n", r.c_str());
   DashboardServer server(o);
   server.start();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "telemetry/run_watch.h"
 #include "telemetry/tail.h"
 #include "telemetry/web_assets.h"
 
@@ -21,13 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kEventsPerMessage = 1000;
 constexpr int kMaxStreams = 8;  // open pages at once; the pool has 16 workers
-
-std::string telemetry_file(const std::string& run) {
-  std::error_code ec;
-  if (fs::is_directory(run, ec)) return (fs::path(run) / "telemetry.jsonl").string();
-  if (fs::path(run).extension() == ".jsonl") return run;
-  return (fs::path(run) / "telemetry.jsonl").string();  // a run that has not started yet
-}
 
 bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -137,6 +131,12 @@ void DashboardServer::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+nlohmann::json DashboardServer::runs_json() const {
+  nlohmann::json runs = nlohmann::json::array();
+  for (size_t i = 0; i < names_.size(); ++i) runs.push_back({{"id", i}, {"name", names_[i]}});
+  return runs;
+}
+
 void DashboardServer::add_routes() {
   auto& s = *server_;
   s.new_task_queue = [] { return new httplib::ThreadPool(16); };  // each open page holds one stream
@@ -193,9 +193,7 @@ void DashboardServer::add_routes() {
     s.Get(p, serve_asset);
 
   s.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
-    nlohmann::json runs = nlohmann::json::array();
-    for (size_t i = 0; i < names_.size(); ++i) runs.push_back({{"id", i}, {"name", names_[i]}});
-    res.set_content(dump({{"runs", runs}, {"poll_s", o_.poll_s}}), "application/json");
+    res.set_content(dump({{"runs", runs_json()}, {"poll_s", o_.poll_s}}), "application/json");
   });
 
   // The whole telemetry of one run, checked line by line.
@@ -207,9 +205,7 @@ void DashboardServer::add_routes() {
     }
     LineTail tail(files_[id]);
     std::vector<std::string> lines;
-    bool found = tail.poll(lines);
-    while (found && tail.more_pending()) found = tail.poll(lines);
-    if (!found) {
+    if (!tail.poll_all(lines)) {
       res.status = 404;
       res.set_content("no telemetry for this run (yet)\n", "text/plain");
       return;
@@ -250,9 +246,7 @@ void DashboardServer::add_routes() {
         return sink.write(msg.data(), msg.size());
       };
       if (!st->hello_sent) {
-        nlohmann::json runs = nlohmann::json::array();
-        for (size_t i = 0; i < names_.size(); ++i) runs.push_back({{"id", i}, {"name", names_[i]}});
-        if (!send("hello", {{"runs", runs}})) return false;
+        if (!send("hello", {{"runs", runs_json()}})) return false;
         st->hello_sent = true;
       }
       bool more = false;

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace httplib {
 class Server;
 }
@@ -44,6 +46,7 @@ class DashboardServer {
 
  private:
   void add_routes();
+  nlohmann::json runs_json() const;  // [{"id", "name"}] for /api/runs and the stream's hello
   DashboardOptions o_;
   std::vector<std::string> names_, files_;
   std::unique_ptr<httplib::Server> server_;

@@ -5,22 +5,19 @@
 
 namespace anetrain {
 
-namespace {
-std::string telemetry_path(const std::string& run_dir) {
+std::string telemetry_file(const std::string& run) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  return fs::is_directory(run_dir, ec) ? (fs::path(run_dir) / "telemetry.jsonl").string() : run_dir;
+  if (!fs::is_directory(run, ec) && fs::path(run).extension() == ".jsonl") return run;
+  return (fs::path(run) / "telemetry.jsonl").string();
 }
-}  // namespace
 
-RunWatch::RunWatch(std::string run_dir) : tail_(telemetry_path(run_dir)) {}
+RunWatch::RunWatch(std::string run_dir) : tail_(telemetry_file(run_dir)) {}
 
 bool RunWatch::poll() {
   std::vector<std::string> lines;
-  bool found = tail_.poll(lines);
-  if (tail_.restarted()) view_ = RunView{};  // replaced by a shorter file: start over
-  // A long file is read a bounded chunk at a time; catch up within this call.
-  while (found && tail_.more_pending()) found = tail_.poll(lines);
+  const bool found = tail_.poll_all(lines);
+  if (tail_.restarted()) view_ = RunView{};  // replaced by another file: start over
   for (const auto& line : lines) take(line);
   view_.bad_lines += tail_.dropped_lines() - dropped_seen_;
   dropped_seen_ = tail_.dropped_lines();

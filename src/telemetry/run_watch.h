@@ -13,6 +13,10 @@
 
 namespace anetrain {
 
+// A run's telemetry file: RUN/telemetry.jsonl, or RUN itself when it names a .jsonl file. A run
+// that does not exist yet is taken to be a directory (a live view may start before the run).
+std::string telemetry_file(const std::string& run);
+
 struct RunView {
   nlohmann::json start;        // the latest run_start ({} before one)
   nlohmann::json last_step;    // the latest step event

@@ -16,6 +16,12 @@ class LineTail {
   // Appends the complete lines read this time to `lines` (without '\n'). False when the file
   // cannot be opened (not there yet, or any more); what was read before is kept.
   bool poll(std::vector<std::string>& lines);
+  // poll() until the file is read to its end (a long file arrives a bounded chunk at a time).
+  bool poll_all(std::vector<std::string>& lines) {
+    bool found = poll(lines);
+    while (found && more_) found = poll(lines);
+    return found;
+  }
   // True once after the file was found shorter than what was read (truncated or replaced):
   // the caller should forget what it built from the old lines.
   bool restarted() { bool r = restarted_; restarted_ = false; return r; }
