@@ -15,8 +15,13 @@
  * Training: a session created from options (the keys of run.json), then step / evaluate /
  * checkpoint in any order, resumed from its directory like `anetrain train --resume`.
  *
+ * MIL programs: a Neural Engine program file (MIL text and its weight blobs) compiled on a named
+ * backend and run with fp32 buffers, through the same executors the ane backends use.
+ *
  * Versioning: ANETRAIN_API_VERSION changes when a signature or a struct changes;
  * anetrain_api_version() says which version the library was built with.
+ *   1: models, tokenizers, generation, forward, training sessions.
+ *   2: MIL programs (anetrain_mil_*) and the status ANETRAIN_ERR_UNSUPPORTED; nothing of 1 changed.
  */
 #ifndef ANETRAIN_H
 #define ANETRAIN_H
@@ -28,7 +33,7 @@
 extern "C" {
 #endif
 
-#define ANETRAIN_API_VERSION 1
+#define ANETRAIN_API_VERSION 2
 
 #if defined(__GNUC__)
 #define ANETRAIN_API __attribute__((visibility("default")))
@@ -42,12 +47,14 @@ typedef enum anetrain_status {
   ANETRAIN_ERR_HANDLE = 2,   /* NULL, freed, or not a handle of this kind */
   ANETRAIN_ERR_INPUT = 3,    /* a file that is missing, unreadable or malformed; a token out of range */
   ANETRAIN_ERR_BUFFER = 4,   /* the output buffer is too small; the needed size was written */
-  ANETRAIN_ERR_INTERNAL = 5  /* anything else (out of memory, a bug): the message says what */
+  ANETRAIN_ERR_INTERNAL = 5, /* anything else (out of memory, a bug): the message says what */
+  ANETRAIN_ERR_UNSUPPORTED = 6 /* not built into this library (the "ane" backend off macOS) */
 } anetrain_status;
 
 typedef struct anetrain_model anetrain_model;
 typedef struct anetrain_tokenizer anetrain_tokenizer;
 typedef struct anetrain_trainer anetrain_trainer;
+typedef struct anetrain_mil anetrain_mil;
 
 typedef struct anetrain_model_info {
   int32_t vocab_size, dim, n_layers, n_heads, n_kv_heads, hidden_dim, max_seq_len;
@@ -131,6 +138,29 @@ ANETRAIN_API anetrain_status anetrain_trainer_evaluate(anetrain_trainer* trainer
 ANETRAIN_API anetrain_status anetrain_trainer_checkpoint(anetrain_trainer* trainer, char* path, size_t* len);
 /* Steps done and the run's total. */
 ANETRAIN_API anetrain_status anetrain_trainer_progress(const anetrain_trainer* trainer, int64_t* step, int64_t* total);
+
+/* A MIL program (the seed's text form, one input and one output, fp16 or fp32 tensors) compiled on
+ * backend "ane-sim" (the fp16 simulator, any OS), "ane-fake" (the hardware runtime's
+ * compile/load/evaluate sequence over a fake of the private framework that executes in ane-sim) or
+ * "ane" (the Neural Engine; macOS builds only, elsewhere ANETRAIN_ERR_UNSUPPORTED).
+ * weights_dir: the folder @model_path stands for (NULL = the program's folder); every weight blob
+ * is read at compile time. Each compile counts toward the process's compile budget (as on the
+ * hardware, about 119; "ane" and "ane-fake" refuse past 110); freeing does not give it back.
+ * A malformed or missing file, or a program with another arity, is ANETRAIN_ERR_INPUT naming the
+ * file. */
+ANETRAIN_API anetrain_status anetrain_mil_compile(const char* backend, const char* program_path,
+                                                  const char* weights_dir, anetrain_mil** out);
+ANETRAIN_API void anetrain_mil_free(anetrain_mil* mil);
+/* which: 0 the input, 1 the output. count (may be NULL): its element count. dims (may be NULL
+ * with *rank 0): *rank in, the capacity of dims; out, the rank (also when ANETRAIN_ERR_BUFFER).
+ * rank may be NULL when dims is. */
+ANETRAIN_API anetrain_status anetrain_mil_shape(const anetrain_mil* mil, int which, int64_t* dims, size_t* rank,
+                                                size_t* count);
+/* One evaluation: input_count must be the input's element count (row-major, fp32; rounded to fp16
+ * where the program's input is fp16); *output_count in, the capacity of output; out, the output's
+ * element count (ANETRAIN_ERR_BUFFER when short, nothing run). */
+ANETRAIN_API anetrain_status anetrain_mil_run(anetrain_mil* mil, const float* input, size_t input_count,
+                                              float* output, size_t* output_count);
 
 #ifdef __cplusplus
 }

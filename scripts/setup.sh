@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libssl-dev curl strace
           libcpp-httplib-dev  # the dashboard's HTTP server
+          openmpi-bin libopenmpi-dev  # data parallel training (mpirun -np N anetrain train ...)
           libgtest-dev python3 python3-numpy python3-torch python3-sentencepiece libutf8proc-dev
           tmux  # the terminal dashboard test (tests/cli/tui_cli.sh)
           python3-venv python3-pip python3-pytest  # the Python package's install and tests

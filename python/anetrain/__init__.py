@@ -10,6 +10,8 @@
         loss = t.step()
     t.save()
 
+    y = anetrain.mil_run("woFwd.mil", x, backend="ane-sim")   # a MIL program: numpy fp32 in and out
+
 Errors are raised as anetrain.Error with the engine's message.
 """
 import ctypes
@@ -19,8 +21,9 @@ import os
 import numpy as np
 
 from ._lib import ERR_BUFFER, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib
+from ._mil import MilProgram, mil_run
 
-__all__ = ["Error", "Model", "Trainer", "load", "version", "set_threads"]
+__all__ = ["Error", "MilProgram", "Model", "Trainer", "load", "mil_run", "version", "set_threads"]
 
 
 def version():

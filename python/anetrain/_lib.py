@@ -4,9 +4,9 @@ import ctypes
 import ctypes.util
 import os
 
-API_VERSION = 1
+API_VERSION = 2
 
-OK, ERR_ARGUMENT, ERR_HANDLE, ERR_INPUT, ERR_BUFFER, ERR_INTERNAL = range(6)
+OK, ERR_ARGUMENT, ERR_HANDLE, ERR_INPUT, ERR_BUFFER, ERR_INTERNAL, ERR_UNSUPPORTED = range(7)
 
 
 class Error(Exception):
@@ -78,6 +78,12 @@ _sigs = {
     "anetrain_trainer_progress": ([ctypes.c_void_p, P(ctypes.c_int64), P(ctypes.c_int64)], ctypes.c_int),
     "anetrain_forward": ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
                           ctypes.c_void_p, P(ctypes.c_double)], ctypes.c_int),
+    "anetrain_mil_compile": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, c_void_pp], ctypes.c_int),
+    "anetrain_mil_free": ([ctypes.c_void_p], None),
+    "anetrain_mil_shape": ([ctypes.c_void_p, ctypes.c_int, P(ctypes.c_int64), P(ctypes.c_size_t), P(ctypes.c_size_t)],
+                           ctypes.c_int),
+    "anetrain_mil_run": ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, P(ctypes.c_size_t)],
+                         ctypes.c_int),
 }
 for _name, (_args, _res) in _sigs.items():
     _f = getattr(lib, _name)

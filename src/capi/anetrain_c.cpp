@@ -73,6 +73,7 @@ const char* anetrain_status_name(anetrain_status s) {
     case ANETRAIN_ERR_INPUT: return "bad input";
     case ANETRAIN_ERR_BUFFER: return "buffer too small";
     case ANETRAIN_ERR_INTERNAL: return "internal error";
+    case ANETRAIN_ERR_UNSUPPORTED: return "not supported in this build";
   }
   return "unknown status";
 }

@@ -9,8 +9,10 @@
 #include "cli/commands.h"
 #include "backends/cpu/gemm.h"
 #include "core/error.h"
+#include "dist/comm.h"
 #include "telemetry/dashboard_server.h"
 #include "train/quickstart.h"
+#include "train/session.h"
 #include "train/trainer.h"
 
 namespace anetrain {
@@ -37,6 +39,8 @@ void add_train_command(CLI::App& app, Command& run) {
   static std::string resume, sampling = "random", inject, inject_overflow, precision;
   static double min_lr = -1;
   static bool dashboard = false;
+  static double dist_timeout = 300;
+  static std::string dist_overlap = "on";
   static DashboardOptions web;
   cmd->add_option("--model", o.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
       ->capture_default_str();
@@ -95,6 +99,13 @@ void add_train_command(CLI::App& app, Command& run) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--inject-overflow", inject_overflow,
                   "Testing hook: an infinite gradient at these steps (comma-separated; fp16 backends)");
+  cmd->add_option("--dist-timeout", dist_timeout,
+                  "Under mpirun/srun: seconds a rank waits for the others before it names the missing one and "
+                  "ends the job")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--dist-overlap", dist_overlap,
+                  "Under mpirun/srun: sum each layer's gradients while the backward pass goes on (off: after it)")
+      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
   cmd->add_flag("--dashboard", dashboard, "Serve this run's live dashboard from this process (prints the URL)");
   cmd->add_option("--port", web.port, "Port of --dashboard (0 picks a free one)")->capture_default_str();
   cmd->add_option("--host", web.host, "Address --dashboard listens on (default: this machine only)")->capture_default_str();
@@ -117,7 +128,13 @@ void add_train_command(CLI::App& app, Command& run) {
       };
       std::vector<int64_t> nan_steps = steps_of(inject);
       TrainOptions opts = o;
+      // Under mpirun/srun with several ranks: MPI starts here (a plain run never touches it).
+      std::unique_ptr<Comm> world = open_world();
+      world->set_timeout(dist_timeout);
+      const bool lead = world->rank() == 0;
       if (resume.empty() && o.data.empty()) {
+        if (world->size() > 1)
+          fail("train: the built-in default job runs in one process; under mpirun give --data SHARD... and --out");
         // No data: the built-in default job (README quick start).
         QuickstartOptions q;
         q.out = o.out;
@@ -135,11 +152,12 @@ void add_train_command(CLI::App& app, Command& run) {
       }
       if (!resume.empty()) {
         // The run's own settings, with only the flags that cannot change its math overridable.
+        // (Ranks other than 0 take rank 0's settings in the session; their machine may not hold the run.)
         const std::string path = (std::filesystem::path(resume) / "run.json").string();
         std::ifstream in(path);
-        if (!in) fail(resume + ": not a run directory (no run.json)");
+        if (!in && lead) fail(resume + ": not a run directory (no run.json)");
         try {
-          opts = TrainOptions::from_json(nlohmann::json::parse(in));
+          if (in) opts = TrainOptions::from_json(nlohmann::json::parse(in));
         } catch (const nlohmann::json::exception& e) {
           fail(path + ": unreadable run settings: " + e.what());
         }
@@ -167,8 +185,16 @@ void add_train_command(CLI::App& app, Command& run) {
       }
       opts.inject_nan = nan_steps;
       opts.inject_overflow = steps_of(inject_overflow);
-      auto server = serve_dashboard(opts.out);
-      TrainResult r = train(opts, resume);
+      auto server = lead ? serve_dashboard(opts.out) : nullptr;
+      TrainResult r;
+      try {
+        r = train(opts, resume, Parallel{world.get(), dist_overlap == "on"});
+      } catch (const std::exception& e) {
+        // The other ranks would wait for this one until the timeout: end them all now.
+        if (world->size() > 1) world->abort(std::string("error: ") + e.what(), 1);
+        throw;
+      }
+      if (!lead) return 0;
       if (r.interrupted) {
         std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n",
                     (long long)r.step, r.checkpoint.c_str(), opts.out.c_str());

@@ -64,19 +64,23 @@ void WindowSampler::window_at(uint64_t index, const Segment*& seg, size_t& start
   start = seg->begin + size_t(mode_ == Sampling::random ? local : local * uint64_t(T_));
 }
 
+uint64_t WindowSampler::draw_index() {
+  if (mode_ == Sampling::random) return rng_.below(n_windows_);
+  if (cursor_ == n_windows_) {
+    ++epoch_;
+    cursor_ = 0;
+    reshuffle();
+  }
+  return order_[cursor_++];
+}
+
+void WindowSampler::skip(int B) {
+  for (int b = 0; b < B; ++b) draw_index();
+}
+
 void WindowSampler::next_batch(int B, int32_t* inputs, int32_t* targets) {
   for (int b = 0; b < B; ++b) {
-    uint64_t index;
-    if (mode_ == Sampling::random) {
-      index = rng_.below(n_windows_);
-    } else {
-      if (cursor_ == n_windows_) {
-        ++epoch_;
-        cursor_ = 0;
-        reshuffle();
-      }
-      index = order_[cursor_++];
-    }
+    const uint64_t index = draw_index();
     const Segment* seg;
     size_t start;
     window_at(index, seg, start);

@@ -43,11 +43,15 @@ class WindowSampler {
   WindowSampler(const TokenSource& src, int T, Sampling mode, uint64_t seed);
   // Writes B windows: inputs[b*T+t] = w[t], targets[b*T+t] = w[t+1].
   void next_batch(int B, int32_t* inputs, int32_t* targets);
+  // Advances past B windows without reading them: how a data-parallel rank passes over the
+  // windows the other ranks train on (every rank draws the whole global batch, keeps its part).
+  void skip(int B);
   SamplerState state() const;
   void restore(const SamplerState& s);
   uint64_t epoch() const { return epoch_; }
 
  private:
+  uint64_t draw_index();
   void window_at(uint64_t index, const Segment*& seg, size_t& start) const;
   void reshuffle();
   const TokenSource& src_;

@@ -91,7 +91,7 @@ double forward(Backend& be, Model& m, Workspace& ws) {
   return sum / N;
 }
 
-void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
+void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const GradsFinal& on_final) {
   m.ensure_grads();
   be.sync_weights({m.params.data(), m.params.size(), m.version});
   const ModelConfig& c = m.cfg;
@@ -121,6 +121,7 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
   ws.classifier_ms += ms_since(t_cls);
   std::fill(ws.dx_a, ws.dx_a + size_t(N) * D, 0.0f);
   be.rmsnorm_bwd(ws.dxf, ws.x[c.n_layers], m.w.final_norm, ws.final_rstd, ws.dx_a, m.g.final_norm, N, D);
+  if (on_final) on_final(c.n_layers);
   float* dcur = ws.dx_a;  // gradient w.r.t. the stream after the current block
   float* dnext = ws.dx_b;
   for (int l = c.n_layers - 1; l >= 0; --l) {
@@ -133,8 +134,10 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale) {
     be.attention_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x[l], ws.attn[l], dcur, dnext,
                            ws.attn_scratch);
     std::swap(dcur, dnext);
+    if (on_final) on_final(l);
   }
   be.embedding_bwd(ws.inputs.data(), dcur, m.g.embedding, N, D);
+  if (on_final) on_final(-1);
 }
 
 }  // namespace anetrain

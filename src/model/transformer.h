@@ -3,6 +3,7 @@
 //   logits = rmsnorm(x)·Wclsᵀ; loss = mean cross-entropy over the N = B·T positions
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "kernels/backend.h"
 #include "model/model.h"
@@ -14,8 +15,13 @@ namespace anetrain {
 // Throws Error if a token id is outside [0, V).
 double forward(Backend& be, Model& m, Workspace& ws);
 
+// Called during backward as parts of m.grads stop changing: `part` = n_layers for the head (final
+// norm and an untied lm_head), l for layer l, -1 for the embedding (last: a tied embedding also
+// takes the classifier's gradient). Data parallel training starts each part's all-reduce there.
+using GradsFinal = std::function<void(int part)>;
+
 // Accumulates grad_scale·∂(mean loss)/∂θ into m.grads (grad_scale = 1/accum for accumulation).
 // Must follow forward() on the same workspace.
-void backward(Backend& be, Model& m, Workspace& ws, float grad_scale = 1.0f);
+void backward(Backend& be, Model& m, Workspace& ws, float grad_scale = 1.0f, const GradsFinal& on_final = {});
 
 }  // namespace anetrain

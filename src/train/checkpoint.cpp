@@ -84,7 +84,8 @@ std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& o
                          {"loss_scale", st.loss_scale},
                          {"loss_scale_clean", st.loss_scale_clean},
                          {"overflow_total", st.overflow_total},
-                         {"last_loss", st.last_loss}};
+                         {"last_loss", st.last_loss},
+                         {"world_size", st.world_size}};
   write_anck((tmp / "state.anck").string(), "train_state", meta, state);
   fsync_dir(tmp.string());
   remove_step_dir(final_dir);  // a same-step checkpoint from an earlier, interrupted life
@@ -153,6 +154,8 @@ void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainSta
       st->loss_scale_clean = meta.contains("loss_scale_clean") ? integer(meta.at("loss_scale_clean"), "loss_scale_clean") : 0;
       st->overflow_total = meta.contains("overflow_total") ? integer(meta.at("overflow_total"), "overflow_total") : 0;
       st->last_loss = number(meta.at("last_loss"), "last_loss");
+      // Absent before data parallel training existed: one process.
+      st->world_size = meta.contains("world_size") ? int(integer(meta.at("world_size"), "world_size")) : 1;
     }
   } catch (const nlohmann::json::exception& e) {
     fail(r.path() + ": malformed training state: " + e.what());

@@ -32,6 +32,7 @@ struct TrainState {
   int64_t loss_scale_clean = 0;  // clean steps since the scale last moved
   int64_t overflow_total = 0;    // steps skipped because scaled gradients overflowed
   double last_loss = 0.0;
+  int world_size = 1;  // data parallel ranks the run trained with (global batch = this × batch × accum)
 };
 
 std::string step_dir_name(int64_t step);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <type_traits>
+#include <vector>
 
 #include "backends/cpu/gemm.h"
 #include "core/error.h"
@@ -52,8 +54,11 @@ std::string fmt_scale(double s) {
 
 }  // namespace
 
-TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose)
-    : o_(std::move(o)), verbose_(verbose), resuming_(!resume_dir.empty()) {
+TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose, Parallel par)
+    : o_(std::move(o)), verbose_(verbose), resuming_(!resume_dir.empty()), overlap_(par.overlap) {
+  if (!par.comm) own_comm_ = std::make_unique<SoloComm>();
+  comm_ = par.comm ? par.comm : own_comm_.get();
+  if (ranks() > 1) share_options();
   if (o_.out.empty()) fail("train: --out RUN_DIR is required");
   if (o_.data.empty()) fail("train: no training data (--data SHARD...)");
   if (o_.seq <= 0 || o_.batch <= 0 || o_.accum <= 0 || o_.steps <= 0)
@@ -61,20 +66,25 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   if (o_.opt.min_lr < 0) o_.opt.min_lr = 0.1 * o_.opt.lr;
   o_.opt.total_steps = int(o_.steps);
   if (o_.threads < 0 || o_.threads > 4096) fail("train: --threads must be 0 (all cores) to 4096");
-  if (o_.threads > 0) {
-    omp_set_num_threads(o_.threads);
-    openblas_set_num_threads(o_.threads);
+  // Ranks on one machine share its cores unless told otherwise.
+  const int threads = o_.threads > 0 ? o_.threads
+                      : comm_->local_size() > 1 ? std::max(1, omp_get_num_procs() / comm_->local_size())
+                                                : 0;
+  if (threads > 0) {
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
   }
   if (o_.backend == "cpu-bf16") fail("train: use --backend cpu --precision bf16 (cpu-bf16 is the tests' name for it)");
   be_ = make_backend(o_.backend, parse_precision(o_.precision));
 
   // ---- model, data, optimizer ----
   std::optional<std::string> resume_from;
-  if (resuming_) {
+  if (resuming_ && lead()) {
     resume_from = latest_checkpoint(o_.out);
     if (!resume_from) fail(o_.out + ": no complete checkpoint to resume from");
   }
-  model_ = resuming_ ? load_model_checkpoint(*resume_from) : load_model(o_.model, o_.seed).model;
+  if (lead()) model_ = resuming_ ? load_model_checkpoint(*resume_from) : load_model(o_.model, o_.seed).model;
+  if (ranks() > 1) share_model();
   Model& m = *model_;
   if (o_.seq > m.cfg.max_seq_len)
     fail("train: --seq " + std::to_string(o_.seq) + " exceeds the model's max_seq_len " + std::to_string(m.cfg.max_seq_len));
@@ -103,33 +113,45 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   sampler_ = std::make_unique<WindowSampler>(train_src_, o_.seq, o_.sampling, o_.seed);
   opt_ = std::make_unique<AdamW>(m, o_.opt);
 
-  fs::create_directories(o_.out);
-  if (resuming_) {
-    load_checkpoint(*resume_from, m, opt_.get(), &st_);
-    sampler_->restore(st_.sampler);
-  } else {
-    if (latest_checkpoint(o_.out))
-      fail(o_.out + " already holds a run.\nhint: continue it with `anetrain train --resume " + o_.out +
-           "`, or choose a new --out");
-    const std::string j = o_.to_json().dump(2) + "\n";
-    write_file_atomic((fs::path(o_.out) / "run.json").string(), j.data(), j.size());
+  if (lead()) {
+    fs::create_directories(o_.out);
+    if (resuming_) {
+      load_checkpoint(*resume_from, m, opt_.get(), &st_);
+    } else {
+      if (latest_checkpoint(o_.out))
+        fail(o_.out + " already holds a run.\nhint: continue it with `anetrain train --resume " + o_.out +
+             "`, or choose a new --out");
+      const std::string j = o_.to_json().dump(2) + "\n";
+      write_file_atomic((fs::path(o_.out) / "run.json").string(), j.data(), j.size());
+    }
+    prune_checkpoints(o_.out, 0, -1);  // sweep *.tmp left by a killed predecessor
   }
-  prune_checkpoints(o_.out, 0, -1);  // sweep *.tmp left by a killed predecessor
+  if (ranks() > 1) {
+    share_state();
+    sync_ = std::make_unique<GradSync>(*comm_, m, overlap_);
+  }
+  const int trained_with = st_.world_size;
+  if (resuming_) sampler_->restore(st_.sampler);
+  st_.world_size = ranks();
 
   // ---- telemetry ----
-  tel_ = std::make_unique<JsonlWriter>((fs::path(o_.out) / "telemetry.jsonl").string());
   power_ = open_power_meter();  // RAPL (Linux) or powermetrics (macOS), read once per step
+  if (lead()) tel_ = std::make_unique<JsonlWriter>((fs::path(o_.out) / "telemetry.jsonl").string());
   ModelConfig flop_cfg = m.cfg;
   if (vc) flop_cfg.vocab_size = vc->size();
-  tokens_per_step_ = double(o_.batch) * o_.seq * o_.accum;
+  tokens_per_step_ = double(o_.batch) * o_.seq * o_.accum * ranks();
   flops_per_step_ = flops_per_token(flop_cfg, o_.seq).training() * tokens_per_step_;
-  tel_->emit("run_start", {{"resumed_from_step", st_.step}, {"options", o_.to_json()}, {"config", config_to_json(m.cfg)},
+  nlohmann::json hosts = nlohmann::json::array();
+  for (int r = 0; r < ranks(); ++r) hosts.push_back(comm_->who(r));
+  emit("run_start", {{"resumed_from_step", st_.step}, {"options", o_.to_json()}, {"config", config_to_json(m.cfg)},
                            {"params", m.table.total()}, {"flops_per_step", flops_per_step_},
                            {"compact_vocab", vc ? vc->size() : 0}, {"backend", be_->name()},
                            {"precision", o_.precision}, {"gemm_isa", gemm_isa()},
                            {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
-                           {"matrix_peak_gflops", be_->matrix_peak_gflops()}, {"power_source", power_->description()}});
-  if (verbose_) progress_ = std::make_unique<ProgressLine>();
+                           {"matrix_peak_gflops", be_->matrix_peak_gflops()}, {"power_source", power_->description()},
+                     {"world_size", ranks()}, {"ranks", hosts},
+                     {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
+  if (verbose_ && lead()) progress_ = std::make_unique<ProgressLine>();
   char line[512];
   std::snprintf(line, sizeof line,
                 "%s %s: %.2fM params, %d×%d tokens × %d accum per step, %s backend, %s, %d threads%s",
@@ -137,7 +159,17 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
                 o_.accum, o_.backend.c_str(), o_.precision.c_str(), omp_get_max_threads(),
                 vc ? (", vocab compacted to " + std::to_string(vc->size())).c_str() : "");
   message(line);
+  if (ranks() > 1) {
+    std::snprintf(line, sizeof line, "data parallel over %d ranks: global batch %d × %d × %d accum = %.0f tokens per step%s",
+                  ranks(), ranks(), o_.batch, o_.accum, tokens_per_step_, overlap_ ? "" : " (gradient sums not overlapped)");
+    message(line);
+  }
   if (resuming_) message("resumed from step " + std::to_string(st_.step) + " of " + o_.out);
+  if (resuming_ && trained_with != ranks())
+    message("the run trained on " + std::to_string(trained_with) + " rank(s) and now on " + std::to_string(ranks()) +
+            ": each step now sees " + std::to_string(ranks()) + " × " + std::to_string(o_.batch) + " × " +
+            std::to_string(o_.accum) + " windows (was " + std::to_string(trained_with) + " × …); the learning-rate "
+            "schedule and the window sequence go on from where they were");
 
   scaling_.enabled = be_->numerics().fp16;
   scaling_.initial = o_.loss_scale;
@@ -182,23 +214,54 @@ StepReport TrainSession::step() {
   m.zero_grads();
   double loss = 0;
   const double scale = st_.loss_scale;
-  for (int k = 0; k < o_.accum; ++k) {
+  // The step's ranks × accum micro-batches are drawn in one global order; rank r trains on
+  // micro-batches [r·accum, (r+1)·accum) and passes over the others' windows. So N ranks see
+  // exactly the windows one process with accum N·accum would, in the same order.
+  const int micro = o_.accum * ranks();
+  for (int g = 0; g < micro; ++g) {
+    if (g / o_.accum != comm_->rank()) {
+      sampler_->skip(o_.batch);
+      continue;
+    }
     auto t = Clock::now();
     sampler_->next_batch(o_.batch, ws.inputs.data(), ws.targets.data());
     t_data += ms_since(t);
     t = Clock::now();
-    loss += forward(*be_, m, ws) / o_.accum;
+    loss += forward(*be_, m, ws) / micro;
     t_fwd += ms_since(t);
     t = Clock::now();
-    backward(*be_, m, ws, float(scale / o_.accum));
+    GradsFinal on_final;
+    if (sync_ && g % o_.accum == o_.accum - 1) on_final = [&](int part) { sync_->part_final(m, part); };
+    else if (sync_) on_final = [&](int) { sync_->progress(); };
+    backward(*be_, m, ws, float(scale / micro), on_final);
     t_bwd += ms_since(t);
   }
   const int64_t step_no = st_.step + 1;
+  const double sync_ms = sync_ ? sync_->finish(m, "the gradient sum of step " + std::to_string(step_no)) : 0.0;
   if (std::find(o_.inject_nan.begin(), o_.inject_nan.end(), step_no) != o_.inject_nan.end()) loss = NAN;
   if (std::find(o_.inject_overflow.begin(), o_.inject_overflow.end(), step_no) != o_.inject_overflow.end())
     m.grads[0] = INFINITY;
   auto t_opt = Clock::now();
-  const double scaled_norm = grad_norm(m);
+  double scaled_norm = grad_norm(m);
+  bool stop = stop_flag_ && stop_flag_->load() != 0;
+  nlohmann::ordered_json per_rank = nlohmann::ordered_json::array();
+  if (ranks() > 1) {
+    // One exchange per step: the losses to sum, whether any rank was asked to stop, timings for
+    // rank 0's telemetry, and rank 0's gradient norm — which every rank then uses, so that the
+    // clipping (and with it the update) is identical even where thread counts differ.
+    constexpr int kFields = 5;
+    const double mine[kFields] = {loss, stop ? 1.0 : 0.0, t_fwd + t_bwd, sync_ms, scaled_norm};
+    std::vector<double> all(size_t(kFields) * size_t(ranks()));
+    comm_->allgather(mine, kFields, all.data(), "the loss exchange of step " + std::to_string(step_no));
+    loss = 0;
+    for (int r = 0; r < ranks(); ++r) {
+      const double* f = &all[size_t(r) * kFields];
+      loss += f[0];
+      stop |= f[1] != 0;
+      per_rank.push_back({{"rank", r}, {"compute_ms", f[2]}, {"allreduce_ms", f[3]}});
+    }
+    scaled_norm = all[4];
+  }
   const StepOutcome outcome = end_loss_scaled_step(scaling_, st_, loss, scaled_norm);
   const bool finite = outcome == StepOutcome::applied;
   const bool overflow = outcome == StepOutcome::overflow;
@@ -224,7 +287,10 @@ StepReport TrainSession::step() {
   nlohmann::json power_parts = nlohmann::json::object();
   if (watts)
     for (const auto& [name, w] : watts->parts) power_parts[name] = w;
-  tel_->emit("step", {{"step", st_.step},
+  nlohmann::ordered_json phases = {{"data", t_data}, {"forward", t_fwd}, {"backward", t_bwd}, {"optimizer", opt_ms},
+                           {"classifier", ws.classifier_ms}};
+  if (sync_) phases["allreduce"] = sync_ms;
+  nlohmann::ordered_json event = {{"step", st_.step},
                       {"tokens", st_.tokens_seen},
                       {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json()},
                       {"lr", lr},
@@ -232,8 +298,7 @@ StepReport TrainSession::step() {
                       {"ms", step_ms},
                       {"tokens_per_s", tokens_per_step_ / (step_ms / 1000.0)},
                       {"gflops", flops_per_step_ / (step_ms / 1000.0) / 1e9},
-                      {"phase_ms", {{"data", t_data}, {"forward", t_fwd}, {"backward", t_bwd}, {"optimizer", opt_ms},
-                                    {"classifier", ws.classifier_ms}}},
+                      {"phase_ms", phases},
                       {"skipped", !finite},
                       {"loss_scale", scale},
                       {"overflow", overflow},
@@ -242,20 +307,22 @@ StepReport TrainSession::step() {
                       {"cpu_pct", cpu_use_.percent_since_last()},
                       {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
                       {"power_parts", power_parts},
-                      {"kernels", kernels_json(be_->take_kernel_timings())}});
+                      {"kernels", kernels_json(be_->take_kernel_timings())}};
+  if (sync_) event["ranks"] = per_rank;  // per rank: its forward+backward and all-reduce wait
+  emit("step", std::move(event));
   if (overflow) {
-    tel_->emit("overflow", {{"step", st_.step}, {"loss_scale", st_.loss_scale}, {"total", st_.overflow_total}});
+    emit("overflow", {{"step", st_.step}, {"loss_scale", st_.loss_scale}, {"total", st_.overflow_total}});
     char buf[160];
     std::snprintf(buf, sizeof buf, "step %lld: fp16 gradients overflowed at loss scale %g; update skipped, scale now %g",
                   (long long)st_.step, scale, st_.loss_scale);
     message(buf);
   } else if (!finite) {
-    tel_->emit("nonfinite", {{"step", st_.step}, {"consecutive", st_.nonfinite_consecutive},
+    emit("nonfinite", {{"step", st_.step}, {"consecutive", st_.nonfinite_consecutive},
                              {"total", st_.nonfinite_total}});
     message("step " + std::to_string(st_.step) + ": non-finite loss or gradient; update skipped (" +
             std::to_string(st_.nonfinite_consecutive) + " in a row)");
     if (st_.nonfinite_consecutive >= o_.max_nonfinite) {
-      tel_->emit("run_end", {{"step", st_.step}, {"status", "nonfinite"}});
+      emit("run_end", {{"step", st_.step}, {"status", "nonfinite"}});
       finished_ = true;
       if (progress_) progress_->finish();
       fail("training stopped: " + std::to_string(st_.nonfinite_consecutive) +
@@ -264,13 +331,25 @@ StepReport TrainSession::step() {
     }
   }
   if (budget_open_ && st_.step >= budget_probe_) decide_budget();
+  std::string ranks_note;
+  if (sync_ && !per_rank.empty()) {
+    // The slowest rank sets the pace; rank 0's wait is the all-reduce its backward pass did not hide.
+    int slowest = 0;
+    for (int r = 1; r < ranks(); ++r)
+      if (per_rank[size_t(r)]["compute_ms"].get<double>() > per_rank[size_t(slowest)]["compute_ms"].get<double>())
+        slowest = r;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "  allreduce %.0f ms  slowest rank %d %.0f ms", sync_ms, slowest,
+                  per_rank[size_t(slowest)]["compute_ms"].get<double>());
+    ranks_note = buf;
+  }
   if (progress_ && o_.log_every > 0 && (st_.step % o_.log_every == 0 || st_.step == stop_step_))
     progress_->update(st_.step, o_.steps, st_.last_loss, lr, tokens_per_step_ / (ema_ms_ / 1000.0),
                       double(o_.steps - st_.step) * ema_ms_ / 1000.0,
                       (scaling_.enabled ? "  scale " + fmt_scale(st_.loss_scale) + "  skipped " +
                                               std::to_string(st_.overflow_total)
                                         : std::string()) +
-                          budget_note_);
+                          ranks_note + budget_note_);
   StepReport r;
   r.step = st_.step;
   r.loss = loss;
@@ -279,6 +358,7 @@ StepReport TrainSession::step() {
   r.ms = step_ms;
   r.applied = finite;
   r.overflow = overflow;
+  r.stop = stop;
   return r;
 }
 
@@ -288,28 +368,37 @@ void TrainSession::decide_budget() {
   const double per_step = elapsed / double(st_.step - first_step_);  // includes the slow first step
   // An evaluation is eval_batches forward passes, about a third of a step each.
   const double eval_per_step = have_val_ ? 0.4 * o_.eval_batches * per_step / o_.eval_every : 0.0;
-  const int64_t fit = st_.step + int64_t((o_.time_budget_s - elapsed) / (per_step + eval_per_step));
+  int64_t fit = st_.step + int64_t((o_.time_budget_s - elapsed) / (per_step + eval_per_step));
+  comm_->broadcast(&fit, sizeof fit, "the time-budget decision");  // rank 0's clock decides for all
   if (fit >= o_.steps) return;
   o_.steps = std::max(st_.step + 1, fit);
   o_.opt.total_steps = int(o_.steps);
   opt_->set_total_steps(int(o_.steps));
   stop_step_ = o_.stop_at > 0 ? std::min(o_.stop_at, o_.steps) : o_.steps;
-  const std::string j = o_.to_json().dump(2) + "\n";
-  write_file_atomic((fs::path(o_.out) / "run.json").string(), j.data(), j.size());
+  if (lead()) {
+    const std::string j = o_.to_json().dump(2) + "\n";
+    write_file_atomic((fs::path(o_.out) / "run.json").string(), j.data(), j.size());
+  }
   char buf[200];
   std::snprintf(buf, sizeof buf, "time budget %.0f s at %.0f ms/step: training %lld steps (the schedule ends there)",
                 o_.time_budget_s, per_step * 1e3, (long long)o_.steps);
   message(buf);
-  tel_->emit("budget", {{"step", st_.step}, {"time_budget_s", o_.time_budget_s}, {"ms_per_step", per_step * 1e3},
+  emit("budget", {{"step", st_.step}, {"time_budget_s", o_.time_budget_s}, {"ms_per_step", per_step * 1e3},
                         {"steps", o_.steps}});
 }
 
 EvalReport TrainSession::evaluate() {
   if (!have_val_) fail("train: no validation data (--val-data or --val-frac, with --eval-every > 0)");
   double sum = 0;
-  for (int k = 0; k < o_.eval_batches; ++k) {
+  for (int k = comm_->rank(); k < o_.eval_batches; k += ranks()) {  // the ranks share the batches
     validation_batch(val_src_, o_.seq, o_.batch, k, o_.eval_batches, ws_->inputs.data(), ws_->targets.data());
     sum += forward(*be_, *model_, *ws_);
+  }
+  if (ranks() > 1) {
+    std::vector<double> sums(static_cast<size_t>(ranks()));
+    comm_->allgather(&sum, 1, sums.data(), "the evaluation at step " + std::to_string(st_.step));
+    sum = 0;
+    for (double v : sums) sum += v;
   }
   EvalReport r;
   r.val_loss = sum / o_.eval_batches;
@@ -318,7 +407,7 @@ EvalReport TrainSession::evaluate() {
     st_.best_val = r.val_loss;
     st_.best_step = st_.step;
   }
-  tel_->emit("eval", {{"step", st_.step}, {"val_loss", r.val_loss}, {"best_val", st_.best_val}});
+  emit("eval", {{"step", st_.step}, {"val_loss", r.val_loss}, {"best_val", st_.best_val}});
   char buf[128];
   std::snprintf(buf, sizeof buf, "step %lld: val loss %.4f%s", (long long)st_.step, r.val_loss, r.improved ? " (best)" : "");
   message(buf);
@@ -327,19 +416,21 @@ EvalReport TrainSession::evaluate() {
 
 void TrainSession::sample() {
   if (!sample_tok_) fail("train: samples need the run's tokenizer (--tokenizer FILE)");
+  if (!lead()) return;  // rank 0 writes the telemetry; the others' would be the same text
   // Outside the step's timing, like validation: one greedy and one sampled completion.
   const auto t_sample = Clock::now();
   const SamplingParams greedy{0.0f, 1.0f, 0}, warm{0.8f, 0.9f, 0};
   const std::string g = complete_text(*be_, *model_, *sample_tok_, o_.sample_prompt, o_.sample_tokens, greedy, o_.seed);
   const std::string w = complete_text(*be_, *model_, *sample_tok_, o_.sample_prompt, o_.sample_tokens, warm, o_.seed);
-  tel_->emit("sample", {{"step", st_.step}, {"prompt", o_.sample_prompt}, {"greedy", g}, {"sampled", w},
+  emit("sample", {{"step", st_.step}, {"prompt", o_.sample_prompt}, {"greedy", g}, {"sampled", w},
                         {"temperature", 0.8}, {"top_p", 0.9}, {"seed", o_.seed}, {"ms", ms_since(t_sample)}});
 }
 
 std::string TrainSession::checkpoint() {
+  if (!lead()) return "";  // every rank holds the same weights; rank 0 alone writes them
   const std::string path = save_checkpoint(o_.out, *model_, *opt_, st_);
   prune_checkpoints(o_.out, o_.keep, st_.best_step);
-  tel_->emit("checkpoint", {{"step", st_.step}, {"path", path}, {"best_step", st_.best_step}});
+  emit("checkpoint", {{"step", st_.step}, {"path", path}, {"best_step", st_.best_step}});
   return path;
 }
 
@@ -347,9 +438,66 @@ void TrainSession::finish(bool interrupted, const std::string& last_checkpoint) 
   if (progress_) progress_->finish();
   if (finished_) return;  // ended already (the non-finite limit wrote its own run_end)
   finished_ = true;
-  tel_->emit("run_end", {{"step", st_.step}, {"status", interrupted ? "paused" : "done"}, {"loss", st_.last_loss},
+  emit("run_end", {{"step", st_.step}, {"status", interrupted ? "paused" : "done"}, {"loss", st_.last_loss},
                          {"best_val", std::isfinite(st_.best_val) ? nlohmann::json(st_.best_val) : nlohmann::json()},
                          {"checkpoint", last_checkpoint}});
+}
+
+void TrainSession::emit(const char* event, nlohmann::ordered_json fields) {
+  if (tel_) tel_->emit(event, std::move(fields));
+}
+
+namespace {
+
+void broadcast_string(Comm& comm, std::string& s, const std::string& what) {
+  uint64_t n = s.size();
+  comm.broadcast(&n, sizeof n, what);
+  s.resize(n);
+  comm.broadcast(s.data(), n, what);
+}
+
+}  // namespace
+
+void TrainSession::share_options() {
+  // Rank 0's options (from its command line or its run.json) are the run's; the testing hooks are
+  // not part of run.json, so each rank keeps its own (the same command line gives the same).
+  // --stop-at belongs to this invocation, not to run.json, so it travels beside the options.
+  std::string j;
+  if (lead()) {
+    nlohmann::json all = o_.to_json();
+    all["stop_at"] = o_.stop_at;
+    j = all.dump();
+  }
+  broadcast_string(*comm_, j, "the run's options");
+  if (lead()) return;
+  TrainOptions mine = std::move(o_);
+  const nlohmann::json all = nlohmann::json::parse(j);
+  o_ = TrainOptions::from_json(all);
+  o_.stop_at = all.at("stop_at").get<int64_t>();
+  o_.inject_nan = mine.inject_nan;
+  o_.inject_overflow = mine.inject_overflow;
+}
+
+void TrainSession::share_model() {
+  std::string cfg = lead() ? config_to_json(model_->cfg).dump() : std::string();
+  broadcast_string(*comm_, cfg, "the model's configuration");
+  if (!lead()) model_ = std::make_unique<Model>(config_from_json(nlohmann::json::parse(cfg), "rank 0's model"));
+}
+
+void TrainSession::share_state() {
+  // Ranks are copies of one program on one kind of machine, so the state goes as raw bytes.
+  static_assert(std::is_trivially_copyable_v<TrainState>);
+  Model& m = *model_;
+  comm_->broadcast(m.params.data(), m.params.size() * sizeof(float), "the initial weights");
+  m.touch();
+  if (resuming_) {
+    comm_->broadcast(opt_->m1().data(), opt_->m1().size() * sizeof(float), "the optimizer state");
+    comm_->broadcast(opt_->m2().data(), opt_->m2().size() * sizeof(float), "the optimizer state");
+    int64_t t = opt_->steps_taken();
+    comm_->broadcast(&t, sizeof t, "the optimizer state");
+    opt_->set_steps_taken(t);
+    comm_->broadcast(&st_, sizeof st_, "the training state");
+  }
 }
 
 }  // namespace anetrain

@@ -3,12 +3,15 @@
 // the C API's training session calls one at a time. Telemetry is written either way; `verbose`
 // adds the terminal progress line and messages (the CLI), which a library caller does not want.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "data/sampler.h"
+#include "dist/comm.h"
+#include "dist/grad_sync.h"
 #include "kernels/backend.h"
 #include "model/model.h"
 #include "model/vocab_compaction.h"
@@ -31,6 +34,14 @@ struct StepReport {
   double lr = 0, ms = 0;
   bool applied = false;  // the update happened (finite, no fp16 overflow)
   bool overflow = false;
+  bool stop = false;     // a stop was requested (on any rank: all ranks agree, and stop together)
+};
+
+// Data parallel training: the ranks (a SoloComm when null) and whether gradient sums overlap
+// the backward pass (off only to measure what the overlap saves).
+struct Parallel {
+  Comm* comm = nullptr;
+  bool overlap = true;
 };
 
 struct EvalReport {
@@ -41,7 +52,9 @@ struct EvalReport {
 class TrainSession {
  public:
   // Throws Error on bad options, data or checkpoints — before anything of a run on disk changes.
-  TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose);
+  // With several ranks, every rank constructs one (same options); rank 0's options, model and
+  // state are sent to the others, and only rank 0 writes to the run directory.
+  TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose, Parallel par = {});
   ~TrainSession();
   TrainSession(const TrainSession&) = delete;
   TrainSession& operator=(const TrainSession&) = delete;
@@ -49,6 +62,10 @@ class TrainSession {
   // One optimizer step (accum micro-batches), its `step` event, the non-finite guard (throws after
   // max_nonfinite in a row, with a `run_end`) and, early on, the --time-budget decision.
   StepReport step();
+  // Read at each step (on every rank) to agree on stopping: `anetrain train`'s signal counter.
+  void watch_stop(const std::atomic<int>* flag) { stop_flag_ = flag; }
+  int ranks() const { return comm_->size(); }
+  bool lead() const { return comm_->rank() == 0; }  // the rank that writes
   bool has_validation() const { return have_val_; }
   EvalReport evaluate();  // the fixed validation batches; an `eval` event; the best is tracked
   bool can_sample() const { return sample_tok_ != nullptr; }
@@ -66,9 +83,18 @@ class TrainSession {
  private:
   using Clock = std::chrono::steady_clock;
   void decide_budget();
+  void emit(const char* event, nlohmann::ordered_json fields);
+  void share_options();                 // every rank takes rank 0's options
+  void share_model();                   // ranks > 0 build rank 0's model (its config)
+  void share_state();                   // rank 0's weights, optimizer and training state
 
   TrainOptions o_;
   bool verbose_, resuming_;
+  std::unique_ptr<Comm> own_comm_;  // the SoloComm when none was given
+  Comm* comm_;
+  bool overlap_;
+  std::unique_ptr<GradSync> sync_;  // with several ranks
+  const std::atomic<int>* stop_flag_ = nullptr;
   std::unique_ptr<Backend> be_;
   std::unique_ptr<Model> model_;
   TokenSource train_src_, val_src_;

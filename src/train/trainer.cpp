@@ -35,14 +35,21 @@ void install_signal_handlers() {
 
 }  // namespace
 
-TrainResult train(TrainOptions o, const std::string& resume_dir) {
-  TrainSession session(std::move(o), resume_dir, /*verbose=*/true);
+TrainResult train(TrainOptions o, const std::string& resume_dir) { return train(std::move(o), resume_dir, Parallel{}); }
+
+TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel& par) {
+  TrainSession session(std::move(o), resume_dir, /*verbose=*/true, par);
   const TrainOptions& opts = session.options();  // as the session resolved them (--time-budget may lower steps)
   TrainState& st = session.state();
   install_signal_handlers();
+  session.watch_stop(&g_stop_signals);
+  // One process stops at the signal; ranks stop where they all agreed to (the step's exchange).
+  bool stopping = false;
+  auto stop_requested = [&] { return session.ranks() > 1 ? stopping : g_stop_signals != 0; };
   TrainResult res;
-  while (st.step < session.stop_step() && g_stop_signals == 0) {
+  while (st.step < session.stop_step() && !stop_requested()) {
     const StepReport r = session.step();
+    stopping = r.stop;
     // ---- evaluation, samples and checkpoints, on the run's schedule ----
     bool improved = false;
     if (session.has_validation() && (st.step % opts.eval_every == 0 || st.step == opts.steps)) {
@@ -56,14 +63,14 @@ TrainResult train(TrainOptions o, const std::string& resume_dir) {
     }
     if (session.can_sample() && (st.step % opts.sample_every == 0 || st.step == opts.steps)) session.sample();
     const bool periodic = opts.ckpt_every > 0 && st.step % opts.ckpt_every == 0;
-    const bool must = st.step == session.stop_step() || g_stop_signals != 0;
+    const bool must = st.step == session.stop_step() || stop_requested();
     if (must || (periodic && (!opts.save_best || improved)) || (improved && session.has_validation()))
       res.checkpoint = session.checkpoint();
   }
   res.step = st.step;
   res.last_loss = st.last_loss;
-  res.interrupted = g_stop_signals != 0 || st.step < opts.steps;
-  if (res.checkpoint.empty()) {
+  res.interrupted = stop_requested() || st.step < opts.steps;
+  if (res.checkpoint.empty() && session.lead()) {
     auto latest = latest_checkpoint(opts.out);
     res.checkpoint = latest ? *latest : "";
   }

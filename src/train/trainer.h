@@ -60,8 +60,11 @@ struct TrainResult {
   bool interrupted = false;
 };
 
-// Runs (or, with resume_dir set, resumes) a run. Throws Error on bad input or when training
-// must stop (too many non-finite steps).
+struct Parallel;  // train/session.h: data parallel ranks
+
+// Runs (or, with resume_dir set, resumes) a run — on every rank of `par` when given. Throws Error
+// on bad input or when training must stop (too many non-finite steps).
 TrainResult train(TrainOptions o, const std::string& resume_dir = "");
+TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel& par);
 
 }  // namespace anetrain

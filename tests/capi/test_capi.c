@@ -3,24 +3,17 @@
  * with bad handles (NULL, another kind, freed, garbage), bad paths and bad sizes returning its
  * error and message, never crashing. CI also runs it under ASan+UBSan (fuzz build).
  * With DATA_SHARD and RUN_DIR also the training session: create, step, checkpoint, resume, and
- * its misuse.
- * Usage: test_capi MODEL TOKENIZER [DATA_SHARD RUN_DIR] */
+ * its misuse. With MIL_REFERENCE_DIR, ANETRAIN and MIL_WORKDIR also MIL programs on the ane-sim and
+ * ane-fake backends (test_capi_mil.c).
+ * Usage: test_capi MODEL TOKENIZER [DATA_SHARD RUN_DIR [MIL_REFERENCE_DIR ANETRAIN MIL_WORKDIR]] */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "anetrain.h"
+#include "check.h"
 
-static int failures = 0;
-#define CHECK(cond, what)                                          \
-  do {                                                             \
-    if (cond) {                                                    \
-      printf("ok   %s\n", what);                                   \
-    } else {                                                       \
-      printf("FAIL %s (last error: %s)\n", what, anetrain_last_error()); \
-      ++failures;                                                  \
-    }                                                              \
-  } while (0)
+int failures = 0;
 
 static const char kGolden[] = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
 
@@ -237,6 +230,7 @@ int main(int argc, char** argv) {
     anetrain_trainer_free(tr);
     anetrain_trainer_free(tr); /* twice does nothing */
   }
+  if (argc >= 8) test_mil(argv[5], argv[6], argv[7], tok_path);
   printf("%d failed\n", failures);
   return failures ? 1 : 0;
 }

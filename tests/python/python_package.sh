@@ -9,6 +9,9 @@ rm -rf "$W" && mkdir -p "$W"
 /usr/bin/python3 -m venv --system-site-packages "$W/venv"
 # A copy of the package folder, so the build's egg-info and build/ stay out of the source tree.
 cp -r "$SRC/python" "$W/python"
+# A build/ left in the source folder by an in-place `pip install ./python` would be copied with
+# fresh times and win over the sources (setuptools copies only newer files): drop it.
+rm -rf "$W/python/build" "$W/python"/*.egg-info
 ANETRAIN_LIB=$LIB "$W/venv/bin/pip" install --no-index --no-build-isolation -q "$W/python"
 cd "$W"  # not the source folder: the import must find the installed package
 "$W/venv/bin/python" -c 'import anetrain, os; assert os.path.exists(os.path.join(os.path.dirname(anetrain.__file__), "libanetrain.so")); print("installed", anetrain.version())'
