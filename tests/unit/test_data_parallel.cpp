@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "data/sampler.h"
 #include "dist/grad_sync.h"
@@ -161,6 +162,44 @@ TEST(SamplerSkip, ARankReadsItsSliceOfTheGlobalOrder) {
     }
   }
   std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace anetrain
+
+namespace anetrain {
+namespace {
+
+// This test binary compiles dist/world.cpp without ANETRAIN_HAVE_MPI: a build without MPI.
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+  const char* name_;
+};
+
+TEST(World, OneProcessWithoutALauncher) {
+  unsetenv("OMPI_COMM_WORLD_SIZE");
+  unsetenv("PMI_SIZE");
+  unsetenv("SLURM_STEP_NUM_TASKS");
+  EXPECT_EQ(launcher_world_size(), 1);
+  auto w = open_world();
+  EXPECT_EQ(w->size(), 1);
+  EXPECT_EQ(w->rank(), 0);
+  ScopedEnv one("OMPI_COMM_WORLD_SIZE", "1");  // mpirun -np 1: still one process, no MPI needed
+  EXPECT_EQ(open_world()->size(), 1);
+}
+
+TEST(World, SeveralRanksInABuildWithoutMpiAreRefused) {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    ScopedEnv launched(var, "4");
+    EXPECT_EQ(launcher_world_size(), 4) << var;
+    try {
+      open_world();
+      ADD_FAILURE() << var << ": 4 ranks accepted without MPI";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("built without MPI"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
