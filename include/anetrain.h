@@ -21,7 +21,8 @@
  * Versioning: ANETRAIN_API_VERSION changes when a signature or a struct changes;
  * anetrain_api_version() says which version the library was built with.
  *   1: models, tokenizers, generation, forward, training sessions.
- *   2: MIL programs (anetrain_mil_*) and the status ANETRAIN_ERR_UNSUPPORTED; nothing of 1 changed.
+ *   2: MIL programs (anetrain_mil_*), the status ANETRAIN_ERR_UNSUPPORTED, gradients
+ *      (anetrain_backward) and the parameter table (anetrain_model_tensor*); nothing of 1 changed.
  */
 #ifndef ANETRAIN_H
 #define ANETRAIN_H
@@ -116,6 +117,23 @@ ANETRAIN_API anetrain_status anetrain_generate(anetrain_model* model, const anet
  * row-major; loss (may be NULL, needs targets): mean cross-entropy over targets[batch*seq]. */
 ANETRAIN_API anetrain_status anetrain_forward(anetrain_model* model, const int32_t* tokens, const int32_t* targets,
                                               int32_t batch, int32_t seq, float* logits, double* loss);
+
+/* The parameter table, for finding a tensor in the flat gradient layout of anetrain_backward:
+ * count (may be NULL) gets the number of tensors, params (may be NULL) the number of floats. */
+ANETRAIN_API anetrain_status anetrain_model_tensor_count(const anetrain_model* model, size_t* count, size_t* params);
+/* Tensor `index` (0 ≤ index < count): its Hugging Face name (NUL-terminated; *name_len in: the
+ * buffer's size, out: the bytes needed with the NUL — name may be NULL to ask), shape[2] ([out, in],
+ * 1 for a vector's second), rank (1 or 2), and offset in floats into the flat layout. Any
+ * out-parameter may be NULL. */
+ANETRAIN_API anetrain_status anetrain_model_tensor(const anetrain_model* model, size_t index, char* name,
+                                                   size_t* name_len, int64_t* shape, int32_t* rank, size_t* offset);
+/* One forward and backward pass over tokens[batch*seq] against targets[batch*seq]: grads gets
+ * ∂(mean cross-entropy)/∂θ for every parameter, flat, in the table's order (grads_count must be
+ * the params of anetrain_model_tensor_count); loss (may be NULL) the mean cross-entropy. What
+ * `anetrain grad` writes. The model's weights are not changed. */
+ANETRAIN_API anetrain_status anetrain_backward(anetrain_model* model, const int32_t* tokens, const int32_t* targets,
+                                               int32_t batch, int32_t seq, float* grads, size_t grads_count,
+                                               double* loss);
 
 /* A training run, stepped by the caller. options_json: an object with the keys of a run's
  * run.json (what `anetrain train` writes; docs/api.md lists them) — "model", "data" (shard paths),

@@ -156,6 +156,42 @@ class Model:
              logits.ctypes.data, ctypes.byref(loss) if y is not None else None)
         return logits, (loss.value if y is not None else None)
 
+    def tensors(self):
+        """The parameter table: [(Hugging Face name, shape, offset in floats)], in storage order."""
+        count, params = ctypes.c_size_t(), ctypes.c_size_t()
+        call(lib.anetrain_model_tensor_count, self._model, ctypes.byref(count), ctypes.byref(params))
+        out = []
+        for i in range(count.value):
+            name = ctypes.create_string_buffer(256)
+            n = ctypes.c_size_t(len(name))
+            shape = (ctypes.c_int64 * 2)()
+            rank, offset = ctypes.c_int32(), ctypes.c_size_t()
+            call(lib.anetrain_model_tensor, self._model, i, name, ctypes.byref(n), shape, ctypes.byref(rank),
+                 ctypes.byref(offset))
+            out.append((name.value.decode(), tuple(shape[: rank.value]), offset.value))
+        self._params = params.value
+        return out
+
+    def backward(self, tokens, targets):
+        """One forward and backward pass: returns (loss, {name: gradient}) — the gradients of the
+        mean cross-entropy, each a view into one float32 array the engine wrote (no copies)."""
+        t = _int32_array(tokens, "tokens")
+        if t.ndim == 1:
+            t = t[None, :]
+        if t.ndim != 2:
+            raise ValueError("tokens must be (B, T) or (T,)")
+        B, T = t.shape
+        if np.size(targets) != B * T:
+            raise ValueError(f"targets must have the shape of tokens ({B}, {T})")
+        y = _int32_array(targets, "targets").reshape(B, T)
+        table = self.tensors()
+        flat = np.empty(self._params, dtype=np.float32)
+        loss = ctypes.c_double()
+        call(lib.anetrain_backward, self._model, t.ctypes.data, y.ctypes.data, B, T, flat.ctypes.data, flat.size,
+             ctypes.byref(loss))
+        grads = {name: flat[off:off + int(np.prod(shape))].reshape(shape) for name, shape, off in table}
+        return loss.value, grads
+
 
 class Trainer:
     """A training run stepped from Python. Options are the keys of a run's run.json, as

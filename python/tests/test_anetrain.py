@@ -79,6 +79,34 @@ def test_logits_and_loss_equal_anetrain_grad(model, tmp_path):
     assert abs(loss - float(ref["loss"].reshape(-1)[0])) <= 1e-6 * abs(loss)
 
 
+def test_gradients_equal_anetrain_grad_and_share_one_array(model, tmp_path):
+    anetrain_bin = os.environ.get("ANETRAIN_BIN")
+    if not anetrain_bin:
+        pytest.skip("ANETRAIN_BIN (the anetrain CLI) is not set")
+    ids = model.encode(GOLDEN * 2)[:33]
+    (tmp_path / "tokens.txt").write_text(" ".join(map(str, ids)))
+    subprocess.run([anetrain_bin, "grad", MODEL, "--tokens", str(tmp_path / "tokens.txt"), "--batch", "1", "--seq", "32",
+                    "-o", str(tmp_path / "g.safetensors")], check=True, capture_output=True)
+    ref = read_safetensors(tmp_path / "g.safetensors")
+    before, _ = model.forward(ids[:-1])
+    loss, grads = model.backward(ids[:-1], ids[1:])
+    assert abs(loss - float(ref["loss"].reshape(-1)[0])) <= 1e-6 * abs(loss)
+    table = model.tensors()
+    assert [name for name, _, _ in table] == list(grads) and len(grads) == len(ref) - 2  # minus loss, logits
+    for name, g in grads.items():
+        assert g.shape == ref[name].shape, name
+        scale = float(np.max(np.abs(ref[name])))
+        assert scale > 0, name  # every tensor of stories260K gets a gradient from 32 tokens
+        np.testing.assert_allclose(g, ref[name], rtol=0, atol=1e-6 * scale, err_msg=name)
+    # One array written by the engine; every gradient is a view into it, in the table's order.
+    bases = {id(g.base) for g in grads.values()}
+    assert len(bases) == 1 and all(not g.flags["OWNDATA"] for g in grads.values())
+    # The weights are untouched: the forward pass gives the same logits afterwards.
+    np.testing.assert_array_equal(model.forward(ids[:-1])[0], before)
+    with pytest.raises(anetrain.Error, match="outside the vocabulary"):
+        model.backward([1, 2, 99999], [2, 3, 4])
+
+
 def test_forward_writes_into_a_numpy_array_and_batches(model):
     ids = model.encode(GOLDEN)[:17]
     batch = np.stack([ids[:-1], ids[:-1]])

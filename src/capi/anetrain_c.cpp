@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "capi/guard.h"
+#include "capi/model_handle.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "formats/load.h"
@@ -25,18 +26,13 @@
 #include "telemetry/jsonl.h"
 #include "tokenizer/tokenizer.h"
 
-struct anetrain_model {
-  std::unique_ptr<anetrain::Backend> backend;
-  anetrain::LoadedModel loaded;
-  std::string path;
-};
-
 struct anetrain_tokenizer {
   std::unique_ptr<anetrain::Tokenizer> tok;
 };
 
 namespace anetrain::capi {
 thread_local std::string t_error;
+Registry<anetrain_model> g_models;
 }  // namespace anetrain::capi
 
 namespace {
@@ -44,7 +40,6 @@ namespace {
 using namespace anetrain;
 using namespace anetrain::capi;
 
-Registry<anetrain_model> g_models;
 Registry<anetrain_tokenizer> g_tokenizers;
 
 void copy_name(char (&dst)[16], const std::string& src) {

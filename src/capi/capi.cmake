@@ -7,7 +7,7 @@ target_sources(anetrain_shared PRIVATE ${CMAKE_CURRENT_LIST_DIR}/mil_c.cpp)
 # (docs/api.md gives the line). Merged by an `ar -M` script (libtool -static on macOS), because
 # CMake cannot build one archive out of others. Skipped in the fuzz build: nothing there links it.
 if(NOT ANETRAIN_FUZZ)
-  add_library(anetrain_capi_objects OBJECT ${CMAKE_CURRENT_LIST_DIR}/anetrain_c.cpp
+  add_library(anetrain_capi_objects OBJECT ${CMAKE_CURRENT_LIST_DIR}/anetrain_c.cpp ${CMAKE_CURRENT_LIST_DIR}/grad_c.cpp
     ${CMAKE_CURRENT_LIST_DIR}/trainer_c.cpp ${CMAKE_CURRENT_LIST_DIR}/mil_c.cpp)
   target_include_directories(anetrain_capi_objects PUBLIC ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(anetrain_capi_objects PRIVATE anetrain_core)  # its include paths and definitions

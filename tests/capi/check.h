@@ -21,4 +21,8 @@ extern int failures;
  * CLI (for `anetrain mil run` on the same program and input), WORK a scratch folder. */
 void test_mil(const char* ref, const char* anetrain, const char* work, const char* tok_path);
 
+/* Gradients and the parameter table (test_capi_grad.c) on the loaded stories260K; ids: at least
+ * 17 token ids of real text. */
+void test_grad(anetrain_model* model, const int32_t* ids, int64_t params_in_info);
+
 #endif

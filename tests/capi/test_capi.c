@@ -170,10 +170,15 @@ int main(int argc, char** argv) {
           "a token outside the vocabulary is refused by value");
     CHECK(anetrain_forward(model, NULL, NULL, 1, 4, NULL, NULL) == ANETRAIN_ERR_ARGUMENT, "NULL tokens");
   }
+  test_grad(model, ids, info.params);
 
   anetrain_tokenizer_free(tok);
   anetrain_model_free(model);
   CHECK(anetrain_model_get_info(model, &info) == ANETRAIN_ERR_HANDLE, "after free the handle is dead");
+  {
+    float g[4];
+    CHECK(anetrain_backward(model, ids, ids + 1, 1, 2, g, 4, NULL) == ANETRAIN_ERR_HANDLE, "backward on a freed model");
+  }
 
   /* ---- training session ---- */
   if (argc >= 5) {
