@@ -132,6 +132,9 @@ void add_train_command(CLI::App& app, Command& run) {
       std::unique_ptr<Comm> world = open_world();
       world->set_timeout(dist_timeout);
       const bool lead = world->rank() == 0;
+      // Everything from here runs inside one handler: an error on one rank must end every rank at
+      // once, not leave the others waiting for it until --dist-timeout.
+      auto job = [&]() -> int {
       if (resume.empty() && o.data.empty()) {
         if (world->size() > 1)
           fail("train: the built-in default job runs in one process; under mpirun give --data SHARD... and --out");
@@ -186,14 +189,7 @@ void add_train_command(CLI::App& app, Command& run) {
       opts.inject_nan = nan_steps;
       opts.inject_overflow = steps_of(inject_overflow);
       auto server = lead ? serve_dashboard(opts.out) : nullptr;
-      TrainResult r;
-      try {
-        r = train(opts, resume, Parallel{world.get(), dist_overlap == "on"});
-      } catch (const std::exception& e) {
-        // The other ranks would wait for this one until the timeout: end them all now.
-        if (world->size() > 1) world->abort(std::string("error: ") + e.what(), 1);
-        throw;
-      }
+      const TrainResult r = train(opts, resume, Parallel{world.get(), dist_overlap == "on"});
       if (!lead) return 0;
       if (r.interrupted) {
         std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n",
@@ -205,6 +201,13 @@ void add_train_command(CLI::App& app, Command& run) {
                     r.checkpoint.c_str(), opts.out.c_str());
       }
       return 0;
+      };
+      try {
+        return job();
+      } catch (const std::exception& e) {
+        if (world->size() > 1) world->abort(std::string("error: ") + e.what(), 1);
+        throw;
+      }
     };
   });
 }

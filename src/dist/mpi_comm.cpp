@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <exception>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -36,6 +37,11 @@ class MpiComm final : public Comm {
       fail("MPI_Init_thread failed");
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    // An MPI that did not recognise the launcher starts every process as a world of one: N copies
+    // would then train the same run over each other.
+    if (size_ != launcher_world_size())
+      fail("the launcher started " + std::to_string(launcher_world_size()) + " ranks but MPI sees " +
+           std::to_string(size_) + " (an MPI library that does not match the launcher? under Slurm: srun --mpi=pmix)");
     // Errors return codes instead of ending the process silently: we report them by name.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm local;
@@ -51,7 +57,11 @@ class MpiComm final : public Comm {
     check(MPI_Allgather(mine, kIdLen, MPI_CHAR, ids_.data(), kIdLen, MPI_CHAR, MPI_COMM_WORLD), "MPI_Allgather");
   }
 
-  ~MpiComm() override { MPI_Finalize(); }
+  ~MpiComm() override {
+    // Finalize waits for every rank; a rank unwinding an error must end the job instead.
+    if (std::uncaught_exceptions() > 0) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Finalize();
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -143,10 +153,11 @@ class MpiComm final : public Comm {
       if (done) break;
       const double waited = std::chrono::duration<double>(Clock::now() - start).count();
       if (waited > timeout_s_) report_hang(what, all, arrival_recvs);
-      // Yield rather than sleep while data may still be moving (every fragment needs a poll);
-      // after a while, sleep: a rank that waits long must not take a core from one computing.
-      if (waited < 0.2) sched_yield();
-      else std::this_thread::sleep_for(std::chrono::microseconds(200));
+      // Yield rather than sleep while data may still be moving (every fragment needs a poll, so
+      // long sleeps would throttle a large all-reduce); after 2 s (a peer still computing, or
+      // writing a checkpoint) short sleeps, so a waiting rank gives its core away.
+      if (waited < 2.0) sched_yield();
+      else std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
   }
 

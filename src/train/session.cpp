@@ -1,6 +1,7 @@
 #include "train/session.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -66,10 +67,17 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   if (o_.opt.min_lr < 0) o_.opt.min_lr = 0.1 * o_.opt.lr;
   o_.opt.total_steps = int(o_.steps);
   if (o_.threads < 0 || o_.threads > 4096) fail("train: --threads must be 0 (all cores) to 4096");
-  // Ranks on one machine share its cores unless told otherwise.
+  // Ranks on one machine share its cores unless told otherwise. When the launcher already bound
+  // each rank to its own cores (Open MPI binds by default), those are this rank's share.
+  const bool bound = omp_get_num_procs() < int(sysconf(_SC_NPROCESSORS_ONLN));
   const int threads = o_.threads > 0 ? o_.threads
-                      : comm_->local_size() > 1 ? std::max(1, omp_get_num_procs() / comm_->local_size())
-                                                : 0;
+                      : comm_->local_size() > 1 && !bound ? std::max(1, omp_get_num_procs() / comm_->local_size())
+                                                          : 0;
+  if (ranks() > 1 && o_.threads == 0 && bound && omp_get_num_procs() == 1 && sysconf(_SC_NPROCESSORS_ONLN) > 2 &&
+      lead())
+    std::fprintf(stderr, "anetrain: warning: rank 0 may use 1 of this machine's %ld cores (the launcher bound it "
+                         "to one); mpirun --bind-to none, or --map-by slot:PE=K, gives it more\n",
+                 sysconf(_SC_NPROCESSORS_ONLN));
   if (threads > 0) {
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
@@ -143,12 +151,13 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   flops_per_step_ = flops_per_token(flop_cfg, o_.seq).training() * tokens_per_step_;
   nlohmann::json hosts = nlohmann::json::array();
   for (int r = 0; r < ranks(); ++r) hosts.push_back(comm_->who(r));
+  // The peak is the whole job's (rank 0's measured, times the ranks), as `gflops` is.
   emit("run_start", {{"resumed_from_step", st_.step}, {"options", o_.to_json()}, {"config", config_to_json(m.cfg)},
                            {"params", m.table.total()}, {"flops_per_step", flops_per_step_},
                            {"compact_vocab", vc ? vc->size() : 0}, {"backend", be_->name()},
                            {"precision", o_.precision}, {"gemm_isa", gemm_isa()},
                            {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
-                           {"matrix_peak_gflops", be_->matrix_peak_gflops()}, {"power_source", power_->description()},
+                           {"matrix_peak_gflops", be_->matrix_peak_gflops() * ranks()}, {"power_source", power_->description()},
                      {"world_size", ranks()}, {"ranks", hosts},
                      {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
   if (verbose_ && lead()) progress_ = std::make_unique<ProgressLine>();

@@ -12,7 +12,7 @@ namespace anetrain {
 
 namespace {
 
-// First SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Second SIGINT: leave at once —
+// First SIGINT/SIGTERM/SIGUSR1: finish the step, checkpoint, exit 0. Second SIGINT: leave at once —
 // safe because every checkpoint is written to a temp name and renamed into place.
 std::atomic<int> g_stop_signals{0};
 extern "C" void on_stop_signal(int sig) {
@@ -31,6 +31,9 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // mpirun forwards SIGUSR1 to every rank (SIGINT/SIGTERM it turns into SIGTERM + SIGKILL a second
+  // later), so `kill -USR1 <mpirun>` is how a data parallel job pauses cleanly.
+  sigaction(SIGUSR1, &sa, nullptr);
 }
 
 }  // namespace
@@ -77,6 +80,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   session.finish(res.interrupted, res.checkpoint);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGUSR1, SIG_DFL);
   return res;
 }
 

@@ -194,6 +194,29 @@ def kill_and_resume(a, model, data, val):
           (time.time() - t0, out[out.index("anetrain (rank 0)"):].splitlines()[0][:200]))
 
 
+def signals_and_errors(a, model, data, val):
+    # SIGUSR1 to mpirun reaches every rank (SIGINT/SIGTERM become SIGKILL a second later): the ranks
+    # agree on it, finish the step, rank 0 checkpoints, all exit 0.
+    args = train_args(model, data, val, seq="128", batch="8", ckpt_every="1000") + ["--steps", "500"]
+    run = os.path.join(a.workdir, "dp2_usr1")
+    p = subprocess.Popen(mpirun(2) + [a.anetrain] + args + ["--out", run], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    wait_for_step(run, 3, time.time() + 120)
+    p.send_signal(signal.SIGUSR1)
+    out = p.communicate(timeout=120)[0].decode("utf-8", "replace")
+    ck = ms.ckpt_dirs(run)
+    check(p.returncode == 0 and "stopped at step" in out and ck and max(ck) < 500,
+          "SIGUSR1 to mpirun: exit %d, checkpoints %s\n%s" % (p.returncode, sorted(ck), out[-1500:]))
+    check(ms.inspect_ok(a.anetrain, ck[max(ck)])[0], "the SIGUSR1 checkpoint does not verify")
+    print("SIGUSR1 to mpirun: both ranks stopped after step %d, rank 0 checkpointed, exit 0" % max(ck))
+    # An error before training starts (on rank 0 only: its run directory is missing) ends every rank.
+    t0 = time.time()
+    r = ms.run(mpirun(2) + [a.anetrain, "train", "--resume", os.path.join(a.workdir, "no_such_run")], timeout=120)
+    check(r.returncode != 0 and "not a run directory" in r.out + r.err and time.time() - t0 < 60,
+          "--resume of a missing run under mpirun: exit %d after %.0f s\n%s" %
+          (r.returncode, time.time() - t0, (r.out + r.err)[-1500:]))
+
+
 def main():
     a = ms.common_args(__doc__, "train_data_parallel").parse_args()
     os.makedirs(a.workdir, exist_ok=True)
@@ -212,6 +235,7 @@ def main():
         dp = equivalence(a, args)
         resume_same_and_other(a, args, dp)
         kill_and_resume(a, model, data, val)
+        signals_and_errors(a, model, data, val)
         r = ms.run(mpirun(2) + [a.anetrain, "train"], timeout=120)
         check(r.returncode != 0 and "default job runs in one process" in r.err + r.out,
               "the default job under mpirun: exit %d\n%s" % (r.returncode, r.err[-1000:]))
