@@ -36,6 +36,20 @@ def set_threads(n):
     call(lib.anetrain_set_threads, int(n))
 
 
+def _batch(tokens, targets):
+    """tokens (B, T) or (T,) and targets of the same size (or None) as int32 (B, T) arrays."""
+    t = _int32_array(tokens, "tokens")
+    if t.ndim == 1:
+        t = t[None, :]
+    if t.ndim != 2:
+        raise ValueError("tokens must be (B, T) or (T,)")
+    if targets is None:
+        return t, None
+    if np.size(targets) != t.size:
+        raise ValueError(f"targets must have the shape of tokens {t.shape}")
+    return t, _int32_array(targets, "targets").reshape(t.shape)
+
+
 def _int32_array(x, name):
     a = np.ascontiguousarray(x, dtype=np.int32)  # no copy when already contiguous int32
     if a.size == 0:
@@ -139,17 +153,8 @@ class Model:
     def forward(self, tokens, targets=None):
         """The training forward pass. tokens: (B, T) or (T,) ids. Returns (logits (B, T, V) float32,
         loss) — loss is the mean cross-entropy against targets, or None without them."""
-        t = _int32_array(tokens, "tokens")
-        if t.ndim == 1:
-            t = t[None, :]
-        if t.ndim != 2:
-            raise ValueError("tokens must be (B, T) or (T,)")
+        t, y = _batch(tokens, targets)
         B, T = t.shape
-        y = None
-        if targets is not None:
-            y = _int32_array(targets, "targets").reshape(B, T) if np.size(targets) == B * T else None
-            if y is None:
-                raise ValueError(f"targets must have the shape of tokens ({B}, {T})")
         logits = np.empty((B, T, self.vocab_size), dtype=np.float32)
         loss = ctypes.c_double()
         call(lib.anetrain_forward, self._model, t.ctypes.data, y.ctypes.data if y is not None else None, B, T,
@@ -175,15 +180,10 @@ class Model:
     def backward(self, tokens, targets):
         """One forward and backward pass: returns (loss, {name: gradient}) — the gradients of the
         mean cross-entropy, each a view into one float32 array the engine wrote (no copies)."""
-        t = _int32_array(tokens, "tokens")
-        if t.ndim == 1:
-            t = t[None, :]
-        if t.ndim != 2:
-            raise ValueError("tokens must be (B, T) or (T,)")
+        if targets is None:
+            raise ValueError("backward needs targets")
+        t, y = _batch(tokens, targets)
         B, T = t.shape
-        if np.size(targets) != B * T:
-            raise ValueError(f"targets must have the shape of tokens ({B}, {T})")
-        y = _int32_array(targets, "targets").reshape(B, T)
         table = self.tensors()
         flat = np.empty(self._params, dtype=np.float32)
         loss = ctypes.c_double()

@@ -62,7 +62,8 @@ def test_encode_decode_round_trip(model):
     assert model.decode(model.encode("ünïcödé and 中文", bos=False)) == "ünïcödé and 中文"
 
 
-def test_logits_and_loss_equal_anetrain_grad(model, tmp_path):
+def grad_reference(model, tmp_path):
+    """33 ids of the golden text and what `anetrain grad` writes for them (loss, logits, gradients)."""
     anetrain_bin = os.environ.get("ANETRAIN_BIN")
     if not anetrain_bin:
         pytest.skip("ANETRAIN_BIN (the anetrain CLI) is not set")
@@ -70,7 +71,11 @@ def test_logits_and_loss_equal_anetrain_grad(model, tmp_path):
     (tmp_path / "tokens.txt").write_text(" ".join(map(str, ids)))
     subprocess.run([anetrain_bin, "grad", MODEL, "--tokens", str(tmp_path / "tokens.txt"), "--batch", "1", "--seq", "32",
                     "-o", str(tmp_path / "g.safetensors")], check=True, capture_output=True)
-    ref = read_safetensors(tmp_path / "g.safetensors")
+    return ids, read_safetensors(tmp_path / "g.safetensors")
+
+
+def test_logits_and_loss_equal_anetrain_grad(model, tmp_path):
+    ids, ref = grad_reference(model, tmp_path)
     logits, loss = model.forward(ids[:-1], ids[1:])
     assert logits.shape == (1, 32, 512)
     # Same engine, same backend, same order of operations: equal to the last bit is expected; 1e-6
@@ -80,14 +85,7 @@ def test_logits_and_loss_equal_anetrain_grad(model, tmp_path):
 
 
 def test_gradients_equal_anetrain_grad_and_share_one_array(model, tmp_path):
-    anetrain_bin = os.environ.get("ANETRAIN_BIN")
-    if not anetrain_bin:
-        pytest.skip("ANETRAIN_BIN (the anetrain CLI) is not set")
-    ids = model.encode(GOLDEN * 2)[:33]
-    (tmp_path / "tokens.txt").write_text(" ".join(map(str, ids)))
-    subprocess.run([anetrain_bin, "grad", MODEL, "--tokens", str(tmp_path / "tokens.txt"), "--batch", "1", "--seq", "32",
-                    "-o", str(tmp_path / "g.safetensors")], check=True, capture_output=True)
-    ref = read_safetensors(tmp_path / "g.safetensors")
+    ids, ref = grad_reference(model, tmp_path)
     before, _ = model.forward(ids[:-1])
     loss, grads = model.backward(ids[:-1], ids[1:])
     assert abs(loss - float(ref["loss"].reshape(-1)[0])) <= 1e-6 * abs(loss)
