@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from ._lib import ERR_BUFFER, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib
+from ._lib import ERR_BUFFER, Closable, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib
 from ._mil import MilProgram, mil_run
 
 __all__ = ["Error", "MilProgram", "Model", "Trainer", "load", "mil_run", "version", "set_threads"]
@@ -57,7 +57,7 @@ def _int32_array(x, name):
     return a
 
 
-class Model:
+class Model(Closable):
     """A model and its tokenizer. Use `load()`; close() (or a with-block) frees it early."""
 
     def __init__(self, path, tokenizer=None, backend="cpu"):
@@ -88,13 +88,7 @@ class Model:
         self._tok = ctypes.c_void_p()
         self._model = ctypes.c_void_p()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
+    def __del__(self):  # a constructor that failed leaves no handle to free
         if getattr(self, "_model", None) is not None:
             self.close()
 
@@ -193,7 +187,7 @@ class Model:
         return loss.value, grads
 
 
-class Trainer:
+class Trainer(Closable):
     """A training run stepped from Python. Options are the keys of a run's run.json, as
     `anetrain train` writes it: model, data (token shard paths), out (the run directory), and
     optionally val_data / val_frac, seq, batch, accum, steps, lr, min_lr, warmup, wd, clip, seed,
@@ -254,15 +248,6 @@ class Trainer:
         if getattr(self, "_t", None):
             lib.anetrain_trainer_free(self._t)
             self._t = ctypes.c_void_p()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
 def load(path, tokenizer=None, backend="cpu"):

@@ -106,3 +106,16 @@ def call(fn, *args, allow=()):
     if status != OK and status not in allow:
         raise Error(status, lib.anetrain_last_error().decode("utf-8", "replace"))
     return status
+
+
+class Closable:
+    """`with` blocks and garbage collection both end in the subclass's close()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()

@@ -3,10 +3,10 @@ import ctypes
 
 import numpy as np
 
-from ._lib import call, lib
+from ._lib import Closable, call, lib
 
 
-class MilProgram:
+class MilProgram(Closable):
     """A MIL program compiled on "ane-sim", "ane-fake" or "ane" (macOS builds). Compile once, run
     many times: every compile counts toward the process's budget of about 119."""
 
@@ -39,15 +39,6 @@ class MilProgram:
         if getattr(self, "_m", None):
             lib.anetrain_mil_free(self._m)
             self._m = ctypes.c_void_p()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
 def mil_run(path, x, backend="ane-sim", weights_dir=None):
