@@ -17,7 +17,7 @@ Decoder::Decoder(Backend& be, const PackedModel& m, int max_ctx, int max_chunk)
     : be_(be), pm_(&m), cfg_(m.cfg), max_ctx_(std::min(max_ctx, m.cfg.max_seq_len)),
       max_chunk_(std::max(1, max_chunk)) {
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    PackedLayer L{};
+    PackedLayerWeights L{};
     L.attn_norm = m.gain(ParamRole::attn_norm, l);
     L.ffn_norm = m.gain(ParamRole::ffn_norm, l);
     L.q_norm = m.gain(ParamRole::q_norm, l);
@@ -75,37 +75,11 @@ void Decoder::layers_with_stages(const BlockDims& dims) {
   }
 }
 
-// Backend::attention_block_decode and ffn_block_fwd's composition, with packed products.
-void Decoder::layers_packed(const BlockDims& d, int T) {
-  const int kvd = d.Hkv * d.hd;
-  AttentionSaved& s = attn_;
+void Decoder::layers_packed(const BlockDims& dims) {
+  BlockDims d = dims;
   for (int l = 0; l < cfg_.n_layers; ++l) {
-    const PackedLayer& w = layers_[size_t(l)];
-    KvCacheLayer& cache = cache_[size_t(l)];
-    be_.rmsnorm_fwd(x_, w.attn_norm, s.xn, s.rstd, T, d.D, d.eps);
-    float* k_new = cache.k + size_t(pos_) * kvd;  // new keys/values go straight into the cache
-    float* v_new = cache.v + size_t(pos_) * kvd;
-    float* q_out[3] = {d.qk_norm ? s.q_raw : s.q, d.qk_norm ? s.k_raw : k_new, v_new};
-    be_.linear_fwd_packed(s.xn, T, w.qkv, q_out, 3);
-    if (d.qk_norm) {
-      be_.rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, T * d.Hq, d.hd, d.eps);
-      be_.rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, T * d.Hkv, d.hd, d.eps);
-    }
-    be_.rope_fwd(s.q, 1, T, d.Hq, d.hd, pos_, d.rope, d.theta);
-    be_.rope_fwd(k_new, 1, T, d.Hkv, d.hd, pos_, d.rope, d.theta);
-    be_.attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores_, pos_, T, d.Hq, d.Hkv, d.hd);
-    float* o_out[1] = {s.o};
-    be_.linear_fwd_packed(s.attn, T, &w.wo, o_out, 1);
-    be_.residual_fwd(x_, s.o, d.alpha, x2_, size_t(T) * d.D);
-
-    FfnSaved& f = ffn_;
-    be_.rmsnorm_fwd(x2_, w.ffn_norm, f.xn, f.rstd, T, d.D, d.eps);
-    float* gu_out[2] = {f.g, f.u};
-    be_.linear_fwd_packed(f.xn, T, w.gate_up, gu_out, 2);
-    be_.swiglu_fwd(f.g, f.u, f.h, size_t(T) * d.F);
-    float* f_out[1] = {f.f};
-    be_.linear_fwd_packed(f.h, T, &w.down, f_out, 1);
-    be_.residual_fwd(x2_, f.f, d.alpha, x_, size_t(T) * d.D);
+    d.layer = l;
+    be_.decode_layer_packed(d, layers_[size_t(l)], x_, x2_, cache_[size_t(l)], pos_, attn_, ffn_, scores_);
   }
 }
 
@@ -126,7 +100,7 @@ const float* Decoder::feed(const int32_t* tokens, int n) {
       layers_with_stages(d);
     } else {
       for (int t = 0; t < T; ++t) dequantize_row(pm_->at(ParamRole::embedding), tokens[done + t], x_ + size_t(t) * c.dim);
-      layers_packed(d, T);
+      layers_packed(d);
     }
     pos_ += T;
     done += T;

@@ -2,8 +2,9 @@
 // sources, one sequence of ops:
 //   - a Model (fp32): each layer runs the attention_block_decode stage and the training
 //     ffn_block_fwd stage, so a backend's fused stages (the ANE's programs) decode too;
-//   - a PackedModel (fp32, bf16 or Q8_0 matrices): the same composition, with the products as
-//     linear_fwd_packed — Q, K and V in one product, gate and up in one — on the stored format.
+//   - a PackedModel (fp32, bf16 or Q8_0 matrices): each layer runs the decode_layer_packed stage,
+//     whose default is the same composition with the products as linear_fwd_packed — Q, K and V
+//     in one product, gate and up in one — on the stored format (the cpu backend fuses it).
 // A test holds the two paths to each other on fp32 weights. A prompt is fed in chunks; each
 // later token costs one position.
 #pragma once
@@ -35,18 +36,14 @@ class Decoder {
  private:
   void plan();
   void layers_with_stages(const BlockDims& d);
-  void layers_packed(const BlockDims& d, int T);
+  void layers_packed(const BlockDims& d);
 
   Backend& be_;
   const Model* m_ = nullptr;         // the stage path
   const PackedModel* pm_ = nullptr;  // the packed path
   const ModelConfig& cfg_;
   int max_ctx_, max_chunk_, pos_ = 0;
-  struct PackedLayer {
-    const float *attn_norm, *q_norm, *k_norm, *ffn_norm;
-    MatrixRef qkv[3], wo, gate_up[2], down;
-  };
-  std::vector<PackedLayer> layers_;
+  std::vector<PackedLayerWeights> layers_;
   std::vector<float> arena_;
   std::vector<KvCacheLayer> cache_;
   AttentionSaved attn_{};

@@ -162,6 +162,13 @@ class Backend {
   // keys/values to the cache and writes out = x + α·Wo·attention(...) for those tokens.
   virtual void attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                       KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores);
+  // One decoder layer on packed weights for d.T new tokens at positions pos0…: x (T,D) becomes
+  // the layer's output in place (x2 holds the residual between the two blocks); their keys and
+  // values are appended to the cache. The default composes the ops (rmsnorm, linear_fwd_packed,
+  // rope, attention_cached_fwd, swiglu, residual); the cpu backend fuses a single token's layer
+  // into one parallel region.
+  virtual void decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2,
+                                   KvCacheLayer& cache, int pos0, AttentionSaved& s, FfnSaved& f, float* scores);
 };
 
 // QK-norm's backward inside attention_block_bwd: from dq, dk (gradients of the normed q, k) to

@@ -68,8 +68,12 @@ void quantize_q8_0(const float* x, size_t n, int group, int8_t* q, float* scales
     // (An infinite amax makes scale infinite: the finite values quantize to 0, ∞/∞ is caught.)
 #pragma omp simd
     for (int i = 0; i < group; ++i) {
-      const float v = round_half_away(xg[i] / scale);
-      qg[i] = v == v ? int8_t(std::clamp(v, -127.0f, 127.0f)) : int8_t(0);
+      // Plain compares, not std::clamp: its reference arguments kept this loop scalar (10% of a
+      // Q8_0 token's time when it was).
+      float v = round_half_away(xg[i] / scale);
+      v = v > 127.0f ? 127.0f : v;
+      v = v < -127.0f ? -127.0f : v;
+      qg[i] = int8_t(int32_t(v == v ? v : 0.0f));
     }
   }
 }

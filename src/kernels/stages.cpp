@@ -163,6 +163,34 @@ void Backend::attention_block_decode(const BlockDims& d, const LayerTensors& w, 
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
 }
 
+void Backend::decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2,
+                                  KvCacheLayer& cache, int pos0, AttentionSaved& s, FfnSaved& f, float* scores) {
+  const int T = d.T, kvd = d.Hkv * d.hd;
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, T, d.D, d.eps);
+  float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
+  float* v_new = cache.v + size_t(pos0) * kvd;
+  float* qkv_out[3] = {d.qk_norm ? s.q_raw : s.q, d.qk_norm ? s.k_raw : k_new, v_new};
+  linear_fwd_packed(s.xn, T, w.qkv, qkv_out, 3);
+  if (d.qk_norm) {
+    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, T * d.Hq, d.hd, d.eps);
+    rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, T * d.Hkv, d.hd, d.eps);
+  }
+  rope_fwd(s.q, 1, T, d.Hq, d.hd, pos0, d.rope, d.theta);
+  rope_fwd(k_new, 1, T, d.Hkv, d.hd, pos0, d.rope, d.theta);
+  attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, T, d.Hq, d.Hkv, d.hd);
+  float* o_out[1] = {s.o};
+  linear_fwd_packed(s.attn, T, &w.wo, o_out, 1);
+  residual_fwd(x, s.o, d.alpha, x2, size_t(T) * d.D);
+
+  rmsnorm_fwd(x2, w.ffn_norm, f.xn, f.rstd, T, d.D, d.eps);
+  float* gu_out[2] = {f.g, f.u};
+  linear_fwd_packed(f.xn, T, w.gate_up, gu_out, 2);
+  swiglu_fwd(f.g, f.u, f.h, size_t(T) * d.F);
+  float* f_out[1] = {f.f};
+  linear_fwd_packed(f.h, T, &w.down, f_out, 1);
+  residual_fwd(x2, f.f, d.alpha, x, size_t(T) * d.D);
+}
+
 void Backend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
   const int N = d.N();
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, d.D, d.eps);

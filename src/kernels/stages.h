@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 
+#include "kernels/packed.h"
 #include "model/config.h"
 #include "model/params.h"
 
@@ -71,6 +72,13 @@ struct FfnSaved {
 using TakeFloats = std::function<float*(size_t)>;
 AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training, bool flash = false);
 FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d);
+
+// One layer's weights for decoding in the format they are stored in (a PackedModel's rows):
+// gains in fp32, products grouped as they are fused (Q, K, V in one; gate and up in one).
+struct PackedLayerWeights {
+  const float *attn_norm, *q_norm, *k_norm, *ffn_norm;  // q_norm/k_norm: nullptr without QK-norm
+  MatrixRef qkv[3], wo, gate_up[2], down;
+};
 
 struct FfnScratch {
   float* dh;    // (N,F)

@@ -11,34 +11,12 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/packed.h"
+#include "packed_test_util.h"
 
 namespace anetrain {
 namespace {
 
-// One packed matrix with its own storage.
-struct Packed {
-  std::vector<float> f32;
-  std::vector<uint16_t> bf16;
-  std::vector<int8_t> q;
-  std::vector<float> scales;
-  MatrixRef ref;
-  Packed(const std::vector<float>& w, int rows, int cols, WeightFormat f, int group) : f32(w) {
-    ref = {f, nullptr, nullptr, rows, cols, 0};
-    if (f == WeightFormat::f32) ref.data = f32.data();
-    if (f == WeightFormat::bf16) {
-      for (float v : w) bf16.push_back(f32_to_bf16(v));
-      ref.data = bf16.data();
-    }
-    if (f == WeightFormat::q8_0) {
-      q.resize(w.size());
-      scales.resize(w.size() / size_t(group));
-      quantize_q8_0(w.data(), w.size(), group, q.data(), scales.data());
-      ref.data = q.data();
-      ref.scales = scales.data();
-      ref.group = group;
-    }
-  }
-};
+using Packed = test::PackedMatrix;
 
 std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);

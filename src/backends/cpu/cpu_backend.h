@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/packed_dot.h"
 #include "kernels/backend.h"
 
 namespace anetrain {
@@ -55,6 +56,8 @@ class CpuBackend : public Backend {
   void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
                          int V) override;
   void linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) override;
+  void decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2, KvCacheLayer& cache,
+                           int pos0, AttentionSaved& s, FfnSaved& f, float* scores) override;
   size_t classifier_scratch_floats(int N, int V) const override;
   void classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses, float* lse,
                            float* scratch, int N, int D, int V) override;
@@ -85,9 +88,14 @@ class CpuBackend : public Backend {
   std::vector<float> flash_scratch_;
   std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
   std::vector<double> running_sum_;
-  std::vector<int8_t> q8_x_;  // the activations of a Q8_0 product, quantized per group
-  std::vector<float> q8_xs_;
-  std::vector<uint8_t> q8_xu_;  // the same, offset by 128 for vpdpbusd's unsigned operand
+  PackedActivation packed_x_;  // linear_fwd_packed's activations in its weights' form
+  // The fused decode layer's per-thread copies: each thread normalises and quantizes the (one)
+  // activation row itself instead of waiting at a barrier for one thread to do it.
+  struct DecodeThread {
+    std::vector<float> xn;
+    PackedActivation act;
+  };
+  std::vector<DecodeThread> decode_threads_;
 };
 
 }  // namespace anetrain

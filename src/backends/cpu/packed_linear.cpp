@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/packed_dot.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -172,15 +173,59 @@ QDot pick_q8_dot(int group) {
 
 }  // namespace
 
-void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
-  if (parts < 1 || parts > 4) fail("linear_fwd_packed: 1 to 4 parts");
+void PackedActivation::prepare(const float* rows, int n_rows, int row_width, WeightFormat fmt, int q8_group) {
+  x = rows;
+  cols = row_width;
+  group = q8_group;
+  if (fmt != WeightFormat::q8_0) return;
+  const size_t n = size_t(n_rows) * size_t(row_width);
+  if (q.size() < n) q.resize(n), u.resize(n);
+  if (scales.size() < n / size_t(group)) scales.resize(n / size_t(group));
+  quantize_q8_0(rows, n, group, q.data(), scales.data());
+  for (size_t i = 0; i < n; ++i) u[i] = uint8_t(int(q[i]) + 128);
+}
+
+RowDot::RowDot(const MatrixRef& M) : fmt_(M.format), avx512_(cpu_has_avx512()) {
+  if (fmt_ == WeightFormat::q8_0) qdot_ = pick_q8_dot(M.group);
+}
+
+float RowDot::operator()(const MatrixRef& M, int r, const PackedActivation& a, int n) const {
+  const int cols = M.cols;
+  const size_t at = size_t(r) * size_t(cols);
+  const float* x = a.x + size_t(n) * size_t(cols);
+  switch (fmt_) {
+    case WeightFormat::f32: {
+      const float* w = static_cast<const float*>(M.data) + at;
+      return avx512_ ? dot_f32_avx512(w, x, cols) : dot_f32(w, x, cols);
+    }
+    case WeightFormat::bf16: {
+      const uint16_t* w = static_cast<const uint16_t*>(M.data) + at;
+      return avx512_ ? dot_bf16_avx512(w, x, cols) : dot_bf16_scalar(w, x, cols);
+    }
+    case WeightFormat::q8_0: {
+      const int G = cols / M.group;
+      const size_t xat = size_t(n) * size_t(cols);
+      return qdot_(static_cast<const int8_t*>(M.data) + at, M.scales + size_t(r) * G, a.q.data() + xat,
+                   a.u.data() + xat, a.scales.data() + size_t(n) * G, cols, M.group);
+    }
+  }
+  return 0;
+}
+
+void check_fused_parts(const MatrixRef* W, int parts, const char* what) {
+  if (parts < 1 || parts > 4) fail(std::string(what) + ": 1 to 4 parts");
   const int cols = W[0].cols;
   for (int p = 0; p < parts; ++p)
     if (W[p].cols != cols || W[p].format != W[0].format || W[p].group != W[0].group)
-      fail("linear_fwd_packed: the parts of a fused product must share width and format");
+      fail(std::string(what) + ": the parts of a fused product must share width and format");
   if (W[0].format == WeightFormat::q8_0 && (W[0].group <= 0 || cols % W[0].group != 0))
-    fail("linear_fwd_packed: Q8_0 group " + std::to_string(W[0].group) + " does not divide the width " +
+    fail(std::string(what) + ": Q8_0 group " + std::to_string(W[0].group) + " does not divide the width " +
          std::to_string(cols));
+}
+
+void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) {
+  check_fused_parts(W, parts, "linear_fwd_packed");
+  const int cols = W[0].cols;
   const WeightFormat fmt = W[0].format;
   if (fmt == WeightFormat::f32 && N > 4) {
     for (int p = 0; p < parts; ++p)
@@ -188,22 +233,8 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
     return;
   }
   // Activations quantized once for all parts and threads.
-  const int group = W[0].group;
-  const int8_t* xq = nullptr;
-  const uint8_t* xu = nullptr;
-  const float* xs = nullptr;
-  if (fmt == WeightFormat::q8_0) {
-    q8_x_.resize(size_t(N) * cols);
-    q8_xs_.resize(size_t(N) * cols / group);
-    quantize_q8_0(x, size_t(N) * cols, group, q8_x_.data(), q8_xs_.data());
-    q8_xu_.resize(q8_x_.size());
-    for (size_t i = 0; i < q8_x_.size(); ++i) q8_xu_[i] = uint8_t(int(q8_x_[i]) + 128);
-    xq = q8_x_.data();
-    xu = q8_xu_.data();
-    xs = q8_xs_.data();
-  }
-  const QDot qdot = fmt == WeightFormat::q8_0 ? pick_q8_dot(group) : nullptr;
-  const bool avx512 = cpu_has_avx512();
+  packed_x_.prepare(x, N, cols, fmt, W[0].group);
+  const RowDot dot(W[0]);
   int total = 0;
   int start[4] = {0, 0, 0, 0};
   for (int p = 0; p < parts; ++p) start[p] = total, total += W[p].rows;
@@ -215,25 +246,8 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   for (int row = 0; row < total; ++row) {
     int p = parts - 1;
     while (start[p] > row) --p;
-    const MatrixRef& M = W[p];
     const int r = row - start[p];
-    float* yp = y[p];
-    const size_t at = size_t(r) * cols;
-    for (int n = 0; n < N; ++n) {
-      float v;
-      if (fmt == WeightFormat::f32) {
-        const float* w = static_cast<const float*>(M.data) + at;
-        v = avx512 ? dot_f32_avx512(w, x + size_t(n) * cols, cols) : dot_f32(w, x + size_t(n) * cols, cols);
-      } else if (fmt == WeightFormat::bf16) {
-        const uint16_t* w = static_cast<const uint16_t*>(M.data) + at;
-        v = avx512 ? dot_bf16_avx512(w, x + size_t(n) * cols, cols) : dot_bf16_scalar(w, x + size_t(n) * cols, cols);
-      } else {
-        const int G = cols / group;
-        v = qdot(static_cast<const int8_t*>(M.data) + at, M.scales + size_t(r) * G, xq + size_t(n) * cols,
-                 xu + size_t(n) * cols, xs + size_t(n) * G, cols, group);
-      }
-      yp[size_t(n) * M.rows + r] = v;
-    }
+    for (int n = 0; n < N; ++n) y[p][size_t(n) * W[p].rows + r] = dot(W[p], r, packed_x_, n);
   }
 }
 

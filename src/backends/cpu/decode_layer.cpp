@@ -1,0 +1,185 @@
+// cpu decode_layer_packed for one new token: the whole layer in one parallel region. Composed of
+// ops, a token costs ~12 parallel regions per layer (norms, products, RoPE, attention, SwiGLU,
+// residuals), each a wake-up and a barrier of the whole team, which is a large share of a layer
+// that streams its weights in 0.2–1 ms. Here the team stays together through the layer's phases,
+// meeting at spinning barriers (core/spin_barrier.h), and the small elementwise passes ride along
+// with the phase that produces their input:
+//   1. every thread normalises (and for Q8_0 quantizes) x itself; QKV rows claimed guided
+//   2. QK-norm + RoPE, one head per claim            3. attention, one query head per claim
+//   4. every thread quantizes the attention row; Wo rows, each written with its residual
+//   5. every thread normalises x2; gate and up rows together, SwiGLU on the spot
+//   6. every thread quantizes h; down rows, each written with its residual.
+// The math is the ops' (same loops for norms, RoPE tables and SwiGLU; the packed products' row
+// kernels), so the result matches the composed stage to the summation order of attention.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/fast_math.h"
+#include "core/spin_barrier.h"
+
+namespace anetrain {
+
+namespace {
+
+// The loop of CpuBackend::rmsnorm_fwd for one row.
+void rmsnorm_row(const float* x, const float* w, float* y, int D, float eps) {
+  float ss = 0;
+  for (int i = 0; i < D; ++i) ss += x[i] * x[i];
+  const float r = 1.0f / std::sqrt(ss / float(D) + eps);
+  for (int i = 0; i < D; ++i) y[i] = w[i] * (r * x[i]);
+}
+
+void rotate_head(float* v, int hd, RopeStyle style, const float* cs, const float* sn) {
+  const int half = hd / 2;
+  if (style == RopeStyle::interleaved) {
+    for (int p = 0; p < half; ++p) {
+      const float a = v[2 * p], c = v[2 * p + 1];
+      v[2 * p] = a * cs[p] - c * sn[p];
+      v[2 * p + 1] = a * sn[p] + c * cs[p];
+    }
+  } else {
+    for (int p = 0; p < half; ++p) {
+      const float a = v[p], c = v[p + half];
+      v[p] = a * cs[p] - c * sn[p];
+      v[p + half] = a * sn[p] + c * cs[p];
+    }
+  }
+}
+
+// One query head over the cache's n positions: p = softmax(K·q/√hd), out = Vᵀ·p.
+void attend_head(const float* q, const float* k, const float* v, int ldkv, int n, int hd, float scale, float* p,
+                 float* out) {
+  for (int t = 0; t < n; ++t) {
+    const float* kr = k + size_t(t) * ldkv;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < hd; ++j) s += kr[j] * q[j];
+    p[t] = scale * s;
+  }
+  softmax_row(p, n);
+  std::fill(out, out + hd, 0.0f);
+  for (int t = 0; t < n; ++t) {
+    const float* vr = v + size_t(t) * ldkv;
+    const float pt = p[t];
+#pragma omp simd
+    for (int j = 0; j < hd; ++j) out[j] += pt * vr[j];
+  }
+}
+
+// Which of the stacked parts a row of a fused product belongs to, and its row inside that part.
+struct StackedRows {
+  int start[4] = {0, 0, 0, 0};
+  int parts = 0, total = 0;
+  StackedRows(const MatrixRef* W, int n) : parts(n) {
+    for (int p = 0; p < n; ++p) start[p] = total, total += W[p].rows;
+  }
+  int part_of(int row) const {
+    int p = parts - 1;
+    while (start[p] > row) --p;
+    return p;
+  }
+};
+
+}  // namespace
+
+void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2,
+                                     KvCacheLayer& cache, int pos0, AttentionSaved& s, FfnSaved& f, float* scores) {
+  if (d.T != 1 || d.B != 1 || omp_in_parallel()) {
+    Backend::decode_layer_packed(d, w, x, x2, cache, pos0, s, f, scores);
+    return;
+  }
+  check_fused_parts(w.qkv, 3, "decode_layer_packed (QKV)");
+  check_fused_parts(&w.wo, 1, "decode_layer_packed (Wo)");
+  check_fused_parts(w.gate_up, 2, "decode_layer_packed (gate, up)");
+  check_fused_parts(&w.down, 1, "decode_layer_packed (down)");
+  const int D = d.D, hd = d.hd, Hq = d.Hq, Hkv = d.Hkv, F = d.F, qd = Hq * hd, kvd = Hkv * hd;
+  const int ctx = pos0 + 1, group = Hq / Hkv;
+  const float eps = d.eps, alpha = d.alpha, scale = 1.0f / std::sqrt(float(hd));
+  rope_.cover(ctx, hd, d.theta);
+  const float* cs = rope_.cos.data() + size_t(pos0) * (hd / 2);
+  const float* sn = rope_.sin.data() + size_t(pos0) * (hd / 2);
+  float* k_new = cache.k + size_t(pos0) * kvd;
+  float* v_new = cache.v + size_t(pos0) * kvd;
+  float* qkv_out[3] = {d.qk_norm ? s.q_raw : s.q, d.qk_norm ? s.k_raw : k_new, v_new};
+  const StackedRows qkv_rows(w.qkv, 3);
+  const RowDot qkv_dot(w.qkv[0]), o_dot(w.wo), gate_up_dot(w.gate_up[0]), down_dot(w.down);
+
+  const int team_max = omp_get_max_threads();
+  if (int(decode_threads_.size()) < team_max) decode_threads_.resize(size_t(team_max));
+  for (auto& t : decode_threads_)
+    if (int(t.xn.size()) < D) t.xn.resize(size_t(D));
+  GuidedRange qkv_range, head_range, attend_range, o_range, gate_up_range, down_range;
+  std::optional<SpinBarrier> barrier;
+
+#pragma omp parallel num_threads(team_max)
+  {
+#pragma omp single
+    {
+      // The team OpenMP actually gave (fewer than asked is allowed); the single's own barrier
+      // publishes the barrier and ranges to every thread.
+      const int team = omp_get_num_threads();
+      barrier.emplace(team);
+      qkv_range.reset(qkv_rows.total, team, 16);
+      head_range.reset(Hq + Hkv, team, 1);
+      attend_range.reset(Hq, team, 1);
+      o_range.reset(D, team, 16);
+      gate_up_range.reset(F, team, 16);
+      down_range.reset(D, team, 16);
+    }
+    DecodeThread& me = decode_threads_[size_t(omp_get_thread_num())];
+    int b = 0, e = 0;
+
+    rmsnorm_row(x, w.attn_norm, me.xn.data(), D, eps);
+    me.act.prepare(me.xn.data(), 1, D, w.qkv[0].format, w.qkv[0].group);
+    while (qkv_range.claim(b, e))
+      for (int row = b; row < e; ++row) {
+        const int p = qkv_rows.part_of(row), r = row - qkv_rows.start[p];
+        qkv_out[p][r] = qkv_dot(w.qkv[p], r, me.act, 0);
+      }
+    barrier->wait();
+
+    while (head_range.claim(b, e))
+      for (int h = b; h < e; ++h) {
+        const bool is_q = h < Hq;
+        const int i = is_q ? h : h - Hq;
+        float* out = (is_q ? s.q : k_new) + size_t(i) * hd;
+        if (d.qk_norm)
+          rmsnorm_row((is_q ? s.q_raw : s.k_raw) + size_t(i) * hd, is_q ? w.q_norm : w.k_norm, out, hd, eps);
+        rotate_head(out, hd, d.rope, cs, sn);
+      }
+    barrier->wait();
+
+    while (attend_range.claim(b, e))
+      for (int h = b; h < e; ++h) {
+        const size_t kv_at = size_t(h / group) * hd;
+        attend_head(s.q + size_t(h) * hd, cache.k + kv_at, cache.v + kv_at, kvd, ctx, hd, scale,
+                    scores + size_t(h) * ctx, s.attn + size_t(h) * hd);
+      }
+    barrier->wait();
+
+    me.act.prepare(s.attn, 1, qd, w.wo.format, w.wo.group);
+    while (o_range.claim(b, e))
+      for (int r = b; r < e; ++r) x2[r] = x[r] + alpha * o_dot(w.wo, r, me.act, 0);
+    barrier->wait();
+
+    rmsnorm_row(x2, w.ffn_norm, me.xn.data(), D, eps);
+    me.act.prepare(me.xn.data(), 1, D, w.gate_up[0].format, w.gate_up[0].group);
+    while (gate_up_range.claim(b, e))
+      for (int r = b; r < e; ++r) {
+        const float g = gate_up_dot(w.gate_up[0], r, me.act, 0);
+        const float u = gate_up_dot(w.gate_up[1], r, me.act, 0);
+        f.h[r] = g / (1.0f + exp_f32(-g)) * u;
+      }
+    barrier->wait();
+
+    me.act.prepare(f.h, 1, F, w.down.format, w.down.group);
+    while (down_range.claim(b, e))
+      for (int r = b; r < e; ++r) x[r] = x2[r] + alpha * down_dot(w.down, r, me.act, 0);
+  }
+}
+
+}  // namespace anetrain

@@ -1,0 +1,43 @@
+// Row-by-row products of packed weights with one activation row, shared by the cpu backend's
+// linear_fwd_packed (rows of one product spread over threads) and its fused decode layer (all of
+// a layer's products inside one parallel region). Kernels and the reasons for their shapes are
+// in packed_linear.cpp.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/packed.h"
+
+namespace anetrain {
+
+// An activation row set in the form a weight format's kernel reads: the floats themselves for
+// f32 and bf16 weights; for Q8_0, quantized per group (and offset by 128 for vpdpbusd).
+struct PackedActivation {
+  std::vector<int8_t> q;
+  std::vector<uint8_t> u;
+  std::vector<float> scales;
+  const float* x = nullptr;
+  int cols = 0, group = 0;
+  // Grows the buffers to the largest use and then keeps them (no allocation per token).
+  void prepare(const float* rows, int n_rows, int row_width, WeightFormat fmt, int q8_group);
+};
+
+// The dot-product kernel for one format and group, chosen once at run time by the CPU's features.
+class RowDot {
+ public:
+  explicit RowDot(const MatrixRef& shape_of_all_parts);
+  // Row r of M (a matrix of the format given at construction) · activation row n.
+  float operator()(const MatrixRef& M, int r, const PackedActivation& a, int n) const;
+
+ private:
+  using QDot = float (*)(const int8_t*, const float*, const int8_t*, const uint8_t*, const float*, int, int);
+  WeightFormat fmt_;
+  bool avx512_;
+  QDot qdot_ = nullptr;
+};
+
+// Refuses parts that cannot share one fused product (width, format, group) or a Q8_0 group that
+// does not divide the width; `what` names the caller in the message.
+void check_fused_parts(const MatrixRef* W, int parts, const char* what);
+
+}  // namespace anetrain

@@ -1,0 +1,36 @@
+// A packed matrix (kernels/packed.h) that owns its storage, made from fp32 values, for the tests
+// of the packed products and of the decode stage.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+#include "kernels/packed.h"
+
+namespace anetrain::test {
+
+struct PackedMatrix {
+  std::vector<float> f32;
+  std::vector<uint16_t> bf16;
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  MatrixRef ref;
+  PackedMatrix(const std::vector<float>& w, int rows, int cols, WeightFormat f, int group) : f32(w) {
+    ref = {f, nullptr, nullptr, rows, cols, 0};
+    if (f == WeightFormat::f32) ref.data = f32.data();
+    if (f == WeightFormat::bf16) {
+      for (float v : w) bf16.push_back(f32_to_bf16(v));
+      ref.data = bf16.data();
+    }
+    if (f == WeightFormat::q8_0) {
+      q.resize(w.size());
+      scales.resize(w.size() / size_t(group));
+      quantize_q8_0(w.data(), w.size(), group, q.data(), scales.data());
+      ref.data = q.data();
+      ref.scales = scales.data();
+      ref.group = group;
+    }
+  }
+};
+
+}  // namespace anetrain::test
