@@ -67,6 +67,7 @@ TEST(PackedKernels, CpuEqualsReferenceAtOddAndRealShapes) {
       check_against_ref(f, N, 1024, {3072 / 4}, 128, 4);        // qwen3 width, group 128
       check_against_ref(f, N, 288, {40}, 96, 5);                // a group no SIMD kernel takes: scalar
       check_against_ref(f, N, 192, {33}, 64, 6);                // an odd number of 64-groups
+      check_against_ref(f, N, 1280, {19}, 64, 8);               // 20 groups: a partial second 16 of scales
       if (f != WeightFormat::q8_0) check_against_ref(f, N, 100, {9}, 0, 7);  // widths off the SIMD steps
     }
 }
