@@ -61,6 +61,13 @@ class Backend {
   // copies of the weights (the ANE's staged inputs, cpu-bf16's bf16 copy) rebuilds them when the
   // version moved; the others ignore it.
   virtual void sync_weights(const WeightsView& w) {}
+  // A backend that keeps a bf16 copy of the weight arena for its products returns it here (room
+  // for w.count values; nullptr when it keeps none), so that the optimizer can write the new
+  // weights' bf16 values in the same pass that computes them instead of the backend reading the
+  // whole arena again before the next product. weights_bf16_mirror_filled(version) then marks
+  // the copy as that of weights `version`.
+  virtual uint16_t* weights_bf16_mirror(const WeightsView& w) { return nullptr; }
+  virtual void weights_bf16_mirror_filled(uint64_t version) {}
   // True for a backend whose fused stage programs are its point (the ANE's): the decoder then runs
   // their stages on fp32 weights instead of the packed products.
   virtual bool runs_fused_stages() const { return false; }

@@ -27,7 +27,8 @@ void Model::touch() {
 
 void Model::zero_grads() {
   ensure_grads();
-  std::fill(grads.begin(), grads.end(), 0.0f);
+  if (!grads_zero) std::fill(grads.begin(), grads.end(), 0.0f);
+  grads_zero = false;  // whatever follows writes them; only the optimizer's pass vouches again
 }
 
 void init_random(Model& m, uint64_t seed) {

@@ -27,6 +27,10 @@ struct Model {
   float* grad(const ParamSpec& s) { return grads.data() + s.offset; }
   void zero_grads();   // allocates the gradient buffer on first call
   void ensure_grads();
+  // Set by the optimizer, which clears the gradients in its own pass over them; the next
+  // zero_grads() then skips its pass over the arena. zero_grads() and backward() reset it, so it
+  // only ever vouches for the stretch between an optimizer step and the next zero_grads().
+  bool grads_zero = false;
 
   // Identifies the current weights, unique across all models of the process: every writer of
   // `params` (init, checkpoint load, the optimizer step) calls touch(), so a backend that derives

@@ -93,6 +93,7 @@ double forward(Backend& be, Model& m, Workspace& ws) {
 
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const GradsFinal& on_final) {
   m.ensure_grads();
+  m.grads_zero = false;
   be.sync_weights({m.params.data(), m.params.size(), m.version});
   const ModelConfig& c = m.cfg;
   const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dtype.h"
+
 namespace anetrain {
 
 double lr_at(const AdamWConfig& c, int64_t step) {
@@ -54,7 +56,13 @@ double AdamW::step(Model& m) {
   return norm;
 }
 
-void AdamW::step_with_norm(Model& m, double norm) {
+void AdamW::step_with_norm(Model& m, double norm, Backend& be) {
+  uint16_t* mirror = be.weights_bf16_mirror({m.params.data(), m.params.size(), m.version});
+  step_with_norm(m, norm, mirror);
+  if (mirror) be.weights_bf16_mirror_filled(m.version);
+}
+
+void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror) {
   // Same rule as torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) only when < 1.
   double gscale = 1.0;
   if (cfg_.clip > 0) {
@@ -71,23 +79,38 @@ void AdamW::step_with_norm(Model& m, double norm) {
   const float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
   const float eps = float(cfg_.eps);
   const auto& specs = m.table.specs();
+  // One pass over the weights, their gradients and both moments: the gradients are cleared for
+  // the next step and the bf16 copy refilled here rather than in passes of their own (measured on
+  // 110M parameters, 2 cores: 93–99 ms as three passes, 66–76 ms fused).
+  auto update = [&](size_t i, float* p, float* g, float* mm, float* vv, float gs, float decay) {
+    const float gi = g[i] * gs;
+    g[i] = 0.0f;
+    mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+    vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
+    // Decoupled decay first, then the Adam step, in torch's order.
+    p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
+  };
   for (size_t k = 0; k < specs.size(); ++k) {
     const size_t off = specs[k].offset, n = specs[k].numel();
     const float decay = decay_[k] ? float(1.0 - lr * cfg_.weight_decay) : 1.0f;
     float* p = m.params.data() + off;
-    const float* g = m.grads.data() + off;
+    float* g = m.grads.data() + off;
     float* mm = m_.data() + off;
     float* vv = v_.data() + off;
     const float gs = float(gscale);
+    if (bf16_mirror) {
+      uint16_t* b = bf16_mirror + off;
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; ++i) {
-      const float gi = g[i] * gs;
-      mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
-      vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
-      // Decoupled decay first, then the Adam step, in torch's order.
-      p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
+      for (size_t i = 0; i < n; ++i) {
+        update(i, p, g, mm, vv, gs, decay);
+        b[i] = f32_to_bf16_branchless(p[i]);
+      }
+    } else {
+#pragma omp parallel for simd schedule(static)
+      for (size_t i = 0; i < n; ++i) update(i, p, g, mm, vv, gs, decay);
     }
   }
+  m.grads_zero = true;
   m.touch();  // the weights changed: backends rebuild what they derived from them
 }
 

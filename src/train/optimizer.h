@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "model/model.h"
 
 namespace anetrain {
@@ -31,10 +32,15 @@ double grad_norm(const Model& m);
 class AdamW {
  public:
   AdamW(const Model& m, const AdamWConfig& c);
-  // Clips, then updates m.params from m.grads with this step's lr. Returns the pre-clip norm.
+  // Clips, then updates m.params from m.grads with this step's lr, and leaves m.grads zero (for
+  // the next step; m.grads_zero says so). Returns the pre-clip norm.
   double step(Model& m);
   // Same, with the gradient norm already computed by the caller (who checked it is finite).
-  void step_with_norm(Model& m, double norm);
+  // bf16_mirror: when not null, receives bf16 of every new weight (m.params.size() values) in the
+  // same pass — a backend's copy (Backend::weights_bf16_mirror), so it need not read them again.
+  void step_with_norm(Model& m, double norm, uint16_t* bf16_mirror = nullptr);
+  // step_with_norm refilling `be`'s bf16 copy of the weights, when it keeps one.
+  void step_with_norm(Model& m, double norm, Backend& be);
   int64_t steps_taken() const { return t_; }
   std::vector<float>& m1() { return m_; }
   std::vector<float>& m2() { return v_; }

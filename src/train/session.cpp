@@ -278,7 +278,7 @@ StepReport TrainSession::step() {
   const double norm = scaled_norm / scale;
   if (finite) {
     if (scale != 1.0) scale_grads(m, 1.0 / scale);
-    opt_->step_with_norm(m, norm);
+    opt_->step_with_norm(m, norm, *be_);
     st_.nonfinite_consecutive = 0;
   } else if (!overflow) {
     ++st_.nonfinite_consecutive;

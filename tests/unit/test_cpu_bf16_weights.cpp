@@ -3,11 +3,18 @@
 // and the copy must follow the weights when their version moves (it is rebuilt, not patched).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "core/dtype.h"
+#include "core/rng.h"
 #include "kernels/backend.h"
+#include "model/model.h"
+#include "model/transformer.h"
+#include "model/workspace.h"
 #include "op_test_util.h"
+#include "train/optimizer.h"
 
 namespace anetrain::test {
 namespace {
@@ -43,6 +50,54 @@ TEST(CpuBf16Weights, CopyFollowsTheVersionAndMatchesPerCallConversion) {
   EXPECT_TRUE(all_close("cpu-bf16 arena product vs ref", y_arena.data(), y_ref.data(), y_ref.size(),
                         be->numerics().linear_rtol));
   EXPECT_FALSE(all_close("cpu-bf16 differs from fp32", y_arena.data(), y_ref.data(), y_ref.size(), 1e-6));
+}
+
+// The optimizer refills the backend's bf16 copy in its own pass (and clears the gradients there):
+// training with that must give the same bits as converting the arena before the next product and
+// zeroing the gradients in a pass of their own.
+TEST(CpuBf16Weights, OptimizerPassRefillsTheCopyAndClearsGradients) {
+  ModelConfig c;
+  c.dim = 32, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 8, c.hidden_dim = 48;
+  c.vocab_size = 37, c.max_seq_len = 16;
+  c.validate();
+  Model fused(c), plain(c);
+  init_random(fused, 3);
+  init_random(plain, 3);
+  auto be_fused = make_backend("cpu-bf16"), be_plain = make_backend("cpu-bf16");
+  Workspace ws(c, 2, 12);
+  Rng rng(4);
+  AdamWConfig oc;
+  oc.warmup = 0, oc.total_steps = 4, oc.lr = 1e-2;
+  AdamW opt_fused(fused, oc), opt_plain(plain, oc);
+  for (int step = 0; step < 4; ++step) {
+    for (size_t i = 0; i < ws.inputs.size(); ++i)
+      ws.inputs[i] = int32_t(rng.below(37)), ws.targets[i] = int32_t(rng.below(37));
+    fused.zero_grads();
+    const double loss_fused = forward(*be_fused, fused, ws);
+    backward(*be_fused, fused, ws);
+    opt_fused.step_with_norm(fused, grad_norm(fused), *be_fused);
+    EXPECT_TRUE(fused.grads_zero);
+    for (float g : fused.grads) ASSERT_EQ(g, 0.0f) << "step " << step;
+
+    plain.zero_grads();
+    const double loss_plain = forward(*be_plain, plain, ws);
+    backward(*be_plain, plain, ws);
+    opt_plain.step_with_norm(plain, grad_norm(plain));
+    EXPECT_EQ(loss_fused, loss_plain) << "step " << step;
+    ASSERT_EQ(0, std::memcmp(fused.params.data(), plain.params.data(), sizeof(float) * plain.params.size()))
+        << "weights differ after step " << step;
+  }
+  // The copy the optimizer wrote is the one the next product reads: equal to converting per call.
+  const auto& specs = fused.table.specs();
+  const ParamSpec& wq = *std::find_if(specs.begin() + 1, specs.end(), [](const ParamSpec& s) { return s.is_matrix(); });
+  const int out = int(wq.shape[0]), in = int(wq.shape[1]), N = 3;
+  const std::vector<float> x = random_vec(size_t(N) * in, 5);
+  std::vector<float> y_copy(size_t(N) * out), y_loose(size_t(N) * out);
+  be_fused->sync_weights({fused.params.data(), fused.params.size(), fused.version});
+  be_fused->linear_fwd(x.data(), fused.param(wq), y_copy.data(), N, in, out);
+  const std::vector<float> loose(fused.param(wq), fused.param(wq) + wq.numel());
+  be_fused->linear_fwd(x.data(), loose.data(), y_loose.data(), N, in, out);
+  EXPECT_EQ(0, std::memcmp(y_copy.data(), y_loose.data(), sizeof(float) * y_copy.size()));
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ class CpuBackend : public Backend {
   Numerics numerics() const override;
   double matrix_peak_gflops() override;
   void sync_weights(const WeightsView& w) override;
+  uint16_t* weights_bf16_mirror(const WeightsView& w) override;
+  void weights_bf16_mirror_filled(uint64_t version) override { mirror_version_ = version; }
   Precision precision() const { return precision_; }
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;
   void linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) override;

@@ -29,15 +29,8 @@ Precision default_precision() {
 }
 
 void to_bf16(const float* src, uint16_t* dst, size_t n) {
-  // Same rounding as f32_to_bf16, written branch-free so it vectorises; NaN keeps a quiet bit.
 #pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, src + i, 4);
-    const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-    const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
-    dst[i] = uint16_t(nan ? ((bits >> 16) | 0x40u) : rounded);
-  }
+  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_branchless(src[i]);
 }
 
 struct Gemm::Impl {
