@@ -18,6 +18,11 @@ inline void zero_strided_rows(float* p, int rows, size_t stride, int width) {
   for (int r = 0; r < rows; ++r) std::memset(p + size_t(r) * stride, 0, sizeof(float) * size_t(width));
 }
 
+// Passes that write their result in bf16 (for the bf16 block stages; ffn_block.cpp): RMSNorm's
+// forward as rmsnorm_fwd computes it, and y = α·x.
+void rmsnorm_fwd_to_bf16(const float* x, const float* w, uint16_t* y, float* rstd, int N, int D, float eps);
+void scale_to_bf16(const float* x, float alpha, uint16_t* y, size_t n);
+
 // Not final: the ANE backends inherit its ops and override the stages.
 class CpuBackend : public Backend {
  public:
@@ -58,6 +63,15 @@ class CpuBackend : public Backend {
   void cross_entropy_bwd(const float* logits, const int32_t* targets, float scale, float* dlogits, int N,
                          int V) override;
   void linear_fwd_packed(const float* x, int N, const MatrixRef* W, float* const* y, int parts) override;
+  // bf16: each operand written in bf16 once by the pass that makes it (ffn_block.cpp,
+  // attention_block.cpp); fp32: the composed stages.
+  void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                           AttentionSaved& s) override;
+  void attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                           const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) override;
+  void ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) override;
+  void ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                     const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) override;
   void decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2, KvCacheLayer& cache,
                            int pos0, AttentionSaved& s, FfnSaved& f, float* scores) override;
   size_t classifier_scratch_floats(int N, int V) const override;
@@ -85,7 +99,9 @@ class CpuBackend : public Backend {
   WeightsView weights_;
   uint64_t mirror_version_ = 0;
   std::vector<uint16_t> mirror_;      // bf16 copy of weights_, valid at mirror_version_
-  std::vector<uint16_t> scratch_[3];  // per-call conversions; grow to the largest use, then stay
+  // Conversions made per call, by slot: 0–1 activations of one product, 2 a weight outside the
+  // arena, 3–5 the attention block's Q/K/V gradients. Each grows to its largest use, then stays.
+  std::vector<uint16_t> scratch_[6];
   float* flash_scratch(size_t floats_per_thread);  // per-thread tiles of the flash kernels
   std::vector<float> flash_scratch_;
   std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
