@@ -12,7 +12,9 @@
 // analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <vector>
@@ -26,6 +28,7 @@ namespace anetrain {
 
 namespace {
 
+#if defined(__x86_64__)
 bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   return has;
@@ -35,6 +38,9 @@ bool cpu_has_avx512_vnni() {
   static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
   return has;
 }
+#else  // other CPUs (Apple silicon, where the ane backend lives) take the portable loops
+bool cpu_has_avx512() { return false; }
+#endif
 
 float dot_f32(const float* w, const float* x, int n) {
   float s = 0;
@@ -43,6 +49,7 @@ float dot_f32(const float* w, const float* x, int n) {
   return s;
 }
 
+#if defined(__x86_64__)
 // Four independent accumulators: one FMA chain per row left the loads waiting on its latency
 // (a 768-wide matrix-vector product streamed 19 GB/s on 2 cores with one, 25–28 with four).
 __attribute__((target("avx512f"))) float dot_f32_avx512(const float* w, const float* x, int n) {
@@ -59,6 +66,8 @@ __attribute__((target("avx512f"))) float dot_f32_avx512(const float* w, const fl
   return s;
 }
 
+#endif
+
 float dot_bf16_scalar(const uint16_t* w, const float* x, int n) {
   float s = 0;
 #pragma omp simd reduction(+ : s)
@@ -66,6 +75,7 @@ float dot_bf16_scalar(const uint16_t* w, const float* x, int n) {
   return s;
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw"))) float dot_bf16_avx512(const uint16_t* w, const float* x, int n) {
   __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   int i = 0;
@@ -79,6 +89,7 @@ __attribute__((target("avx512f,avx512bw"))) float dot_bf16_avx512(const uint16_t
   for (; i < n; ++i) s += bf16_to_f32(w[i]) * x[i];
   return s;
 }
+#endif
 
 // Signed int8 × int8 per group. (The same sum written over the unsigned offset activations,
 // w·(xu − 128), is miscompiled by GCC 12 at -O2 -march=native with AVX512-VNNI: its vectorised
@@ -93,6 +104,7 @@ float dot_q8_scalar(const int8_t* w, const float* ws, const int8_t* x, const flo
   return s;
 }
 
+#if defined(__x86_64__)
 // The VNNI kernels take the activations offset to unsigned, xu = x + 128 (made once per call):
 // vpdpbusd multiplies u8 by s8, so Σ x·w = Σ xu·w − 128·Σ w, and the second sum is one more
 // vpdpbusd of the weights against a vector of 128s. Two multiply-adds per 64 bytes, where putting
@@ -183,11 +195,17 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) float dot_q8_g64(const in
   if (g < G) acc0 = _mm512_fmadd_ps(group_dot(g), _mm512_set1_ps(ws[g] * xs[g]), acc0);
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
+#else
+// Never called off x86 (cpu_has_avx512 is false there); named so the dispatch compiles everywhere.
+float dot_f32_avx512(const float* w, const float* x, int n) { return dot_f32(w, x, n); }
+float dot_bf16_avx512(const uint16_t* w, const float* x, int n) { return dot_bf16_scalar(w, x, n); }
+#endif
 
 // (weights, their scales, activations signed, the same offset to unsigned, their scales, n, group)
 using QDot = float (*)(const int8_t*, const float*, const int8_t*, const uint8_t*, const float*, int, int);
 
 QDot pick_q8_dot(int group) {
+#if defined(__x86_64__)
   if (cpu_has_avx512_vnni() && group == 32)
     return [](const int8_t* w, const float* ws, const int8_t* x, const uint8_t* xu, const float* xs, int n, int) {
       return dot_q8_g32(w, ws, x, xu, xs, n);
@@ -197,6 +215,7 @@ QDot pick_q8_dot(int group) {
       return dot_q8_only64(w, ws, xu, xs, n);
     };
   if (cpu_has_avx512_vnni() && group % 64 == 0) return dot_q8_g64;
+#endif
   return [](const int8_t* w, const float* ws, const int8_t* x, const uint8_t*, const float* xs, int n, int g) {
     return dot_q8_scalar(w, ws, x, xs, n, g);
   };
