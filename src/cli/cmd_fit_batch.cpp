@@ -82,7 +82,7 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
           backward(*be, m, *ws, 1.0f / float(accum));
         }
         losses[s] = float(loss);
-        const double norm = adamw.step(m);
+        const double norm = adamw.step(m, *be);
         if (!std::isfinite(loss) || !std::isfinite(norm))
           fail("non-finite loss or gradient norm at step " + std::to_string(s));
         if (log_every > 0 && (s % log_every == 0 || s + 1 == steps))

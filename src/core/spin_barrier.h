@@ -2,7 +2,7 @@
 // region (the fused decode layer: ~6 phases of 20–300 µs each per layer). libgomp's own barrier
 // follows the short GOMP_SPINCOUNT that ensure_short_thread_spin sets for shared machines and
 // then sleeps in the kernel; waking a sleeper costs tens of µs, a large share of a phase this
-// short. Here a waiter spins a little longer (about 20 µs) and then sleeps too (a futex, through
+// short. Here a waiter spins a little longer (see kSpins) and then sleeps too (a futex, through
 // std::atomic::wait), so a thread never burns more than that while the one it waits for has been
 // descheduled by another process.
 #pragma once
@@ -44,7 +44,9 @@ class SpinBarrier {
   }
 
  private:
-  static constexpr int kSpins = 1500;  // pause is ~15 ns on current x86 cores: ~20 µs
+  // ~20 µs on Zen 4 (pause ≈ 15 ns); Intel's ~140-cycle pause makes it ~60 µs; arm64's yield is
+  // a cycle or so, so there the wait goes to the futex almost at once (not measured on a Mac).
+  static constexpr int kSpins = 1500;
   const int team_;
   alignas(64) std::atomic<int> arrived_{0};
   alignas(64) std::atomic<uint32_t> generation_{0};

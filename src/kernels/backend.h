@@ -173,7 +173,7 @@ class Backend {
   // the layer's output in place (x2 holds the residual between the two blocks); their keys and
   // values are appended to the cache. The default composes the ops (rmsnorm, linear_fwd_packed,
   // rope, attention_cached_fwd, swiglu, residual); the cpu backend fuses a single token's layer
-  // into one parallel region.
+  // into one parallel region. s and f are scratch: their contents afterwards are unspecified.
   virtual void decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2,
                                    KvCacheLayer& cache, int pos0, AttentionSaved& s, FfnSaved& f, float* scores);
 };

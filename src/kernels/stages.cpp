@@ -1,6 +1,7 @@
 // Default stages: each block written as a sequence of contract ops. A backend that fuses a
 // block overrides the virtual and is tested against this composition.
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "kernels/backend.h"
@@ -163,8 +164,26 @@ void Backend::attention_block_decode(const BlockDims& d, const LayerTensors& w, 
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
 }
 
+void check_decode_layer(const BlockDims& d, const PackedLayerWeights& w) {
+  const int qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  const struct {
+    const MatrixRef& m;
+    int rows, cols;
+    const char* name;
+  } expect[] = {{w.qkv[0], qd, d.D, "Wq"},        {w.qkv[1], kvd, d.D, "Wk"},     {w.qkv[2], kvd, d.D, "Wv"},
+                {w.wo, d.D, qd, "Wo"},             {w.gate_up[0], d.F, d.D, "Wgate"}, {w.gate_up[1], d.F, d.D, "Wup"},
+                {w.down, d.D, d.F, "Wdown"}};
+  if (d.B != 1) fail("decode_layer_packed: one sequence at a time (B = " + std::to_string(d.B) + ")");
+  for (const auto& e : expect)
+    if (e.m.rows != e.rows || e.m.cols != e.cols)
+      fail(std::string("decode_layer_packed: ") + e.name + " is " + std::to_string(e.m.rows) + "×" +
+           std::to_string(e.m.cols) + ", the layer's dimensions need " + std::to_string(e.rows) + "×" +
+           std::to_string(e.cols));
+}
+
 void Backend::decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2,
                                   KvCacheLayer& cache, int pos0, AttentionSaved& s, FfnSaved& f, float* scores) {
+  check_decode_layer(d, w);
   const int T = d.T, kvd = d.Hkv * d.hd;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, T, d.D, d.eps);
   float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache

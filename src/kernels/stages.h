@@ -1,5 +1,10 @@
 // Buffers a stage keeps from forward to backward, and the scratch its backward needs.
 // All are planned once per (config, B, T) by model/workspace.cpp; stages never allocate.
+// They belong to the stage between its forward and its backward, and only the members named as
+// outputs of the contract (out, dx, the cache) mean anything to callers: a backend may keep
+// other contents there. cpu-bf16 does — xn and h (and the dres, dg, du scratch) hold bf16 values
+// in their first halves (backends/cpu/ffn_block.cpp) — so nothing but the same backend's
+// backward may read them as floats.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -79,6 +84,9 @@ struct PackedLayerWeights {
   const float *attn_norm, *q_norm, *k_norm, *ffn_norm;  // q_norm/k_norm: nullptr without QK-norm
   MatrixRef qkv[3], wo, gate_up[2], down;
 };
+// Throws Error unless the matrices have the shapes `d` implies (a decode stage writes rows by
+// them into buffers planned from d) and d is one sequence.
+void check_decode_layer(const BlockDims& d, const PackedLayerWeights& w);
 
 struct FfnScratch {
   float* dh;    // (N,F)

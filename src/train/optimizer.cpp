@@ -56,6 +56,12 @@ double AdamW::step(Model& m) {
   return norm;
 }
 
+double AdamW::step(Model& m, Backend& be) {
+  const double norm = grad_norm(m);
+  step_with_norm(m, norm, be);
+  return norm;
+}
+
 void AdamW::step_with_norm(Model& m, double norm, Backend& be) {
   uint16_t* mirror = be.weights_bf16_mirror({m.params.data(), m.params.size(), m.version});
   step_with_norm(m, norm, mirror);

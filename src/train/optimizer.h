@@ -41,6 +41,8 @@ class AdamW {
   void step_with_norm(Model& m, double norm, uint16_t* bf16_mirror = nullptr);
   // step_with_norm refilling `be`'s bf16 copy of the weights, when it keeps one.
   void step_with_norm(Model& m, double norm, Backend& be);
+  // step(m) likewise.
+  double step(Model& m, Backend& be);
   int64_t steps_taken() const { return t_; }
   std::vector<float>& m1() { return m_; }
   std::vector<float>& m2() { return v_; }

@@ -15,6 +15,9 @@
 namespace anetrain::test {
 namespace {
 
+// A weight version no Model in this process will have (Model::touch counts up from 1).
+constexpr uint64_t kArenaVersion = uint64_t(1) << 62;
+
 struct Shape {
   const char* name;
   int N, D, F;
@@ -46,7 +49,7 @@ TEST(CpuBf16Stages, FfnBlockEqualsItsComposition) {
       for (int fused = 0; fused < 2; ++fused) {
         auto be = make_backend("cpu-bf16");
         float* wbase = in_arena ? arena.data() : loose.data();
-        be->sync_weights({arena.data(), arena.size(), 1});
+        be->sync_weights({arena.data(), arena.size(), kArenaVersion});
         LayerTensors w{}, g{};
         grads[fused] = random_vec(arena.size(), 14);  // non-zero: the stage accumulates
         w.ffn_norm = wbase, w.w_gate = wbase + D, w.w_up = wbase + D + DF, w.w_down = wbase + D + 2 * DF;
@@ -107,7 +110,7 @@ TEST(CpuBf16Stages, AttentionBlockEqualsItsComposition) {
           auto be = make_backend("cpu-bf16");
           if (flash && !be->attention_flash(AttnShape{c.B, c.T, c.Hq, c.Hkv, c.hd})) break;  // short T: none
           flash_cases += flash && fused;
-          be->sync_weights({arena.data(), arena.size(), 1});
+          be->sync_weights({arena.data(), arena.size(), kArenaVersion});
           float* wb = in_arena ? arena.data() : loose.data();
           grads[fused] = random_vec(total, 24);
           float* gb = grads[fused].data();

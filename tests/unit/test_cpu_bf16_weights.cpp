@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/rng.h"
+#include "backends/cpu/cpu_backend.h"
 #include "kernels/backend.h"
 #include "model/model.h"
 #include "model/transformer.h"
@@ -53,8 +54,9 @@ TEST(CpuBf16Weights, CopyFollowsTheVersionAndMatchesPerCallConversion) {
 }
 
 // The optimizer refills the backend's bf16 copy in its own pass (and clears the gradients there):
-// training with that must give the same bits as converting the arena before the next product and
-// zeroing the gradients in a pass of their own.
+// training with that must give the same bits as the plain optimizer step, after which the backend
+// converts the arena itself before the next product — and the refill must be what is used (no
+// conversion of the arena after the first).
 TEST(CpuBf16Weights, OptimizerPassRefillsTheCopyAndClearsGradients) {
   ModelConfig c;
   c.dim = 32, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 8, c.hidden_dim = 48;
@@ -75,7 +77,7 @@ TEST(CpuBf16Weights, OptimizerPassRefillsTheCopyAndClearsGradients) {
     fused.zero_grads();
     const double loss_fused = forward(*be_fused, fused, ws);
     backward(*be_fused, fused, ws);
-    opt_fused.step_with_norm(fused, grad_norm(fused), *be_fused);
+    opt_fused.step(fused, *be_fused);
     EXPECT_TRUE(fused.grads_zero);
     for (float g : fused.grads) ASSERT_EQ(g, 0.0f) << "step " << step;
 
@@ -84,9 +86,19 @@ TEST(CpuBf16Weights, OptimizerPassRefillsTheCopyAndClearsGradients) {
     backward(*be_plain, plain, ws);
     opt_plain.step_with_norm(plain, grad_norm(plain));
     EXPECT_EQ(loss_fused, loss_plain) << "step " << step;
+    EXPECT_EQ(dynamic_cast<CpuBackend&>(*be_fused).bf16_weight_conversions(), 1u) << "step " << step;
+    EXPECT_EQ(dynamic_cast<CpuBackend&>(*be_plain).bf16_weight_conversions(), uint64_t(step + 1));
     ASSERT_EQ(0, std::memcmp(fused.params.data(), plain.params.data(), sizeof(float) * plain.params.size()))
         << "weights differ after step " << step;
   }
+  // A step the optimizer skips (an overflow) leaves gradients behind: the next zero_grads() clears them.
+  fused.zero_grads();
+  forward(*be_fused, fused, ws);
+  backward(*be_fused, fused, ws);
+  EXPECT_FALSE(fused.grads_zero);
+  fused.zero_grads();
+  for (float g : fused.grads) ASSERT_EQ(g, 0.0f) << "zero_grads after a skipped step";
+
   // The copy the optimizer wrote is the one the next product reads: equal to converting per call.
   const auto& specs = fused.table.specs();
   const ParamSpec& wq = *std::find_if(specs.begin() + 1, specs.end(), [](const ParamSpec& s) { return s.is_matrix(); });

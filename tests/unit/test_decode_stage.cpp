@@ -30,6 +30,7 @@ void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.name; }
 
 const DecodeCase kCases[] = {
     {"gqa3_interleaved", 96, 160, 6, 2, 16, 32, false, RopeStyle::interleaved, 0.7f, 1e4f, 1e-5f},
+    {"gqa2_hd32_half", 128, 192, 4, 2, 32, 64, false, RopeStyle::half, 1.0f, 1e4f, 1e-5f},
     {"gqa2_half_qknorm_scalar_q8", 64, 44, 6, 3, 10, 4, true, RopeStyle::half, 1.3f, 1e4f, 1e-5f},
     {"stories260k", 64, 172, 8, 4, 8, 4, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
     {"stories110m", 768, 2048, 12, 12, 64, 64, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
@@ -158,6 +159,30 @@ TEST_P(DecodeStageVsRef, SameBitsWithAnyThreadCount) {
   }
   omp_set_num_threads(threads);
   for (size_t i = 1; i < outs.size(); ++i) EXPECT_EQ(outs[i], outs[0]) << "threads " << i + 1 << " vs 1";
+}
+
+// Shapes that disagree with the block's dimensions are refused before anything is written.
+TEST(DecodeStage, RefusesWeightsOfAnotherShape) {
+  const DecodeCase& c = kCases[0];
+  const BlockDims d{1, 1, c.D, c.Hq, c.Hkv, c.hd, c.F, c.eps, c.alpha, c.theta, c.rope, c.qk_norm};
+  for (const std::string& name : {std::string("cpu"), std::string("ref")}) {
+    auto be = make_backend(name);
+    Layer L(c, WeightFormat::f32);
+    L.w.wo.rows -= 1;
+    Buffers b(c);
+    const std::string e = error_of([&] {
+      be->decode_layer_packed(d, L.w, b.x.data(), b.x2.data(), b.cache, 0, b.s, b.ffn, b.scores.data());
+    });
+    EXPECT_NE(e.find("Wo is 95×96"), std::string::npos) << name << ": " << e;
+    BlockDims two = d;
+    two.B = 2;
+    Layer ok(c, WeightFormat::f32);
+    EXPECT_NE(error_of([&] {
+                be->decode_layer_packed(two, ok.w, b.x.data(), b.x2.data(), b.cache, 0, b.s, b.ffn, b.scores.data());
+              }).find("one sequence"),
+              std::string::npos)
+        << name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

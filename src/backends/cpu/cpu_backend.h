@@ -34,6 +34,9 @@ class CpuBackend : public Backend {
   uint16_t* weights_bf16_mirror(const WeightsView& w) override;
   void weights_bf16_mirror_filled(uint64_t version) override { mirror_version_ = version; }
   Precision precision() const { return precision_; }
+  // How many times the bf16 weight copy was made by converting the whole arena (not counting the
+  // optimizer's refills through weights_bf16_mirror): tests check the refill is what is used.
+  uint64_t bf16_weight_conversions() const { return mirror_conversions_; }
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;
   void linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) override;
   void linear_bwd_w(const float* dy, const float* x, float* dW, int N, int in, int out) override;
@@ -98,6 +101,7 @@ class CpuBackend : public Backend {
   Gemm gemm_;
   WeightsView weights_;
   uint64_t mirror_version_ = 0;
+  uint64_t mirror_conversions_ = 0;
   std::vector<uint16_t> mirror_;      // bf16 copy of weights_, valid at mirror_version_
   // Conversions made per call, by slot: 0–1 activations of one product, 2 a weight outside the
   // arena, 3–5 the attention block's Q/K/V gradients. Each grows to its largest use, then stays.
@@ -109,7 +113,7 @@ class CpuBackend : public Backend {
   PackedActivation packed_x_;  // linear_fwd_packed's activations in its weights' form
   // The fused decode layer's per-thread copies: each thread normalises and quantizes the (one)
   // activation row itself instead of waiting at a barrier for one thread to do it.
-  struct DecodeThread {
+  struct alignas(64) DecodeThread {  // one cache line apart: each thread writes its own
     std::vector<float> xn;
     PackedActivation act;
   };

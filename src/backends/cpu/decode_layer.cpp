@@ -11,10 +11,6 @@
 //   6. every thread quantizes h; down rows, each written with its residual.
 // The math is the ops' (same loops for norms, RoPE tables and SwiGLU; the packed products' row
 // kernels), so the result matches the composed stage to the summation order of attention.
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
-// analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <omp.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -78,6 +74,11 @@ void attend_head_scalar(const float* q, const float* k, const float* v, int ldkv
 }
 
 #if defined(__x86_64__)
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
+// analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The same for hd = 16·C with q and the output held in registers: written with plain loops the
 // compiler reloaded and stored `out` for every position (~130 cycles per cached position; the
 // head's attention was an eighth of a Q8_0 token).
@@ -110,6 +111,7 @@ __attribute__((target("avx512f"))) void attend_head_avx512(const float* q, const
   }
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + 16 * c, _mm512_add_ps(acc[0][c], acc[1][c]));
 }
+#pragma GCC diagnostic pop
 
 #endif
 
@@ -152,6 +154,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
     Backend::decode_layer_packed(d, w, x, x2, cache, pos0, s, f, scores);
     return;
   }
+  check_decode_layer(d, w);
   check_fused_parts(w.qkv, 3, "decode_layer_packed (QKV)");
   check_fused_parts(&w.wo, 1, "decode_layer_packed (Wo)");
   check_fused_parts(w.gate_up, 2, "decode_layer_packed (gate, up)");
@@ -170,8 +173,14 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
 
   const int team_max = omp_get_max_threads();
   if (int(decode_threads_.size()) < team_max) decode_threads_.resize(size_t(team_max));
-  for (auto& t : decode_threads_)
+  // Every buffer a thread fills inside the region is sized here: nothing may throw in there.
+  int min_group = 1 << 30;
+  for (const MatrixRef* m : {&w.qkv[0], &w.wo, &w.gate_up[0], &w.down})
+    if (m->format == WeightFormat::q8_0) min_group = std::min(min_group, m->group);
+  for (auto& t : decode_threads_) {
     if (int(t.xn.size()) < D) t.xn.resize(size_t(D));
+    if (min_group != 1 << 30) t.act.reserve(size_t(std::max({D, qd, F})), min_group);
+  }
   GuidedRange qkv_range, head_range, attend_range, o_range, gate_up_range, down_range;
   std::optional<SpinBarrier> barrier;
 

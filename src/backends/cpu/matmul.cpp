@@ -67,6 +67,7 @@ const uint16_t* CpuBackend::bf16_weight(const float* W, size_t n) {
     mirror_.resize(weights_.count);
     to_bf16(weights_.data, mirror_.data(), weights_.count);
     mirror_version_ = weights_.version;
+    ++mirror_conversions_;
   }
   return mirror_.data() + (W - weights_.data);
 }

@@ -20,6 +20,9 @@ struct PackedActivation {
   int cols = 0, group = 0;
   // Grows the buffers to the largest use and then keeps them (no allocation per token).
   void prepare(const float* rows, int n_rows, int row_width, WeightFormat fmt, int q8_group);
+  // Room for `values` quantized in groups of at least `min_group`, so that prepare() will not
+  // allocate (inside a parallel region, where an exception could not be caught).
+  void reserve(size_t values, int min_group);
 };
 
 // The dot-product kernel for one format and group, chosen once at run time by the CPU's features.

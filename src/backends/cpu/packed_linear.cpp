@@ -235,6 +235,12 @@ void PackedActivation::prepare(const float* rows, int n_rows, int row_width, Wei
   for (size_t i = 0; i < n; ++i) u[i] = uint8_t(int(q[i]) + 128);
 }
 
+void PackedActivation::reserve(size_t values, int min_group) {
+  if (q.size() < values) q.resize(values), u.resize(values);
+  const size_t groups = values / size_t(std::max(min_group, 1));
+  if (scales.size() < groups) scales.resize(groups);
+}
+
 RowDot::RowDot(const MatrixRef& M) : fmt_(M.format), avx512_(cpu_has_avx512()) {
   if (fmt_ == WeightFormat::q8_0) qdot_ = pick_q8_dot(M.group);
 }
