@@ -184,6 +184,15 @@ class Backend {
 std::pair<const float*, const float*> qk_norm_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
                                                  const LayerTensors& g, const AttentionSaved& s, AttentionScratch& k);
 
+// The attention block between its projections, as the default stages compose it: QK-norm (when
+// the model has it) on s.q_raw/s.k_raw into s.q/s.k, RoPE, attention into s.attn; and backward
+// from k.dattn to the gradients of the projections' outputs (returned as qk_norm_bwd does).
+// Shared by backends that fuse the rest of the block differently (cpu-bf16).
+void attention_core_fwd(Backend& be, const BlockDims& d, const LayerTensors& w, AttentionSaved& s);
+std::pair<const float*, const float*> attention_core_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
+                                                        const LayerTensors& g, const AttentionSaved& s,
+                                                        AttentionScratch& k);
+
 std::vector<std::string> backend_names();  // the ones built into this binary
 // Throws an Error listing backend_names() when the name is unknown.
 std::unique_ptr<Backend> make_backend(const std::string& name);

@@ -91,28 +91,42 @@ std::pair<const float*, const float*> qk_norm_bwd(Backend& be, const BlockDims& 
   return {k.dq_raw, k.dk_raw};
 }
 
+void attention_core_fwd(Backend& be, const BlockDims& d, const LayerTensors& w, AttentionSaved& s) {
+  const int N = d.N();
+  if (d.qk_norm) {  // RMSNorm over each head's hd values: rows = N·heads
+    be.rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
+    be.rmsnorm_fwd(s.k_raw, w.k_norm, s.k, s.k_rstd, N * d.Hkv, d.hd, d.eps);
+  }
+  be.rope_fwd(s.q, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
+  be.rope_fwd(s.k, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
+  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
+  if (s.lse)
+    be.attention_flash_fwd(s.q, s.k, s.v, s.attn, s.lse, shape);
+  else
+    be.attention_fwd(s.q, s.k, s.v, s.attn, s.probs, shape);
+}
+
+std::pair<const float*, const float*> attention_core_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
+                                                        const LayerTensors& g, const AttentionSaved& s,
+                                                        AttentionScratch& k) {
+  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
+  if (s.lse)
+    be.attention_flash_bwd(k.dattn, s.q, s.k, s.v, s.attn, s.lse, k.dq, k.dk, k.dv, shape);
+  else
+    be.attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, shape);
+  be.rope_bwd(k.dq, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
+  be.rope_bwd(k.dk, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
+  return qk_norm_bwd(be, d, w, g, s, k);
+}
+
 void Backend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                   AttentionSaved& s) {
   const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, d.D, d.eps);
-  if (d.qk_norm) {
-    linear_fwd(s.xn, w.wq, s.q_raw, N, d.D, qd);
-    linear_fwd(s.xn, w.wk, s.k_raw, N, d.D, kvd);
-    // QK-norm is RMSNorm over each head's hd values: rows = N*heads.
-    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
-    rmsnorm_fwd(s.k_raw, w.k_norm, s.k, s.k_rstd, N * d.Hkv, d.hd, d.eps);
-  } else {
-    linear_fwd(s.xn, w.wq, s.q, N, d.D, qd);
-    linear_fwd(s.xn, w.wk, s.k, N, d.D, kvd);
-  }
+  linear_fwd(s.xn, w.wq, d.qk_norm ? s.q_raw : s.q, N, d.D, qd);
+  linear_fwd(s.xn, w.wk, d.qk_norm ? s.k_raw : s.k, N, d.D, kvd);
   linear_fwd(s.xn, w.wv, s.v, N, d.D, kvd);
-  rope_fwd(s.q, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
-  rope_fwd(s.k, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
-  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
-  if (s.lse)
-    attention_flash_fwd(s.q, s.k, s.v, s.attn, s.lse, shape);
-  else
-    attention_fwd(s.q, s.k, s.v, s.attn, s.probs, shape);
+  attention_core_fwd(*this, d, w, s);
   linear_fwd(s.attn, w.wo, s.o, N, qd, d.D);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
 }
@@ -123,14 +137,7 @@ void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, con
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
   linear_bwd_w(k.dres, s.attn, g.wo, N, qd, d.D);
   linear_bwd_x(k.dres, w.wo, k.dattn, N, qd, d.D, false);
-  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
-  if (s.lse)
-    attention_flash_bwd(k.dattn, s.q, s.k, s.v, s.attn, s.lse, k.dq, k.dk, k.dv, shape);
-  else
-    attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, shape);
-  rope_bwd(k.dq, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
-  rope_bwd(k.dk, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
-  const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);
+  const auto [dq, dk] = attention_core_bwd(*this, d, w, g, s, k);
   linear_bwd_w(dq, s.xn, g.wq, N, d.D, qd);
   linear_bwd_w(dk, s.xn, g.wk, N, d.D, kvd);
   linear_bwd_w(k.dv, s.xn, g.wv, N, d.D, kvd);

@@ -18,17 +18,7 @@ void CpuBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   gemm_.bf16(xn, false, bf16_weight(w.wq, size_t(qd) * D), true, d.qk_norm ? s.q_raw : s.q, N, qd, D, false);
   gemm_.bf16(xn, false, bf16_weight(w.wk, size_t(kvd) * D), true, d.qk_norm ? s.k_raw : s.k, N, kvd, D, false);
   gemm_.bf16(xn, false, bf16_weight(w.wv, size_t(kvd) * D), true, s.v, N, kvd, D, false);
-  if (d.qk_norm) {
-    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
-    rmsnorm_fwd(s.k_raw, w.k_norm, s.k, s.k_rstd, N * d.Hkv, d.hd, d.eps);
-  }
-  rope_fwd(s.q, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
-  rope_fwd(s.k, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
-  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
-  if (s.lse)
-    attention_flash_fwd(s.q, s.k, s.v, s.attn, s.lse, shape);
-  else
-    attention_fwd(s.q, s.k, s.v, s.attn, s.probs, shape);
+  attention_core_fwd(*this, d, w, s);
   linear_fwd(s.attn, w.wo, s.o, N, qd, D);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * D);
 }
@@ -42,14 +32,7 @@ void CpuBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   scale_to_bf16(dout, d.alpha, dres, size_t(N) * D);
   gemm_.bf16(dres, true, bf16_activation(s.attn, size_t(N) * qd, 1), false, g.wo, D, qd, N, true);  // dWo += dresᵀ·attn
   gemm_.bf16(dres, false, bf16_weight(w.wo, size_t(D) * qd), false, k.dattn, N, qd, D, false);      // dattn = dres·Wo
-  const AttnShape shape{d.B, d.T, d.Hq, d.Hkv, d.hd};
-  if (s.lse)
-    attention_flash_bwd(k.dattn, s.q, s.k, s.v, s.attn, s.lse, k.dq, k.dk, k.dv, shape);
-  else
-    attention_bwd(k.dattn, s.q, s.k, s.v, s.probs, k.dq, k.dk, k.dv, k.dprobs, shape);
-  rope_bwd(k.dq, d.B, d.T, d.Hq, d.hd, 0, d.rope, d.theta);
-  rope_bwd(k.dk, d.B, d.T, d.Hkv, d.hd, 0, d.rope, d.theta);
-  const auto [dq32, dk32] = qk_norm_bwd(*this, d, w, g, s, k);
+  const auto [dq32, dk32] = attention_core_bwd(*this, d, w, g, s, k);
   // Each gradient converted once, for its weight gradient and its share of dxn.
   const uint16_t* dq = bf16_activation(dq32, size_t(N) * qd, 3);
   const uint16_t* dk = bf16_activation(dk32, size_t(N) * kvd, 4);

@@ -22,18 +22,16 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/fast_math.h"
+#include "backends/cpu/rmsnorm_row.h"
 #include "core/spin_barrier.h"
 
 namespace anetrain {
 
 namespace {
 
-// The loop of CpuBackend::rmsnorm_fwd for one row.
-void rmsnorm_row(const float* x, const float* w, float* y, int D, float eps) {
-  float ss = 0;
-  for (int i = 0; i < D; ++i) ss += x[i] * x[i];
-  const float r = 1.0f / std::sqrt(ss / float(D) + eps);
-  for (int i = 0; i < D; ++i) y[i] = w[i] * (r * x[i]);
+// rmsnorm_fwd's row into y.
+void normalise_row(const float* x, const float* w, float* y, int D, float eps) {
+  rmsnorm_row(x, w, D, eps, [y](int i, float v) { y[i] = v; });
 }
 
 void rotate_head(float* v, int hd, RopeStyle style, const float* cs, const float* sn) {
@@ -202,7 +200,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
     DecodeThread& me = decode_threads_[size_t(omp_get_thread_num())];
     int b = 0, e = 0;
 
-    rmsnorm_row(x, w.attn_norm, me.xn.data(), D, eps);
+    normalise_row(x, w.attn_norm, me.xn.data(), D, eps);
     me.act.prepare(me.xn.data(), 1, D, w.qkv[0].format, w.qkv[0].group);
     while (qkv_range.claim(b, e))
       for (int row = b; row < e; ++row) {
@@ -217,7 +215,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
         const int i = is_q ? h : h - Hq;
         float* out = (is_q ? s.q : k_new) + size_t(i) * hd;
         if (d.qk_norm)
-          rmsnorm_row((is_q ? s.q_raw : s.k_raw) + size_t(i) * hd, is_q ? w.q_norm : w.k_norm, out, hd, eps);
+          normalise_row((is_q ? s.q_raw : s.k_raw) + size_t(i) * hd, is_q ? w.q_norm : w.k_norm, out, hd, eps);
         rotate_head(out, hd, d.rope, cs, sn);
       }
     barrier->wait();
@@ -235,7 +233,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
       for (int r = b; r < e; ++r) x2[r] = x[r] + alpha * o_dot(w.wo, r, me.act, 0);
     barrier->wait();
 
-    rmsnorm_row(x2, w.ffn_norm, me.xn.data(), D, eps);
+    normalise_row(x2, w.ffn_norm, me.xn.data(), D, eps);
     me.act.prepare(me.xn.data(), 1, D, w.gate_up[0].format, w.gate_up[0].group);
     while (gate_up_range.claim(b, e))
       for (int r = b; r < e; ++r) {

@@ -10,6 +10,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/fast_math.h"
+#include "backends/cpu/rmsnorm_row.h"
 #include "core/dtype.h"
 
 namespace anetrain {
@@ -26,14 +27,8 @@ uint16_t* as_bf16(float* p) { return reinterpret_cast<uint16_t*>(p); }
 void rmsnorm_fwd_to_bf16(const float* x, const float* w, uint16_t* y, float* rstd, int N, int D, float eps) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
-    const float* xr = x + size_t(n) * D;
-    float ss = 0;
-    for (int i = 0; i < D; ++i) ss += xr[i] * xr[i];
-    const float r = 1.0f / std::sqrt(ss / float(D) + eps);
-    rstd[n] = r;
     uint16_t* yr = y + size_t(n) * D;
-#pragma omp simd
-    for (int i = 0; i < D; ++i) yr[i] = f32_to_bf16_branchless(w[i] * (r * xr[i]));
+    rstd[n] = rmsnorm_row(x + size_t(n) * D, w, D, eps, [yr](int i, float v) { yr[i] = f32_to_bf16_branchless(v); });
   }
 }
 

@@ -2,19 +2,15 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/rmsnorm_row.h"
 
 namespace anetrain {
 
 void CpuBackend::rmsnorm_fwd(const float* x, const float* w, float* y, float* rstd, int N, int D, float eps) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
-    const float* xr = x + size_t(n) * D;
-    float ss = 0;
-    for (int i = 0; i < D; ++i) ss += xr[i] * xr[i];
-    const float r = 1.0f / std::sqrt(ss / float(D) + eps);
-    rstd[n] = r;
     float* yr = y + size_t(n) * D;
-    for (int i = 0; i < D; ++i) yr[i] = w[i] * (r * xr[i]);
+    rstd[n] = rmsnorm_row(x + size_t(n) * D, w, D, eps, [yr](int i, float v) { yr[i] = v; });
   }
 }
 
