@@ -115,6 +115,7 @@ class CpuBackend : public Backend {
   // activation row itself instead of waiting at a barrier for one thread to do it.
   struct alignas(64) DecodeThread {  // one cache line apart: each thread writes its own
     std::vector<float> xn;
+    std::vector<float> up;  // the up projection of the rows a thread claimed
     PackedActivation act;
   };
   std::vector<DecodeThread> decode_threads_;

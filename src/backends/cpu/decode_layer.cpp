@@ -177,6 +177,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
     if (m->format == WeightFormat::q8_0) min_group = std::min(min_group, m->group);
   for (auto& t : decode_threads_) {
     if (int(t.xn.size()) < D) t.xn.resize(size_t(D));
+    if (int(t.up.size()) < F) t.up.resize(size_t(F));
     if (min_group != 1 << 30) t.act.reserve(size_t(std::max({D, qd, F})), min_group);
   }
   GuidedRange qkv_range, head_range, attend_range, o_range, gate_up_range, down_range;
@@ -203,9 +204,11 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
     normalise_row(x, w.attn_norm, me.xn.data(), D, eps);
     me.act.prepare(me.xn.data(), 1, D, w.qkv[0].format, w.qkv[0].group);
     while (qkv_range.claim(b, e))
-      for (int row = b; row < e; ++row) {
+      for (int row = b; row < e;) {  // a claim may span the parts' boundary
         const int p = qkv_rows.part_of(row), r = row - qkv_rows.start[p];
-        qkv_out[p][r] = qkv_dot(w.qkv[p], r, me.act, 0);
+        const int stop = std::min(e, qkv_rows.start[p] + w.qkv[p].rows);
+        qkv_dot.rows(w.qkv[p], r, r + (stop - row), me.act, 0, qkv_out[p] + r);
+        row = stop;
       }
     barrier->wait();
 
@@ -229,23 +232,29 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
     barrier->wait();
 
     me.act.prepare(s.attn, 1, qd, w.wo.format, w.wo.group);
-    while (o_range.claim(b, e))
-      for (int r = b; r < e; ++r) x2[r] = x[r] + alpha * o_dot(w.wo, r, me.act, 0);
+    while (o_range.claim(b, e)) {
+      o_dot.rows(w.wo, b, e, me.act, 0, x2 + b);
+      for (int r = b; r < e; ++r) x2[r] = x[r] + alpha * x2[r];
+    }
     barrier->wait();
 
     normalise_row(x2, w.ffn_norm, me.xn.data(), D, eps);
     me.act.prepare(me.xn.data(), 1, D, w.gate_up[0].format, w.gate_up[0].group);
-    while (gate_up_range.claim(b, e))
+    while (gate_up_range.claim(b, e)) {
+      gate_up_dot.rows(w.gate_up[0], b, e, me.act, 0, f.h + b);
+      gate_up_dot.rows(w.gate_up[1], b, e, me.act, 0, me.up.data());
       for (int r = b; r < e; ++r) {
-        const float g = gate_up_dot(w.gate_up[0], r, me.act, 0);
-        const float u = gate_up_dot(w.gate_up[1], r, me.act, 0);
-        f.h[r] = g / (1.0f + exp_f32(-g)) * u;
+        const float g = f.h[r];
+        f.h[r] = g / (1.0f + exp_f32(-g)) * me.up[size_t(r - b)];
       }
+    }
     barrier->wait();
 
     me.act.prepare(f.h, 1, F, w.down.format, w.down.group);
-    while (down_range.claim(b, e))
-      for (int r = b; r < e; ++r) x[r] = x2[r] + alpha * down_dot(w.down, r, me.act, 0);
+    while (down_range.claim(b, e)) {
+      down_dot.rows(w.down, b, e, me.act, 0, x + b);  // no other thread reads x in this phase
+      for (int r = b; r < e; ++r) x[r] = x2[r] + alpha * x[r];
+    }
   }
 }
 

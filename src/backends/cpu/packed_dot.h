@@ -31,12 +31,14 @@ class RowDot {
   explicit RowDot(const MatrixRef& shape_of_all_parts);
   // Row r of M (a matrix of the format given at construction) · activation row n.
   float operator()(const MatrixRef& M, int r, const PackedActivation& a, int n) const;
+  // Rows [r0, r1) of M · activation row n into out[0, r1 − r0).
+  void rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a, int n, float* out) const;
 
  private:
-  using QDot = float (*)(const int8_t*, const float*, const int8_t*, const uint8_t*, const float*, int, int);
+  enum class Q8Kernel { scalar, vnni_g32, vnni_only64, vnni_g64 };
   WeightFormat fmt_;
   bool avx512_;
-  QDot qdot_ = nullptr;
+  Q8Kernel q8_ = Q8Kernel::scalar;
 };
 
 // Refuses parts that cannot share one fused product (width, format, group) or a Q8_0 group that
