@@ -130,20 +130,6 @@ void attend_head(const float* q, const float* k, const float* v, int ldkv, int n
   attend_head_scalar(q, k, v, ldkv, n, hd, scale, p, out);
 }
 
-// Which of the stacked parts a row of a fused product belongs to, and its row inside that part.
-struct StackedRows {
-  int start[4] = {0, 0, 0, 0};
-  int parts = 0, total = 0;
-  StackedRows(const MatrixRef* W, int n) : parts(n) {
-    for (int p = 0; p < n; ++p) start[p] = total, total += W[p].rows;
-  }
-  int part_of(int row) const {
-    int p = parts - 1;
-    while (start[p] > row) --p;
-    return p;
-  }
-};
-
 }  // namespace
 
 void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeights& w, float* x, float* x2,
@@ -204,12 +190,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
     normalise_row(x, w.attn_norm, me.xn.data(), D, eps);
     me.act.prepare(me.xn.data(), 1, D, w.qkv[0].format, w.qkv[0].group);
     while (qkv_range.claim(b, e))
-      for (int row = b; row < e;) {  // a claim may span the parts' boundary
-        const int p = qkv_rows.part_of(row), r = row - qkv_rows.start[p];
-        const int stop = std::min(e, qkv_rows.start[p] + w.qkv[p].rows);
-        qkv_dot.rows(w.qkv[p], r, r + (stop - row), me.act, 0, qkv_out[p] + r);
-        row = stop;
-      }
+      qkv_rows.each_part(b, e, [&](int p, int r0, int r1) { qkv_dot.rows(w.qkv[p], r0, r1, me.act, 0, qkv_out[p] + r0); });
     barrier->wait();
 
     while (head_range.claim(b, e))
@@ -244,8 +225,7 @@ void CpuBackend::decode_layer_packed(const BlockDims& d, const PackedLayerWeight
       gate_up_dot.rows(w.gate_up[0], b, e, me.act, 0, f.h + b);
       gate_up_dot.rows(w.gate_up[1], b, e, me.act, 0, me.up.data());
       for (int r = b; r < e; ++r) {
-        const float g = f.h[r];
-        f.h[r] = g / (1.0f + exp_f32(-g)) * me.up[size_t(r - b)];
+        f.h[r] = swiglu(f.h[r], me.up[size_t(r - b)]);
       }
     }
     barrier->wait();

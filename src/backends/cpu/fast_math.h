@@ -42,6 +42,15 @@ inline float exp_f32(float x) {
   return x != x ? x : y;
 }
 
+// SwiGLU's gate, silu(g)·u, and its gradients: one expression for the op (swiglu.cpp), the bf16
+// FFN stage and the fused decode layer, so that they agree bit for bit.
+inline float swiglu(float g, float u) { return g / (1.0f + exp_f32(-g)) * u; }
+inline void swiglu_grads(float dh, float g, float u, float& dg, float& du) {
+  const float sg = 1.0f / (1.0f + exp_f32(-g));
+  du = dh * g * sg;
+  dg = dh * u * sg * (1.0f + g * (1.0f - sg));
+}
+
 // max of z[0..n) (NaN entries are skipped; a row of NaN gives −∞).
 inline float row_max(const float* z, int n) {
   float m = -INFINITY;

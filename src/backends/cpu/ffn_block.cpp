@@ -48,7 +48,7 @@ void CpuBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
   gemm_.bf16(xn, false, bf16_weight(w.w_up, size_t(F) * D), true, s.u, N, F, D, false);
   const size_t NF = size_t(N) * F;
 #pragma omp parallel for simd schedule(static)
-  for (size_t i = 0; i < NF; ++i) h[i] = f32_to_bf16_branchless(s.g[i] / (1.0f + exp_f32(-s.g[i])) * s.u[i]);
+  for (size_t i = 0; i < NF; ++i) h[i] = f32_to_bf16_branchless(swiglu(s.g[i], s.u[i]));
   gemm_.bf16(h, false, bf16_weight(w.w_down, size_t(D) * F), true, s.f, N, D, F, false);
   residual_fwd(x, s.f, d.alpha, out, size_t(N) * D);
 }
@@ -67,10 +67,11 @@ void CpuBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
   gemm_.bf16(dres, false, bf16_weight(w.w_down, size_t(D) * F), false, k.dh, N, F, D, false);   // dh = dres·W_down
   const size_t NF = size_t(N) * F;
 #pragma omp parallel for simd schedule(static)
-  for (size_t i = 0; i < NF; ++i) {  // swiglu_bwd's math, written in bf16
-    const float gi = s.g[i], ui = s.u[i], sg = 1.0f / (1.0f + exp_f32(-gi));
-    du[i] = f32_to_bf16_branchless(k.dh[i] * gi * sg);
-    dg[i] = f32_to_bf16_branchless(k.dh[i] * ui * sg * (1.0f + gi * (1.0f - sg)));
+  for (size_t i = 0; i < NF; ++i) {  // swiglu_bwd, written in bf16
+    float dgi, dui;
+    swiglu_grads(k.dh[i], s.g[i], s.u[i], dgi, dui);
+    dg[i] = f32_to_bf16_branchless(dgi);
+    du[i] = f32_to_bf16_branchless(dui);
   }
   gemm_.bf16(dg, true, xn, false, g.w_gate, F, D, N, true);       // dW_gate += dgᵀ·xn
   gemm_.bf16(du, true, xn, false, g.w_up, F, D, N, true);         // dW_up += duᵀ·xn

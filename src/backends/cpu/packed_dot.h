@@ -3,6 +3,7 @@
 // a layer's products inside one parallel region). Kernels and the reasons for their shapes are
 // in packed_linear.cpp.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -29,9 +30,8 @@ struct PackedActivation {
 class RowDot {
  public:
   explicit RowDot(const MatrixRef& shape_of_all_parts);
-  // Row r of M (a matrix of the format given at construction) · activation row n.
-  float operator()(const MatrixRef& M, int r, const PackedActivation& a, int n) const;
-  // Rows [r0, r1) of M · activation row n into out[0, r1 − r0).
+  // Rows [r0, r1) of M (a matrix of the format given at construction) · activation row n into
+  // out[0, r1 − r0).
   void rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a, int n, float* out) const;
 
  private:
@@ -39,6 +39,27 @@ class RowDot {
   WeightFormat fmt_;
   bool avx512_;
   Q8Kernel q8_ = Q8Kernel::scalar;
+};
+
+// The rows of a fused product's parts numbered one after another (Q, K, V; gate, up), so that
+// threads can divide them as one range.
+struct StackedRows {
+  int start[4] = {0, 0, 0, 0};
+  int parts = 0, total = 0;
+  StackedRows(const MatrixRef* W, int n) : parts(n) {
+    for (int p = 0; p < n; ++p) start[p] = total, total += W[p].rows;
+  }
+  // fn(part, first row, end row) for each part's share of stacked rows [b, e), in order.
+  template <class Fn>
+  void each_part(int b, int e, Fn fn) const {
+    for (int row = b; row < e;) {
+      int p = parts - 1;
+      while (start[p] > row) --p;
+      const int stop = p + 1 < parts ? std::min(e, start[p + 1]) : e;
+      fn(p, row - start[p], stop - start[p]);
+      row = stop;
+    }
+  }
 };
 
 // Refuses parts that cannot share one fused product (width, format, group) or a Q8_0 group that

@@ -238,12 +238,6 @@ RowDot::RowDot(const MatrixRef& M) : fmt_(M.format), avx512_(cpu_has_avx512()) {
 #endif
 }
 
-float RowDot::operator()(const MatrixRef& M, int r, const PackedActivation& a, int n) const {
-  float v = 0;
-  rows(M, r, r + 1, a, n, &v);
-  return v;
-}
-
 void RowDot::rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a, int n, float* out) const {
   const int cols = M.cols;
   const size_t width = size_t(cols);
@@ -308,9 +302,7 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   // Activations quantized once for all parts and threads.
   packed_x_.prepare(x, N, cols, fmt, W[0].group);
   const RowDot dot(W[0]);
-  int total = 0;
-  int start[4] = {0, 0, 0, 0};
-  for (int p = 0; p < parts; ++p) start[p] = total, total += W[p].rows;
+  const StackedRows stacked(W, parts);
 
   // Guided over blocks of 16 rows: big contiguous bands first (one stream per thread), then
   // smaller pieces, so a thread that a busy neighbour slowed is helped out at the end instead of
@@ -318,18 +310,12 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   // third). Within a block, each activation row takes the block's rows in one kernel loop; the
   // block (≤ 48 KB) stays in cache for the next activation row.
   constexpr int kBlock = 16;
-  const int blocks = (total + kBlock - 1) / kBlock;
+  const int blocks = (stacked.total + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(guided)
-  for (int blk = 0; blk < blocks; ++blk) {
-    const int end = std::min(total, (blk + 1) * kBlock);
-    for (int row = blk * kBlock; row < end;) {  // a block may span the parts' boundary
-      int p = parts - 1;
-      while (start[p] > row) --p;
-      const int stop = std::min(end, start[p] + W[p].rows), r = row - start[p];
-      for (int n = 0; n < N; ++n) dot.rows(W[p], r, r + (stop - row), packed_x_, n, y[p] + size_t(n) * W[p].rows + r);
-      row = stop;
-    }
-  }
+  for (int blk = 0; blk < blocks; ++blk)
+    stacked.each_part(blk * kBlock, std::min(stacked.total, (blk + 1) * kBlock), [&](int p, int r0, int r1) {
+      for (int n = 0; n < N; ++n) dot.rows(W[p], r0, r1, packed_x_, n, y[p] + size_t(n) * W[p].rows + r0);
+    });
 }
 
 }  // namespace anetrain
