@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cstdint>
 #include <fstream>
 #include <limits>
 #include <type_traits>
@@ -32,6 +33,10 @@ void ModelConfig::validate() const {
          std::to_string(n_heads) + ")");
   if (head_dim % 2 != 0) fail("model config: field 'head_dim' must be even for RoPE, got " + std::to_string(head_dim));
   if (head_dim > 1024) fail("model config: field 'head_dim' must be ≤ 1024, got " + std::to_string(head_dim));
+  // Widths are ints everywhere downstream (q_dim = n_heads·head_dim): refuse what would overflow.
+  if (int64_t(n_heads) * head_dim > std::numeric_limits<int>::max())
+    fail("model config: 'n_heads' × 'head_dim' (" + std::to_string(n_heads) + " × " + std::to_string(head_dim) +
+         ") is too large");
   if (!(rope_theta > 0)) fail("model config: field 'rope_theta' must be > 0");
   if (!(norm_eps > 0)) fail("model config: field 'norm_eps' must be > 0");
   if (!(residual_scale > 0)) fail("model config: field 'residual_scale' must be > 0");

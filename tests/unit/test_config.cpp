@@ -194,3 +194,21 @@ TEST(ConfigFromJson, RejectsNonIntegersInIntegerFields) {
 
 }  // namespace
 }  // namespace anetrain
+
+namespace anetrain {
+namespace {
+// Found by fuzz_gguf (fuzz/regressions/gguf/overflowing-head-width): every field positive, but
+// n_heads · head_dim past INT_MAX overflowed q_dim() while the parameter table was laid out.
+TEST(ConfigValidate, RefusesHeadWidthsPastInt) {
+  ModelConfig c;
+  c.dim = 16, c.n_layers = 1, c.hidden_dim = 32, c.vocab_size = 8, c.max_seq_len = 8;
+  c.n_heads = 2147483647, c.n_kv_heads = 1, c.head_dim = 4;
+  try {
+    c.validate();
+    FAIL() << "accepted n_heads × head_dim past INT_MAX";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'n_heads' × 'head_dim'"), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+}  // namespace anetrain
