@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
@@ -80,6 +81,14 @@ void add_convert_command(CLI::App& app, Command& run) {
       if (fmt == "hf" && fs::exists(out, ec) && !fs::is_directory(out, ec))
         fail(out + ": exists and is not a folder (an HF model is a folder)");
       if (fmt != "hf" && fs::is_directory(out, ec)) fail(out + ": is a folder; give a file name");
+      std::vector<std::string> inputs = model_input_files(in), outputs = {out};
+      if (!tok_path.empty()) inputs.push_back(tok_path);
+      if (fmt == "hf") {
+        outputs.clear();
+        for (const char* name : {"model.safetensors", "config.json", "tokenizer.bin", "tokenizer.json"})
+          outputs.push_back((fs::path(out) / name).string());
+      }
+      refuse_output_over_input(outputs, inputs);
 
       if (fmt == "llama2c-v2") {
         std::string kind;
@@ -121,7 +130,10 @@ void add_convert_command(CLI::App& app, Command& run) {
         save_hf_folder(m, out, t);
         if (copy_z) {
           const std::string name = fs::path(tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
-          fs::copy_file(tok_path, fs::path(out) / name, fs::copy_options::overwrite_existing);
+          const fs::path dest = fs::path(out) / name;
+          std::error_code copy_ec;
+          fs::copy_file(tok_path, dest, fs::copy_options::overwrite_existing, copy_ec);
+          if (copy_ec) fail(dest.string() + ": cannot copy " + tok_path + " there: " + copy_ec.message());
           carried = "copied " + tok_path + " as " + name;
         } else if (!tok.empty() && tok.model == "llama" && tok.scores.size() == tok.tokens.size()) {
           write_gguf_tokenizer_as_llama2c(tok, (fs::path(out) / "tokenizer.bin").string());

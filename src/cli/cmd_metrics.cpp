@@ -2,7 +2,10 @@
 // step and one column per metric (loss, lr, grad_norm, tokens/s, phase times, memory, val_loss,
 // ...), so a run can be plotted in any spreadsheet or notebook. Works on a finished run and on one
 // still training (it reads what has been written so far).
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -20,11 +23,15 @@ void add_metrics_command(CLI::App& app, Command& run) {
   cmd->add_option("-o,--output", out, "Write to FILE instead of stdout");
   cmd->callback([&run] {
     run = [] {
+      // RUN is the telemetry file itself or the run directory holding it.
+      if (!out.empty()) refuse_output_over_input({out}, {dir, (std::filesystem::path(dir) / "telemetry.jsonl").string()});
       const MetricsTable t = read_metrics(dir);
       for (const std::string& w : t.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const std::string text = metrics_csv(t);
       if (out.empty()) {
-        std::fwrite(text.data(), 1, text.size(), stdout);
+        // A full disk behind `> file` is as much a failure as one behind -o.
+        if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+          fail(std::string("standard output: write failed: ") + std::strerror(errno));
       } else {
         AtomicFile f(out);
         f.write(text.data(), text.size());

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace anetrain {
 
@@ -32,6 +33,10 @@ class MappedFile {
 // A file that appears at `path` only when commit() succeeds: writes go to a temp file in the same
 // directory, commit() fsyncs, renames and fsyncs the directory. Destroyed uncommitted, it
 // leaves nothing behind — a crash mid-write can never expose a half-written file.
+// An existing `path` that is not a regular file (a device such as /dev/stdout or /dev/full, a
+// FIFO) is written through directly instead: renaming over it would replace the device node.
+// Every failure (open, write, fsync, close, rename) throws Error "PATH: write failed: <strerror>"
+// (or "fsync failed", ...) naming `path` itself, never the temp file, which is removed.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);
@@ -41,16 +46,26 @@ class AtomicFile {
   void write(const void* bytes, size_t n);
   uint64_t written() const { return written_; }
   void commit();
+  const std::string& path() const { return path_; }
 
  private:
-  std::string path_, tmp_;
+  [[noreturn]] void fail_io(const char* what, int err);
+  std::string path_, tmp_;  // tmp_ empty when writing through to a device
   int fd_ = -1;
   uint64_t written_ = 0;
 };
 
+// fsync of a directory (after a rename into it). Throws Error "DIR: fsync failed: ..." on an I/O
+// error; a file system that cannot sync directories (EINVAL) is not an error.
 void fsync_dir(const std::string& dir);
 
 // Write `bytes` to path atomically: temp file in the same directory, fsync, rename, fsync dir.
 void write_file_atomic(const std::string& path, const void* bytes, size_t n);
+
+// A command never writes over what it reads: throws Error "refusing to write OUT: it is INPUT,
+// which this command reads (...)" when an existing path of `outputs` is the same file as one of
+// `inputs` — compared by device and inode, so another spelling, a hard link or a symlink counts.
+// Paths that do not exist are skipped.
+void refuse_output_over_input(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs);
 
 }  // namespace anetrain

@@ -258,20 +258,38 @@ void permute_rope_to_interleaved(Model& m) {
 }
 
 void save_hf_folder(const Model& src, const std::string& dir, DType dtype) {
+  std::error_code ec;
+  const bool existed = fs::exists(dir, ec);
   fs::create_directories(dir);
-  const Model* m = &src;
-  std::unique_ptr<Model> copy;
-  if (src.cfg.rope_style != RopeStyle::half) {
-    copy = std::make_unique<Model>(src.cfg);
-    copy->params = src.params;
-    permute_rope_to_half(*copy);
-    m = copy.get();
+  const fs::path weights_path = fs::path(dir) / "model.safetensors", config_path = fs::path(dir) / "config.json";
+  bool weights_committed = false;
+  try {
+    const Model* m = &src;
+    std::unique_ptr<Model> copy;
+    if (src.cfg.rope_style != RopeStyle::half) {
+      copy = std::make_unique<Model>(src.cfg);
+      copy->params = src.params;
+      permute_rope_to_half(*copy);
+      m = copy.get();
+    }
+    std::vector<StWriteItem> items;
+    for (const auto& s : m->table.specs()) items.push_back({s.name, s.shape, m->params.data() + s.offset});
+    // Both files written in full before either is renamed into place: running out of space
+    // leaves the folder as it was, never a new model.safetensors beside an old config.json.
+    AtomicFile weights(weights_path.string()), config(config_path.string());
+    write_safetensors(weights, items, dtype);
+    const std::string cfg = config_to_hf_json(m->cfg).dump(2) + "\n";
+    config.write(cfg.data(), cfg.size());
+    weights.commit();
+    weights_committed = true;
+    config.commit();
+  } catch (...) {
+    if (!existed) {  // a folder this call created holds nothing of the user's: leave no trace
+      if (weights_committed) fs::remove(weights_path, ec);
+      fs::remove(dir, ec);
+    }
+    throw;
   }
-  std::vector<StWriteItem> items;
-  for (const auto& s : m->table.specs()) items.push_back({s.name, s.shape, m->params.data() + s.offset});
-  write_safetensors((fs::path(dir) / "model.safetensors").string(), items, dtype);
-  std::string cfg = config_to_hf_json(m->cfg).dump(2) + "\n";
-  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.data(), cfg.size());
 }
 
 }  // namespace anetrain

@@ -113,6 +113,21 @@ ModelConfig load_model_config(const std::string& spec, std::string* kind) {
   return lm.model->cfg;
 }
 
+std::vector<std::string> model_input_files(const std::string& spec) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(spec, ec)) return fs::exists(spec, ec) ? std::vector<std::string>{spec} : std::vector<std::string>{};
+  std::vector<std::string> files;
+  // run/ckpt/step-N/model.anck is the deepest file a MODEL folder is read from.
+  constexpr int kDepth = 3;
+  for (auto it = fs::recursive_directory_iterator(spec, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it.depth() >= kDepth - 1) it.disable_recursion_pending();
+    if (it->is_regular_file(ec)) files.push_back(it->path().string());
+  }
+  return files;
+}
+
 // -z, else a tokenizer file next to the model (or in the run directory's parent folders).
 std::string find_tokenizer(const std::string& model, const std::string& given) {
   namespace fs = std::filesystem;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/model.h"
 #include "model/packed_model.h"
@@ -28,6 +29,11 @@ ModelConfig load_model_config(const std::string& spec, std::string* kind = nullp
 // default_q8_group; a file already in Q8_0 keeps its own). `kind` as in LoadedModel.
 std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::optional<WeightFormat> want = {},
                                                int group = 0, std::string* kind = nullptr);
+
+// Every file that loading MODEL may read (for refuse_output_over_input): the file itself, or
+// each regular file inside a folder (an HF folder, a run or step directory; three levels deep).
+// Empty for a preset.
+std::vector<std::string> model_input_files(const std::string& spec);
 
 // The tokenizer for MODEL: `given` when set, else a GGUF's own (SentencePiece vocabularies), else
 // a tokenizer.json / tokenizer.bin next to it or in up to three parent folders. Throws when none.

@@ -140,6 +140,13 @@ std::vector<float> SafetensorsReader::read_f32(const std::string& name) const {
 
 void write_safetensors(const std::string& path, const std::vector<StWriteItem>& items, DType dtype,
                        const std::map<std::string, std::string>& metadata) {
+  AtomicFile f(path);
+  write_safetensors(f, items, dtype, metadata);
+  f.commit();
+}
+
+void write_safetensors(AtomicFile& f, const std::vector<StWriteItem>& items, DType dtype,
+                       const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json h;
   if (!metadata.empty()) h["__metadata__"] = metadata;
   uint64_t off = 0;
@@ -152,26 +159,26 @@ void write_safetensors(const std::string& path, const std::vector<StWriteItem>& 
   }
   std::string header = h.dump();
   while (header.size() % 8) header.push_back(' ');
-  std::vector<uint8_t> buf(8 + header.size() + off);
-  uint64_t hlen = header.size();
-  std::memcpy(buf.data(), &hlen, 8);
-  std::memcpy(buf.data() + 8, header.data(), header.size());
-  uint8_t* p = buf.data() + 8 + header.size();
+  const uint64_t hlen = header.size();
+  f.write(&hlen, 8);
+  f.write(header.data(), header.size());
+  // Streamed in slices: no second copy of the whole model in memory.
+  constexpr size_t kSlice = 1 << 16;
+  std::vector<uint16_t> half;
   for (const auto& it : items) {
     size_t numel = 1;
     for (auto d : it.shape) numel *= size_t(d);
-    for (size_t i = 0; i < numel; ++i) {
-      if (dtype == DType::f32) {
-        std::memcpy(p, it.data + i, 4);
-        p += 4;
-      } else {
-        uint16_t v = dtype == DType::f16 ? f32_to_f16(it.data[i]) : f32_to_bf16(it.data[i]);
-        std::memcpy(p, &v, 2);
-        p += 2;
-      }
+    if (dtype == DType::f32) {
+      f.write(it.data, numel * 4);
+      continue;
+    }
+    for (size_t b = 0; b < numel; b += kSlice) {
+      const size_t e = std::min(numel, b + kSlice);
+      half.resize(e - b);
+      for (size_t i = b; i < e; ++i) half[i - b] = dtype == DType::f16 ? f32_to_f16(it.data[i]) : f32_to_bf16(it.data[i]);
+      f.write(half.data(), half.size() * 2);
     }
   }
-  write_file_atomic(path, buf.data(), buf.size());
 }
 
 }  // namespace anetrain

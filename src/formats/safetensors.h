@@ -48,6 +48,9 @@ struct StWriteItem {
 
 void write_safetensors(const std::string& path, const std::vector<StWriteItem>& items, DType dtype,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+// The same into an open AtomicFile, uncommitted: a caller writing several files commits them together.
+void write_safetensors(AtomicFile& f, const std::vector<StWriteItem>& items, DType dtype,
+                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 std::string shape_str(const std::vector<int64_t>& shape);
 
