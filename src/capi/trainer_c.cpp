@@ -11,6 +11,7 @@
 #include "capi/guard.h"
 #include "core/error.h"
 #include "train/checkpoint.h"
+#include "train/run_dir.h"
 #include "train/session.h"
 
 struct anetrain_trainer {
@@ -46,26 +47,23 @@ TrainOptions options_from(const std::string& text) {
     }
     j[it.key()] = v;
   }
-  struct Range {
-    const char* key;
-    int64_t lo, hi;
-  };
-  for (const Range& r : {Range{"threads", 0, 4096}, Range{"seq", 1, 1 << 20}, Range{"batch", 1, 1 << 20},
-                         Range{"accum", 1, 1 << 20}, Range{"steps", 1, int64_t(1) << 40}, Range{"keep", 0, 1 << 20},
-                         Range{"eval_batches", 0, 1 << 20}, Range{"sample_tokens", 0, 1 << 20}}) {
-    const int64_t v = j[r.key].get<int64_t>();
-    if (v < r.lo || v > r.hi)
-      refuse(ANETRAIN_ERR_ARGUMENT, std::string("option \"") + r.key + "\" must be in " + std::to_string(r.lo) + "…" +
-                                        std::to_string(r.hi));
-  }
   for (const char* key : {"model", "out"})
     if (!given.contains(key)) refuse(ANETRAIN_ERR_ARGUMENT, std::string("options_json needs \"") + key + "\"");
   if (!given.contains("data")) refuse(ANETRAIN_ERR_ARGUMENT, "options_json needs \"data\" (token shard paths)");
+  TrainOptions o;
   try {
-    return TrainOptions::from_json(j);
+    o = TrainOptions::from_json(j);
   } catch (const nlohmann::json::exception& e) {
     refuse(ANETRAIN_ERR_ARGUMENT, std::string("an option has the wrong type: ") + e.what());
   }
+  if (o.opt.min_lr < 0 && o.opt.min_lr != -1.0) refuse(ANETRAIN_ERR_ARGUMENT, "option \"min_lr\" must be ≥ 0");
+  if (o.opt.min_lr < 0) o.opt.min_lr = 0.1 * o.opt.lr;
+  try {
+    o.validate(/*cli_names=*/false);  // the same ranges as `anetrain train`'s flags
+  } catch (const Error& e) {
+    refuse(ANETRAIN_ERR_ARGUMENT, e.what());
+  }
+  return o;
 }
 
 }  // namespace
@@ -78,7 +76,6 @@ anetrain_status anetrain_trainer_create(const char* options_json, anetrain_train
     *out = nullptr;
     need(options_json, "options_json");
     TrainOptions o = options_from(options_json);
-    if (o.opt.min_lr < 0) o.opt.min_lr = 0.1 * o.opt.lr;
     auto t = std::make_unique<anetrain_trainer>();
     t->session = std::make_unique<TrainSession>(o, "", /*verbose=*/false);
     *out = g_trainers.add(std::move(t));
@@ -91,13 +88,13 @@ anetrain_status anetrain_trainer_resume(const char* run_dir, anetrain_trainer** 
     *out = nullptr;
     need(run_dir, "run_dir");
     const std::string path = (std::filesystem::path(run_dir) / "run.json").string();
-    std::ifstream in(path);
-    if (!in) refuse(ANETRAIN_ERR_INPUT, std::string(run_dir) + ": not a run directory (no run.json)");
     TrainOptions o;
     try {
-      o = TrainOptions::from_json(nlohmann::json::parse(in));
+      o = TrainOptions::from_json(RunDir::read_settings(run_dir));
     } catch (const nlohmann::json::exception& e) {
       refuse(ANETRAIN_ERR_INPUT, path + ": unreadable run settings: " + e.what());
+    } catch (const Error& e) {
+      refuse(ANETRAIN_ERR_INPUT, e.what());
     }
     o.out = run_dir;
     o.log_every = 0;
@@ -128,6 +125,10 @@ anetrain_status anetrain_trainer_step(anetrain_trainer* trainer, double* loss, i
     const StepReport r = s.step();
     if (loss) *loss = r.loss;
     if (step) *step = r.step;
+    // The step happened, but the run can no longer be recorded (a full disk): the caller must know.
+    if (!s.telemetry_error().empty())
+      refuse(ANETRAIN_ERR_INPUT, "step " + std::to_string(r.step) + " done, but its telemetry could not be written: " +
+                                     s.telemetry_error() + " (checkpoint and stop)");
   });
 }
 
@@ -145,7 +146,11 @@ anetrain_status anetrain_trainer_checkpoint(anetrain_trainer* trainer, char* pat
   return guarded("anetrain_trainer_checkpoint", [&] {
     const auto t = g_trainers.get(trainer);
     if (path && !len) refuse(ANETRAIN_ERR_ARGUMENT, "path given without its capacity (len)");
-    t->last_checkpoint = t->session->checkpoint();
+    const std::string written = t->session->checkpoint();
+    if (written.empty())
+      refuse(ANETRAIN_ERR_INPUT, "step " + std::to_string(t->session->state().step) +
+                                     ": its checkpoint folder's name is taken by a folder that is not this run's");
+    t->last_checkpoint = written;
     if (!len) return;
     const size_t capacity = *len;
     *len = t->last_checkpoint.size();

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/rng.h"
@@ -51,7 +52,7 @@ void add_bench_command(CLI::App& app, Command& run) {
   auto* tok = bench->add_subcommand("tokenizer", "Encoding MB/s on one core");
   tok->add_option("-z,--tokenizer", tok_path, "tokenizer.json or tokenizer.bin")->required();
   tok->add_option("file", file, "UTF-8 text")->required();
-  tok->add_option("--repeats", repeats, "Timed passes (best is reported)")->capture_default_str();
+  tok->add_option("--repeats", repeats, "Timed passes (best is reported)")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
   tok->callback([&run] {
     run = [] {
       auto t = load_tokenizer(tok_path);

@@ -19,6 +19,7 @@
 
 #include "cli/bench_util.h"
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 
 namespace anetrain {
@@ -166,8 +167,8 @@ void add_bench_generate_command(CLI::App* bench, Command& run) {
   g->add_option("-i,--prompt", o.prompt, "Prompt")->capture_default_str();
   g->add_option("-n,--steps", o.steps, "Tokens to decode (the peer gets the same number as {steps})")
       ->capture_default_str();
-  g->add_option("--rounds", o.rounds, "Alternating rounds")->capture_default_str();
-  g->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)");
+  g->add_option("--rounds", o.rounds, "Alternating rounds")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
+  g->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)")->check(thread_count());
   g->callback([&run] {
     run = [] { return bench_generate(o); };
   });

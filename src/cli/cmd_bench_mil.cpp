@@ -15,6 +15,7 @@
 #include "ane/sim/executor.h"
 #include "ane/sim/fp16.h"
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 
 namespace anetrain {
 namespace {
@@ -46,7 +47,7 @@ void add_bench_mil_command(CLI::App* bench, Command& run) {
   auto* cmd = bench->add_subcommand("mil", "ane-sim evaluation time vs the same matrix products as bare sgemm");
   cmd->add_option("programs", programs, "MIL programs (each with its weights under its own folder)")->required();
   cmd->add_option("--weights", weights, "Folder @model_path stands for (default: each program's folder)");
-  cmd->add_option("--repeats", repeats, "Timed evaluations per program (best is reported)")->capture_default_str();
+  cmd->add_option("--repeats", repeats, "Timed evaluations per program (best is reported)")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
   cmd->callback([&run] {
     run = [] {
       double total_sim = 0, total_floor = 0, total_flops = 0;

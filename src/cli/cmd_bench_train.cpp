@@ -20,6 +20,7 @@
 #include "backends/cpu/gemm.h"
 #include "cli/bench_util.h"
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "formats/load.h"
@@ -204,7 +205,7 @@ void add_bench_train_command(CLI::App* bench, Command& run) {
       ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "both"}));
   tr->add_option("--peer", o.peer, "pytorch (Debian python3-torch), or none")->capture_default_str();
   tr->add_option("--python", o.python, "Python with torch for the peer")->capture_default_str();
-  tr->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)")->capture_default_str();
+  tr->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)")->capture_default_str()->check(thread_count());
   tr->add_flag("--worker", o.worker, "Internal: run the anetrain side and print its JSON line")->group("");
   tr->callback([&run] {
     run = [] { return o.worker ? worker(o) : orchestrate(o); };

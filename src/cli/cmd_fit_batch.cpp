@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "data/token_list.h"
 #include "formats/load.h"
@@ -42,8 +43,9 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
   cmd->add_option("-o,--out", out, "Output .safetensors (final weights + losses)")->required();
   cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
   cmd->add_option("--seed", seed, "Seed for random init of presets/configs")->capture_default_str();
-  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
   cmd->add_option("--log-every", log_every, "Print the loss every N steps (0 = never)");
+  check_like_train(cmd);
   cmd->callback([&run] {
     run = [] {
       if (threads > 0) omp_set_num_threads(threads);

@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/load.h"
@@ -70,16 +71,16 @@ void add_generate_command(CLI::App& app, Command& run) {
   cmd->add_option("model", model, "Any model anetrain reads, or a training run directory")->required();
   cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
   cmd->add_option("-i,--prompt", prompt, "Prompt text");
-  cmd->add_option("-n,--steps", steps, "Tokens to generate (0 = up to the context)")->capture_default_str();
-  cmd->add_option("-t,--temperature", temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("-p,--top-p", top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str();
-  cmd->add_option("-k,--top-k", top_k, "Keep only the k most likely tokens (0 = off)")->capture_default_str();
+  cmd->add_option("-n,--steps", steps, "Tokens to generate (0 = up to the context)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
+  cmd->add_option("-t,--temperature", temperature, "0 = greedy")->capture_default_str()->check(within(Range::at_least(0)));
+  cmd->add_option("-p,--top-p", top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str()->check(within(Range{0, 1, true, false}));
+  cmd->add_option("-k,--top-k", top_k, "Keep only the k most likely tokens (0 = off)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
   cmd->add_option("-s,--seed", seed, "Sampling seed (default: time)");
   cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat template (ChatML / Qwen3)");
   cmd->add_option("--system", system, "System message for --chat");
   cmd->add_flag("--ids", ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
   cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
-  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
   cmd->add_option("--dtype", dtype,
                   "Weights in memory: auto (as stored: q8_0 for llama2.c v2 / Q8_0 GGUF, bf16 for BF16 GGUF, "
                   "else f32), f32, bf16, q8_0 (int8 weights and activations)")

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "data/token_list.h"
 #include "formats/load.h"
@@ -25,12 +26,12 @@ void add_grad_command(CLI::App& app, Command& run) {
   cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
   cmd->add_option("--tokens", tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
   cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
-  cmd->add_option("--batch", B, "Sequences B (default: inferred)");
-  cmd->add_option("--seq", T, "Tokens per sequence T (default: inferred)");
+  cmd->add_option("--batch", B, "Sequences B (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
+  cmd->add_option("--seq", T, "Tokens per sequence T (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
   cmd->add_option("-o,--out", out, "Output .safetensors")->required();
   cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
   cmd->add_option("--seed", seed, "Seed for random init of presets/configs")->capture_default_str();
-  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
   cmd->callback([&run] {
     run = [] {
       if (threads > 0) omp_set_num_threads(threads);

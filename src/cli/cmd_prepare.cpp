@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "data/prepare.h"
@@ -25,7 +26,7 @@ void add_prepare_command(CLI::App& app, Command& run) {
   cmd->add_option("--val-frac", opt.val_frac, "Fraction of documents held out for validation")->capture_default_str()
       ->check(CLI::Range(0.0, 0.5));
   cmd->add_flag("--doc-per-line", opt.doc_per_line, "Plain text: one document per line (default: per paragraph)");
-  cmd->add_option("--threads", opt.threads, "Tokenizer threads (0 = all cores)");
+  cmd->add_option("--threads", opt.threads, "Tokenizer threads (0 = all cores)")->check(thread_count());
   cmd->callback([&run] {
     run = [] {
       auto tok = load_tokenizer(tokenizer);
@@ -63,7 +64,7 @@ void add_tokenizer_train_command(CLI::App& app, Command& run) {
   cmd->add_option("corpus", corpus, "UTF-8 text files")->required();
   cmd->add_option("--vocab", opt.vocab_size, "Vocabulary size (259+1 to 65536)")->capture_default_str();
   cmd->add_option("-o,--out", out, "Output tokenizer.json (a tokenizer.bin is written next to it)")->required();
-  cmd->add_option("--coverage", opt.character_coverage, "Share of characters given their own piece")->capture_default_str();
+  cmd->add_option("--coverage", opt.character_coverage, "Share of characters given their own piece")->capture_default_str()->check(within(Range{0, 1, true, false}));
   cmd->callback([&run] {
     run = [] {
       BpeVocab v = train_bpe(corpus, opt);

@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "backends/cpu/gemm.h"
 #include "core/error.h"
 #include "dist/comm.h"
 #include "telemetry/dashboard_server.h"
 #include "train/quickstart.h"
+#include "train/run_dir.h"
 #include "train/session.h"
 #include "train/trainer.h"
 
@@ -25,8 +27,8 @@ std::unique_ptr<DashboardServer> start_dashboard(DashboardOptions web, const std
   web.runs = {run_dir};
   auto server = std::make_unique<DashboardServer>(web);
   server->start();
-  std::printf("dashboard: %s  (served while this process trains; afterwards `anetrain dashboard %s`)\n",
-              server->url().c_str(), run_dir.c_str());
+  std::fputs(server->banner("served while this process trains; afterwards `anetrain dashboard " + run_dir + "`").c_str(),
+             stdout);
   std::fflush(stdout);
   return server;
 }
@@ -69,7 +71,9 @@ void add_train_command(CLI::App& app, Command& run) {
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed for initialisation and sampling")->capture_default_str();
   cmd->add_flag("--compact-vocab", o.compact_vocab, "Classifier only over token ids present in the data");
-  cmd->add_option("--out", o.out, "Run directory (checkpoints, telemetry.jsonl, run.json)");
+  cmd->add_option("--out", o.out, "Run directory (checkpoints, telemetry.jsonl, run.json): new or empty");
+  cmd->add_flag("--out-force", o.out_force,
+                "Put the run into a non-empty --out that is not a run folder (nothing there is deleted or overwritten)");
   cmd->add_option("--ckpt-every", o.ckpt_every, "Checkpoint every N steps")->capture_default_str();
   cmd->add_option("--keep", o.keep, "Keep the newest N checkpoints (plus the best)")->capture_default_str();
   cmd->add_flag("--save-best", o.save_best, "Write periodic checkpoints only when the loss improved");
@@ -109,6 +113,11 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_flag("--dashboard", dashboard, "Serve this run's live dashboard from this process (prints the URL)");
   cmd->add_option("--port", web.port, "Port of --dashboard (0 picks a free one)")->capture_default_str();
   cmd->add_option("--host", web.host, "Address --dashboard listens on (default: this machine only)")->capture_default_str();
+  // One table of ranges (train/train_options.cpp) checks the flags here, the C API's options and
+  // run.json on --resume.
+  check_like_train(cmd);
+  cmd->get_option("--threads")->check(thread_count());
+  cmd->get_option("--stop-at")->check(within(Range::between(0, 1099511627776.0).whole()));
   cmd->callback([cmd, &run] {
     run = [cmd] {
       auto serve_dashboard = [](const std::string& run_dir) {
@@ -157,12 +166,13 @@ void add_train_command(CLI::App& app, Command& run) {
         // The run's own settings, with only the flags that cannot change its math overridable.
         // (Ranks other than 0 take rank 0's settings in the session; their machine may not hold the run.)
         const std::string path = (std::filesystem::path(resume) / "run.json").string();
-        std::ifstream in(path);
-        if (!in && lead) fail(resume + ": not a run directory (no run.json)");
-        try {
-          if (in) opts = TrainOptions::from_json(nlohmann::json::parse(in));
-        } catch (const nlohmann::json::exception& e) {
-          fail(path + ": unreadable run settings: " + e.what());
+        std::error_code ec;
+        if (lead || std::filesystem::exists(path, ec)) {
+          try {
+            opts = TrainOptions::from_json(RunDir::read_settings(resume));
+          } catch (const nlohmann::json::exception& e) {
+            fail(path + ": unreadable run settings: " + e.what());
+          }
         }
         opts.out = resume;
         auto given = [&](const char* flag) { return cmd->count(flag) > 0; };

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/warn.h"
 #include "formats/anck.h"
+#include "train/run_dir.h"
 
 namespace anetrain {
 
@@ -15,33 +18,45 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::pair<int64_t, fs::path>> step_dirs(const std::string& run_dir) {
-  std::vector<std::pair<int64_t, fs::path>> out;
-  const fs::path ck = fs::path(run_dir) / "ckpt";
-  std::error_code ec;
-  if (!fs::is_directory(ck, ec)) return out;
-  for (const auto& e : fs::directory_iterator(ck)) {
-    const std::string name = e.path().filename().string();
-    if (!e.is_directory() || name.rfind("step-", 0) != 0 || name.find(".tmp") != std::string::npos) continue;
-    try {
-      out.push_back({std::stoll(name.substr(5)), e.path()});
-    } catch (const std::exception&) {
-    }
+// The files a checkpoint folder holds when anetrain wrote it: the two .anck files, and the temp
+// files AtomicFile writes them through (".model.anck.tmp.<pid>") when a writer was killed.
+bool written_by_checkpoint(const std::string& name) {
+  for (const char* f : {"model.anck", "state.anck"}) {
+    if (name == f) return true;
+    const std::string tmp = std::string(".") + f + ".tmp.";
+    if (name.rfind(tmp, 0) == 0 && name.size() > tmp.size() &&
+        name.find_first_not_of("0123456789", tmp.size()) == std::string::npos)
+      return true;
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  return false;
 }
 
-// Deleting a checkpoint directory is not atomic: rename it out of the step-N namespace first,
-// so that a crash mid-delete can only leave a *.tmp* directory, never a half-empty step-N.
+// Deletes what a checkpoint writer puts in `dir`, then the folder if that left it empty. A
+// folder holding anything else is kept, with a warning: it may be a user's.
+void remove_checkpoint_files(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> own;
+  bool foreign = false;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_directory(ec) && written_by_checkpoint(e.path().filename().string())) own.push_back(e.path());
+    else foreign = true;
+  }
+  for (const auto& f : own) fs::remove(f, ec);
+  if (foreign || !fs::remove(dir, ec))
+    warn("left " + dir.string() + " in place: it holds files anetrain did not write");
+}
+
+// Deleting a checkpoint is not atomic: it leaves the step-N namespace by a rename first, so a
+// crash mid-delete can only leave a step-N.tmp.del folder, never a half-empty step-N.
 void remove_step_dir(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
   const fs::path doomed = dir.string() + ".tmp.del";
-  fs::remove_all(doomed, ec);
+  if (fs::exists(doomed, ec)) remove_checkpoint_files(doomed);
   fs::rename(dir, doomed, ec);
+  if (ec) fail(dir.string() + ": cannot remove the old checkpoint: " + ec.message());
   fsync_dir(dir.parent_path().string());
-  fs::remove_all(ec ? dir : doomed, ec);
+  remove_checkpoint_files(doomed);
 }
 
 nlohmann::json sampler_json(const SamplerState& s) {
@@ -56,14 +71,22 @@ std::string step_dir_name(int64_t step) {
   return buf;
 }
 
-std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& opt, const TrainState& st) {
+std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const TrainState& st) {
   for (float v : m.params)
     if (!std::isfinite(v)) fail("refusing to checkpoint non-finite weights at step " + std::to_string(st.step));
-  const fs::path ck = fs::path(run_dir) / "ckpt";
+  const fs::path ck = fs::path(run.path()) / "ckpt";
   fs::create_directories(ck);
   const fs::path final_dir = ck / step_dir_name(st.step);
   const fs::path tmp = ck / (step_dir_name(st.step) + ".tmp");
-  fs::remove_all(tmp);
+  std::error_code ec;
+  // Replaced only when it is this run's: a same-step checkpoint from an earlier, interrupted life.
+  if (fs::exists(final_dir, ec) && !run.owns_checkpoint(st.step) && !adoptable_checkpoint(run.path(), st.step, run.run_id())) {
+    warn(final_dir.string() + " is not a checkpoint of this run: left as it is, and step " + std::to_string(st.step) +
+         " not saved");
+    return "";
+  }
+  if (fs::exists(tmp, ec)) remove_checkpoint_files(tmp);
+  if (fs::exists(tmp, ec)) fail(tmp.string() + " holds files anetrain did not write; not using it");
   fs::create_directories(tmp);
 
   std::vector<AnckTensorIn> weights, state;
@@ -74,6 +97,7 @@ std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& o
   }
   write_anck((tmp / "model.anck").string(), "model", {{"config", config_to_json(m.cfg)}, {"step", st.step}}, weights);
   nlohmann::json meta = {{"step", st.step},
+                         {"run_id", run.run_id()},
                          {"adam_t", opt.steps_taken()},
                          {"sampler", sampler_json(st.sampler)},
                          {"tokens_seen", st.tokens_seen},
@@ -88,21 +112,66 @@ std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& o
                          {"world_size", st.world_size}};
   write_anck((tmp / "state.anck").string(), "train_state", meta, state);
   fsync_dir(tmp.string());
-  remove_step_dir(final_dir);  // a same-step checkpoint from an earlier, interrupted life
+  remove_step_dir(final_dir);
   fs::rename(tmp, final_dir);
   fsync_dir(ck.string());
+  run.add_checkpoint(st.step);
   return final_dir.string();
 }
 
+std::optional<int64_t> parse_step_dir_name(const std::string& name) {
+  if (name.size() < 13 || name.rfind("step-", 0) != 0) return std::nullopt;
+  if (name.find_first_not_of("0123456789", 5) != std::string::npos || name.size() > 5 + 18) return std::nullopt;
+  const int64_t step = std::stoll(name.substr(5));
+  if (step_dir_name(step) != name) return std::nullopt;  // only the canonical spelling is ours
+  return step;
+}
+
+std::vector<int64_t> checkpoints_on_disk(const std::string& run_dir) {
+  std::vector<int64_t> out;
+  const fs::path ck = fs::path(run_dir) / "ckpt";
+  std::error_code ec;
+  if (!fs::is_directory(ck, ec)) return out;
+  for (const auto& e : fs::directory_iterator(ck, ec)) {
+    const auto step = parse_step_dir_name(e.path().filename().string());
+    if (step && e.is_directory(ec) && fs::is_regular_file(e.path() / "model.anck", ec) &&
+        fs::is_regular_file(e.path() / "state.anck", ec))
+      out.push_back(*step);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id) {
+  const fs::path dir = fs::path(run_dir) / "ckpt" / step_dir_name(step);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory(ec) || !written_by_checkpoint(e.path().filename().string())) return false;
+  if (ec || run_id.empty()) return false;
+  try {
+    AnckReader r((dir / "state.anck").string());
+    const auto& meta = r.meta();
+    return meta.is_object() && meta.value("run_id", std::string()) == run_id && meta.contains("step") &&
+           meta["step"].is_number_integer() && meta["step"].get<int64_t>() == step;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
-  auto dirs = step_dirs(run_dir);
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+  const auto listed = RunDir::listed_checkpoints(run_dir);
+  return latest_checkpoint(run_dir, listed ? *listed : checkpoints_on_disk(run_dir));
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& run_dir, const std::vector<int64_t>& steps) {
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    const fs::path dir = fs::path(run_dir) / "ckpt" / step_dir_name(*it);
     try {
-      AnckReader a((it->second / "model.anck").string());
-      AnckReader b((it->second / "state.anck").string());
-      return it->second.string();
+      AnckReader a((dir / "model.anck").string());
+      AnckReader b((dir / "state.anck").string());
+      return dir.string();
     } catch (const Error& e) {
-      std::fprintf(stderr, "anetrain: skipping unreadable checkpoint %s: %s\n", it->second.c_str(), e.what());
+      warn("skipping unreadable checkpoint " + dir.string() + ": " + e.what());
     }
   }
   return std::nullopt;
@@ -181,22 +250,37 @@ std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
   if (r.kind() != "model") fail(file + ": checkpoint kind is '" + r.kind() + "', expected 'model'");
   if (!r.meta().is_object() || !r.meta().contains("config"))
     fail(file + ": checkpoint header has no model config (meta.config)");
-  auto m = std::make_unique<Model>(config_from_json(r.meta()["config"], file));
+  const ModelConfig cfg = config_from_json(r.meta()["config"], file);
+  check_anck_holds(r, cfg);  // the header's claim against the file's tensors, before allocating
+  auto m = allocate_model(cfg, file);
   for (const auto& s : m->table.specs()) r.read(s.name, s.shape, m->param(s));
   return m;
 }
 
-void prune_checkpoints(const std::string& run_dir, int keep, int64_t best_step) {
-  const fs::path ck = fs::path(run_dir) / "ckpt";
-  std::error_code ec;
-  if (fs::is_directory(ck, ec))
-    for (const auto& e : fs::directory_iterator(ck))
-      if (e.path().filename().string().find(".tmp") != std::string::npos) fs::remove_all(e.path(), ec);
+void prune_checkpoints(RunDir& run, int keep, int64_t best_step) {
   if (keep <= 0) return;
-  auto dirs = step_dirs(run_dir);
-  const size_t n = dirs.size();
-  for (size_t i = 0; i + size_t(keep) < n; ++i)
-    if (dirs[i].first != best_step) remove_step_dir(dirs[i].second);
+  const std::vector<int64_t> steps = run.checkpoints();
+  for (size_t i = 0; i + size_t(keep) < steps.size(); ++i) {
+    if (steps[i] == best_step) continue;
+    remove_step_dir(fs::path(run.path()) / "ckpt" / step_dir_name(steps[i]));
+    run.drop_checkpoint(steps[i]);
+  }
+}
+
+void sweep_checkpoint_temporaries(const RunDir& run) {
+  const fs::path ck = fs::path(run.path()) / "ckpt";
+  std::error_code ec;
+  if (!fs::is_directory(ck, ec)) return;
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(ck, ec)) {
+    std::string name = e.path().filename().string();
+    for (const char* suffix : {".tmp.del", ".tmp"})
+      if (name.size() > std::strlen(suffix) && name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0) {
+        if (e.is_directory(ec) && parse_step_dir_name(name.substr(0, name.size() - std::strlen(suffix)))) stale.push_back(e.path());
+        break;
+      }
+  }
+  for (const auto& dir : stale) remove_checkpoint_files(dir);
 }
 
 }  // namespace anetrain

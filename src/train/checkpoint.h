@@ -3,7 +3,8 @@
 //   RUN/ckpt/step-00000100/state.anck   training state (kind "train_state": AdamW moments,
 //                                       step, sampler/RNG state, best validation loss, ...)
 // A checkpoint is written into step-N.tmp and renamed into place, so a directory named
-// step-N is always complete; resume takes the newest one whose CRCs verify.
+// step-N is always complete; resume takes the newest one whose CRCs verify. Which checkpoints
+// are the run's own (and so may be replaced or pruned) is the run folder's list (run_dir.h).
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -35,14 +36,29 @@ struct TrainState {
   int world_size = 1;  // data parallel ranks the run trained with (global batch = this × batch × accum)
 };
 
+class RunDir;
+
 std::string step_dir_name(int64_t step);
+// The step of a name in exactly step_dir_name's form ("step-00000100"), else nullopt.
+std::optional<int64_t> parse_step_dir_name(const std::string& name);
+// Steps of the RUN/ckpt/step-N folders holding both checkpoint files, oldest first.
+std::vector<int64_t> checkpoints_on_disk(const std::string& run_dir);
+// Whether RUN/ckpt/step-N is exactly what this run's checkpoint writer leaves: only its files,
+// its state written under `run_id` at that step (a checkpoint renamed into place just before a
+// crash cost the run.json update). A user's copy or a folder with anything else is not.
+bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id);
 
-// Writes RUN/ckpt/step-N atomically and returns its path. Refuses non-finite weights.
-std::string save_checkpoint(const std::string& run_dir, const Model& m, AdamW& opt, const TrainState& st);
+// Writes RUN/ckpt/step-N atomically, lists it in run.json and returns its path. Refuses
+// non-finite weights. Where a step-N folder exists that is not this run's, it is left alone,
+// with a warning, and nothing is saved: returns "".
+std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const TrainState& st);
 
-// Newest complete checkpoint directory in RUN/ckpt that verifies; nullopt when none does.
+// Newest complete checkpoint directory of the run that verifies; nullopt when none does: the
+// ones run.json lists, or (a run from before the list) the step-N folders on disk.
 // Directories that fail verification are reported on stderr and skipped.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+// The newest of these steps' checkpoints in run_dir that verifies.
+std::optional<std::string> latest_checkpoint(const std::string& run_dir, const std::vector<int64_t>& steps);
 
 // Restores weights (and, when given, optimizer and training state) from a step directory.
 void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainState* st);
@@ -52,7 +68,10 @@ std::unique_ptr<Model> load_model_checkpoint(const std::string& path);
 // Resolves a run dir / step dir / .anck path to the model.anck file; empty if not a checkpoint.
 std::string find_model_anck(const std::string& path);
 
-// Deletes all but the newest `keep` step directories, never `best_step`'s, and stale *.tmp dirs.
-void prune_checkpoints(const std::string& run_dir, int keep, int64_t best_step);
+// Deletes all but the newest `keep` of the run's listed checkpoints, never `best_step`'s.
+void prune_checkpoints(RunDir& run, int keep, int64_t best_step);
+// Removes the step-N.tmp and step-N.tmp.del folders a killed predecessor left: only those exact
+// names, only the files anetrain writes in them; anything else stays, with a warning.
+void sweep_checkpoint_temporaries(const RunDir& run);
 
 }  // namespace anetrain

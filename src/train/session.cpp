@@ -12,6 +12,7 @@
 #include "backends/cpu/gemm.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/warn.h"
 #include "formats/load.h"
 #include "gen/complete.h"
 #include "model/flops.h"
@@ -57,16 +58,18 @@ std::string fmt_scale(double s) {
 
 TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose, Parallel par)
     : o_(std::move(o)), verbose_(verbose), resuming_(!resume_dir.empty()), overlap_(par.overlap) {
+  const WarningScope warnings = warnings_here();
   if (!par.comm) own_comm_ = std::make_unique<SoloComm>();
   comm_ = par.comm ? par.comm : own_comm_.get();
   if (ranks() > 1) share_options();
   if (o_.out.empty()) fail("train: --out RUN_DIR is required");
   if (o_.data.empty()) fail("train: no training data (--data SHARD...)");
-  if (o_.seq <= 0 || o_.batch <= 0 || o_.accum <= 0 || o_.steps <= 0)
-    fail("train: --seq, --batch, --accum, --steps must be > 0");
   if (o_.opt.min_lr < 0) o_.opt.min_lr = 0.1 * o_.opt.lr;
+  o_.validate(/*cli_names=*/true);
   o_.opt.total_steps = int(o_.steps);
-  if (o_.threads < 0 || o_.threads > 4096) fail("train: --threads must be 0 (all cores) to 4096");
+  // The run folder is claimed (and locked) before anything else reads or writes it; if this
+  // constructor fails later, RunDir takes back what it made.
+  if (lead()) run_ = std::make_unique<RunDir>(resuming_ ? RunDir::open(o_.out) : RunDir::create(o_.out, o_.out_force));
   // Ranks on one machine share its cores unless told otherwise. When the launcher already bound
   // each rank to its own cores (Open MPI binds by default), those are this rank's share.
   const bool bound = omp_get_num_procs() < int(sysconf(_SC_NPROCESSORS_ONLN));
@@ -75,9 +78,8 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
                                                           : 0;
   if (ranks() > 1 && o_.threads == 0 && bound && omp_get_num_procs() == 1 && sysconf(_SC_NPROCESSORS_ONLN) > 2 &&
       lead())
-    std::fprintf(stderr, "anetrain: warning: rank 0 may use 1 of this machine's %ld cores (the launcher bound it "
-                         "to one); mpirun --bind-to none, or --map-by slot:PE=K, gives it more\n",
-                 sysconf(_SC_NPROCESSORS_ONLN));
+    warn("rank 0 may use 1 of this machine's " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
+         " cores (the launcher bound it to one); mpirun --bind-to none, or --map-by slot:PE=K, gives it more");
   if (threads > 0) {
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
@@ -88,7 +90,7 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   // ---- model, data, optimizer ----
   std::optional<std::string> resume_from;
   if (resuming_ && lead()) {
-    resume_from = latest_checkpoint(o_.out);
+    resume_from = latest_checkpoint(o_.out, run_->checkpoints());
     if (!resume_from) fail(o_.out + ": no complete checkpoint to resume from");
   }
   if (lead()) model_ = resuming_ ? load_model_checkpoint(*resume_from) : load_model(o_.model, o_.seed).model;
@@ -122,17 +124,13 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   opt_ = std::make_unique<AdamW>(m, o_.opt);
 
   if (lead()) {
-    fs::create_directories(o_.out);
     if (resuming_) {
       load_checkpoint(*resume_from, m, opt_.get(), &st_);
+      run_->write_settings(run_->settings());  // the list, with any checkpoint adopted on opening
     } else {
-      if (latest_checkpoint(o_.out))
-        fail(o_.out + " already holds a run.\nhint: continue it with `anetrain train --resume " + o_.out +
-             "`, or choose a new --out");
-      const std::string j = o_.to_json().dump(2) + "\n";
-      write_file_atomic((fs::path(o_.out) / "run.json").string(), j.data(), j.size());
+      save_settings();
     }
-    prune_checkpoints(o_.out, 0, -1);  // sweep *.tmp left by a killed predecessor
+    sweep_checkpoint_temporaries(*run_);  // left by a killed predecessor
   }
   if (ranks() > 1) {
     share_state();
@@ -160,6 +158,8 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
                            {"matrix_peak_gflops", be_->matrix_peak_gflops() * ranks()}, {"power_source", power_->description()},
                      {"world_size", ranks()}, {"ranks", hosts},
                      {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
+  for (const std::string& w : pending_warnings_) emit("warning", {{"step", st_.step}, {"text", w}});
+  pending_warnings_.clear();
   if (verbose_ && lead()) progress_ = std::make_unique<ProgressLine>();
   char line[512];
   std::snprintf(line, sizeof line,
@@ -210,6 +210,7 @@ void TrainSession::message(const std::string& text) {
 }
 
 StepReport TrainSession::step() {
+  const WarningScope warnings = warnings_here();
   Model& m = *model_;
   Workspace& ws = *ws_;
   const auto t_step = Clock::now();
@@ -252,7 +253,7 @@ StepReport TrainSession::step() {
     m.grads[0] = INFINITY;
   auto t_opt = Clock::now();
   double scaled_norm = grad_norm(m);
-  bool stop = stop_flag_ && stop_flag_->load() != 0;
+  bool stop = (stop_flag_ && stop_flag_->load() != 0) || !telemetry_error_.empty();
   nlohmann::ordered_json per_rank = nlohmann::ordered_json::array();
   if (ranks() > 1) {
     // One exchange per step: the losses to sum, whether any rank was asked to stop, timings for
@@ -384,10 +385,7 @@ void TrainSession::decide_budget() {
   o_.opt.total_steps = int(o_.steps);
   opt_->set_total_steps(int(o_.steps));
   stop_step_ = o_.stop_at > 0 ? std::min(o_.stop_at, o_.steps) : o_.steps;
-  if (lead()) {
-    const std::string j = o_.to_json().dump(2) + "\n";
-    write_file_atomic((fs::path(o_.out) / "run.json").string(), j.data(), j.size());
-  }
+  if (lead()) save_settings();
   char buf[200];
   std::snprintf(buf, sizeof buf, "time budget %.0f s at %.0f ms/step: training %lld steps (the schedule ends there)",
                 o_.time_budget_s, per_step * 1e3, (long long)o_.steps);
@@ -397,6 +395,7 @@ void TrainSession::decide_budget() {
 }
 
 EvalReport TrainSession::evaluate() {
+  const WarningScope warnings = warnings_here();
   if (!have_val_) fail("train: no validation data (--val-data or --val-frac, with --eval-every > 0)");
   double sum = 0;
   for (int k = comm_->rank(); k < o_.eval_batches; k += ranks()) {  // the ranks share the batches
@@ -424,6 +423,7 @@ EvalReport TrainSession::evaluate() {
 }
 
 void TrainSession::sample() {
+  const WarningScope warnings = warnings_here();
   if (!sample_tok_) fail("train: samples need the run's tokenizer (--tokenizer FILE)");
   if (!lead()) return;  // rank 0 writes the telemetry; the others' would be the same text
   // Outside the step's timing, like validation: one greedy and one sampled completion.
@@ -436,14 +436,17 @@ void TrainSession::sample() {
 }
 
 std::string TrainSession::checkpoint() {
+  const WarningScope warnings = warnings_here();
   if (!lead()) return "";  // every rank holds the same weights; rank 0 alone writes them
-  const std::string path = save_checkpoint(o_.out, *model_, *opt_, st_);
-  prune_checkpoints(o_.out, o_.keep, st_.best_step);
+  const std::string path = save_checkpoint(*run_, *model_, *opt_, st_);
+  if (path.empty()) return path;  // a folder of someone else's has that step's name (warned)
+  prune_checkpoints(*run_, o_.keep, st_.best_step);
   emit("checkpoint", {{"step", st_.step}, {"path", path}, {"best_step", st_.best_step}});
   return path;
 }
 
 void TrainSession::finish(bool interrupted, const std::string& last_checkpoint) {
+  const WarningScope warnings = warnings_here();
   if (progress_) progress_->finish();
   if (finished_) return;  // ended already (the non-finite limit wrote its own run_end)
   finished_ = true;
@@ -453,60 +456,36 @@ void TrainSession::finish(bool interrupted, const std::string& last_checkpoint) 
 }
 
 void TrainSession::emit(const char* event, nlohmann::ordered_json fields) {
-  if (tel_) tel_->emit(event, std::move(fields));
-}
-
-namespace {
-
-void broadcast_string(Comm& comm, std::string& s, const std::string& what) {
-  uint64_t n = s.size();
-  comm.broadcast(&n, sizeof n, what);
-  s.resize(n);
-  comm.broadcast(s.data(), n, what);
-}
-
-}  // namespace
-
-void TrainSession::share_options() {
-  // Rank 0's options (from its command line or its run.json) are the run's; the testing hooks are
-  // not part of run.json, so each rank keeps its own (the same command line gives the same).
-  // --stop-at belongs to this invocation, not to run.json, so it travels beside the options.
-  std::string j;
-  if (lead()) {
-    nlohmann::json all = o_.to_json();
-    all["stop_at"] = o_.stop_at;
-    j = all.dump();
+  if (!tel_ || !telemetry_error_.empty()) return;
+  try {
+    tel_->emit(event, std::move(fields));
+  } catch (const Error& e) {
+    // A full disk must not let a run go on unrecorded: say so loudly, then stop at this step
+    // (with a checkpoint, if the disk still takes one).
+    telemetry_error_ = e.what();
+    if (!verbose_) return;  // a library caller hears of it from the step's result
+    if (progress_) progress_->finish();
+    std::fprintf(stderr, "\nanetrain: error: telemetry could not be written: %s\nanetrain: stopping after this step\n",
+                 telemetry_error_.c_str());
   }
-  broadcast_string(*comm_, j, "the run's options");
-  if (lead()) return;
-  TrainOptions mine = std::move(o_);
-  const nlohmann::json all = nlohmann::json::parse(j);
-  o_ = TrainOptions::from_json(all);
-  o_.stop_at = all.at("stop_at").get<int64_t>();
-  o_.inject_nan = mine.inject_nan;
-  o_.inject_overflow = mine.inject_overflow;
 }
 
-void TrainSession::share_model() {
-  std::string cfg = lead() ? config_to_json(model_->cfg).dump() : std::string();
-  broadcast_string(*comm_, cfg, "the model's configuration");
-  if (!lead()) model_ = std::make_unique<Model>(config_from_json(nlohmann::json::parse(cfg), "rank 0's model"));
+WarningScope TrainSession::warnings_here() {
+  return WarningScope([this](const std::string& text) {
+    if (verbose_) {
+      if (progress_) progress_->finish();  // the warning starts a line of its own
+      std::fprintf(stderr, "anetrain: warning: %s\n", text.c_str());
+    }
+    if (tel_) emit("warning", {{"step", st_.step}, {"text", text}});
+    else pending_warnings_.push_back(text);  // before the telemetry file is open: written after run_start
+  });
 }
 
-void TrainSession::share_state() {
-  // Ranks are copies of one program on one kind of machine, so the state goes as raw bytes.
-  static_assert(std::is_trivially_copyable_v<TrainState>);
-  Model& m = *model_;
-  comm_->broadcast(m.params.data(), m.params.size() * sizeof(float), "the initial weights");
-  m.touch();
-  if (resuming_) {
-    comm_->broadcast(opt_->m1().data(), opt_->m1().size() * sizeof(float), "the optimizer state");
-    comm_->broadcast(opt_->m2().data(), opt_->m2().size() * sizeof(float), "the optimizer state");
-    int64_t t = opt_->steps_taken();
-    comm_->broadcast(&t, sizeof t, "the optimizer state");
-    opt_->set_steps_taken(t);
-    comm_->broadcast(&st_, sizeof st_, "the training state");
-  }
+void TrainSession::save_settings() {
+  // run.json outlives the directory the run started from: paths in it are absolute.
+  TrainOptions stored = o_;
+  stored.make_paths_absolute();
+  run_->write_settings(stored.to_json());
 }
 
 }  // namespace anetrain

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/sampler.h"
 #include "dist/comm.h"
@@ -19,10 +20,12 @@
 #include "telemetry/jsonl.h"
 #include "telemetry/meters.h"
 #include "telemetry/progress.h"
+#include "core/warn.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/loss_scaler.h"
 #include "train/optimizer.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 namespace anetrain {
@@ -79,6 +82,8 @@ class TrainSession {
   int64_t stop_step() const { return stop_step_; }  // --stop-at, else --steps (after the budget)
   Model& model() { return *model_; }
   void message(const std::string& text);  // a progress message when verbose
+  // Why the run cannot go on recording (a telemetry write failed: disk full, I/O error), or "".
+  const std::string& telemetry_error() const { return telemetry_error_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -87,6 +92,12 @@ class TrainSession {
   void share_options();                 // every rank takes rank 0's options
   void share_model();                   // ranks > 0 build rank 0's model (its config)
   void share_state();                   // rank 0's weights, optimizer and training state
+  void save_settings();                 // run.json: the options, paths absolute
+  // While it lives, warnings from below (core/warn.h) reach the terminal (verbose) and telemetry.
+  WarningScope warnings_here();
+  std::vector<std::string> pending_warnings_;
+
+  std::unique_ptr<RunDir> run_;  // rank 0's claim on the run folder (and its lock), first to exist
 
   TrainOptions o_;
   bool verbose_, resuming_;
@@ -113,7 +124,7 @@ class TrainSession {
   double tokens_per_step_ = 0, flops_per_step_ = 0, ema_ms_ = 0;
   int64_t stop_step_ = 0, first_step_ = 0, budget_probe_ = 0;
   bool budget_open_ = false, finished_ = false;
-  std::string budget_note_;
+  std::string budget_note_, telemetry_error_;
   Clock::time_point t_train_;
 };
 

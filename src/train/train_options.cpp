@@ -1,7 +1,75 @@
-// TrainOptions ⇄ JSON (RUN/run.json), so a resumed run uses the settings it started with.
+// TrainOptions ⇄ JSON (RUN/run.json), so a resumed run uses the settings it started with, and
+// the one table of their allowed ranges that the CLI, the C API and --resume all check.
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/option_check.h"
 #include "train/trainer.h"
 
 namespace anetrain {
+
+namespace {
+constexpr double kMaxInt = 2147483647.0;
+constexpr double kMaxSteps = 1099511627776.0;  // 2^40: far past any run, well inside int64
+}  // namespace
+
+const std::vector<TrainOptionRule>& train_option_rules() {
+  static const std::vector<TrainOptionRule> rules = {
+      {"seq", "--seq", Range::between(1, 1 << 20).whole()},
+      {"batch", "--batch", Range::between(1, 1 << 20).whole()},
+      {"accum", "--accum", Range::between(1, 1 << 20).whole()},
+      {"steps", "--steps", Range::between(1, kMaxSteps).whole()},
+      {"time_budget_s", "--time-budget", Range::between(0, 1e9)},
+      {"lr", "--lr", Range::above(0)},
+      {"min_lr", "--min-lr", Range::at_least(0)},
+      {"warmup", "--warmup", Range::between(0, kMaxInt).whole()},
+      {"wd", "--wd", Range::at_least(0)},
+      {"beta1", "--beta1", Range{0, 1, false, true}},
+      {"beta2", "--beta2", Range{0, 1, false, true}},
+      {"eps", "--eps", Range::above(0)},
+      {"clip", "--clip", Range{}},  // ≤ 0 turns clipping off; only NaN and ±inf are refused
+      {"act_clip", "--act-clip", Range::at_least(0)},
+      {"val_frac", "--val-frac", Range::between(0, 0.5)},
+      {"ckpt_every", "--ckpt-every", Range::between(0, kMaxInt).whole()},
+      {"keep", "--keep", Range::between(0, 1 << 20).whole()},
+      {"eval_every", "--eval-every", Range::between(0, kMaxInt).whole()},
+      {"eval_batches", "--eval-batches", Range::between(0, 1 << 20).whole()},
+      {"sample_every", "--sample-every", Range::between(0, kMaxInt).whole()},
+      {"sample_tokens", "--sample-tokens", Range::between(0, 1 << 20).whole()},
+      {"log_every", "--log-every", Range::between(0, kMaxInt).whole()},
+      {"max_nonfinite", "--max-nonfinite", Range::between(1, kMaxInt).whole()},
+      {"loss_scale", "--loss-scale", Range{0, 1e30, true, false}},
+      {"loss_scale_window", "--loss-scale-window", Range::between(1, kMaxInt).whole()},
+  };
+  return rules;
+}
+
+void TrainOptions::validate(bool cli_names) const {
+  const nlohmann::json j = to_json();
+  for (const TrainOptionRule& r : train_option_rules()) {
+    const std::string name = cli_names ? r.flag : std::string("option \"") + r.key + "\"";
+    check_option(name, j.at(r.key).get<double>(), r.range);
+  }
+  check_threads(cli_names ? "--threads" : "option \"threads\"", threads);
+  if (stop_at < 0 || double(stop_at) > kMaxSteps)
+    fail(std::string(cli_names ? "--stop-at" : "option \"stop_at\"") + " must be 0 (off) or a step, got " +
+         std::to_string(stop_at));
+}
+
+void TrainOptions::make_paths_absolute() {
+  // run.json outlives the directory the run was started from: `--resume` from elsewhere (or the
+  // C API in another process) must find the same files.
+  namespace fs = std::filesystem;
+  auto absolute = [](std::string& p) {
+    if (!p.empty()) p = fs::absolute(p).lexically_normal().string();
+  };
+  for (auto& p : data) absolute(p);
+  for (auto& p : val_data) absolute(p);
+  absolute(tokenizer);
+  absolute(out);
+  std::error_code ec;
+  if (fs::exists(model, ec)) absolute(model);  // a preset's name stays a name
+}
 
 nlohmann::json TrainOptions::to_json() const {
   return {{"model", model},

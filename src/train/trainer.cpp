@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 
+#include "core/error.h"
 #include "train/checkpoint.h"
 #include "train/session.h"
 
@@ -48,7 +49,9 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   session.watch_stop(&g_stop_signals);
   // One process stops at the signal; ranks stop where they all agreed to (the step's exchange).
   bool stopping = false;
-  auto stop_requested = [&] { return session.ranks() > 1 ? stopping : g_stop_signals != 0; };
+  auto stop_requested = [&] {
+    return session.ranks() > 1 ? stopping : g_stop_signals != 0 || !session.telemetry_error().empty();
+  };
   TrainResult res;
   while (st.step < session.stop_step() && !stop_requested()) {
     const StepReport r = session.step();
@@ -81,6 +84,10 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGUSR1, SIG_DFL);
+  if (!session.telemetry_error().empty())
+    fail("training stopped at step " + std::to_string(res.step) + " because its telemetry could not be written (" +
+         session.telemetry_error() + "); checkpoint " + (res.checkpoint.empty() ? "none" : res.checkpoint) +
+         "\nhint: free space, then `anetrain train --resume " + opts.out + "`");
   return res;
 }
 

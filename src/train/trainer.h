@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/option_check.h"
 #include "data/sampler.h"
 #include "train/optimizer.h"
 
@@ -49,9 +50,25 @@ struct TrainOptions {
   double loss_scale = 65536;   // initial dynamic loss scale for fp16 backends
   int loss_scale_window = 1000;  // clean steps before the scale doubles
 
+  // Invocation only, never in run.json: put a new run into a non-empty folder that is not a run.
+  bool out_force = false;
+
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& j);
+  // Throws Error naming the first option outside train_option_rules() (or --threads, --stop-at);
+  // by its flag ("--lr") or, for the C API, its run.json key.
+  void validate(bool cli_names) const;
+  // Data, tokenizer, model file and run folder as absolute paths, for run.json.
+  void make_paths_absolute();
 };
+
+// The allowed range of each numeric setting: its run.json key and its `anetrain train` flag.
+struct TrainOptionRule {
+  const char* key;
+  const char* flag;
+  Range range;
+};
+const std::vector<TrainOptionRule>& train_option_rules();
 
 struct TrainResult {
   int64_t step = 0;

@@ -1,0 +1,243 @@
+#include "train/run_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "train/checkpoint.h"
+
+namespace anetrain {
+
+namespace fs = std::filesystem;
+
+const char* const kRunFormat = "anetrain-run";
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+// The names anetrain writes at a run folder's top; with --out-force, none may exist already.
+constexpr const char* kOwnNames[] = {"run.json", "run.lock", "telemetry.jsonl", "ckpt"};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown host";
+  return buf;
+}
+
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t v = (uint64_t(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+nlohmann::json parse_run_json(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "run.json").string();
+  std::ifstream in(path);
+  if (!in) fail(dir + ": not a run folder (no run.json)");
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) fail(path + ": not valid JSON settings");
+  return j;
+}
+
+bool marked(const nlohmann::json& j) {
+  return j.contains("format") && j["format"].is_string() && j["format"] == kRunFormat;
+}
+
+// A run.json from before the marker: the settings anetrain wrote, recognised by their keys.
+bool legacy_settings(const nlohmann::json& j) {
+  for (const char* key : {"model", "data", "out", "seq", "batch", "steps", "lr", "ckpt_every"})
+    if (!j.contains(key)) return false;
+  return true;
+}
+
+}  // namespace
+
+RunLock::RunLock(const std::string& run_dir) : path_((fs::path(run_dir) / "run.lock").string()) {
+  // The lock is on the file's open description, so it cannot leak to a child process.
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(path_ + ": cannot open the run's lock file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    std::string holder;
+    char buf[256] = {};
+    if (::pread(fd_, buf, sizeof buf - 1, 0) > 0) holder = buf;
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    if (e == EWOULDBLOCK)
+      fail(run_dir + " is in use by another trainer (" + (holder.empty() ? std::string("holder unknown") : holder) +
+           ")\nhint: wait for it to finish or stop it (Ctrl-C checkpoints and exits); two trainers on one run "
+           "folder would overwrite each other's checkpoints");
+    fail(path_ + ": cannot lock: " + std::strerror(e));
+  }
+  const std::string me = "pid " + std::to_string(::getpid()) + " on " + host_name() + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size()))
+    fail(path_ + ": cannot write the lock holder: " + std::strerror(errno));
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+RunDir::RunDir(std::string dir, bool created) : dir_(std::move(dir)), created_dir_(created) {}
+
+RunDir::RunDir(RunDir&& o) noexcept
+    : dir_(std::move(o.dir_)), run_id_(std::move(o.run_id_)), options_(std::move(o.options_)),
+      checkpoints_(std::move(o.checkpoints_)), lock_(std::move(o.lock_)), created_dir_(o.created_dir_),
+      committed_(o.committed_) {
+  o.committed_ = true;  // the moved-from object must not clean up
+  o.created_dir_ = false;
+}
+
+RunDir::~RunDir() {
+  if (committed_ || !lock_) return;
+  // A run that failed before its first run.json: take back only what this object made.
+  std::error_code ec;
+  const std::string lock_file = lock_->path();
+  lock_.reset();
+  fs::remove(lock_file, ec);
+  if (created_dir_) fs::remove(dir_, ec);  // only succeeds while the folder is empty
+}
+
+RunDir RunDir::create(const std::string& dir, bool force) {
+  std::error_code ec;
+  const bool exists = fs::exists(dir, ec);
+  if (exists && !fs::is_directory(dir, ec))
+    fail(dir + ": exists and is not a folder; --out names the run's folder (choose a new name)");
+  bool reuse_marked = false;
+  if (exists) {
+    if (fs::exists(fs::path(dir) / "run.json", ec)) {
+      const nlohmann::json j = parse_run_json(dir);
+      if (!marked(j))
+        fail(dir + "/run.json was not written by anetrain; refusing to overwrite it\nhint: choose a new --out");
+      reuse_marked = true;
+    } else {
+      bool empty = true, clash = false;
+      std::string clash_name;
+      for (const auto& e : fs::directory_iterator(dir)) {
+        empty = false;
+        for (const char* own : kOwnNames)
+          if (e.path().filename() == own) clash = true, clash_name = own;
+      }
+      if (!empty && !force)
+        fail(dir + " is not empty and is not an anetrain run folder; nothing in it was changed\n"
+             "hint: choose a new or empty --out, or add --out-force to put a run beside the files there "
+             "(anetrain never deletes what it did not write)");
+      if (clash)
+        fail(dir + "/" + clash_name + " exists and is not anetrain's; a run there would need that name\n"
+             "hint: choose a new --out");
+    }
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) fail(dir + ": cannot create the run folder: " + ec.message());
+  }
+  RunDir r(dir, !exists);
+  r.lock_ = std::make_unique<RunLock>(dir);
+  if (reuse_marked) {
+    // A marked run with no checkpoint can start over (its first life ended before step one's
+    // save); one with checkpoints is continued, never replaced.
+    auto listed = listed_checkpoints(dir);
+    if ((listed && !listed->empty()) || latest_checkpoint(dir))
+      fail(dir + " already holds a run.\nhint: continue it with `anetrain train --resume " + dir +
+           "`, or choose a new --out");
+    r.committed_ = true;  // it was anetrain's before this process came
+  }
+  r.run_id_ = new_run_id();
+  return r;
+}
+
+RunDir RunDir::open(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail(dir + ": no such run folder");
+  nlohmann::json j = parse_run_json(dir);
+  if (!marked(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
+  RunDir r(dir, false);
+  r.lock_ = std::make_unique<RunLock>(dir);
+  r.committed_ = true;
+  j = parse_run_json(dir);  // again under the lock: the holder may have just written it
+  if (marked(j)) {
+    r.run_id_ = j.value("run_id", std::string());
+    if (j.contains("checkpoints") && j["checkpoints"].is_array())
+      for (const auto& s : j["checkpoints"])
+        if (s.is_number_integer()) r.checkpoints_.push_back(s.get<int64_t>());
+  }
+  if (r.run_id_.empty()) r.run_id_ = new_run_id();
+  // Checkpoints on disk that are this run's but not listed: written by an older anetrain (no
+  // marker yet), or renamed into place just before a crash that cost the list's update.
+  for (int64_t step : checkpoints_on_disk(dir))
+    if (!r.owns_checkpoint(step) && (!marked(j) || adoptable_checkpoint(dir, step, r.run_id_)))
+      r.checkpoints_.push_back(step);
+  std::sort(r.checkpoints_.begin(), r.checkpoints_.end());
+  for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
+  r.options_ = j;
+  return r;
+}
+
+nlohmann::json RunDir::read_settings(const std::string& dir) {
+  nlohmann::json j = parse_run_json(dir);
+  if (!marked(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
+  for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
+  return j;
+}
+
+std::optional<std::vector<int64_t>> RunDir::listed_checkpoints(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "run.json", ec)) return std::nullopt;
+  nlohmann::json j;
+  try {
+    j = parse_run_json(dir);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (!marked(j)) return std::nullopt;
+  std::vector<int64_t> steps;
+  if (j.contains("checkpoints") && j["checkpoints"].is_array())
+    for (const auto& s : j["checkpoints"])
+      if (s.is_number_integer()) steps.push_back(s.get<int64_t>());
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+void RunDir::write_settings(const nlohmann::json& options) {
+  options_ = options;
+  store();
+  committed_ = true;
+}
+
+void RunDir::add_checkpoint(int64_t step) {
+  if (!owns_checkpoint(step)) checkpoints_.push_back(step);
+  std::sort(checkpoints_.begin(), checkpoints_.end());
+  store();
+}
+
+void RunDir::drop_checkpoint(int64_t step) {
+  checkpoints_.erase(std::remove(checkpoints_.begin(), checkpoints_.end(), step), checkpoints_.end());
+  store();
+}
+
+bool RunDir::owns_checkpoint(int64_t step) const {
+  return std::find(checkpoints_.begin(), checkpoints_.end(), step) != checkpoints_.end();
+}
+
+void RunDir::store() {
+  // The marker first, so a person opening the file sees whose it is.
+  nlohmann::ordered_json j = {{"format", kRunFormat}, {"format_version", kFormatVersion}, {"run_id", run_id_},
+                              {"checkpoints", checkpoints_}};
+  for (auto it = options_.begin(); it != options_.end(); ++it) j[it.key()] = it.value();
+  const std::string text = j.dump(2) + "\n";
+  write_file_atomic((fs::path(dir_) / "run.json").string(), text.data(), text.size());
+}
+
+}  // namespace anetrain
