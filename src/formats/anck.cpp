@@ -1,11 +1,13 @@
 #include "formats/anck.h"
 
 #include <cstring>
+#include <unordered_map>
 
 #include <zlib.h>
 
 #include "core/error.h"
 #include "formats/safetensors.h"
+#include "model/model.h"
 
 namespace anetrain {
 
@@ -127,6 +129,24 @@ AnckReader::AnckReader(const std::string& path) : file_(path) {
     file_.require(t.offset, t.nbytes, "tensor '" + t.name + "'");
     if (crc32_of(d + t.offset, t.nbytes) != t.crc32)
       fail_at(path, t.offset, "tensor '" + t.name + "' CRC mismatch (file corrupted)");
+  }
+}
+
+void check_anck_holds(const AnckReader& r, const ModelConfig& c) {
+  double held = 0;
+  std::unordered_map<std::string, const AnckTensorInfo*> by_name;
+  for (const AnckTensorInfo& t : r.tensors()) {
+    held += double(t.nbytes);
+    by_name.emplace(t.name, &t);
+  }
+  check_claim_fits(c, r.path(), held, 4);  // anck tensors are fp32
+  const ParamTable table(c);
+  for (const ParamSpec& s : table.specs()) {
+    auto it = by_name.find(s.name);
+    if (it == by_name.end()) fail(r.path() + ": tensor '" + s.name + "', which the config (meta.config) needs, is missing");
+    if (it->second->shape != s.shape)
+      fail(r.path() + ": tensor '" + s.name + "' is " + shape_str(it->second->shape) + " in the file but the config " +
+           "(meta.config) claims " + shape_str(s.shape) + "; refusing to allocate for it");
   }
 }
 

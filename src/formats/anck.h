@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
+#include "model/config.h"
 
 namespace anetrain {
 
@@ -56,5 +57,11 @@ class AnckReader {
 };
 
 uint32_t crc32_of(const void* data, size_t n);
+
+// Refuses (Error naming the file) a config `c` that the checkpoint does not hold tensor for
+// tensor — first its claimed size against the file's tensor bytes, then every parameter's name
+// and shape — so that a header claiming a vocabulary of 4,194,304 is refused before a Model is
+// allocated for it. load_model_checkpoint calls it between reading the header and allocating.
+void check_anck_holds(const AnckReader& r, const ModelConfig& c);
 
 }  // namespace anetrain

@@ -130,7 +130,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokeniz
   const ModelConfig c = checked_config(r);
   const ParamTable table(c);
   const std::vector<const GgufTensorInfo*> src = gguf_tensors_for(r, c, table);
-  auto m = std::make_unique<Model>(c);  // allocated only now: every tensor is known to be in the file
+  auto m = allocate_model(c, path);  // allocated only now: every tensor is known to be in the file
   for (size_t i = 0; i < src.size(); ++i) r.read_f32(*src[i], table.specs()[i].shape, m->param(table.specs()[i]));
   if (tokenizer) *tokenizer = gguf_tokenizer(r);
   return m;

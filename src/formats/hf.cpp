@@ -174,10 +174,40 @@ void read_hf_tensors(const ParamTable& table, const std::string& dir, const Tens
     if (from[i].empty()) fail(dir + ": tensor '" + table.specs()[i].name + "' is missing from the safetensors files");
 }
 
+// Before anything is allocated for config.json's claim: the folder's safetensors hold at least
+// that many parameters (at 2 bytes, the narrowest dtype read), and every tensor has the shape the
+// config gives it. A config claiming a vocabulary of 4,194,304 is refused here, not after 1 GB
+// of embedding was allocated and zeroed.
+void check_hf_holds(const std::string& dir, const ModelConfig& c) {
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  double held = 0;
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".safetensors") {
+      held += double(e.file_size(ec));
+      files.push_back(e.path().string());
+    }
+  if (claimed_parameters(c) * 2 > held) {
+    for (const std::string& f : files) SafetensorsReader validate(f);  // a damaged file says what is wrong with it first
+    check_claim_fits(c, cfg_path, held, 2);
+  }
+  const ParamTable table(c);
+  read_hf_tensors(table, dir, [&](size_t i, const SafetensorsReader& r) {
+    const ParamSpec& s = table.specs()[i];
+    const StTensor& t = r.info(s.name);
+    if (t.shape != s.shape)
+      fail(cfg_path + ": claims tensor '" + s.name + "' of shape " + shape_str(s.shape) + " but " + r.path() +
+           " holds " + shape_str(t.shape) + "; refusing to allocate for it");
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
-  auto m = std::make_unique<Model>(load_hf_config(dir));
+  const ModelConfig c = load_hf_config(dir);
+  check_hf_holds(dir, c);
+  auto m = allocate_model(c, (fs::path(dir) / "config.json").string());
   read_hf_tensors(m->table, dir, [&](size_t i, const SafetensorsReader& r) {
     const ParamSpec& s = m->table.specs()[i];
     r.read_f32(s.name, s.shape, m->param(s));
@@ -187,6 +217,7 @@ std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
 
 std::unique_ptr<PackedModel> load_hf_folder_bf16(const std::string& dir) {
   const ModelConfig c = load_hf_config(dir);
+  check_hf_holds(dir, c);
   auto pm = std::make_unique<PackedModel>(c);
   // First only the headers: is every matrix BF16? Otherwise the caller converts through fp32.
   bool all_bf16 = true;

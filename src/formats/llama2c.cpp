@@ -105,7 +105,7 @@ std::unique_ptr<Model> load_llama2c(const std::string& path) {
     fail_at(path, 28 + body, "file has " + std::to_string(f.size() - 28 - body) +
                                  " unexpected trailing bytes (header does not match the weights?)");
 
-  auto m = std::make_unique<Model>(c);
+  auto m = allocate_model(c, path);
   uint64_t pos = 28;
   for (const Llama2cChunk& ch : order) {
     // freq_cis_real/imag: recomputed from theta at run time, as run.c does.

@@ -75,7 +75,7 @@ std::unique_ptr<Model> load_llama2c_ak42(const MappedFile& f) {
   const int32_t gs = L.group;
   const uint8_t* d = f.data();
   const std::vector<Llama2cChunk>& order = L.order;
-  auto m = std::make_unique<Model>(c);
+  auto m = allocate_model(c, f.path());
   uint64_t pos = kHeaderBytes;
   for (const Llama2cChunk& ch : order) {
     float* dst = m->params.data() + ch.offset;

@@ -39,7 +39,8 @@ LoadedModel load_model(const std::string& spec, uint64_t seed) {
     fail("model '" + spec + "' is neither a preset (" + list + ") nor an existing file or folder");
   }
   if (fs::path(spec).extension() == ".json") {
-    auto m = std::make_unique<Model>(config_from_file(spec));
+    // Nothing to check a JSON config against: an allocation that fails names the file and the claim.
+    auto m = allocate_model(config_from_file(spec), spec);
     init_random(*m, seed);
     return {std::move(m), "config"};
   }

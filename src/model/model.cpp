@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <cstdio>
+#include <new>
+
+#include "core/error.h"
 #include "core/rng.h"
 
 namespace anetrain {
@@ -29,6 +33,40 @@ void Model::zero_grads() {
   ensure_grads();
   if (!grads_zero) std::fill(grads.begin(), grads.end(), 0.0f);
   grads_zero = false;  // whatever follows writes them; only the optimizer's pass vouches again
+}
+
+double claimed_parameters(const ModelConfig& c) {
+  const double D = c.dim, F = c.hidden_dim, V = c.vocab_size, q = double(c.n_heads) * c.head_dim,
+               kv = double(c.n_kv_heads) * c.head_dim;
+  const double per_layer = 2 * D + q * D + 2 * kv * D + D * q + 3 * F * D + (c.qk_norm ? 2.0 * c.head_dim : 0.0);
+  return V * D * (c.tied_embeddings ? 1 : 2) + D + double(c.n_layers) * per_layer;
+}
+
+std::string claimed_size_text(const ModelConfig& c) {
+  const double n = claimed_parameters(c), bytes = 4 * n;
+  char buf[96];
+  if (bytes >= 1e9) std::snprintf(buf, sizeof buf, "%.2g parameters (%.3g GB as fp32)", n, bytes / 1e9);
+  else std::snprintf(buf, sizeof buf, "%.2g parameters (%.3g MB as fp32)", n, bytes / 1e6);
+  return buf;
+}
+
+void check_claim_fits(const ModelConfig& c, const std::string& source, double available_bytes,
+                      double min_bytes_per_param) {
+  if (claimed_parameters(c) * min_bytes_per_param <= available_bytes) return;
+  char held[48];
+  std::snprintf(held, sizeof held, "%.3g MB", available_bytes / 1e6);
+  fail(source + ": the config claims " + claimed_size_text(c) + " but only " + held +
+       " of tensor data is stored with it; refusing to allocate for it");
+}
+
+std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& source) {
+  try {
+    return std::make_unique<Model>(c);
+  } catch (const std::bad_alloc&) {
+    fail(source + ": the config claims " + claimed_size_text(c) + "; cannot allocate");
+  } catch (const std::length_error&) {  // std::vector's refusal of a size past max_size()
+    fail(source + ": the config claims " + claimed_size_text(c) + "; cannot allocate");
+  }
 }
 
 void init_random(Model& m, uint64_t seed) {

@@ -1,5 +1,7 @@
 // A model instance: config, parameter table, one flat buffer of weights and one of gradients.
 #pragma once
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/huge_pages.h"
@@ -38,6 +40,24 @@ struct Model {
   uint64_t version = 0;
   void touch();
 };
+
+// The parameters a config describes — ParamTable(c).total() — computed in double without
+// building the table, so an absurd config (a vocabulary of 2^31, 10^9 layers) cannot overflow or
+// allocate before it is refused.
+double claimed_parameters(const ModelConfig& c);
+
+// Refuses, before any table or buffer exists, a config read from `source` that claims more
+// parameters than `available_bytes` of tensor data can hold at `min_bytes_per_param` (the
+// narrowest dtype the format stores): Error "SOURCE: the config claims 1.2e+10 parameters
+// (48 GB as fp32) but only 1.1 MB of tensor data is stored with it; refusing to allocate for it".
+void check_claim_fits(const ModelConfig& c, const std::string& source, double available_bytes, double min_bytes_per_param);
+
+// new Model(c) for weights from `source` (file or folder): std::bad_alloc becomes Error
+// "SOURCE: the config claims 1.2e+10 parameters (48 GB as fp32); cannot allocate".
+std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& source);
+
+// "1.2e+10 parameters (48 GB as fp32)": the size a config claims, for error messages.
+std::string claimed_size_text(const ModelConfig& c);
 
 // The seed's scratch initialisation: uniform U(−a, a) with a = 1/√fan_in for projections,
 // scaled by 1/√(2L) for the two matrices that write into the residual stream, 0.02 for the
