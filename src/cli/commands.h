@@ -8,6 +8,9 @@ namespace anetrain {
 
 using Command = std::function<int()>;
 
+// Every subcommand below, on one app (cli/app.cpp).
+void add_all_commands(CLI::App& app, Command& run);
+
 void add_info_command(CLI::App& app, Command& run);
 void add_grad_command(CLI::App& app, Command& run);
 void add_fit_batch_command(CLI::App& app, Command& run);

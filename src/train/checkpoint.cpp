@@ -95,7 +95,6 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
     state.push_back({"adam_m/" + s.name, s.shape, opt.m1().data() + s.offset});
     state.push_back({"adam_v/" + s.name, s.shape, opt.m2().data() + s.offset});
   }
-  write_anck((tmp / "model.anck").string(), "model", {{"config", config_to_json(m.cfg)}, {"step", st.step}}, weights);
   nlohmann::json meta = {{"step", st.step},
                          {"run_id", run.run_id()},
                          {"adam_t", opt.steps_taken()},
@@ -110,8 +109,14 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
                          {"overflow_total", st.overflow_total},
                          {"last_loss", st.last_loss},
                          {"world_size", st.world_size}};
-  write_anck((tmp / "state.anck").string(), "train_state", meta, state);
-  fsync_dir(tmp.string());
+  try {
+    write_anck((tmp / "model.anck").string(), "model", {{"config", config_to_json(m.cfg)}, {"step", st.step}}, weights);
+    write_anck((tmp / "state.anck").string(), "train_state", meta, state);
+    fsync_dir(tmp.string());
+  } catch (const Error&) {
+    remove_checkpoint_files(tmp);  // a full disk gets its space back at once, not at the next start
+    throw;
+  }
   remove_step_dir(final_dir);
   fs::rename(tmp, final_dir);
   fsync_dir(ck.string());

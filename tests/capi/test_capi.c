@@ -198,6 +198,9 @@ int main(int argc, char** argv) {
     snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"threads\":100000}", run, shard);
     CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT && strstr(anetrain_last_error(), "threads"),
           "100000 threads is refused (libgomp would abort the host process)");
+    snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"beta2\":2}", run, shard);
+    CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT && strstr(anetrain_last_error(), "beta2"),
+          "beta2 = 2 is refused by name (the CLI's ranges)");
     snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"%s\"],\"batch\":1e12}", run, shard);
     CHECK(anetrain_trainer_create(json, &junk) == ANETRAIN_ERR_ARGUMENT, "a batch of 1e12 is refused, not converted");
     snprintf(json, sizeof json, "{\"model\":\"stories260k\",\"out\":\"%s\",\"data\":[\"/nonexistent.bin\"]}", run);
@@ -228,6 +231,9 @@ int main(int argc, char** argv) {
     CHECK(anetrain_trainer_resume(run, &tr) == ANETRAIN_OK && anetrain_trainer_progress(tr, &step, &total) == ANETRAIN_OK &&
               step == 4 && total == 6,
           "resume continues at step 4 of 6");
+    CHECK(anetrain_trainer_resume(run, &junk) == ANETRAIN_ERR_INPUT && junk == NULL &&
+              strstr(anetrain_last_error(), "in use by another trainer"),
+          "a second trainer on a run in use is refused (its lock names the holder)");
     CHECK(anetrain_trainer_step(tr, NULL, NULL) == ANETRAIN_OK && anetrain_trainer_step(tr, NULL, &step) == ANETRAIN_OK &&
               step == 6,
           "steps 5 and 6");
