@@ -12,7 +12,9 @@
 
     y = anetrain.mil_run("woFwd.mil", x, backend="ane-sim")   # a MIL program: numpy fp32 in and out
 
-Errors are raised as anetrain.Error with the engine's message.
+Errors are raised as anetrain.Error with the engine's message. Each Model, Trainer and MilProgram
+may be shared between threads: its calls run one at a time (a lock per object); for calls that
+run in parallel, give each thread its own object.
 """
 import ctypes
 import json
@@ -20,7 +22,7 @@ import os
 
 import numpy as np
 
-from ._lib import ERR_BUFFER, Closable, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib
+from ._lib import ERR_BUFFER, Closable, Error, ModelInfo, Sampling, TOKEN_CALLBACK, call, lib, serialized
 from ._mil import MilProgram, mil_run
 
 __all__ = ["Error", "MilProgram", "Model", "Trainer", "load", "mil_run", "version", "set_threads"]
@@ -82,6 +84,7 @@ class Model(Closable):
         call(lib.anetrain_tokenizer_special, self._tok, ctypes.byref(bos), ctypes.byref(eos), ctypes.byref(vocab))
         self.bos_id, self.eos_id = bos.value, eos.value
 
+    @serialized
     def close(self):
         lib.anetrain_tokenizer_free(self._tok)
         lib.anetrain_model_free(self._model)
@@ -96,6 +99,7 @@ class Model(Closable):
     def vocab_size(self):
         return self.info["vocab_size"]
 
+    @serialized
     def encode(self, text, bos=True):
         """Text → token ids (numpy int32), with BOS first when asked and the tokenizer has one."""
         data = text.encode("utf-8")
@@ -107,6 +111,7 @@ class Model(Closable):
                 return ids[: n.value]
         raise Error(ERR_BUFFER, "encode: the size changed between calls")
 
+    @serialized
     def decode(self, ids):
         """Token ids → text."""
         a = np.ascontiguousarray(ids, dtype=np.int32)
@@ -119,6 +124,7 @@ class Model(Closable):
                 return buf.raw[: n.value].decode("utf-8", "replace")
         raise Error(ERR_BUFFER, "decode: the size changed between calls")
 
+    @serialized
     def generate(self, prompt, n=256, temperature=0.8, top_p=0.9, top_k=0, seed=0, stop_at_eos=True, on_token=None):
         """Continues `prompt` by up to n tokens (temperature 0 = greedy) and returns the new text.
         on_token(id, text) is called for each token; returning True stops."""
@@ -144,6 +150,7 @@ class Model(Closable):
             raise raised[0]
         return "".join(pieces)
 
+    @serialized
     def forward(self, tokens, targets=None):
         """The training forward pass. tokens: (B, T) or (T,) ids. Returns (logits (B, T, V) float32,
         loss) — loss is the mean cross-entropy against targets, or None without them."""
@@ -155,6 +162,7 @@ class Model(Closable):
              logits.ctypes.data, ctypes.byref(loss) if y is not None else None)
         return logits, (loss.value if y is not None else None)
 
+    @serialized
     def tensors(self):
         """The parameter table: [(Hugging Face name, shape, offset in floats)], in storage order."""
         count, params = ctypes.c_size_t(), ctypes.c_size_t()
@@ -171,6 +179,7 @@ class Model(Closable):
         self._params = params.value
         return out
 
+    @serialized
     def backward(self, tokens, targets):
         """One forward and backward pass: returns (loss, {name: gradient}) — the gradients of the
         mean cross-entropy, each a view into one float32 array the engine wrote (no copies)."""
@@ -211,18 +220,21 @@ class Trainer(Closable):
         call(lib.anetrain_trainer_resume, self._out.encode(), ctypes.byref(self._t))
         return self
 
+    @serialized
     def step(self):
         """One optimizer step; returns its loss (NaN when non-finite: the update was skipped)."""
         loss = ctypes.c_double()
         call(lib.anetrain_trainer_step, self._t, ctypes.byref(loss), None)
         return loss.value
 
+    @serialized
     def evaluate(self):
         """The validation loss over the run's fixed validation batches."""
         v = ctypes.c_double()
         call(lib.anetrain_trainer_evaluate, self._t, ctypes.byref(v))
         return v.value
 
+    @serialized
     def save(self):
         """Writes a checkpoint (out/ckpt/step-N) and returns its directory."""
         buf = ctypes.create_string_buffer(len(self._out.encode()) + 4096)  # room for out/ckpt/step-N
@@ -230,6 +242,7 @@ class Trainer(Closable):
         call(lib.anetrain_trainer_checkpoint, self._t, buf, ctypes.byref(n))
         return buf.value.decode()
 
+    @serialized
     def _progress(self):
         s, t = ctypes.c_int64(), ctypes.c_int64()
         call(lib.anetrain_trainer_progress, self._t, ctypes.byref(s), ctypes.byref(t))
@@ -243,6 +256,7 @@ class Trainer(Closable):
     def total_steps(self):
         return self._progress()[1]
 
+    @serialized
     def close(self):
         """Ends the run's telemetry ("done" after the last step, else "paused")."""
         if getattr(self, "_t", None):

@@ -2,7 +2,9 @@
 exception carrying the engine's message."""
 import ctypes
 import ctypes.util
+import functools
 import os
+import threading
 
 API_VERSION = 2
 
@@ -109,7 +111,16 @@ def call(fn, *args, allow=()):
 
 
 class Closable:
-    """`with` blocks and garbage collection both end in the subclass's close()."""
+    """The base of every object that holds engine handles (Model, Trainer, MilProgram): `with`
+    blocks and garbage collection both end in the subclass's close(), and calls on one object are
+    serialised. The engine's handles are one-thread-at-a-time and ctypes lets go of the GIL inside
+    each call, so two Python threads sharing an object would otherwise run inside the engine at
+    once (and get wrong results). The lock is re-entrant: a generate() callback may use its model."""
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._lock = threading.RLock()  # here, not in __init__: Trainer.resume() bypasses __init__
+        return self
 
     def __enter__(self):
         return self
@@ -119,3 +130,14 @@ class Closable:
 
     def __del__(self):
         self.close()
+
+
+def serialized(method):
+    """Runs a Closable's method under the object's lock (see Closable)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked

@@ -3,7 +3,7 @@ import ctypes
 
 import numpy as np
 
-from ._lib import Closable, call, lib
+from ._lib import Closable, call, lib, serialized
 
 
 class MilProgram(Closable):
@@ -17,12 +17,14 @@ class MilProgram(Closable):
         #: Shapes of the program's input and output, as tuples.
         self.input_shape, self.output_shape = self._shape(0), self._shape(1)
 
+    @serialized
     def _shape(self, which):
         dims = (ctypes.c_int64 * 8)()
         rank = ctypes.c_size_t(8)
         call(lib.anetrain_mil_shape, self._m, which, dims, ctypes.byref(rank), None)
         return tuple(dims[i] for i in range(rank.value))
 
+    @serialized
     def run(self, x):
         """One evaluation. x: any array with the input's element count (reshaped row-major; rounded
         to fp16 where the program's input is fp16). Returns a new float32 array of the output shape."""
@@ -35,6 +37,7 @@ class MilProgram(Closable):
         call(lib.anetrain_mil_run, self._m, a.ctypes.data, a.size, out.ctypes.data, ctypes.byref(n))
         return out
 
+    @serialized
     def close(self):
         if getattr(self, "_m", None):
             lib.anetrain_mil_free(self._m)

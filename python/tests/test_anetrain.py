@@ -197,5 +197,5 @@ def test_trainer_errors_are_exceptions(shard, tmp_path):
     with pytest.raises(anetrain.Error, match="no validation data"):
         with anetrain.Trainer(tmp_path / "y", "stories260k", [shard], seq=32, batch=2, steps=2) as t:
             t.evaluate()
-    with pytest.raises(anetrain.Error, match="not a run directory"):
+    with pytest.raises(anetrain.Error, match="not a run folder"):
         anetrain.Trainer.resume(tmp_path / "nothing-here")
