@@ -1,5 +1,7 @@
 // `anetrain mil`: the Neural Engine simulator as a tool for people writing ANE programs.
-//   mil check PROGRAM.mil [--weights DIR]      parse, type-check, report cost and every ANE limit
+//   mil check PROGRAM.mil [--weights DIR] [--strict]   parse, type-check, report cost and every ANE
+//                                                       limit; --strict: only the seed's constructs
+//   mil proven-set DIR... [-o FILE]            the table --strict checks against, from seed programs
 //   mil run PROGRAM.mil [--weights DIR] --input x=IN.npy -o OUT.npy [--repeat N]
 // DIR is the folder `@model_path` stands for (default: the program's own folder).
 #include <chrono>
@@ -11,10 +13,12 @@
 #include "ane/mil/blob.h"
 #include "ane/mil/parser.h"
 #include "ane/mil/stats.h"
+#include "ane/mil/strict.h"
 #include "ane/sim/executor.h"
 #include "ane/sim/fp16.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "formats/npy.h"
 
 namespace anetrain {
@@ -85,7 +89,16 @@ const char* when_name(sim::When w) {
   return w == sim::When::compile ? "compile error" : w == sim::When::evaluate ? "evaluate error" : "warning";
 }
 
-int check(const std::string& path, const std::string& weights) {
+// The strict findings of a program already read and checked; the count of them.
+int report_strict(const std::string& path, const mil::Program& p) {
+  MappedFile f(path);
+  const std::string text(reinterpret_cast<const char*>(f.data()), f.size());
+  const std::vector<mil::StrictFinding> findings = mil::check_strict(p, text);
+  for (const mil::StrictFinding& finding : findings) std::printf("  strict %s\n", mil::format_finding(finding, path).c_str());
+  return int(findings.size());
+}
+
+int check(const std::string& path, const std::string& weights, bool strict) {
   mil::Program p = mil::parse_program_file(path);
   std::string dir = model_dir_for(path, weights);
   mil::check_blob_references(p, dir);
@@ -104,11 +117,13 @@ int check(const std::string& path, const std::string& weights) {
     std::printf("  %s [%s]: %s (source: %s)\n", when_name(v.when), v.limit.c_str(), v.message.c_str(), v.source.c_str());
     errors += v.when != sim::When::warning;
   }
-  if (errors) {
-    std::printf("%s: violates %d ANE limit%s\n", path.c_str(), errors, errors == 1 ? "" : "s");
-    return 1;
-  }
-  std::printf("%s: ok\n", path.c_str());
+  const int strict_findings = strict ? report_strict(path, p) : 0;
+  if (errors) std::printf("%s: violates %d ANE limit%s\n", path.c_str(), errors, errors == 1 ? "" : "s");
+  if (strict_findings)
+    std::printf("%s: %d strict finding%s (see docs/ane-sim.md, \"Strict checking\")\n", path.c_str(), strict_findings,
+                strict_findings == 1 ? "" : "s");
+  if (errors || strict_findings) return 1;
+  std::printf("%s: ok%s\n", path.c_str(), strict ? " (strict)" : "");
   return 0;
 }
 
@@ -157,11 +172,28 @@ void add_mil_command(CLI::App& app, Command& run) {
   static std::string program, weights;
   static std::vector<std::string> inputs, outputs;
   static int repeat = 1;
+  static bool strict = false;
+  static std::vector<std::string> seed_roots;
+  static std::string table_out;
 
   auto* chk = mil->add_subcommand("check", "Parse and type-check a program; print its cost and every ANE limit it violates");
   chk->add_option("program", program, "MIL text file")->required();
   chk->add_option("--weights", weights, "Folder that @model_path stands for (default: the program's folder)");
-  chk->callback([&run] { run = [] { return check(program, weights); }; });
+  chk->add_flag("--strict", strict, "Also require every statement to be a construct of the seed's programs, inside the "
+                 "hardware's known limits (docs/ane-sim.md)");
+  chk->callback([&run] { run = [] { return check(program, weights, strict); }; });
+
+  auto* ps = mil->add_subcommand("proven-set", "Write the table of constructs --strict accepts, from the seed's programs");
+  ps->add_option("roots", seed_roots, "Folders of seed .mil programs (read recursively)")->required();
+  ps->add_option("-o,--output", table_out, "Write the JSON table here (default: standard output)");
+  ps->callback([&run] {
+    run = [] {
+      const std::string json = mil::ProvenSet::from_folders(seed_roots).to_json().dump(1) + "\n";
+      if (table_out.empty()) std::fwrite(json.data(), 1, json.size(), stdout);
+      else write_file_atomic(table_out, json.data(), json.size());
+      return 0;
+    };
+  });
 
   auto* r = mil->add_subcommand("run", "Run a program in ane-sim with fp16 semantics");
   r->add_option("program", program, "MIL text file")->required();
