@@ -14,7 +14,6 @@ using mil::Var;
 
 namespace {
 
-
 // A kernel under construction: the builder plus the constant blobs it references.
 struct Kernel {
   Builder b;
@@ -37,11 +36,6 @@ struct Kernel {
     const mil::Shape& s = rows_var.shape();
     return b.reshape(b.swap_last_two(rows_var), {1, s[3], 1, s[2]}, name);
   }
-  // [1, 1, T, n·hd] or [1, n·hd, 1, T] → [1, n, T, hd]
-  Var heads(const Var& x, int n, int hd, int T, const std::string& name) {
-    Var cf = x.shape()[1] == 1 ? b.swap_last_two(x) : b.reshape(x, {1, 1, n * hd, T});
-    return b.swap_last_two(b.reshape(cf, {1, n, hd, T}), name);
-  }
   // [1, n, T, hd] → [1, n·hd, 1, T]
   Var merge_heads(const Var& h, const std::string& name) {
     const mil::Shape& s = h.shape();
@@ -61,77 +55,85 @@ std::vector<float> causal_mask(int T) {
   return m;
 }
 
-// cos/sin of pair p's angle at every column that belongs to pair p, for positions 0..T-1.
-std::vector<float> rope_table(const LayerShape& s, bool sine) {
-  std::vector<float> t(size_t(s.T) * s.hd);
-  const int half = s.hd / 2;
-  for (int pos = 0; pos < s.T; ++pos)
-    for (int j = 0; j < s.hd; ++j) {
-      int p = s.rope == RopeStyle::interleaved ? j / 2 : j % half;
-      double angle = double(pos) * std::pow(double(s.theta), -2.0 * p / s.hd);
-      t[size_t(pos) * s.hd + j] = float(sine ? std::sin(angle) : std::cos(angle));
+// The RoPE partner of column j inside a head and whether j takes it negated: interleaved pairs
+// (2p, 2p+1) for llama2.c weights, half pairs (p, p + hd/2) for Hugging Face ones.
+struct RopePair {
+  int p, partner;
+  bool negate;
+};
+RopePair rope_pair(const AttentionShape& a, int j) {
+  const int half = a.hd_model / 2;
+  if (a.rope == RopeStyle::interleaved) return {j / 2, j ^ 1, j % 2 == 0};
+  return {j % half, j < half ? j + half : j - half, j < half};
+}
+
+// cos/sin of pair p's angle at every column of pair p, for positions 0..T-1; zero in the
+// padding columns [hd_model, hd), whose values are zero anyway.
+std::vector<float> rope_table(const AttentionShape& a, bool sine) {
+  std::vector<float> t(size_t(a.T) * a.hd, 0.0f);
+  for (int pos = 0; pos < a.T; ++pos)
+    for (int j = 0; j < a.hd_model; ++j) {
+      const double angle = double(pos) * std::pow(double(a.theta), -2.0 * rope_pair(a, j).p / a.hd_model);
+      t[size_t(pos) * a.hd + j] = float(sine ? std::sin(angle) : std::cos(angle));
     }
   return t;
 }
 
-// Everything attention needs in both directions: RoPE tables, the mask, the GQA pairing.
+// R with (x·R)_j = ∓x_partner(j): the rotation's "other half" as one product with a constant
+// signed permutation, one copy per head — width-axis slices and concats for RoPE are reported to
+// be rejected by newer Neural Engines (ncdrone/rustane #9), a per-head matmul is a seed construct.
+std::vector<float> rope_rotation(const AttentionShape& a) {
+  std::vector<float> r(size_t(a.H) * a.hd * a.hd, 0.0f);
+  for (int h = 0; h < a.H; ++h)
+    for (int j = 0; j < a.hd_model; ++j) {
+      const RopePair pr = rope_pair(a, j);
+      r[(size_t(h) * a.hd + size_t(pr.partner)) * a.hd + j] = pr.negate ? -1.0f : 1.0f;
+    }
+  return r;
+}
+
+// Everything attention needs in both directions: RoPE tables and rotation, the mask.
 struct Attention {
   Kernel& k;
-  const LayerShape& s;
-  Var cos, sin, mask;
+  const AttentionShape& a;
+  Var cos, sin, rotation, mask;
 
-  Attention(Kernel& kernel, const LayerShape& shape) : k(kernel), s(shape) {
-    cos = k.blob("rope_cos", {1, 1, s.T, s.hd}, rope_table(s, false));
-    sin = k.blob("rope_sin", {1, 1, s.T, s.hd}, rope_table(s, true));
-    mask = k.blob("mask", {1, 1, s.T, s.T}, causal_mask(s.T));
+  Attention(Kernel& kernel, const AttentionShape& shape) : k(kernel), a(shape) {
+    cos = k.blob("rope_cos", {1, 1, a.T, a.hd}, rope_table(a, false));
+    sin = k.blob("rope_sin", {1, 1, a.T, a.hd}, rope_table(a, true));
+    rotation = k.blob("rope_rotation", {1, a.H, a.hd, a.hd}, rope_rotation(a));
+    mask = k.blob("mask", {1, 1, a.T, a.T}, causal_mask(a.T));
   }
-  // The partner of each element in its RoPE pair, with the sign of the rotation: (−x_b, x_a).
-  Var rotate_half(const Var& h, int n) {
+  // Channels [ch, ch + H·hd) of the input as heads [1, H, T, hd].
+  Var heads(const Var& in, int ch, const std::string& name) {
     Builder& b = k.b;
-    if (s.rope == RopeStyle::interleaved) {  // pairs (2p, 2p+1) are adjacent
-      const int pairs = s.T * s.hd / 2;
-      Var p = b.reshape(h, {1, n, pairs, 2});
-      Var even = b.slice(p, {0, 0, 0, 0}, {1, n, pairs, 1});
-      Var odd = b.slice(p, {0, 0, 0, 1}, {1, n, pairs, 1});
-      return b.reshape(b.concat({b.mul(odd, -1.0), even}, 3), {1, n, s.T, s.hd});
-    }
-    const int half = s.hd / 2;  // pairs (p, p + hd/2)
-    Var lo = b.slice(h, {0, 0, 0, 0}, {1, n, s.T, half});
-    Var hi = b.slice(h, {0, 0, 0, half}, {1, n, s.T, half});
-    return b.concat({b.mul(hi, -1.0), lo}, 3);
+    Var block = b.slice(in, {0, ch, 0, 0}, {1, a.width(), 1, a.T}, name + "_c");
+    return b.swap_last_two(b.reshape(block, {1, a.H, a.hd, a.T}), name);
   }
-  // x·cos + rotate_half(x)·sin; the backward is the inverse rotation x·cos − rotate_half(x)·sin.
-  Var rope(const Var& h, int n, bool inverse, const std::string& name) {
+  // x·cos ± (x·R)·sin; the backward is the inverse rotation x·cos − (x·R)·sin.
+  Var rope(const Var& h, bool inverse, const std::string& name) {
     Builder& b = k.b;
-    Var turned = b.mul(rotate_half(h, n), sin);
-    Var kept = b.mul(h, cos);
+    Var turned = b.mul(b.matmul(h, rotation, false, false, name + "_rot"), sin, name + "_sin");
+    Var kept = b.mul(h, cos, name + "_cos");
     return inverse ? b.sub(kept, turned, name) : b.add(kept, turned, name);
   }
-  // Query head h reads kv head h / (Hq/Hkv): repeat each kv head `ratio` times in place.
-  Var tile_kv(const Var& h, const std::string& name) {
-    const int ratio = s.Hq / s.Hkv;
-    if (ratio == 1) return h;
-    Builder& b = k.b;
-    Var grouped = b.reshape(h, {s.Hkv, 1, s.T, s.hd});
-    return b.reshape(b.concat(std::vector<Var>(size_t(ratio), grouped), 1), {1, s.Hq, s.T, s.hd}, name);
-  }
-  // The transpose of tile_kv: sum the gradients of the query heads that share a kv head.
-  Var reduce_kv(const Var& h, const std::string& name) {
-    const int ratio = s.Hq / s.Hkv;
-    if (ratio == 1) return h;
-    Builder& b = k.b;
-    Var grouped = b.reshape(h, {s.Hkv, ratio, s.T, s.hd});
-    return b.reshape(b.reduce_sum(grouped, {1}, true), {1, s.Hkv, s.T, s.hd}, name);
-  }
   // softmax(q·kᵀ/√hd + mask) over keys.
-  Var probs(const Var& q, const Var& k_tiled) {
+  Var probs(const Var& q, const Var& kk) {
     Builder& b = k.b;
-    Var scores = b.mul(b.matmul(q, k_tiled, false, true, "scores"), 1.0 / std::sqrt(double(s.hd)), "scaled");
+    Var scores = b.mul(b.matmul(q, kk, false, true, "scores"), 1.0 / std::sqrt(double(a.hd_model)), "scaled");
     return b.softmax(b.add(scores, mask, "masked"), -1, "probs");
   }
 };
 
 }  // namespace
+
+int ane_round_up(int n) { return (n + kAneAlign - 1) / kAneAlign * kAneAlign; }
+
+int ane_attention_length(int T) {
+  int n = kAneAlign;
+  while (n < T) n *= 2;
+  return n;
+}
 
 Var add_fp16_blob(Builder& b, KernelProgram& k, const std::string& name, mil::Shape shape,
                   const std::vector<float>& values) {
@@ -146,9 +148,16 @@ LayerShape LayerShape::from(const BlockDims& d) {
   return {d.T, d.D, d.Hq, d.Hkv, d.hd, d.F, d.eps, d.theta, d.rope, d.qk_norm};
 }
 
+AttentionShape AttentionShape::from(const LayerShape& s) {
+  return {ane_attention_length(s.T), s.Hq, ane_round_up(s.hd), s.hd, s.theta, s.rope};
+}
+
+int linear_input_width(int oc, int T) { return ane_round_up(T + oc); }
+int dual_linear_input_width(int oc, int T) { return ane_round_up(2 * T + 2 * oc); }
+
 KernelProgram linear_program(int ic, int oc, int T) {
   Kernel k;
-  Var in = k.b.input("x", Type::fp16({1, ic, 1, T + oc}));
+  Var in = k.b.input("x", Type::fp16({1, ic, 1, linear_input_width(oc, T)}));
   Var x = k.rows(k.columns(in, ic, 0, T, "act"), "x_rows");
   Var m = k.b.reshape(k.columns(in, ic, T, oc, "staged"), {1, 1, ic, oc}, "m");
   Var y = k.channels(k.b.matmul(x, m, false, false, "y_rows"), "y");
@@ -157,7 +166,7 @@ KernelProgram linear_program(int ic, int oc, int T) {
 
 KernelProgram dual_linear_program(int ic, int oc, int T) {
   Kernel k;
-  Var in = k.b.input("x", Type::fp16({1, ic, 1, 2 * T + 2 * oc}));
+  Var in = k.b.input("x", Type::fp16({1, ic, 1, dual_linear_input_width(oc, T)}));
   Var x1 = k.rows(k.columns(in, ic, 0, T, "act1"), "x1_rows");
   Var x2 = k.rows(k.columns(in, ic, T, T, "act2"), "x2_rows");
   Var m1 = k.b.reshape(k.columns(in, ic, 2 * T, oc, "staged1"), {1, 1, ic, oc}, "m1");
@@ -166,85 +175,43 @@ KernelProgram dual_linear_program(int ic, int oc, int T) {
   return k.finish("dual_linear_" + std::to_string(ic) + "x" + std::to_string(oc), {k.channels(sum, "y")});
 }
 
-int attention_fwd_input_width(const LayerShape& s) { return s.T + s.qd() + 2 * s.kvd() + (s.qk_norm ? 2 : 0); }
-int attention_fwd_output_channels(const LayerShape& s) {
-  return 2 * s.qd() + 2 * s.kvd() + (s.qk_norm ? s.qd() + s.kvd() + s.Hq + s.Hkv : 0);
-}
-
-KernelProgram attention_fwd_program(const LayerShape& s) {
+KernelProgram attention_fwd_program(const AttentionShape& a) {
   Kernel k;
   Builder& b = k.b;
-  const int T = s.T, D = s.D, qd = s.qd(), kvd = s.kvd(), W = attention_fwd_input_width(s);
-  Var in = b.input("x", Type::fp16({1, D, 1, W}));
-  Attention att(k, s);
-  Var xn = k.rows(k.columns(in, D, 0, T, "xn"), "xn_rows");
-  auto project = [&](int col, int n, const std::string& name) {
-    Var w = b.reshape(k.columns(in, D, col, n * s.hd, "w" + name), {1, 1, D, n * s.hd}, "w" + name + "_m");
-    return b.matmul(xn, w, false, false, name + "_rows");  // [1, 1, T, n·hd]
-  };
-  Var q = k.heads(project(T, s.Hq, "q"), s.Hq, s.hd, T, "q_heads");
-  Var kk = k.heads(project(T + qd, s.Hkv, "k"), s.Hkv, s.hd, T, "k_heads");
-  Var v = k.heads(project(T + qd + kvd, s.Hkv, "v"), s.Hkv, s.hd, T, "v_heads");
-  std::vector<Var> extra;
-  if (s.qk_norm) {
-    // RMSNorm over each head's hd values. Scaling by 1/√hd before squaring keeps the sum equal to
-    // the mean square, so it cannot overflow fp16 while the mean square itself fits.
-    auto norm = [&](const Var& h, int n, int col, const std::string& name, Var& rstd) {
-      Var w = b.reshape(b.slice(in, {0, 0, 0, col}, {1, s.hd, 1, 1}), {1, 1, 1, s.hd}, name + "_w");
-      Var scaled = b.mul(h, 1.0 / std::sqrt(double(s.hd)), name + "_s");
-      Var ms = b.reduce_sum(b.mul(scaled, scaled), {3}, true, name + "_ms");
-      rstd = b.pow(b.add(ms, double(s.eps)), -0.5, name + "_rstd");
-      return b.mul(b.mul(h, rstd), w, name);
-    };
-    Var q_rstd, k_rstd;
-    Var qn = norm(q, s.Hq, W - 2, "qn", q_rstd);
-    Var kn = norm(kk, s.Hkv, W - 1, "kn", k_rstd);
-    extra = {k.merge_heads(q, "q_raw"), k.merge_heads(kk, "k_raw"), b.reshape(q_rstd, {1, s.Hq, 1, T}, "q_rstd_c"),
-             b.reshape(k_rstd, {1, s.Hkv, 1, T}, "k_rstd_c")};
-    q = qn;
-    kk = kn;
-  }
-  Var q_rope = att.rope(q, s.Hq, false, "q_rope");
-  Var k_rope = att.rope(kk, s.Hkv, false, "k_rope");
-  Var p = att.probs(q_rope, att.tile_kv(k_rope, "k_tiled"));
-  Var attn = b.matmul(p, att.tile_kv(v, "v_tiled"), false, false, "attn_heads");
-  std::vector<Var> outs = {k.merge_heads(attn, "attn"), k.merge_heads(q_rope, "q_out"), k.merge_heads(k_rope, "k_out"),
-                           k.merge_heads(v, "v_out")};
-  outs.insert(outs.end(), extra.begin(), extra.end());
-  return k.finish("attention_fwd", {b.concat(outs, 1, "out")});
+  const int C = a.width();
+  Var in = b.input("x", Type::fp16({1, 3 * C, 1, a.T}));
+  Attention att(k, a);
+  Var q_rope = att.rope(att.heads(in, 0, "q"), false, "q_rope");
+  Var k_rope = att.rope(att.heads(in, C, "k"), false, "k_rope");
+  Var attn = b.matmul(att.probs(q_rope, k_rope), att.heads(in, 2 * C, "v"), false, false, "attn_heads");
+  return k.finish("attention_fwd", {b.concat({k.merge_heads(attn, "attn"), k.merge_heads(q_rope, "q_out"),
+                                              k.merge_heads(k_rope, "k_out")}, 1, "out")});
 }
 
-KernelProgram attention_bwd_program(const LayerShape& s) {
+KernelProgram attention_bwd_program(const AttentionShape& a) {
   Kernel k;
   Builder& b = k.b;
-  const int T = s.T, qd = s.qd(), kvd = s.kvd();
-  Var in = b.input("x", Type::fp16({1, 2 * qd + 2 * kvd, 1, T}));
-  Attention att(k, s);
-  auto part = [&](int ch, int n, const std::string& name) {
-    return k.heads(b.slice(in, {0, ch, 0, 0}, {1, n * s.hd, 1, T}), n, s.hd, T, name);
-  };
-  Var q = part(0, s.Hq, "q");
-  Var kk = att.tile_kv(part(qd, s.Hkv, "k"), "k_tiled");
-  Var v = att.tile_kv(part(qd + kvd, s.Hkv, "v"), "v_tiled");
-  Var da = part(qd + 2 * kvd, s.Hq, "da");
+  const int C = a.width();
+  Var in = b.input("x", Type::fp16({1, 4 * C, 1, a.T}));
+  Attention att(k, a);
+  Var q = att.heads(in, 0, "q");
+  Var kk = att.heads(in, C, "k");
+  Var v = att.heads(in, 2 * C, "v");
+  Var da = att.heads(in, 3 * C, "da");
   Var p = att.probs(q, kk);
   Var dv = b.matmul(p, da, true, false, "dv_heads");  // Pᵀ·dA
   Var dp = b.matmul(da, v, false, true, "dp");        // dA·Vᵀ
   Var rowdot = b.reduce_sum(b.mul(p, dp), {3}, true, "rowdot");
-  Var ds = b.mul(b.mul(p, b.sub(dp, rowdot)), 1.0 / std::sqrt(double(s.hd)), "ds");
-  Var dq = b.matmul(ds, kk, false, false, "dq_heads");
-  Var dk = b.matmul(ds, q, true, false, "dk_heads");
-  Var dq_pre = att.rope(dq, s.Hq, true, "dq_pre");
-  Var dk_pre = att.rope(att.reduce_kv(dk, "dk_kv"), s.Hkv, true, "dk_pre");
-  Var dv_kv = att.reduce_kv(dv, "dv_kv");
-  return k.finish("attention_bwd", {b.concat({k.merge_heads(dq_pre, "dq"), k.merge_heads(dk_pre, "dk"),
-                                              k.merge_heads(dv_kv, "dv")}, 1, "out")});
+  Var ds = b.mul(b.mul(p, b.sub(dp, rowdot)), 1.0 / std::sqrt(double(a.hd_model)), "ds");
+  Var dq = att.rope(b.matmul(ds, kk, false, false, "dq_heads"), true, "dq_pre");
+  Var dk = att.rope(b.matmul(ds, q, true, false, "dk_heads"), true, "dk_pre");
+  return k.finish("attention_bwd", {b.concat({k.merge_heads(dq, "dq"), k.merge_heads(dk, "dk"),
+                                              k.merge_heads(dv, "dv")}, 1, "out")});
 }
 
-KernelProgram ffn_fwd_program(const LayerShape& s) {
+KernelProgram ffn_fwd_program(int D, int F, int T) {
   Kernel k;
   Builder& b = k.b;
-  const int T = s.T, D = s.D, F = s.F;
   Var in = b.input("x", Type::fp16({1, D, 1, T + 3 * F}));
   Var xn = k.rows(k.columns(in, D, 0, T, "xn"), "xn_rows");
   Var w_gate = b.reshape(k.columns(in, D, T, F, "wg"), {1, 1, D, F}, "w_gate");

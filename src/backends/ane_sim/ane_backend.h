@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ane/kernels/executor.h"
+#include "ane/kernels/programs.h"
 #include "backends/cpu/cpu_backend.h"
 
 namespace anetrain {
@@ -45,11 +46,14 @@ class AneBackend : public CpuBackend {
 
  private:
   // The handle of a program, built and compiled on first use; `key` names its shape.
-  template <typename Make>
-  int program(const std::string& key, Make&& make);
+  int program(const std::string& key, const std::function<ane::KernelProgram()>& make);
   // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
+  void run_product(const char* kernel, const BlockDims& d, int ic, int oc, const float* x,
+                   const std::function<void(sim::Tensor&, int Tp)>& stage, float* y);
   void run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
                   bool transposed, float* y);
+  void run_dual(const char* kernel, const BlockDims& d, int ic, int oc, const float* x1, const float* W1,
+                const float* x2, const float* W2, float* y);
   // The [1, C, 1, W] input of `kernel` at layer d.layer with its weights staged by `stage`: once
   // per weight version for a known layer (the seed wrote its per-layer weight surfaces once per
   // optimizer step), every call when the layer is unknown. The caller writes the activations.
@@ -75,6 +79,8 @@ class AneBackend : public CpuBackend {
   // Baked one-token programs: handle per (kind, layer), valid for weights at baked_version_.
   int baked(const char* kind, const BlockDims& d, const LayerTensors& w);
   std::map<std::pair<std::string, int>, int> baked_;
+  std::vector<float> qkv_;      // the q, k, v product of a forward, before they are split
+  std::vector<float> kv_part_;  // Wkᵀ·dk + Wvᵀ·dv of a backward, before it joins dxn
   uint64_t baked_version_ = 0;
   uint64_t weights_version_ = 0;
   int stagings_ = 0;

@@ -114,6 +114,18 @@ TEST(AneSimBackend, InterleavedRopeWithGqaAndQkNormMatchesRef) {
   expect_close(run_layer(*ane, d, 3, false), run_layer(*ref, d, 3, true), ane->numerics().stage_rtol, "gqa4");
 }
 
+TEST(AneSimBackend, UnalignedShapesArePaddedInsideThePrograms) {
+  // Every size off the programs' alignment: T = 40 (tokens padded to 64), D = 72 and F = 100
+  // (inner dimensions padded to 96 and 128), hd = 12 (heads padded to 32 wide), GQA 3, QK-norm.
+  auto ane = make_ane_sim_backend(), ref = make_backend("ref");
+  BlockDims d{2, 40, 72, 6, 2, 12, 100, 1e-5f, 1.0f, 1e4f, RopeStyle::half, true};
+  expect_close(run_layer(*ane, d, 4, false), run_layer(*ref, d, 4, true), ane->numerics().stage_rtol, "unaligned");
+  BlockDims i = d;
+  i.rope = RopeStyle::interleaved;
+  i.qk_norm = false;
+  expect_close(run_layer(*ane, i, 5, false), run_layer(*ref, i, 5, true), ane->numerics().stage_rtol, "unaligned-il");
+}
+
 TEST(AneSimBackend, ProgramCountDependsOnShapeNotOnLayer) {
   // A 28-layer Qwen3 compiles what one layer compiles: every layer runs the same programs with
   // its own weights staged in the input.
@@ -127,8 +139,9 @@ TEST(AneSimBackend, ProgramCountDependsOnShapeNotOnLayer) {
   EXPECT_EQ(ane.programs_compiled(), one_layer);
   EXPECT_LE(one_layer, 12);
   EXPECT_EQ(sim::SimRuntime::process().compiles() - before, one_layer);
-  // attention fwd/bwd, FFN fwd, Wo / Wq-backward (one shape), Woᵀ, W_downᵀ, W_gate/upᵀ, Wk/Wvᵀ.
-  EXPECT_EQ(one_layer, 8);
+  // q/k/v product, attention fwd/bwd, FFN fwd, Wo / Wq-backward (one shape), Woᵀ, W_downᵀ,
+  // W_gate/upᵀ, Wk/Wvᵀ.
+  EXPECT_EQ(one_layer, 9);
 }
 
 }  // namespace
@@ -224,9 +237,9 @@ TEST(AneSimBackend, GenerationRunsBakedProgramsCompiledOncePerLayer) {
 namespace anetrain::test {
 namespace {
 
-TEST(AneSimBackend, Qwen3With28LayersCompilesEightPrograms) {
+TEST(AneSimBackend, Qwen3With28LayersCompilesNinePrograms) {
   // qwen3-0.6b's true shape, all 28 layers (vocabulary cut to 256 to keep the embedding small):
-  // one forward and backward compile the same eight programs a single layer does.
+  // one forward and backward compile the same nine programs a single layer does.
   ModelConfig c = preset_config("qwen3-0.6b");
   ASSERT_EQ(c.n_layers, 28);
   c.vocab_size = 256;
@@ -240,8 +253,8 @@ TEST(AneSimBackend, Qwen3With28LayersCompilesEightPrograms) {
   const double loss = forward(ane, m, ws);
   backward(ane, m, ws);
   EXPECT_TRUE(std::isfinite(loss));
-  EXPECT_EQ(ane.programs_compiled(), 8);
-  EXPECT_EQ(sim::SimRuntime::process().compiles() - before, 8);
+  EXPECT_EQ(ane.programs_compiled(), 9);
+  EXPECT_EQ(sim::SimRuntime::process().compiles() - before, 9);
 }
 
 }  // namespace
