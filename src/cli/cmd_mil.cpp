@@ -3,6 +3,8 @@
 //                                                       limit; --strict: only the seed's constructs
 //   mil proven-set DIR... [-o FILE]            the table --strict checks against, from seed programs
 //   mil run PROGRAM.mil [--weights DIR] --input x=IN.npy -o OUT.npy [--repeat N]
+//   (check and run: [--max-bytes N], the most memory ane-sim may hold at once, default 4 GiB;
+//   `run` refuses a program past it before reading an input or allocating anything)
 // DIR is the folder `@model_path` stands for (default: the program's own folder).
 #include <chrono>
 #include <cstdio>
@@ -78,11 +80,20 @@ NpyArray npy_from_tensor(const sim::Tensor& t) {
   return a;
 }
 
-std::string human_bytes(uint64_t b) {
+std::string human_bytes(double b) {
   char buf[32];
-  if (b >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", double(b) / (1 << 20));
-  else std::snprintf(buf, sizeof buf, "%.1f KiB", double(b) / 1024);
+  if (b >= double(1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
+  else if (b >= double(1u << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1 << 20));
+  else std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024);
   return buf;
+}
+
+// Empty when ane-sim's peak fits under max_bytes, else why it does not.
+std::string over_memory_limit(const mil::MemoryCost& m, uint64_t max_bytes) {
+  if (m.sim_peak_bytes <= double(max_bytes)) return "";
+  return "running it in ane-sim needs " + human_bytes(m.sim_peak_bytes) + " at its peak (tensors held as fp32; the largest, '" +
+         mil::excerpt(m.largest, 60) + "' " + m.largest_type.str() + ", is " + human_bytes(m.largest_bytes) +
+         "), over --max-bytes " + human_bytes(double(max_bytes));
 }
 
 const char* when_name(sim::When w) {
@@ -98,7 +109,7 @@ int report_strict(const std::string& path, const mil::Program& p) {
   return int(findings.size());
 }
 
-int check(const std::string& path, const std::string& weights, bool strict) {
+int check(const std::string& path, const std::string& weights, bool strict, uint64_t max_bytes) {
   mil::Program p = mil::parse_program_file(path);
   std::string dir = model_dir_for(path, weights);
   mil::check_blob_references(p, dir);
@@ -109,10 +120,19 @@ int check(const std::string& path, const std::string& weights, bool strict) {
   std::printf("  ops: %s\n", kinds.c_str());
   std::printf("  FLOPs: %.4g matrix (matmul/conv) + %.4g elementwise\n", s.matrix_flops, s.other_flops);
   for (const auto& [name, t] : p.inputs) std::printf("  input  %s %s\n", name.c_str(), t.str().c_str());
-  for (const auto& o : p.outputs) std::printf("  output %s %s\n", o.c_str(), p.producer(o) ? p.producer(o)->type.str().c_str() : "?");
-  std::printf("  I/O: %s in, %s out; weights in blobs: %s\n", human_bytes(s.input_bytes).c_str(),
-              human_bytes(s.output_bytes).c_str(), human_bytes(s.blob_bytes).c_str());
+  const mil::ProducerIndex producer(p);
+  for (const auto& o : p.outputs) std::printf("  output %s %s\n", o.c_str(), producer(o) ? producer(o)->type.str().c_str() : "?");
+  std::printf("  I/O: %s in, %s out; weights in blobs: %s\n", human_bytes(double(s.input_bytes)).c_str(),
+              human_bytes(double(s.output_bytes)).c_str(), human_bytes(double(s.blob_bytes)).c_str());
+  const mil::MemoryCost m = mil::memory_cost(p);
+  std::printf("  memory: %s of computed values; ane-sim peak %s (fp32; largest '%s' %s), --max-bytes %s\n",
+              human_bytes(m.value_bytes).c_str(), human_bytes(m.sim_peak_bytes).c_str(), mil::excerpt(m.largest, 60).c_str(),
+              m.largest_type.str().c_str(), human_bytes(double(max_bytes)).c_str());
   int errors = 0;
+  if (const std::string why = over_memory_limit(m, max_bytes); !why.empty()) {
+    std::printf("  run error [max-bytes]: %s\n", why.c_str());
+    errors++;
+  }
   for (const sim::LimitViolation& v : sim::check_ane_limits(p)) {
     std::printf("  %s [%s]: %s (source: %s)\n", when_name(v.when), v.limit.c_str(), v.message.c_str(), v.source.c_str());
     errors += v.when != sim::When::warning;
@@ -128,8 +148,11 @@ int check(const std::string& path, const std::string& weights, bool strict) {
 }
 
 int run_program(const std::string& path, const std::string& weights, const std::vector<std::string>& inputs,
-                const std::vector<std::string>& outputs, int repeat) {
+                const std::vector<std::string>& outputs, int repeat, uint64_t max_bytes) {
   mil::Program p = mil::parse_program_file(path);
+  // Before any input is read or weight loaded: what the evaluation would hold at its peak.
+  if (const std::string why = over_memory_limit(mil::memory_cost(p), max_bytes); !why.empty())
+    fail(path + ": " + why + "; pass a larger --max-bytes to run it anyway");
   std::map<std::string, std::string> given;
   for (const std::string& spec : inputs) {
     size_t eq = spec.find('=');
@@ -144,6 +167,9 @@ int run_program(const std::string& path, const std::string& weights, const std::
     given.erase(it);
   }
   if (!given.empty()) fail(path + ": the program has no input named '" + given.begin()->first + "'");
+  std::vector<std::string> read = {path};
+  for (const std::string& spec : inputs) read.push_back(spec.substr(spec.find('=') + 1));
+  refuse_output_over_input(outputs, read);
   if (outputs.size() != p.outputs.size())
     fail(path + ": the program has " + std::to_string(p.outputs.size()) + " output(s); give one -o FILE.npy for each");
   auto model = sim::SimRuntime::process().compile(p, model_dir_for(path, weights));
@@ -172,6 +198,8 @@ void add_mil_command(CLI::App& app, Command& run) {
   static std::string program, weights;
   static std::vector<std::string> inputs, outputs;
   static int repeat = 1;
+  static uint64_t max_bytes = mil::kDefaultMaxBytes;
+  const std::string max_bytes_help = "Most memory ane-sim may hold at once (bytes, or with a unit: 512MiB, 8GiB)";
   static bool strict = false;
   static std::vector<std::string> seed_roots;
   static std::string table_out;
@@ -181,7 +209,8 @@ void add_mil_command(CLI::App& app, Command& run) {
   chk->add_option("--weights", weights, "Folder that @model_path stands for (default: the program's folder)");
   chk->add_flag("--strict", strict, "Also require every statement to be a construct of the seed's programs, inside the "
                  "hardware's known limits (docs/ane-sim.md)");
-  chk->callback([&run] { run = [] { return check(program, weights, strict); }; });
+  chk->add_option("--max-bytes", max_bytes, max_bytes_help)->transform(CLI::AsSizeValue(false))->capture_default_str();
+  chk->callback([&run] { run = [] { return check(program, weights, strict, max_bytes); }; });
 
   auto* ps = mil->add_subcommand("proven-set", "Write the table of constructs --strict accepts, from the seed's programs");
   ps->add_option("roots", seed_roots, "Folders of seed .mil programs (read recursively)")->required();
@@ -201,7 +230,8 @@ void add_mil_command(CLI::App& app, Command& run) {
   r->add_option("--input", inputs, "NAME=FILE.npy for each function input, in its declared dtype and shape")->required();
   r->add_option("-o,--output", outputs, "FILE.npy for each output, in order")->required();
   r->add_option("--repeat", repeat, "Evaluate N times and report the best time")->capture_default_str()->check(CLI::PositiveNumber);
-  r->callback([&run] { run = [] { return run_program(program, weights, inputs, outputs, repeat); }; });
+  r->add_option("--max-bytes", max_bytes, max_bytes_help)->transform(CLI::AsSizeValue(false))->capture_default_str();
+  r->callback([&run] { run = [] { return run_program(program, weights, inputs, outputs, repeat, max_bytes); }; });
 }
 
 }  // namespace anetrain

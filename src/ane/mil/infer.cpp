@@ -43,7 +43,9 @@ class Checker {
  public:
   Checker(const Op& op, const Lookup& lookup) : op_(op), lookup_(lookup) {}
 
-  [[noreturn]] void fail(const std::string& msg) const { mil_fail(op_.kind + " '" + op_.label() + "': " + msg); }
+  // "kind 'label': " — both excerpts, since either may be any length of input text.
+  std::string prefix() const { return excerpt(op_.kind) + " '" + excerpt(op_.label()) + "': "; }
+  [[noreturn]] void fail(const std::string& msg) const { mil_fail(prefix() + msg); }
 
   void check_args() const {
     auto sig = signatures().find(op_.kind);
@@ -51,12 +53,12 @@ class Checker {
     std::set<std::string> seen;
     for (const Arg& a : op_.args) {
       bool known = std::any_of(sig->second.begin(), sig->second.end(), [&](const Param& p) { return a.name == p.name; });
-      if (!known) fail("no parameter named '" + a.name + "'");
+      if (!known) fail("no parameter named '" + excerpt(a.name) + "'");
       if (!seen.insert(a.name).second) fail("parameter '" + a.name + "' given twice");
       if (a.tuple != (a.name == "values")) fail("parameter '" + a.name + (a.tuple ? "' takes one value, not a tuple" : "' takes a tuple"));
       if (!a.is_literal)
         for (const std::string& v : a.vars)
-          if (!lookup_(v)) fail("'" + v + "' (for " + a.name + ") is not defined before this op");
+          if (!lookup_(v)) fail("'" + excerpt(v) + "' (for " + excerpt(a.name) + ") is not defined before this op");
     }
     for (const Param& p : sig->second)
       if (p.required && !seen.count(p.name)) fail(std::string("missing parameter '") + p.name + "'");
@@ -249,7 +251,9 @@ Type concat(const Checker& c) {
     const Type& t = c.lookup_(v)->type;
     bool ok = t.tensor && t.elem == first.elem && t.rank() == first.rank();
     for (int i = 0; ok && i < first.rank(); ++i) ok = i == axis || t.shape[i] == first.shape[i];
-    if (!ok) c.fail("'" + v + "' " + t.str() + " does not match '" + values->vars[0] + "' " + first.str() + " off axis " + std::to_string(axis));
+    if (!ok)
+      c.fail("'" + excerpt(v) + "' " + t.str() + " does not match '" + excerpt(values->vars[0]) + "' " + first.str() +
+             " off axis " + std::to_string(axis));
     out[axis] += t.shape[axis];
   }
   return Type::of(first.elem, out);
@@ -380,7 +384,7 @@ Type infer_type(const Op& op, const Lookup& lookup) {
     }
   } catch (const MilError& e) {
     std::string what = e.what();
-    if (what.rfind(op.kind + " '", 0) == 0) throw;
+    if (what.rfind(c.prefix(), 0) == 0) throw;
     c.fail(what);
   }
   c.fail("no type rule");

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "ane/mil/infer.h"
 #include "core/mapped_file.h"
@@ -56,12 +57,18 @@ class Parser {
  private:
   [[noreturn]] void fail(const std::string& msg) const { fail_at(pos_, msg); }
   [[noreturn]] void fail_at(size_t pos, const std::string& msg) const {
-    int line = 1, col = 1;
-    for (size_t i = 0; i < pos && i < s_.size(); ++i) {
-      if (s_[i] == '\n') line++, col = 1;
-      else col++;
-    }
+    const auto [line, col] = line_col(pos);
     mil_fail(source_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + msg);
+  }
+  // Counted on from the last position asked for: statements ask in order, so the text is scanned
+  // once. Counting from the top for every op made `mil check` quadratic (100k ops: over a minute).
+  std::pair<int, int> line_col(size_t pos) const {
+    if (pos < lc_pos_) lc_pos_ = 0, lc_line_ = 1, lc_col_ = 1;
+    for (; lc_pos_ < pos && lc_pos_ < s_.size(); ++lc_pos_) {
+      if (s_[lc_pos_] == '\n') lc_line_++, lc_col_ = 1;
+      else lc_col_++;
+    }
+    return {lc_line_, lc_col_};
   }
 
   void skip_space() {
@@ -85,7 +92,7 @@ class Parser {
     size_t n = 1;
     if (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')
       while (pos_ + n < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_ + n])) || s_[pos_ + n] == '_')) ++n;
-    return "'" + s_.substr(pos_, n) + "'";
+    return "'" + excerpt(std::string_view(s_).substr(pos_, n)) + "'";
   }
   bool try_consume(char c) {
     if (peek() != c) return false;
@@ -108,7 +115,7 @@ class Parser {
   void expect_word(const char* w) {
     size_t at = (skip_space(), pos_);
     std::string got = identifier(w);
-    if (got != w) fail_at(at, std::string("expected '") + w + "' but found '" + got + "'");
+    if (got != w) fail_at(at, std::string("expected '") + w + "' but found '" + excerpt(got) + "'");
   }
   // Everything up to the matching close, verbatim: literal spellings survive a round trip.
   std::string raw_until(char close) {
@@ -183,7 +190,7 @@ class Parser {
 
   ElemType elem(const std::string& name, size_t at) {
     auto e = elem_from_name(name);
-    if (!e) fail_at(at, "unknown element type '" + name + "' (fp16, fp32, int32, int8, bool, string, uint64)");
+    if (!e) fail_at(at, "unknown element type '" + excerpt(name) + "' (fp16, fp32, int32, int8, bool, string, uint64)");
     return *e;
   }
 
@@ -228,7 +235,9 @@ class Parser {
       if (std::strncmp(p, "true", 4) == 0) d = 1, end = const_cast<char*>(p + 4);
       else if (std::strncmp(p, "false", 5) == 0) d = 0, end = const_cast<char*>(p + 5);
       else d = std::strtod(p, &end);
-      if (end == p) fail_at(at, "cannot read a number in '" + text + "'");
+      if (end == p)
+        fail_at(at + size_t(p - text.c_str()), "cannot read a number at '" + excerpt(std::string_view(p), 40) + "' in '" +
+                                                  excerpt(text) + "'");
       v.push_back(d);
       p = end;
     }
@@ -276,7 +285,7 @@ class Parser {
         double lo = t.elem == ElemType::int8 ? -128 : t.elem == ElemType::uint64 ? 0 : -2147483648.0;
         double hi = t.elem == ElemType::int8 ? 127 : t.elem == ElemType::uint64 ? 9.2e18 : 2147483647.0;
         if (integral && !(v >= lo && v <= hi && v == std::trunc(v)))
-          fail_at(text_at, std::string("'") + l.text + "' is not a valid " + elem_name(t.elem) + " literal");
+          fail_at(text_at, std::string("'") + excerpt(l.text) + "' is not a valid " + elem_name(t.elem) + " literal");
         if (t.elem == ElemType::boolean && v != 0 && v != 1) fail_at(text_at, "a bool literal is true or false");
       }
       if (t.elem != ElemType::string && int64_t(l.values.size()) != t.numel())
@@ -337,19 +346,15 @@ class Parser {
       }
     }
     expect(';');
-    int line = 1, col = 1;
-    for (size_t i = 0; i < at; ++i) {
-      if (s_[i] == '\n') line++, col = 1;
-      else col++;
-    }
-    op.line = line;
-    op.col = col;
+    std::tie(op.line, op.col) = line_col(at);
     return op;
   }
 
   const std::string& s_;
   std::string source_;
   size_t pos_ = 0;
+  mutable size_t lc_pos_ = 0;  // line_col's cursor: the line and column of position lc_pos_
+  mutable int lc_line_ = 1, lc_col_ = 1;
 };
 
 }  // namespace
@@ -360,8 +365,8 @@ void check_program(const Program& p, const std::string& source_name) {
     return op.line ? source_name + ":" + std::to_string(op.line) + ":" + std::to_string(op.col) + ": " : source_name + ": ";
   };
   for (const auto& [name, type] : p.inputs) {
-    if (!type.tensor) mil_fail(source_name + ": input '" + name + "' must be a tensor");
-    if (!env.emplace(name, ValueInfo{type, nullptr}).second) mil_fail(source_name + ": input '" + name + "' declared twice");
+    if (!type.tensor) mil_fail(source_name + ": input '" + excerpt(name) + "' must be a tensor");
+    if (!env.emplace(name, ValueInfo{type, nullptr}).second) mil_fail(source_name + ": input '" + excerpt(name) + "' declared twice");
   }
   Lookup lookup = [&](const std::string& v) -> const ValueInfo* {
     auto it = env.find(v);
@@ -375,14 +380,15 @@ void check_program(const Program& p, const std::string& source_name) {
       mil_fail(where(op) + e.what());
     }
     if (inferred != op.type)
-      mil_fail(where(op) + op.kind + " '" + op.label() + "': declared " + op.type.str() + " but it computes " + inferred.str());
+      mil_fail(where(op) + excerpt(op.kind) + " '" + excerpt(op.label()) + "': declared " + op.type.str() + " but it computes " +
+               inferred.str());
     const Literal* constant = op.kind == "const" ? &op.attr("val")->value : nullptr;
     if (!env.emplace(op.out, ValueInfo{op.type, constant}).second)
-      mil_fail(where(op) + "'" + op.out + "' is defined twice");
+      mil_fail(where(op) + "'" + excerpt(op.out) + "' is defined twice");
   }
   if (p.outputs.empty()) mil_fail(source_name + ": the function returns nothing");
   for (const std::string& o : p.outputs)
-    if (!env.count(o)) mil_fail(source_name + ": output '" + o + "' is never defined");
+    if (!env.count(o)) mil_fail(source_name + ": output '" + excerpt(o) + "' is never defined");
 }
 
 Program parse_program_file(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "ane/mil/program.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -47,7 +48,29 @@ std::string Type::str(bool spaced_dims) const {
   return std::string("tensor<") + elem_name(elem) + ", " + shape_str(shape, spaced_dims) + ">";
 }
 
-void mil_fail(const std::string& msg) { throw MilError(msg); }
+namespace {
+// The largest cut at or below n that does not split a UTF-8 sequence.
+size_t utf8_cut(std::string_view t, size_t n) {
+  while (n > 0 && n < t.size() && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+}  // namespace
+
+void mil_fail(const std::string& msg) {
+  // The last guard against echoing input: quotes are excerpts already, but shapes of a huge rank
+  // or long names could still add up.
+  constexpr size_t kMaxMessage = 2000;
+  if (msg.size() <= kMaxMessage) throw MilError(msg);
+  const size_t cut = utf8_cut(msg, kMaxMessage);
+  throw MilError(msg.substr(0, cut) + "… (" + std::to_string(msg.size() - cut) + " more characters)");
+}
+
+std::string excerpt(std::string_view text, size_t max_chars) {
+  const size_t end = utf8_cut(text, std::min({text.size(), max_chars, text.find('\n')}));
+  std::string out(text.substr(0, end));
+  if (end < text.size()) out += "… (" + std::to_string(text.size() - end) + " more characters)";
+  return out;
+}
 
 namespace {
 
@@ -133,7 +156,7 @@ std::string Literal::str_literal() const {
 }
 
 int64_t Literal::as_int() const {
-  if (kind != Kind::scalar || values.size() != 1) mil_fail("expected a scalar number, got " + str_literal());
+  if (kind != Kind::scalar || values.size() != 1) mil_fail("expected a scalar number, got " + excerpt(str_literal()));
   return int64_t(values[0]);
 }
 
@@ -143,7 +166,7 @@ std::vector<int64_t> Literal::as_ints() const {
 }
 
 bool Literal::as_bool() const {
-  if (type.elem != ElemType::boolean || kind != Kind::scalar) mil_fail("expected a bool, got " + str_literal());
+  if (type.elem != ElemType::boolean || kind != Kind::scalar) mil_fail("expected a bool, got " + excerpt(str_literal()));
   return values[0] != 0;
 }
 
@@ -162,6 +185,16 @@ const Attr* Op::attr(const std::string& name) const {
 std::string Op::label() const {
   const Attr* n = attr("name");
   return n ? n->value.str : out;
+}
+
+ProducerIndex::ProducerIndex(const Program& p) {
+  by_name_.reserve(p.ops.size());
+  for (const Op& op : p.ops) by_name_.emplace(op.out, &op);  // the first definition, as producer() finds
+}
+
+const Op* ProducerIndex::operator()(std::string_view var) const {
+  auto it = by_name_.find(var);
+  return it == by_name_.end() ? nullptr : it->second;
 }
 
 const Op* Program::producer(const std::string& var) const {

@@ -4,6 +4,8 @@
 // so that parse → print reproduces any program byte for byte.
 #pragma once
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -79,6 +81,22 @@ struct Program {
 
   const Op* producer(const std::string& var) const;  // nullptr for inputs and unknown names
 };
+
+// Which op defines each variable: one pass over the ops, then constant-time lookups. A pass that
+// calls Program::producer for each op is quadratic (it scans the ops); one over this is linear.
+// Keys view the program's own strings: the program must outlive the index, unchanged.
+class ProducerIndex {
+ public:
+  explicit ProducerIndex(const Program& p);
+  const Op* operator()(std::string_view var) const;  // nullptr for inputs and unknown names
+
+ private:
+  std::unordered_map<std::string_view, const Op*> by_name_;
+};
+
+// Input text quoted in a message: at most `max_chars`, never past the first line break, with
+// "… (N more characters)" when cut — so a 400 KB line is never echoed back whole.
+std::string excerpt(std::string_view text, size_t max_chars = 200);
 
 // The buildInfo every seed generator writes (it names the compiler that accepted them).
 std::vector<std::pair<std::string, std::string>> default_build_info();

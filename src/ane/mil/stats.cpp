@@ -1,6 +1,7 @@
 #include "ane/mil/stats.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "ane/mil/blob.h"
 
@@ -47,6 +48,7 @@ ProgramStats program_stats(const Program& p) {
 }
 
 std::vector<MatrixProduct> matrix_products(const Program& p) {
+  const ProducerIndex producer(p);
   std::map<std::string, Type> types;
   for (const auto& [name, t] : p.inputs) types[name] = t;
   std::vector<MatrixProduct> out;
@@ -57,7 +59,7 @@ std::vector<MatrixProduct> matrix_products(const Program& p) {
       const Type& x = types.at(op.arg("x")->vars.at(0));
       bool tx = false;
       if (const Arg* a = op.arg("transpose_x")) {
-        const Op* c = a->is_literal ? nullptr : p.producer(a->vars.at(0));
+        const Op* c = a->is_literal ? nullptr : producer(a->vars.at(0));
         tx = a->is_literal ? a->literal.as_bool() : c && c->kind == "const" && c->attr("val")->value.as_bool();
       }
       const int64_t m = t.shape[t.shape.size() - 2], n = t.shape.back();
@@ -69,6 +71,44 @@ std::vector<MatrixProduct> matrix_products(const Program& p) {
     }
   }
   return out;
+}
+
+MemoryCost memory_cost(const Program& p) {
+  MemoryCost c;
+  auto fp32_bytes = [](const Type& t) { return 4.0 * double(t.numel()); };
+  auto consider = [&](const std::string& name, const Type& t) {
+    if (fp32_bytes(t) > c.largest_bytes) c.largest_bytes = fp32_bytes(t), c.largest = name, c.largest_type = t;
+  };
+  auto is_constant = [](const Op& op) { return op.kind == "const" || op.kind == "constexpr_affine_dequantize"; };
+  double held = 0;  // inputs and constants: alive for the whole evaluation
+  for (const auto& [name, t] : p.inputs) held += fp32_bytes(t), consider(name, t);
+  // The last op reading each computed value; outputs are read "after the last op".
+  std::unordered_map<std::string_view, size_t> last_read;
+  for (size_t i = 0; i < p.ops.size(); ++i)
+    for (const Arg& a : p.ops[i].args)
+      for (const std::string& v : a.vars) last_read[v] = i;
+  for (const std::string& o : p.outputs) last_read[o] = p.ops.size();
+  std::vector<double> freed_after(p.ops.size(), 0.0);
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Op& op = p.ops[i];
+    consider(op.out, op.type);
+    if (is_constant(op)) {
+      held += fp32_bytes(op.type);
+      continue;
+    }
+    c.value_bytes += double(op.type.numel()) * elem_bytes(op.type.elem);
+    auto it = last_read.find(op.out);
+    if (it != last_read.end() && it->second > i && it->second < p.ops.size()) freed_after[it->second] += fp32_bytes(op.type);
+  }
+  double live = 0, peak = 0;
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    if (is_constant(p.ops[i])) continue;
+    live += fp32_bytes(p.ops[i].type);  // the result exists while its operands do
+    peak = std::max(peak, live);
+    live -= freed_after[i];
+  }
+  c.sim_peak_bytes = held + peak;
+  return c;
 }
 
 }  // namespace anetrain::mil

@@ -1,5 +1,6 @@
 // What a program costs: op count, FLOPs (2·M·N·K for each matmul and conv, one per element for
-// the elementwise ops), and the bytes its I/O surfaces and weight blobs hold.
+// the elementwise ops), the bytes its I/O surfaces and weight blobs hold, and the memory running
+// it takes. Every pass is linear in the program's size.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -26,5 +27,21 @@ struct MatrixProduct {
   int64_t batch, m, n, k;
 };
 std::vector<MatrixProduct> matrix_products(const Program& p);
+
+// The memory a program needs. ane-sim holds every tensor as fp32 and frees a computed value after
+// its last reader (values nobody reads stay to the end, as SimModel::plan does), so its peak is
+// the inputs and constants plus the most computed values alive at once.
+struct MemoryCost {
+  double value_bytes = 0;     // every value the ops compute, at its declared element size
+  double largest_bytes = 0;   // the largest single tensor (input, constant or computed), as fp32
+  std::string largest;        // its variable name
+  Type largest_type;
+  double sim_peak_bytes = 0;  // ane-sim's peak, fp32
+};
+MemoryCost memory_cost(const Program& p);
+
+// The default of `mil check` / `mil run --max-bytes`: ane-sim's peak past this is refused before
+// anything is allocated. 4 GiB runs every training kernel of the largest preset several times over.
+constexpr uint64_t kDefaultMaxBytes = uint64_t(4) << 30;
 
 }  // namespace anetrain::mil

@@ -1,5 +1,7 @@
 #include "ane/sim/limits.h"
 
+#include <unordered_map>
+
 namespace anetrain::sim {
 
 using mil::ElemType;
@@ -21,17 +23,23 @@ std::vector<LimitViolation> check_ane_limits(const mil::Program& p) {
                      "seed-system 8.4 (IOSurfaces are untyped linear buffers holding dense [1,C,H,W] tensors)"});
   };
   for (const auto& [name, type] : p.inputs) io_layout("input", name, type);
+  // Lookups by name in one pass each: p.producer() or a scan of the inputs per op is quadratic.
+  const mil::ProducerIndex producer(p);
+  std::unordered_map<std::string_view, const mil::Type*> input_types;
+  for (const auto& [name, type] : p.inputs) input_types.emplace(name, &type);
   for (const std::string& o : p.outputs) {
-    const mil::Op* op = p.producer(o);
+    const mil::Op* op = producer(o);
     if (op) io_layout("output", o, op->type);
   }
   for (const mil::Op& op : p.ops) {
     if (op.kind == "conv") {
       const mil::Arg* x = op.arg("x");
-      const mil::Op* src = x ? p.producer(x->vars.at(0)) : nullptr;
+      const mil::Op* src = x ? producer(x->vars.at(0)) : nullptr;
       const mil::Type* xt = src ? &src->type : nullptr;
-      for (const auto& [name, type] : p.inputs)
-        if (x && name == x->vars.at(0)) xt = &type;
+      if (x && !src) {
+        auto in = input_types.find(x->vars.at(0));
+        if (in != input_types.end()) xt = in->second;
+      }
       if (xt && xt->rank() == 4 && xt->shape[1] > kMaxConvInputChannels)
         out.push_back({"conv-input-channels", When::compile,
                        "conv '" + op.label() + "' reads " + std::to_string(xt->shape[1]) + " input channels; the ANE "
