@@ -84,7 +84,9 @@ Var Builder::add_op(const std::string& kind, std::vector<std::pair<std::string, 
   if (finished_) mil_fail("the program is already finished");
   Op op;
   op.kind = kind;
-  op.out = fresh(name.empty() ? kind : name);
+  // An unnamed result is never called after its op ("reshape = reshape(...)"): programs whose
+  // variables shadow op names are outside what the seed's programs did (mil check --strict).
+  op.out = fresh(name.empty() ? "v_" + kind : name);
   if (!name.empty() && op.out != name) mil_fail(kind + ": the name '" + name + "' is already taken");
   if (!tuple.empty()) {
     Arg a;
