@@ -2,18 +2,21 @@
 // IOSurfaces, request, evaluate, unload, cleanup) against the fake private API, which behaves as
 // the seed documents the framework and executes through ane-sim.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <random>
 
 #include "ane/kernels/executor.h"
 #include "ane/mil/builder.h"
+#include "ane/runtime/fake_api.h"
 #include "ane/runtime/runtime.h"
 #include "ane/sim/fp16.h"
 #include "backends/ane_sim/ane_backend.h"
 #include "core/mapped_file.h"
 
 #include "../op_test_util.h"
+#include "runtime_test_programs.h"
 
 namespace anetrain::ane {
 namespace {
@@ -32,54 +35,59 @@ sim::Tensor random_input(const mil::Type& t, uint32_t seed) {
 }
 
 TEST(AneRuntime, FakeSequenceGivesTheSimulatorsNumbersBitForBit) {
-  LayerShape s{16, 32, 4, 2, 8, 48, 1e-6f, 1e6f, RopeStyle::half, true};
-  KernelProgram k = attention_fwd_program(s);  // has blobs: RoPE tables and the mask
+  KernelProgram k = test_programs::scaled("scaled", true);  // reads a weight blob
+  ASSERT_FALSE(k.blobs.empty());
   sim::Tensor in = random_input(k.program.inputs[0].second, 1);
   SimExecutor simx;
   const sim::Tensor want = simx.evaluate(simx.compile(k), in);
+  const fs::path temp = fs::temp_directory_path() / ("anetrain-test-sequence-" + std::to_string(::getpid()));
+  fs::create_directories(temp);
+  FakeOptions o;
+  o.temp_dir = temp.string();
   fs::path folder;
   {
-    AneRuntime rt(make_fake_api());
+    AneRuntime rt(make_fake_api(o));
     int h = rt.compile(k);
     // The compiler's model folder holds the program text and every weight file.
-    for (const auto& entry : fs::directory_iterator(fs::temp_directory_path()))
-      if (entry.path().filename().string().rfind("anetrain-fake-ane-", 0) == 0)
-        for (const auto& m : fs::directory_iterator(entry.path())) folder = m.path();
+    for (const auto& m : fs::directory_iterator(temp)) folder = m.path();
     ASSERT_FALSE(folder.empty());
     EXPECT_TRUE(fs::exists(folder / "model.mil"));
-    for (const char* w : {"weights/rope_cos.bin", "weights/rope_sin.bin", "weights/mask.bin"}) EXPECT_TRUE(fs::exists(folder / w)) << w;
+    for (const auto& [rel, bytes] : k.blobs) EXPECT_TRUE(fs::exists(folder / rel)) << rel;
     const sim::Tensor& got = rt.evaluate(h, in);
     ASSERT_EQ(got.numel(), want.numel());
     EXPECT_EQ(*got.data, *want.data);
     EXPECT_EQ(*rt.evaluate(h, in).data, *want.data);  // a second evaluation through the same request
   }
   EXPECT_FALSE(fs::exists(folder)) << "the runtime must remove its model folder";
+  EXPECT_TRUE(fs::exists(temp)) << "the temp directory is not the runtime's to remove";
+  fs::remove_all(temp);
 }
 
 TEST(AneRuntime, CompileNeedsThePopulatedModelFolder) {
-  auto api = make_fake_api();
-  std::string err;
+  auto api = make_fake_api(FakeOptions{});
+  ApiError err;
   ASSERT_TRUE(api->open(err));
-  KernelProgram k = linear_program(8, 4, 8);
-  ApiHandle m = api->create_model("program(1.3) {}", k.blobs, err);
+  KernelProgram k = linear_program(32, 4, 32);
+  ApiHandle m = api->create_model("unwritten", "program(1.3) {}", k.blobs, err);
   ASSERT_NE(m, nullptr);
   EXPECT_FALSE(api->compile(m, kQoS, err));
-  EXPECT_NE(err.find("populate the model folder first"), std::string::npos) << err;
+  EXPECT_NE(err.description.find("populate the model folder first"), std::string::npos) << err.str();
   api->release(m);
 }
 
 TEST(AneRuntime, MultiInputRequestFailsWith0x1dAndTheRuntimeRefusesIt) {
-  auto api = make_fake_api();
-  std::string err;
-  KernelProgram k = linear_program(8, 4, 8);
-  AneRuntime rt(make_fake_api());
+  auto api = make_fake_api(FakeOptions{});
+  ApiError err;
+  KernelProgram k = linear_program(32, 4, 32);
+  AneRuntime rt(make_fake_api(FakeOptions{}));
   rt.compile(k);  // a valid program so that the fake has compiled something
   // Straight through the API: a request binding two input surfaces.
-  ApiHandle m = api->create_model("program(1.3)", {}, err);
+  ApiHandle m = api->create_model("two", "program(1.3)", {}, err);
   ApiHandle a = api->create_surface(16, err), b = api->create_surface(16, err), o = api->create_surface(16, err);
   ApiHandle r = api->create_request({a, b}, o, err);
   EXPECT_FALSE(api->evaluate(m, r, kQoS, err));
-  EXPECT_NE(err.find("0x1d"), std::string::npos) << err;
+  EXPECT_EQ(err.code, 0x1d) << err.str();
+  EXPECT_NE(err.str().find("0x1d"), std::string::npos) << err.str();
   for (ApiHandle h : {r, a, b, o, m}) api->release(h);
   // The runtime never builds one.
   mil::Builder bl;
@@ -90,10 +98,10 @@ TEST(AneRuntime, MultiInputRequestFailsWith0x1dAndTheRuntimeRefusesIt) {
 }
 
 TEST(AneRuntime, RefusesClearlyBeforeTheCompilerBudgetRunsOut) {
-  AneRuntime rt(make_fake_api(), AneRuntime::process_compiles() + 2);
-  rt.compile(linear_program(8, 4, 8));
-  rt.compile(linear_program(8, 8, 8));
-  std::string e = error_of([&] { rt.compile(linear_program(8, 12, 8)); });
+  AneRuntime rt(make_fake_api(FakeOptions{}), AneRuntime::process_compiles() + 2);
+  rt.compile(linear_program(32, 4, 32));
+  rt.compile(linear_program(32, 8, 32));
+  std::string e = error_of([&] { rt.compile(linear_program(32, 12, 32)); });
   EXPECT_NE(e.find("fails at about 119 per process"), std::string::npos) << e;
 }
 

@@ -6,3 +6,5 @@ typedef struct objc_selector* SEL;
 typedef _Bool BOOL;
 SEL sel_registerName(const char* name);
 Class objc_getClass(const char* name);
+BOOL class_respondsToSelector(Class cls, SEL sel);
+Class object_getClass(id obj);

@@ -1,0 +1,90 @@
+// Staged inputs (ane/kernels/executor.h): a persistent input per (layer, program) whose weight
+// columns are converted once per weight version and whose activation columns alone are
+// converted per evaluation — on both executors.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ane/kernels/executor.h"
+#include "ane/runtime/fake_api.h"
+#include "ane/runtime/runtime.h"
+#include "ane/sim/fp16.h"
+
+#include "../op_test_util.h"
+
+namespace anetrain::ane {
+namespace {
+
+using test::error_of;
+
+sim::Tensor random_tensor(const mil::Type& t, uint32_t seed) {
+  sim::Tensor x = sim::Tensor::zeros(t);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& v : *x.data) v = nd(rng);  // not rounded: the executor converts
+  return x;
+}
+
+// Columns [0, A) of every channel of `whole`, as a [1, C, 1, A] tensor.
+sim::Tensor first_columns(const sim::Tensor& whole, int A) {
+  const int64_t C = whole.type.shape[1], W = whole.type.shape[3];
+  sim::Tensor a = sim::Tensor::zeros(mil::Type::of(whole.type.elem, {1, C, 1, A}));
+  for (int64_t c = 0; c < C; ++c) std::copy_n(whole.ptr() + c * W, A, a.ptr() + c * A);
+  return a;
+}
+
+std::vector<std::unique_ptr<Executor>> both_executors() {
+  std::vector<std::unique_ptr<Executor>> v;
+  v.push_back(std::make_unique<SimExecutor>());
+  v.push_back(std::make_unique<AneRuntime>(make_fake_api(FakeOptions{})));
+  return v;
+}
+
+TEST(AneStaging, StagedInputsGiveTheWholeInputsNumbersAndConvertWeightsOnce) {
+  KernelProgram k = linear_program(64, 32, 32);
+  const mil::Type type = k.program.inputs[0].second;
+  const int C = int(type.shape[1]), W = int(type.shape[3]), A = 32;
+  // Two layers' inputs for the one program: different weights, then new activations each call.
+  const sim::Tensor layer[2] = {random_tensor(type, 1), random_tensor(type, 2)};
+  for (auto& ex : both_executors()) {
+    SCOPED_TRACE(ex->name());
+    const int h = ex->compile(k);
+    const int s0 = ex->open_staged(h, A), s1 = ex->open_staged(h, A);
+    ex->write_weights(s0, layer[0]);
+    ex->write_weights(s1, layer[1]);
+    const uint64_t weight_bytes = uint64_t(C) * (W - A) * 2;
+    EXPECT_EQ(ex->conversions().weight_bytes, 2 * weight_bytes);
+    for (uint32_t call = 0; call < 3; ++call) {
+      for (int l = 0; l < 2; ++l) {
+        sim::Tensor whole = layer[l];
+        const sim::Tensor act = random_tensor(mil::Type::of(type.elem, {1, C, 1, A}), 10 + call * 2 + l);
+        for (int c = 0; c < C; ++c) std::copy_n(act.ptr() + c * A, A, whole.ptr() + c * W);
+        sim::round_to_fp16(whole.ptr(), whole.numel());
+        const std::vector<float> want = *ex->evaluate(h, whole).data;  // the whole input, converted
+        EXPECT_EQ(*ex->evaluate_staged(l == 0 ? s0 : s1, act).data, want) << "layer " << l << " call " << call;
+        // The whole-input shape is accepted too; only its activation columns are read.
+        EXPECT_EQ(*ex->evaluate_staged(l == 0 ? s0 : s1, whole).data, want);
+      }
+    }
+    EXPECT_EQ(ex->conversions().weight_bytes, 2 * weight_bytes) << "weights converted again";
+    EXPECT_EQ(ex->conversions().activation_bytes, 12 * uint64_t(C) * A * 2);
+  }
+}
+
+TEST(AneStaging, StagedInputsRefuseWrongShapes) {
+  KernelProgram k = linear_program(64, 32, 32);
+  const mil::Type type = k.program.inputs[0].second;
+  for (auto& ex : both_executors()) {
+    SCOPED_TRACE(ex->name());
+    const int h = ex->compile(k);
+    EXPECT_NE(error_of([&] { ex->open_staged(h, int(type.shape[3]) + 1); }).find("activation columns"), std::string::npos);
+    const int s = ex->open_staged(h, 32);
+    const sim::Tensor narrow = sim::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 32}));
+    EXPECT_NE(error_of([&] { ex->write_weights(s, narrow); }).find("linear_64x32"), std::string::npos);
+    const sim::Tensor odd = sim::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 31}));
+    EXPECT_NE(error_of([&] { ex->evaluate_staged(s, odd); }).find("staged input"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace anetrain::ane
