@@ -4,6 +4,8 @@
 // W8A8 (int8 weights through constexpr_affine_dequantize, activations quantized between layers)
 // — times compile, load and evaluation, reports TFLOP/s, and checks every output against ane-sim.
 // Off macOS the same runtime code runs against the fake framework over ane-sim, and says so.
+// `anetrain ane dump MODEL DIR [--seq T] [--batch B]`: every program the ane backend compiles for
+// MODEL, with a reference input and ane-sim's output for it (cli/ane_dump.h).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include "ane/mil/stats.h"
 #include "ane/runtime/runtime.h"
 #include "ane/sim/fp16.h"
+#include "cli/ane_dump.h"
 #include "cli/commands.h"
 
 namespace anetrain {
@@ -124,7 +127,8 @@ int probe(bool as_json, int repeats) {
 }  // namespace
 
 void add_ane_command(CLI::App& app, Command& run) {
-  auto* cmd = app.add_subcommand("ane", "The Apple Neural Engine: probe the hardware (or the simulator off macOS)");
+  auto* cmd = app.add_subcommand("ane", "The Apple Neural Engine: probe the hardware (or the simulator off macOS); dump a "
+                                        "model's programs");
   cmd->require_subcommand(1);
   static bool as_json = false;
   static int repeats = 10;
@@ -132,6 +136,23 @@ void add_ane_command(CLI::App& app, Command& run) {
   p->add_flag("--json", as_json, "Print the report as JSON");
   p->add_option("--repeats", repeats, "Timed evaluations per program (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   p->callback([&run] { run = [] { return probe(as_json, repeats); }; });
+
+  static std::string model, dir;
+  static int seq = 256, batch = 1;
+  auto* d = cmd->add_subcommand("dump", "Write every program the ane backend compiles for MODEL (training and layer 0's "
+                                        "generation kernels) with a reference input, ane-sim's output and a manifest");
+  d->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
+  d->add_option("dir", dir, "Folder to write (new, empty, or an earlier dump)")->required();
+  d->add_option("--seq", seq, "Tokens per sequence the training programs take")->capture_default_str()->check(CLI::Range(1, 65536));
+  d->add_option("--batch", batch, "Sequences per micro-batch (each is one evaluation)")->capture_default_str()->check(CLI::Range(1, 4096));
+  d->callback([&run] {
+    run = [] {
+      const int n = ane_dump::dump(model, dir, seq, batch);
+      std::printf("ane dump: %d programs of %s (seq %d) in %s; see %s/manifest.json\n", n, model.c_str(), seq, dir.c_str(),
+                  dir.c_str());
+      return 0;
+    };
+  });
 }
 
 }  // namespace anetrain

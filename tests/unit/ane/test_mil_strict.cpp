@@ -177,10 +177,10 @@ TEST(MilStrict, ConcatOfMoreValuesThanAnySeedConcat) {
 }
 
 TEST(MilStrict, BuiltProgramsAreLocatedInTheirPrintedText) {
-  // The builder names unnamed results after their op: exactly what op-named-variable exists for.
+  // A built program carries no line numbers; the finding points into its printed text.
   Builder b;
   Var x = b.input("x", Type::fp16({1, 64, 1, 64}));
-  Var y = b.mul(b.mul(x, 0.5), 0.25, "y");
+  Var y = b.mul(b.mul(x, 0.5, "mul"), 0.25, "y");
   const Program p = b.finish({y});
   const std::string text = print_program(p);
   const auto f = check_strict(p);
