@@ -1,6 +1,7 @@
 #include "cli/ane_dump.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -97,9 +98,12 @@ void run_layer_zero(Backend& be, const Model& m, int T, int B) {
   const size_t P = size_t(d.B) * d.Hq * d.T * d.T;
   // The stages' contract buffers include (B, Hq, T, T) attention scratch even where the backend
   // leaves it unused; refuse sizes that would not fit rather than fail inside an allocation.
-  if (double(P) * 4 > 8.0 * (1ull << 30))
-    fail("ane dump: --seq " + std::to_string(T) + " --batch " + std::to_string(B) + " needs " +
-         std::to_string(double(P) * 4 / (1ull << 30)) + " GiB of attention scratch; use a shorter --seq or a smaller --batch");
+  if (const double gib = double(P) * 4 / double(1ull << 30); gib > 8) {
+    char need[32];
+    std::snprintf(need, sizeof need, "%.1f", gib);
+    fail("ane dump: --seq " + std::to_string(T) + " --batch " + std::to_string(B) + " needs " + need +
+         " GiB of attention scratch; use a shorter --seq or a smaller --batch");
+  }
   const auto take = [&](size_t n) { return a.take(n); };
   AttentionSaved as = plan_attention_saved(take, d, true);
   AttentionScratch ak{a.take(N * qd), a.take(N * qd), a.take(N * kvd), a.take(N * kvd), a.take(N * qd),
