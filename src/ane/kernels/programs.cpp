@@ -98,9 +98,14 @@ struct Attention {
   const AttentionShape& a;
   Var cos, sin, rotation, mask;
 
-  Attention(Kernel& kernel, const AttentionShape& shape) : k(kernel), a(shape) {
+  // `inverse`: the backward's rotation by −θ, as a table of −sin (x·cos + (x·R)·(−sin)), so both
+  // directions are the seed's add of two products rather than a sub the seed never ran.
+  Attention(Kernel& kernel, const AttentionShape& shape, bool inverse) : k(kernel), a(shape) {
     cos = k.blob("rope_cos", {1, 1, a.T, a.hd}, rope_table(a, false));
-    sin = k.blob("rope_sin", {1, 1, a.T, a.hd}, rope_table(a, true));
+    std::vector<float> sines = rope_table(a, true);
+    if (inverse)
+      for (float& v : sines) v = -v;
+    sin = k.blob(inverse ? "rope_sin_neg" : "rope_sin", {1, 1, a.T, a.hd}, sines);
     rotation = k.blob("rope_rotation", {1, a.H, a.hd, a.hd}, rope_rotation(a));
     mask = k.blob("mask", {1, 1, a.T, a.T}, causal_mask(a.T));
   }
@@ -110,12 +115,11 @@ struct Attention {
     Var block = b.slice(in, {0, ch, 0, 0}, {1, a.width(), 1, a.T}, name + "_c");
     return b.swap_last_two(b.reshape(block, {1, a.H, a.hd, a.T}), name);
   }
-  // x·cos ± (x·R)·sin; the backward is the inverse rotation x·cos − (x·R)·sin.
-  Var rope(const Var& h, bool inverse, const std::string& name) {
+  // x·cos + (x·R)·sin, with the table's sign giving the direction.
+  Var rope(const Var& h, const std::string& name) {
     Builder& b = k.b;
     Var turned = b.mul(b.matmul(h, rotation, false, false, name + "_rot"), sin, name + "_sin");
-    Var kept = b.mul(h, cos, name + "_cos");
-    return inverse ? b.sub(kept, turned, name) : b.add(kept, turned, name);
+    return b.add(b.mul(h, cos, name + "_cos"), turned, name);
   }
   // softmax(q·kᵀ/√hd + mask) over keys.
   Var probs(const Var& q, const Var& kk) {
@@ -180,9 +184,9 @@ KernelProgram attention_fwd_program(const AttentionShape& a) {
   Builder& b = k.b;
   const int C = a.width();
   Var in = b.input("x", Type::fp16({1, 3 * C, 1, a.T}));
-  Attention att(k, a);
-  Var q_rope = att.rope(att.heads(in, 0, "q"), false, "q_rope");
-  Var k_rope = att.rope(att.heads(in, C, "k"), false, "k_rope");
+  Attention att(k, a, /*inverse=*/false);
+  Var q_rope = att.rope(att.heads(in, 0, "q"), "q_rope");
+  Var k_rope = att.rope(att.heads(in, C, "k"), "k_rope");
   Var attn = b.matmul(att.probs(q_rope, k_rope), att.heads(in, 2 * C, "v"), false, false, "attn_heads");
   return k.finish("attention_fwd", {b.concat({k.merge_heads(attn, "attn"), k.merge_heads(q_rope, "q_out"),
                                               k.merge_heads(k_rope, "k_out")}, 1, "out")});
@@ -193,7 +197,7 @@ KernelProgram attention_bwd_program(const AttentionShape& a) {
   Builder& b = k.b;
   const int C = a.width();
   Var in = b.input("x", Type::fp16({1, 4 * C, 1, a.T}));
-  Attention att(k, a);
+  Attention att(k, a, /*inverse=*/true);
   Var q = att.heads(in, 0, "q");
   Var kk = att.heads(in, C, "k");
   Var v = att.heads(in, 2 * C, "v");
@@ -203,8 +207,8 @@ KernelProgram attention_bwd_program(const AttentionShape& a) {
   Var dp = b.matmul(da, v, false, true, "dp");        // dA·Vᵀ
   Var rowdot = b.reduce_sum(b.mul(p, dp), {3}, true, "rowdot");
   Var ds = b.mul(b.mul(p, b.sub(dp, rowdot)), 1.0 / std::sqrt(double(a.hd_model)), "ds");
-  Var dq = att.rope(b.matmul(ds, kk, false, false, "dq_heads"), true, "dq_pre");
-  Var dk = att.rope(b.matmul(ds, q, true, false, "dk_heads"), true, "dk_pre");
+  Var dq = att.rope(b.matmul(ds, kk, false, false, "dq_heads"), "dq_pre");
+  Var dk = att.rope(b.matmul(ds, q, true, false, "dk_heads"), "dk_pre");
   return k.finish("attention_bwd", {b.concat({k.merge_heads(dq, "dq"), k.merge_heads(dk, "dk"),
                                               k.merge_heads(dv, "dv")}, 1, "out")});
 }

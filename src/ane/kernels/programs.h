@@ -79,7 +79,9 @@ KernelProgram attention_bwd_program(const AttentionShape& a);
 
 // SwiGLU FFN branch (D, F, T multiples of kAneAlign). Input [1, D, 1, T + 3F]: xn; W_gateᵀ
 // [D,F]; W_upᵀ [D,F]; W_down [D,F] as stored. Output [1, D + 3F, 1, T]: f = W_down·h, g, u, h.
+// Only where T + 3F ≤ kAneMaxWidth; wider layers run the FFN as three products.
 KernelProgram ffn_fwd_program(int D, int F, int T);
+constexpr int kAneMaxWidth = 16384;  // H and W of any tensor (reports of failures past it)
 
 }  // namespace anetrain::ane
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 
+#include "ane/kernels/layer_programs.h"
 #include "ane/kernels/staging.h"
 #include "backends/ane_sim/ane_backend.h"
 #include "backends/ane_sim/ane_io.h"
@@ -43,7 +44,8 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   std::optional<Section> timed(section("attention_fwd"));
   const AttentionShape a = AttentionShape::from(ls);
   const HeadLayout q_heads{d.Hq, 1, d.hd, a.hd}, kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd};
-  const int h = program(shape_key("attention_fwd", ls), [&] { return ane::attention_fwd_program(a); });
+  const ane::PlannedProgram plan = ane::planned_program(ls, "attention_fwd");
+  const int h = program(plan.key, plan.make);
   const int C = a.width();
   sim::Tensor in = fresh_input(3 * C, a.T);  // padding stays zero: heads past hd, tokens past T
   for (int b = 0; b < d.B; ++b) {
@@ -72,7 +74,8 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   std::optional<Section> timed(section("attention_bwd"));
   const AttentionShape a = AttentionShape::from(ls);
   const HeadLayout q_heads{d.Hq, 1, d.hd, a.hd}, kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd};
-  const int h = program(shape_key("attention_bwd", ls), [&] { return ane::attention_bwd_program(a); });
+  const ane::PlannedProgram plan = ane::planned_program(ls, "attention_bwd");
+  const int h = program(plan.key, plan.make);
   const int C = a.width();
   sim::Tensor in = fresh_input(4 * C, a.T);
   for (int b = 0; b < d.B; ++b) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 
+#include "ane/kernels/layer_programs.h"
 #include "ane/kernels/staging.h"
 #include "ane/mil/stats.h"
 #include "ane/runtime/runtime.h"
@@ -20,6 +21,12 @@ using ane::LayerShape;
 AneBackend::AneBackend(std::string name, std::unique_ptr<ane::Executor> executor)
     : name_(std::move(name)), executor_(std::move(executor)) {}
 
+std::vector<std::string> AneBackend::program_keys() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, handle] : handles_) keys.push_back(key);
+  return keys;
+}
+
 int AneBackend::program(const std::string& key, const std::function<KernelProgram()>& make) {
   auto it = handles_.find(key);
   if (it != handles_.end()) return it->second;
@@ -32,7 +39,9 @@ int AneBackend::program(const std::string& key, const std::function<KernelProgra
 const sim::Tensor& AneBackend::eval(const char* kernel, int handle, const sim::Tensor& in) {
   KernelTiming& t = timings_[kernel];
   const auto t0 = std::chrono::steady_clock::now();
-  const sim::Tensor& out = executor_->evaluate(handle, in);
+  const auto staged = staged_id_.find(&in);
+  const sim::Tensor& out = staged != staged_id_.end() ? executor_->evaluate_staged(staged->second, in)
+                                                      : executor_->evaluate(handle, in);
   t.eval_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   t.calls++;
   t.flops += flops_[handle];
@@ -47,26 +56,27 @@ AneBackend::Section AneBackend::section(const char* kernel) { return Section{tim
 
 void AneBackend::sync_weights(const WeightsView& w) {
   CpuBackend::sync_weights(w);
-  if (w.version == weights_version_) return;
-  staged_.clear();
-  weights_version_ = w.version;
+  weights_version_ = w.version;  // staged inputs compare theirs at their next use
 }
 
-sim::Tensor& AneBackend::input_for(const char* kernel, const BlockDims& d, int C, int W,
+sim::Tensor& AneBackend::input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
                                    const std::function<void(sim::Tensor&)>& stage) {
-  sim::Tensor* t = &scratch_;
-  if (d.layer >= 0 && weights_version_ != 0) {
-    auto key = std::make_pair(std::string(kernel), d.layer);
-    auto it = staged_.find(key);
-    const mil::Shape want = {1, C, 1, W};
-    if (it != staged_.end() && it->second.type.shape == want) return it->second;
-    t = &staged_[key];
+  const bool known = d.layer >= 0 && weights_version_ != 0;
+  StagedInput& s = staged_[{kernel, known ? d.layer : -1, handle}];
+  if (s.id < 0) {
+    s.id = executor_->open_staged(handle, A);
+    s.activations = fresh_input(C, A);
+    staged_id_[&s.activations] = s.id;
   }
-  *t = fresh_input(C, W);
-  stage(*t);
-  to_fp16(*t);
-  ++stagings_;
-  return *t;
+  if (!known || s.version != weights_version_) {
+    if (scratch_.type.shape == mil::Shape{1, C, 1, W}) std::fill(scratch_.data->begin(), scratch_.data->end(), 0.0f);
+    else scratch_ = fresh_input(C, W);  // zeros: the padding between and after the weights
+    stage(scratch_);
+    executor_->write_weights(s.id, scratch_);
+    s.version = weights_version_;
+    ++stagings_;
+  }
+  return s.activations;
 }
 
 std::vector<KernelTiming> AneBackend::take_kernel_timings() {
@@ -87,9 +97,10 @@ void AneBackend::run_product(const char* kernel, const BlockDims& d, int ic, int
                              const std::function<void(sim::Tensor&, int Tp)>& stage, float* y) {
   Section timed = section(kernel);
   const int T = d.T, Tp = ane::ane_round_up(T), icp = ane::ane_round_up(ic);
-  int h = program("linear " + std::to_string(icp) + "x" + std::to_string(oc) + " T" + std::to_string(Tp),
+  int h = program(ane::linear_key(icp, oc, Tp),
                   [&] { return ane::linear_program(icp, oc, Tp); });
-  sim::Tensor& in = input_for(kernel, d, icp, ane::linear_input_width(oc, Tp), [&](sim::Tensor& t) { stage(t, Tp); });
+  sim::Tensor& in =
+      input_for(kernel, h, d, icp, ane::linear_input_width(oc, Tp), Tp, [&](sim::Tensor& t) { stage(t, Tp); });
   for (int b = 0; b < d.B; ++b) {
     ane::put_rows(in, 0, x + size_t(b) * T * ic, T, ic);
     activations_to_fp16(in, T);
@@ -112,9 +123,9 @@ void AneBackend::run_dual(const char* kernel, const BlockDims& d, int ic, int oc
                           const float* x2, const float* W2, float* y) {
   Section timed = section(kernel);
   const int T = d.T, Tp = ane::ane_round_up(T), icp = ane::ane_round_up(ic);
-  int h = program("dual_linear " + std::to_string(icp) + "x" + std::to_string(oc) + " T" + std::to_string(Tp),
+  int h = program(ane::dual_linear_key(icp, oc, Tp),
                   [&] { return ane::dual_linear_program(icp, oc, Tp); });
-  sim::Tensor& in = input_for(kernel, d, icp, ane::dual_linear_input_width(oc, Tp), [&](sim::Tensor& t) {
+  sim::Tensor& in = input_for(kernel, h, d, icp, ane::dual_linear_input_width(oc, Tp), 2 * Tp, [&](sim::Tensor& t) {
     ane::put_as_stored(t, 2 * Tp, W1, ic, oc);
     ane::put_as_stored(t, 2 * Tp + oc, W2, ic, oc);
   });
@@ -170,10 +181,20 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
     residual_fwd(x, s.f, d.alpha, out, size_t(D));
     return;
   }
-  std::optional<Section> timed(section("ffn_fwd"));
   const int Tp = ane::ane_round_up(T), Dp = ane::ane_round_up(D), Fp = ane::ane_round_up(F);
-  int h = program(shape_key("ffn_fwd", ls), [&] { return ane::ffn_fwd_program(Dp, Fp, Tp); });
-  sim::Tensor& in = input_for("ffn_fwd", d, Dp, Tp + 3 * Fp, [&](sim::Tensor& t) {
+  if (!ane::ffn_fused(ls)) {
+    // Too wide for one input of fused weights: gate, up and down as three products, SwiGLU here.
+    run_linear("ffn_gate", d, D, F, s.xn, w.w_gate, true, s.g);
+    run_linear("ffn_up", d, D, F, s.xn, w.w_up, true, s.u);
+    swiglu_fwd(s.g, s.u, s.h, size_t(N) * F);
+    run_linear("ffn_down", d, F, D, s.h, w.w_down, true, s.f);
+    residual_fwd(x, s.f, d.alpha, out, size_t(N) * D);
+    return;
+  }
+  std::optional<Section> timed(section("ffn_fwd"));
+  const ane::PlannedProgram plan = ane::planned_program(ls, "ffn_fwd");
+  int h = program(plan.key, plan.make);
+  sim::Tensor& in = input_for("ffn_fwd", h, d, Dp, Tp + 3 * Fp, Tp, [&](sim::Tensor& t) {
     ane::put_transposed(t, Tp, w.w_gate, F, D);
     ane::put_transposed(t, Tp + Fp, w.w_up, F, D);
     ane::put_as_stored(t, Tp + 2 * Fp, w.w_down, D, F);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "ane/kernels/executor.h"
 #include "ane/kernels/programs.h"
@@ -40,6 +41,7 @@ class AneBackend : public CpuBackend {
                               KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) override;
 
   int programs_compiled() const { return executor_->compiles(); }
+  std::vector<std::string> program_keys() const;  // every program compiled so far, by its plan key
   std::vector<KernelTiming> take_kernel_timings() override;
   void sync_weights(const WeightsView& w) override;
   int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
@@ -54,12 +56,15 @@ class AneBackend : public CpuBackend {
                   bool transposed, float* y);
   void run_dual(const char* kernel, const BlockDims& d, int ic, int oc, const float* x1, const float* W1,
                 const float* x2, const float* W2, float* y);
-  // The [1, C, 1, W] input of `kernel` at layer d.layer with its weights staged by `stage`: once
-  // per weight version for a known layer (the seed wrote its per-layer weight surfaces once per
-  // optimizer step), every call when the layer is unknown. The caller writes the activations.
-  sim::Tensor& input_for(const char* kernel, const BlockDims& d, int C, int W,
+  // The activations [1, C, 1, A] of program `handle`'s [1, C, 1, W] input for `kernel` at layer
+  // d.layer, which the caller fills before eval(). The input is the executor's staged input for
+  // (kernel, layer, program) (executor.h); `stage` writes the weights into a whole-width input
+  // that the executor converts once per weight version for a known layer (the seed wrote its
+  // per-layer weight surfaces once per optimizer step), every call when the layer is unknown.
+  sim::Tensor& input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
                          const std::function<void(sim::Tensor&)>& stage);
-  // One evaluation, timed and counted under `kernel`.
+  // One evaluation, timed and counted under `kernel`: of the staged input when `in` came from
+  // input_for, else of `in` whole.
   const sim::Tensor& eval(const char* kernel, int handle, const sim::Tensor& in);
   // Wall time of a stage section, so io_ms = section time − evaluation time.
   struct Section {
@@ -74,8 +79,14 @@ class AneBackend : public CpuBackend {
   std::map<std::string, int> handles_;
   std::map<int, double> flops_;  // matrix FLOPs of one evaluation, by handle
   std::map<std::string, KernelTiming> timings_;
-  std::map<std::pair<std::string, int>, sim::Tensor> staged_;  // (kernel, layer) → input with weights
-  sim::Tensor scratch_;
+  struct StagedInput {
+    int id = -1;            // the executor's staged input
+    uint64_t version = 0;   // of the weights it holds
+    sim::Tensor activations;
+  };
+  std::map<std::tuple<std::string, int, int>, StagedInput> staged_;  // (kernel, layer, handle)
+  std::map<const sim::Tensor*, int> staged_id_;  // input_for's activation tensors → their staged input
+  sim::Tensor scratch_;  // whole-width weights on their way to the executor
   // Baked one-token programs: handle per (kind, layer), valid for weights at baked_version_.
   int baked(const char* kind, const BlockDims& d, const LayerTensors& w);
   std::map<std::pair<std::string, int>, int> baked_;

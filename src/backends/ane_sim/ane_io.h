@@ -1,9 +1,6 @@
 // Small pieces the ane backend's stage files share: fp16 inputs of the programs' [1, C, 1, W]
-// shape, and the key a program is cached under.
+// shape.
 #pragma once
-#include <cstdio>
-#include <string>
-
 #include "ane/kernels/programs.h"
 #include "ane/sim/fp16.h"
 #include "ane/sim/ops.h"
@@ -20,13 +17,6 @@ inline void to_fp16(sim::Tensor& t) { sim::round_to_fp16(t.ptr(), t.numel()); }
 inline void activations_to_fp16(sim::Tensor& t, int T) {
   const int64_t C = t.type.shape[1], W = t.type.shape[3];
   for (int64_t c = 0; c < C; ++c) sim::round_to_fp16(t.ptr() + c * W, size_t(T));
-}
-
-inline std::string shape_key(const char* what, const ane::LayerShape& s) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%s T%d D%d H%d/%d hd%d F%d eps%g theta%g rope%d qk%d", what, s.T, s.D, s.Hq, s.Hkv,
-                s.hd, s.F, double(s.eps), double(s.theta), int(s.rope), int(s.qk_norm));
-  return buf;
 }
 
 }  // namespace anetrain::ane_io

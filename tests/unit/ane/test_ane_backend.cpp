@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
+#include "ane/kernels/layer_programs.h"
 #include "backends/ane_sim/ane_backend.h"
 #include "gen/decoder.h"
 #include "model/config.h"
@@ -124,6 +126,24 @@ TEST(AneSimBackend, UnalignedShapesArePaddedInsideThePrograms) {
   i.rope = RopeStyle::interleaved;
   i.qk_norm = false;
   expect_close(run_layer(*ane, i, 5, false), run_layer(*ref, i, 5, true), ane->numerics().stage_rtol, "unaligned-il");
+  // An FFN too wide for one input (T + 3F > 16384 columns): gate, up and down as three products.
+  BlockDims wide{1, 40, 64, 2, 2, 32, 5500, 1e-5f, 1.0f, 1e4f, RopeStyle::half, false};
+  ASSERT_FALSE(ane::ffn_fused(ane::LayerShape::from(wide)));
+  expect_close(run_layer(*ane, wide, 6, false), run_layer(*ref, wide, 6, true), ane->numerics().stage_rtol, "wide-ffn");
+}
+
+TEST(AneSimBackend, CompilesExactlyItsLayerPlan) {
+  // The plan (ane/kernels/layer_programs.h) is what `ane dump` writes and the strict grid checks:
+  // a layer's forward and backward must compile exactly its programs, fused FFN or not.
+  for (BlockDims d : {stories110m(64), BlockDims{1, 256, 256, 4, 2, 64, 5600, 1e-5f, 1.0f, 1e4f, RopeStyle::half, true}}) {
+    auto be = make_ane_sim_backend();
+    auto& ane = dynamic_cast<AneBackend&>(*be);
+    run_layer(ane, d, 7, false);
+    std::set<std::string> compiled, planned;
+    for (const auto& k : ane.program_keys()) compiled.insert(k);
+    for (const auto& p : ane::training_programs(ane::LayerShape::from(d))) planned.insert(p.key);
+    EXPECT_EQ(compiled, planned) << "F = " << d.F;
+  }
 }
 
 TEST(AneSimBackend, ProgramCountDependsOnShapeNotOnLayer) {
