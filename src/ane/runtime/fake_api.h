@@ -41,7 +41,7 @@ struct FakeOptions {
   std::vector<FakeFault> faults;
   std::optional<std::string> model_id;  // every model's hexStringIdentifier ("" = nil)
   std::vector<std::string> missing;     // classes and selectors the framework lacks
-  std::string os_version = "fake macOS (no Neural Engine here)";
+  std::string os_version = "Version 0 (the fake framework: no Neural Engine here)";
   // The framework's NSTemporaryDirectory(). Empty: a fresh folder the fake makes and removes.
   std::string temp_dir;
 

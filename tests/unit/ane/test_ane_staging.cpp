@@ -1,6 +1,6 @@
 // Staged inputs (ane/kernels/executor.h): a persistent input per (layer, program) whose weight
 // columns are converted once per weight version and whose activation columns alone are
-// converted per evaluation — on both executors.
+// converted per evaluation — on both executors, and through the backend while training.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -9,6 +9,12 @@
 #include "ane/runtime/fake_api.h"
 #include "ane/runtime/runtime.h"
 #include "ane/sim/fp16.h"
+#include "backends/ane_sim/ane_backend.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/transformer.h"
+#include "model/workspace.h"
+#include "train/optimizer.h"
 
 #include "../op_test_util.h"
 
@@ -84,6 +90,75 @@ TEST(AneStaging, StagedInputsRefuseWrongShapes) {
     const sim::Tensor odd = sim::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 31}));
     EXPECT_NE(error_of([&] { ex->evaluate_staged(s, odd); }).find("staged input"), std::string::npos);
   }
+}
+
+// Trains stories260K's shape for two optimizer steps of three micro-batches on `backend`,
+// returning the losses and the executor's conversion counts after each micro-batch.
+struct Trace {
+  std::vector<double> losses;
+  std::vector<ConversionCounts> after;
+  std::vector<int> live_surfaces;  // the fake's, when given
+};
+
+Trace train(AneBackend& backend, const Executor& ex, const FakeCensus* census = nullptr) {
+  Model m(preset_config("stories260k"));
+  init_random(m, 5);
+  Workspace ws(m.cfg, 2, 16);
+  for (size_t i = 0; i < ws.inputs.size(); ++i) {
+    ws.inputs[i] = int32_t((i * 37 + 11) % size_t(m.cfg.vocab_size));
+    ws.targets[i] = int32_t((i * 53 + 7) % size_t(m.cfg.vocab_size));
+  }
+  AdamWConfig oc;
+  oc.lr = 1e-2;
+  oc.warmup = 0;
+  AdamW opt(m, oc);
+  Trace t;
+  for (int step = 0; step < 2; ++step) {
+    m.zero_grads();
+    for (int micro = 0; micro < 3; ++micro) {
+      t.losses.push_back(forward(backend, m, ws));
+      backward(backend, m, ws, 1.0f / 3);
+      t.after.push_back(ex.conversions());
+      if (census) t.live_surfaces.push_back(census->surfaces);
+    }
+    opt.step(m);
+  }
+  t.losses.push_back(forward(backend, m, ws));
+  return t;
+}
+
+TEST(AneStaging, TrainingConvertsEachWeightOncePerOptimizerStep) {
+  auto census = std::make_shared<FakeCensus>();
+  auto runtime = std::make_unique<AneRuntime>(make_fake_api(FakeOptions{}, census));
+  const AneRuntime& rt = *runtime;
+  AneBackend fake("ane-fake", std::move(runtime));
+  const Trace t = train(fake, rt, census.get());
+  for (int step = 0; step < 2; ++step) {
+    const ConversionCounts& first = t.after[size_t(step) * 3];
+    EXPECT_GT(first.weight_bytes, step == 0 ? 0 : t.after[2].weight_bytes) << "step " << step << " restages its weights";
+    for (int micro = 1; micro < 3; ++micro) {
+      const ConversionCounts& c = t.after[size_t(step) * 3 + micro];
+      const ConversionCounts& prev = t.after[size_t(step) * 3 + micro - 1];
+      EXPECT_EQ(c.weight_bytes, first.weight_bytes) << "step " << step << " micro-batch " << micro;
+      EXPECT_GT(c.activation_bytes, prev.activation_bytes);
+    }
+  }
+  // Once per version means the same amount at each step: every staged input's weights, once.
+  EXPECT_EQ(t.after[3].weight_bytes - t.after[2].weight_bytes, t.after[0].weight_bytes);
+  // Each (layer, program) keeps its surface: after the first micro-batch no step opens another.
+  for (int live : t.live_surfaces) EXPECT_EQ(live, t.live_surfaces[0]);
+}
+
+TEST(AneStaging, TrainingLossesAreBitIdenticalOnAneFakeAndAneSim) {
+  auto runtime = std::make_unique<AneRuntime>(make_fake_api(FakeOptions{}));
+  const Executor& rt = *runtime;
+  AneBackend fake("ane-fake", std::move(runtime));
+  auto simx = std::make_unique<SimExecutor>();
+  const Executor& sx = *simx;
+  AneBackend simb("ane-sim", std::move(simx));
+  const Trace a = train(fake, rt), b = train(simb, sx);
+  ASSERT_EQ(a.losses.size(), b.losses.size());
+  for (size_t i = 0; i < a.losses.size(); ++i) EXPECT_EQ(a.losses[i], b.losses[i]) << i;
 }
 
 }  // namespace
