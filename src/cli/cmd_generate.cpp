@@ -67,7 +67,7 @@ void add_generate_command(CLI::App& app, Command& run) {
   static int steps = 256, top_k = 0, threads = 0;
   static float temperature = 1.0f, top_p = 0.9f;
   static uint64_t seed = 0;
-  static bool chat = false, seed_given = false, ids_mode = false;
+  static bool chat = false, seed_given = false, ids_mode = false, ane_strict = false;
   cmd->add_option("model", model, "Any model anetrain reads, or a training run directory")->required();
   cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
   cmd->add_option("-i,--prompt", prompt, "Prompt text");
@@ -76,6 +76,8 @@ void add_generate_command(CLI::App& app, Command& run) {
   cmd->add_option("-p,--top-p", top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str()->check(within(Range{0, 1, true, false}));
   cmd->add_option("-k,--top-k", top_k, "Keep only the k most likely tokens (0 = off)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
   cmd->add_option("-s,--seed", seed, "Sampling seed (default: time)");
+  cmd->add_flag("--ane-strict", ane_strict,
+                "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
   cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat template (ChatML / Qwen3)");
   cmd->add_option("--system", system, "System message for --chat");
   cmd->add_flag("--ids", ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
@@ -93,6 +95,7 @@ void add_generate_command(CLI::App& app, Command& run) {
       if (!(top_p > 0.0f && top_p <= 1.0f)) fail("generate: --top-p must be in (0, 1]");
       if (temperature < 0.0f) fail("generate: --temperature must be ≥ 0");
       auto be = make_backend(backend);
+      be->allow_program_fallback(!ane_strict);
       // Backends that run fused stage programs (the ANE's) decode an fp32 Model through their
       // stages; the others read the weights packed, in the format asked for.
       const bool stages = be->runs_fused_stages();

@@ -20,12 +20,14 @@ namespace anetrain {
 void add_grad_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("grad", "One forward+backward pass; write loss, logits and all gradients");
   static std::string model, tokens, out, backend = "cpu";
-  static bool u16 = false;
+  static bool u16 = false, ane_strict = false;
   static int B = 0, T = 0, threads = 0;
   static uint64_t seed = 42;
   cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
   cmd->add_option("--tokens", tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
   cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
+  cmd->add_flag("--ane-strict", ane_strict,
+                "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
   cmd->add_option("--batch", B, "Sequences B (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
   cmd->add_option("--seq", T, "Tokens per sequence T (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
   cmd->add_option("-o,--out", out, "Output .safetensors")->required();
@@ -36,6 +38,7 @@ void add_grad_command(CLI::App& app, Command& run) {
     run = [] {
       if (threads > 0) omp_set_num_threads(threads);
       auto be = make_backend(backend);
+      be->allow_program_fallback(!ane_strict);
       LoadedModel lm = load_model(model, seed);
       Model& m = *lm.model;
       const TokenList list = read_token_list(tokens, u16);

@@ -110,6 +110,9 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--dist-overlap", dist_overlap,
                   "Under mpirun/srun: sum each layer's gradients while the backward pass goes on (off: after it)")
       ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  cmd->add_flag("--ane-strict", o.ane_strict,
+                "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning, an "
+                "ane_fallback telemetry event and a count in the progress line)");
   cmd->add_flag("--dashboard", dashboard, "Serve this run's live dashboard from this process (prints the URL)");
   cmd->add_option("--port", web.port, "Port of --dashboard (0 picks a free one)")->capture_default_str();
   cmd->add_option("--host", web.host, "Address --dashboard listens on (default: this machine only)")->capture_default_str();
@@ -186,6 +189,7 @@ void add_train_command(CLI::App& app, Command& run) {
         if (given("--tokenizer")) opts.tokenizer = o.tokenizer;
         if (given("--max-nonfinite")) opts.max_nonfinite = o.max_nonfinite;
         if (given("--backend")) opts.backend = o.backend;
+        if (given("--ane-strict")) opts.ane_strict = true;
         if (given("--precision") && precision != opts.precision)
           fail("--resume " + resume + ": the run trains in " + opts.precision +
                " and keeps it (its checkpoints resume bit-exactly only in the precision they were made in)");

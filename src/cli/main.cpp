@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/terminal_text.h"
 #include "core/threads.h"
 
 int main(int argc, char** argv) {
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
       names += (names.empty() ? "" : ", ") + sub->get_name();
     }
     if (!known) {
-      std::fprintf(stderr, "anetrain: error: unknown command '%s' (commands: %s; see anetrain --help)\n", argv[1], names.c_str());
+      std::fprintf(stderr, "anetrain: error: unknown command '%s' (commands: %s; see anetrain --help)\n",
+                   anetrain::terminal_safe(argv[1]).c_str(), names.c_str());
       return 2;
     }
   }
@@ -51,13 +53,13 @@ int main(int argc, char** argv) {
   try {
     return run();
   } catch (const anetrain::Error& e) {
-    std::fprintf(stderr, "anetrain: error: %s\n", e.what());
+    std::fprintf(stderr, "anetrain: error: %s\n", anetrain::terminal_safe(e.what()).c_str());  // quotes file names
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "anetrain: error: out of memory\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "anetrain: internal error: %s\n", e.what());
+    std::fprintf(stderr, "anetrain: internal error: %s\n", anetrain::terminal_safe(e.what()).c_str());
     return 2;
   }
 }

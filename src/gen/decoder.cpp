@@ -96,6 +96,16 @@ const float* Decoder::feed(const int32_t* tokens, int n) {
     const BlockDims d = BlockDims::from(c, 1, T);
     if (m_) {
       be_.sync_weights({m_->params.data(), m_->params.size(), m_->version});
+      if (!decode_prepared_) {
+        // Every layer's one-token programs before the first token: a backend that compiles them
+        // learns about every rejection at once (and falls back, or refuses, before any output).
+        BlockDims one = BlockDims::from(c, 1, 1);
+        for (int l = 0; l < c.n_layers; ++l) {
+          one.layer = l;
+          be_.prepare_decoding(one, m_->w.layers[l]);
+        }
+        decode_prepared_ = true;
+      }
       be_.embedding_fwd(tokens + done, m_->w.embedding, x_, T, c.dim);
       layers_with_stages(d);
     } else {

@@ -43,6 +43,7 @@ class Decoder {
   const PackedModel* pm_ = nullptr;  // the packed path
   const ModelConfig& cfg_;
   int max_ctx_, max_chunk_, pos_ = 0;
+  bool decode_prepared_ = false;  // the backend compiled every layer's one-token programs
   std::vector<PackedLayerWeights> layers_;
   std::vector<float> arena_;
   std::vector<KvCacheLayer> cache_;

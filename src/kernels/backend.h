@@ -46,6 +46,15 @@ struct WeightsView {
 
 // Time spent in one fused kernel since the last take_kernel_timings(): evaluations, the time the
 // executor ran (eval_ms) and the time spent packing inputs and unpacking outputs (io_ms).
+// One program the hardware rejected, and the stage that runs on the CPU instead.
+struct ProgramFallback {
+  std::string program;  // the program's name, e.g. "attention_bwd", "linear_768x2048"
+  std::string kernel;   // the stage's kernel in telemetry: "attention_bwd", "qkv_fwd", ...
+  std::string step;     // "compile" (compile or load) or "evaluate"
+  std::string reason;   // the runtime's error (NSError description, domain, code on a Mac)
+  std::string kept;     // where the rejected program's .mil and weights were kept, "" if not
+};
+
 struct KernelTiming {
   std::string name;
   int64_t calls = 0;
@@ -71,6 +80,17 @@ class Backend {
   // True for a backend whose fused stage programs are its point (the ANE's): the decoder then runs
   // their stages on fp32 weights instead of the packed products.
   virtual bool runs_fused_stages() const { return false; }
+  // Backends that run stages as compiled programs: compile every program a training step at
+  // these block shapes runs, before step 0, so that all the programs the hardware rejects are
+  // known — and reported together — at once; likewise the one-token programs of each layer before
+  // the first generated token. Default: nothing to prepare.
+  virtual void prepare_training(const BlockDims& d) {}
+  virtual void prepare_decoding(const BlockDims& d, const LayerTensors& w) {}
+  // A stage whose program the hardware rejects (compile, load or evaluate) runs on the CPU
+  // instead; with fallback off, a rejection is an error.
+  virtual void allow_program_fallback(bool allowed) {}
+  // The stages that fell back since the last call, for telemetry and the progress line.
+  virtual std::vector<ProgramFallback> take_fallbacks() { return {}; }
   // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
   virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
   // The backend's measured matrix-product rate in GFLOP/s at a large, well-shaped product in its

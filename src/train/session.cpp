@@ -120,6 +120,10 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   ws_ = std::make_unique<Workspace>(m.cfg, o_.batch, o_.seq, vc, /*keep_logits=*/false,
                                     flash_attention_for(*be_, m.cfg, o_.batch, o_.seq));
   ws_->act_clip = float(o_.act_clip);
+  // Every program a step runs is compiled now, not at step 1: all rejections are known (and with
+  // --ane-strict refused) before anything trains.
+  be_->allow_program_fallback(!o_.ane_strict);
+  be_->prepare_training(ws_->dims);
   sampler_ = std::make_unique<WindowSampler>(train_src_, o_.seq, o_.sampling, o_.seed);
   opt_ = std::make_unique<AdamW>(m, o_.opt);
 
@@ -160,6 +164,7 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
                      {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
   for (const std::string& w : pending_warnings_) emit("warning", {{"step", st_.step}, {"text", w}});
   pending_warnings_.clear();
+  report_fallbacks();
   if (verbose_ && lead()) progress_ = std::make_unique<ProgressLine>();
   char line[512];
   std::snprintf(line, sizeof line,
@@ -340,6 +345,7 @@ StepReport TrainSession::step() {
            std::to_string(o_.max_nonfinite) + ")\nhint: lower --lr, or resume from an earlier checkpoint");
     }
   }
+  report_fallbacks();
   if (budget_open_ && st_.step >= budget_probe_) decide_budget();
   std::string ranks_note;
   if (sync_ && !per_rank.empty()) {
@@ -359,6 +365,7 @@ StepReport TrainSession::step() {
                       (scaling_.enabled ? "  scale " + fmt_scale(st_.loss_scale) + "  skipped " +
                                               std::to_string(st_.overflow_total)
                                         : std::string()) +
+                          (fallbacks_ ? "  ane fallbacks " + std::to_string(fallbacks_) : std::string()) +
                           ranks_note + budget_note_);
   StepReport r;
   r.step = st_.step;
@@ -467,6 +474,16 @@ void TrainSession::emit(const char* event, nlohmann::ordered_json fields) {
     if (progress_) progress_->finish();
     std::fprintf(stderr, "\nanetrain: error: telemetry could not be written: %s\nanetrain: stopping after this step\n",
                  telemetry_error_.c_str());
+  }
+}
+
+void TrainSession::report_fallbacks() {
+  for (const ProgramFallback& f : be_->take_fallbacks()) {
+    ++fallbacks_;
+    emit("ane_fallback", {{"step", st_.step}, {"program", f.program}, {"kernel", f.kernel}, {"at", f.step},
+                          {"reason", f.reason}, {"kept", f.kept}, {"total", fallbacks_}});
+    warn(be_->name() + " rejected program " + f.program + " at " + f.step + ": " + f.reason + "; its stage (" +
+         f.kernel + ") runs on the CPU" + (f.kept.empty() ? "" : "; the program is kept in " + f.kept));
   }
 }
 

@@ -95,6 +95,8 @@ class TrainSession {
   void save_settings();                 // run.json: the options, paths absolute
   // While it lives, warnings from below (core/warn.h) reach the terminal (verbose) and telemetry.
   WarningScope warnings_here();
+  void report_fallbacks();  // the backend's rejected programs: ane_fallback events and warnings
+  int64_t fallbacks_ = 0;
   std::vector<std::string> pending_warnings_;
 
   std::unique_ptr<RunDir> run_;  // rank 0's claim on the run folder (and its lock), first to exist

@@ -110,7 +110,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"sampling", sampling == Sampling::epoch ? "epoch" : "random"},
           {"max_nonfinite", max_nonfinite},
           {"loss_scale", loss_scale},
-          {"loss_scale_window", loss_scale_window}};
+          {"loss_scale_window", loss_scale_window},
+          {"ane_strict", ane_strict}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -157,6 +158,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.sample_every = j.value("sample_every", 0);
   o.sample_tokens = j.value("sample_tokens", 48);
   o.sample_prompt = j.value("sample_prompt", std::string("Once upon a time"));
+  o.ane_strict = j.value("ane_strict", false);  // added with the per-program CPU fallback
   return o;
 }
 

@@ -47,6 +47,7 @@ struct TrainOptions {
   int max_nonfinite = 20;
   std::vector<int64_t> inject_nan;  // testing hook: force a NaN loss at these 1-based steps
   std::vector<int64_t> inject_overflow;  // testing hook: an inf gradient at these steps (fp16 backends)
+  bool ane_strict = false;     // a program the accelerator rejects is an error, not a CPU fallback
   double loss_scale = 65536;   // initial dynamic loss scale for fp16 backends
   int loss_scale_window = 1000;  // clean steps before the scale doubles
 

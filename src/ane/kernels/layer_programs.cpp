@@ -31,30 +31,31 @@ std::vector<PlannedProgram> training_programs(const LayerShape& s) {
   const int Tp = ane_round_up(s.T), Dp = ane_round_up(s.D), Fp = ane_round_up(s.F);
   const int qd = s.qd(), kvd = s.kvd(), qdp = ane_round_up(qd), kvdp = ane_round_up(kvd);
   const AttentionShape a = AttentionShape::from(s);
-  auto linear = [&](const char* kernel, int icp, int oc) {
-    return PlannedProgram{kernel, linear_key(icp, oc, Tp), [=] { return linear_program(icp, oc, Tp); }};
+  auto linear = [&](const char* kernel, int icp, int oc, const char* stage) {
+    return PlannedProgram{kernel, linear_key(icp, oc, Tp), [=] { return linear_program(icp, oc, Tp); }, stage};
   };
-  auto dual = [&](const char* kernel, int icp, int oc) {
-    return PlannedProgram{kernel, dual_linear_key(icp, oc, Tp), [=] { return dual_linear_program(icp, oc, Tp); }};
+  auto dual = [&](const char* kernel, int icp, int oc, const char* stage) {
+    return PlannedProgram{kernel, dual_linear_key(icp, oc, Tp), [=] { return dual_linear_program(icp, oc, Tp); },
+                          stage};
   };
   std::vector<PlannedProgram> all = {
-      linear("qkv_fwd", Dp, qd + 2 * kvd),
-      {"attention_fwd", layer_key("attention_fwd", s), [=] { return attention_fwd_program(a); }},
-      linear("wo_fwd", qdp, s.D),
+      linear("qkv_fwd", Dp, qd + 2 * kvd, "attention"),
+      {"attention_fwd", layer_key("attention_fwd", s), [=] { return attention_fwd_program(a); }, "attention"},
+      linear("wo_fwd", qdp, s.D, "attention"),
   };
   if (ffn_fused(s)) {
-    all.push_back({"ffn_fwd", layer_key("ffn_fwd", s), [=] { return ffn_fwd_program(Dp, Fp, Tp); }});
+    all.push_back({"ffn_fwd", layer_key("ffn_fwd", s), [=] { return ffn_fwd_program(Dp, Fp, Tp); }, "ffn"});
   } else {
-    all.push_back(linear("ffn_gate", Dp, s.F));
-    all.push_back(linear("ffn_up", Dp, s.F));
-    all.push_back(linear("ffn_down", Fp, s.D));
+    all.push_back(linear("ffn_gate", Dp, s.F, "ffn"));
+    all.push_back(linear("ffn_up", Dp, s.F, "ffn"));
+    all.push_back(linear("ffn_down", Fp, s.D, "ffn"));
   }
-  all.push_back(linear("down_bwd", Dp, s.F));
-  all.push_back(dual("gate_up_bwd", Fp, s.D));
-  all.push_back(linear("wo_bwd", Dp, qd));
-  all.push_back({"attention_bwd", layer_key("attention_bwd", s), [=] { return attention_bwd_program(a); }});
-  all.push_back(linear("q_bwd", qdp, s.D));
-  all.push_back(dual("kv_bwd", kvdp, s.D));
+  all.push_back(linear("down_bwd", Dp, s.F, "ffn"));
+  all.push_back(dual("gate_up_bwd", Fp, s.D, "ffn"));
+  all.push_back(linear("wo_bwd", Dp, qd, "attention"));
+  all.push_back({"attention_bwd", layer_key("attention_bwd", s), [=] { return attention_bwd_program(a); }, "attention"});
+  all.push_back(linear("q_bwd", qdp, s.D, "attention"));
+  all.push_back(dual("kv_bwd", kvdp, s.D, "attention"));
   return all;
 }
 

@@ -14,6 +14,7 @@ struct PlannedProgram {
   std::string kernel;  // the stage's name in telemetry: qkv_fwd, attention_fwd, wo_fwd, ...
   std::string key;     // one compiled program per key (wo_fwd and q_bwd share one when square)
   std::function<KernelProgram()> make;
+  std::string stage;   // the block stage it belongs to: "attention" or "ffn"
 };
 
 // Keys of the product programs at padded sizes (ic and T multiples of kAneAlign).

@@ -17,8 +17,8 @@ using ane::AttentionShape;
 using ane::HeadLayout;
 using ane::LayerShape;
 
-void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
-                                     AttentionSaved& s) {
+void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                      AttentionSaved& s) {
   const LayerShape ls = LayerShape::from(d);
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd(), qkv_width = qd + 2 * kvd;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, D, d.eps);
@@ -45,7 +45,7 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   const AttentionShape a = AttentionShape::from(ls);
   const HeadLayout q_heads{d.Hq, 1, d.hd, a.hd}, kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd};
   const ane::PlannedProgram plan = ane::planned_program(ls, "attention_fwd");
-  const int h = program(plan.key, plan.make);
+  const int h = program(plan.kernel, plan.key, plan.make);
   const int C = a.width();
   sim::Tensor in = fresh_input(3 * C, a.T);  // padding stays zero: heads past hd, tokens past T
   for (int b = 0; b < d.B; ++b) {
@@ -64,18 +64,19 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * D);
 }
 
-void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
-                                     const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
+void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                                      const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
   const LayerShape ls = LayerShape::from(d);
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
+  // Every program runs before any weight gradient accumulates (except QK-norm's two small ones,
+  // which the fallback restores): a program rejected midway leaves g as it was.
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
-  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
   run_linear("wo_bwd", d, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
   std::optional<Section> timed(section("attention_bwd"));
   const AttentionShape a = AttentionShape::from(ls);
   const HeadLayout q_heads{d.Hq, 1, d.hd, a.hd}, kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd};
   const ane::PlannedProgram plan = ane::planned_program(ls, "attention_bwd");
-  const int h = program(plan.key, plan.make);
+  const int h = program(plan.kernel, plan.key, plan.make);
   const int C = a.width();
   sim::Tensor in = fresh_input(4 * C, a.T);
   for (int b = 0; b < d.B; ++b) {
@@ -92,20 +93,21 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   }
   timed.reset();
   const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);
-  linear_bwd_w(dq, s.xn, g.wq, N, D, qd);
-  linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
-  linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
   // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts).
   run_linear("q_bwd", d, qd, D, dq, w.wq, false, k.dxn);
   kv_part_.resize(size_t(N) * D);
   run_dual("kv_bwd", d, kvd, D, dk, w.wk, k.dv, w.wv, kv_part_.data());
   for (size_t i = 0; i < kv_part_.size(); ++i) k.dxn[i] += kv_part_[i];
+  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
+  linear_bwd_w(dq, s.xn, g.wq, N, D, qd);
+  linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
+  linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);  // the skip path
   rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, D);
 }
 
-void AneBackend::attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
-                                        KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
+void AneBackend::attention_decode_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                         KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
   const int hq = baked("decode_qkv", d, w), ho = hq >= 0 ? baked("decode_wo", d, w) : -1;
   if (ho < 0) return Backend::attention_block_decode(d, w, x, out, cache, pos0, s, scores);
   const int D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;

@@ -27,11 +27,21 @@ std::vector<std::string> AneBackend::program_keys() const {
   return keys;
 }
 
-int AneBackend::program(const std::string& key, const std::function<KernelProgram()>& make) {
+int AneBackend::program(const std::string& kernel, const std::string& key,
+                        const std::function<KernelProgram()>& make) {
   auto it = handles_.find(key);
   if (it != handles_.end()) return it->second;
+  if (rejected_.count(key)) fail("program " + key + " was rejected before");
   KernelProgram k = make();
-  int h = handles_[key] = executor_->compile(k);
+  int h = -1;
+  try {
+    h = executor_->compile(k);
+  } catch (const std::exception& e) {
+    reject(key, {k.name, kernel, "compile", e.what(), keep_rejected(k)});
+    throw;
+  }
+  handles_[key] = h;
+  key_of_handle_[h] = key;
   flops_[h] = mil::program_stats(k.program).matrix_flops;
   return h;
 }
@@ -40,8 +50,16 @@ const sim::Tensor& AneBackend::eval(const char* kernel, int handle, const sim::T
   KernelTiming& t = timings_[kernel];
   const auto t0 = std::chrono::steady_clock::now();
   const auto staged = staged_id_.find(&in);
-  const sim::Tensor& out = staged != staged_id_.end() ? executor_->evaluate_staged(staged->second, in)
-                                                      : executor_->evaluate(handle, in);
+  const sim::Tensor* result = nullptr;
+  try {
+    result = staged != staged_id_.end() ? &executor_->evaluate_staged(staged->second, in)
+                                        : &executor_->evaluate(handle, in);
+  } catch (const std::exception& e) {
+    const auto key = key_of_handle_.find(handle);
+    reject(key != key_of_handle_.end() ? key->second : kernel, {kernel, kernel, "evaluate", e.what(), ""});
+    throw;
+  }
+  const sim::Tensor& out = *result;
   t.eval_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   t.calls++;
   t.flops += flops_[handle];
@@ -97,7 +115,7 @@ void AneBackend::run_product(const char* kernel, const BlockDims& d, int ic, int
                              const std::function<void(sim::Tensor&, int Tp)>& stage, float* y) {
   Section timed = section(kernel);
   const int T = d.T, Tp = ane::ane_round_up(T), icp = ane::ane_round_up(ic);
-  int h = program(ane::linear_key(icp, oc, Tp),
+  int h = program(kernel, ane::linear_key(icp, oc, Tp),
                   [&] { return ane::linear_program(icp, oc, Tp); });
   sim::Tensor& in =
       input_for(kernel, h, d, icp, ane::linear_input_width(oc, Tp), Tp, [&](sim::Tensor& t) { stage(t, Tp); });
@@ -123,7 +141,7 @@ void AneBackend::run_dual(const char* kernel, const BlockDims& d, int ic, int oc
                           const float* x2, const float* W2, float* y) {
   Section timed = section(kernel);
   const int T = d.T, Tp = ane::ane_round_up(T), icp = ane::ane_round_up(ic);
-  int h = program(ane::dual_linear_key(icp, oc, Tp),
+  int h = program(kernel, ane::dual_linear_key(icp, oc, Tp),
                   [&] { return ane::dual_linear_program(icp, oc, Tp); });
   sim::Tensor& in = input_for(kernel, h, d, icp, ane::dual_linear_input_width(oc, Tp), 2 * Tp, [&](sim::Tensor& t) {
     ane::put_as_stored(t, 2 * Tp, W1, ic, oc);
@@ -150,6 +168,7 @@ int AneBackend::baked(const char* kind, const BlockDims& d, const LayerTensors& 
     if (baked_version_ != 0) return -1;
     baked_version_ = weights_version_;
   }
+  if (rejected_.count(kind)) return -1;  // its evaluation failed once: generation runs on the CPU
   auto key = std::make_pair(std::string(kind), d.layer);
   auto it = baked_.find(key);
   if (it != baked_.end()) return it->second;
@@ -160,12 +179,20 @@ int AneBackend::baked(const char* kind, const BlockDims& d, const LayerTensors& 
   KernelProgram p = k == "decode_qkv" ? ane::decode_qkv_program(ls, lw, d.layer)
                   : k == "decode_wo"  ? ane::decode_wo_program(ls, lw, d.layer)
                                       : ane::decode_ffn_program(ls, lw, d.layer);
-  int h = executor_->compile(p);
+  int h = -1;
+  try {
+    h = executor_->compile(p);
+  } catch (const std::exception& e) {
+    reject(p.name, {p.name, kind, "compile", e.what(), keep_rejected(p)});
+    if (!fallback_allowed_) throw;
+    return baked_[key] = -1;  // this layer's token runs the default composition
+  }
+  key_of_handle_[h] = kind;
   flops_[h] = mil::program_stats(p.program).matrix_flops;
   return baked_[key] = h;
 }
 
-void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
+void AneBackend::ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
   const LayerShape ls = LayerShape::from(d);
   const int N = d.N(), T = d.T, D = d.D, F = d.F;
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, D, d.eps);
@@ -193,7 +220,7 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
   }
   std::optional<Section> timed(section("ffn_fwd"));
   const ane::PlannedProgram plan = ane::planned_program(ls, "ffn_fwd");
-  int h = program(plan.key, plan.make);
+  int h = program(plan.kernel, plan.key, plan.make);
   sim::Tensor& in = input_for("ffn_fwd", h, d, Dp, Tp + 3 * Fp, Tp, [&](sim::Tensor& t) {
     ane::put_transposed(t, Tp, w.w_gate, F, D);
     ane::put_transposed(t, Tp + Fp, w.w_up, F, D);
@@ -213,16 +240,17 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
   residual_fwd(x, s.f, d.alpha, out, size_t(N) * D);
 }
 
-void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
-                               const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
+void AneBackend::ffn_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                                const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
   const int N = d.N(), D = d.D, F = d.F;
+  // Both programs run before any weight gradient accumulates: a rejected one leaves g as it was.
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
-  linear_bwd_w(k.dres, s.h, g.w_down, N, F, D);
   run_linear("down_bwd", d, D, F, k.dres, w.w_down, false, k.dh);  // dh = W_downᵀ·dres
   swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * F);
+  run_dual("gate_up_bwd", d, F, D, k.dg, w.w_gate, k.du, w.w_up, k.dxn);  // dxn = W_gateᵀ·dg + W_upᵀ·du
+  linear_bwd_w(k.dres, s.h, g.w_down, N, F, D);
   linear_bwd_w(k.dg, s.xn, g.w_gate, N, D, F);
   linear_bwd_w(k.du, s.xn, g.w_up, N, D, F);
-  run_dual("gate_up_bwd", d, F, D, k.dg, w.w_gate, k.du, w.w_up, k.dxn);  // dxn = W_gateᵀ·dg + W_upᵀ·du
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);
   rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, D);
 }

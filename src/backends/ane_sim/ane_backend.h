@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <set>
 #include <tuple>
 
 #include "ane/kernels/executor.h"
@@ -40,6 +41,13 @@ class AneBackend : public CpuBackend {
   void attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                               KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) override;
 
+  // Programs compiled before step 0 / the first token; a rejected program's stage runs on the
+  // CPU (ane_fallback.cpp), or, with fallback off (--ane-strict), every rejection is an error.
+  void prepare_training(const BlockDims& d) override;
+  void prepare_decoding(const BlockDims& d, const LayerTensors& w) override;
+  void allow_program_fallback(bool allowed) override { fallback_allowed_ = allowed; }
+  std::vector<ProgramFallback> take_fallbacks() override;
+
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<std::string> program_keys() const;  // every program compiled so far, by its plan key
   std::vector<KernelTiming> take_kernel_timings() override;
@@ -47,8 +55,33 @@ class AneBackend : public CpuBackend {
   int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
 
  private:
+  // The stages on the Neural Engine; the public overrides above run them or their CPU fallback.
+  void attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out, AttentionSaved& s);
+  void attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                            const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k);
+  void attention_decode_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                               KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores);
+  void ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s);
+  void ffn_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                      const FfnSaved& s, const float* dout, float* dx, FfnScratch& k);
+  // Whether `stage` ("attention", "ffn") of this shape has a rejected program.
+  bool on_cpu(const BlockDims& d, const char* stage) const;
+  // Records a rejected program (and, the first time, the fallback notice); throws with fallback off.
+  void reject(const std::string& key, ProgramFallback what);
+  // Runs `on_ane`; when a program of it is rejected there, runs `on_cpu_instead` (fallback on).
+  void with_fallback(const std::function<void()>& on_ane, const std::function<void()>& on_cpu_instead);
+  // Writes a rejected program's text and weights where a person can find them; returns the folder.
+  std::string keep_rejected(const ane::KernelProgram& k);
+
+  bool fallback_allowed_ = true;
+  std::set<std::string> rejected_;             // program keys the executor refused
+  std::vector<ProgramFallback> fallbacks_;     // since the last take_fallbacks()
+  std::map<int, std::string> key_of_handle_;
+  int rejections_ = 0;                         // how many rejections so far (to tell them from other errors)
+  std::set<int> ane_forward_layers_;           // layers whose last attention forward ran as programs
+
   // The handle of a program, built and compiled on first use; `key` names its shape.
-  int program(const std::string& key, const std::function<ane::KernelProgram()>& make);
+  int program(const std::string& kernel, const std::string& key, const std::function<ane::KernelProgram()>& make);
   // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
   void run_product(const char* kernel, const BlockDims& d, int ic, int oc, const float* x,
                    const std::function<void(sim::Tensor&, int Tp)>& stage, float* y);
