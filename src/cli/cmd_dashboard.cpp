@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/terminal_text.h"
 #include "telemetry/dashboard_server.h"
 #include "telemetry/run_watch.h"
 #include "telemetry/tui.h"
@@ -86,18 +87,17 @@ int run_tui(const std::string& run) {
 int run_web(const DashboardOptions& o) {
   for (const auto& r : o.runs)
     if (!std::filesystem::exists(telemetry_file(r)))
-      std::fprintf(stderr, "dashboard: %s: no telemetry.jsonl yet; the page shows the run when it appears\n", r.c_str());
-  DashboardServer server(o);
-  server.start();
-  std::printf("dashboard: %s  (Ctrl-C stops)\n", server.url().c_str());
-  if (o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1")
-    std::printf("dashboard: listening on %s: anyone who can reach this machine can read these runs' telemetry\n",
-                o.host.c_str());
-  std::fflush(stdout);
+      std::fprintf(stderr, "dashboard: %s: no telemetry.jsonl yet; the page shows the run when it appears\n",
+                   terminal_safe(r).c_str());
+  // Before the banner: whoever reads "Ctrl-C stops" may send it at once.
   struct sigaction sa {};
   sa.sa_handler = on_quit;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  DashboardServer server(o);
+  server.start();
+  std::fputs(server.banner("Ctrl-C stops").c_str(), stdout);
+  std::fflush(stdout);
   while (!g_quit) ::poll(nullptr, 0, 500);
   server.stop();
   return 0;

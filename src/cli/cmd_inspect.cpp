@@ -1,12 +1,14 @@
 // `anetrain inspect PATH [--json]`: header and tensor table of an anetrain checkpoint. PATH is
 // a .anck file, a step directory (both files) or a run directory (its latest checkpoint).
-// Reading verifies every CRC, so a zero exit status means the checkpoint is intact.
+// Reading verifies every CRC, so a zero exit status means the checkpoint is intact. Names come
+// from the file: the table shows them with control characters escaped, --json as \u escapes.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/terminal_text.h"
 #include "formats/anck.h"
 #include "formats/safetensors.h"
 #include "train/checkpoint.h"
@@ -49,14 +51,18 @@ void add_inspect_command(CLI::App& app, Command& run) {
           all.push_back({{"file", f}, {"kind", r.kind()}, {"meta", r.meta()}, {"tensors", t}});
           continue;
         }
-        std::printf("%s\n  kind: %s (format version 1, all CRCs verified)\n  meta: %s\n", f.c_str(), r.kind().c_str(),
-                    r.meta().dump().c_str());
+        const auto shown = [](const std::string& s) { return terminal_safe(s, LineBreaks::escape); };
+        const std::string meta = r.meta().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::printf("%s\n  kind: %s (format version 1, all CRCs verified)\n  meta: %s\n", shown(f).c_str(),
+                    shown(r.kind()).c_str(), shown(meta).c_str());
         std::printf("  %-56s %-6s %-16s %12s %10s\n", "tensor", "dtype", "shape", "offset", "crc32");
         for (const auto& x : r.tensors())
-          std::printf("  %-56s %-6s %-16s %12llu %08x\n", x.name.c_str(), x.dtype.c_str(), shape_str(x.shape).c_str(),
-                      (unsigned long long)x.offset, x.crc32);
+          std::printf("  %-56s %-6s %-16s %12llu %08x\n", shown(x.name).c_str(), shown(x.dtype).c_str(),
+                      shape_str(x.shape).c_str(), (unsigned long long)x.offset, x.crc32);
       }
-      if (as_json) std::cout << all.dump(2) << "\n";
+      // ASCII only: C1 controls become \u0080…\u009f like the C0 ones; a file name that is not
+      // UTF-8 shows U+FFFD instead of failing the dump.
+      if (as_json) std::cout << all.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     };
   });

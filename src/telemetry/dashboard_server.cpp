@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -9,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/terminal_text.h"
+#include "telemetry/dashboard_connections.h"
+#include "telemetry/dashboard_events.h"
 #include "telemetry/run_watch.h"
 #include "telemetry/tail.h"
 #include "telemetry/web_assets.h"
@@ -21,31 +26,14 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kEventsPerMessage = 1000;
-constexpr int kMaxStreams = 8;  // open pages at once; the pool has 16 workers
+// Open pages at once. Each stream holds a connection's worker for as long as the page is open;
+// the other connections (ConnectionLimits::max_connections) stay for the page's own requests.
+constexpr int kMaxStreams = 8;
 
 bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
-
-// A telemetry line as the page may see it: a JSON object with a string "event"; anything else
-// is counted as bad and never forwarded.
-// Nesting deeper than kMaxDepth is refused: serialising it again recurses once per level, and a
-// 1 MB line of brackets would overflow a worker's stack.
-constexpr int kMaxDepth = 64;
-
-bool parse_event(const std::string& line, nlohmann::json* out) {
-  if (line.empty()) return false;
-  bool too_deep = false;
-  const nlohmann::json::parser_callback_t limit = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > kMaxDepth) too_deep = true;
-    return !too_deep;
-  };
-  *out = nlohmann::json::parse(line, limit, false);
-  if (too_deep) return false;
-  return !out->is_discarded() && out->is_object() && out->contains("event") && (*out)["event"].is_string();
-}
-
-std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+bool wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
 
 void security_headers(httplib::Response& res) {
   // The page loads only its own files; nothing may frame it or guess content types.
@@ -85,7 +73,7 @@ std::vector<std::string> DashboardServer::run_names(const std::vector<std::strin
   return names;
 }
 
-DashboardServer::DashboardServer(DashboardOptions o) : o_(std::move(o)) {
+DashboardServer::DashboardServer(DashboardOptions o, ConnectionLimits limits) : o_(std::move(o)), limits_(limits) {
   names_ = run_names(o_.runs);
   for (const auto& r : o_.runs) files_.push_back(telemetry_file(r));
 }
@@ -93,8 +81,21 @@ DashboardServer::DashboardServer(DashboardOptions o) : o_(std::move(o)) {
 DashboardServer::~DashboardServer() { stop(); }
 
 std::string DashboardServer::url() const {
-  const std::string h = o_.host.find(':') != std::string::npos ? "[" + o_.host + "]" : o_.host;
-  return "http://" + (h == "0.0.0.0" ? std::string("127.0.0.1") : h) + ":" + std::to_string(port_) + "/";
+  std::string h = o_.host;
+  if (wildcard(h)) {
+    char name[256] = "";
+    h = ::gethostname(name, sizeof name - 1) == 0 && name[0] ? name : "<this machine's address>";
+  }
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";
+  return "http://" + h + ":" + std::to_string(port_) + "/";
+}
+
+std::string DashboardServer::banner(const std::string& note) const {
+  std::string text = "dashboard: " + url() + "  (" + note + ")\n";
+  if (!loopback(o_.host))
+    text += "dashboard: listening on " + o_.host + (wildcard(o_.host) ? " (every interface of this machine)" : "") +
+            ": anyone who can reach this machine can read these runs' telemetry\n";
+  return terminal_safe(text);
 }
 
 int DashboardServer::start() {
@@ -102,7 +103,7 @@ int DashboardServer::start() {
     fail("dashboard: this anetrain was built without its web page (web/node_modules was missing); run "
          "`npm ci --prefix web` and rebuild (scripts/setup.sh does both), or use --tui");
   if (o_.runs.empty()) fail("dashboard: name at least one run directory");
-  server_ = std::make_unique<httplib::Server>();
+  server_ = std::make_unique<LimitedHttpServer>(limits_);
   add_routes();
   if (o_.port == 0) {
     port_ = server_->bind_to_any_port(o_.host);
@@ -114,6 +115,7 @@ int DashboardServer::start() {
            " (in use, or not an address of this machine); --port 0 picks a free port");
     port_ = o_.port;
   }
+  server_->widen_backlog();
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // httplib's stop() does nothing until the listening loop has started: wait for it, so that a
   // stop() right after start() cannot leave the thread listening and the join hanging.
@@ -129,6 +131,7 @@ void DashboardServer::stop() {
   stop_cv_.notify_all();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+  if (server_) server_->join_workers();
 }
 
 nlohmann::json DashboardServer::runs_json() const {
@@ -139,7 +142,6 @@ nlohmann::json DashboardServer::runs_json() const {
 
 void DashboardServer::add_routes() {
   auto& s = *server_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(16); };  // each open page holds one stream
   s.set_payload_max_length(4096);  // nothing here takes a body
   // httplib's default adds SO_REUSEPORT, which lets a second dashboard bind the same port and
   // share its connections; address reuse alone still allows a quick restart.
@@ -147,7 +149,6 @@ void DashboardServer::add_routes() {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  s.set_keep_alive_max_count(100);
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     security_headers(res);
@@ -193,34 +194,24 @@ void DashboardServer::add_routes() {
     s.Get(p, serve_asset);
 
   s.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(dump({{"runs", runs_json()}, {"poll_s", o_.poll_s}}), "application/json");
+    res.set_content(dump_event({{"runs", runs_json()}, {"poll_s", o_.poll_s}}), "application/json");
   });
 
-  // The whole telemetry of one run, checked line by line.
+  // The whole telemetry of one run, checked line by line, streamed from the file.
   s.Get(R"(/api/runs/(\d{1,4})/telemetry)", [this](const httplib::Request& req, httplib::Response& res) {
     const size_t id = std::stoul(req.matches[1].str());
     if (id >= files_.size()) {
       res.status = 404;
       return;
     }
-    LineTail tail(files_[id]);
-    std::vector<std::string> lines;
-    if (!tail.poll_all(lines)) {
+    auto reply = std::make_shared<TelemetryReply>(files_[id], id);
+    if (!reply->open()) {
       res.status = 404;
       res.set_content("no telemetry for this run (yet)\n", "text/plain");
       return;
     }
-    // Written out event by event: the reply costs about the file's size, not a JSON tree of it.
-    std::string body = "{\"run\":" + std::to_string(id) + ",\"events\":[";
-    nlohmann::json e;
-    int64_t bad = tail.dropped_lines(), n = 0;
-    for (auto& l : lines) {
-      if (parse_event(l, &e)) body += (n++ ? "," : "") + dump(e);
-      else if (!l.empty()) ++bad;
-      std::string().swap(l);
-    }
-    body += "],\"bad_lines\":" + std::to_string(bad) + "}";
-    res.set_content(std::move(body), "application/json");
+    res.set_chunked_content_provider("application/json",
+                                     [reply](size_t, httplib::DataSink& sink) { return reply->write_next(sink); });
   });
 
   s.Get("/api/stream", [this](const httplib::Request&, httplib::Response& res) {
@@ -241,7 +232,7 @@ void DashboardServer::add_routes() {
     res.set_chunked_content_provider(
         "text/event-stream", [this, st](size_t, httplib::DataSink& sink) {
       auto send = [&](const char* event, const nlohmann::json& data) {
-        const std::string msg = std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n";
+        const std::string msg = std::string("event: ") + event + "\ndata: " + dump_event(data) + "\n\n";
         st->last_write = Clock::now();
         return sink.write(msg.data(), msg.size());
       };
@@ -268,7 +259,7 @@ void DashboardServer::add_routes() {
         st->dropped_seen[i] = tail.dropped_lines();
         nlohmann::json events = nlohmann::json::array(), e;
         for (const auto& l : lines) {
-          if (parse_event(l, &e)) events.push_back(std::move(e));
+          if (parse_telemetry_event(l, &e)) events.push_back(std::move(e));
           else if (!l.empty()) ++bad;
           if (events.size() == kEventsPerMessage) {
             if (!send("events", {{"run", i}, {"events", events}})) return false;

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/terminal_text.h"
+
 namespace anetrain {
 
 std::string format_duration(double s) {
@@ -23,7 +25,7 @@ void ProgressLine::update(int64_t step, int64_t total, double loss, double lr, d
                           const std::string& extra) {
   char buf[320];
   std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s%s", (long long)step,
-                (long long)total, loss, lr, tps, format_duration(eta).c_str(), extra.c_str());
+                (long long)total, loss, lr, tps, format_duration(eta).c_str(), terminal_safe(extra).c_str());
   if (tty_) {
     std::printf("\r\033[K%s", buf);
     dirty_ = true;
@@ -35,7 +37,7 @@ void ProgressLine::update(int64_t step, int64_t total, double loss, double lr, d
 
 void ProgressLine::message(const std::string& text) {
   if (tty_ && dirty_) std::printf("\r\033[K");
-  std::printf("%s\n", text.c_str());
+  std::printf("%s\n", terminal_safe(text).c_str());  // messages quote paths and model names
   dirty_ = false;
   std::fflush(stdout);
 }

@@ -1,5 +1,6 @@
 // The human-facing progress report: on a terminal one line rewritten in place (step/total,
-// loss, tokens/s, ETA); otherwise plain lines, so logs and CI output stay readable.
+// loss, tokens/s, ETA); otherwise plain lines, so logs and CI output stay readable. Text passed in
+// is printed with its control characters escaped (core/terminal_text.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,7 +10,7 @@ namespace anetrain {
 class ProgressLine {
  public:
   ProgressLine();
-  // `extra` is appended as is (e.g. an fp16 backend's "  scale 65536  skipped 2").
+  // `extra` is appended (e.g. an fp16 backend's "  scale 65536  skipped 2").
   void update(int64_t step, int64_t total, double loss, double lr, double tokens_per_s, double eta_s,
               const std::string& extra = "");
   void message(const std::string& text);  // a permanent line (eval, checkpoint, ...)

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/terminal_text.h"
+
 namespace anetrain {
 
 namespace {
@@ -34,9 +36,11 @@ std::string fit(const std::string& s, int cols) {
   return out;
 }
 
+// A sample's line breaks and tabs read best as spaces; every other control byte is escaped with
+// the rest of the line.
 std::string one_line(std::string s) {
   for (char& c : s)
-    if (c == '\n' || c == '\r' || c == '\t' || (static_cast<unsigned char>(c) < 0x20)) c = ' ';
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   return s;
 }
 
@@ -109,6 +113,7 @@ std::vector<std::string> render_tui(const RunView& v, const std::string& run, in
   for (const char* k : {"backend", "precision"})
     if (st.is_object() && st.contains(k) && st[k].is_string()) head += "  " + st[k].get<std::string>();
   if (!std::isnan(num(st, "threads"))) head += fmt("  %.0f threads", num(st, "threads"));
+  if (st.is_object() && st.contains("cpu") && st["cpu"].is_string()) head += "  " + st["cpu"].get<std::string>();
   out.push_back(head);
   const nlohmann::json& s = v.last_step;
   std::string stats = "step " + fmt("%.0f", num(s, "step", 0));
@@ -143,7 +148,9 @@ std::vector<std::string> render_tui(const RunView& v, const std::string& run, in
   }
   out.push_back("q quits");
   out.resize(size_t(rows));
-  for (auto& l : out) l = fit(l, cols);
+  // Names, phases and samples all come from a file anyone may write: escaped here, once, so no
+  // control sequence in them reaches the terminal (and a line break cannot split a row).
+  for (auto& l : out) l = fit(terminal_safe(l, LineBreaks::escape), cols);
   return out;
 }
 

@@ -2,6 +2,7 @@
 // telemetry says and the terminal's size to the lines to draw: the run's configuration, the
 // latest step's numbers and phases, the loss curve in braille dots (2×4 per character cell) with
 // the validation losses marked, and the latest sample. Plain text plus UTF-8; no colours needed.
+// Text taken from the telemetry is drawn with its control characters escaped (terminal_safe).
 #pragma once
 #include <string>
 #include <vector>

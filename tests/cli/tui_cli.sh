@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `anetrain dashboard --tui` under tmux, on a live run: the pane shows the run, its step moving,
 # the loss chart and the latest sample; a resize redraws within the new width; q quits and the
-# session ends. Refusals: no terminal, two runs, a bad port for the web page. Skipped (with a note) without tmux.
+# session ends. Refusals: no terminal, two runs, a bad port for the web page. A run whose telemetry
+# carries terminal escape sequences (retitle, clear) in its model, CPU and sample text is drawn
+# with them escaped, and the pane keeps its title. Skipped (with a note) without tmux.
 # Usage: tui_cli.sh BIN ASSETS WORKDIR
 set -u
 BIN=$1 ASSETS=$2 W=$3
@@ -51,5 +53,28 @@ wait "$TRAIN" 2>/dev/null
 tmux send-keys -t "$S" q
 sleep 1.5
 check "q quits" '! tmux has-session -t "$S" 2>/dev/null'
+
+# Hostile text: OSC 0 (set the title), CSI 2J (clear the screen), C1 CSI, a DCS string.
+mkdir -p "$W/evil"
+OSC='\u001b]0;pwned\u0007' CLR='\u001b[2J'
+cat > "$W/evil/telemetry.jsonl" <<JSON
+{"event":"run_start","options":{"model":"m$OSC$CLR","steps":10},"backend":"cpu\u009b2J","cpu":"Xeon$OSC"}
+{"event":"step","step":1,"loss":5.0}
+{"event":"step","step":2,"loss":4.5}
+{"event":"sample","step":2,"prompt":"Once$OSC","greedy":" upon$CLR\u001bP1\$r\u001b\\\\ a time"}
+JSON
+E=anetrain_tui_evil_$$
+tmux new-session -d -s "$E" -x 160 -y 30 "printf '\033]2;clean-title\007'; '$BIN' dashboard --tui '$W/evil'"
+sleep 2
+d=$(tmux capture-pane -p -t "$E")
+title=$(tmux display-message -p -t "$E" '#{pane_title}')
+want_model='model m\x1b]0;pwned\x07\x1b[2J' want_cpu='Xeon\x1b]0;pwned\x07' want_c1='cpu\u009b2J'
+want_sample='Once\x1b]0;pwned\x07 upon\x1b[2J\x1bP1$r\x1b\ a time'
+check "the model name is drawn escaped" '[[ "$d" == *"$want_model"* ]]'
+check "the CPU and the C1 control are drawn escaped" '[[ "$d" == *"$want_cpu"* && "$d" == *"$want_c1"* ]]'
+check "the sample is drawn escaped" '[[ "$d" == *"$want_sample"* ]]'
+check "the pane keeps its title ($title)" '[[ "$title" == "clean-title" ]]'
+tmux send-keys -t "$E" q
+sleep 1
 tmux kill-server 2>/dev/null
 [[ $fails -eq 0 ]]

@@ -1,6 +1,7 @@
 // The terminal dashboard's model and drawing: RunWatch follows a growing telemetry file (only
 // complete lines, bad ones counted, a resume drops the abandoned points, a shrunk file starts
-// over), and render_tui always fills exactly the terminal it is given, never wider.
+// over), and render_tui always fills exactly the terminal it is given, never wider, and never
+// passes a control sequence from the telemetry on to the terminal.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -65,6 +66,35 @@ TEST(Tui, WatchFollowsAGrowingFileAndDrawsToSize) {
   EXPECT_EQ(w.view().status, "done");
   fs::remove_all(dir);
   EXPECT_FALSE(w.poll());  // the run dir went away: no crash, the caller keeps its last view
+}
+
+// Every string the view draws comes from a file anyone can write to: an escape sequence in it
+// would retitle the terminal, clear it or worse. Each must arrive visibly escaped instead.
+TEST(Tui, DrawsHostileTelemetryTextEscaped) {
+  RunView v;
+  const std::string osc = "\x1b]0;pwned\x07", csi = "\x1b[2J", c1 = "\xc2\x9b" "31m", bad = "\xff\xfe";
+  v.start = {{"event", "run_start"}, {"options", {{"model", "m" + osc + csi}}}, {"backend", "cpu" + c1},
+             {"precision", "bf16"}, {"cpu", "Xeon" + osc}};
+  v.last_step = {{"event", "step"}, {"step", 3}, {"loss", 2.5}, {"phase_ms", {{"fwd" + csi, 1.0}}}};
+  v.last_sample = {{"event", "sample"}, {"step", 3}, {"prompt", "Once" + osc}, {"greedy", " upon" + csi + "\r\ta"}};
+  v.status = "done" + csi;
+  v.loss = {{1, 3.0}, {3, 2.5}};
+  const auto lines = render_tui(v, "runs/" + csi, 400, 30);
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  for (unsigned char c : all) {
+    EXPECT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << "raw control byte " << int(c) << " in:\n" << all;
+  }
+  EXPECT_EQ(all.find("\xc2\x9b"), std::string::npos) << "a raw C1 control (CSI) reached the output";
+  EXPECT_EQ(all.find("\xff"), std::string::npos);
+  EXPECT_NE(all.find("m\\x1b]0;pwned\\x07\\x1b[2J"), std::string::npos) << all;  // the model name, escaped
+  EXPECT_NE(all.find("cpu\\u009b31m"), std::string::npos) << all;
+  EXPECT_NE(all.find("Xeon\\x1b]0;pwned\\x07"), std::string::npos) << all;
+  EXPECT_NE(all.find("Once\\x1b]0;pwned\\x07 upon\\x1b[2J  a"), std::string::npos) << all;  // \r, \t flattened
+  EXPECT_NE(all.find("[done\\x1b[2J]"), std::string::npos) << all;
+  v.start["options"]["model"] = "m" + bad;
+  const auto invalid = render_tui(v, "r", 200, 20);
+  EXPECT_NE(invalid[0].find("m\\xff\\xfe"), std::string::npos) << invalid[0];
 }
 
 }  // namespace
