@@ -11,25 +11,8 @@
 int main(int argc, char** argv) {
   anetrain::ensure_short_thread_spin(argv);
   CLI::App app{"anetrain — train and run Llama/Qwen3-family transformers from scratch"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "anetrain 0.1.0");
   anetrain::Command run;
-  anetrain::add_train_command(app, run);
-  anetrain::add_info_command(app, run);
-  anetrain::add_grad_command(app, run);
-  anetrain::add_fit_batch_command(app, run);
-  anetrain::add_inspect_command(app, run);
-  anetrain::add_export_command(app, run);
-  anetrain::add_tokenizer_command(app, run);
-  anetrain::add_prepare_command(app, run);
-  anetrain::add_bench_command(app, run);
-  anetrain::add_convert_command(app, run);
-  anetrain::add_generate_command(app, run);
-  anetrain::add_mil_command(app, run);
-  anetrain::add_ane_command(app, run);
-  anetrain::add_metrics_command(app, run);
-  anetrain::add_dashboard_command(app, run);
-  anetrain::add_tokenizer_train_command(app, run);  // keep last: joins `tokenizer`
+  anetrain::add_all_commands(app, run);
   // CLI11 reads an unknown first word as a stray positional ("A subcommand is required", or the
   // top-level help with exit 0 under --help); name it instead.
   if (argc > 1 && argv[1][0] != '-') {
