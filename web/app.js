@@ -10,7 +10,7 @@ const charts = {};
 function newRun(id, name) {
   return {
     id, name, color: RUN_COLORS[id % RUN_COLORS.length], start: null, t0: null, status: 'waiting for telemetry',
-    missing: false, bad: 0, total: null, lastTime: null,
+    missing: false, bad: 0, total: null, lastTime: null, fallbacks: 0,
     s: { step: [], time: [], loss: [], lr: [], gnorm: [], tps: [], gflops: [], ms: [], rss: [], peak: [], cpu: [],
          power: [], powerParts: Object.create(null), scale: [], skipped: [],
          phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
@@ -113,6 +113,13 @@ function apply(r, ev) {
       break;
     case 'overflow':
       logLine(r, ev, `step ${ev.step}: fp16 overflow, loss scale now ${ev.loss_scale}`);
+      break;
+    case 'ane_fallback':
+      r.fallbacks += 1;
+      logLine(r, ev, `step ${ev.step}: the Neural Engine rejected ${ev.program} (${ev.at}); the ${ev.kernel} stage runs on the CPU`);
+      break;
+    case 'warning':
+      logLine(r, ev, `warning: ${ev.text}`);
       break;
     case 'run_end':
       r.status = ev.status || 'ended';
@@ -336,7 +343,7 @@ function renderLegend() {
     const sw = el('span', { class: 'swatch' });
     sw.style.background = r.color;
     const model = r.start ? ` · ${r.start.options ? r.start.options.model : ''}` : '';
-    box.append(el('span', {}, sw, r.name, el('span', { class: 'status' }, `${model} · ${r.missing ? 'telemetry missing' : r.status}${r.bad ? ` · ${r.bad} bad lines skipped` : ''}`)));
+    box.append(el('span', {}, sw, r.name, el('span', { class: 'status' }, `${model} · ${r.missing ? 'telemetry missing' : r.status}${r.bad ? ` · ${r.bad} bad lines skipped` : ''}${r.fallbacks ? ` · ${r.fallbacks} ANE fallback${r.fallbacks > 1 ? 's' : ''}` : ''}`)));
   }
 }
 

@@ -176,15 +176,25 @@ void prepare_folder(const fs::path& dir) {
 
 }  // namespace
 
+std::vector<RecordedProgram> record_programs(const Model& m, int T, int B) {
+  auto recorder = std::make_unique<RecordingExecutor>();
+  RecordingExecutor& rec = *recorder;
+  AneBackend backend("ane-sim", std::move(recorder));
+  run_layer_zero(backend, m, T, B);
+  std::vector<RecordedProgram> out;
+  for (const RecordingExecutor::Recorded& r : rec.recorded()) {
+    if (!r.evaluated) fail("ane dump: the backend compiled '" + r.k.name + "' but never ran it");
+    out.push_back({r.k, r.input, r.output});
+  }
+  return out;
+}
+
 int dump(const std::string& model_spec, const std::string& dir_arg, int T, int B) {
   const fs::path dir(dir_arg);
   refuse_output_over_input({(dir / "manifest.json").string()}, model_input_files(model_spec));
   LoadedModel loaded = load_model(model_spec);
   const Model& m = *loaded.model;
-  auto recorder = std::make_unique<RecordingExecutor>();
-  RecordingExecutor& rec = *recorder;
-  AneBackend backend("ane-sim", std::move(recorder));
-  run_layer_zero(backend, m, T, B);
+  const std::vector<RecordedProgram> recorded = record_programs(m, T, B);
 
   prepare_folder(dir);
   BlockDims d = BlockDims::from(m.cfg, 1, T);
@@ -196,8 +206,7 @@ int dump(const std::string& model_spec, const std::string& dir_arg, int T, int B
                       "backend gave the program first; output.npy is ane-sim's output for it. Input regions not "
                       "listed are zero.";
   std::map<std::string, int> seen;
-  for (const RecordingExecutor::Recorded& r : rec.recorded()) {
-    if (!r.evaluated) fail("ane dump: the backend compiled '" + r.k.name + "' but never ran it");
+  for (const RecordedProgram& r : recorded) {
     const int n = ++seen[r.k.name];
     const std::string name = n == 1 ? r.k.name : r.k.name + "_" + std::to_string(n);
     const fs::path sub = dir / name;
@@ -220,7 +229,7 @@ int dump(const std::string& model_spec, const std::string& dir_arg, int T, int B
                      {"shape", r.output.type.shape}, {"file", name + "/output.npy"}, {"regions", regions_json(l.output)}}}});
   }
   write_text(dir / "manifest.json", manifest.dump(1) + "\n");
-  return int(rec.recorded().size());
+  return int(recorded.size());
 }
 
 }  // namespace anetrain::ane_dump

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "ane/kernels/programs.h"
+#include "ane/sim/ops.h"
+#include "model/model.h"
 
 namespace anetrain::ane_dump {
 
@@ -31,6 +33,14 @@ struct ProgramLayout {
 // The layout of a program the backend compiled for a layer of shape `s` (T real tokens). Throws
 // naming the program if the dump does not know it: a new kind of program needs its layout here.
 ProgramLayout layout_of(const ane::KernelProgram& k, const ane::LayerShape& s);
+
+// The programs the backend compiles for layer 0 of `m` (training at B×T, one token of generation),
+// each with the first input it was given and ane-sim's output for that input.
+struct RecordedProgram {
+  ane::KernelProgram k;
+  sim::Tensor input, output;
+};
+std::vector<RecordedProgram> record_programs(const Model& m, int T, int B);
 
 // Writes DIR/<program>/<program>.mil, its weights/*.bin, input.npy and output.npy (ane-sim's
 // output for that input) for every program, and DIR/manifest.json. Returns the program count.

@@ -21,6 +21,7 @@
 #include "ane/runtime/runtime.h"
 #include "ane/sim/fp16.h"
 #include "cli/ane_dump.h"
+#include "cli/ane_probe.h"
 #include "cli/commands.h"
 
 namespace anetrain {
@@ -131,11 +132,19 @@ void add_ane_command(CLI::App& app, Command& run) {
                                         "model's programs");
   cmd->require_subcommand(1);
   static bool as_json = false;
-  static int repeats = 10;
-  auto* p = cmd->add_subcommand("probe", "Compile, load and time a few programs; check their numbers against ane-sim");
+  static int repeats = 10, probe_seq = 256;
+  static std::string probe_model_spec;
+  auto* p = cmd->add_subcommand("probe", "Compile, load and time a few programs (or, with --model, every program of a "
+                                         "model); check their numbers against ane-sim");
   p->add_flag("--json", as_json, "Print the report as JSON");
   p->add_option("--repeats", repeats, "Timed evaluations per program (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
-  p->callback([&run] { run = [] { return probe(as_json, repeats); }; });
+  p->add_option("--model", probe_model_spec,
+                "Every program the ane backend compiles for this model (training and generation), one row each");
+  p->add_option("--seq", probe_seq, "With --model: tokens per sequence of the training programs")
+      ->capture_default_str()->check(CLI::Range(1, 65536));
+  p->callback([&run] {
+    run = [] { return probe_model_spec.empty() ? probe(as_json, repeats) : probe_model(probe_model_spec, probe_seq, as_json); };
+  });
 
   static std::string model, dir;
   static int seq = 256, batch = 1;

@@ -1,6 +1,7 @@
 #include "train/session.h"
 
 #include <omp.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -346,6 +347,7 @@ StepReport TrainSession::step() {
     }
   }
   report_fallbacks();
+  watch_disk_space();
   if (budget_open_ && st_.step >= budget_probe_) decide_budget();
   std::string ranks_note;
   if (sync_ && !per_rank.empty()) {
@@ -475,6 +477,27 @@ void TrainSession::emit(const char* event, nlohmann::ordered_json fields) {
     std::fprintf(stderr, "\nanetrain: error: telemetry could not be written: %s\nanetrain: stopping after this step\n",
                  telemetry_error_.c_str());
   }
+}
+
+void TrainSession::watch_disk_space() {
+  if (!lead()) return;
+  struct statvfs fs_info {};
+  if (::statvfs(o_.out.c_str(), &fs_info) != 0) return;
+  const double free_bytes = double(fs_info.f_bavail) * double(fs_info.f_frsize);
+  // Room for two checkpoints (weights and both AdamW moments, one being written while the last
+  // is kept) and some telemetry: below it, say so while a warning can still be written — it
+  // reaches the console and, as a telemetry event, the dashboard.
+  const double need = std::max(64e6, 2.0 * 12.0 * double(model_->table.total()));
+  if (free_bytes >= need) {
+    disk_warned_ = false;
+    return;
+  }
+  if (disk_warned_) return;
+  disk_warned_ = true;
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "the disk holding %s has %.1f MB free, less than %.0f MB (two checkpoints): training "
+                "stops at the first write that fails", o_.out.c_str(), free_bytes / 1e6, need / 1e6);
+  warn(buf);
 }
 
 void TrainSession::report_fallbacks() {

@@ -96,7 +96,9 @@ class TrainSession {
   // While it lives, warnings from below (core/warn.h) reach the terminal (verbose) and telemetry.
   WarningScope warnings_here();
   void report_fallbacks();  // the backend's rejected programs: ane_fallback events and warnings
+  void watch_disk_space();  // a warning while one can still be written, when the disk fills up
   int64_t fallbacks_ = 0;
+  bool disk_warned_ = false;
   std::vector<std::string> pending_warnings_;
 
   std::unique_ptr<RunDir> run_;  // rank 0's claim on the run folder (and its lock), first to exist

@@ -212,7 +212,7 @@ def signals_and_errors(a, model, data, val):
     # An error before training starts (on rank 0 only: its run directory is missing) ends every rank.
     t0 = time.time()
     r = ms.run(mpirun(2) + [a.anetrain, "train", "--resume", os.path.join(a.workdir, "no_such_run")], timeout=120)
-    check(r.returncode != 0 and "not a run directory" in r.out + r.err and time.time() - t0 < 60,
+    check(r.returncode != 0 and "not a run folder" in r.out + r.err and time.time() - t0 < 60,
           "--resume of a missing run under mpirun: exit %d after %.0f s\n%s" %
           (r.returncode, time.time() - t0, (r.out + r.err)[-1500:]))
 

@@ -47,6 +47,8 @@ def main():
               "the error does not name the telemetry file and errno:\n" + r.err[-2000:])
         with open(tel, "rb") as f:
             raw = f.read()
+        warned = [l for l in raw.decode().splitlines() if '"event":"warning"' in l and "MB free" in l]
+        check(warned, "no early 'disk nearly full' warning in the telemetry (the dashboard shows those)")
         check(raw.endswith(b"\n"), "telemetry.jsonl ends in a half line")
         steps = [json.loads(l)["step"] for l in raw.decode().splitlines() if '"event":"step"' in l]
         # The console's progress shows each step trained: at most the failing step came after the

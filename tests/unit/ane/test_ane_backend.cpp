@@ -213,7 +213,7 @@ namespace {
 TEST(AneSimBackend, GenerationRunsBakedProgramsCompiledOncePerLayer) {
   // A tiny true Qwen3 (GQA 4/2, head_dim ≠ D/H, QK-norm, half RoPE at θ 1e6): a 5-token prompt,
   // then 24 tokens one at a time. ane-sim's logits follow the cpu backend's within fp16 noise and
-  // pick the same tokens; one-token steps run three baked programs per layer, compiled once.
+  // pick the same tokens; one-token steps run three baked programs per layer, compiled once, up front.
   ModelConfig c;
   c.arch = "qwen3";
   c.dim = 64, c.n_layers = 3, c.hidden_dim = 96, c.vocab_size = 97, c.max_seq_len = 64;
@@ -244,7 +244,10 @@ TEST(AneSimBackend, GenerationRunsBakedProgramsCompiledOncePerLayer) {
     la = da.feed(next);
   }
   EXPECT_GE(agree, 24);  // fp16 may flip a near-tie; more than one would be a bug
-  EXPECT_EQ(ane.programs_compiled(), after_prompt + 3 * c.n_layers);
+  // Every layer's three one-token programs were compiled before the first token (so a rejection
+  // is known before any output), and nothing was compiled while generating.
+  EXPECT_GE(after_prompt, 3 * c.n_layers);
+  EXPECT_EQ(ane.programs_compiled(), after_prompt);
   bool saw_baked = false;
   for (const KernelTiming& t : ane.take_kernel_timings())
     if (t.name == "decode_qkv") saw_baked = t.calls == 24 * c.n_layers;
