@@ -37,14 +37,20 @@ double max_relative_error(const sim::Tensor& got, const sim::Tensor& want) {
 
 }  // namespace
 
-int probe_model(const std::string& model, int T, bool as_json) {
+std::unique_ptr<ane::AneRuntime> open_probe_runtime(bool& real) {
 #if defined(ANETRAIN_HAVE_ANE)
-  ane::AneRuntime rt(ane::make_apple_api());
-  const bool real = true;
+  real = true;
+  return std::make_unique<ane::AneRuntime>(ane::make_apple_api());
 #else
-  ane::AneRuntime rt(ane::make_fake_api());
-  const bool real = false;
+  real = false;
+  return std::make_unique<ane::AneRuntime>(ane::make_fake_api());
 #endif
+}
+
+int probe_model(const std::string& model, int T, bool as_json) {
+  bool real = false;
+  const std::unique_ptr<ane::AneRuntime> runtime = open_probe_runtime(real);
+  ane::AneRuntime& rt = *runtime;
   LoadedModel loaded = load_model(model);
   const auto programs = ane_dump::record_programs(*loaded.model, T, 1);
   nlohmann::ordered_json out = {{"model", model}, {"seq", T}, {"runtime", real ? "ane" : "ane-sim (fake runtime)"},

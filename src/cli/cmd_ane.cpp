@@ -67,13 +67,9 @@ KernelProgram conv_chain(int C, int S, bool w8a8, uint32_t seed) {
 }
 
 int probe(bool as_json, int repeats) {
-#if defined(ANETRAIN_HAVE_ANE)
-  ane::AneRuntime rt(ane::make_apple_api());
-  const bool real = true;
-#else
-  ane::AneRuntime rt(ane::make_fake_api());
-  const bool real = false;
-#endif
+  bool real = false;
+  const std::unique_ptr<ane::AneRuntime> runtime = open_probe_runtime(real);
+  ane::AneRuntime& rt = *runtime;
   ane::SimExecutor reference;
   std::vector<KernelProgram> programs = {ane::linear_program(768, 768, 256), conv_chain(512, 256, false, 1),
                                          conv_chain(512, 256, true, 1)};

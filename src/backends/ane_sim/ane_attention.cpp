@@ -17,6 +17,28 @@ using ane::AttentionShape;
 using ane::HeadLayout;
 using ane::LayerShape;
 
+namespace {
+
+// How a layer's heads sit in the attention programs' channels: query heads as they are, kv heads
+// repeated once per query head that reads them, each padded to the programs' head width.
+struct AttentionLayout {
+  AttentionShape a;
+  HeadLayout q_heads, kv_heads;
+  int C;  // channels of one of q, k, v, dattn
+  AttentionLayout(const BlockDims& d, const LayerShape& ls)
+      : a(AttentionShape::from(ls)),
+        q_heads{d.Hq, 1, d.hd, a.hd},
+        kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd},
+        C(a.width()) {}
+};
+
+}  // namespace
+
+int AneBackend::attention_program(const LayerShape& ls, const char* kernel) {
+  const ane::PlannedProgram plan = ane::planned_program(ls, kernel);
+  return program(plan.kernel, plan.key, plan.make);
+}
+
 void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                       AttentionSaved& s) {
   const LayerShape ls = LayerShape::from(d);
@@ -42,11 +64,9 @@ void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w,
     rmsnorm_fwd(s.k_raw, w.k_norm, s.k, s.k_rstd, N * d.Hkv, d.hd, d.eps);
   }
   std::optional<Section> timed(section("attention_fwd"));
-  const AttentionShape a = AttentionShape::from(ls);
-  const HeadLayout q_heads{d.Hq, 1, d.hd, a.hd}, kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd};
-  const ane::PlannedProgram plan = ane::planned_program(ls, "attention_fwd");
-  const int h = program(plan.kernel, plan.key, plan.make);
-  const int C = a.width();
+  const AttentionLayout L(d, ls);
+  const auto& [a, q_heads, kv_heads, C] = L;
+  const int h = attention_program(ls, "attention_fwd");
   sim::Tensor in = fresh_input(3 * C, a.T);  // padding stays zero: heads past hd, tokens past T
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
@@ -73,11 +93,9 @@ void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w,
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
   run_linear("wo_bwd", d, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
   std::optional<Section> timed(section("attention_bwd"));
-  const AttentionShape a = AttentionShape::from(ls);
-  const HeadLayout q_heads{d.Hq, 1, d.hd, a.hd}, kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd};
-  const ane::PlannedProgram plan = ane::planned_program(ls, "attention_bwd");
-  const int h = program(plan.kernel, plan.key, plan.make);
-  const int C = a.width();
+  const AttentionLayout L(d, ls);
+  const auto& [a, q_heads, kv_heads, C] = L;
+  const int h = attention_program(ls, "attention_bwd");
   sim::Tensor in = fresh_input(4 * C, a.T);
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;

@@ -64,6 +64,7 @@ class AneBackend : public CpuBackend {
   void ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s);
   void ffn_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                       const FfnSaved& s, const float* dout, float* dx, FfnScratch& k);
+  int attention_program(const ane::LayerShape& ls, const char* kernel);  // its handle, from the layer plan
   // Whether `stage` ("attention", "ffn") of this shape has a rejected program.
   bool on_cpu(const BlockDims& d, const char* stage) const;
   // Records a rejected program (and, the first time, the fallback notice); throws with fallback off.

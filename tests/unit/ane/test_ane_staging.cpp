@@ -31,14 +31,6 @@ sim::Tensor random_tensor(const mil::Type& t, uint32_t seed) {
   return x;
 }
 
-// Columns [0, A) of every channel of `whole`, as a [1, C, 1, A] tensor.
-sim::Tensor first_columns(const sim::Tensor& whole, int A) {
-  const int64_t C = whole.type.shape[1], W = whole.type.shape[3];
-  sim::Tensor a = sim::Tensor::zeros(mil::Type::of(whole.type.elem, {1, C, 1, A}));
-  for (int64_t c = 0; c < C; ++c) std::copy_n(whole.ptr() + c * W, A, a.ptr() + c * A);
-  return a;
-}
-
 std::vector<std::unique_ptr<Executor>> both_executors() {
   std::vector<std::unique_ptr<Executor>> v;
   v.push_back(std::make_unique<SimExecutor>());
