@@ -199,3 +199,25 @@ def test_trainer_errors_are_exceptions(shard, tmp_path):
             t.evaluate()
     with pytest.raises(anetrain.Error, match="not a run folder"):
         anetrain.Trainer.resume(tmp_path / "nothing-here")
+
+
+def test_one_trainer_per_run_folder(shard, tmp_path):
+    # The run's lock (run.lock, an flock) is held while a Trainer lives: a second Trainer on the same
+    # folder, new or resumed, is refused naming the holder; once the first is closed, resume works.
+    opts = dict(seq=32, batch=2, steps=4, lr=1e-3, warmup=1)
+    with anetrain.Trainer(tmp_path / "run", "stories260k", [shard], **opts) as first:
+        first.step()
+        first.save()
+        with pytest.raises(anetrain.Error, match="in use by another trainer .*pid %d" % os.getpid()):
+            anetrain.Trainer.resume(tmp_path / "run")
+        with pytest.raises(anetrain.Error, match="in use by another trainer"):
+            anetrain.Trainer(tmp_path / "run", "stories260k", [shard], **opts)
+    with anetrain.Trainer.resume(tmp_path / "run") as again:
+        assert again.step_count == 1
+
+
+def test_bad_option_values_are_refused_by_name(shard, tmp_path):
+    for key, value in (("lr", 0.0), ("beta2", 1.5), ("threads", 100000), ("eval_batches", -1)):
+        with pytest.raises(anetrain.Error, match=key):
+            anetrain.Trainer(tmp_path / ("bad_" + key), "stories260k", [shard], **{key: value})
+        assert not (tmp_path / ("bad_" + key)).exists()

@@ -18,10 +18,10 @@ out=$("$BIN" ane dump "$MODEL" "$W/dump" --seq 64 2>&1) && pass "$out" || { flun
 # Each program through the real `mil` commands, reading the folder as it is.
 for mil in "$W"/dump/*/*.mil; do
   d=$(dirname "$mil") n=$(basename "$mil" .mil)
-  if ! msg=$("$BIN" mil check "$mil" 2>&1); then flunk "mil check $n: $msg"; continue; fi
+  if ! msg=$("$BIN" mil check --strict "$mil" 2>&1); then flunk "mil check --strict $n: $msg"; continue; fi
   if ! msg=$("$BIN" mil run "$mil" --input x="$d/input.npy" -o "$W/$n.out.npy" 2>&1); then flunk "mil run $n: $msg"; continue; fi
   if cmp -s "$d/output.npy" "$W/$n.out.npy"; then
-    pass "$n: mil check ok, mil run reproduces output.npy bit for bit"
+    pass "$n: mil check --strict ok, mil run reproduces output.npy bit for bit"
   else
     flunk "$n: mil run's output differs from the dumped output"
   fi
