@@ -31,7 +31,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version: our own text
+    // CLI11's message quotes the offending argument: escaped, like every other error message.
+    std::fprintf(stderr, "%s\nRun with --help for more information.\n", anetrain::terminal_safe(e.what()).c_str());
+    return e.get_exit_code();
   }
   try {
     return run();

@@ -50,6 +50,9 @@ check "an error naming a hostile file is printed escaped" \
   '[[ $rc -ne 0 && "$out" == *"no\\x1b]0;pwned\\x07such"* ]] && inert "$out"'
 out=$("$BIN" "${ESC}[2Jnot-a-command" 2>&1); rc=$?
 check "an unknown command is printed escaped" '[[ $rc -ne 0 && "$out" == *"\\x1b[2Jnot-a-command"* ]] && inert "$out"'
+out=$("$BIN" generate stories260k -t "${ESC}]0;pwned${BEL}" 2>&1); rc=$?
+check "a command-line parse error quoting a hostile value is printed escaped" \
+  '[[ $rc -ne 0 && "$out" == *"\\x1b]0;pwned\\x07"* ]] && inert "$out"'
 
 Z=$ASSETS/llama2c/tok512.bin
 gzip -dc "$ASSETS/corpora/war-and-peace.txt.gz" | head -c 60000 > "$W/wp.txt"
