@@ -35,11 +35,19 @@ bool written_by_checkpoint(const std::string& name) {
 // folder holding anything else is kept, with a warning: it may be a user's.
 void remove_checkpoint_files(const fs::path& dir) {
   std::error_code ec;
+  // Only a real folder: a user's file or symlink that happens to carry a checkpoint's name is
+  // not ours to empty (a symlink would lead the iteration into someone else's folder).
+  if (!fs::is_directory(fs::symlink_status(dir, ec))) {
+    warn("left " + dir.string() + " in place: it is not a folder anetrain wrote");
+    return;
+  }
   std::vector<fs::path> own;
   bool foreign = false;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (!e.is_directory(ec) && written_by_checkpoint(e.path().filename().string())) own.push_back(e.path());
-    else foreign = true;
+    if (e.is_regular_file(ec) && !e.is_symlink(ec) && written_by_checkpoint(e.path().filename().string()))
+      own.push_back(e.path());
+    else
+      foreign = true;
   }
   for (const auto& f : own) fs::remove(f, ec);
   if (foreign || !fs::remove(dir, ec))
@@ -75,19 +83,24 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
   for (float v : m.params)
     if (!std::isfinite(v)) fail("refusing to checkpoint non-finite weights at step " + std::to_string(st.step));
   const fs::path ck = fs::path(run.path()) / "ckpt";
-  fs::create_directories(ck);
+  std::error_code ec;
+  fs::create_directories(ck, ec);
+  if (ec) fail(ck.string() + ": cannot create the checkpoint folder: " + ec.message());
   const fs::path final_dir = ck / step_dir_name(st.step);
   const fs::path tmp = ck / (step_dir_name(st.step) + ".tmp");
-  std::error_code ec;
   // Replaced only when it is this run's: a same-step checkpoint from an earlier, interrupted life.
   if (fs::exists(final_dir, ec) && !run.owns_checkpoint(st.step) && !adoptable_checkpoint(run.path(), st.step, run.run_id())) {
     warn(final_dir.string() + " is not a checkpoint of this run: left as it is, and step " + std::to_string(st.step) +
          " not saved");
     return "";
   }
-  if (fs::exists(tmp, ec)) remove_checkpoint_files(tmp);
-  if (fs::exists(tmp, ec)) fail(tmp.string() + " holds files anetrain did not write; not using it");
-  fs::create_directories(tmp);
+  if (fs::exists(fs::symlink_status(tmp, ec))) remove_checkpoint_files(tmp);
+  if (fs::exists(fs::symlink_status(tmp, ec))) {
+    warn(tmp.string() + " is in the way and is not anetrain's: step " + std::to_string(st.step) + " not saved");
+    return "";
+  }
+  fs::create_directories(tmp, ec);
+  if (ec) fail(tmp.string() + ": cannot create: " + ec.message());
 
   std::vector<AnckTensorIn> weights, state;
   for (const auto& s : m.table.specs()) {
@@ -118,7 +131,8 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
     throw;
   }
   remove_step_dir(final_dir);
-  fs::rename(tmp, final_dir);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) fail(final_dir.string() + ": cannot rename the new checkpoint into place: " + ec.message());
   fsync_dir(ck.string());
   run.add_checkpoint(st.step);
   return final_dir.string();
@@ -147,16 +161,16 @@ std::vector<int64_t> checkpoints_on_disk(const std::string& run_dir) {
   return out;
 }
 
-bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id) {
+bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id, bool any_run) {
   const fs::path dir = fs::path(run_dir) / "ckpt" / step_dir_name(step);
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (e.is_directory(ec) || !written_by_checkpoint(e.path().filename().string())) return false;
-  if (ec || run_id.empty()) return false;
+  if (ec || (run_id.empty() && !any_run)) return false;
   try {
     AnckReader r((dir / "state.anck").string());
     const auto& meta = r.meta();
-    return meta.is_object() && meta.value("run_id", std::string()) == run_id && meta.contains("step") &&
+    return meta.is_object() && (any_run || meta.value("run_id", std::string()) == run_id) && meta.contains("step") &&
            meta["step"].is_number_integer() && meta["step"].get<int64_t>() == step;
   } catch (const std::exception&) {
     return false;

@@ -46,7 +46,9 @@ std::vector<int64_t> checkpoints_on_disk(const std::string& run_dir);
 // Whether RUN/ckpt/step-N is exactly what this run's checkpoint writer leaves: only its files,
 // its state written under `run_id` at that step (a checkpoint renamed into place just before a
 // crash cost the run.json update). A user's copy or a folder with anything else is not.
-bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id);
+// `any_run`: a run from before run ids (its run.json has no marker): any id, but still only the
+// writer's files at that step.
+bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id, bool any_run = false);
 
 // Writes RUN/ckpt/step-N atomically, lists it in run.json and returns its path. Refuses
 // non-finite weights. Where a step-N folder exists that is not this run's, it is left alone,

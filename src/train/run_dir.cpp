@@ -66,8 +66,20 @@ bool legacy_settings(const nlohmann::json& j) {
 
 RunLock::RunLock(const std::string& run_dir) : path_((fs::path(run_dir) / "run.lock").string()) {
   // The lock is on the file's open description, so it cannot leak to a child process.
-  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail(path_ + ": cannot open the run's lock file: " + std::strerror(errno));
+  for (int attempt = 0;; ++attempt) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail(path_ + ": cannot open the run's lock file: " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) break;  // held: reported below
+    // Locked — but the file may have been unlinked by a failed trainer in between: only the
+    // file the path names now is the run's lock.
+    struct stat held {}, named {};
+    if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+        held.st_dev == named.st_dev)
+      break;
+    ::close(fd_);
+    fd_ = -1;
+    if (attempt == 10) fail(path_ + ": the run's lock file keeps changing; is another trainer starting?");
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
     std::string holder;
@@ -82,9 +94,12 @@ RunLock::RunLock(const std::string& run_dir) : path_((fs::path(run_dir) / "run.l
            "folder would overwrite each other's checkpoints");
     fail(path_ + ": cannot lock: " + std::strerror(e));
   }
+  // The holder's name is a courtesy for the next one refused: a full disk must not cost the lock.
   const std::string me = "pid " + std::to_string(::getpid()) + " on " + host_name() + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size()))
-    fail(path_ + ": cannot write the lock holder: " + std::strerror(errno));
+  if (::ftruncate(fd_, 0) == 0) {
+    const ssize_t written = ::pwrite(fd_, me.data(), me.size(), 0);
+    (void)written;
+  }
 }
 
 RunLock::~RunLock() {
@@ -103,11 +118,11 @@ RunDir::RunDir(RunDir&& o) noexcept
 
 RunDir::~RunDir() {
   if (committed_ || !lock_) return;
-  // A run that failed before its first run.json: take back only what this object made.
+  // A run that failed before its first run.json: take back only what this object made. The lock
+  // file goes while it is still held, so no one can lock the name on its way out.
   std::error_code ec;
-  const std::string lock_file = lock_->path();
+  fs::remove(lock_->path(), ec);
   lock_.reset();
-  fs::remove(lock_file, ec);
   if (created_dir_) fs::remove(dir_, ec);  // only succeeds while the folder is empty
 }
 
@@ -148,8 +163,10 @@ RunDir RunDir::create(const std::string& dir, bool force) {
   if (reuse_marked) {
     // A marked run with no checkpoint can start over (its first life ended before step one's
     // save); one with checkpoints is continued, never replaced.
+    // Listed checkpoints, and any on disk: one renamed into place just before a crash is not
+    // listed yet, and starting over would orphan it.
     auto listed = listed_checkpoints(dir);
-    if ((listed && !listed->empty()) || latest_checkpoint(dir))
+    if ((listed && !listed->empty()) || !checkpoints_on_disk(dir).empty())
       fail(dir + " already holds a run.\nhint: continue it with `anetrain train --resume " + dir +
            "`, or choose a new --out");
     r.committed_ = true;  // it was anetrain's before this process came
@@ -177,7 +194,7 @@ RunDir RunDir::open(const std::string& dir) {
   // Checkpoints on disk that are this run's but not listed: written by an older anetrain (no
   // marker yet), or renamed into place just before a crash that cost the list's update.
   for (int64_t step : checkpoints_on_disk(dir))
-    if (!r.owns_checkpoint(step) && (!marked(j) || adoptable_checkpoint(dir, step, r.run_id_)))
+    if (!r.owns_checkpoint(step) && adoptable_checkpoint(dir, step, r.run_id_, /*any_run=*/!marked(j)))
       r.checkpoints_.push_back(step);
   std::sort(r.checkpoints_.begin(), r.checkpoints_.end());
   for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);

@@ -63,11 +63,16 @@ def main():
         # Space again: the run resumes from its newest listed checkpoint, and the half-written one
         # from the failed save is swept.
         subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)
+        # A temp folder a killed writer would leave (the failed save above removed its own).
+        stale = os.path.join(run, "ckpt", "step-00000007.tmp")
+        os.makedirs(stale)
+        with open(os.path.join(stale, "model.anck"), "wb") as f:
+            f.write(b"partial")
         r = ms.run([a.anetrain, "train", "--resume", run, "--stop-at", str(listed[-1] + 5), "--log-every", "0"],
                    check_rc=0)
         check(("resumed from step %d" % listed[-1]) in r.out, "did not resume from %d:\n%s" % (listed[-1], r.out))
         leftovers = [n for n in os.listdir(os.path.join(run, "ckpt")) if ".tmp" in n]
-        check(not leftovers, "temporary checkpoint folders left: %r" % leftovers)
+        check(not leftovers, "temporary checkpoint folders left (a killed writer's is swept): %r" % leftovers)
     finally:
         subprocess.run(["umount", mnt])
 

@@ -113,6 +113,9 @@ def case_user_files_inside_run(a, w, data):
                "step-00000003.tmp/photo.jpg", "step-00000004.tmp.del/photo.jpg", "step-00000002/photo.jpg"]
     for p in planted:
         user_file(os.path.join(ck, p))
+    # A plain file with the very name of a checkpoint's temp folder, at a step the resume will save.
+    user_file(os.path.join(ck, "step-00000035.tmp"), "a file of the user's\n")
+    planted.append("step-00000035.tmp")
     # A copy of this run's own checkpoint into a step folder of the user's (another run's bytes).
     shutil.copytree(os.path.join(ck, "step-00000015"), os.path.join(ck, "step-00000030"))
     with open(os.path.join(ck, "step-00000030", "README"), "w") as f:
@@ -191,6 +194,21 @@ def case_paths_absolute(a, w, data):
     check(resumed_from(r) == 10, "resume from another directory")
 
 
+def case_fresh_out_over_an_unlisted_checkpoint(a, w, data):
+    # A run killed just after renaming its first checkpoint into place (not listed yet): a fresh
+    # `train --out` must not start over and orphan it, but point to --resume.
+    run = os.path.join(w, "orphan")
+    train(a, data, run, "--keep", "10", steps=5)
+    j = run_json(run)
+    j["checkpoints"] = []
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump(j, f)
+    def files(): return {k: v for k, v in tree(run).items() if k != "run.lock"}  # the lock names its last taker
+    before = files()
+    r = train(a, data, run, rc=1)
+    check("already holds a run" in r.err and files() == before, "fresh --out over an unlisted checkpoint: " + r.err)
+
+
 def case_crash_before_list_update(a, w, data):
     # A checkpoint renamed into place just before a crash (so not yet in run.json's list) is the
     # run's own: resume adopts it (its state names the run's id).
@@ -226,7 +244,7 @@ def main():
     np.random.RandomState(0).randint(1, 500, size=20000).astype("<u2").tofile(data)
     for case in (case_foreign_step_folders, case_out_force_beside_user_files, case_user_files_inside_run,
                  case_run_json_not_ours, case_out_is_a_file, case_lock, case_paths_absolute,
-                 case_crash_before_list_update, case_bad_values):
+                 case_crash_before_list_update, case_fresh_out_over_an_unlisted_checkpoint, case_bad_values):
         case(a, w, data)
         print("ok  ", case.__name__, flush=True)
 

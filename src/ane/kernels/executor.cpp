@@ -63,7 +63,12 @@ const sim::Tensor& Executor::evaluate_staged(int staged, const sim::Tensor& acti
 // The simulator reads the program's weight files from memory; the hardware path writes them to a
 // temporary model folder first, as the compiler requires.
 int SimExecutor::compile(const KernelProgram& k) {
-  models_.push_back(sim::SimRuntime::process().compile(k.program, k.blobs));
+  try {
+    models_.push_back(sim::SimRuntime::process().compile(k.program, k.blobs));
+  } catch (const mil::MilError& e) {
+    // The simulated hardware's refusal (a limit the Neural Engine's compiler enforces).
+    throw ProgramRejected(std::string("ANE compile of program '") + k.name + "' failed: " + e.what());
+  }
   outputs_.emplace_back();
   names_.push_back(k.name);
   return int(models_.size()) - 1;

@@ -11,6 +11,7 @@
 // (evaluate_staged). conversions() counts the bytes each path converted, so that tests can hold
 // the weights to one conversion per version.
 #pragma once
+#include "core/error.h"
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +27,13 @@ struct ConversionCounts {
   uint64_t weight_bytes = 0;       // weight columns of staged inputs (write_weights)
   uint64_t activation_bytes = 0;   // activation columns of staged inputs (evaluate_staged)
   uint64_t whole_input_bytes = 0;  // whole inputs given to evaluate(handle, input)
+};
+
+// The accelerator (or its simulator) refused a program at compile, load or evaluate. A backend
+// may run that program's stage elsewhere; every other error is a bug or bad input and propagates.
+class ProgramRejected : public Error {
+ public:
+  explicit ProgramRejected(const std::string& what) : Error(what) {}
 };
 
 class Executor {

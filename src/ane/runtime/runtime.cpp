@@ -134,20 +134,20 @@ int AneRuntime::compile(const KernelProgram& k) {
   const std::string text = mil::print_program(k.program);
   ApiError err;
   p->model = Handle(api_.get(), api_->create_model(k.name, text, k.blobs, err));
-  if (!p->model.get()) fail("program '" + k.name + "': " + err.str());
+  if (!p->model.get()) throw ProgramRejected("program '" + k.name + "': " + err.str());
   // The compiler reads model.mil and the weights from <tmp>/<id>/: write them first.
   p->folder = ModelFolder::populate(api_->temp_dir(), api_->model_id(p->model.get()), k.name, text, k.blobs);
   auto t = std::chrono::steady_clock::now();
   const bool compiled = api_->compile(p->model.get(), kQoS, err);
   ++g_process_compiles;  // a failed compile spends the budget too
   p->timing.compile_ms = ms_since(t);
-  if (!compiled) fail("ANE compile of program '" + k.name + "' failed: " + err.str());
+  if (!compiled) throw ProgramRejected("ANE compile of program '" + k.name + "' failed: " + err.str());
   t = std::chrono::steady_clock::now();
   if (!api_->load(p->model.get(), kQoS, err)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the seed's bridge retries once
     ApiError retry;
     if (!api_->load(p->model.get(), kQoS, retry))
-      fail("ANE load of program '" + k.name + "' failed twice: " + err.str() + "; after 100 ms: " + retry.str());
+      throw ProgramRejected("ANE load of program '" + k.name + "' failed twice: " + err.str() + "; after 100 ms: " + retry.str());
   }
   p->loaded = true;
   p->timing.load_ms = ms_since(t);
@@ -241,7 +241,7 @@ const sim::Tensor& AneRuntime::run(Loaded& p, ApiHandle request) {
   if (!api_->evaluate(p.model.get(), request, kQoS, first)) {
     ApiError second;
     if (!api_->evaluate(p.model.get(), request, kQoS, second))
-      fail("ANE evaluation of program '" + p.name + "' failed twice: " + first.str() + "; retried: " + second.str());
+      throw ProgramRejected("ANE evaluation of program '" + p.name + "' failed twice: " + first.str() + "; retried: " + second.str());
     if (evaluate_retries_++ == 0)
       warn("ANE evaluation of program '" + p.name + "' failed once and succeeded when retried (" + first.str() +
            "); later retries are counted, not reported");

@@ -31,12 +31,14 @@ int AneBackend::program(const std::string& kernel, const std::string& key,
                         const std::function<KernelProgram()>& make) {
   auto it = handles_.find(key);
   if (it != handles_.end()) return it->second;
-  if (rejected_.count(key)) fail("program " + key + " was rejected before");
+  // A stage that reaches a program rejected earlier (a one-token call off the baked path, say)
+  // falls back like the first time.
+  if (rejected_.count(key)) throw ane::ProgramRejected("program " + key + " was rejected before");
   KernelProgram k = make();
   int h = -1;
   try {
     h = executor_->compile(k);
-  } catch (const std::exception& e) {
+  } catch (const ane::ProgramRejected& e) {
     reject(key, {k.name, kernel, "compile", e.what(), keep_rejected(k)});
     throw;
   }
@@ -54,7 +56,7 @@ const sim::Tensor& AneBackend::eval(const char* kernel, int handle, const sim::T
   try {
     result = staged != staged_id_.end() ? &executor_->evaluate_staged(staged->second, in)
                                         : &executor_->evaluate(handle, in);
-  } catch (const std::exception& e) {
+  } catch (const ane::ProgramRejected& e) {
     const auto key = key_of_handle_.find(handle);
     reject(key != key_of_handle_.end() ? key->second : kernel, {kernel, kernel, "evaluate", e.what(), ""});
     throw;
@@ -182,7 +184,7 @@ int AneBackend::baked(const char* kind, const BlockDims& d, const LayerTensors& 
   int h = -1;
   try {
     h = executor_->compile(p);
-  } catch (const std::exception& e) {
+  } catch (const ane::ProgramRejected& e) {
     reject(p.name, {p.name, kind, "compile", e.what(), keep_rejected(p)});
     if (!fallback_allowed_) throw;
     return baked_[key] = -1;  // this layer's token runs the default composition

@@ -78,7 +78,6 @@ class AneBackend : public CpuBackend {
   std::set<std::string> rejected_;             // program keys the executor refused
   std::vector<ProgramFallback> fallbacks_;     // since the last take_fallbacks()
   std::map<int, std::string> key_of_handle_;
-  int rejections_ = 0;                         // how many rejections so far (to tell them from other errors)
   std::set<int> ane_forward_layers_;           // layers whose last attention forward ran as programs
 
   // The handle of a program, built and compiled on first use; `key` names its shape.

@@ -35,7 +35,6 @@ std::string AneBackend::keep_rejected(const ane::KernelProgram& k) {
 }
 
 void AneBackend::reject(const std::string& key, ProgramFallback what) {
-  ++rejections_;
   if (!fallback_allowed_) return;  // the caller's exception propagates: --ane-strict
   if (rejected_.insert(key).second) fallbacks_.push_back(std::move(what));
 }
@@ -48,14 +47,13 @@ bool AneBackend::on_cpu(const BlockDims& d, const char* stage) const {
 }
 
 void AneBackend::with_fallback(const std::function<void()>& on_ane, const std::function<void()>& on_cpu_instead) {
-  const int before = rejections_;
   try {
     on_ane();
     return;
-  } catch (const Error&) {
-    // Only a rejection recorded by program()/eval() during this call falls back; any other error
-    // (and every rejection under --ane-strict) is the caller's.
-    if (!fallback_allowed_ || rejections_ == before) throw;
+  } catch (const ane::ProgramRejected&) {
+    // Only the accelerator's refusal falls back; any other error (and, under --ane-strict, the
+    // refusal too) is the caller's.
+    if (!fallback_allowed_) throw;
   }
   on_cpu_instead();
 }
@@ -66,7 +64,7 @@ void AneBackend::prepare_training(const BlockDims& d) {
   for (const auto& p : ane::training_programs(ane::LayerShape::from(d))) {
     try {
       program(p.kernel, p.key, p.make);
-    } catch (const Error& e) {
+    } catch (const ane::ProgramRejected& e) {
       failures += "\n  " + p.kernel + ": " + e.what();
       ++n;
     }
