@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <string>
 
-#include "ane/mil/parser.h"
-#include "ane/mil/printer.h"
-#include "ane/mil/stats.h"
-#include "ane/sim/executor.h"
+#include "mil/parser.h"
+#include "mil/printer.h"
+#include "mil/stats.h"
+#include "mil/sim/executor.h"
 #include "core/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The macOS-only Neural Engine runtime cannot be built here, so it must not rot: compile-check
-#  * src/ane/runtime/apple_ane.c for an Apple silicon target (clang -fsyntax-only) against the
-#    minimal SDK declarations in src/ane/runtime/macos_decls/, and
-#  * src/ane/runtime/apple_api.cpp (C++ over that C API) with the host compiler.
+#  * src/backends/ane/runtime/apple_ane.c for an Apple silicon target (clang -fsyntax-only) against the
+#    minimal SDK declarations in src/backends/ane/runtime/macos_decls/, and
+#  * src/backends/ane/runtime/apple_api.cpp (C++ over that C API) with the host compiler.
 # Usage: scripts/check_macos_sources.sh   (prints "2 passed, 0 failed" on success)
 set -uo pipefail
 cd "$(dirname "$0")/.."

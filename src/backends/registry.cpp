@@ -1,5 +1,5 @@
 // Backend lookup by name.
-#include "backends/ane_sim/ane_backend.h"
+#include "backends/ane/ane_backend.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/ref/ref_backend.h"
 #include "core/error.h"

@@ -20,7 +20,7 @@
 #include "formats/load.h"
 #include "gen/decoder.h"
 #include "gen/sampler.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/transformer.h"
 #include "model/workspace.h"
 #include "telemetry/jsonl.h"

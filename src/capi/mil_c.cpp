@@ -10,11 +10,11 @@
 #include <string>
 
 #include "anetrain.h"
-#include "ane/kernels/executor.h"
-#include "ane/mil/blob.h"
-#include "ane/mil/parser.h"
-#include "ane/runtime/runtime.h"
-#include "ane/sim/fp16.h"
+#include "backends/ane/executor.h"
+#include "mil/blob.h"
+#include "mil/parser.h"
+#include "backends/ane/runtime/runtime.h"
+#include "mil/sim/fp16.h"
 #include "capi/guard.h"
 #include "core/error.h"
 

@@ -6,7 +6,7 @@
 
 #include "capi/guard.h"
 #include "formats/load.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 
 struct anetrain_model {
   std::unique_ptr<anetrain::Backend> backend;

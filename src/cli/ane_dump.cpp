@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ane/kernels/executor.h"
-#include "ane/mil/printer.h"
-#include "ane/sim/fp16.h"
-#include "backends/ane_sim/ane_backend.h"
+#include "backends/ane/executor.h"
+#include "mil/printer.h"
+#include "mil/sim/fp16.h"
+#include "backends/ane/ane_backend.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/rng.h"
@@ -91,7 +91,7 @@ void run_layer_zero(Backend& be, const Model& m, int T, int B) {
   Arena a;
   Rng rng(20261206);
   const LayerTensors& w = m.w.layers.at(0);
-  BlockDims d = BlockDims::from(m.cfg, B, T);
+  BlockDims d = block_dims(m.cfg, B, T);
   d.layer = 0;
   be.sync_weights({m.params.data(), m.params.size(), std::max<uint64_t>(m.version, 1)});
   const size_t N = size_t(d.N()), D = d.D, F = d.F, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
@@ -118,7 +118,7 @@ void run_layer_zero(Backend& be, const Model& m, int T, int B) {
   be.ffn_block_fwd(d, w, x, out, fs);
   be.ffn_block_bwd(d, w, g, x, fs, dout, dx, fk);
 
-  BlockDims one = BlockDims::from(m.cfg, 1, 1);
+  BlockDims one = block_dims(m.cfg, 1, 1);
   one.layer = 0;
   AttentionSaved s1 = plan_attention_saved(take, one, true);
   FfnSaved f1 = plan_ffn_saved(take, one);
@@ -197,7 +197,7 @@ int dump(const std::string& model_spec, const std::string& dir_arg, int T, int B
   const std::vector<RecordedProgram> recorded = record_programs(m, T, B);
 
   prepare_folder(dir);
-  BlockDims d = BlockDims::from(m.cfg, 1, T);
+  BlockDims d = block_dims(m.cfg, 1, T);
   const ane::LayerShape shape = ane::LayerShape::from(d);
   nlohmann::ordered_json manifest = {{"format", kFormat}, {"model", model_spec}, {"source", loaded.kind},
                                      {"seq", T}, {"batch", B}, {"layer", 0}, {"config", config_to_json(m.cfg)}};

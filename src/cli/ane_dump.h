@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "ane/kernels/programs.h"
-#include "ane/sim/ops.h"
+#include "backends/ane/programs.h"
+#include "mil/sim/ops.h"
 #include "model/model.h"
 
 namespace anetrain::ane_dump {

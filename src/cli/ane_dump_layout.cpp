@@ -1,5 +1,5 @@
 // Which columns and channels of each program's input and output hold what: the layouts that
-// programs.h documents and the ane backend's stages fill (backends/ane_sim/). A product program
+// programs.h documents and the ane backend's stages fill (backends/ane/). A product program
 // can serve several of the backend's kernels (wo_fwd and q_bwd are both qd → D); its regions are
 // described for the first of them, the one whose input the dump records.
 #include <cstdio>

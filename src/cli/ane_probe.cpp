@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ane/runtime/runtime.h"
+#include "backends/ane/runtime/runtime.h"
 #include "cli/ane_probe.h"
 #include "cli/ane_dump.h"
 #include "core/terminal_text.h"

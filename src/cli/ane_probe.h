@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "ane/runtime/runtime.h"
+#include "backends/ane/runtime/runtime.h"
 
 namespace anetrain {
 

@@ -13,13 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ane/kernels/executor.h"
-#include "ane/kernels/programs.h"
-#include "ane/mil/blob.h"
-#include "ane/mil/builder.h"
-#include "ane/mil/stats.h"
-#include "ane/runtime/runtime.h"
-#include "ane/sim/fp16.h"
+#include "backends/ane/executor.h"
+#include "backends/ane/programs.h"
+#include "mil/blob.h"
+#include "mil/builder.h"
+#include "mil/stats.h"
+#include "backends/ane/runtime/runtime.h"
+#include "mil/sim/fp16.h"
 #include "cli/ane_dump.h"
 #include "cli/ane_probe.h"
 #include "cli/commands.h"

@@ -10,10 +10,10 @@
 #include <map>
 #include <random>
 
-#include "ane/mil/parser.h"
-#include "ane/mil/stats.h"
-#include "ane/sim/executor.h"
-#include "ane/sim/fp16.h"
+#include "mil/parser.h"
+#include "mil/stats.h"
+#include "mil/sim/executor.h"
+#include "mil/sim/fp16.h"
 #include "cli/commands.h"
 #include "cli/option_checks.h"
 

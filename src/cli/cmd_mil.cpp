@@ -12,12 +12,12 @@
 #include <filesystem>
 #include <map>
 
-#include "ane/mil/blob.h"
-#include "ane/mil/parser.h"
-#include "ane/mil/stats.h"
-#include "ane/mil/strict.h"
-#include "ane/sim/executor.h"
-#include "ane/sim/fp16.h"
+#include "mil/blob.h"
+#include "mil/parser.h"
+#include "mil/stats.h"
+#include "mil/strict.h"
+#include "mil/sim/executor.h"
+#include "mil/sim/fp16.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
-#include "kernels/packed.h"
+#include "contract/packed.h"
 
 namespace anetrain {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "gen/sampler.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 

@@ -52,7 +52,7 @@ void Decoder::plan() {
     for (auto& l : cache_) l = KvCacheLayer{take(ctx * kvd), take(ctx * kvd), max_ctx_};
     x_ = take(C * D);
     x2_ = take(C * D);
-    const BlockDims chunk = BlockDims::from(c, 1, max_chunk_);
+    const BlockDims chunk = block_dims(c, 1, max_chunk_);
     attn_ = plan_attention_saved(take, chunk, false);
     ffn_ = plan_ffn_saved(take, chunk);
     scores_ = take(size_t(c.n_heads) * C * ctx);
@@ -93,13 +93,13 @@ const float* Decoder::feed(const int32_t* tokens, int n) {
       fail("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
   for (int done = 0; done < n;) {
     const int T = std::min(max_chunk_, n - done);
-    const BlockDims d = BlockDims::from(c, 1, T);
+    const BlockDims d = block_dims(c, 1, T);
     if (m_) {
       be_.sync_weights({m_->params.data(), m_->params.size(), m_->version});
       if (!decode_prepared_) {
         // Every layer's one-token programs before the first token: a backend that compiles them
         // learns about every rejection at once (and falls back, or refuses, before any output).
-        BlockDims one = BlockDims::from(c, 1, 1);
+        BlockDims one = block_dims(c, 1, 1);
         for (int l = 0; l < c.n_layers; ++l) {
           one.layer = l;
           be_.prepare_decoding(one, m_->w.layers[l]);

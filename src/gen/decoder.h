@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/model.h"
 #include "model/packed_model.h"
 

@@ -155,4 +155,19 @@ ModelConfig preset_config(const std::string& name) {
   fail("unknown model preset '" + name + "' (presets: " + list + ")");
 }
 
+BlockDims block_dims(const ModelConfig& c, int B, int T) {
+  return BlockDims{B,
+                   T,
+                   c.dim,
+                   c.n_heads,
+                   c.n_kv_heads,
+                   c.head_dim,
+                   c.hidden_dim,
+                   float(c.norm_eps),
+                   float(c.residual_scale),
+                   float(c.rope_theta),
+                   c.rope_style,
+                   c.qk_norm};
+}
+
 }  // namespace anetrain

@@ -7,12 +7,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "contract/tensors.h"
+
 namespace anetrain {
 
-// Which element pairs RoPE rotates inside a head of size hd.
-//   interleaved: (2i, 2i+1) — Meta / llama2.c weights.
-//   half:        (i, i+hd/2) — Hugging Face Llama / Qwen3 weights ("rotate_half").
-enum class RopeStyle { interleaved, half };
 
 struct ModelConfig {
   std::string arch = "llama";  // "llama" | "qwen3"; informational, the fields below decide the math
@@ -47,5 +45,7 @@ bool is_preset(const std::string& name);
 ModelConfig preset_config(const std::string& name);
 
 const char* rope_style_name(RopeStyle s);
+// One block of this model at batch shape B×T, as the kernel contract takes it.
+BlockDims block_dims(const ModelConfig& c, int B, int T);
 
 }  // namespace anetrain

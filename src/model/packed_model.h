@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/packed.h"
+#include "contract/packed.h"
 #include "model/model.h"
 
 namespace anetrain {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/tensors.h"
 #include "model/config.h"
 
 namespace anetrain {
@@ -39,20 +40,6 @@ class ParamTable {
 };
 
 // Views into a flat buffer laid out by a ParamTable: used for weights and for gradients alike.
-struct LayerTensors {
-  float* attn_norm;  // (D)
-  float* wq;         // (Hq*hd, D)
-  float* wk;         // (Hkv*hd, D)
-  float* wv;         // (Hkv*hd, D)
-  float* wo;         // (D, Hq*hd)
-  float* q_norm;     // (hd) or nullptr without qk_norm
-  float* k_norm;     // (hd) or nullptr
-  float* ffn_norm;   // (D)
-  float* w_gate;     // (F, D)
-  float* w_up;       // (F, D)
-  float* w_down;     // (D, F)
-};
-
 struct ModelTensors {
   float* embedding;   // (V, D)
   float* final_norm;  // (D)

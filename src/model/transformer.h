@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/model.h"
 #include "model/workspace.h"
 

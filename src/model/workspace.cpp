@@ -1,6 +1,6 @@
 #include "model/workspace.h"
 
-#include "kernels/backend.h"
+#include "contract/backend.h"
 
 namespace anetrain {
 
@@ -10,7 +10,7 @@ bool flash_attention_for(const Backend& be, const ModelConfig& c, int B, int T) 
 
 Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits,
                      bool flash)
-    : B(B_), T(T_), dims(BlockDims::from(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {
+    : B(B_), T(T_), dims(block_dims(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {
   const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = size_t(logit_width);
   const size_t qd = size_t(c.q_dim()), kvd = size_t(c.kv_dim()), P = size_t(B) * c.n_heads * T * T;
   const int L = c.n_layers;

@@ -4,7 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/stages.h"
+#include "contract/stages.h"
+#include "model/config.h"
 #include "model/vocab_compaction.h"
 
 namespace anetrain {

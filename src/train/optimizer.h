@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/model.h"
 
 namespace anetrain {

@@ -13,7 +13,7 @@
 #include "data/sampler.h"
 #include "dist/comm.h"
 #include "dist/grad_sync.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/model.h"
 #include "model/vocab_compaction.h"
 #include "model/workspace.h"

@@ -2,7 +2,7 @@
 #include "op_test_util.h"
 
 #include "core/error.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "core/dtype.h"
-#include "kernels/packed.h"
+#include "contract/packed.h"
 
 namespace anetrain::test {
 

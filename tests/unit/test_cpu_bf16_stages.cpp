@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "op_test_util.h"
 
 namespace anetrain::test {

@@ -10,7 +10,7 @@
 #include "core/dtype.h"
 #include "core/rng.h"
 #include "backends/cpu/cpu_backend.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "model/workspace.h"

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "ane/sim/executor.h"
+#include "mil/sim/executor.h"
 
 // Each test starts with a fresh per-process ANE compile budget, as it has under CTest (one
 // process per test); running the whole binary at once would otherwise spend it across tests.

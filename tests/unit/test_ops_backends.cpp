@@ -7,7 +7,8 @@
 #include <string>
 #include <tuple>
 
-#include "kernels/backend.h"
+#include "contract/backend.h"
+#include "model/config.h"
 #include "op_test_util.h"
 
 namespace anetrain::test {

@@ -10,7 +10,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/dtype.h"
 #include "core/error.h"
-#include "kernels/packed.h"
+#include "contract/packed.h"
 #include "packed_test_util.h"
 
 namespace anetrain {

@@ -11,7 +11,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 #include "op_test_util.h"
 
 namespace anetrain::test {

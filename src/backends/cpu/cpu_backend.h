@@ -9,7 +9,7 @@
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/packed_dot.h"
-#include "kernels/backend.h"
+#include "contract/backend.h"
 
 namespace anetrain {
 

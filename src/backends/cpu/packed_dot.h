@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/packed.h"
+#include "contract/packed.h"
 
 namespace anetrain {
 

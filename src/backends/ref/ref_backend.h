@@ -1,7 +1,7 @@
 // `ref`: the oracle backend. Plain loops that read like the math, double accumulators,
 // single-threaded, never optimised. Every other backend is tested against it.
 #pragma once
-#include "kernels/backend.h"
+#include "contract/backend.h"
 
 namespace anetrain {
 

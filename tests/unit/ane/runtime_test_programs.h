@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "ane/kernels/programs.h"
+#include "backends/ane/programs.h"
 
 namespace anetrain::ane::test_programs {
 

@@ -8,8 +8,8 @@
 #include <map>
 #include <set>
 
-#include "ane/kernels/layer_programs.h"
-#include "backends/ane_sim/ane_backend.h"
+#include "backends/ane/layer_programs.h"
+#include "backends/ane/ane_backend.h"
 #include "gen/decoder.h"
 #include "model/config.h"
 #include "model/model.h"

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <set>
 
-#include "ane/runtime/fake_api.h"
-#include "ane/runtime/runtime.h"
-#include "backends/ane_sim/ane_backend.h"
+#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/runtime/runtime.h"
+#include "backends/ane/ane_backend.h"
 #include "core/error.h"
 #include "model/config.h"
 #include "model/params.h"

@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <random>
 
-#include "ane/kernels/executor.h"
-#include "ane/mil/builder.h"
-#include "ane/runtime/fake_api.h"
-#include "ane/runtime/runtime.h"
-#include "ane/sim/fp16.h"
-#include "backends/ane_sim/ane_backend.h"
+#include "backends/ane/executor.h"
+#include "mil/builder.h"
+#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/runtime/runtime.h"
+#include "mil/sim/fp16.h"
+#include "backends/ane/ane_backend.h"
 #include "core/mapped_file.h"
 
 #include "../op_test_util.h"

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <random>
 
-#include "ane/runtime/fake_api.h"
-#include "ane/runtime/runtime.h"
-#include "ane/sim/fp16.h"
+#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/runtime/runtime.h"
+#include "mil/sim/fp16.h"
 
 #include "../op_test_util.h"
 #include "runtime_test_programs.h"

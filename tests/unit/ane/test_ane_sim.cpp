@@ -7,8 +7,8 @@
 #include <limits>
 #include <random>
 
-#include "ane/mil/builder.h"
-#include "ane/sim/executor.h"
+#include "mil/builder.h"
+#include "mil/sim/executor.h"
 
 namespace anetrain::sim {
 namespace {

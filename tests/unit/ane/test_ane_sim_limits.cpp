@@ -4,10 +4,10 @@
 
 #include <filesystem>
 
-#include "ane/mil/blob.h"
-#include "ane/mil/builder.h"
-#include "ane/mil/printer.h"
-#include "ane/sim/executor.h"
+#include "mil/blob.h"
+#include "mil/builder.h"
+#include "mil/printer.h"
+#include "mil/sim/executor.h"
 
 #include "../op_test_util.h"
 

@@ -5,11 +5,11 @@
 
 #include <random>
 
-#include "ane/kernels/executor.h"
-#include "ane/runtime/fake_api.h"
-#include "ane/runtime/runtime.h"
-#include "ane/sim/fp16.h"
-#include "backends/ane_sim/ane_backend.h"
+#include "backends/ane/executor.h"
+#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/runtime/runtime.h"
+#include "mil/sim/fp16.h"
+#include "backends/ane/ane_backend.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/transformer.h"

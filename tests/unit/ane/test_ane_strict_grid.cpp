@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "ane/kernels/layer_programs.h"
-#include "ane/kernels/programs.h"
-#include "ane/mil/printer.h"
-#include "ane/mil/strict.h"
+#include "backends/ane/layer_programs.h"
+#include "backends/ane/programs.h"
+#include "mil/printer.h"
+#include "mil/strict.h"
 #include "model/config.h"
 
 namespace anetrain::test {

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "ane/mil/blob.h"
+#include "mil/blob.h"
 
 namespace anetrain::mil {
 namespace {

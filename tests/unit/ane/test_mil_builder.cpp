@@ -2,9 +2,9 @@
 // time for every shape or type mistake.
 #include <gtest/gtest.h>
 
-#include "ane/mil/builder.h"
-#include "ane/mil/parser.h"
-#include "ane/mil/printer.h"
+#include "mil/builder.h"
+#include "mil/parser.h"
+#include "mil/printer.h"
 
 namespace anetrain::mil {
 namespace {

@@ -3,8 +3,8 @@
 // quotes of input text cut to one short line.
 #include <gtest/gtest.h>
 
-#include "ane/mil/parser.h"
-#include "ane/mil/stats.h"
+#include "mil/parser.h"
+#include "mil/stats.h"
 
 namespace anetrain::mil {
 namespace {

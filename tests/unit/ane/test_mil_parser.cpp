@@ -6,9 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "ane/mil/blob.h"
-#include "ane/mil/parser.h"
-#include "ane/mil/printer.h"
+#include "mil/blob.h"
+#include "mil/parser.h"
+#include "mil/printer.h"
 
 namespace anetrain::mil {
 namespace {

@@ -7,10 +7,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "ane/mil/construct.h"
-#include "ane/mil/parser.h"
-#include "ane/mil/proven_set.h"
-#include "ane/mil/strict.h"
+#include "mil/construct.h"
+#include "mil/parser.h"
+#include "mil/proven_set.h"
+#include "mil/strict.h"
 
 namespace anetrain::mil {
 namespace {
@@ -35,7 +35,7 @@ TEST(MilProvenSet, TheCompiledInTableIsTheSeedsToday) {
   const ProvenSet fresh = ProvenSet::from_folders({kSeedMil.string()});
   ASSERT_EQ(fresh.programs.size(), 46u);
   EXPECT_EQ(ProvenSet::builtin().to_json().dump(1), fresh.to_json().dump(1))
-      << "regenerate: anetrain mil proven-set ../shared/reference/mil -o src/ane/mil/proven_set.json";
+      << "regenerate: anetrain mil proven-set ../shared/reference/mil -o src/mil/proven_set.json";
 }
 
 TEST(MilProvenSet, ConstructsLeaveSizesOutAndKeepMeaning) {

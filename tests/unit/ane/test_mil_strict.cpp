@@ -5,10 +5,10 @@
 
 #include <set>
 
-#include "ane/mil/builder.h"
-#include "ane/mil/parser.h"
-#include "ane/mil/printer.h"
-#include "ane/mil/strict.h"
+#include "mil/builder.h"
+#include "mil/parser.h"
+#include "mil/printer.h"
+#include "mil/strict.h"
 
 namespace anetrain::mil {
 namespace {

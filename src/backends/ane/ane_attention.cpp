@@ -1,0 +1,157 @@
+// The ane backend's attention block: q, k, v by one product program; QK-norm (when the model has
+// it) on the CPU in fp32; RoPE and causal attention as one program per direction. Grouped-query
+// layers give every query head its own copy of its kv head (put_heads) and sum the copies'
+// gradients in fp32 (get_heads), as the seed did on the CPU: programs never see N > 1 tensors.
+#include <cstring>
+#include <optional>
+
+#include "backends/ane/layer_programs.h"
+#include "backends/ane/staging.h"
+#include "backends/ane/ane_backend.h"
+#include "backends/ane/ane_io.h"
+
+namespace anetrain {
+
+using namespace ane_io;  // NOLINT: the stage files share these small helpers
+using ane::AttentionShape;
+using ane::HeadLayout;
+using ane::LayerShape;
+
+namespace {
+
+// How a layer's heads sit in the attention programs' channels: query heads as they are, kv heads
+// repeated once per query head that reads them, each padded to the programs' head width.
+struct AttentionLayout {
+  AttentionShape a;
+  HeadLayout q_heads, kv_heads;
+  int C;  // channels of one of q, k, v, dattn
+  AttentionLayout(const BlockDims& d, const LayerShape& ls)
+      : a(AttentionShape::from(ls)),
+        q_heads{d.Hq, 1, d.hd, a.hd},
+        kv_heads{d.Hkv, d.Hq / d.Hkv, d.hd, a.hd},
+        C(a.width()) {}
+};
+
+}  // namespace
+
+int AneBackend::attention_program(const LayerShape& ls, const char* kernel) {
+  const ane::PlannedProgram plan = ane::planned_program(ls, kernel);
+  return program(plan.kernel, plan.key, plan.make);
+}
+
+void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                      AttentionSaved& s) {
+  const LayerShape ls = LayerShape::from(d);
+  const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd(), qkv_width = qd + 2 * kvd;
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, D, d.eps);
+  qkv_.resize(size_t(N) * qkv_width);
+  run_product("qkv_fwd", d, D, qkv_width, s.xn, [&](sim::Tensor& t, int Tp) {
+    ane::put_transposed(t, Tp, w.wq, qd, D);
+    ane::put_transposed(t, Tp + qd, w.wk, kvd, D);
+    ane::put_transposed(t, Tp + qd + kvd, w.wv, kvd, D);
+  }, qkv_.data());
+  // Before RoPE: q and k into s.q / s.k (through QK-norm, which keeps the raw values and 1/rms).
+  float* q_pre = d.qk_norm ? s.q_raw : s.q;
+  float* k_pre = d.qk_norm ? s.k_raw : s.k;
+  for (int n = 0; n < N; ++n) {
+    const float* row = qkv_.data() + size_t(n) * qkv_width;
+    std::memcpy(q_pre + size_t(n) * qd, row, sizeof(float) * size_t(qd));
+    std::memcpy(k_pre + size_t(n) * kvd, row + qd, sizeof(float) * size_t(kvd));
+    std::memcpy(s.v + size_t(n) * kvd, row + qd + kvd, sizeof(float) * size_t(kvd));
+  }
+  if (d.qk_norm) {
+    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
+    rmsnorm_fwd(s.k_raw, w.k_norm, s.k, s.k_rstd, N * d.Hkv, d.hd, d.eps);
+  }
+  std::optional<Section> timed(section("attention_fwd"));
+  const AttentionLayout L(d, ls);
+  const auto& [a, q_heads, kv_heads, C] = L;
+  const int h = attention_program(ls, "attention_fwd");
+  sim::Tensor in = fresh_input(3 * C, a.T);  // padding stays zero: heads past hd, tokens past T
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_heads(in, 0, s.q + r * qd, T, q_heads);
+    ane::put_heads(in, C, s.k + r * kvd, T, kv_heads);
+    ane::put_heads(in, 2 * C, s.v + r * kvd, T, kv_heads);
+    to_fp16(in);
+    const sim::Tensor& o = eval("attention_fwd", h, in);
+    ane::get_first_heads(o, 0, s.attn + r * qd, T, q_heads);
+    ane::get_first_heads(o, C, s.q + r * qd, T, q_heads);     // after RoPE, for the backward
+    ane::get_first_heads(o, 2 * C, s.k + r * kvd, T, kv_heads);
+  }
+  timed.reset();
+  run_linear("wo_fwd", d, qd, D, s.attn, w.wo, true, s.o);
+  residual_fwd(x, s.o, d.alpha, out, size_t(N) * D);
+}
+
+void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                                      const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
+  const LayerShape ls = LayerShape::from(d);
+  const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd();
+  // Every program runs before any weight gradient accumulates (except QK-norm's two small ones,
+  // which the fallback restores): a program rejected midway leaves g as it was.
+  residual_bwd(dout, d.alpha, k.dres, size_t(N) * D);
+  run_linear("wo_bwd", d, D, qd, k.dres, w.wo, false, k.dattn);  // dattn = Woᵀ·dres
+  std::optional<Section> timed(section("attention_bwd"));
+  const AttentionLayout L(d, ls);
+  const auto& [a, q_heads, kv_heads, C] = L;
+  const int h = attention_program(ls, "attention_bwd");
+  sim::Tensor in = fresh_input(4 * C, a.T);
+  for (int b = 0; b < d.B; ++b) {
+    const size_t r = size_t(b) * T;
+    ane::put_heads(in, 0, s.q + r * qd, T, q_heads);
+    ane::put_heads(in, C, s.k + r * kvd, T, kv_heads);
+    ane::put_heads(in, 2 * C, s.v + r * kvd, T, kv_heads);
+    ane::put_heads(in, 3 * C, k.dattn + r * qd, T, q_heads);
+    to_fp16(in);
+    const sim::Tensor& o = eval("attention_bwd", h, in);
+    ane::get_heads(o, 0, k.dq + r * qd, T, q_heads);
+    ane::get_heads(o, C, k.dk + r * kvd, T, kv_heads);  // the query heads' copies summed in fp32
+    ane::get_heads(o, 2 * C, k.dv + r * kvd, T, kv_heads);
+  }
+  timed.reset();
+  const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);
+  // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts).
+  run_linear("q_bwd", d, qd, D, dq, w.wq, false, k.dxn);
+  kv_part_.resize(size_t(N) * D);
+  run_dual("kv_bwd", d, kvd, D, dk, w.wk, k.dv, w.wv, kv_part_.data());
+  for (size_t i = 0; i < kv_part_.size(); ++i) k.dxn[i] += kv_part_[i];
+  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
+  linear_bwd_w(dq, s.xn, g.wq, N, D, qd);
+  linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
+  linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
+  std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);  // the skip path
+  rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, D);
+}
+
+void AneBackend::attention_decode_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                                         KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
+  const int hq = baked("decode_qkv", d, w), ho = hq >= 0 ? baked("decode_wo", d, w) : -1;
+  if (ho < 0) return Backend::attention_block_decode(d, w, x, out, cache, pos0, s, scores);
+  const int D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, 1, D, d.eps);
+  sim::Tensor in = fresh_input(D, ane::kAneAlign);  // the token in column 0
+  ane::put_rows(in, 0, s.xn, 1, D);
+  to_fp16(in);
+  const sim::Tensor& qkv = eval("decode_qkv", hq, in);
+  float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
+  float* v_new = cache.v + size_t(pos0) * kvd;
+  float* q = d.qk_norm ? s.q_raw : s.q;
+  ane::get_channels(qkv, 0, q, 1, qd);
+  ane::get_channels(qkv, qd, d.qk_norm ? s.k_raw : k_new, 1, kvd);
+  ane::get_channels(qkv, qd + kvd, v_new, 1, kvd);
+  if (d.qk_norm) {
+    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, d.Hq, d.hd, d.eps);
+    rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, d.Hkv, d.hd, d.eps);
+  }
+  rope_fwd(s.q, 1, 1, d.Hq, d.hd, pos0, d.rope, d.theta);
+  rope_fwd(k_new, 1, 1, d.Hkv, d.hd, pos0, d.rope, d.theta);
+  attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, 1, d.Hq, d.Hkv, d.hd);
+  sim::Tensor ain = fresh_input(qd, ane::kAneAlign);
+  ane::put_rows(ain, 0, s.attn, 1, qd);
+  to_fp16(ain);
+  ane::get_channels(eval("decode_wo", ho, ain), 0, s.o, 1, D);
+  residual_fwd(x, s.o, d.alpha, out, size_t(D));
+}
+
+}  // namespace anetrain

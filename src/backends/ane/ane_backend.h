@@ -1,0 +1,139 @@
+// The Neural Engine backend: the cpu backend's ops, with the four training stages overridden to
+// run as MIL programs (ane/kernels/programs.h) on an Executor — ane-sim here, the private
+// runtime on a Mac. What the seed kept on the CPU stays there: RMSNorm, residual adds (so the
+// residual stream stays fp32), SwiGLU's and QK-norm's backward, every dW, embedding,
+// classifier, loss and optimizer.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <set>
+#include <tuple>
+
+#include "backends/ane/executor.h"
+#include "backends/ane/programs.h"
+#include "backends/cpu/cpu_backend.h"
+
+namespace anetrain {
+
+class AneBackend : public CpuBackend {
+ public:
+  AneBackend(std::string name, std::unique_ptr<ane::Executor> executor);
+  std::string name() const override { return name_; }
+  // fp16 storage: each stage's result carries a few fp16 roundings (unit roundoff 2^-11 ≈ 4.9e-4)
+  // through chains of up to ~10 ops and one softmax; 2e-2 of a tensor's scale bounds that with
+  // margin while a wrong pairing, sign or transpose misses it by orders of magnitude.
+  Numerics numerics() const override { return {true, 2e-2}; }
+  bool runs_fused_stages() const override { return true; }
+
+  void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                           AttentionSaved& s) override;
+  void attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                           const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) override;
+  void ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) override;
+  void ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                     const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) override;
+  // Generation, one token at a time: projections and the FFN as programs with baked weights
+  // (decode_*), compiled once per layer while the weights stay at one version; the cached
+  // attention itself stays on the CPU. Prompt chunks (T > 1) take the default composition.
+  void attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                              KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) override;
+
+  // Programs compiled before step 0 / the first token; a rejected program's stage runs on the
+  // CPU (ane_fallback.cpp), or, with fallback off (--ane-strict), every rejection is an error.
+  void prepare_training(const BlockDims& d) override;
+  void prepare_decoding(const BlockDims& d, const LayerTensors& w) override;
+  void allow_program_fallback(bool allowed) override { fallback_allowed_ = allowed; }
+  std::vector<ProgramFallback> take_fallbacks() override;
+
+  int programs_compiled() const { return executor_->compiles(); }
+  std::vector<std::string> program_keys() const;  // every program compiled so far, by its plan key
+  std::vector<KernelTiming> take_kernel_timings() override;
+  void sync_weights(const WeightsView& w) override;
+  int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
+
+ private:
+  // The stages on the Neural Engine; the public overrides above run them or their CPU fallback.
+  void attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out, AttentionSaved& s);
+  void attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                            const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k);
+  void attention_decode_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
+                               KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores);
+  void ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s);
+  void ffn_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
+                      const FfnSaved& s, const float* dout, float* dx, FfnScratch& k);
+  int attention_program(const ane::LayerShape& ls, const char* kernel);  // its handle, from the layer plan
+  // Whether `stage` ("attention", "ffn") of this shape has a rejected program.
+  bool on_cpu(const BlockDims& d, const char* stage) const;
+  // Records a rejected program (and, the first time, the fallback notice); throws with fallback off.
+  void reject(const std::string& key, ProgramFallback what);
+  // Runs `on_ane`; when a program of it is rejected there, runs `on_cpu_instead` (fallback on).
+  void with_fallback(const std::function<void()>& on_ane, const std::function<void()>& on_cpu_instead);
+  // Writes a rejected program's text and weights where a person can find them; returns the folder.
+  std::string keep_rejected(const ane::KernelProgram& k);
+
+  bool fallback_allowed_ = true;
+  std::set<std::string> rejected_;             // program keys the executor refused
+  std::vector<ProgramFallback> fallbacks_;     // since the last take_fallbacks()
+  std::map<int, std::string> key_of_handle_;
+  std::set<int> ane_forward_layers_;           // layers whose last attention forward ran as programs
+
+  // The handle of a program, built and compiled on first use; `key` names its shape.
+  int program(const std::string& kernel, const std::string& key, const std::function<ane::KernelProgram()>& make);
+  // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
+  void run_product(const char* kernel, const BlockDims& d, int ic, int oc, const float* x,
+                   const std::function<void(sim::Tensor&, int Tp)>& stage, float* y);
+  void run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
+                  bool transposed, float* y);
+  void run_dual(const char* kernel, const BlockDims& d, int ic, int oc, const float* x1, const float* W1,
+                const float* x2, const float* W2, float* y);
+  // The activations [1, C, 1, A] of program `handle`'s [1, C, 1, W] input for `kernel` at layer
+  // d.layer, which the caller fills before eval(). The input is the executor's staged input for
+  // (kernel, layer, program) (executor.h); `stage` writes the weights into a whole-width input
+  // that the executor converts once per weight version for a known layer (the seed wrote its
+  // per-layer weight surfaces once per optimizer step), every call when the layer is unknown.
+  sim::Tensor& input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
+                         const std::function<void(sim::Tensor&)>& stage);
+  // One evaluation, timed and counted under `kernel`: of the staged input when `in` came from
+  // input_for, else of `in` whole.
+  const sim::Tensor& eval(const char* kernel, int handle, const sim::Tensor& in);
+  // Wall time of a stage section, so io_ms = section time − evaluation time.
+  struct Section {
+    KernelTiming& t;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Section();
+  };
+  Section section(const char* kernel);
+
+  std::string name_;
+  std::unique_ptr<ane::Executor> executor_;
+  std::map<std::string, int> handles_;
+  std::map<int, double> flops_;  // matrix FLOPs of one evaluation, by handle
+  std::map<std::string, KernelTiming> timings_;
+  struct StagedInput {
+    int id = -1;            // the executor's staged input
+    uint64_t version = 0;   // of the weights it holds
+    sim::Tensor activations;
+  };
+  std::map<std::tuple<std::string, int, int>, StagedInput> staged_;  // (kernel, layer, handle)
+  std::map<const sim::Tensor*, int> staged_id_;  // input_for's activation tensors → their staged input
+  sim::Tensor scratch_;  // whole-width weights on their way to the executor
+  // Baked one-token programs: handle per (kind, layer), valid for weights at baked_version_.
+  int baked(const char* kind, const BlockDims& d, const LayerTensors& w);
+  std::map<std::pair<std::string, int>, int> baked_;
+  std::vector<float> qkv_;      // the q, k, v product of a forward, before they are split
+  std::vector<float> kv_part_;  // Wkᵀ·dk + Wvᵀ·dv of a backward, before it joins dxn
+  uint64_t baked_version_ = 0;
+  uint64_t weights_version_ = 0;
+  int stagings_ = 0;
+};
+
+std::unique_ptr<Backend> make_ane_sim_backend();
+std::unique_ptr<Backend> make_ane_fake_backend();  // the hardware runtime over a fake framework
+#if defined(ANETRAIN_HAVE_ANE)
+std::unique_ptr<Backend> make_ane_backend();  // macOS: the Neural Engine itself
+#endif
+
+}  // namespace anetrain

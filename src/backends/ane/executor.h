@@ -1,0 +1,98 @@
+// Who runs a compiled kernel program: ane-sim on any OS, the private ANE runtime on a Mac. The
+// kernels, their packing and the stages are the same for both; only this differs.
+//
+// A program's input holds activations in columns [0, A) and, for the weight-bearing kernels,
+// weights in the columns after (programs.h). Weights change once per optimizer step while a step
+// evaluates each program once per layer and micro-batch, so converting the whole input to fp16
+// for every evaluation converts every weight many times a step. A *staged input* is the seed's
+// answer (seed-system.md 6.2): a persistent input per (layer, program) — on the hardware its own
+// IOSurface and request — whose weight columns are written once per weight version
+// (write_weights) and whose activation columns alone are written per evaluation
+// (evaluate_staged). conversions() counts the bytes each path converted, so that tests can hold
+// the weights to one conversion per version.
+#pragma once
+#include "core/error.h"
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/ane/programs.h"
+#include "mil/sim/executor.h"
+
+namespace anetrain::ane {
+
+// Bytes the executor converted into program inputs (fp16 bytes for fp16 inputs), by path.
+struct ConversionCounts {
+  uint64_t weight_bytes = 0;       // weight columns of staged inputs (write_weights)
+  uint64_t activation_bytes = 0;   // activation columns of staged inputs (evaluate_staged)
+  uint64_t whole_input_bytes = 0;  // whole inputs given to evaluate(handle, input)
+};
+
+// The accelerator (or its simulator) refused a program at compile, load or evaluate. A backend
+// may run that program's stage elsewhere; every other error is a bug or bad input and propagates.
+class ProgramRejected : public Error {
+ public:
+  explicit ProgramRejected(const std::string& what) : Error(what) {}
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual std::string name() const = 0;
+  // Compiles and loads; the handle is valid for the executor's lifetime.
+  virtual int compile(const KernelProgram& k) = 0;
+  // One evaluation of a whole input (fp16 values, the program's input shape) → the single output.
+  virtual const sim::Tensor& evaluate(int handle, const sim::Tensor& input) = 0;
+  virtual int compiles() const = 0;
+
+  // A staged input of program `handle` whose columns [0, activation_columns) of every channel are
+  // the activations; the rest are weights. Valid for the executor's lifetime. Its contents start
+  // as zeros.
+  virtual int open_staged(int handle, int activation_columns);
+  // Converts columns [activation_columns, W) of every channel of `input` (the program's whole
+  // input shape [1, C, 1, W]) into the staged input. The activation columns are not read.
+  virtual void write_weights(int staged, const sim::Tensor& input);
+  // Converts columns [0, activation_columns) of `activations` into the staged input and
+  // evaluates it. `activations` is [1, C, 1, activation_columns], or the whole input shape, of
+  // which only those columns are read.
+  virtual const sim::Tensor& evaluate_staged(int staged, const sim::Tensor& activations);
+  const ConversionCounts& conversions() const { return conversions_; }
+
+ protected:
+  ConversionCounts conversions_;
+  // Checks `t` against the shape a staged input of `input_type` takes (`whole` = the full
+  // width, else activation_columns or the full width); throws naming the program.
+  static void check_staged_shape(const std::string& program, const mil::Type& input_type, int activation_columns,
+                                 const sim::Tensor& t, bool whole);
+  virtual const mil::Type& input_type(int handle) const = 0;
+  virtual std::string program_name(int handle) const = 0;
+
+ private:
+  // The default staging, over evaluate(): a copy of the whole input per staged input, rounded to
+  // fp16 as the columns are written.
+  struct Staged {
+    int handle, activation_columns;
+    sim::Tensor input;
+  };
+  std::vector<Staged> staged_;
+};
+
+// Compiles in the process's SimRuntime (which counts toward the compile budget); weights are
+// read once, at compile time.
+class SimExecutor final : public Executor {
+ public:
+  std::string name() const override { return "ane-sim"; }
+  int compile(const KernelProgram& k) override;
+  const sim::Tensor& evaluate(int handle, const sim::Tensor& input) override;
+  int compiles() const override { return int(models_.size()); }
+
+ private:
+  const mil::Type& input_type(int handle) const override;
+  std::string program_name(int handle) const override { return names_.at(size_t(handle)); }
+  std::vector<std::unique_ptr<sim::SimModel>> models_;
+  std::vector<std::string> names_;
+  std::vector<sim::Tensor> outputs_;
+};
+
+}  // namespace anetrain::ane

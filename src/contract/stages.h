@@ -1,0 +1,87 @@
+// Buffers a stage keeps from forward to backward, and the scratch its backward needs.
+// All are planned once per (config, B, T) by model/workspace.cpp; stages never allocate.
+// They belong to the stage between its forward and its backward, and only the members named as
+// outputs of the contract (out, dx, the cache) mean anything to callers: a backend may keep
+// other contents there. cpu-bf16 does — xn and h (and the dres, dg, du scratch) hold bf16 values
+// in their first halves (backends/cpu/ffn_block.cpp) — so nothing but the same backend's
+// backward may read them as floats.
+#pragma once
+#include <cstddef>
+#include <functional>
+
+#include "contract/packed.h"
+#include "contract/tensors.h"
+
+namespace anetrain {
+
+struct AttentionSaved {
+  float* xn;      // (N,D) rmsnorm(x)·w
+  float* rstd;    // (N)
+  float* q_raw;   // (N,Hq*hd) projection before QK-norm (qk_norm only)
+  float* k_raw;   // (N,Hkv*hd)
+  float* q_rstd;  // (N*Hq) (qk_norm only)
+  float* k_rstd;  // (N*Hkv)
+  float* q;       // (N,Hq*hd) after QK-norm and RoPE
+  float* k;       // (N,Hkv*hd)
+  float* v;       // (N,Hkv*hd)
+  float* probs;   // (B,Hq,T,T)
+  float* attn;    // (N,Hq*hd) attention output before Wo
+  float* o;       // (N,D) Wo·attn (before the residual)
+  float* lse;     // (B,Hq,T) row log-sum-exp of the flash form (nullptr: the stage keeps probs)
+};
+
+struct AttentionScratch {
+  float* dattn;   // (N,Hq*hd)
+  float* dq;      // (N,Hq*hd)
+  float* dk;      // (N,Hkv*hd)
+  float* dv;      // (N,Hkv*hd)
+  float* dq_raw;  // (N,Hq*hd)
+  float* dk_raw;  // (N,Hkv*hd)
+  float* dprobs;  // (B,Hq,T,T) (not with the flash form)
+  float* dxn;     // (N,D)
+  float* dres;    // (N,D) α·dout
+};
+
+// One layer's KV cache: keys/values of every position so far, rows of (Hkv·hd).
+struct KvCacheLayer {
+  float* k;  // (max_ctx, Hkv*hd), keys after QK-norm and RoPE
+  float* v;  // (max_ctx, Hkv*hd)
+  int max_ctx;
+};
+
+struct FfnSaved {
+  float* xn;    // (N,D)
+  float* rstd;  // (N)
+  float* g;     // (N,F) gate projection
+  float* u;     // (N,F) up projection
+  float* h;     // (N,F) silu(g)·u
+  float* f;     // (N,D) Wdown·h
+};
+
+// Buffers of one block for N rows, carved by `take` (an arena's allocator). Decoding keeps keys
+// and values in its KV cache and needs no probabilities, so `training` false skips k, v, probs.
+// flash: the backend runs attention in its flash form (Backend::attention_flash), which saves lse
+// instead of the (B,Hq,T,T) probabilities.
+using TakeFloats = std::function<float*(size_t)>;
+AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training, bool flash = false);
+FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d);
+
+// One layer's weights for decoding in the format they are stored in (a PackedModel's rows):
+// gains in fp32, products grouped as they are fused (Q, K, V in one; gate and up in one).
+struct PackedLayerWeights {
+  const float *attn_norm, *q_norm, *k_norm, *ffn_norm;  // q_norm/k_norm: nullptr without QK-norm
+  MatrixRef qkv[3], wo, gate_up[2], down;
+};
+// Throws Error unless the matrices have the shapes `d` implies (a decode stage writes rows by
+// them into buffers planned from d) and d is one sequence.
+void check_decode_layer(const BlockDims& d, const PackedLayerWeights& w);
+
+struct FfnScratch {
+  float* dh;    // (N,F)
+  float* dg;    // (N,F)
+  float* du;    // (N,F)
+  float* dxn;   // (N,D)
+  float* dres;  // (N,D)
+};
+
+}  // namespace anetrain

@@ -1,0 +1,43 @@
+#include "mil/sim/fp16.h"
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#include "core/dtype.h"
+
+namespace anetrain::sim {
+
+float round_to_fp16(float x) { return f16_to_f32(f32_to_f16(x)); }
+
+void round_to_fp16(float* x, size_t n) {
+  size_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < n; ++i) x[i] = round_to_fp16(x[i]);
+}
+
+void fp16_to_fp32(const uint16_t* in, float* out, size_t n) {
+  size_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+#endif
+  for (; i < n; ++i) out[i] = f16_to_f32(in[i]);
+}
+
+void fp32_to_fp16(const float* in, uint16_t* out, size_t n) {
+  size_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+  for (; i < n; ++i) out[i] = f32_to_f16(in[i]);
+}
+
+}  // namespace anetrain::sim
