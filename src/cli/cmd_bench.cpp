@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include <unistd.h>
@@ -46,22 +47,25 @@ std::vector<std::string> lines_of(const std::string& path) {
 void add_bench_command(CLI::App& app, Command& run) {
   auto* bench = app.add_subcommand("bench", "Measure speed against a peer run side by side");
   bench->require_subcommand(1);
-  static std::string tok_path, file;
-  static int repeats = 3;
+  struct Options {
+    std::string tok_path, file;
+    int repeats = 3;
+  };
+  const auto o = std::make_shared<Options>();
 
   auto* tok = bench->add_subcommand("tokenizer", "Encoding MB/s on one core");
-  tok->add_option("-z,--tokenizer", tok_path, "tokenizer.json or tokenizer.bin")->required();
-  tok->add_option("file", file, "UTF-8 text")->required();
-  tok->add_option("--repeats", repeats, "Timed passes (best is reported)")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
-  tok->callback([&run] {
-    run = [] {
-      auto t = load_tokenizer(tok_path);
-      const auto lines = lines_of(file);
+  tok->add_option("-z,--tokenizer", o->tok_path, "tokenizer.json or tokenizer.bin")->required();
+  tok->add_option("file", o->file, "UTF-8 text")->required();
+  tok->add_option("--repeats", o->repeats, "Timed passes (best is reported)")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
+  tok->callback([&run, o] {
+    run = [o] {
+      auto t = load_tokenizer(o->tok_path);
+      const auto lines = lines_of(o->file);
       size_t bytes = 0;
       for (const auto& l : lines) bytes += l.size();
       double best = 1e30, peer = 1e30;
       size_t tokens = 0;
-      for (int r = 0; r < repeats; ++r) {
+      for (int r = 0; r < o->repeats; ++r) {
         auto t0 = Clock::now();
         size_t n = 0;
         for (const auto& l : lines) n += t->encode(l).size();
@@ -69,24 +73,24 @@ void add_bench_command(CLI::App& app, Command& run) {
         tokens = n;
         t0 = Clock::now();
         size_t sink = 0;
-        for (auto l : lines_of(file)) sink += l.size();  // peer: read + split + copy the same text
+        for (auto l : lines_of(o->file)) sink += l.size();  // peer: read + split + copy the same text
         peer = std::min(peer, secs_since(t0) + (sink == 0 ? 1 : 0));
       }
       std::printf("tokenizer %s (%s, vocab %d) on %s: %.2f MB in %zu lines → %zu tokens (%.2f bytes/token)\n",
-                  tok_path.c_str(), t->kind().c_str(), t->vocab_size(), file.c_str(), bytes / 1e6, lines.size(),
+                  o->tok_path.c_str(), t->kind().c_str(), t->vocab_size(), o->file.c_str(), bytes / 1e6, lines.size(),
                   tokens, double(bytes) / double(tokens));
-      std::printf("  encode:             %8.2f MB/s (one core, best of %d)\n", bytes / 1e6 / best, repeats);
+      std::printf("  encode:             %8.2f MB/s (one core, best of %d)\n", bytes / 1e6 / best, o->repeats);
       std::printf("  peer (read+split):  %8.2f MB/s\n  ratio encode/peer:  %8.4f\n", bytes / 1e6 / peer, peer / best);
       return 0;
     };
   });
 
   auto* prep = bench->add_subcommand("prepare", "prepare with all cores vs one core");
-  prep->add_option("-z,--tokenizer", tok_path, "tokenizer.json or tokenizer.bin")->required();
-  prep->add_option("file", file, "Input corpus")->required();
-  prep->callback([&run] {
-    run = [] {
-      auto t = load_tokenizer(tok_path);
+  prep->add_option("-z,--tokenizer", o->tok_path, "tokenizer.json or tokenizer.bin")->required();
+  prep->add_option("file", o->file, "Input corpus")->required();
+  prep->callback([&run, o] {
+    run = [o] {
+      auto t = load_tokenizer(o->tok_path);
       const auto dir = std::filesystem::temp_directory_path() / ("anetrain_bench_" + std::to_string(::getpid()));
       PrepareOptions po;
       po.progress = false;
@@ -97,11 +101,11 @@ void add_bench_command(CLI::App& app, Command& run) {
         po.threads = k == 0 ? 1 : int(cores);
         po.out_dir = (dir / std::to_string(k)).string();
         const auto t0 = Clock::now();
-        prepare({file}, *t, po);
+        prepare({o->file}, *t, po);
         secs[k] = secs_since(t0);
       }
       std::filesystem::remove_all(dir);
-      std::printf("prepare %s: 1 thread %.2f s, %u threads %.2f s, speed-up %.2f×\n", file.c_str(), secs[0], cores,
+      std::printf("prepare %s: 1 thread %.2f s, %u threads %.2f s, speed-up %.2f×\n", o->file.c_str(), secs[0], cores,
                   secs[1], secs[0] / secs[1]);
       return 0;
     };

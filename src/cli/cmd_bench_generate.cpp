@@ -6,6 +6,7 @@
 // the shell, so both sides decode the same prompt for the same steps on the same threads.
 // Prints per-run and median decode tokens/s, the ratio, anetrain's prefill tokens/s and the
 // effective GB/s of weight streaming, and each side's peak RSS.
+#include <memory>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,24 +154,27 @@ int bench_generate(BenchGenOptions o) {
 }  // namespace
 
 void add_bench_generate_command(CLI::App* bench, Command& run) {
-  static BenchGenOptions o;
+  struct Options {
+    BenchGenOptions o;
+  };
+  const auto o = std::make_shared<Options>();
   auto* g = bench->add_subcommand("generate", "Greedy decoding vs a peer program (run.c, runq.c), alternating");
-  g->add_option("model", o.model, "Model for anetrain (any MODEL generate reads)")->required();
-  g->add_option("--peer", o.peer,
+  g->add_option("model", o->o.model, "Model for anetrain (any MODEL generate reads)")->required();
+  g->add_option("--peer", o->o.peer,
                 "Peer command line, or none; may use {model} {tokenizer} {steps} {prompt} {threads}, e.g. "
                 "\"./run {model} -z {tokenizer} -t 0 -n {steps} -i {prompt}\"")
       ->capture_default_str();
-  g->add_option("--peer-model", o.peer_model, "File {model} names in the peer command (default: MODEL)");
-  g->add_option("--dtype", o.dtypes, "anetrain weight formats to run, comma-separated (auto,f32,bf16,q8_0)")
+  g->add_option("--peer-model", o->o.peer_model, "File {model} names in the peer command (default: MODEL)");
+  g->add_option("--dtype", o->o.dtypes, "anetrain weight formats to run, comma-separated (auto,f32,bf16,q8_0)")
       ->capture_default_str();
-  g->add_option("-z,--tokenizer", o.tokenizer, "Tokenizer for both sides");
-  g->add_option("-i,--prompt", o.prompt, "Prompt")->capture_default_str();
-  g->add_option("-n,--steps", o.steps, "Tokens to decode (the peer gets the same number as {steps})")
+  g->add_option("-z,--tokenizer", o->o.tokenizer, "Tokenizer for both sides");
+  g->add_option("-i,--prompt", o->o.prompt, "Prompt")->capture_default_str();
+  g->add_option("-n,--steps", o->o.steps, "Tokens to decode (the peer gets the same number as {steps})")
       ->capture_default_str();
-  g->add_option("--rounds", o.rounds, "Alternating rounds")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
-  g->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)")->check(thread_count());
-  g->callback([&run] {
-    run = [] { return bench_generate(o); };
+  g->add_option("--rounds", o->o.rounds, "Alternating rounds")->capture_default_str()->check(within(Range::between(1, 1 << 20).whole()));
+  g->add_option("--threads", o->o.threads, "Threads for both sides (0 = all cores)")->check(thread_count());
+  g->callback([&run, o] {
+    run = [o] { return bench_generate(o->o); };
   });
 }
 

@@ -6,6 +6,7 @@
 // tokenizer.bin for SentencePiece vocabularies (the only tokenizer file this build writes).
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -54,100 +55,103 @@ GgufTokenizer source_tokenizer(const std::string& in, const std::string& kind, c
 
 void add_convert_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("convert", "Convert a model between llama2.c .bin, Hugging Face folders and GGUF");
-  static std::string in, out, to, dtype = "f32", tok_path;
-  static int group = 0;
-  cmd->add_option("in", in, "Model to read: llama2.c .bin (v0/v1/v2), .gguf, HF folder, checkpoint or preset")->required();
-  cmd->add_option("out", out, "Where to write: *.bin → llama2.c v0, *.gguf → GGUF, a folder → Hugging Face")->required();
-  cmd->add_option("--to", to, "Output format, overriding OUT's extension")
+  struct Options {
+    std::string in, out, to, dtype = "f32", tok_path;
+    int group = 0;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("in", o->in, "Model to read: llama2.c .bin (v0/v1/v2), .gguf, HF folder, checkpoint or preset")->required();
+  cmd->add_option("out", o->out, "Where to write: *.bin → llama2.c v0, *.gguf → GGUF, a folder → Hugging Face")->required();
+  cmd->add_option("--to", o->to, "Output format, overriding OUT's extension")
       ->check(CLI::IsMember({"llama2c-v0", "llama2c-v1", "llama2c-v2", "hf", "gguf"}));
-  cmd->add_option("--dtype", dtype,
+  cmd->add_option("--dtype", o->dtype,
                   "Matrix dtype: f32/f16/bf16 for hf and gguf, q8_0 for gguf and llama2c-v2 (llama2.c v0/v1 are f32)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
-  cmd->add_option("--group", group, "Q8_0 group size for llama2c-v2 (default 64 where it divides the widths, else 32)");
-  cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.bin or byte-level tokenizer.json to store with the model");
-  cmd->callback([&run] {
-    run = [] {
-      const std::string fmt = target_format(out, to, dtype == "q8_0");
+  cmd->add_option("--group", o->group, "Q8_0 group size for llama2c-v2 (default 64 where it divides the widths, else 32)");
+  cmd->add_option("-z,--tokenizer", o->tok_path, "tokenizer.bin or byte-level tokenizer.json to store with the model");
+  cmd->callback([&run, o] {
+    run = [o] {
+      const std::string fmt = target_format(o->out, o->to, o->dtype == "q8_0");
       const bool llama2c = fmt.rfind("llama2c", 0) == 0;
-      if (fmt == "llama2c-v2" && dtype != "q8_0") fail("llama2.c version 2 is Q8_0; pass --dtype q8_0");
-      if (llama2c && fmt != "llama2c-v2" && dtype != "f32")
-        fail("llama2.c versions 0 and 1 are fp32 only; drop --dtype " + dtype + " (Q8_0: --dtype q8_0 --to llama2c-v2)");
-      if (fmt == "hf" && dtype == "q8_0") fail("a Hugging Face folder holds f32, f16 or bf16; Q8_0 goes to gguf or llama2c-v2");
-      if (group != 0 && fmt != "llama2c-v2") fail("--group applies to llama2c-v2 (GGUF's Q8_0 blocks are 32)");
-      if (llama2c && !tok_path.empty())
+      if (fmt == "llama2c-v2" && o->dtype != "q8_0") fail("llama2.c version 2 is Q8_0; pass --dtype q8_0");
+      if (llama2c && fmt != "llama2c-v2" && o->dtype != "f32")
+        fail("llama2.c versions 0 and 1 are fp32 only; drop --dtype " + o->dtype + " (Q8_0: --dtype q8_0 --to llama2c-v2)");
+      if (fmt == "hf" && o->dtype == "q8_0") fail("a Hugging Face folder holds f32, f16 or bf16; Q8_0 goes to gguf or llama2c-v2");
+      if (o->group != 0 && fmt != "llama2c-v2") fail("--group applies to llama2c-v2 (GGUF's Q8_0 blocks are 32)");
+      if (llama2c && !o->tok_path.empty())
         fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do (llama2.c's run takes the tokenizer.bin itself, with -z)");
       std::error_code ec;
-      if (fmt == "hf" && fs::exists(out, ec) && !fs::is_directory(out, ec))
-        fail(out + ": exists and is not a folder (an HF model is a folder)");
-      if (fmt != "hf" && fs::is_directory(out, ec)) fail(out + ": is a folder; give a file name");
-      std::vector<std::string> inputs = model_input_files(in), outputs = {out};
-      if (!tok_path.empty()) inputs.push_back(tok_path);
+      if (fmt == "hf" && fs::exists(o->out, ec) && !fs::is_directory(o->out, ec))
+        fail(o->out + ": exists and is not a folder (an HF model is a folder)");
+      if (fmt != "hf" && fs::is_directory(o->out, ec)) fail(o->out + ": is a folder; give a file name");
+      std::vector<std::string> inputs = model_input_files(o->in), outputs = {o->out};
+      if (!o->tok_path.empty()) inputs.push_back(o->tok_path);
       if (fmt == "hf") {
         outputs.clear();
         for (const char* name : {"model.safetensors", "config.json", "tokenizer.bin", "tokenizer.json"})
-          outputs.push_back((fs::path(out) / name).string());
+          outputs.push_back((fs::path(o->out) / name).string());
       }
       refuse_output_over_input(outputs, inputs);
 
       if (fmt == "llama2c-v2") {
         std::string kind;
         std::unique_ptr<PackedModel> pm;
-        if (load_model_config(in).rope_style != RopeStyle::interleaved) {
+        if (load_model_config(o->in).rope_style != RopeStyle::interleaved) {
           // runq.c rotates interleaved pairs: permute the q/k rows (as v0/v1 do), then quantize.
-          LoadedModel lm = load_model(in);
+          LoadedModel lm = load_model(o->in);
           kind = lm.kind;
           permute_rope_to_interleaved(*lm.model);
-          pm = pack_model(std::move(lm.model), WeightFormat::q8_0, group);
+          pm = pack_model(std::move(lm.model), WeightFormat::q8_0, o->group);
         } else {
-          pm = load_packed_model(in, WeightFormat::q8_0, group, &kind);
+          pm = load_packed_model(o->in, WeightFormat::q8_0, o->group, &kind);
         }
-        if (group != 0 && pm->group != group)
-          fail(in + " is already Q8_0 in groups of " + std::to_string(pm->group) + "; its values are kept, so --group " +
-               std::to_string(group) + " cannot apply");
-        save_llama2c_v2(*pm, out);
-        std::fprintf(stderr, "wrote %s (llama2c-v2, q8_0 in groups of %d, %zu parameters) from %s (%s)\n", out.c_str(),
-                     pm->group, pm->table.total(), in.c_str(), kind.c_str());
+        if (o->group != 0 && pm->group != o->group)
+          fail(o->in + " is already Q8_0 in groups of " + std::to_string(pm->group) + "; its values are kept, so --group " +
+               std::to_string(o->group) + " cannot apply");
+        save_llama2c_v2(*pm, o->out);
+        std::fprintf(stderr, "wrote %s (llama2c-v2, q8_0 in groups of %d, %zu parameters) from %s (%s)\n", o->out.c_str(),
+                     pm->group, pm->table.total(), o->in.c_str(), kind.c_str());
         return 0;
       }
-      LoadedModel lm = load_model(in);
+      LoadedModel lm = load_model(o->in);
       const Model& m = *lm.model;
       // An HF folder takes a -z file as it is (any tokenizer.json style); everything else goes
       // through the GGUF tokenizer struct.
-      const bool copy_z = fmt == "hf" && !tok_path.empty();
-      const GgufTokenizer tok = copy_z ? GgufTokenizer{} : source_tokenizer(in, lm.kind, tok_path, m.cfg.vocab_size);
-      const DType t = dtype == "f16" ? DType::f16 : dtype == "bf16" ? DType::bf16 : DType::f32;
-      const GgmlType gt = dtype == "q8_0" ? GgmlType::q8_0 : dtype == "f16" ? GgmlType::f16
-                          : dtype == "bf16" ? GgmlType::bf16 : GgmlType::f32;
+      const bool copy_z = fmt == "hf" && !o->tok_path.empty();
+      const GgufTokenizer tok = copy_z ? GgufTokenizer{} : source_tokenizer(o->in, lm.kind, o->tok_path, m.cfg.vocab_size);
+      const DType t = o->dtype == "f16" ? DType::f16 : o->dtype == "bf16" ? DType::bf16 : DType::f32;
+      const GgmlType gt = o->dtype == "q8_0" ? GgmlType::q8_0 : o->dtype == "f16" ? GgmlType::f16
+                          : o->dtype == "bf16" ? GgmlType::bf16 : GgmlType::f32;
       std::string carried = "no tokenizer";
       if (fmt == "gguf") {
-        save_gguf(m, out, gt, tok.empty() ? nullptr : &tok);
+        save_gguf(m, o->out, gt, tok.empty() ? nullptr : &tok);
         if (!tok.empty()) carried = "tokenizer \"" + tok.model + "\", " + std::to_string(tok.tokens.size()) + " tokens";
       } else if (fmt == "hf") {
         // Refuse a broken or oversized tokenizer before writing anything.
-        if (copy_z && load_tokenizer(tok_path, 0)->vocab_size() > m.cfg.vocab_size)
-          fail(tok_path + ": tokenizer has more tokens than the model has embedding rows");
-        save_hf_folder(m, out, t);
+        if (copy_z && load_tokenizer(o->tok_path, 0)->vocab_size() > m.cfg.vocab_size)
+          fail(o->tok_path + ": tokenizer has more tokens than the model has embedding rows");
+        save_hf_folder(m, o->out, t);
         if (copy_z) {
-          const std::string name = fs::path(tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
-          const fs::path dest = fs::path(out) / name;
+          const std::string name = fs::path(o->tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
+          const fs::path dest = fs::path(o->out) / name;
           std::error_code copy_ec;
-          fs::copy_file(tok_path, dest, fs::copy_options::overwrite_existing, copy_ec);
-          if (copy_ec) fail(dest.string() + ": cannot copy " + tok_path + " there: " + copy_ec.message());
-          carried = "copied " + tok_path + " as " + name;
+          fs::copy_file(o->tok_path, dest, fs::copy_options::overwrite_existing, copy_ec);
+          if (copy_ec) fail(dest.string() + ": cannot copy " + o->tok_path + " there: " + copy_ec.message());
+          carried = "copied " + o->tok_path + " as " + name;
         } else if (!tok.empty() && tok.model == "llama" && tok.scores.size() == tok.tokens.size()) {
-          write_gguf_tokenizer_as_llama2c(tok, (fs::path(out) / "tokenizer.bin").string());
+          write_gguf_tokenizer_as_llama2c(tok, (fs::path(o->out) / "tokenizer.bin").string());
           carried = "tokenizer.bin, " + std::to_string(tok.tokens.size()) + " tokens";
         } else if (!tok.empty()) {
           std::fprintf(stderr, "note: the \"%s\" tokenizer is not carried over (this build writes only llama2.c tokenizer.bin)\n",
                        tok.model.c_str());
         }
       } else {
-        save_llama2c(m, out, fmt == "llama2c-v1" ? 1 : 0);
+        save_llama2c(m, o->out, fmt == "llama2c-v1" ? 1 : 0);
         if (!tok.empty()) std::fprintf(stderr, "note: a llama2.c .bin holds no tokenizer; it was not written\n");
       }
-      std::fprintf(stderr, "wrote %s (%s, %s, %zu parameters, %s) from %s (%s)\n", out.c_str(), fmt.c_str(),
-                   llama2c ? "f32" : dtype.c_str(), m.table.total(), carried.c_str(), in.c_str(), lm.kind.c_str());
+      std::fprintf(stderr, "wrote %s (%s, %s, %zu parameters, %s) from %s (%s)\n", o->out.c_str(), fmt.c_str(),
+                   llama2c ? "f32" : o->dtype.c_str(), m.table.total(), carried.c_str(), o->in.c_str(), lm.kind.c_str());
       return 0;
     };
   });

@@ -2,6 +2,7 @@
 // until Ctrl-C. `--tui RUN`: a run in the terminal, for an SSH session — refreshed every second
 // from its telemetry (live while training, complete after), redrawn when the terminal is
 // resized, `q` (or Ctrl-C) quits and gives the terminal back as it was.
+#include <memory>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -108,17 +109,20 @@ int run_web(const DashboardOptions& o) {
 void add_dashboard_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand(
       "dashboard", "Watch training runs on a local web page (live, or after they ended); --tui: in the terminal");
-  static DashboardOptions web;
-  static bool tui = false;
-  cmd->add_option("runs", web.runs, "Run directories (several are overlaid)")->required();
-  cmd->add_option("--port", web.port, "Port (0 picks a free one)")->capture_default_str();
-  cmd->add_option("--host", web.host, "Address to listen on (default: this machine only)")->capture_default_str();
-  cmd->add_flag("--tui", tui, "Draw the run in this terminal (loss chart, stats, phases, latest sample)");
-  cmd->callback([&run] {
-    run = [] {
-      if (!tui) return run_web(web);
-      if (web.runs.size() != 1) fail("dashboard --tui shows one run; give one run directory");
-      return run_tui(web.runs[0]);
+  struct Options {
+    DashboardOptions web;
+    bool tui = false;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("runs", o->web.runs, "Run directories (several are overlaid)")->required();
+  cmd->add_option("--port", o->web.port, "Port (0 picks a free one)")->capture_default_str();
+  cmd->add_option("--host", o->web.host, "Address to listen on (default: this machine only)")->capture_default_str();
+  cmd->add_flag("--tui", o->tui, "Draw the run in this terminal (loss chart, stats, phases, latest sample)");
+  cmd->callback([&run, o] {
+    run = [o] {
+      if (!o->tui) return run_web(o->web);
+      if (o->web.runs.size() != 1) fail("dashboard --tui shows one run; give one run directory");
+      return run_tui(o->web.runs[0]);
     };
   });
 }

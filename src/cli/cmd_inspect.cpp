@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -17,20 +18,23 @@ namespace anetrain {
 
 void add_inspect_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("inspect", "Print (and verify) an anetrain checkpoint's header and tensors");
-  static std::string path;
-  static bool as_json = false;
-  cmd->add_option("path", path, ".anck file, checkpoint step directory, or run directory")->required();
-  cmd->add_flag("--json", as_json, "Machine-readable output");
-  cmd->callback([&run] {
-    run = [] {
+  struct Options {
+    std::string path;
+    bool as_json = false;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("path", o->path, ".anck file, checkpoint step directory, or run directory")->required();
+  cmd->add_flag("--json", o->as_json, "Machine-readable output");
+  cmd->callback([&run, o] {
+    run = [o] {
       namespace fs = std::filesystem;
       std::vector<std::string> files;
       std::error_code ec;
-      if (fs::is_regular_file(path, ec)) {
-        files.push_back(path);
+      if (fs::is_regular_file(o->path, ec)) {
+        files.push_back(o->path);
       } else {
-        const std::string model = find_model_anck(path);
-        if (model.empty()) fail(path + ": not an anetrain checkpoint, step directory or run directory");
+        const std::string model = find_model_anck(o->path);
+        if (model.empty()) fail(o->path + ": not an anetrain checkpoint, step directory or run directory");
         files.push_back(model);
         const auto step_dir = fs::path(model).parent_path();
         const auto state = step_dir / "state.anck";
@@ -43,7 +47,7 @@ void add_inspect_command(CLI::App& app, Command& run) {
       nlohmann::json all = nlohmann::json::array();
       for (const auto& f : files) {
         AnckReader r(f);
-        if (as_json) {
+        if (o->as_json) {
           nlohmann::json t = nlohmann::json::array();
           for (const auto& x : r.tensors())
             t.push_back({{"name", x.name}, {"dtype", x.dtype}, {"shape", x.shape}, {"offset", x.offset},
@@ -62,7 +66,7 @@ void add_inspect_command(CLI::App& app, Command& run) {
       }
       // ASCII only: C1 controls become \u0080…\u009f like the C0 ones; a file name that is not
       // UTF-8 shows U+FFFD instead of failing the dump.
-      if (as_json) std::cout << all.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
+      if (o->as_json) std::cout << all.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     };
   });

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -16,27 +17,30 @@ namespace anetrain {
 
 void add_metrics_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("metrics", "A run's telemetry as CSV: one row per step, one column per metric");
-  static std::string dir, out;
-  static bool csv = true;
-  cmd->add_option("run", dir, "Run directory (or its telemetry.jsonl)")->required();
-  cmd->add_flag("--csv", csv, "Comma-separated values (the format this build writes)");
-  cmd->add_option("-o,--output", out, "Write to FILE instead of stdout");
-  cmd->callback([&run] {
-    run = [] {
+  struct Options {
+    std::string dir, out;
+    bool csv = true;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("run", o->dir, "Run directory (or its telemetry.jsonl)")->required();
+  cmd->add_flag("--csv", o->csv, "Comma-separated values (the format this build writes)");
+  cmd->add_option("-o,--output", o->out, "Write to FILE instead of stdout");
+  cmd->callback([&run, o] {
+    run = [o] {
       // RUN is the telemetry file itself or the run directory holding it.
-      if (!out.empty()) refuse_output_over_input({out}, {dir, (std::filesystem::path(dir) / "telemetry.jsonl").string()});
-      const MetricsTable t = read_metrics(dir);
+      if (!o->out.empty()) refuse_output_over_input({o->out}, {o->dir, (std::filesystem::path(o->dir) / "telemetry.jsonl").string()});
+      const MetricsTable t = read_metrics(o->dir);
       for (const std::string& w : t.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const std::string text = metrics_csv(t);
-      if (out.empty()) {
+      if (o->out.empty()) {
         // A full disk behind `> file` is as much a failure as one behind -o.
         if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
           fail(std::string("standard output: write failed: ") + std::strerror(errno));
       } else {
-        AtomicFile f(out);
+        AtomicFile f(o->out);
         f.write(text.data(), text.size());
         f.commit();
-        std::fprintf(stderr, "wrote %s: %zu steps, %zu columns\n", out.c_str(), t.rows.size(), t.columns.size());
+        std::fprintf(stderr, "wrote %s: %zu steps, %zu columns\n", o->out.c_str(), t.rows.size(), t.columns.size());
       }
       return 0;
     };

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -16,35 +17,38 @@ namespace anetrain {
 
 void add_prepare_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("prepare", "Tokenize text / JSONL / TinyStories JSON into training shards");
-  static std::vector<std::string> inputs;
-  static std::string tokenizer;
-  static PrepareOptions opt;
-  cmd->add_option("inputs", inputs, "Input files (.txt, .jsonl, .json)")->required();
-  cmd->add_option("-z,--tokenizer", tokenizer, "tokenizer.json or llama2.c tokenizer.bin")->required();
-  cmd->add_option("-o,--out", opt.out_dir, "Output directory for train_*.bin / val_*.bin")->required();
-  cmd->add_option("--format", opt.format, "Shard format")->check(CLI::IsMember({"anetrain", "llama2c"}))->capture_default_str();
-  cmd->add_option("--val-frac", opt.val_frac, "Fraction of documents held out for validation")->capture_default_str()
+  struct Options {
+    std::vector<std::string> inputs;
+    std::string tokenizer;
+    PrepareOptions opt;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("inputs", o->inputs, "Input files (.txt, .jsonl, .json)")->required();
+  cmd->add_option("-z,--tokenizer", o->tokenizer, "tokenizer.json or llama2.c tokenizer.bin")->required();
+  cmd->add_option("-o,--out", o->opt.out_dir, "Output directory for train_*.bin / val_*.bin")->required();
+  cmd->add_option("--format", o->opt.format, "Shard format")->check(CLI::IsMember({"anetrain", "llama2c"}))->capture_default_str();
+  cmd->add_option("--val-frac", o->opt.val_frac, "Fraction of documents held out for validation")->capture_default_str()
       ->check(CLI::Range(0.0, 0.5));
-  cmd->add_flag("--doc-per-line", opt.doc_per_line, "Plain text: one document per line (default: per paragraph)");
-  cmd->add_option("--threads", opt.threads, "Tokenizer threads (0 = all cores)")->check(thread_count());
-  cmd->callback([&run] {
-    run = [] {
-      auto tok = load_tokenizer(tokenizer);
+  cmd->add_flag("--doc-per-line", o->opt.doc_per_line, "Plain text: one document per line (default: per paragraph)");
+  cmd->add_option("--threads", o->opt.threads, "Tokenizer threads (0 = all cores)")->check(thread_count());
+  cmd->callback([&run, o] {
+    run = [o] {
+      auto tok = load_tokenizer(o->tokenizer);
       const auto t0 = std::chrono::steady_clock::now();
-      PrepareSummary s = prepare(inputs, *tok, opt);
+      PrepareSummary s = prepare(o->inputs, *tok, o->opt);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       nlohmann::ordered_json summary = {{"documents", s.documents},       {"bytes", s.bytes},
                                         {"train_tokens", s.train_tokens}, {"val_tokens", s.val_tokens},
                                         {"bytes_per_token", s.bytes_per_token()},
                                         {"train_shards", s.train_shards}, {"val_shards", s.val_shards},
-                                        {"tokenizer", tokenizer},         {"vocab_size", tok->vocab_size()},
-                                        {"tokenizer_fingerprint", tok->fingerprint()}, {"format", opt.format}};
+                                        {"tokenizer", o->tokenizer},         {"vocab_size", tok->vocab_size()},
+                                        {"tokenizer_fingerprint", tok->fingerprint()}, {"format", o->opt.format}};
       const std::string text = summary.dump(2) + "\n";
-      write_file_atomic((std::filesystem::path(opt.out_dir) / "prepare.json").string(), text.data(), text.size());
+      write_file_atomic((std::filesystem::path(o->opt.out_dir) / "prepare.json").string(), text.data(), text.size());
       std::printf("%llu documents, %llu train + %llu val tokens, %.2f bytes/token, %.1f MB/s → %s\n",
                   (unsigned long long)s.documents, (unsigned long long)s.train_tokens,
                   (unsigned long long)s.val_tokens, s.bytes_per_token(), double(s.bytes) / 1e6 / secs,
-                  opt.out_dir.c_str());
+                  o->opt.out_dir.c_str());
       return 0;
     };
   });
@@ -58,20 +62,23 @@ void add_tokenizer_train_command(CLI::App& app, Command& run) {
     tok = app.add_subcommand("tokenizer", "Tokenizer tools");
   }
   auto* cmd = tok->add_subcommand("train", "Train a byte-fallback BPE tokenizer on a corpus");
-  static std::vector<std::string> corpus;
-  static std::string out;
-  static BpeTrainOptions opt;
-  cmd->add_option("corpus", corpus, "UTF-8 text files")->required();
-  cmd->add_option("--vocab", opt.vocab_size, "Vocabulary size (259+1 to 65536)")->capture_default_str();
-  cmd->add_option("-o,--out", out, "Output tokenizer.json (a tokenizer.bin is written next to it)")->required();
-  cmd->add_option("--coverage", opt.character_coverage, "Share of characters given their own piece")->capture_default_str()->check(within(Range{0, 1, true, false}));
-  cmd->callback([&run] {
-    run = [] {
-      BpeVocab v = train_bpe(corpus, opt);
-      write_bpe_tokenizer_json(v, out);
-      std::filesystem::path bin = std::filesystem::path(out).replace_extension(".bin");
+  struct Options {
+    std::vector<std::string> corpus;
+    std::string out;
+    BpeTrainOptions opt;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("corpus", o->corpus, "UTF-8 text files")->required();
+  cmd->add_option("--vocab", o->opt.vocab_size, "Vocabulary size (259+1 to 65536)")->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "Output tokenizer.json (a tokenizer.bin is written next to it)")->required();
+  cmd->add_option("--coverage", o->opt.character_coverage, "Share of characters given their own piece")->capture_default_str()->check(within(Range{0, 1, true, false}));
+  cmd->callback([&run, o] {
+    run = [o] {
+      BpeVocab v = train_bpe(o->corpus, o->opt);
+      write_bpe_tokenizer_json(v, o->out);
+      std::filesystem::path bin = std::filesystem::path(o->out).replace_extension(".bin");
       write_bpe_tokenizer_bin(v, bin.string());
-      std::printf("vocabulary %zu → %s and %s\n", v.pieces.size(), out.c_str(), bin.c_str());
+      std::printf("vocabulary %zu → %s and %s\n", v.pieces.size(), o->out.c_str(), bin.c_str());
       return 0;
     };
   });

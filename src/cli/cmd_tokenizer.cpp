@@ -7,6 +7,7 @@
 #include <iostream>
 #include <iterator>
 #include <fstream>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -141,24 +142,27 @@ int run_decode(const TokenizerOptions& o) {
 void add_tokenizer_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("tokenizer", "Encode text to token ids, or decode ids to text");
   cmd->require_subcommand(1);
-  static TokenizerOptions o;
+  struct Options {
+    TokenizerOptions o;
+  };
+  const auto o = std::make_shared<Options>();
   auto common = [](CLI::App* sub, const char* input_help, const char* json_help) {
-    sub->add_option("-z,--tokenizer", o.tokenizer, "llama2.c tokenizer.bin or HF tokenizer.json")->required();
-    sub->add_option("-i,--input", o.input, input_help);
-    sub->add_option("--vocab-size", o.vocab_size, "Entries to read from a tokenizer.bin (0: the whole file)")
+    sub->add_option("-z,--tokenizer", o->o.tokenizer, "llama2.c tokenizer.bin or HF tokenizer.json")->required();
+    sub->add_option("-i,--input", o->o.input, input_help);
+    sub->add_option("--vocab-size", o->o.vocab_size, "Entries to read from a tokenizer.bin (0: the whole file)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    sub->add_flag("--json", o.json, json_help);
+    sub->add_flag("--json", o->o.json, json_help);
   };
   auto* enc = cmd->add_subcommand("encode", "Text lines (stdin or -i) → one line of space-separated ids each");
   common(enc, "Read text from FILE instead of stdin", "Each input line is a JSON string (text may hold newlines)");
-  enc->add_flag("--bos", o.bos, "Start each line with BOS");
-  enc->add_flag("--eos", o.eos, "End each line with EOS");
-  enc->callback([&run] { run = [] { return run_encode(o); }; });
+  enc->add_flag("--bos", o->o.bos, "Start each line with BOS");
+  enc->add_flag("--eos", o->o.eos, "End each line with EOS");
+  enc->callback([&run, o] { run = [o] { return run_encode(o->o); }; });
 
   auto* dec = cmd->add_subcommand("decode", "Lines of space-separated ids (stdin or -i) → one text line each");
   common(dec, "Read ids from FILE instead of stdin", "Print each decoded text as a JSON string");
-  dec->callback([&run] { run = [] { return run_decode(o); }; });
+  dec->callback([&run, o] { run = [o] { return run_decode(o->o); }; });
 }
 
 }  // namespace anetrain
