@@ -1,6 +1,6 @@
-// Text generation over the training forward pass. This first version recomputes the whole
-// (causal) context for each new token — correct by construction, since position t's logits
-// depend only on tokens ≤ t — and is replaced by the KV-cache decoder (issue 5).
+// Text generation over the training forward pass: the whole (causal) context is recomputed for
+// each new token — correct by construction, since position t's logits depend only on tokens ≤ t,
+// and needing no KV cache. The quickstart's short sample uses it; gen/decoder.h is the fast path.
 #pragma once
 #include <functional>
 #include <vector>

@@ -1,6 +1,6 @@
 // ref causal attention with grouped KV heads. For query head h, kv head = h / (Hq/Hkv):
-// consecutive query heads share a kv head (Hugging Face repeat_kv; the seed tiled the other way
-// in its forward only — seed §12.3.1).
+// consecutive query heads share a kv head (Hugging Face repeat_kv; the original system tiled the
+// other way in its forward only, so its forward and backward disagreed).
 //   S = q·kᵀ/√hd (keys ≤ query), P = softmax(S), out = P·v
 //   dP = dout·vᵀ, dS = P⊙(dP − Σ_j dP_j P_j), dq = dS·k/√hd, dk = dSᵀ·q/√hd, dv = Pᵀ·dout
 #include <cmath>

@@ -1,6 +1,6 @@
 // ref RMSNorm. With r = 1/sqrt(mean(x²)+eps) and y_i = w_i·r·x_i:
-//   ∂L/∂x_i = r·(w_i·dy_i − x_i·r²/D · Σ_j dy_j·w_j·x_j)   (the exact form; the seed's CPU
-//   version multiplied the whole bracket by w_i, wrong whenever w ≠ 1 — seed §12.3.2)
+//   ∂L/∂x_i = r·(w_i·dy_i − x_i·r²/D · Σ_j dy_j·w_j·x_j)   (the exact form; the original system's CPU
+//   version multiplied the whole bracket by w_i, wrong whenever w ≠ 1)
 //   ∂L/∂w_i = Σ_rows dy_i·r·x_i
 #include <cmath>
 
