@@ -20,7 +20,8 @@
 #include "formats/load.h"
 #include "gen/decoder.h"
 #include "gen/sampler.h"
-#include "contract/backend.h"
+#include "gen/weight_form.h"
+#include "contract/registry.h"
 #include "model/transformer.h"
 #include "model/workspace.h"
 #include "telemetry/jsonl.h"
@@ -211,8 +212,13 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
                                         std::to_string(ctx));
     const int room = ctx - int(ids.size());
     const int budget = sp.max_tokens > 0 ? std::min(sp.max_tokens, room) : room;
-    Decoder dec(*m->backend, model_ref, int(ids.size()) + budget);
-    const float* logits = dec.feed(ids.data(), int(ids.size()));
+    // The weights in the form the backend decodes (as `anetrain generate` chooses): the model, or
+    // its fp32 matrices viewed as packed ones.
+    const std::unique_ptr<PackedModel> packed = decodes_packed(*m->backend) ? view_as_packed(model_ref) : nullptr;
+    const int max_ctx = int(ids.size()) + budget;
+    const auto dec = packed ? std::make_unique<Decoder>(*m->backend, *packed, max_ctx)
+                            : std::make_unique<Decoder>(*m->backend, model_ref, max_ctx);
+    const float* logits = dec->feed(ids.data(), int(ids.size()));
     Rng rng(sp.seed);
     const SamplingParams params{sp.temperature, sp.top_p, sp.top_k};
     std::vector<float> scratch;
@@ -224,7 +230,7 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
       if (n_generated) *n_generated = made + 1;
       if (callback && callback(user, next, piece.data(), piece.size()) != 0) break;
       prev = next;
-      if (made + 1 < budget) logits = dec.feed(next);
+      if (made + 1 < budget) logits = dec->feed(next);
     }
   });
 }

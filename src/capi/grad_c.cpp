@@ -88,7 +88,7 @@ anetrain_status anetrain_backward(anetrain_model* model, const int32_t* tokens, 
     const double l = forward(*m->backend, mm, ws);
     // fp16 backends (ane-sim): as `anetrain grad`, the largest power-of-two loss scale from 2^16
     // down whose gradients stay finite, then unscaled exactly; fp32 backends run once at scale 1.
-    double scale = m->backend->numerics().fp16 ? 65536.0 : 1.0;
+    double scale = m->backend->caps().numerics.fp16 ? 65536.0 : 1.0;
     for (;;) {
       mm.zero_grads();
       backward(*m->backend, mm, ws, float(scale));

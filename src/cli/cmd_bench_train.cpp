@@ -21,6 +21,7 @@
 #include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "cli/option_checks.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "formats/load.h"

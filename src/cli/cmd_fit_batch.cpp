@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/option_checks.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "data/token_list.h"
 #include "formats/load.h"

@@ -12,12 +12,14 @@
 
 #include "cli/commands.h"
 #include "cli/option_checks.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/load.h"
 #include "gen/chat.h"
 #include "gen/decoder.h"
 #include "gen/sampler.h"
+#include "gen/weight_form.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {
@@ -95,10 +97,10 @@ void add_generate_command(CLI::App& app, Command& run) {
       if (!(top_p > 0.0f && top_p <= 1.0f)) fail("generate: --top-p must be in (0, 1]");
       if (temperature < 0.0f) fail("generate: --temperature must be ≥ 0");
       auto be = make_backend(backend);
-      be->allow_program_fallback(!ane_strict);
-      // Backends that run fused stage programs (the ANE's) decode an fp32 Model through their
-      // stages; the others read the weights packed, in the format asked for.
-      const bool stages = be->runs_fused_stages();
+      if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!ane_strict);
+      // The weights packed in the format asked for, or fp32 for a backend that decodes through
+      // its fused stages.
+      const bool stages = !decodes_packed(*be);
       std::optional<WeightFormat> want;
       if (dtype != "auto") want = parse_weight_format(dtype);
       if (stages && want && *want != WeightFormat::f32)

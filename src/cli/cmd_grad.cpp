@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/option_checks.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "data/token_list.h"
 #include "formats/load.h"
@@ -38,7 +39,7 @@ void add_grad_command(CLI::App& app, Command& run) {
     run = [] {
       if (threads > 0) omp_set_num_threads(threads);
       auto be = make_backend(backend);
-      be->allow_program_fallback(!ane_strict);
+      if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!ane_strict);
       LoadedModel lm = load_model(model, seed);
       Model& m = *lm.model;
       const TokenList list = read_token_list(tokens, u16);
@@ -54,7 +55,7 @@ void add_grad_command(CLI::App& app, Command& run) {
       const double loss = forward(*be, m, ws);
       // fp16 backends: the trainer's loss scaling, for one step — the largest power-of-two scale
       // (from 2^16 down) whose gradients stay finite, then unscaled exactly.
-      double scale = be->numerics().fp16 ? 65536.0 : 1.0;
+      double scale = be->caps().numerics.fp16 ? 65536.0 : 1.0;
       for (;;) {
         m.zero_grads();
         backward(*be, m, ws, float(scale));

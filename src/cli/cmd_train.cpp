@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/option_checks.h"
-#include "backends/cpu/gemm.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "dist/comm.h"
 #include "telemetry/dashboard_server.h"
@@ -126,10 +126,10 @@ void add_train_command(CLI::App& app, Command& run) {
       auto serve_dashboard = [](const std::string& run_dir) {
         return dashboard ? start_dashboard(web, run_dir) : nullptr;
       };
-      // Unset: bf16 where the cpu backend has native bf16 products; other backends keep their own.
+      // Unset: the backend's preferred precision (cpu: bf16 where it has native bf16 products).
       auto resolved_precision = [&] {
         if (!precision.empty()) return precision;
-        return o.backend == "cpu" ? precision_name(default_precision()) : std::string("fp32");
+        return precision_name(preferred_precision(o.backend));
       };
       auto steps_of = [](const std::string& list) {
         std::vector<int64_t> v;

@@ -1,8 +1,9 @@
 // The kernel contract. Two levels:
 //   ops    — one function per piece of math, each with its backward (linear, rmsnorm, rope, ...);
 //   stages — whole blocks (attention block, FFN block; forward and backward). Each stage has a
-//            default made of ops (kernels/stages.cpp); a backend may override it with a fused
+//            default made of ops (contract/stages.cpp); a backend may override it with a fused
 //            kernel, which is how the ANE runs a block as one MIL program.
+// What a backend is beyond these — its precision, numerics, optional interfaces — is caps().
 // Layout: fp32, row-major. N = B*T rows. Dimension letters: B,T,D,Hq,Hkv,hd,F,V.
 // Gradient convention: parameter gradients accumulate (+=) so micro-batches sum; activation
 // gradients overwrite unless the argument is called *_acc.
@@ -13,84 +14,22 @@
 #include <utility>
 #include <vector>
 
-#include "core/dtype.h"
+#include "contract/capabilities.h"
 #include "contract/packed.h"
 #include "contract/stages.h"
 
 namespace anetrain {
 
-// What precision a backend computes in, and so how closely it can follow `ref`.
-struct Numerics {
-  bool fp16 = false;          // stages run in fp16 (training then needs loss scaling)
-  double stage_rtol = 1e-4;   // a stage's outputs and gradients vs ref, relative to each tensor's scale
-  double linear_rtol = 1e-4;  // the same for the linear ops (bf16 products round their inputs)
-};
-
-// The model's fp32 master weights as one arena (Model::params) and the version that names their
-// current values (Model::version: moved by init, checkpoint load and every optimizer step).
-struct WeightsView {
-  const float* data = nullptr;
-  size_t count = 0;
-  uint64_t version = 0;
-  // Through integers: ordering pointers into unrelated buffers is unspecified in C++.
-  bool contains(const float* p, size_t n) const {
-    const auto a = reinterpret_cast<uintptr_t>(data), q = reinterpret_cast<uintptr_t>(p);
-    return data && q >= a && q - a + n * sizeof(float) <= count * sizeof(float);
-  }
-};
-
-// Time spent in one fused kernel since the last take_kernel_timings(): evaluations, the time the
-// executor ran (eval_ms) and the time spent packing inputs and unpacking outputs (io_ms).
-// One program the hardware rejected, and the stage that runs on the CPU instead.
-struct ProgramFallback {
-  std::string program;  // the program's name, e.g. "attention_bwd", "linear_768x2048"
-  std::string kernel;   // the stage's kernel in telemetry: "attention_bwd", "qkv_fwd", ...
-  std::string step;     // "compile" (compile or load) or "evaluate"
-  std::string reason;   // the runtime's error (NSError description, domain, code on a Mac)
-  std::string kept;     // where the rejected program's .mil and weights were kept, "" if not
-};
-
-struct KernelTiming {
-  std::string name;
-  int64_t calls = 0;
-  double eval_ms = 0, io_ms = 0, flops = 0;
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  virtual Numerics numerics() const { return {}; }
+  // What the backend is and which optional interfaces it has (contract/capabilities.h).
+  virtual Capabilities caps() = 0;
   // Called by forward(), backward() and the decoder before they run. A backend that keeps derived
   // copies of the weights (the ANE's staged inputs, cpu-bf16's bf16 copy) rebuilds them when the
   // version moved; the others ignore it.
   virtual void sync_weights(const WeightsView& w) {}
-  // A backend that keeps a bf16 copy of the weight arena for its products returns it here (room
-  // for w.count values; nullptr when it keeps none), so that the optimizer can write the new
-  // weights' bf16 values in the same pass that computes them instead of the backend reading the
-  // whole arena again before the next product. weights_bf16_mirror_filled(version) then marks
-  // the copy as that of weights `version`.
-  virtual uint16_t* weights_bf16_mirror(const WeightsView& w) { return nullptr; }
-  virtual void weights_bf16_mirror_filled(uint64_t version) {}
-  // True for a backend whose fused stage programs are its point (the ANE's): the decoder then runs
-  // their stages on fp32 weights instead of the packed products.
-  virtual bool runs_fused_stages() const { return false; }
-  // Backends that run stages as compiled programs: compile every program a training step at
-  // these block shapes runs, before step 0, so that all the programs the hardware rejects are
-  // known — and reported together — at once; likewise the one-token programs of each layer before
-  // the first generated token. Default: nothing to prepare.
-  virtual void prepare_training(const BlockDims& d) {}
-  virtual void prepare_decoding(const BlockDims& d, const LayerTensors& w) {}
-  // A stage whose program the hardware rejects (compile, load or evaluate) runs on the CPU
-  // instead; with fallback off, a rejection is an error.
-  virtual void allow_program_fallback(bool allowed) {}
-  // The stages that fell back since the last call, for telemetry and the progress line.
-  virtual std::vector<ProgramFallback> take_fallbacks() { return {}; }
-  // Per-kernel timings of a backend that runs fused kernels (empty for the others); resets them.
-  virtual std::vector<KernelTiming> take_kernel_timings() { return {}; }
-  // The backend's measured matrix-product rate in GFLOP/s at a large, well-shaped product in its
-  // precision (the dashboard's utilisation is a step's GFLOP/s over this); 0 = not measured.
-  virtual double matrix_peak_gflops() { return 0; }
 
   // ---- ops ----
   // y(N,out) = x(N,in) · W(out,in)ᵀ
@@ -159,7 +98,7 @@ class Backend {
     packed_linear_ref(x, N, W, y, parts);
   }
 
-  // ---- stages (defaults composed of the ops above, in kernels/stages.cpp) ----
+  // ---- stages (defaults composed of the ops above, in contract/stages.cpp) ----
   // The classifier and its loss: logits = xf(N,D)·W(V,D)ᵀ, losses(N) = softmax cross-entropy of
   // each row against targets, lse(N) = each row's log-sum-exp (saved for backward). `scratch`
   // holds classifier_scratch_floats(N, V) floats and is the stage's own from fwd to bwd. The
@@ -207,11 +146,5 @@ void attention_core_fwd(Backend& be, const BlockDims& d, const LayerTensors& w, 
 std::pair<const float*, const float*> attention_core_bwd(Backend& be, const BlockDims& d, const LayerTensors& w,
                                                         const LayerTensors& g, const AttentionSaved& s,
                                                         AttentionScratch& k);
-
-std::vector<std::string> backend_names();  // the ones built into this binary
-// Throws an Error listing backend_names() when the name is unknown.
-std::unique_ptr<Backend> make_backend(const std::string& name);
-// The backend `name` computing its matrix products in `precision` (bf16: the cpu backend only).
-std::unique_ptr<Backend> make_backend(const std::string& name, Precision precision);
 
 }  // namespace anetrain

@@ -100,10 +100,11 @@ const float* Decoder::feed(const int32_t* tokens, int n) {
         // Every layer's one-token programs before the first token: a backend that compiles them
         // learns about every rejection at once (and falls back, or refuses, before any output).
         BlockDims one = block_dims(c, 1, 1);
-        for (int l = 0; l < c.n_layers; ++l) {
-          one.layer = l;
-          be_.prepare_decoding(one, m_->w.layers[l]);
-        }
+        if (CompiledPrograms* programs = be_.caps().programs)
+          for (int l = 0; l < c.n_layers; ++l) {
+            one.layer = l;
+            programs->prepare_decoding(one, m_->w.layers[l]);
+          }
         decode_prepared_ = true;
       }
       be_.embedding_fwd(tokens + done, m_->w.embedding, x_, T, c.dim);

@@ -50,7 +50,24 @@ int default_q8_group(const ModelConfig& c) {
 
 bool q8_fits(const MatrixRef& m, int group) { return group > 0 && m.cols % group == 0; }
 
+std::unique_ptr<PackedModel> view_as_packed(const Model& m) {
+  auto pm = std::make_unique<PackedModel>(m.cfg);
+  for (size_t i = 0; i < pm->table.specs().size(); ++i) {
+    const ParamSpec& s = pm->table.specs()[i];
+    MatrixRef& t = pm->tensors[i];
+    t.rows = s.is_matrix() ? int(s.shape[0]) : 1;
+    t.cols = int(s.shape.back());
+    t.data = m.params.data() + s.offset;
+  }
+  return pm;
+}
+
 std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat format, int group) {
+  if (format == WeightFormat::f32) {
+    auto pm = view_as_packed(*m);
+    pm->keep(std::move(m));
+    return pm;
+  }
   auto pm = std::make_unique<PackedModel>(m->cfg);
   pm->format = format;
   if (format == WeightFormat::q8_0) {
@@ -65,10 +82,6 @@ std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat f
     t.rows = s.is_matrix() ? int(s.shape[0]) : 1;
     t.cols = int(s.shape.back());
     const size_t n = s.numel();
-    if (format == WeightFormat::f32) {
-      t.data = src;  // a view: pm keeps m below
-      continue;
-    }
     // Gains, and a matrix whose rows do not split into whole groups (stories260K's 172-wide down
     // projection), stay fp32.
     if (!s.is_matrix() || (format == WeightFormat::q8_0 && !q8_fits(t, pm->group))) {
@@ -94,7 +107,6 @@ std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat f
       t.group = pm->group;
     }
   }
-  if (format == WeightFormat::f32) pm->keep(std::move(m));
   return pm;
 }
 

@@ -57,5 +57,8 @@ bool q8_fits(const MatrixRef& m, int group);
 
 // The matrices of `m` in `format` (group for Q8_0; 0 = default_q8_group). fp32 keeps `m` and views it.
 std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat format, int group = 0);
+// The fp32 matrices of `m` as a PackedModel that views them, for a caller that keeps `m` itself
+// (and keeps it alive and in place while the view is used).
+std::unique_ptr<PackedModel> view_as_packed(const Model& m);
 
 }  // namespace anetrain

@@ -1,4 +1,4 @@
-// Dynamic loss scaling for backends that compute in fp16 (Backend::numerics().fp16): the loss —
+// Dynamic loss scaling for backends that compute in fp16 (Capabilities::numerics.fp16): the loss —
 // and so every gradient — is multiplied by a power of two large enough that small gradients do
 // not underflow fp16, and unscaled (exactly) before clipping, so the optimizer sees the numbers
 // an fp32 backend would give. A step whose loss is finite but whose gradients overflowed is

@@ -63,9 +63,10 @@ double AdamW::step(Model& m, Backend& be) {
 }
 
 void AdamW::step_with_norm(Model& m, double norm, Backend& be) {
-  uint16_t* mirror = be.weights_bf16_mirror({m.params.data(), m.params.size(), m.version});
-  step_with_norm(m, norm, mirror);
-  if (mirror) be.weights_bf16_mirror_filled(m.version);
+  WeightMirror* mirror = be.caps().weight_mirror;
+  uint16_t* bf16 = mirror ? mirror->bf16_copy({m.params.data(), m.params.size(), m.version}) : nullptr;
+  step_with_norm(m, norm, bf16);
+  if (bf16) mirror->copy_filled(m.version);
 }
 
 void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror) {

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "contract/registry.h"
 #include "core/error.h"
 #include "data/corpus_fetch.h"
 #include "data/prepare.h"

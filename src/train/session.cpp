@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cpu/gemm.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/warn.h"
@@ -84,7 +85,8 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
   }
-  if (o_.backend == "cpu-bf16") fail("train: use --backend cpu --precision bf16 (cpu-bf16 is the tests' name for it)");
+  if (const BackendEntry* e = find_backend(o_.backend); e && !e->users_ask.empty())
+    fail("train: use " + std::string(e->users_ask) + " (" + o_.backend + " is the tests' name for it)");
   be_ = make_backend(o_.backend, parse_precision(o_.precision));
 
   // ---- model, data, optimizer ----
@@ -122,8 +124,10 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
   ws_->act_clip = float(o_.act_clip);
   // Every program a step runs is compiled now, not at step 1: all rejections are known (and with
   // --ane-strict refused) before anything trains.
-  be_->allow_program_fallback(!o_.ane_strict);
-  be_->prepare_training(ws_->dims);
+  if (CompiledPrograms* programs = be_->caps().programs) {
+    programs->allow_program_fallback(!o_.ane_strict);
+    programs->prepare_training(ws_->dims);
+  }
   sampler_ = std::make_unique<WindowSampler>(train_src_, o_.seq, o_.sampling, o_.seed);
   opt_ = std::make_unique<AdamW>(m, o_.opt);
 
@@ -159,7 +163,7 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
                            {"compact_vocab", vc ? vc->size() : 0}, {"backend", be_->name()},
                            {"precision", o_.precision}, {"gemm_isa", gemm_isa()},
                            {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
-                           {"matrix_peak_gflops", be_->matrix_peak_gflops() * ranks()}, {"power_source", power_->description()},
+                           {"matrix_peak_gflops", matrix_peak_gflops(be_->caps()) * ranks()}, {"power_source", power_->description()},
                      {"world_size", ranks()}, {"ranks", hosts},
                      {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
   for (const std::string& w : pending_warnings_) emit("warning", {{"step", st_.step}, {"text", w}});
@@ -185,7 +189,7 @@ TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool v
             std::to_string(o_.accum) + " windows (was " + std::to_string(trained_with) + " × …); the learning-rate "
             "schedule and the window sequence go on from where they were");
 
-  scaling_.enabled = be_->numerics().fp16;
+  scaling_.enabled = be_->caps().numerics.fp16;
   scaling_.initial = o_.loss_scale;
   scaling_.window = o_.loss_scale_window;
   begin_loss_scaling(scaling_, st_);
@@ -223,7 +227,7 @@ StepReport TrainSession::step() {
   // (which decodes through the same kernels) before it.
   cpu_use_.percent_since_last();
   power_->since_last();
-  be_->take_kernel_timings();
+  take_kernel_timings(be_->caps());
   double t_data = 0, t_fwd = 0, t_bwd = 0;
   ws.classifier_ms = 0;
   m.zero_grads();
@@ -322,7 +326,7 @@ StepReport TrainSession::step() {
                       {"cpu_pct", cpu_use_.percent_since_last()},
                       {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
                       {"power_parts", power_parts},
-                      {"kernels", kernels_json(be_->take_kernel_timings())}};
+                      {"kernels", kernels_json(take_kernel_timings(be_->caps()))}};
   if (sync_) event["ranks"] = per_rank;  // per rank: its forward+backward and all-reduce wait
   emit("step", std::move(event));
   if (overflow) {

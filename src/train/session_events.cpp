@@ -80,7 +80,7 @@ void TrainSession::watch_disk_space() {
 }
 
 void TrainSession::report_fallbacks() {
-  for (const ProgramFallback& f : be_->take_fallbacks()) {
+  for (const ProgramFallback& f : take_fallbacks(be_->caps())) {
     ++fallbacks_;
     emit("ane_fallback", {{"step", st_.step}, {"program", f.program}, {"kernel", f.kernel}, {"at", f.step},
                           {"reason", f.reason}, {"kept", f.kept}, {"total", fallbacks_}});

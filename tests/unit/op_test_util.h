@@ -63,8 +63,9 @@ double max_abs(const float* p, size_t n);
 // The message of the anetrain::Error that f throws; "" when it throws none.
 std::string error_of(const std::function<void()>& f);
 
-// Every built-in backend except ref (the oracle), plus cpu-bf16 (--precision bf16's backend,
-// not a user-facing name): what the contract tests run against ref.
+// Every backend built into this binary except ref (the oracle), from the registry's table: the
+// listed ones and the variants users reach through options (cpu-bf16, --precision bf16's
+// backend). What the contract tests run against ref; a new backend's table line adds it here.
 std::vector<std::string> tested_backends();
 
 // gtest parameter name for a (backend, case) pair: "cpu_bf16_stories110m".

@@ -9,7 +9,7 @@
 #include <string>
 #include <tuple>
 
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "op_test_util.h"
 
 namespace anetrain::test {
@@ -60,7 +60,7 @@ TEST_P(ClassifierVsRef, ForwardAndBackward) {
     b.classifier_loss_bwd(xf.data(), W.data(), tg.data(), lse[k].data(), scale, dxf[k].data(), dW[k].data(),
                           scratch.data(), c.N, c.D, c.V);
   }
-  const double tol = std::max(kTol, be->numerics().stage_rtol);
+  const double tol = std::max(kTol, be->caps().numerics.stage_rtol);
   EXPECT_TRUE(all_close(tag + " losses", losses[1], losses[0], tol));
   EXPECT_TRUE(all_close(tag + " lse", lse[1], lse[0], tol));
   EXPECT_TRUE(all_close(tag + " dxf", dxf[1], dxf[0], tol));

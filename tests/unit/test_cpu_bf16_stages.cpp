@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "op_test_util.h"
 
 namespace anetrain::test {

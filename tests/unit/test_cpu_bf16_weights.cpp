@@ -10,7 +10,7 @@
 #include "core/dtype.h"
 #include "core/rng.h"
 #include "backends/cpu/cpu_backend.h"
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "model/workspace.h"
@@ -49,7 +49,7 @@ TEST(CpuBf16Weights, CopyFollowsTheVersionAndMatchesPerCallConversion) {
   std::vector<float> y_ref(size_t(N) * out);
   ref->linear_fwd(x.data(), W, y_ref.data(), N, in, out);
   EXPECT_TRUE(all_close("cpu-bf16 arena product vs ref", y_arena.data(), y_ref.data(), y_ref.size(),
-                        be->numerics().linear_rtol));
+                        be->caps().numerics.linear_rtol));
   EXPECT_FALSE(all_close("cpu-bf16 differs from fp32", y_arena.data(), y_ref.data(), y_ref.size(), 1e-6));
 }
 

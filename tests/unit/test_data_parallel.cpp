@@ -12,7 +12,7 @@
 #include "core/rng.h"
 #include "data/sampler.h"
 #include "dist/grad_sync.h"
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "model/workspace.h"

@@ -12,7 +12,7 @@
 #include <tuple>
 #include <vector>
 
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "op_test_util.h"
 #include "packed_test_util.h"
 

@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "op_test_util.h"

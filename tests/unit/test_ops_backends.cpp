@@ -7,7 +7,7 @@
 #include <string>
 #include <tuple>
 
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "model/config.h"
 #include "op_test_util.h"
 
@@ -59,7 +59,7 @@ TEST_P(OpsVsRef, Linear) {
   Guarded y(size_t(N) * out, kGarbage), y_ref(size_t(N) * out, kGarbage);
   be->linear_fwd(x.data(), W.data(), y.data(), N, in, out);
   ref->linear_fwd(x.data(), W.data(), y_ref.data(), N, in, out);
-  const double tol = std::max(kTol, be->numerics().linear_rtol);
+  const double tol = std::max(kTol, be->caps().numerics.linear_rtol);
   EXPECT_TRUE(all_close(tag("linear_fwd y"), y, y_ref, tol));
   EXPECT_TRUE(y.intact(tag("linear_fwd y")));
 

@@ -11,7 +11,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "contract/backend.h"
+#include "contract/registry.h"
 #include "op_test_util.h"
 
 namespace anetrain::test {
@@ -115,7 +115,7 @@ class StagesVsRef : public ::testing::TestWithParam<std::tuple<std::string, Stag
 
   // kTol for fp32 backends; an fp16 backend states its own bound (Backend::numerics).
   void compare(const Pool& got, const Pool& want, const std::vector<std::string>& names, double tol = -1) {
-    if (tol < 0) tol = std::max(kTol, be->numerics().stage_rtol);
+    if (tol < 0) tol = std::max(kTol, be->caps().numerics.stage_rtol);
     for (const auto& n : names) EXPECT_TRUE(all_close(tag(n), got.t.at(n), want.t.at(n), tol));
   }
 

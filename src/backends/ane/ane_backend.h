@@ -18,15 +18,21 @@
 
 namespace anetrain {
 
-class AneBackend : public CpuBackend {
+class AneBackend : public CpuBackend, public CompiledPrograms {
  public:
   AneBackend(std::string name, std::unique_ptr<ane::Executor> executor);
   std::string name() const override { return name_; }
   // fp16 storage: each stage's result carries a few fp16 roundings (unit roundoff 2^-11 ≈ 4.9e-4)
   // through chains of up to ~10 ops and one softmax; 2e-2 of a tensor's scale bounds that with
   // margin while a wrong pairing, sign or transpose misses it by orders of magnitude.
-  Numerics numerics() const override { return {true, 2e-2}; }
-  bool runs_fused_stages() const override { return true; }
+  Capabilities caps() override {
+    Capabilities c;
+    c.numerics = {true, 2e-2};
+    c.fused_stages = true;
+    c.profiler = this;
+    c.programs = this;
+    return c;
+  }
 
   void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                            AttentionSaved& s) override;

@@ -23,19 +23,20 @@ inline void zero_strided_rows(float* p, int rows, size_t stride, int width) {
 void rmsnorm_fwd_to_bf16(const float* x, const float* w, uint16_t* y, float* rstd, int N, int D, float eps);
 void scale_to_bf16(const float* x, float alpha, uint16_t* y, size_t n);
 
-// Not final: the ANE backends inherit its ops and override the stages.
-class CpuBackend : public Backend {
+// Not final: the ANE backends inherit its ops and override the stages. In bf16 it keeps a bf16
+// copy of the weights that the optimizer refills (WeightMirror); it measures its matrix peak.
+class CpuBackend : public Backend, public WeightMirror, public Profiler {
  public:
   explicit CpuBackend(Precision p = Precision::fp32) : precision_(p) {}
   std::string name() const override { return precision_ == Precision::bf16 ? "cpu-bf16" : "cpu"; }
-  Numerics numerics() const override;
+  Capabilities caps() override;
   double matrix_peak_gflops() override;
   void sync_weights(const WeightsView& w) override;
-  uint16_t* weights_bf16_mirror(const WeightsView& w) override;
-  void weights_bf16_mirror_filled(uint64_t version) override { mirror_version_ = version; }
+  uint16_t* bf16_copy(const WeightsView& w) override;
+  void copy_filled(uint64_t version) override { mirror_version_ = version; }
   Precision precision() const { return precision_; }
   // How many times the bf16 weight copy was made by converting the whole arena (not counting the
-  // optimizer's refills through weights_bf16_mirror): tests check the refill is what is used.
+  // optimizer's refills through the WeightMirror): tests check the refill is what is used.
   uint64_t bf16_weight_conversions() const { return mirror_conversions_; }
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;
   void linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) override;

@@ -11,17 +11,20 @@
 
 namespace anetrain {
 
-Numerics CpuBackend::numerics() const {
-  Numerics n;
+Capabilities CpuBackend::caps() {
+  Capabilities c;
+  c.precision = precision_;
+  c.profiler = this;
   if (precision_ == Precision::bf16) {
+    c.weight_mirror = this;
     // Rounding both inputs to 8 mantissa bits moves each term by ≤ 2⁻⁸ relative; over K
     // random-sign terms a product drifts by ~2⁻⁸·√K·|term|. Measured against ref at the odd and
     // real shapes: ≤ 2.9e-3 of the output's scale for one product, ≤ 1.1e-2 for a block's
     // gradients (which chain three to five products). The bound for bf16 is 2e-2.
-    n.linear_rtol = 1e-2;
-    n.stage_rtol = 2e-2;
+    c.numerics.linear_rtol = 1e-2;
+    c.numerics.stage_rtol = 2e-2;
   }
-  return n;
+  return c;
 }
 
 double CpuBackend::matrix_peak_gflops() {
@@ -52,7 +55,7 @@ namespace {
 constexpr size_t kMirrorMaxBytes = size_t(512) << 20;
 }  // namespace
 
-uint16_t* CpuBackend::weights_bf16_mirror(const WeightsView& w) {
+uint16_t* CpuBackend::bf16_copy(const WeightsView& w) {
   if (precision_ != Precision::bf16 || w.count * sizeof(uint16_t) > kMirrorMaxBytes) return nullptr;
   mirror_.resize(w.count);
   mirror_version_ = 0;  // no version's copy until the caller says it filled it

@@ -8,6 +8,7 @@ namespace anetrain {
 class RefBackend final : public Backend {
  public:
   std::string name() const override { return "ref"; }
+  Capabilities caps() override { return {}; }  // fp32, the tolerances others are held to; nothing optional
   void linear_fwd(const float* x, const float* W, float* y, int N, int in, int out) override;
   void linear_bwd_x(const float* dy, const float* W, float* dx, int N, int in, int out, bool accumulate) override;
   void linear_bwd_w(const float* dy, const float* x, float* dW, int N, int in, int out) override;

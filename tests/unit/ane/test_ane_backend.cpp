@@ -10,6 +10,7 @@
 
 #include "backends/ane/layer_programs.h"
 #include "backends/ane/ane_backend.h"
+#include "contract/registry.h"
 #include "gen/decoder.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -100,20 +101,20 @@ BlockDims qwen3_06b(int T) { return BlockDims{1, T, 1024, 16, 8, 128, 3072, 1e-6
 TEST(AneSimBackend, Stories110mLayerAtT256MatchesRef) {
   auto ane = make_ane_sim_backend(), ref = make_backend("ref");
   BlockDims d = stories110m(256);
-  expect_close(run_layer(*ane, d, 1, false), run_layer(*ref, d, 1, true), ane->numerics().stage_rtol, "stories110m");
+  expect_close(run_layer(*ane, d, 1, false), run_layer(*ref, d, 1, true), ane->caps().numerics.stage_rtol, "stories110m");
 }
 
 TEST(AneSimBackend, Qwen3LayerAtT256MatchesRef) {
   auto ane = make_ane_sim_backend(), ref = make_backend("ref");
   BlockDims d = qwen3_06b(256);
-  expect_close(run_layer(*ane, d, 2, false), run_layer(*ref, d, 2, true), ane->numerics().stage_rtol, "qwen3-0.6b");
+  expect_close(run_layer(*ane, d, 2, false), run_layer(*ref, d, 2, true), ane->caps().numerics.stage_rtol, "qwen3-0.6b");
 }
 
 TEST(AneSimBackend, InterleavedRopeWithGqaAndQkNormMatchesRef) {
   // The combination the two real models do not cover: interleaved pairs with GQA 4 and QK-norm.
   auto ane = make_ane_sim_backend(), ref = make_backend("ref");
   BlockDims d{2, 32, 96, 8, 2, 16, 80, 1e-5f, 0.5f, 5e5f, RopeStyle::interleaved, true};
-  expect_close(run_layer(*ane, d, 3, false), run_layer(*ref, d, 3, true), ane->numerics().stage_rtol, "gqa4");
+  expect_close(run_layer(*ane, d, 3, false), run_layer(*ref, d, 3, true), ane->caps().numerics.stage_rtol, "gqa4");
 }
 
 TEST(AneSimBackend, UnalignedShapesArePaddedInsideThePrograms) {
@@ -121,15 +122,15 @@ TEST(AneSimBackend, UnalignedShapesArePaddedInsideThePrograms) {
   // (inner dimensions padded to 96 and 128), hd = 12 (heads padded to 32 wide), GQA 3, QK-norm.
   auto ane = make_ane_sim_backend(), ref = make_backend("ref");
   BlockDims d{2, 40, 72, 6, 2, 12, 100, 1e-5f, 1.0f, 1e4f, RopeStyle::half, true};
-  expect_close(run_layer(*ane, d, 4, false), run_layer(*ref, d, 4, true), ane->numerics().stage_rtol, "unaligned");
+  expect_close(run_layer(*ane, d, 4, false), run_layer(*ref, d, 4, true), ane->caps().numerics.stage_rtol, "unaligned");
   BlockDims i = d;
   i.rope = RopeStyle::interleaved;
   i.qk_norm = false;
-  expect_close(run_layer(*ane, i, 5, false), run_layer(*ref, i, 5, true), ane->numerics().stage_rtol, "unaligned-il");
+  expect_close(run_layer(*ane, i, 5, false), run_layer(*ref, i, 5, true), ane->caps().numerics.stage_rtol, "unaligned-il");
   // An FFN too wide for one input (T + 3F > 16384 columns): gate, up and down as three products.
   BlockDims wide{1, 40, 64, 2, 2, 32, 5500, 1e-5f, 1.0f, 1e4f, RopeStyle::half, false};
   ASSERT_FALSE(ane::ffn_fused(ane::LayerShape::from(wide)));
-  expect_close(run_layer(*ane, wide, 6, false), run_layer(*ref, wide, 6, true), ane->numerics().stage_rtol, "wide-ffn");
+  expect_close(run_layer(*ane, wide, 6, false), run_layer(*ref, wide, 6, true), ane->caps().numerics.stage_rtol, "wide-ffn");
 }
 
 TEST(AneSimBackend, CompilesExactlyItsLayerPlan) {

@@ -10,6 +10,7 @@
 #include "backends/ane/runtime/fake_api.h"
 #include "backends/ane/runtime/runtime.h"
 #include "backends/ane/ane_backend.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -52,7 +53,7 @@ Pass forward_backward(Backend& be, const ModelConfig& cfg = preset_config("stori
     ws.inputs[i] = int32_t((i * 37 + 5) % size_t(m.cfg.vocab_size));
     ws.targets[i] = int32_t((i * 53 + 3) % size_t(m.cfg.vocab_size));
   }
-  be.prepare_training(ws.dims);
+  if (CompiledPrograms* programs = be.caps().programs) programs->prepare_training(ws.dims);
   m.zero_grads();
   Pass r;
   r.loss = forward(be, m, ws);

@@ -13,6 +13,7 @@
 #include "backends/ane/runtime/runtime.h"
 #include "mil/sim/fp16.h"
 #include "backends/ane/ane_backend.h"
+#include "contract/registry.h"
 #include "core/mapped_file.h"
 
 #include "../op_test_util.h"
