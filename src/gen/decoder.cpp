@@ -38,16 +38,7 @@ void Decoder::plan() {
   const ModelConfig& c = cfg_;
   const size_t C = size_t(max_chunk_), D = c.dim, kvd = c.kv_dim();
   const size_t ctx = size_t(max_ctx_);
-  // One allocation, planned as in Workspace: count first, then hand out slices.
-  size_t cursor = 0;
-  float* base = nullptr;
-  auto take = [&](size_t n) -> float* {
-    float* p = base ? base + cursor : nullptr;
-    cursor += (n + 15) & ~size_t(15);
-    return p;
-  };
-  auto slices = [&] {
-    cursor = 0;
+  arena_.plan([&](const TakeFloats& take) {
     cache_.assign(c.n_layers, KvCacheLayer{});
     for (auto& l : cache_) l = KvCacheLayer{take(ctx * kvd), take(ctx * kvd), max_ctx_};
     x_ = take(C * D);
@@ -59,11 +50,7 @@ void Decoder::plan() {
     xf_ = take(D);
     rstd_ = take(1);
     logits_ = take(size_t(c.vocab_size));
-  };
-  slices();
-  arena_.assign(cursor + 16, 0.0f);
-  base = arena_.data();
-  slices();
+  });
 }
 
 void Decoder::layers_with_stages(const BlockDims& dims) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "contract/backend.h"
+#include "model/arena.h"
 #include "model/model.h"
 #include "model/packed_model.h"
 
@@ -45,7 +46,7 @@ class Decoder {
   int max_ctx_, max_chunk_, pos_ = 0;
   bool decode_prepared_ = false;  // the backend compiled every layer's one-token programs
   std::vector<PackedLayerWeights> layers_;
-  std::vector<float> arena_;
+  PlannedArena arena_;
   std::vector<KvCacheLayer> cache_;
   AttentionSaved attn_{};
   FfnSaved ffn_{};

@@ -18,16 +18,7 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
   targets.assign(N, 0);
   logit_targets.assign(N, 0);
 
-  // Two passes over the same plan: the first only counts, the second hands out pointers.
-  size_t cursor = 0;
-  float* base = nullptr;
-  auto take = [&](size_t n) -> float* {
-    float* p = base ? base + cursor : nullptr;
-    cursor += (n + 15) & ~size_t(15);  // 64-byte aligned slices
-    return p;
-  };
-  auto plan = [&] {
-    cursor = 0;
+  arena_.plan([&](const TakeFloats& take) {
     x.assign(L + 1, nullptr);
     x_mid.assign(L, nullptr);
     attn.assign(L, AttentionSaved{});
@@ -65,11 +56,7 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
     dxf = take(N * D);
     dx_a = take(N * D);
     dx_b = take(N * D);
-  };
-  plan();
-  arena_.assign(cursor + 16, 0.0f);
-  base = arena_.data();
-  plan();
+  });
 }
 
 }  // namespace anetrain

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "contract/stages.h"
+#include "model/arena.h"
 #include "model/config.h"
 #include "model/vocab_compaction.h"
 
@@ -52,10 +53,10 @@ struct Workspace {
   // Runtime options and counters (not planned memory):
   float act_clip = 0;         // > 0: clamp the residual stream to ±act_clip after every block
   double classifier_ms = 0;   // time in the classifier + loss, forward and backward, accumulated
-  size_t floats() const { return arena_.size(); }
+  size_t floats() const { return arena_.floats(); }
 
  private:
-  std::vector<float> arena_;
+  PlannedArena arena_;
 };
 
 }  // namespace anetrain
