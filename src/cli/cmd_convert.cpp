@@ -15,6 +15,7 @@
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/load.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {

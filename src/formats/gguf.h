@@ -140,13 +140,8 @@ struct GgufTensorOut {
 void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const std::vector<GgufTensorOut>& tensors,
                 uint32_t alignment = 32);
 
-// Tokenizer conversions. From a llama2.c tokenizer.bin or a byte-level tokenizer.json (sniffed
-// by content); and a "llama" GGUF vocabulary back to tokenizer.bin, byte for byte as llama2.c's
-// tokenizer.py writes it.
-GgufTokenizer gguf_tokenizer_from_file(const std::string& path, int vocab_size);
 // tokenizer.ggml.model of a GGUF file that carries a vocabulary ("llama", "gpt2"); "" when `path`
-// is not a GGUF file or has none.
+// is not a GGUF file or has none. (Conversions to and from tokenizer files: tokenizer/gguf_vocab.h.)
 std::string gguf_tokenizer_kind(const std::string& path);
-void write_gguf_tokenizer_as_llama2c(const GgufTokenizer& t, const std::string& path);
 
 }  // namespace anetrain

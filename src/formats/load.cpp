@@ -5,10 +5,10 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "formats/checkpoint_model.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
-#include "train/checkpoint.h"
 
 namespace anetrain {
 

@@ -7,15 +7,14 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/sp_bpe.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {
 
-// Defined in hf_tokenizer.cpp and formats/gguf_tokenizer.cpp; declared here so this file does not
-// depend on their headers.
+// Defined in hf_tokenizer.cpp; declared here so this file does not depend on its header.
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
-std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path, int vocab_size);
 
 namespace {
 

@@ -73,12 +73,6 @@ nlohmann::json sampler_json(const SamplerState& s) {
 
 }  // namespace
 
-std::string step_dir_name(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
-  return buf;
-}
-
 std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const TrainState& st) {
   for (float v : m.params)
     if (!std::isfinite(v)) fail("refusing to checkpoint non-finite weights at step " + std::to_string(st.step));
@@ -138,29 +132,6 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
   return final_dir.string();
 }
 
-std::optional<int64_t> parse_step_dir_name(const std::string& name) {
-  if (name.size() < 13 || name.rfind("step-", 0) != 0) return std::nullopt;
-  if (name.find_first_not_of("0123456789", 5) != std::string::npos || name.size() > 5 + 18) return std::nullopt;
-  const int64_t step = std::stoll(name.substr(5));
-  if (step_dir_name(step) != name) return std::nullopt;  // only the canonical spelling is ours
-  return step;
-}
-
-std::vector<int64_t> checkpoints_on_disk(const std::string& run_dir) {
-  std::vector<int64_t> out;
-  const fs::path ck = fs::path(run_dir) / "ckpt";
-  std::error_code ec;
-  if (!fs::is_directory(ck, ec)) return out;
-  for (const auto& e : fs::directory_iterator(ck, ec)) {
-    const auto step = parse_step_dir_name(e.path().filename().string());
-    if (step && e.is_directory(ec) && fs::is_regular_file(e.path() / "model.anck", ec) &&
-        fs::is_regular_file(e.path() / "state.anck", ec))
-      out.push_back(*step);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::string& run_id, bool any_run) {
   const fs::path dir = fs::path(run_dir) / "ckpt" / step_dir_name(step);
   std::error_code ec;
@@ -177,29 +148,8 @@ bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::s
   }
 }
 
-std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
-  const auto listed = RunDir::listed_checkpoints(run_dir);
-  return latest_checkpoint(run_dir, listed ? *listed : checkpoints_on_disk(run_dir));
-}
-
-std::optional<std::string> latest_checkpoint(const std::string& run_dir, const std::vector<int64_t>& steps) {
-  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-    const fs::path dir = fs::path(run_dir) / "ckpt" / step_dir_name(*it);
-    try {
-      AnckReader a((dir / "model.anck").string());
-      AnckReader b((dir / "state.anck").string());
-      return dir.string();
-    } catch (const Error& e) {
-      warn("skipping unreadable checkpoint " + dir.string() + ": " + e.what());
-    }
-  }
-  return std::nullopt;
-}
-
 void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainState* st) {
-  AnckReader w((fs::path(step_dir) / "model.anck").string());
-  for (const auto& s : m.table.specs()) w.read(s.name, s.shape, m.params.data() + s.offset);
-  m.touch();
+  read_checkpoint_weights(step_dir, m);
   if (!opt && !st) return;
   AnckReader r((fs::path(step_dir) / "state.anck").string());
   const auto& meta = r.meta();
@@ -248,32 +198,6 @@ void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainSta
   } catch (const nlohmann::json::exception& e) {
     fail(r.path() + ": malformed training state: " + e.what());
   }
-}
-
-std::string find_model_anck(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_regular_file(path, ec)) return fs::path(path).extension() == ".anck" ? path : "";
-  if (fs::is_regular_file(fs::path(path) / "model.anck", ec)) return (fs::path(path) / "model.anck").string();
-  if (fs::is_directory(fs::path(path) / "ckpt", ec)) {
-    auto latest = latest_checkpoint(path);
-    if (!latest) fail(path + ": run directory has no complete checkpoint");
-    return (fs::path(*latest) / "model.anck").string();
-  }
-  return "";
-}
-
-std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
-  const std::string file = find_model_anck(path);
-  if (file.empty()) fail(path + ": not an anetrain checkpoint, step directory or run directory");
-  AnckReader r(file);
-  if (r.kind() != "model") fail(file + ": checkpoint kind is '" + r.kind() + "', expected 'model'");
-  if (!r.meta().is_object() || !r.meta().contains("config"))
-    fail(file + ": checkpoint header has no model config (meta.config)");
-  const ModelConfig cfg = config_from_json(r.meta()["config"], file);
-  check_anck_holds(r, cfg);  // the header's claim against the file's tensors, before allocating
-  auto m = allocate_model(cfg, file);
-  for (const auto& s : m->table.specs()) r.read(s.name, s.shape, m->param(s));
-  return m;
 }
 
 void prune_checkpoints(RunDir& run, int keep, int64_t best_step) {

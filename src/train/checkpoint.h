@@ -1,10 +1,12 @@
-// Run directories and their checkpoints:
+// Writing a run's checkpoints, and reading back its training state:
 //   RUN/ckpt/step-00000100/model.anck   weights (kind "model"; meta holds the ModelConfig)
-//   RUN/ckpt/step-00000100/state.anck   training state (kind "train_state": AdamW moments,
-//                                       step, sampler/RNG state, best validation loss, ...)
-// A checkpoint is written into step-N.tmp and renamed into place, so a directory named
-// step-N is always complete; resume takes the newest one whose CRCs verify. Which checkpoints
-// are the run's own (and so may be replaced or pruned) is the run folder's list (run_dir.h).
+//   RUN/ckpt/step-00000100/state.anck   training state (kind "train_state": AdamW moments of the
+//                                       trainable tensors, step, sampler/RNG state, best
+//                                       validation loss, ...)
+// A checkpoint is written into step-N.tmp and renamed into place, so a directory named step-N is
+// always complete; resume takes the newest one whose CRCs verify. Which checkpoints are the run's
+// own (and so may be replaced or pruned) is the run folder's list (run_dir.h). Finding a run's
+// checkpoints and reading its model are formats/checkpoint_model.h's.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -16,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/sampler.h"
+#include "formats/checkpoint_model.h"
 #include "model/model.h"
 #include "train/optimizer.h"
 
@@ -38,11 +41,6 @@ struct TrainState {
 
 class RunDir;
 
-std::string step_dir_name(int64_t step);
-// The step of a name in exactly step_dir_name's form ("step-00000100"), else nullopt.
-std::optional<int64_t> parse_step_dir_name(const std::string& name);
-// Steps of the RUN/ckpt/step-N folders holding both checkpoint files, oldest first.
-std::vector<int64_t> checkpoints_on_disk(const std::string& run_dir);
 // Whether RUN/ckpt/step-N is exactly what this run's checkpoint writer leaves: only its files,
 // its state written under `run_id` at that step (a checkpoint renamed into place just before a
 // crash cost the run.json update). A user's copy or a folder with anything else is not.
@@ -55,20 +53,9 @@ bool adoptable_checkpoint(const std::string& run_dir, int64_t step, const std::s
 // with a warning, and nothing is saved: returns "".
 std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const TrainState& st);
 
-// Newest complete checkpoint directory of the run that verifies; nullopt when none does: the
-// ones run.json lists, or (a run from before the list) the step-N folders on disk.
-// Directories that fail verification are reported on stderr and skipped.
-std::optional<std::string> latest_checkpoint(const std::string& run_dir);
-// The newest of these steps' checkpoints in run_dir that verifies.
-std::optional<std::string> latest_checkpoint(const std::string& run_dir, const std::vector<int64_t>& steps);
-
-// Restores weights (and, when given, optimizer and training state) from a step directory.
+// Restores weights (and, when given, optimizer and training state) from a step directory. The
+// moments are read for m's trainable tensors.
 void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainState* st);
-
-// A fresh Model from a model.anck file, a step directory, or a run directory (its latest).
-std::unique_ptr<Model> load_model_checkpoint(const std::string& path);
-// Resolves a run dir / step dir / .anck path to the model.anck file; empty if not a checkpoint.
-std::string find_model_anck(const std::string& path);
 
 // Deletes all but the newest `keep` of the run's listed checkpoints, never `best_step`'s.
 void prune_checkpoints(RunDir& run, int keep, int64_t best_step);

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "core/error.h"
@@ -19,8 +18,6 @@
 namespace anetrain {
 
 namespace fs = std::filesystem;
-
-const char* const kRunFormat = "anetrain-run";
 
 namespace {
 
@@ -40,19 +37,6 @@ std::string new_run_id() {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
-}
-
-nlohmann::json parse_run_json(const std::string& dir) {
-  const std::string path = (fs::path(dir) / "run.json").string();
-  std::ifstream in(path);
-  if (!in) fail(dir + ": not a run folder (no run.json)");
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) fail(path + ": not valid JSON settings");
-  return j;
-}
-
-bool marked(const nlohmann::json& j) {
-  return j.contains("format") && j["format"].is_string() && j["format"] == kRunFormat;
 }
 
 // A run.json from before the marker: the settings anetrain wrote, recognised by their keys.
@@ -134,8 +118,8 @@ RunDir RunDir::create(const std::string& dir, bool force) {
   bool reuse_marked = false;
   if (exists) {
     if (fs::exists(fs::path(dir) / "run.json", ec)) {
-      const nlohmann::json j = parse_run_json(dir);
-      if (!marked(j))
+      const nlohmann::json j = read_run_json(dir);
+      if (!marked_run_json(j))
         fail(dir + "/run.json was not written by anetrain; refusing to overwrite it\nhint: choose a new --out");
       reuse_marked = true;
     } else {
@@ -178,13 +162,13 @@ RunDir RunDir::create(const std::string& dir, bool force) {
 RunDir RunDir::open(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail(dir + ": no such run folder");
-  nlohmann::json j = parse_run_json(dir);
-  if (!marked(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
+  nlohmann::json j = read_run_json(dir);
+  if (!marked_run_json(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
   RunDir r(dir, false);
   r.lock_ = std::make_unique<RunLock>(dir);
   r.committed_ = true;
-  j = parse_run_json(dir);  // again under the lock: the holder may have just written it
-  if (marked(j)) {
+  j = read_run_json(dir);  // again under the lock: the holder may have just written it
+  if (marked_run_json(j)) {
     r.run_id_ = j.value("run_id", std::string());
     if (j.contains("checkpoints") && j["checkpoints"].is_array())
       for (const auto& s : j["checkpoints"])
@@ -194,7 +178,7 @@ RunDir RunDir::open(const std::string& dir) {
   // Checkpoints on disk that are this run's but not listed: written by an older anetrain (no
   // marker yet), or renamed into place just before a crash that cost the list's update.
   for (int64_t step : checkpoints_on_disk(dir))
-    if (!r.owns_checkpoint(step) && adoptable_checkpoint(dir, step, r.run_id_, /*any_run=*/!marked(j)))
+    if (!r.owns_checkpoint(step) && adoptable_checkpoint(dir, step, r.run_id_, /*any_run=*/!marked_run_json(j)))
       r.checkpoints_.push_back(step);
   std::sort(r.checkpoints_.begin(), r.checkpoints_.end());
   for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
@@ -203,28 +187,10 @@ RunDir RunDir::open(const std::string& dir) {
 }
 
 nlohmann::json RunDir::read_settings(const std::string& dir) {
-  nlohmann::json j = parse_run_json(dir);
-  if (!marked(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
+  nlohmann::json j = read_run_json(dir);
+  if (!marked_run_json(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
   for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
   return j;
-}
-
-std::optional<std::vector<int64_t>> RunDir::listed_checkpoints(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::exists(fs::path(dir) / "run.json", ec)) return std::nullopt;
-  nlohmann::json j;
-  try {
-    j = parse_run_json(dir);
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-  if (!marked(j)) return std::nullopt;
-  std::vector<int64_t> steps;
-  if (j.contains("checkpoints") && j["checkpoints"].is_array())
-    for (const auto& s : j["checkpoints"])
-      if (s.is_number_integer()) steps.push_back(s.get<int64_t>());
-  std::sort(steps.begin(), steps.end());
-  return steps;
 }
 
 void RunDir::write_settings(const nlohmann::json& options) {

@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/checkpoint_model.h"
+
 namespace anetrain {
 
 // The held lock: kept for the life of a trainer. Throws Error naming the holder when another
@@ -45,9 +47,6 @@ class RunDir {
   static RunDir open(const std::string& dir);
   // The settings stored in DIR/run.json, without taking the lock (what --resume starts from).
   static nlohmann::json read_settings(const std::string& dir);
-  // The listed checkpoints of a run folder, oldest first, without the lock; nullopt when the
-  // folder has no marked run.json (then callers fall back to scanning, for older runs).
-  static std::optional<std::vector<int64_t>> listed_checkpoints(const std::string& dir);
 
   RunDir(RunDir&&) noexcept;
   RunDir& operator=(RunDir&&) = delete;
@@ -74,8 +73,5 @@ class RunDir {
   std::unique_ptr<RunLock> lock_;
   bool created_dir_ = false, committed_ = false;
 };
-
-// "anetrain-run": the value of run.json's "format" key.
-extern const char* const kRunFormat;
 
 }  // namespace anetrain

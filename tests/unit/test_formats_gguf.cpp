@@ -9,6 +9,7 @@
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace anetrain {
 namespace {
