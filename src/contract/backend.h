@@ -45,7 +45,7 @@ class Backend {
 
   // y = x · rstd · w with rstd = 1/sqrt(mean(x²)+eps) per row; rstd(N) is saved for backward.
   virtual void rmsnorm_fwd(const float* x, const float* w, float* y, float* rstd, int N, int D, float eps) = 0;
-  // dx(N,D) += ∂/∂x, dw(D) += ∂/∂w
+  // dx(N,D) += ∂/∂x, dw(D) += ∂/∂w; dw_acc nullptr: a frozen gain, dx alone
   virtual void rmsnorm_bwd(const float* dy, const float* x, const float* w, const float* rstd, float* dx_acc,
                            float* dw_acc, int N, int D) = 0;
 
@@ -106,13 +106,15 @@ class Backend {
   virtual size_t classifier_scratch_floats(int N, int V) const { return 2 * size_t(N) * size_t(V); }
   virtual void classifier_loss_fwd(const float* xf, const float* W, const int32_t* targets, float* losses,
                                    float* lse, float* scratch, int N, int D, int V);
-  // dxf(N,D) = ∂(scale·Σ losses)/∂xf (overwritten); dW(V,D) += ∂(scale·Σ losses)/∂W
+  // dxf(N,D) = ∂(scale·Σ losses)/∂xf (overwritten); dW(V,D) += ∂(scale·Σ losses)/∂W, unless dW
+  // is nullptr (a frozen classifier)
   virtual void classifier_loss_bwd(const float* xf, const float* W, const int32_t* targets, const float* lse,
                                    float scale, float* dxf, float* dW, float* scratch, int N, int D, int V);
   // out = x + α·Wo·attention(rope(qknorm(Wq·n)), rope(qknorm(Wk·n)), Wv·n), n = rmsnorm(x)
   virtual void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                    AttentionSaved& s);
-  // Given dout, writes dx and accumulates this block's parameter gradients into g.
+  // Given dout, writes dx and accumulates this block's parameter gradients into g. A null tensor
+  // in g is a frozen weight: its gradient product is skipped, dx and the others are unchanged.
   virtual void attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                    const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k);
   // out = x + α·Wdown·swiglu(Wgate·n, Wup·n), n = rmsnorm(x)

@@ -8,6 +8,13 @@
 
 namespace anetrain {
 
+namespace {
+// dW += dyᵀ·x for a trainable weight; a frozen one (null gradient) costs nothing.
+void weight_grad(Backend& be, const float* dy, const float* x, float* dW, int N, int in, int out) {
+  if (dW) be.linear_bwd_w(dy, x, dW, N, in, out);
+}
+}  // namespace
+
 AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, bool training, bool flash) {
   const size_t N = size_t(d.N()), D = d.D, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
   AttentionSaved a{};
@@ -61,7 +68,7 @@ void Backend::classifier_loss_bwd(const float* xf, const float* W, const int32_t
   const float* logits = scratch;
   float* dlogits = scratch + size_t(N) * V;
   cross_entropy_bwd(logits, targets, scale, dlogits, N, V);
-  linear_bwd_w(dlogits, xf, dW, N, D, V);
+  weight_grad(*this, dlogits, xf, dW, N, D, V);
   linear_bwd_x(dlogits, W, dxf, N, D, V, false);
 }
 
@@ -120,12 +127,12 @@ void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, con
                                   const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
   const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
-  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, d.D);
+  weight_grad(*this, k.dres, s.attn, g.wo, N, qd, d.D);
   linear_bwd_x(k.dres, w.wo, k.dattn, N, qd, d.D, false);
   const auto [dq, dk] = attention_core_bwd(*this, d, w, g, s, k);
-  linear_bwd_w(dq, s.xn, g.wq, N, d.D, qd);
-  linear_bwd_w(dk, s.xn, g.wk, N, d.D, kvd);
-  linear_bwd_w(k.dv, s.xn, g.wv, N, d.D, kvd);
+  weight_grad(*this, dq, s.xn, g.wq, N, d.D, qd);
+  weight_grad(*this, dk, s.xn, g.wk, N, d.D, kvd);
+  weight_grad(*this, k.dv, s.xn, g.wv, N, d.D, kvd);
   linear_bwd_x(dq, w.wq, k.dxn, N, d.D, qd, false);
   linear_bwd_x(dk, w.wk, k.dxn, N, d.D, kvd, true);
   linear_bwd_x(k.dv, w.wv, k.dxn, N, d.D, kvd, true);
@@ -216,11 +223,11 @@ void Backend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const Lay
                             const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
   const int N = d.N();
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
-  linear_bwd_w(k.dres, s.h, g.w_down, N, d.F, d.D);
+  weight_grad(*this, k.dres, s.h, g.w_down, N, d.F, d.D);
   linear_bwd_x(k.dres, w.w_down, k.dh, N, d.F, d.D, false);
   swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * d.F);
-  linear_bwd_w(k.dg, s.xn, g.w_gate, N, d.D, d.F);
-  linear_bwd_w(k.du, s.xn, g.w_up, N, d.D, d.F);
+  weight_grad(*this, k.dg, s.xn, g.w_gate, N, d.D, d.F);
+  weight_grad(*this, k.du, s.xn, g.w_up, N, d.D, d.F);
   linear_bwd_x(k.dg, w.w_gate, k.dxn, N, d.D, d.F, false);
   linear_bwd_x(k.du, w.w_up, k.dxn, N, d.D, d.F, true);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * d.D);

@@ -1,7 +1,7 @@
 // Data parallel gradients: every rank's m.grads summed across ranks, in buckets started as soon as
 // the backward pass stops writing them (the head first, then layer L-1 … 0, the embedding last),
 // so the all-reduce of one layer overlaps the backward pass of the layers before it.
-// A bucket is one layer's tensors: the parameter table lays each layer out contiguously.
+// A bucket is one layer's trainable tensors: the gradient arena lays each layer out contiguously.
 #pragma once
 #include <cstddef>
 #include <string>

@@ -19,9 +19,18 @@ Model::Model(const ModelConfig& c) : cfg(c), table(c), params(table.total(), 0.0
 }
 
 void Model::ensure_grads() {
-  if (grads.size() == params.size()) return;
-  grads.assign(params.size(), 0.0f);
-  g = bind_tensors(table, cfg, grads.data());
+  if (grads_bound_) return;
+  grads.assign(table.grad_total(), 0.0f);
+  g = bind_gradients(table, cfg, grads.data());
+  grads_bound_ = true;
+}
+
+void Model::set_trainable(const std::function<bool(const ParamSpec&)>& trainable) {
+  table.set_trainable(trainable);
+  grads = FloatArena();
+  g = ModelTensors{};
+  grads_bound_ = false;
+  grads_zero = false;
 }
 
 void Model::touch() {

@@ -1,5 +1,6 @@
 // A model instance: config, parameter table, one flat buffer of weights and one of gradients.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,14 +22,19 @@ struct Model {
   ModelConfig cfg;
   ParamTable table;
   FloatArena params;  // laid out by `table`
-  FloatArena grads;   // same layout; allocated on first use, so inference never pays for it
-  ModelTensors w;             // views into params
-  ModelTensors g;             // views into grads (null until ensure_grads)
+  // The trainable tensors' gradients, at their grad_offset (the same layout as params while
+  // every tensor is trainable); allocated on first use, so inference never pays for it.
+  FloatArena grads;
+  ModelTensors w;  // views into params
+  ModelTensors g;  // views into grads: nullptr for a frozen tensor, and for all until ensure_grads
 
   float* param(const ParamSpec& s) { return params.data() + s.offset; }
-  float* grad(const ParamSpec& s) { return grads.data() + s.offset; }
+  float* grad(const ParamSpec& s) { return s.trainable ? grads.data() + s.grad_offset : nullptr; }
   void zero_grads();   // allocates the gradient buffer on first call
   void ensure_grads();
+  // Which tensors train (ParamTable::set_trainable); drops the gradients, which the next
+  // ensure_grads lays out again. An optimizer made before this no longer fits the model.
+  void set_trainable(const std::function<bool(const ParamSpec&)>& trainable);
   // Set by the optimizer, which clears the gradients in its own pass over them; the next
   // zero_grads() then skips its pass over the arena. zero_grads() and backward() reset it, so it
   // only ever vouches for the stretch between an optimizer step and the next zero_grads().
@@ -39,6 +45,9 @@ struct Model {
   // copies of the weights knows when to rebuild them (Backend::sync_weights).
   uint64_t version = 0;
   void touch();
+
+ private:
+  bool grads_bound_ = false;
 };
 
 // The parameters a config describes — ParamTable(c).total() — computed in double without

@@ -36,6 +36,16 @@ ParamTable::ParamTable(const ModelConfig& c) {
   }
   add("model.norm.weight", {D}, ParamRole::final_norm, -1);
   if (!c.tied_embeddings) add("lm_head.weight", {V, D}, ParamRole::lm_head, -1);
+  set_trainable([](const ParamSpec&) { return true; });
+}
+
+void ParamTable::set_trainable(const std::function<bool(const ParamSpec&)>& trainable) {
+  grad_total_ = 0;
+  for (ParamSpec& s : specs_) {
+    s.trainable = trainable(s);
+    s.grad_offset = s.trainable ? grad_total_ : 0;
+    if (s.trainable) grad_total_ += s.numel();
+  }
 }
 
 const ParamSpec* ParamTable::find(const std::string& name) const {
@@ -50,13 +60,15 @@ const ParamSpec& ParamTable::at(ParamRole role, int layer) const {
   fail("internal: parameter role " + std::to_string(int(role)) + " layer " + std::to_string(layer) + " not in table");
 }
 
-ModelTensors bind_tensors(const ParamTable& t, const ModelConfig& c, float* base) {
+namespace {
+// `where(spec)`: the tensor's address, or nullptr.
+ModelTensors bind(const ParamTable& t, const ModelConfig& c, const std::function<float*(const ParamSpec&)>& where) {
   ModelTensors m;
-  m.embedding = base + t.at(ParamRole::embedding).offset;
-  m.final_norm = base + t.at(ParamRole::final_norm).offset;
-  m.classifier = c.tied_embeddings ? m.embedding : base + t.at(ParamRole::lm_head).offset;
+  m.embedding = where(t.at(ParamRole::embedding));
+  m.final_norm = where(t.at(ParamRole::final_norm));
+  m.classifier = c.tied_embeddings ? m.embedding : where(t.at(ParamRole::lm_head));
   for (int l = 0; l < c.n_layers; ++l) {
-    auto p = [&](ParamRole r) { return base + t.at(r, l).offset; };
+    auto p = [&](ParamRole r) { return where(t.at(r, l)); };
     LayerTensors L{};
     L.attn_norm = p(ParamRole::attn_norm);
     L.wq = p(ParamRole::wq);
@@ -72,6 +84,15 @@ ModelTensors bind_tensors(const ParamTable& t, const ModelConfig& c, float* base
     m.layers.push_back(L);
   }
   return m;
+}
+}  // namespace
+
+ModelTensors bind_tensors(const ParamTable& t, const ModelConfig& c, float* base) {
+  return bind(t, c, [base](const ParamSpec& s) { return base + s.offset; });
+}
+
+ModelTensors bind_gradients(const ParamTable& t, const ModelConfig& c, float* base) {
+  return bind(t, c, [base](const ParamSpec& s) { return s.trainable ? base + s.grad_offset : nullptr; });
 }
 
 }  // namespace anetrain

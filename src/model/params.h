@@ -1,7 +1,9 @@
-// The parameter table: one row (HF name, shape, offset) per tensor. It alone drives allocation,
-// checkpoint I/O, optimizer state, gradient norms and telemetry; nothing else lists parameters.
+// The parameter table: one row (HF name, shape, offset, trainable) per tensor. It alone drives
+// allocation, checkpoint I/O, optimizer state, gradient norms and telemetry; nothing else lists
+// parameters.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,10 @@ struct ParamSpec {
   ParamRole role;
   int layer;      // -1 for non-layer tensors
   size_t offset;  // in floats, into the flat parameter buffer
+  // A frozen tensor (false) has no gradient and no optimizer state, and training never changes
+  // it; the gradient arena holds the trainable tensors alone, at grad_offset, in table order.
+  bool trainable = true;
+  size_t grad_offset = 0;  // in floats, into the gradient arena (trainable tensors only)
   size_t numel() const;
   bool is_matrix() const { return shape.size() == 2; }  // matrices get weight decay, gains don't
 };
@@ -33,13 +39,18 @@ class ParamTable {
   size_t total() const { return total_; }
   const ParamSpec* find(const std::string& name) const;
   const ParamSpec& at(ParamRole role, int layer = -1) const;  // throws if absent
+  // Floats in the gradient arena: the trainable tensors' (total() while every one is).
+  size_t grad_total() const { return grad_total_; }
+  // Marks each tensor trainable or frozen by `trainable(spec)` and lays the gradient arena out
+  // again over the trainable ones. Everything is trainable until this is called.
+  void set_trainable(const std::function<bool(const ParamSpec&)>& trainable);
 
  private:
   std::vector<ParamSpec> specs_;
-  size_t total_ = 0;
+  size_t total_ = 0, grad_total_ = 0;
 };
 
-// Views into a flat buffer laid out by a ParamTable: used for weights and for gradients alike.
+// Views into a flat buffer laid out by a ParamTable: the weights, or the gradients.
 struct ModelTensors {
   float* embedding;   // (V, D)
   float* final_norm;  // (D)
@@ -47,6 +58,10 @@ struct ModelTensors {
   std::vector<LayerTensors> layers;
 };
 
+// The weights: every tensor, at its offset into `base`.
 ModelTensors bind_tensors(const ParamTable& table, const ModelConfig& cfg, float* base);
+// The gradients: each trainable tensor at its grad_offset into `base`, nullptr for a frozen one
+// (the stages then skip that weight's gradient product).
+ModelTensors bind_gradients(const ParamTable& table, const ModelConfig& cfg, float* base);
 
 }  // namespace anetrain

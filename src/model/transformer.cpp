@@ -98,25 +98,29 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
   const ModelConfig& c = m.cfg;
   const int N = ws.B * ws.T, D = c.dim, W = ws.logit_width;
   const auto t_cls = Clock::now();
+  // A frozen classifier (null gradient) still passes the gradient on to the stream.
+  const bool cls_trains = m.g.classifier != nullptr;
   if (!ws.logits) {
     float* dW = m.g.classifier;
-    if (ws.compaction) {
+    if (ws.compaction && cls_trains) {
       std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
       dW = ws.cls_g;
     }
     be.classifier_loss_bwd(ws.xf, ws.compaction ? ws.cls_w : m.w.classifier, ws.logit_targets.data(), ws.lse,
                            grad_scale / float(N), ws.dxf, dW, ws.classifier_scratch.data(), N, D, W);
-    if (ws.compaction) scatter_compacted(*ws.compaction, ws.cls_g, m.g.classifier, D);
+    if (ws.compaction && cls_trains) scatter_compacted(*ws.compaction, ws.cls_g, m.g.classifier, D);
   } else if (ws.compaction) {
     be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
     const VocabCompaction& vc = *ws.compaction;
-    std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
-    be.linear_bwd_w(ws.dlogits, ws.xf, ws.cls_g, N, D, W);
+    if (cls_trains) {
+      std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
+      be.linear_bwd_w(ws.dlogits, ws.xf, ws.cls_g, N, D, W);
+    }
     be.linear_bwd_x(ws.dlogits, ws.cls_w, ws.dxf, N, D, W, false);
-    scatter_compacted(vc, ws.cls_g, m.g.classifier, D);
+    if (cls_trains) scatter_compacted(vc, ws.cls_g, m.g.classifier, D);
   } else {
     be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
-    be.linear_bwd_w(ws.dlogits, ws.xf, m.g.classifier, N, D, W);
+    if (cls_trains) be.linear_bwd_w(ws.dlogits, ws.xf, m.g.classifier, N, D, W);
     be.linear_bwd_x(ws.dlogits, m.w.classifier, ws.dxf, N, D, W, false);
   }
   ws.classifier_ms += ms_since(t_cls);
@@ -137,7 +141,7 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
     std::swap(dcur, dnext);
     if (on_final) on_final(l);
   }
-  be.embedding_bwd(ws.inputs.data(), dcur, m.g.embedding, N, D);
+  if (m.g.embedding) be.embedding_bwd(ws.inputs.data(), dcur, m.g.embedding, N, D);
   if (on_final) on_final(-1);
 }
 

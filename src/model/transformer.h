@@ -20,7 +20,8 @@ double forward(Backend& be, Model& m, Workspace& ws);
 // takes the classifier's gradient). Data parallel training starts each part's all-reduce there.
 using GradsFinal = std::function<void(int part)>;
 
-// Accumulates grad_scale·∂(mean loss)/∂θ into m.grads (grad_scale = 1/accum for accumulation).
+// Accumulates grad_scale·∂(mean loss)/∂θ into m.grads (grad_scale = 1/accum for accumulation),
+// for the trainable tensors only: a frozen one's gradient is never computed.
 // Must follow forward() on the same workspace.
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale = 1.0f, const GradsFinal& on_final = {});
 

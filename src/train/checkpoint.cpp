@@ -99,8 +99,9 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
   std::vector<AnckTensorIn> weights, state;
   for (const auto& s : m.table.specs()) {
     weights.push_back({s.name, s.shape, m.params.data() + s.offset});
-    state.push_back({"adam_m/" + s.name, s.shape, opt.m1().data() + s.offset});
-    state.push_back({"adam_v/" + s.name, s.shape, opt.m2().data() + s.offset});
+    if (!s.trainable) continue;  // a frozen tensor has no moments
+    state.push_back({"adam_m/" + s.name, s.shape, opt.m1().data() + s.grad_offset});
+    state.push_back({"adam_v/" + s.name, s.shape, opt.m2().data() + s.grad_offset});
   }
   nlohmann::json meta = {{"step", st.step},
                          {"run_id", run.run_id()},
@@ -169,8 +170,9 @@ void load_checkpoint(const std::string& step_dir, Model& m, AdamW* opt, TrainSta
   try {
     if (opt) {
       for (const auto& s : m.table.specs()) {
-        r.read("adam_m/" + s.name, s.shape, opt->m1().data() + s.offset);
-        r.read("adam_v/" + s.name, s.shape, opt->m2().data() + s.offset);
+        if (!s.trainable) continue;
+        r.read("adam_m/" + s.name, s.shape, opt->m1().data() + s.grad_offset);
+        r.read("adam_v/" + s.name, s.shape, opt->m2().data() + s.grad_offset);
       }
       opt->set_steps_taken(integer(meta.at("adam_t"), "adam_t"));
     }

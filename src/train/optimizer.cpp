@@ -15,6 +15,13 @@ double lr_at(const AdamWConfig& c, int64_t step) {
   return c.min_lr + 0.5 * (1.0 + std::cos(M_PI * progress)) * (c.lr - c.min_lr);
 }
 
+namespace {
+void to_bf16_rows(const float* p, uint16_t* b, size_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (size_t i = 0; i < n; ++i) b[i] = f32_to_bf16_branchless(p[i]);
+}
+}  // namespace
+
 double grad_norm(const Model& m) {
   // Fixed-size chunks summed in a fixed order: the result is bit-identical whatever the thread
   // count or scheduling, which exact resume depends on (an OpenMP reduction is not).
@@ -46,7 +53,8 @@ double grad_norm(const Model& m) {
   return std::sqrt(total);
 }
 
-AdamW::AdamW(const Model& m, const AdamWConfig& c) : cfg_(c), m_(m.params.size(), 0.0f), v_(m.params.size(), 0.0f) {
+AdamW::AdamW(const Model& m, const AdamWConfig& c)
+    : cfg_(c), m_(m.table.grad_total(), 0.0f), v_(m.table.grad_total(), 0.0f) {
   for (const auto& s : m.table.specs()) decay_.push_back(s.is_matrix() ? 1 : 0);
 }
 
@@ -98,12 +106,16 @@ void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror) {
     p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
   };
   for (size_t k = 0; k < specs.size(); ++k) {
-    const size_t off = specs[k].offset, n = specs[k].numel();
-    const float decay = decay_[k] ? float(1.0 - lr * cfg_.weight_decay) : 1.0f;
+    const size_t off = specs[k].offset, goff = specs[k].grad_offset, n = specs[k].numel();
     float* p = m.params.data() + off;
-    float* g = m.grads.data() + off;
-    float* mm = m_.data() + off;
-    float* vv = v_.data() + off;
+    if (!specs[k].trainable) {  // frozen: unchanged, but the bf16 copy is of every weight
+      if (bf16_mirror) to_bf16_rows(p, bf16_mirror + off, n);
+      continue;
+    }
+    const float decay = decay_[k] ? float(1.0 - lr * cfg_.weight_decay) : 1.0f;
+    float* g = m.grads.data() + goff;
+    float* mm = m_.data() + goff;
+    float* vv = v_.data() + goff;
     const float gs = float(gscale);
     if (bf16_mirror) {
       uint16_t* b = bf16_mirror + off;

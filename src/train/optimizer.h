@@ -26,14 +26,15 @@ struct AdamWConfig {
 // cosine down to min_lr at total_steps (held there afterwards).
 double lr_at(const AdamWConfig& c, int64_t step);
 
-// √(Σ g²) over every gradient, accumulated in double.
+// √(Σ g²) over every gradient (the trainable tensors'), accumulated in double.
 double grad_norm(const Model& m);
 
 class AdamW {
  public:
   AdamW(const Model& m, const AdamWConfig& c);
   // Clips, then updates m.params from m.grads with this step's lr, and leaves m.grads zero (for
-  // the next step; m.grads_zero says so). Returns the pre-clip norm.
+  // the next step; m.grads_zero says so). Returns the pre-clip norm. Only the trainable tensors
+  // have moments (m1, m2: laid out as the gradients) and change; the frozen ones stay as they are.
   double step(Model& m);
   // Same, with the gradient norm already computed by the caller (who checked it is finite).
   // bf16_mirror: when not null, receives bf16 of every new weight (m.params.size() values) in the

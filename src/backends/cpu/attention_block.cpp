@@ -30,16 +30,17 @@ void CpuBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   const uint16_t* xn = reinterpret_cast<const uint16_t*>(s.xn);
   uint16_t* dres = reinterpret_cast<uint16_t*>(k.dres);
   scale_to_bf16(dout, d.alpha, dres, size_t(N) * D);
-  gemm_.bf16(dres, true, bf16_activation(s.attn, size_t(N) * qd, 1), false, g.wo, D, qd, N, true);  // dWo += dresᵀ·attn
+  if (g.wo)  // a null gradient is a frozen weight: its product is skipped
+    gemm_.bf16(dres, true, bf16_activation(s.attn, size_t(N) * qd, 1), false, g.wo, D, qd, N, true);  // dWo += dresᵀ·attn
   gemm_.bf16(dres, false, bf16_weight(w.wo, size_t(D) * qd), false, k.dattn, N, qd, D, false);      // dattn = dres·Wo
   const auto [dq32, dk32] = attention_core_bwd(*this, d, w, g, s, k);
   // Each gradient converted once, for its weight gradient and its share of dxn.
   const uint16_t* dq = bf16_activation(dq32, size_t(N) * qd, 3);
   const uint16_t* dk = bf16_activation(dk32, size_t(N) * kvd, 4);
   const uint16_t* dv = bf16_activation(k.dv, size_t(N) * kvd, 5);
-  gemm_.bf16(dq, true, xn, false, g.wq, qd, D, N, true);
-  gemm_.bf16(dk, true, xn, false, g.wk, kvd, D, N, true);
-  gemm_.bf16(dv, true, xn, false, g.wv, kvd, D, N, true);
+  if (g.wq) gemm_.bf16(dq, true, xn, false, g.wq, qd, D, N, true);
+  if (g.wk) gemm_.bf16(dk, true, xn, false, g.wk, kvd, D, N, true);
+  if (g.wv) gemm_.bf16(dv, true, xn, false, g.wv, kvd, D, N, true);
   gemm_.bf16(dq, false, bf16_weight(w.wq, size_t(qd) * D), false, k.dxn, N, D, qd, false);
   gemm_.bf16(dk, false, bf16_weight(w.wk, size_t(kvd) * D), false, k.dxn, N, D, kvd, true);
   gemm_.bf16(dv, false, bf16_weight(w.wv, size_t(kvd) * D), false, k.dxn, N, D, kvd, true);

@@ -67,7 +67,7 @@ void CpuBackend::classifier_loss_bwd(const float* xf, const float* W, const int3
       for (int i = 0; i < w; ++i) z[i] = scale * exp_f32(z[i] - l);
       if (targets[n] >= v0 && targets[n] < v0 + w) z[targets[n] - v0] -= scale;
     }
-    linear_bwd_w(scratch, xf, dW + size_t(v0) * D, N, D, w);
+    if (dW) linear_bwd_w(scratch, xf, dW + size_t(v0) * D, N, D, w);  // null: a frozen classifier
     linear_bwd_x(scratch, W + size_t(v0) * D, dxf, N, D, w, v0 > 0);
   }
 }

@@ -63,7 +63,8 @@ void CpuBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
   uint16_t* dg = as_bf16(k.dg);
   uint16_t* du = as_bf16(k.du);
   scale_to_bf16(dout, d.alpha, dres, size_t(N) * D);
-  gemm_.bf16(dres, true, h, false, g.w_down, D, F, N, true);      // dW_down += dresᵀ·h
+  // A null gradient is a frozen weight: its product is skipped.
+  if (g.w_down) gemm_.bf16(dres, true, h, false, g.w_down, D, F, N, true);  // dW_down += dresᵀ·h
   gemm_.bf16(dres, false, bf16_weight(w.w_down, size_t(D) * F), false, k.dh, N, F, D, false);   // dh = dres·W_down
   const size_t NF = size_t(N) * F;
 #pragma omp parallel for simd schedule(static)
@@ -73,8 +74,8 @@ void CpuBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
     dg[i] = f32_to_bf16_branchless(dgi);
     du[i] = f32_to_bf16_branchless(dui);
   }
-  gemm_.bf16(dg, true, xn, false, g.w_gate, F, D, N, true);       // dW_gate += dgᵀ·xn
-  gemm_.bf16(du, true, xn, false, g.w_up, F, D, N, true);         // dW_up += duᵀ·xn
+  if (g.w_gate) gemm_.bf16(dg, true, xn, false, g.w_gate, F, D, N, true);  // dW_gate += dgᵀ·xn
+  if (g.w_up) gemm_.bf16(du, true, xn, false, g.w_up, F, D, N, true);      // dW_up += duᵀ·xn
   // dxn = dg·W_gate + du·W_up. (bf16_weight is called right before each product: a weight outside
   // the arena is converted into one shared scratch buffer.)
   gemm_.bf16(dg, false, bf16_weight(w.w_gate, size_t(F) * D), false, k.dxn, N, D, F, false);

@@ -27,6 +27,7 @@ void CpuBackend::rmsnorm_bwd(const float* dy, const float* x, const float* w, co
     const float c = r * r * dot / float(D);
     for (int i = 0; i < D; ++i) dxr[i] += r * (w[i] * dyr[i] - xr[i] * c);
   }
+  if (!dw_acc) return;  // a frozen gain
   // Columns in parallel: each thread owns its dw elements, so no reduction buffer is needed.
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < D; ++i) {

@@ -29,7 +29,7 @@ void RefBackend::rmsnorm_bwd(const float* dy, const float* x, const float* w, co
     for (int i = 0; i < D; ++i) dot += double(dyr[i]) * w[i] * xr[i];
     for (int i = 0; i < D; ++i) {
       dx_acc[size_t(n) * D + i] += float(r * (double(w[i]) * dyr[i] - double(xr[i]) * r * r / D * dot));
-      dw_acc[i] += float(double(dyr[i]) * r * xr[i]);
+      if (dw_acc) dw_acc[i] += float(double(dyr[i]) * r * xr[i]);
     }
   }
 }
