@@ -2,15 +2,12 @@
 // in the flat layout, and one forward + backward pass writing ∂loss/∂θ into the caller's buffer
 // (Python hands it a numpy array, so the gradients are written once, where they are read).
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include "anetrain.h"
 #include "capi/model_handle.h"
-#include "model/transformer.h"
 #include "model/workspace.h"
-#include "train/loss_scaler.h"
-#include "train/optimizer.h"
+#include "train/step.h"
 
 using namespace anetrain;
 using namespace anetrain::capi;
@@ -85,19 +82,10 @@ anetrain_status anetrain_backward(anetrain_model* model, const int32_t* tokens, 
     Workspace ws(mm.cfg, batch, seq);
     std::copy(tokens, tokens + N, ws.inputs.begin());
     std::copy(targets, targets + N, ws.targets.begin());
-    const double l = forward(*m->backend, mm, ws);
-    // fp16 backends (ane-sim): as `anetrain grad`, the largest power-of-two loss scale from 2^16
-    // down whose gradients stay finite, then unscaled exactly; fp32 backends run once at scale 1.
-    double scale = m->backend->caps().numerics.fp16 ? 65536.0 : 1.0;
-    for (;;) {
-      mm.zero_grads();
-      backward(*m->backend, mm, ws, float(scale));
-      if (scale <= 1.0 || std::isfinite(grad_norm(mm))) break;
-      scale /= 2;
-    }
-    if (scale != 1.0) scale_grads(mm, 1.0 / scale);
+    // fp16 backends (ane-sim): loss-scaled as `anetrain grad` is (train/step.h).
+    const ScaledGradients sg = forward_backward_scaled(*m->backend, mm, ws);
     std::copy(mm.grads.begin(), mm.grads.end(), grads);
-    if (loss) *loss = l;
+    if (loss) *loss = sg.loss;
   });
 }
 

@@ -13,6 +13,7 @@
 #include "train/checkpoint.h"
 #include "train/run_dir.h"
 #include "train/session.h"
+#include "train/trainer.h"
 
 struct anetrain_trainer {
   std::unique_ptr<anetrain::TrainSession> session;
@@ -122,7 +123,7 @@ anetrain_status anetrain_trainer_step(anetrain_trainer* trainer, double* loss, i
     if (s.state().step >= s.options().steps)
       refuse(ANETRAIN_ERR_ARGUMENT, "the run has done its " + std::to_string(s.options().steps) +
                                         " steps (resume it with a larger \"steps\" in run.json to go on)");
-    const StepReport r = s.step();
+    const StepResult r = s.step();
     if (loss) *loss = r.loss;
     if (step) *step = r.step;
     // The step happened, but the run can no longer be recorded (a full disk): the caller must know.

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -26,9 +25,11 @@
 #include "core/rng.h"
 #include "formats/load.h"
 #include "model/flops.h"
-#include "model/transformer.h"
+#include "model/workspace.h"
 #include "telemetry/jsonl.h"
+#include "train/checkpoint.h"
 #include "train/optimizer.h"
+#include "train/step.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -39,7 +40,6 @@ const char* pytorch_train_peer_source();  // bench/peers/pytorch_train.py, embed
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 struct BenchTrainOptions {
   std::string model = "stories110m", precision = "both", peer = "pytorch", python = "/usr/bin/python3";
@@ -94,23 +94,25 @@ int worker(const BenchTrainOptions& o) {
   oc.total_steps = o.steps + 1;
   oc.warmup = 0;
   AdamW opt(m, oc);
+  // The step a training session runs (train/step.h), on one micro-batch: the bf16 weight copy
+  // refilled in the optimizer's pass, as in training.
+  const StepContext ctx{*be, m, opt};
+  StepPolicy policy;
+  policy.scaling = loss_scaling_for(*be);
+  TrainState st;
+  begin_loss_scaling(policy.scaling, st);
+  MicroBatches batches;
+  batches.next = [&]() -> Workspace& { return ws; };
   std::vector<double> ms;
   double loss = 0, phase[3] = {0, 0, 0};  // forward, backward, optimizer (zeroing, norm, AdamW)
-  auto since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   for (int s = 0; s <= o.steps; ++s) {
-    const auto t0 = Clock::now();
-    m.zero_grads();
-    const auto t1 = Clock::now();
-    loss = forward(*be, m, ws);
-    const auto t2 = Clock::now();
-    backward(*be, m, ws);
-    const auto t3 = Clock::now();
-    opt.step(m, *be);  // as a training session steps: the bf16 weight copy refilled in the pass
+    const StepResult r = train_step(ctx, policy, batches, st);
+    loss = r.loss;
     if (s == 0) continue;  // warm-up: first touch of gradients, optimizer state, primitives
-    ms.push_back(since(t0));
-    phase[0] += since(t1) - since(t2);
-    phase[1] += since(t2) - since(t3);
-    phase[2] += since(t0) - since(t1) + since(t3);
+    ms.push_back(r.ms);
+    phase[0] += r.forward_ms;
+    phase[1] += r.backward_ms;
+    phase[2] += r.ms - r.forward_ms - r.backward_ms;
   }
   nlohmann::json phases = {{"forward", phase[0] / o.steps}, {"backward", phase[1] / o.steps},
                            {"optimizer", phase[2] / o.steps}};

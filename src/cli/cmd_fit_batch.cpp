@@ -1,8 +1,9 @@
 // `anetrain fit-batch MODEL --tokens FILE --steps N [optimizer flags] -o OUT.safetensors`
-// Repeats AdamW steps on one fixed batch (accum micro-batches of B rows each) and writes the
-// final weights plus `losses` [N]. It checks the optimizer against torch and shows that the
-// whole loop can memorise a batch; real training is `anetrain train`.
-#include <cmath>
+// Repeats training steps (train/step.h) on one fixed batch (accum micro-batches of B rows each)
+// and writes the final weights plus `losses` [N]. It checks the optimizer against torch and shows
+// that the whole loop can memorise a batch; real training is `anetrain train`, whose loss scaling
+// (fp16 backends) and non-finite policy (a step skipped, the run stopped after --max-nonfinite in
+// a row) it shares.
 #include <cstdio>
 #include <omp.h>
 
@@ -13,8 +14,9 @@
 #include "data/token_list.h"
 #include "formats/load.h"
 #include "formats/safetensors.h"
-#include "model/transformer.h"
+#include "model/workspace.h"
 #include "train/optimizer.h"
+#include "train/step.h"
 
 namespace anetrain {
 
@@ -23,6 +25,7 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
   static std::string model, tokens, out, backend = "cpu";
   static bool u16 = false;
   static int B = 0, T = 0, accum = 1, steps = 100, threads = 0, log_every = 0;
+  static int max_nonfinite = StepPolicy{}.max_nonfinite;
   static uint64_t seed = 42;
   static AdamWConfig opt;
   static double min_lr = -1;
@@ -46,6 +49,7 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
   cmd->add_option("--seed", seed, "Seed for random init of presets/configs")->capture_default_str();
   cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
   cmd->add_option("--log-every", log_every, "Print the loss every N steps (0 = never)");
+  cmd->add_option("--max-nonfinite", max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
   check_like_train(cmd);
   cmd->callback([&run] {
     run = [] {
@@ -76,21 +80,21 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
             ws.targets[size_t(b) * T + t] = ids[row * (T + 1) + t + 1];
           }
       }
-      std::vector<float> losses(steps);
-      for (int s = 0; s < steps; ++s) {
-        m.zero_grads();
-        double loss = 0;
-        for (auto& ws : owned) {
-          loss += forward(*be, m, *ws) / accum;
-          backward(*be, m, *ws, 1.0f / float(accum));
-        }
-        losses[s] = float(loss);
-        const double norm = adamw.step(m, *be);
-        if (!std::isfinite(loss) || !std::isfinite(norm))
-          fail("non-finite loss or gradient norm at step " + std::to_string(s));
-        if (log_every > 0 && (s % log_every == 0 || s + 1 == steps))
-          std::fprintf(stderr, "step %5d  loss %.6f  grad_norm %.4f  lr %.3g\n", s, loss, norm, adamw.last_lr());
-      }
+      std::vector<Workspace*> micro;
+      for (auto& ws : owned) micro.push_back(ws.get());
+      StepPolicy policy;
+      policy.scaling = loss_scaling_for(*be);
+      policy.max_nonfinite = max_nonfinite;
+      auto report = [](int s, const StepResult& r) {
+        if (r.overflow)
+          std::fprintf(stderr, "step %5d  fp16 gradients overflowed at loss scale %g; update skipped\n", s,
+                       r.loss_scale);
+        else if (r.nonfinite)
+          std::fprintf(stderr, "step %5d  non-finite loss or gradient; update skipped\n", s);
+        else if (log_every > 0 && (s % log_every == 0 || s + 1 == steps))
+          std::fprintf(stderr, "step %5d  loss %.6f  grad_norm %.4f  lr %.3g\n", s, r.loss, r.grad_norm, r.lr);
+      };
+      const std::vector<float> losses = fit_fixed_batch(*be, m, adamw, micro, steps, policy, report);
       std::vector<StWriteItem> items;
       items.push_back({"losses", {steps}, losses.data()});
       for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.param(s)});

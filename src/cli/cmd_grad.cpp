@@ -1,7 +1,6 @@
 // `anetrain grad MODEL --tokens FILE [--batch B --seq T] -o OUT.safetensors`
 // One forward and backward; writes loss, logits and every parameter's gradient under its HF
 // name, in the layout the weights were read in. The window outside references look through.
-#include <cmath>
 #include <cstdio>
 #include <omp.h>
 
@@ -12,9 +11,8 @@
 #include "data/token_list.h"
 #include "formats/load.h"
 #include "formats/safetensors.h"
-#include "model/transformer.h"
-#include "train/loss_scaler.h"
-#include "train/optimizer.h"
+#include "model/workspace.h"
+#include "train/step.h"
 
 namespace anetrain {
 
@@ -52,17 +50,9 @@ void add_grad_command(CLI::App& app, Command& run) {
           ws.inputs[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t];
           ws.targets[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t + 1];
         }
-      const double loss = forward(*be, m, ws);
-      // fp16 backends: the trainer's loss scaling, for one step — the largest power-of-two scale
-      // (from 2^16 down) whose gradients stay finite, then unscaled exactly.
-      double scale = be->caps().numerics.fp16 ? 65536.0 : 1.0;
-      for (;;) {
-        m.zero_grads();
-        backward(*be, m, ws, float(scale));
-        if (scale <= 1.0 || std::isfinite(grad_norm(m))) break;
-        scale /= 2;
-      }
-      if (scale != 1.0) scale_grads(m, 1.0 / scale);
+      // fp16 backends: the trainer's loss scaling, for one step (train/step.h).
+      const ScaledGradients sg = forward_backward_scaled(*be, m, ws);
+      const double loss = sg.loss, scale = sg.scale;
       const float loss_f = float(loss);
       std::vector<StWriteItem> items;
       items.push_back({"loss", {}, &loss_f});

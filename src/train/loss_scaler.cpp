@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/model.h"
+#include "train/checkpoint.h"
+
 namespace anetrain {
 
 double begin_loss_scaling(const LossScaling& ls, TrainState& st) {

@@ -7,14 +7,15 @@
 #pragma once
 #include <cstdint>
 
-#include "model/model.h"
-#include "train/checkpoint.h"
-
 namespace anetrain {
 
+struct Model;
+struct TrainState;
+
 struct LossScaling {
+  static constexpr double kInitial = 65536.0;  // 2^16: where a run (and `grad`'s search) starts
   bool enabled = false;
-  double initial = 65536.0;  // 2^16
+  double initial = kInitial;
   int window = 1000;         // clean steps before the scale doubles
   static constexpr double kMax = 16777216.0;      // 2^24
   static constexpr double kMin = 1.0 / 16777216;  // 2^-24

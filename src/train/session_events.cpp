@@ -1,20 +1,160 @@
-// What a training session tells the outside while it runs: telemetry events (and what happens
-// when they cannot be written), warnings from below, the backend's program fallbacks, a disk that
-// is filling up, run.json, and the --time-budget decision it records there.
+// What a training session tells the outside while it runs: its start, each step's event and
+// progress line (from train_step's result), telemetry (and what happens when it cannot be
+// written), warnings from below, the backend's program fallbacks, a disk that is filling up,
+// run.json, and the --time-budget decision it records there.
+#include <omp.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <filesystem>
 
+#include "backends/cpu/gemm.h"
 #include "core/error.h"
-#include "train/session.h"
+#include "train/session_impl.h"
 
 namespace anetrain {
 
-namespace fs = std::filesystem;
+namespace {
 
-void TrainSession::decide_budget() {
+// {"attention_fwd": {"calls", "eval_ms", "io_ms", "gflop"}, ...} for backends with fused kernels.
+nlohmann::json kernels_json(const std::vector<KernelTiming>& timings) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const KernelTiming& t : timings)
+    j[t.name] = {{"calls", t.calls}, {"eval_ms", t.eval_ms}, {"io_ms", t.io_ms}, {"gflop", t.flops / 1e9}};
+  return j;
+}
+
+std::string fmt_scale(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", s);
+  return b;
+}
+
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+void TrainSession::Impl::announce_start(int trained_with) {
+  const Model& m = *model_;
+  const VocabCompaction* vc = o_.compact_vocab ? &compaction_ : nullptr;
+  nlohmann::json hosts = nlohmann::json::array();
+  for (int r = 0; r < ranks(); ++r) hosts.push_back(comm_->who(r));
+  // The peak is the whole job's (rank 0's measured, times the ranks), as `gflops` is.
+  emit("run_start", {{"resumed_from_step", st_.step}, {"options", o_.to_json()}, {"config", config_to_json(m.cfg)},
+                     {"params", m.table.total()}, {"flops_per_step", flops_per_step_},
+                     {"compact_vocab", vc ? vc->size() : 0}, {"backend", be_->name()},
+                     {"precision", o_.precision}, {"gemm_isa", gemm_isa()},
+                     {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
+                     {"matrix_peak_gflops", matrix_peak_gflops(be_->caps()) * ranks()},
+                     {"power_source", power_->description()}, {"world_size", ranks()}, {"ranks", hosts},
+                     {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
+  for (const std::string& w : pending_warnings_) emit("warning", {{"step", st_.step}, {"text", w}});
+  pending_warnings_.clear();
+  report_fallbacks();
+  if (verbose_ && lead()) progress_ = std::make_unique<ProgressLine>();
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "%s %s: %.2fM params, %d×%d tokens × %d accum per step, %s backend, %s, %d threads%s",
+                resuming_ ? "resuming" : "training", o_.model.c_str(), m.table.total() / 1e6, o_.batch, o_.seq,
+                o_.accum, o_.backend.c_str(), o_.precision.c_str(), omp_get_max_threads(),
+                vc ? (", vocab compacted to " + std::to_string(vc->size())).c_str() : "");
+  message(line);
+  if (ranks() > 1) {
+    std::snprintf(line, sizeof line, "data parallel over %d ranks: global batch %d × %d × %d accum = %.0f tokens per step%s",
+                  ranks(), ranks(), o_.batch, o_.accum, tokens_per_step_, overlap_ ? "" : " (gradient sums not overlapped)");
+    message(line);
+  }
+  if (resuming_) message("resumed from step " + std::to_string(st_.step) + " of " + o_.out);
+  if (resuming_ && trained_with != ranks())
+    message("the run trained on " + std::to_string(trained_with) + " rank(s) and now on " + std::to_string(ranks()) +
+            ": each step now sees " + std::to_string(ranks()) + " × " + std::to_string(o_.batch) + " × " +
+            std::to_string(o_.accum) + " windows (was " + std::to_string(trained_with) + " × …); the learning-rate "
+            "schedule and the window sequence go on from where they were");
+  if (policy_.scaling.enabled) {
+    std::snprintf(line, sizeof line, "%s computes in fp16: dynamic loss scale %g (doubles after %d clean steps)",
+                  be_->name().c_str(), st_.loss_scale, policy_.scaling.window);
+    message(line);
+  }
+}
+
+void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
+  ema_ms_ = ema_ms_ == 0 ? step_ms : 0.9 * ema_ms_ + 0.1 * step_ms;
+  const auto watts = power_->since_last();
+  nlohmann::json power_parts = nlohmann::json::object();
+  if (watts)
+    for (const auto& [name, w] : watts->parts) power_parts[name] = w;
+  nlohmann::ordered_json phases = {{"data", r.data_ms}, {"forward", r.forward_ms}, {"backward", r.backward_ms},
+                                   {"optimizer", r.optimizer_ms}, {"classifier", r.classifier_ms}};
+  if (sync_) phases["allreduce"] = r.allreduce_ms;
+  nlohmann::ordered_json event = {{"step", st_.step},
+                                  {"tokens", st_.tokens_seen},
+                                  {"loss", finite_or_null(r.loss)},
+                                  {"lr", r.lr},
+                                  {"grad_norm", finite_or_null(r.grad_norm)},
+                                  {"ms", step_ms},
+                                  {"tokens_per_s", tokens_per_step_ / (step_ms / 1000.0)},
+                                  {"gflops", flops_per_step_ / (step_ms / 1000.0) / 1e9},
+                                  {"phase_ms", phases},
+                                  {"skipped", !r.applied},
+                                  {"loss_scale", r.loss_scale},
+                                  {"overflow", r.overflow},
+                                  {"rss_mb", rss_mb()},
+                                  {"peak_rss_mb", peak_rss_mb()},
+                                  {"cpu_pct", cpu_use_.percent_since_last()},
+                                  {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
+                                  {"power_parts", power_parts},
+                                  {"kernels", kernels_json(take_kernel_timings(be_->caps()))}};
+  if (sync_) {  // per rank: its forward+backward and all-reduce wait
+    nlohmann::ordered_json per_rank = nlohmann::ordered_json::array();
+    for (size_t k = 0; k < r.ranks.size(); ++k)
+      per_rank.push_back(
+          {{"rank", k}, {"compute_ms", r.ranks[k].compute_ms}, {"allreduce_ms", r.ranks[k].allreduce_ms}});
+    event["ranks"] = per_rank;
+  }
+  emit("step", std::move(event));
+  if (r.overflow) {
+    emit("overflow", {{"step", st_.step}, {"loss_scale", st_.loss_scale}, {"total", st_.overflow_total}});
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "step %lld: fp16 gradients overflowed at loss scale %g; update skipped, scale now %g",
+                  (long long)st_.step, r.loss_scale, st_.loss_scale);
+    message(buf);
+  } else if (r.nonfinite) {
+    emit("nonfinite", {{"step", st_.step}, {"consecutive", st_.nonfinite_consecutive}, {"total", st_.nonfinite_total}});
+    message("step " + std::to_string(st_.step) + ": non-finite loss or gradient; update skipped (" +
+            std::to_string(st_.nonfinite_consecutive) + " in a row)");
+    if (r.nonfinite_limit) {
+      emit("run_end", {{"step", st_.step}, {"status", "nonfinite"}});
+      finished_ = true;
+      if (progress_) progress_->finish();
+      fail(nonfinite_limit_message(st_, o_.max_nonfinite) + "\nhint: lower --lr, or resume from an earlier checkpoint");
+    }
+  }
+  report_fallbacks();
+  watch_disk_space();
+  if (budget_open_ && st_.step >= budget_probe_) decide_budget();
+  std::string ranks_note;
+  if (sync_ && !r.ranks.empty()) {
+    // The slowest rank sets the pace; rank 0's wait is the all-reduce its backward pass did not hide.
+    size_t slowest = 0;
+    for (size_t k = 1; k < r.ranks.size(); ++k)
+      if (r.ranks[k].compute_ms > r.ranks[slowest].compute_ms) slowest = k;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "  allreduce %.0f ms  slowest rank %zu %.0f ms", r.allreduce_ms, slowest,
+                  r.ranks[slowest].compute_ms);
+    ranks_note = buf;
+  }
+  if (progress_ && o_.log_every > 0 && (st_.step % o_.log_every == 0 || st_.step == stop_step_))
+    progress_->update(st_.step, o_.steps, st_.last_loss, r.lr, tokens_per_step_ / (ema_ms_ / 1000.0),
+                      double(o_.steps - st_.step) * ema_ms_ / 1000.0,
+                      (policy_.scaling.enabled
+                           ? "  scale " + fmt_scale(st_.loss_scale) + "  skipped " + std::to_string(st_.overflow_total)
+                           : std::string()) +
+                          (fallbacks_ ? "  ane fallbacks " + std::to_string(fallbacks_) : std::string()) + ranks_note +
+                          budget_note_);
+}
+
+void TrainSession::Impl::decide_budget() {
   budget_open_ = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - t_train_).count();
   const double per_step = elapsed / double(st_.step - first_step_);  // includes the slow first step
@@ -36,7 +176,7 @@ void TrainSession::decide_budget() {
                         {"steps", o_.steps}});
 }
 
-void TrainSession::emit(const char* event, nlohmann::ordered_json fields) {
+void TrainSession::Impl::emit(const char* event, nlohmann::ordered_json fields) {
   if (!tel_ || !telemetry_error_.empty()) return;
   try {
     tel_->emit(event, std::move(fields));
@@ -51,14 +191,14 @@ void TrainSession::emit(const char* event, nlohmann::ordered_json fields) {
   }
 }
 
-void TrainSession::save_settings() {
+void TrainSession::Impl::save_settings() {
   // run.json outlives the directory the run started from: paths in it are absolute.
   TrainOptions stored = o_;
   stored.make_paths_absolute();
   run_->write_settings(stored.to_json());
 }
 
-void TrainSession::watch_disk_space() {
+void TrainSession::Impl::watch_disk_space() {
   if (!lead()) return;
   struct statvfs fs_info {};
   if (::statvfs(o_.out.c_str(), &fs_info) != 0) return;
@@ -79,7 +219,7 @@ void TrainSession::watch_disk_space() {
   warn(buf);
 }
 
-void TrainSession::report_fallbacks() {
+void TrainSession::Impl::report_fallbacks() {
   for (const ProgramFallback& f : take_fallbacks(be_->caps())) {
     ++fallbacks_;
     emit("ane_fallback", {{"step", st_.step}, {"program", f.program}, {"kernel", f.kernel}, {"at", f.step},
@@ -89,7 +229,7 @@ void TrainSession::report_fallbacks() {
   }
 }
 
-WarningScope TrainSession::warnings_here() {
+WarningScope TrainSession::Impl::warnings_here() {
   return WarningScope([this](const std::string& text) {
     if (verbose_) {
       if (progress_) progress_->finish();  // the warning starts a line of its own

@@ -3,7 +3,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "train/session.h"
+#include "train/session_impl.h"
 
 namespace anetrain {
 
@@ -18,7 +18,7 @@ void broadcast_string(Comm& comm, std::string& s, const std::string& what) {
 
 }  // namespace
 
-void TrainSession::share_options() {
+void TrainSession::Impl::share_options() {
   // Rank 0's options (from its command line or its run.json) are the run's; the testing hooks are
   // not part of run.json, so each rank keeps its own (the same command line gives the same).
   // --stop-at belongs to this invocation, not to run.json, so it travels beside the options.
@@ -38,13 +38,13 @@ void TrainSession::share_options() {
   o_.inject_overflow = mine.inject_overflow;
 }
 
-void TrainSession::share_model() {
+void TrainSession::Impl::share_model() {
   std::string cfg = lead() ? config_to_json(model_->cfg).dump() : std::string();
   broadcast_string(*comm_, cfg, "the model's configuration");
   if (!lead()) model_ = std::make_unique<Model>(config_from_json(nlohmann::json::parse(cfg), "rank 0's model"));
 }
 
-void TrainSession::share_state() {
+void TrainSession::Impl::share_state() {
   // Ranks are copies of one program on one kind of machine, so the state goes as raw bytes.
   static_assert(std::is_trivially_copyable_v<TrainState>);
   Model& m = *model_;

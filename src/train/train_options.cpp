@@ -148,7 +148,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.sampling = j.at("sampling").get<std::string>() == "epoch" ? Sampling::epoch : Sampling::random;
   o.max_nonfinite = j.at("max_nonfinite").get<int>();
   // Added with the fp16 backends; runs written before keep the defaults.
-  o.loss_scale = j.value("loss_scale", 65536.0);
+  o.loss_scale = j.value("loss_scale", LossScaling::kInitial);
   o.loss_scale_window = j.value("loss_scale_window", 1000);
   // Added with bf16 training; runs written before trained in fp32.
   o.precision = j.value("precision", std::string("fp32"));

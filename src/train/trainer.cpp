@@ -54,7 +54,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   };
   TrainResult res;
   while (st.step < session.stop_step() && !stop_requested()) {
-    const StepReport r = session.step();
+    const StepResult r = session.step();
     stopping = r.stop;
     // ---- evaluation, samples and checkpoints, on the run's schedule ----
     bool improved = false;

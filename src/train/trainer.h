@@ -10,6 +10,7 @@
 
 #include "core/option_check.h"
 #include "data/sampler.h"
+#include "train/loss_scaler.h"
 #include "train/optimizer.h"
 
 namespace anetrain {
@@ -48,7 +49,7 @@ struct TrainOptions {
   std::vector<int64_t> inject_nan;  // testing hook: force a NaN loss at these 1-based steps
   std::vector<int64_t> inject_overflow;  // testing hook: an inf gradient at these steps (fp16 backends)
   bool ane_strict = false;     // a program the accelerator rejects is an error, not a CPU fallback
-  double loss_scale = 65536;   // initial dynamic loss scale for fp16 backends
+  double loss_scale = LossScaling::kInitial;  // initial dynamic loss scale for fp16 backends
   int loss_scale_window = 1000;  // clean steps before the scale doubles
 
   // Invocation only, never in run.json: put a new run into a non-empty folder that is not a run.
