@@ -7,7 +7,7 @@
 #include "mil/parser.h"
 #include "mil/printer.h"
 #include "mil/stats.h"
-#include "mil/sim/executor.h"
+#include "mil/sim/compiler.h"
 #include "core/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (elements > (1 << 16)) return 0;
   try {
-    sim::SimRuntime rt;
+    sim::Compiler rt;
     auto model = rt.compile(p, ".");
     std::vector<sim::Tensor> in;
     for (const auto& [name, t] : p.inputs) in.push_back(sim::Tensor::zeros(t));

@@ -10,20 +10,19 @@
 #include <string>
 
 #include "anetrain.h"
-#include "backends/ane/executor.h"
-#include "mil/blob.h"
-#include "mil/parser.h"
-#include "backends/ane/runtime/runtime.h"
-#include "mil/sim/fp16.h"
+#include "backends/ane/make_executor.h"
 #include "capi/guard.h"
 #include "core/error.h"
+#include "mil/blob.h"
+#include "mil/fp16.h"
+#include "mil/parser.h"
 
 struct anetrain_mil {
   std::string path;
   std::unique_ptr<anetrain::ane::Executor> executor;
   int program = -1;
   anetrain::mil::Type in_type, out_type;
-  anetrain::sim::Tensor input;  // reused: evaluate() takes the program's input tensor
+  anetrain::mil::Tensor input;  // reused: evaluate() takes the program's input tensor
 };
 
 namespace {
@@ -37,19 +36,15 @@ Registry<anetrain_mil> g_mils;
 // host threads compiling at once must not race on them.
 std::mutex g_compile_mu;
 
-std::unique_ptr<ane::Executor> make_executor(const std::string& backend) {
-  if (backend == "ane-sim") return std::make_unique<ane::SimExecutor>();
-  if (backend == "ane-fake") return std::make_unique<ane::AneRuntime>(ane::make_fake_api());
-  if (backend == "ane") {
-#if defined(ANETRAIN_HAVE_ANE)
-    return std::make_unique<ane::AneRuntime>(ane::make_apple_api());
-#else
-    refuse(ANETRAIN_ERR_UNSUPPORTED,
-           "backend 'ane' runs on the Neural Engine of a Mac with Apple silicon and is not built into this library; "
-           "'ane-sim' runs the same program in the simulator on any OS");
-#endif
+// The executor named `backend`, its refusals given the C API's statuses.
+std::unique_ptr<ane::Executor> executor_for(const std::string& backend) {
+  try {
+    return ane::make_executor(backend);
+  } catch (const ane::ExecutorNotBuilt& e) {
+    refuse(ANETRAIN_ERR_UNSUPPORTED, e.what());
+  } catch (const ane::UnknownExecutor& e) {
+    refuse(ANETRAIN_ERR_ARGUMENT, e.what());
   }
-  refuse(ANETRAIN_ERR_ARGUMENT, "unknown MIL backend '" + backend + "' (available: ane-sim, ane-fake, ane)");
 }
 
 std::vector<uint8_t> read_whole(const std::string& path) {
@@ -105,7 +100,7 @@ anetrain_status anetrain_mil_compile(const char* backend, const char* program_pa
     need(program_path, "program_path");
     auto m = std::make_unique<anetrain_mil>();
     m->path = program_path;
-    m->executor = make_executor(backend);
+    m->executor = executor_for(backend);
     const ane::KernelProgram k = load_kernel(m->path, weights_dir ? weights_dir : "");
     m->in_type = k.program.inputs[0].second;
     m->out_type = k.program.producer(k.program.outputs[0])->type;
@@ -120,7 +115,7 @@ anetrain_status anetrain_mil_compile(const char* backend, const char* program_pa
         fail(m->path + ": " + e.what());
       }
     }
-    m->input = sim::Tensor::zeros(m->in_type);
+    m->input = mil::Tensor::zeros(m->in_type);
     *out = g_mils.add(std::move(m));
   });
 }
@@ -165,8 +160,8 @@ anetrain_status anetrain_mil_run(anetrain_mil* mil, const float* input, size_t i
     need(output, "output");
     std::memcpy(m->input.ptr(), input, in_n * sizeof(float));
     // The program's storage is fp16: the value it sees is the rounded one, whichever executor.
-    if (m->in_type.elem == mil::ElemType::fp16) sim::round_to_fp16(m->input.ptr(), in_n);
-    const sim::Tensor& y = m->executor->evaluate(m->program, m->input);
+    if (m->in_type.elem == mil::ElemType::fp16) mil::round_to_fp16(m->input.ptr(), in_n);
+    const mil::Tensor& y = m->executor->evaluate(m->program, m->input);
     if (y.numel() != out_n)
       refuse(ANETRAIN_ERR_INTERNAL, m->path + ": the executor returned " + std::to_string(y.numel()) + " elements, not " +
                                         std::to_string(out_n));

@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backends/ane/executor.h"
+#include "backends/ane/make_executor.h"
 #include "mil/printer.h"
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 #include "backends/ane/ane_backend.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -32,18 +32,18 @@ class RecordingExecutor final : public ane::Executor {
  public:
   struct Recorded {
     ane::KernelProgram k;
-    sim::Tensor input, output;
+    mil::Tensor input, output;
     bool evaluated = false;
   };
   std::string name() const override { return "ane-sim"; }
   int compile(const ane::KernelProgram& k) override {
-    const int h = sim_.compile(k);
+    const int h = sim_->compile(k);
     if (size_t(h) != recorded_.size()) fail("ane dump: unexpected program handle " + std::to_string(h));
     recorded_.push_back({k, {}, {}, false});
     return h;
   }
-  const sim::Tensor& evaluate(int handle, const sim::Tensor& input) override {
-    const sim::Tensor& out = sim_.evaluate(handle, input);
+  const mil::Tensor& evaluate(int handle, const mil::Tensor& input) override {
+    const mil::Tensor& out = sim_->evaluate(handle, input);
     Recorded& r = recorded_.at(size_t(handle));
     if (!r.evaluated) {
       r.input = copy(input);
@@ -52,18 +52,18 @@ class RecordingExecutor final : public ane::Executor {
     }
     return out;
   }
-  int compiles() const override { return sim_.compiles(); }
+  int compiles() const override { return sim_->compiles(); }
   const std::vector<Recorded>& recorded() const { return recorded_; }
 
  private:
   const mil::Type& input_type(int handle) const override { return recorded_.at(size_t(handle)).k.program.inputs.at(0).second; }
   std::string program_name(int handle) const override { return recorded_.at(size_t(handle)).k.name; }
-  static sim::Tensor copy(const sim::Tensor& t) {
-    sim::Tensor c = sim::Tensor::zeros(t.type);
+  static mil::Tensor copy(const mil::Tensor& t) {
+    mil::Tensor c = mil::Tensor::zeros(t.type);
     *c.data = *t.data;
     return c;
   }
-  ane::SimExecutor sim_;
+  std::unique_ptr<ane::Executor> sim_ = ane::make_executor("ane-sim");
   std::vector<Recorded> recorded_;
 };
 
@@ -128,13 +128,13 @@ void run_layer_zero(Backend& be, const Model& m, int T, int B) {
   be.ffn_block_fwd(one, w, x1, a.take(D), f1);
 }
 
-NpyArray npy_of(const sim::Tensor& t) {
+NpyArray npy_of(const mil::Tensor& t) {
   NpyArray a;
   a.shape = t.type.shape;
   if (t.type.elem == mil::ElemType::fp16) {
     a.descr = "<f2";
     a.data.resize(t.numel() * 2);
-    sim::fp32_to_fp16(t.ptr(), reinterpret_cast<uint16_t*>(a.data.data()), t.numel());
+    mil::fp32_to_fp16(t.ptr(), reinterpret_cast<uint16_t*>(a.data.data()), t.numel());
   } else if (t.type.elem == mil::ElemType::fp32) {
     a.descr = "<f4";
     a.data.resize(t.numel() * 4);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backends/ane/programs.h"
-#include "mil/sim/ops.h"
+#include "mil/tensor.h"
 #include "model/model.h"
 
 namespace anetrain::ane_dump {
@@ -38,7 +38,7 @@ ProgramLayout layout_of(const ane::KernelProgram& k, const ane::LayerShape& s);
 // each with the first input it was given and ane-sim's output for that input.
 struct RecordedProgram {
   ane::KernelProgram k;
-  sim::Tensor input, output;
+  mil::Tensor input, output;
 };
 std::vector<RecordedProgram> record_programs(const Model& m, int T, int B);
 

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backends/ane/runtime/runtime.h"
+#include "backends/ane/make_executor.h"
 #include "cli/ane_probe.h"
 #include "cli/ane_dump.h"
 #include "core/terminal_text.h"
@@ -25,7 +25,7 @@ namespace {
 // 1e-2 leaves room for that and for a softmax, while a wrong result misses it by far.
 constexpr double kAgreement = 1e-2;
 
-double max_relative_error(const sim::Tensor& got, const sim::Tensor& want) {
+double max_relative_error(const mil::Tensor& got, const mil::Tensor& want) {
   double diff = 0, scale = 0;
   for (size_t i = 0; i < want.numel(); ++i) {
     const double g = got.ptr()[i], w = want.ptr()[i];
@@ -38,13 +38,9 @@ double max_relative_error(const sim::Tensor& got, const sim::Tensor& want) {
 }  // namespace
 
 std::unique_ptr<ane::AneRuntime> open_probe_runtime(bool& real) {
-#if defined(ANETRAIN_HAVE_ANE)
-  real = true;
-  return std::make_unique<ane::AneRuntime>(ane::make_apple_api());
-#else
-  real = false;
-  return std::make_unique<ane::AneRuntime>(ane::make_fake_api());
-#endif
+  const std::string name = ane::hardware_runtime_name();
+  real = name == "ane";
+  return ane::make_runtime(name);
 }
 
 int probe_model(const std::string& model, int T, bool as_json) {
@@ -63,7 +59,7 @@ int probe_model(const std::string& model, int T, bool as_json) {
       row["compile_ms"] = rt.timing(h).compile_ms;
       row["load_ms"] = rt.timing(h).load_ms;
       const auto t0 = std::chrono::steady_clock::now();
-      const sim::Tensor& got = rt.evaluate(h, p.input);
+      const mil::Tensor& got = rt.evaluate(h, p.input);
       row["eval_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       const double err = max_relative_error(got, p.output);
       row["max_rel_error"] = err;

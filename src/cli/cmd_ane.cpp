@@ -13,16 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backends/ane/executor.h"
+#include "backends/ane/make_executor.h"
 #include "backends/ane/programs.h"
-#include "mil/blob.h"
-#include "mil/builder.h"
-#include "mil/stats.h"
-#include "backends/ane/runtime/runtime.h"
-#include "mil/sim/fp16.h"
 #include "cli/ane_dump.h"
 #include "cli/ane_probe.h"
 #include "cli/commands.h"
+#include "mil/blob.h"
+#include "mil/builder.h"
+#include "mil/fp16.h"
+#include "mil/stats.h"
 
 namespace anetrain {
 namespace {
@@ -70,7 +69,7 @@ int probe(bool as_json, int repeats) {
   bool real = false;
   const std::unique_ptr<ane::AneRuntime> runtime = open_probe_runtime(real);
   ane::AneRuntime& rt = *runtime;
-  ane::SimExecutor reference;
+  const std::unique_ptr<ane::Executor> reference = ane::make_executor("ane-sim");
   std::vector<KernelProgram> programs = {ane::linear_program(768, 768, 256), conv_chain(512, 256, false, 1),
                                          conv_chain(512, 256, true, 1)};
   programs[0].name = "dynamic_matmul_768x768_T256";
@@ -78,11 +77,11 @@ int probe(bool as_json, int repeats) {
   std::map<std::string, double> eval_ms;
   for (const KernelProgram& k : programs) {
     int h = rt.compile(k);
-    sim::Tensor in = sim::Tensor::zeros(k.program.inputs[0].second);
+    mil::Tensor in = mil::Tensor::zeros(k.program.inputs[0].second);
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (float& v : *in.data) v = nd(rng);
-    sim::round_to_fp16(in.ptr(), in.numel());
+    mil::round_to_fp16(in.ptr(), in.numel());
     rt.evaluate(h, in);  // first evaluation: excluded from the timing, as the seed's probes do
     double best = 1e30;
     for (int r = 0; r < repeats; ++r) {
@@ -90,8 +89,8 @@ int probe(bool as_json, int repeats) {
       rt.evaluate(h, in);
       best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
-    const sim::Tensor& got = rt.evaluate(h, in);
-    const sim::Tensor& want = reference.evaluate(reference.compile(k), in);
+    const mil::Tensor& got = rt.evaluate(h, in);
+    const mil::Tensor& want = reference->evaluate(reference->compile(k), in);
     double diff = 0, scale = 0;
     for (size_t i = 0; i < want.numel(); ++i) {
       diff = std::max(diff, double(std::fabs(got.ptr()[i] - want.ptr()[i])));

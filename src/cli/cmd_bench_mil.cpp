@@ -12,8 +12,8 @@
 
 #include "mil/parser.h"
 #include "mil/stats.h"
-#include "mil/sim/executor.h"
-#include "mil/sim/fp16.h"
+#include "mil/sim/compiler.h"
+#include "mil/fp16.h"
 #include "cli/commands.h"
 #include "cli/option_checks.h"
 
@@ -56,13 +56,13 @@ void add_bench_mil_command(CLI::App* bench, Command& run) {
       for (const std::string& path : programs) {
         mil::Program p = mil::parse_program_file(path);
         std::string dir = weights.empty() ? std::filesystem::path(path).parent_path().string() : weights;
-        sim::SimRuntime rt;  // one per program: a bench of many programs must not spend the process budget
+        sim::Compiler rt;  // one per program: a bench of many programs must not spend the process budget
         auto model = rt.compile(p, dir.empty() ? "." : dir);
         std::vector<sim::Tensor> in;
         for (const auto& [name, t] : p.inputs) {
           in.push_back(sim::Tensor::zeros(t));
           for (float& v : *in.back().data) v = nd(rng);
-          sim::round_to_fp16(in.back().ptr(), in.back().numel());
+          mil::round_to_fp16(in.back().ptr(), in.back().numel());
         }
         model->evaluate(in);  // warm-up
         double best = 1e30;

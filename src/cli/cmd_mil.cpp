@@ -16,8 +16,8 @@
 #include "mil/parser.h"
 #include "mil/stats.h"
 #include "mil/strict.h"
-#include "mil/sim/executor.h"
-#include "mil/sim/fp16.h"
+#include "mil/sim/compiler.h"
+#include "mil/fp16.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -56,7 +56,7 @@ sim::Tensor tensor_from_npy(const std::string& path, const std::string& name, co
   sim::Tensor t = sim::Tensor::zeros(want);
   size_t n = t.numel();
   if (want.elem == mil::ElemType::fp16) {
-    sim::fp16_to_fp32(reinterpret_cast<const uint16_t*>(a.data.data()), t.ptr(), n);
+    mil::fp16_to_fp32(reinterpret_cast<const uint16_t*>(a.data.data()), t.ptr(), n);
   } else if (want.elem == mil::ElemType::fp32) {
     std::memcpy(t.ptr(), a.data.data(), n * 4);
   } else {
@@ -71,7 +71,7 @@ NpyArray npy_from_tensor(const sim::Tensor& t) {
   a.shape = t.type.shape;
   a.data.resize(t.numel() * a.elem_size());
   if (t.type.elem == mil::ElemType::fp16) {
-    sim::fp32_to_fp16(t.ptr(), reinterpret_cast<uint16_t*>(a.data.data()), t.numel());
+    mil::fp32_to_fp16(t.ptr(), reinterpret_cast<uint16_t*>(a.data.data()), t.numel());
   } else if (t.type.elem == mil::ElemType::fp32) {
     std::memcpy(a.data.data(), t.ptr(), t.numel() * 4);
   } else {
@@ -172,7 +172,7 @@ int run_program(const std::string& path, const std::string& weights, const std::
   refuse_output_over_input(outputs, read);
   if (outputs.size() != p.outputs.size())
     fail(path + ": the program has " + std::to_string(p.outputs.size()) + " output(s); give one -o FILE.npy for each");
-  auto model = sim::SimRuntime::process().compile(p, model_dir_for(path, weights));
+  auto model = sim::Compiler::process().compile(p, model_dir_for(path, weights));
   for (const std::string& w : model->warnings()) std::fprintf(stderr, "anetrain: warning: %s\n", w.c_str());
   std::vector<sim::Tensor> out;
   double best = 1e30;

@@ -1,4 +1,4 @@
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -6,7 +6,7 @@
 
 #include "core/dtype.h"
 
-namespace anetrain::sim {
+namespace anetrain::mil {
 
 float round_to_fp16(float x) { return f16_to_f32(f32_to_f16(x)); }
 
@@ -40,4 +40,4 @@ void fp32_to_fp16(const float* in, uint16_t* out, size_t n) {
   for (; i < n; ++i) out[i] = f32_to_f16(in[i]);
 }
 
-}  // namespace anetrain::sim
+}  // namespace anetrain::mil

@@ -1,11 +1,11 @@
 #include <gtest/gtest.h>
 
-#include "mil/sim/executor.h"
+#include "mil/sim/compiler.h"
 
 // Each test starts with a fresh per-process ANE compile budget, as it has under CTest (one
 // process per test); running the whole binary at once would otherwise spend it across tests.
 class FreshCompileBudget : public ::testing::EmptyTestEventListener {
-  void OnTestStart(const ::testing::TestInfo&) override { anetrain::sim::SimRuntime::process().reset_count(); }
+  void OnTestStart(const ::testing::TestInfo&) override { anetrain::sim::Compiler::process().reset_count(); }
 };
 
 int main(int argc, char** argv) {

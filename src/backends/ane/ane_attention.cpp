@@ -45,7 +45,7 @@ void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w,
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd(), qkv_width = qd + 2 * kvd;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, D, d.eps);
   qkv_.resize(size_t(N) * qkv_width);
-  run_product("qkv_fwd", d, D, qkv_width, s.xn, [&](sim::Tensor& t, int Tp) {
+  run_product("qkv_fwd", d, D, qkv_width, s.xn, [&](mil::Tensor& t, int Tp) {
     ane::put_transposed(t, Tp, w.wq, qd, D);
     ane::put_transposed(t, Tp + qd, w.wk, kvd, D);
     ane::put_transposed(t, Tp + qd + kvd, w.wv, kvd, D);
@@ -67,14 +67,14 @@ void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w,
   const AttentionLayout L(d, ls);
   const auto& [a, q_heads, kv_heads, C] = L;
   const int h = attention_program(ls, "attention_fwd");
-  sim::Tensor in = fresh_input(3 * C, a.T);  // padding stays zero: heads past hd, tokens past T
+  mil::Tensor in = fresh_input(3 * C, a.T);  // padding stays zero: heads past hd, tokens past T
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
     ane::put_heads(in, 0, s.q + r * qd, T, q_heads);
     ane::put_heads(in, C, s.k + r * kvd, T, kv_heads);
     ane::put_heads(in, 2 * C, s.v + r * kvd, T, kv_heads);
     to_fp16(in);
-    const sim::Tensor& o = eval("attention_fwd", h, in);
+    const mil::Tensor& o = eval("attention_fwd", h, in);
     ane::get_first_heads(o, 0, s.attn + r * qd, T, q_heads);
     ane::get_first_heads(o, C, s.q + r * qd, T, q_heads);     // after RoPE, for the backward
     ane::get_first_heads(o, 2 * C, s.k + r * kvd, T, kv_heads);
@@ -96,7 +96,7 @@ void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w,
   const AttentionLayout L(d, ls);
   const auto& [a, q_heads, kv_heads, C] = L;
   const int h = attention_program(ls, "attention_bwd");
-  sim::Tensor in = fresh_input(4 * C, a.T);
+  mil::Tensor in = fresh_input(4 * C, a.T);
   for (int b = 0; b < d.B; ++b) {
     const size_t r = size_t(b) * T;
     ane::put_heads(in, 0, s.q + r * qd, T, q_heads);
@@ -104,7 +104,7 @@ void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w,
     ane::put_heads(in, 2 * C, s.v + r * kvd, T, kv_heads);
     ane::put_heads(in, 3 * C, k.dattn + r * qd, T, q_heads);
     to_fp16(in);
-    const sim::Tensor& o = eval("attention_bwd", h, in);
+    const mil::Tensor& o = eval("attention_bwd", h, in);
     ane::get_heads(o, 0, k.dq + r * qd, T, q_heads);
     ane::get_heads(o, C, k.dk + r * kvd, T, kv_heads);  // the query heads' copies summed in fp32
     ane::get_heads(o, 2 * C, k.dv + r * kvd, T, kv_heads);
@@ -130,10 +130,10 @@ void AneBackend::attention_decode_on_ane(const BlockDims& d, const LayerTensors&
   if (ho < 0) return Backend::attention_block_decode(d, w, x, out, cache, pos0, s, scores);
   const int D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, 1, D, d.eps);
-  sim::Tensor in = fresh_input(D, ane::kAneAlign);  // the token in column 0
+  mil::Tensor in = fresh_input(D, ane::kAneAlign);  // the token in column 0
   ane::put_rows(in, 0, s.xn, 1, D);
   to_fp16(in);
-  const sim::Tensor& qkv = eval("decode_qkv", hq, in);
+  const mil::Tensor& qkv = eval("decode_qkv", hq, in);
   float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
   float* v_new = cache.v + size_t(pos0) * kvd;
   float* q = d.qk_norm ? s.q_raw : s.q;
@@ -147,7 +147,7 @@ void AneBackend::attention_decode_on_ane(const BlockDims& d, const LayerTensors&
   rope_fwd(s.q, 1, 1, d.Hq, d.hd, pos0, d.rope, d.theta);
   rope_fwd(k_new, 1, 1, d.Hkv, d.hd, pos0, d.rope, d.theta);
   attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, 1, d.Hq, d.Hkv, d.hd);
-  sim::Tensor ain = fresh_input(qd, ane::kAneAlign);
+  mil::Tensor ain = fresh_input(qd, ane::kAneAlign);
   ane::put_rows(ain, 0, s.attn, 1, qd);
   to_fp16(ain);
   ane::get_channels(eval("decode_wo", ho, ain), 0, s.o, 1, D);

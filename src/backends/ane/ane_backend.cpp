@@ -4,12 +4,11 @@
 #include <cstring>
 #include <optional>
 
+#include "backends/ane/ane_io.h"
 #include "backends/ane/layer_programs.h"
+#include "backends/ane/make_executor.h"
 #include "backends/ane/staging.h"
 #include "mil/stats.h"
-#include "backends/ane/runtime/runtime.h"
-#include "mil/sim/fp16.h"
-#include "backends/ane/ane_io.h"
 
 using namespace anetrain::ane_io;  // NOLINT: the stage files share these small helpers
 
@@ -48,11 +47,11 @@ int AneBackend::program(const std::string& kernel, const std::string& key,
   return h;
 }
 
-const sim::Tensor& AneBackend::eval(const char* kernel, int handle, const sim::Tensor& in) {
+const mil::Tensor& AneBackend::eval(const char* kernel, int handle, const mil::Tensor& in) {
   KernelTiming& t = timings_[kernel];
   const auto t0 = std::chrono::steady_clock::now();
   const auto staged = staged_id_.find(&in);
-  const sim::Tensor* result = nullptr;
+  const mil::Tensor* result = nullptr;
   try {
     result = staged != staged_id_.end() ? &executor_->evaluate_staged(staged->second, in)
                                         : &executor_->evaluate(handle, in);
@@ -61,7 +60,7 @@ const sim::Tensor& AneBackend::eval(const char* kernel, int handle, const sim::T
     reject(key != key_of_handle_.end() ? key->second : kernel, {kernel, kernel, "evaluate", e.what(), ""});
     throw;
   }
-  const sim::Tensor& out = *result;
+  const mil::Tensor& out = *result;
   t.eval_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   t.calls++;
   t.flops += flops_[handle];
@@ -79,8 +78,8 @@ void AneBackend::sync_weights(const WeightsView& w) {
   weights_version_ = w.version;  // staged inputs compare theirs at their next use
 }
 
-sim::Tensor& AneBackend::input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
-                                   const std::function<void(sim::Tensor&)>& stage) {
+mil::Tensor& AneBackend::input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
+                                   const std::function<void(mil::Tensor&)>& stage) {
   const bool known = d.layer >= 0 && weights_version_ != 0;
   StagedInput& s = staged_[{kernel, known ? d.layer : -1, handle}];
   if (s.id < 0) {
@@ -114,13 +113,13 @@ std::vector<KernelTiming> AneBackend::take_kernel_timings() {
 // y(N, oc) = x(N, ic)·M per sequence through linear_program, M staged by `stage` at column
 // `Tp` (the padded token count); ic and T are padded to the programs' alignment with zeros.
 void AneBackend::run_product(const char* kernel, const BlockDims& d, int ic, int oc, const float* x,
-                             const std::function<void(sim::Tensor&, int Tp)>& stage, float* y) {
+                             const std::function<void(mil::Tensor&, int Tp)>& stage, float* y) {
   Section timed = section(kernel);
   const int T = d.T, Tp = ane::ane_round_up(T), icp = ane::ane_round_up(ic);
   int h = program(kernel, ane::linear_key(icp, oc, Tp),
                   [&] { return ane::linear_program(icp, oc, Tp); });
-  sim::Tensor& in =
-      input_for(kernel, h, d, icp, ane::linear_input_width(oc, Tp), Tp, [&](sim::Tensor& t) { stage(t, Tp); });
+  mil::Tensor& in =
+      input_for(kernel, h, d, icp, ane::linear_input_width(oc, Tp), Tp, [&](mil::Tensor& t) { stage(t, Tp); });
   for (int b = 0; b < d.B; ++b) {
     ane::put_rows(in, 0, x + size_t(b) * T * ic, T, ic);
     activations_to_fp16(in, T);
@@ -132,7 +131,7 @@ void AneBackend::run_product(const char* kernel, const BlockDims& d, int ic, int
 // as stored).
 void AneBackend::run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
                             bool transposed, float* y) {
-  run_product(kernel, d, ic, oc, x, [&](sim::Tensor& t, int Tp) {
+  run_product(kernel, d, ic, oc, x, [&](mil::Tensor& t, int Tp) {
     if (transposed) ane::put_transposed(t, Tp, W, oc, ic);
     else ane::put_as_stored(t, Tp, W, ic, oc);
   }, y);
@@ -145,7 +144,7 @@ void AneBackend::run_dual(const char* kernel, const BlockDims& d, int ic, int oc
   const int T = d.T, Tp = ane::ane_round_up(T), icp = ane::ane_round_up(ic);
   int h = program(kernel, ane::dual_linear_key(icp, oc, Tp),
                   [&] { return ane::dual_linear_program(icp, oc, Tp); });
-  sim::Tensor& in = input_for(kernel, h, d, icp, ane::dual_linear_input_width(oc, Tp), 2 * Tp, [&](sim::Tensor& t) {
+  mil::Tensor& in = input_for(kernel, h, d, icp, ane::dual_linear_input_width(oc, Tp), 2 * Tp, [&](mil::Tensor& t) {
     ane::put_as_stored(t, 2 * Tp, W1, ic, oc);
     ane::put_as_stored(t, 2 * Tp + oc, W2, ic, oc);
   });
@@ -199,10 +198,10 @@ void AneBackend::ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const
   const int N = d.N(), T = d.T, D = d.D, F = d.F;
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, D, d.eps);
   if (const int hb = baked("decode_ffn", d, w); hb >= 0) {  // one token of generation
-    sim::Tensor in = fresh_input(D, ane::kAneAlign);  // the token in column 0
+    mil::Tensor in = fresh_input(D, ane::kAneAlign);  // the token in column 0
     ane::put_rows(in, 0, s.xn, 1, D);
     to_fp16(in);
-    const sim::Tensor& o = eval("decode_ffn", hb, in);
+    const mil::Tensor& o = eval("decode_ffn", hb, in);
     ane::get_channels(o, 0, s.f, 1, D);
     ane::get_channels(o, D, s.g, 1, F);
     ane::get_channels(o, D + F, s.u, 1, F);
@@ -223,7 +222,7 @@ void AneBackend::ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const
   std::optional<Section> timed(section("ffn_fwd"));
   const ane::PlannedProgram plan = ane::planned_program(ls, "ffn_fwd");
   int h = program(plan.kernel, plan.key, plan.make);
-  sim::Tensor& in = input_for("ffn_fwd", h, d, Dp, Tp + 3 * Fp, Tp, [&](sim::Tensor& t) {
+  mil::Tensor& in = input_for("ffn_fwd", h, d, Dp, Tp + 3 * Fp, Tp, [&](mil::Tensor& t) {
     ane::put_transposed(t, Tp, w.w_gate, F, D);
     ane::put_transposed(t, Tp + Fp, w.w_up, F, D);
     ane::put_as_stored(t, Tp + 2 * Fp, w.w_down, D, F);
@@ -232,7 +231,7 @@ void AneBackend::ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, s.xn + r * D, T, D);
     activations_to_fp16(in, T);
-    const sim::Tensor& o = eval("ffn_fwd", h, in);
+    const mil::Tensor& o = eval("ffn_fwd", h, in);
     ane::get_channels(o, 0, s.f + r * D, T, D);
     ane::get_channels(o, Dp, s.g + r * F, T, F);
     ane::get_channels(o, Dp + Fp, s.u + r * F, T, F);
@@ -257,18 +256,14 @@ void AneBackend::ffn_bwd_on_ane(const BlockDims& d, const LayerTensors& w, const
   rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, D);
 }
 
-std::unique_ptr<Backend> make_ane_fake_backend() {
-  return std::make_unique<AneBackend>("ane-fake", std::make_unique<ane::AneRuntime>(ane::make_fake_api()));
+std::unique_ptr<Backend> make_ane_backend(const std::string& executor) {
+  return std::make_unique<AneBackend>(executor, ane::make_executor(executor));
 }
 
+std::unique_ptr<Backend> make_ane_sim_backend() { return make_ane_backend("ane-sim"); }
+std::unique_ptr<Backend> make_ane_fake_backend() { return make_ane_backend("ane-fake"); }
 #if defined(ANETRAIN_HAVE_ANE)
-std::unique_ptr<Backend> make_ane_backend() {
-  return std::make_unique<AneBackend>("ane", std::make_unique<ane::AneRuntime>(ane::make_apple_api()));
-}
+std::unique_ptr<Backend> make_ane_backend() { return make_ane_backend("ane"); }
 #endif
-
-std::unique_ptr<Backend> make_ane_sim_backend() {
-  return std::make_unique<AneBackend>("ane-sim", std::make_unique<ane::SimExecutor>());
-}
 
 }  // namespace anetrain

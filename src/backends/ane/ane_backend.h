@@ -90,7 +90,7 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
   int program(const std::string& kernel, const std::string& key, const std::function<ane::KernelProgram()>& make);
   // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
   void run_product(const char* kernel, const BlockDims& d, int ic, int oc, const float* x,
-                   const std::function<void(sim::Tensor&, int Tp)>& stage, float* y);
+                   const std::function<void(mil::Tensor&, int Tp)>& stage, float* y);
   void run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
                   bool transposed, float* y);
   void run_dual(const char* kernel, const BlockDims& d, int ic, int oc, const float* x1, const float* W1,
@@ -100,11 +100,11 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
   // (kernel, layer, program) (executor.h); `stage` writes the weights into a whole-width input
   // that the executor converts once per weight version for a known layer (the seed wrote its
   // per-layer weight surfaces once per optimizer step), every call when the layer is unknown.
-  sim::Tensor& input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
-                         const std::function<void(sim::Tensor&)>& stage);
+  mil::Tensor& input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
+                         const std::function<void(mil::Tensor&)>& stage);
   // One evaluation, timed and counted under `kernel`: of the staged input when `in` came from
   // input_for, else of `in` whole.
-  const sim::Tensor& eval(const char* kernel, int handle, const sim::Tensor& in);
+  const mil::Tensor& eval(const char* kernel, int handle, const mil::Tensor& in);
   // Wall time of a stage section, so io_ms = section time − evaluation time.
   struct Section {
     KernelTiming& t;
@@ -121,11 +121,11 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
   struct StagedInput {
     int id = -1;            // the executor's staged input
     uint64_t version = 0;   // of the weights it holds
-    sim::Tensor activations;
+    mil::Tensor activations;
   };
   std::map<std::tuple<std::string, int, int>, StagedInput> staged_;  // (kernel, layer, handle)
-  std::map<const sim::Tensor*, int> staged_id_;  // input_for's activation tensors → their staged input
-  sim::Tensor scratch_;  // whole-width weights on their way to the executor
+  std::map<const mil::Tensor*, int> staged_id_;  // input_for's activation tensors → their staged input
+  mil::Tensor scratch_;  // whole-width weights on their way to the executor
   // Baked one-token programs: handle per (kind, layer), valid for weights at baked_version_.
   int baked(const char* kind, const BlockDims& d, const LayerTensors& w);
   std::map<std::pair<std::string, int>, int> baked_;
@@ -136,6 +136,8 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
   int stagings_ = 0;
 };
 
+// The ane backend named after its executor: "ane-sim", "ane-fake" or "ane" (make_executor.h).
+std::unique_ptr<Backend> make_ane_backend(const std::string& executor);
 std::unique_ptr<Backend> make_ane_sim_backend();
 std::unique_ptr<Backend> make_ane_fake_backend();  // the hardware runtime over a fake framework
 #if defined(ANETRAIN_HAVE_ANE)

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "mil/sim/fp16.h"
 #include "core/error.h"
+#include "mil/fp16.h"
 
 namespace anetrain::ane {
 
@@ -12,7 +12,7 @@ int64_t width_of(const mil::Type& t) { return t.shape.size() == 4 ? t.shape[3] :
 }  // namespace
 
 void Executor::check_staged_shape(const std::string& program, const mil::Type& input_type, int activation_columns,
-                                  const sim::Tensor& t, bool whole) {
+                                  const mil::Tensor& t, bool whole) {
   const mil::Shape& want = input_type.shape;
   const mil::Shape& got = t.type.shape;
   const bool same_channels = got.size() == 4 && got[0] == 1 && got[1] == want[1] && got[2] == 1;
@@ -30,60 +30,34 @@ int Executor::open_staged(int handle, int activation_columns) {
       activation_columns > width_of(t))
     fail("program '" + program_name(handle) + "': cannot stage an input " + t.str() + " with " +
          std::to_string(activation_columns) + " activation columns");
-  staged_.push_back(Staged{handle, activation_columns, sim::Tensor::zeros(t)});
+  staged_.push_back(Staged{handle, activation_columns, mil::Tensor::zeros(t)});
   return int(staged_.size()) - 1;
 }
 
 namespace {
 // dst[c, first .. first+count) = src[c, first .. first+count), rounded to fp16 for fp16 inputs.
-uint64_t copy_columns(sim::Tensor& dst, const sim::Tensor& src, int64_t first, int64_t count) {
+uint64_t copy_columns(mil::Tensor& dst, const mil::Tensor& src, int64_t first, int64_t count) {
   const int64_t C = dst.type.shape[1], W = dst.type.shape[3], src_w = src.type.shape[3];
   for (int64_t c = 0; c < C; ++c) {
     float* d = dst.ptr() + c * W + first;
     std::copy_n(src.ptr() + c * src_w + first, count, d);
-    if (dst.type.elem == mil::ElemType::fp16) sim::round_to_fp16(d, size_t(count));
+    if (dst.type.elem == mil::ElemType::fp16) mil::round_to_fp16(d, size_t(count));
   }
   return uint64_t(C * count) * mil::elem_bytes(dst.type.elem);
 }
 }  // namespace
 
-void Executor::write_weights(int staged, const sim::Tensor& input) {
+void Executor::write_weights(int staged, const mil::Tensor& input) {
   Staged& s = staged_.at(size_t(staged));
   check_staged_shape(program_name(s.handle), s.input.type, s.activation_columns, input, true);
   conversions_.weight_bytes += copy_columns(s.input, input, s.activation_columns, width_of(s.input.type) - s.activation_columns);
 }
 
-const sim::Tensor& Executor::evaluate_staged(int staged, const sim::Tensor& activations) {
+const mil::Tensor& Executor::evaluate_staged(int staged, const mil::Tensor& activations) {
   Staged& s = staged_.at(size_t(staged));
   check_staged_shape(program_name(s.handle), s.input.type, s.activation_columns, activations, false);
   conversions_.activation_bytes += copy_columns(s.input, activations, 0, s.activation_columns);
   return evaluate(s.handle, s.input);
-}
-
-// The simulator reads the program's weight files from memory; the hardware path writes them to a
-// temporary model folder first, as the compiler requires.
-int SimExecutor::compile(const KernelProgram& k) {
-  try {
-    models_.push_back(sim::SimRuntime::process().compile(k.program, k.blobs));
-  } catch (const mil::MilError& e) {
-    // The simulated hardware's refusal (a limit the Neural Engine's compiler enforces).
-    throw ProgramRejected(std::string("ANE compile of program '") + k.name + "' failed: " + e.what());
-  }
-  outputs_.emplace_back();
-  names_.push_back(k.name);
-  return int(models_.size()) - 1;
-}
-
-// No conversion happens here: the caller hands over values already rounded to fp16, as the
-// simulator requires, so nothing is counted.
-const sim::Tensor& SimExecutor::evaluate(int handle, const sim::Tensor& input) {
-  std::vector<sim::Tensor> out = models_.at(size_t(handle))->evaluate({input});
-  outputs_[size_t(handle)] = std::move(out.at(0));
-  return outputs_[size_t(handle)];
-}
-
-const mil::Type& SimExecutor::input_type(int handle) const {
-  return models_.at(size_t(handle))->program().inputs.at(0).second;
 }
 
 }  // namespace anetrain::ane

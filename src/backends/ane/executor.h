@@ -11,14 +11,13 @@
 // (evaluate_staged). conversions() counts the bytes each path converted, so that tests can hold
 // the weights to one conversion per version.
 #pragma once
-#include "core/error.h"
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "backends/ane/programs.h"
-#include "mil/sim/executor.h"
+#include "backends/ane/kernel_program.h"
+#include "core/error.h"
+#include "mil/tensor.h"
 
 namespace anetrain::ane {
 
@@ -43,7 +42,7 @@ class Executor {
   // Compiles and loads; the handle is valid for the executor's lifetime.
   virtual int compile(const KernelProgram& k) = 0;
   // One evaluation of a whole input (fp16 values, the program's input shape) → the single output.
-  virtual const sim::Tensor& evaluate(int handle, const sim::Tensor& input) = 0;
+  virtual const mil::Tensor& evaluate(int handle, const mil::Tensor& input) = 0;
   virtual int compiles() const = 0;
 
   // A staged input of program `handle` whose columns [0, activation_columns) of every channel are
@@ -52,11 +51,11 @@ class Executor {
   virtual int open_staged(int handle, int activation_columns);
   // Converts columns [activation_columns, W) of every channel of `input` (the program's whole
   // input shape [1, C, 1, W]) into the staged input. The activation columns are not read.
-  virtual void write_weights(int staged, const sim::Tensor& input);
+  virtual void write_weights(int staged, const mil::Tensor& input);
   // Converts columns [0, activation_columns) of `activations` into the staged input and
   // evaluates it. `activations` is [1, C, 1, activation_columns], or the whole input shape, of
   // which only those columns are read.
-  virtual const sim::Tensor& evaluate_staged(int staged, const sim::Tensor& activations);
+  virtual const mil::Tensor& evaluate_staged(int staged, const mil::Tensor& activations);
   const ConversionCounts& conversions() const { return conversions_; }
 
  protected:
@@ -64,7 +63,7 @@ class Executor {
   // Checks `t` against the shape a staged input of `input_type` takes (`whole` = the full
   // width, else activation_columns or the full width); throws naming the program.
   static void check_staged_shape(const std::string& program, const mil::Type& input_type, int activation_columns,
-                                 const sim::Tensor& t, bool whole);
+                                 const mil::Tensor& t, bool whole);
   virtual const mil::Type& input_type(int handle) const = 0;
   virtual std::string program_name(int handle) const = 0;
 
@@ -73,26 +72,9 @@ class Executor {
   // fp16 as the columns are written.
   struct Staged {
     int handle, activation_columns;
-    sim::Tensor input;
+    mil::Tensor input;
   };
   std::vector<Staged> staged_;
-};
-
-// Compiles in the process's SimRuntime (which counts toward the compile budget); weights are
-// read once, at compile time.
-class SimExecutor final : public Executor {
- public:
-  std::string name() const override { return "ane-sim"; }
-  int compile(const KernelProgram& k) override;
-  const sim::Tensor& evaluate(int handle, const sim::Tensor& input) override;
-  int compiles() const override { return int(models_.size()); }
-
- private:
-  const mil::Type& input_type(int handle) const override;
-  std::string program_name(int handle) const override { return names_.at(size_t(handle)); }
-  std::vector<std::unique_ptr<sim::SimModel>> models_;
-  std::vector<std::string> names_;
-  std::vector<sim::Tensor> outputs_;
 };
 
 }  // namespace anetrain::ane

@@ -14,17 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "mil/builder.h"
-#include "mil/program.h"
+#include "backends/ane/kernel_program.h"
 #include "contract/stages.h"
+#include "mil/builder.h"
 
 namespace anetrain::ane {
-
-struct KernelProgram {
-  std::string name;  // "attention_fwd", "linear_768x2048", ...
-  mil::Program program;
-  std::map<std::string, std::vector<uint8_t>> blobs;  // "weights/mask.bin" → file bytes
-};
 
 // Adds `values` as the fp16 blob "weights/NAME.bin" of program k and returns the BLOBFILE const.
 mil::Var add_fp16_blob(mil::Builder& b, KernelProgram& k, const std::string& name, mil::Shape shape,

@@ -3,51 +3,51 @@
 namespace anetrain::ane {
 
 namespace {
-int64_t width(const sim::Tensor& t) { return t.type.shape[3]; }
+int64_t width(const mil::Tensor& t) { return t.type.shape[3]; }
 }  // namespace
 
-void put_rows(sim::Tensor& in, int col, const float* rows, int T, int C) {
+void put_rows(mil::Tensor& in, int col, const float* rows, int T, int C) {
   float* p = in.ptr();
   const int64_t W = width(in);
   for (int c = 0; c < C; ++c)
     for (int t = 0; t < T; ++t) p[c * W + col + t] = rows[size_t(t) * C + c];
 }
 
-void put_transposed(sim::Tensor& in, int col, const float* Wt, int OC, int C) {
+void put_transposed(mil::Tensor& in, int col, const float* Wt, int OC, int C) {
   float* p = in.ptr();
   const int64_t W = width(in);
   for (int c = 0; c < C; ++c)
     for (int o = 0; o < OC; ++o) p[c * W + col + o] = Wt[size_t(o) * C + c];
 }
 
-void put_as_stored(sim::Tensor& in, int col, const float* Ws, int C, int OC) {
+void put_as_stored(mil::Tensor& in, int col, const float* Ws, int C, int OC) {
   float* p = in.ptr();
   const int64_t W = width(in);
   for (int c = 0; c < C; ++c)
     for (int o = 0; o < OC; ++o) p[c * W + col + o] = Ws[size_t(c) * OC + o];
 }
 
-void put_column(sim::Tensor& in, int col, const float* v, int n) {
+void put_column(mil::Tensor& in, int col, const float* v, int n) {
   float* p = in.ptr();
   const int64_t W = width(in);
   for (int c = 0; c < n; ++c) p[c * W + col] = v[c];
 }
 
-void put_channels(sim::Tensor& in, int ch0, const float* rows, int T, int C) {
+void put_channels(mil::Tensor& in, int ch0, const float* rows, int T, int C) {
   float* p = in.ptr();
   const int64_t W = width(in);
   for (int c = 0; c < C; ++c)
     for (int t = 0; t < T; ++t) p[(ch0 + c) * W + t] = rows[size_t(t) * C + c];
 }
 
-void get_channels(const sim::Tensor& out, int ch0, float* rows, int T, int C) {
+void get_channels(const mil::Tensor& out, int ch0, float* rows, int T, int C) {
   const float* p = out.ptr();
   const int64_t W = width(out);
   for (int c = 0; c < C; ++c)
     for (int t = 0; t < T; ++t) rows[size_t(t) * C + c] = p[(ch0 + c) * W + t];
 }
 
-void put_heads(sim::Tensor& in, int ch0, const float* rows, int T, const HeadLayout& h) {
+void put_heads(mil::Tensor& in, int ch0, const float* rows, int T, const HeadLayout& h) {
   float* p = in.ptr();
   const int64_t W = width(in);
   const int src_width = h.src_heads * h.hd;
@@ -60,7 +60,7 @@ void put_heads(sim::Tensor& in, int ch0, const float* rows, int T, const HeadLay
   }
 }
 
-void get_heads(const sim::Tensor& out, int ch0, float* rows, int T, const HeadLayout& h) {
+void get_heads(const mil::Tensor& out, int ch0, float* rows, int T, const HeadLayout& h) {
   const float* p = out.ptr();
   const int64_t W = width(out);
   const int dst_width = h.src_heads * h.hd;
@@ -74,7 +74,7 @@ void get_heads(const sim::Tensor& out, int ch0, float* rows, int T, const HeadLa
       }
 }
 
-void get_first_heads(const sim::Tensor& out, int ch0, float* rows, int T, const HeadLayout& h) {
+void get_first_heads(const mil::Tensor& out, int ch0, float* rows, int T, const HeadLayout& h) {
   const float* p = out.ptr();
   const int64_t W = width(out);
   const int dst_width = h.src_heads * h.hd;

@@ -1,4 +1,4 @@
-#include "mil/sim/executor.h"
+#include "mil/sim/compiler.h"
 
 #include <functional>
 #include <map>
@@ -22,20 +22,20 @@ struct SimModel::Step {
 
 SimModel::~SimModel() = default;
 
-SimRuntime& SimRuntime::process() {
-  static SimRuntime runtime;
-  return runtime;
+Compiler& Compiler::process() {
+  static Compiler compiler;
+  return compiler;
 }
 
-std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const std::string& model_dir) {
+std::unique_ptr<SimModel> Compiler::compile(const mil::Program& p, const std::string& model_dir) {
   return compile(p, [&](const Literal& l) { return mil::read_blob_values(l, model_dir); });
 }
 
-std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const mil::BlobFiles& files) {
+std::unique_ptr<SimModel> Compiler::compile(const mil::Program& p, const mil::BlobFiles& files) {
   return compile(p, [&](const Literal& l) { return mil::read_blob_values(l, files); });
 }
 
-std::unique_ptr<SimModel> SimRuntime::compile(const mil::Program& p, const BlobReader& read_blob) {
+std::unique_ptr<SimModel> Compiler::compile(const mil::Program& p, const BlobReader& read_blob) {
   mil::check_program(p, "program");
   for (const LimitViolation& v : check_ane_limits(p))
     if (v.when == When::compile) mil_fail("ANE compile failed: " + v.message + " [" + v.source + "]");

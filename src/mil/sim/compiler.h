@@ -18,11 +18,12 @@ class SimModel;
 // Reads a BLOBFILE constant's values (from a folder, or from files held in memory).
 using BlobReader = std::function<std::vector<double>(const mil::Literal&)>;
 
-// Counts compile+load operations per process, as the hardware's compiler does.
-class SimRuntime {
+// The simulated Neural Engine compiler: checks a program and prepares it to run (a SimModel),
+// counting compile+load operations against the per-process budget the hardware's has.
+class Compiler {
  public:
-  explicit SimRuntime(int budget = kCompileBudget) : budget_(budget) {}
-  static SimRuntime& process();  // the one instance a process shares
+  explicit Compiler(int budget = kCompileBudget) : budget_(budget) {}
+  static Compiler& process();  // the one instance a process shares
 
   // Type-checks, applies the compile-time limits, loads every BLOBFILE under model_dir.
   std::unique_ptr<SimModel> compile(const mil::Program& p, const std::string& model_dir);
@@ -49,7 +50,7 @@ class SimModel {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  friend class SimRuntime;
+  friend class Compiler;
   struct Step;
   SimModel() = default;
   void plan(const BlobReader& read_blob);

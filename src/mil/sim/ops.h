@@ -6,19 +6,12 @@
 #include <memory>
 #include <vector>
 
+#include "mil/tensor.h"
 #include "mil/types.h"
 
 namespace anetrain::sim {
 
-struct Tensor {
-  mil::Type type;
-  std::shared_ptr<std::vector<float>> data;
-
-  static Tensor zeros(mil::Type t);
-  float* ptr() { return data->data(); }
-  const float* ptr() const { return data->data(); }
-  size_t numel() const { return data->size(); }
-};
+using Tensor = mil::Tensor;  // the programs' values, which the executors pass in and out
 
 enum class Binary { add, sub, mul, pow };
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 #include "mil/sim/ops.h"
 
 namespace anetrain::sim {
@@ -12,12 +12,10 @@ using mil::ElemType;
 using mil::Shape;
 using mil::Type;
 
-Tensor Tensor::zeros(Type t) { return {t, std::make_shared<std::vector<float>>(size_t(t.numel()), 0.0f)}; }
-
 // The Neural Engine's datapath is fp16: a tensor declared fp32 inside a program is still computed
 // and stored in fp16; fp32 exists only at the I/O boundary, where the conversion is exact widening.
 void round_result(Tensor& t) {
-  if (mil::is_float(t.type.elem)) round_to_fp16(t.ptr(), t.numel());
+  if (mil::is_float(t.type.elem)) mil::round_to_fp16(t.ptr(), t.numel());
 }
 
 namespace {

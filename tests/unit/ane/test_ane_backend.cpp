@@ -10,6 +10,7 @@
 
 #include "backends/ane/layer_programs.h"
 #include "backends/ane/ane_backend.h"
+#include "mil/sim/compiler.h"
 #include "contract/registry.h"
 #include "gen/decoder.h"
 #include "model/config.h"
@@ -152,14 +153,14 @@ TEST(AneSimBackend, ProgramCountDependsOnShapeNotOnLayer) {
   // its own weights staged in the input.
   auto be = make_ane_sim_backend();
   auto& ane = dynamic_cast<AneBackend&>(*be);
-  const int before = sim::SimRuntime::process().compiles();
+  const int before = sim::Compiler::process().compiles();
   BlockDims d = qwen3_06b(16);
   run_layer(ane, d, 10, false);
   const int one_layer = ane.programs_compiled();
   for (uint64_t layer = 1; layer < 3; ++layer) run_layer(ane, d, 10 + 100 * layer, false);
   EXPECT_EQ(ane.programs_compiled(), one_layer);
   EXPECT_LE(one_layer, 12);
-  EXPECT_EQ(sim::SimRuntime::process().compiles() - before, one_layer);
+  EXPECT_EQ(sim::Compiler::process().compiles() - before, one_layer);
   // q/k/v product, attention fwd/bwd, FFN fwd, Wo / Wq-backward (one shape), Woᵀ, W_downᵀ,
   // W_gate/upᵀ, Wk/Wvᵀ.
   EXPECT_EQ(one_layer, 9);
@@ -273,12 +274,12 @@ TEST(AneSimBackend, Qwen3With28LayersCompilesNinePrograms) {
   for (size_t i = 0; i < ws.inputs.size(); ++i) ws.inputs[i] = int32_t(i * 31 % 256), ws.targets[i] = int32_t(i * 7 % 256);
   auto be = make_ane_sim_backend();
   auto& ane = dynamic_cast<AneBackend&>(*be);
-  const int before = sim::SimRuntime::process().compiles();
+  const int before = sim::Compiler::process().compiles();
   const double loss = forward(ane, m, ws);
   backward(ane, m, ws);
   EXPECT_TRUE(std::isfinite(loss));
   EXPECT_EQ(ane.programs_compiled(), 9);
-  EXPECT_EQ(sim::SimRuntime::process().compiles() - before, 9);
+  EXPECT_EQ(sim::Compiler::process().compiles() - before, 9);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <set>
 
-#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/fake/fake_api.h"
 #include "backends/ane/runtime/runtime.h"
 #include "backends/ane/ane_backend.h"
 #include "contract/registry.h"

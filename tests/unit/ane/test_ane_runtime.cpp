@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <random>
 
-#include "backends/ane/executor.h"
+#include "backends/ane/sim_executor.h"
 #include "mil/builder.h"
-#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/fake/fake_api.h"
 #include "backends/ane/runtime/runtime.h"
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 #include "backends/ane/ane_backend.h"
 #include "contract/registry.h"
 #include "core/mapped_file.h"
@@ -26,21 +26,21 @@ using test::error_of;
 
 namespace fs = std::filesystem;
 
-sim::Tensor random_input(const mil::Type& t, uint32_t seed) {
-  sim::Tensor x = sim::Tensor::zeros(t);
+mil::Tensor random_input(const mil::Type& t, uint32_t seed) {
+  mil::Tensor x = mil::Tensor::zeros(t);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (float& v : *x.data) v = nd(rng);
-  sim::round_to_fp16(x.ptr(), x.numel());
+  mil::round_to_fp16(x.ptr(), x.numel());
   return x;
 }
 
 TEST(AneRuntime, FakeSequenceGivesTheSimulatorsNumbersBitForBit) {
   KernelProgram k = test_programs::scaled("scaled", true);  // reads a weight blob
   ASSERT_FALSE(k.blobs.empty());
-  sim::Tensor in = random_input(k.program.inputs[0].second, 1);
+  mil::Tensor in = random_input(k.program.inputs[0].second, 1);
   SimExecutor simx;
-  const sim::Tensor want = simx.evaluate(simx.compile(k), in);
+  const mil::Tensor want = simx.evaluate(simx.compile(k), in);
   const fs::path temp = fs::temp_directory_path() / ("anetrain-test-sequence-" + std::to_string(::getpid()));
   fs::create_directories(temp);
   FakeOptions o;
@@ -54,7 +54,7 @@ TEST(AneRuntime, FakeSequenceGivesTheSimulatorsNumbersBitForBit) {
     ASSERT_FALSE(folder.empty());
     EXPECT_TRUE(fs::exists(folder / "model.mil"));
     for (const auto& [rel, bytes] : k.blobs) EXPECT_TRUE(fs::exists(folder / rel)) << rel;
-    const sim::Tensor& got = rt.evaluate(h, in);
+    const mil::Tensor& got = rt.evaluate(h, in);
     ASSERT_EQ(got.numel(), want.numel());
     EXPECT_EQ(*got.data, *want.data);
     EXPECT_EQ(*rt.evaluate(h, in).data, *want.data);  // a second evaluation through the same request

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <random>
 
-#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/fake/fake_api.h"
 #include "backends/ane/runtime/runtime.h"
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 
 #include "../op_test_util.h"
 #include "runtime_test_programs.h"
@@ -41,12 +41,12 @@ FakeOptions in(const UserTemp& t) {
   return o;
 }
 
-sim::Tensor random_input(const mil::Type& t, uint32_t seed) {
-  sim::Tensor x = sim::Tensor::zeros(t);
+mil::Tensor random_input(const mil::Type& t, uint32_t seed) {
+  mil::Tensor x = mil::Tensor::zeros(t);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (float& v : *x.data) v = nd(rng);
-  sim::round_to_fp16(x.ptr(), x.numel());
+  mil::round_to_fp16(x.ptr(), x.numel());
   return x;
 }
 
@@ -86,7 +86,7 @@ TEST(AneRuntimeFailures, OnlyFoldersThisProcessCreatedAreRemoved) {
   {
     AneRuntime rt(make_fake_api(o));
     const int h = rt.compile(linear_program(32, 32, 32));
-    rt.evaluate(h, sim::Tensor::zeros(linear_program(32, 32, 32).program.inputs[0].second));
+    rt.evaluate(h, mil::Tensor::zeros(linear_program(32, 32, 32).program.inputs[0].second));
   }
   EXPECT_TRUE(fs::exists(temp.dir / "preexisting" / "keep.txt")) << "a folder the runtime found was removed";
   // Two runtimes meeting the same identifier: the one that created the folder does not pull it
@@ -149,7 +149,7 @@ TEST(AneRuntimeFailures, ALoadThatFailsOnceIsRetried) {
 
 TEST(AneRuntimeFailures, AnEvaluationThatFailsOnceIsRetried) {
   KernelProgram k = linear_program(32, 32, 32);
-  const sim::Tensor x = random_input(k.program.inputs[0].second, 3);
+  const mil::Tensor x = random_input(k.program.inputs[0].second, 3);
   AneRuntime plain(make_fake_api(FakeOptions{}));
   const std::vector<float> want = *plain.evaluate(plain.compile(k), x).data;
 
@@ -244,7 +244,7 @@ TEST(AneRuntimeFailures, TheEnvironmentVariableSpeaksTheOptionsSyntax) {
   AneRuntime rt(make_fake_api());
   ::unsetenv("ANETRAIN_FAKE_ANE");
   KernelProgram k = linear_program(32, 32, 32);
-  rt.evaluate(rt.compile(k), sim::Tensor::zeros(k.program.inputs[0].second));
+  rt.evaluate(rt.compile(k), mil::Tensor::zeros(k.program.inputs[0].second));
   EXPECT_EQ(rt.evaluate_retries(), 1);
 }
 

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "mil/builder.h"
-#include "mil/sim/executor.h"
+#include "mil/sim/compiler.h"
 
 namespace anetrain::sim {
 namespace {
@@ -26,7 +26,7 @@ Tensor tensor(Type t, std::vector<float> v) {
 }
 
 std::vector<float> run1(const mil::Program& p, std::vector<float> input, const std::string& dir = ".") {
-  SimRuntime rt;
+  Compiler rt;
   auto m = rt.compile(p, dir);
   auto out = m->evaluate({tensor(p.inputs[0].second, std::move(input))});
   return *out.at(0).data;

@@ -7,7 +7,7 @@
 #include "mil/blob.h"
 #include "mil/builder.h"
 #include "mil/printer.h"
-#include "mil/sim/executor.h"
+#include "mil/sim/compiler.h"
 
 #include "../op_test_util.h"
 
@@ -34,7 +34,7 @@ TEST(AneSimLimits, MultiInputRequestFailsWith0x1d) {
   Var x = b.input("x", Type::fp16({1, 2, 1, 2}));
   Var y = b.input("y", Type::fp16({1, 2, 1, 2}));
   mil::Program p = b.finish({b.add(x, y, "s")});
-  SimRuntime rt;
+  Compiler rt;
   auto m = rt.compile(p, ".");  // compiles, as on the hardware: the request is what fails
   Tensor t = Tensor::zeros(Type::fp16({1, 2, 1, 2}));
   std::string e = error_of([&] { m->evaluate({t, t}); });
@@ -46,7 +46,7 @@ TEST(AneSimLimits, IoMustBeDenseRank4WithBatch1) {
     Builder b;
     Var x = b.input("x", Type::fp16(bad));
     mil::Program p = b.finish({b.sigmoid(x, "y")});
-    SimRuntime rt;
+    Compiler rt;
     std::string e = error_of([&] { rt.compile(p, "."); });
     EXPECT_NE(e.find("ANE compile failed"), std::string::npos) << e;
     EXPECT_NE(e.find("[1,C,H,W]"), std::string::npos) << e;
@@ -54,7 +54,7 @@ TEST(AneSimLimits, IoMustBeDenseRank4WithBatch1) {
   }
   Builder ok;
   Var x = ok.input("x", Type::fp16({1, 8, 1, 4}));
-  SimRuntime rt;
+  Compiler rt;
   EXPECT_NO_THROW(rt.compile(ok.finish({ok.reshape(x, {1, 4, 1, 8}, "y")}), "."));
 }
 
@@ -64,7 +64,7 @@ TEST(AneSimLimits, ConvWith32000InputChannelsIsRejectedButNotOutputChannels) {
   mil::BlobWriter blob;
   uint64_t off = blob.add_fp16(w.data(), w.size());
   blob.write((dir / "weights" / "w.bin").string());
-  SimRuntime rt;
+  Compiler rt;
   {  // classifier backward shape: 32000 → 1
     Builder b;
     Var x = b.input("x", Type::fp16({1, 32000, 1, 1}));
@@ -100,7 +100,7 @@ TEST(AneSimLimits, SdpaIgnoresItsMaskWithAWarning) {
     Var att = b.sdpa(x, x, x, "att", with_mask ? &mask : nullptr);
     return b.finish({b.reshape(att, {1, 64, 1, 1}, "out")});
   };
-  SimRuntime rt;
+  Compiler rt;
   auto masked = rt.compile(program(true), ".");
   auto plain = rt.compile(program(false), ".");
   ASSERT_EQ(masked->warnings().size(), 1u);
@@ -115,7 +115,7 @@ TEST(AneSimLimits, CompileBudgetOf119PerProcess) {
   Builder b;
   Var x = b.input("x", Type::fp16({1, 2, 1, 2}));
   mil::Program p = b.finish({b.sigmoid(x, "y")});
-  SimRuntime rt;  // a fresh "process"
+  Compiler rt;  // a fresh "process"
   for (int i = 0; i < kCompileBudget; ++i) ASSERT_NO_THROW(rt.compile(p, ".")) << i;
   std::string e = error_of([&] { rt.compile(p, "."); });
   EXPECT_NE(e.find("ANE compile failed"), std::string::npos) << e;
@@ -137,7 +137,7 @@ TEST(AneSimLimits, WeightsAreBakedAtCompileTime) {
   Var x = b.input("x", Type::fp16({1, 4, 1, 1}));
   Var w = b.blob("w", Type::fp16({1, 4, 1, 1}), "@model_path/weights/w.bin", 64);
   mil::Program p = b.finish({b.mul(x, w, "y")});
-  SimRuntime rt;
+  Compiler rt;
   auto m = rt.compile(p, dir.string());
   Tensor in = Tensor::zeros(Type::fp16({1, 4, 1, 1}));
   in.ptr()[0] = 1.0f;

@@ -5,10 +5,10 @@
 
 #include <random>
 
-#include "backends/ane/executor.h"
-#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/sim_executor.h"
+#include "backends/ane/fake/fake_api.h"
 #include "backends/ane/runtime/runtime.h"
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 #include "backends/ane/ane_backend.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -23,8 +23,8 @@ namespace {
 
 using test::error_of;
 
-sim::Tensor random_tensor(const mil::Type& t, uint32_t seed) {
-  sim::Tensor x = sim::Tensor::zeros(t);
+mil::Tensor random_tensor(const mil::Type& t, uint32_t seed) {
+  mil::Tensor x = mil::Tensor::zeros(t);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (float& v : *x.data) v = nd(rng);  // not rounded: the executor converts
@@ -43,7 +43,7 @@ TEST(AneStaging, StagedInputsGiveTheWholeInputsNumbersAndConvertWeightsOnce) {
   const mil::Type type = k.program.inputs[0].second;
   const int C = int(type.shape[1]), W = int(type.shape[3]), A = 32;
   // Two layers' inputs for the one program: different weights, then new activations each call.
-  const sim::Tensor layer[2] = {random_tensor(type, 1), random_tensor(type, 2)};
+  const mil::Tensor layer[2] = {random_tensor(type, 1), random_tensor(type, 2)};
   for (auto& ex : both_executors()) {
     SCOPED_TRACE(ex->name());
     const int h = ex->compile(k);
@@ -54,10 +54,10 @@ TEST(AneStaging, StagedInputsGiveTheWholeInputsNumbersAndConvertWeightsOnce) {
     EXPECT_EQ(ex->conversions().weight_bytes, 2 * weight_bytes);
     for (uint32_t call = 0; call < 3; ++call) {
       for (int l = 0; l < 2; ++l) {
-        sim::Tensor whole = layer[l];
-        const sim::Tensor act = random_tensor(mil::Type::of(type.elem, {1, C, 1, A}), 10 + call * 2 + l);
+        mil::Tensor whole = layer[l];
+        const mil::Tensor act = random_tensor(mil::Type::of(type.elem, {1, C, 1, A}), 10 + call * 2 + l);
         for (int c = 0; c < C; ++c) std::copy_n(act.ptr() + c * A, A, whole.ptr() + c * W);
-        sim::round_to_fp16(whole.ptr(), whole.numel());
+        mil::round_to_fp16(whole.ptr(), whole.numel());
         const std::vector<float> want = *ex->evaluate(h, whole).data;  // the whole input, converted
         EXPECT_EQ(*ex->evaluate_staged(l == 0 ? s0 : s1, act).data, want) << "layer " << l << " call " << call;
         // The whole-input shape is accepted too; only its activation columns are read.
@@ -77,9 +77,9 @@ TEST(AneStaging, StagedInputsRefuseWrongShapes) {
     const int h = ex->compile(k);
     EXPECT_NE(error_of([&] { ex->open_staged(h, int(type.shape[3]) + 1); }).find("activation columns"), std::string::npos);
     const int s = ex->open_staged(h, 32);
-    const sim::Tensor narrow = sim::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 32}));
+    const mil::Tensor narrow = mil::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 32}));
     EXPECT_NE(error_of([&] { ex->write_weights(s, narrow); }).find("linear_64x32"), std::string::npos);
-    const sim::Tensor odd = sim::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 31}));
+    const mil::Tensor odd = mil::Tensor::zeros(mil::Type::of(type.elem, {1, type.shape[1], 1, 31}));
     EXPECT_NE(error_of([&] { ex->evaluate_staged(s, odd); }).find("staged input"), std::string::npos);
   }
 }

@@ -10,7 +10,7 @@
 // Its failures read like NSErrors (description, domain, code) in a domain of its own,
 // "anetrain.fake-ane": the seed does not record the real domains. FakeOptions (fake_api.h) make
 // it fail on purpose.
-#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/fake/fake_api.h"
 
 #include <unistd.h>
 
@@ -21,8 +21,8 @@
 #include <set>
 
 #include "mil/parser.h"
-#include "mil/sim/executor.h"
-#include "mil/sim/fp16.h"
+#include "mil/sim/compiler.h"
+#include "mil/fp16.h"
 #include "core/error.h"
 
 namespace anetrain::ane {
@@ -136,7 +136,7 @@ class FakeApi final : public PrivateApi {
       if (!fs::exists(dir / rel)) return compiler_error("weight file " + (dir / rel).string() + " is missing");
     try {
       mil::Program p = mil::parse_program_file((dir / "model.mil").string());
-      m->compiled = sim::SimRuntime::process().compile(p, dir.string());
+      m->compiled = sim::Compiler::process().compile(p, dir.string());
     } catch (const Error& e) {
       return compiler_error(e.what());
     }
@@ -253,15 +253,15 @@ bool FakeApi::evaluate(ApiHandle model, ApiHandle request, unsigned, ApiError& e
     error = ns_error(call, 7, "surface sizes do not match the program's I/O");
     return false;
   }
-  sim::Tensor in = sim::Tensor::zeros(in_t);
+  mil::Tensor in = mil::Tensor::zeros(in_t);
   if (in_t.elem == mil::ElemType::fp16)
-    sim::fp16_to_fp32(reinterpret_cast<const uint16_t*>(r->inputs[0]->bytes.data()), in.ptr(), in.numel());
+    mil::fp16_to_fp32(reinterpret_cast<const uint16_t*>(r->inputs[0]->bytes.data()), in.ptr(), in.numel());
   else
     std::memcpy(in.ptr(), r->inputs[0]->bytes.data(), in_bytes);
   try {
-    sim::Tensor out = m->compiled->evaluate({in}).at(0);
+    mil::Tensor out = m->compiled->evaluate({in}).at(0);
     if (out_t.elem == mil::ElemType::fp16)
-      sim::fp32_to_fp16(out.ptr(), reinterpret_cast<uint16_t*>(r->output->bytes.data()), out.numel());
+      mil::fp32_to_fp16(out.ptr(), reinterpret_cast<uint16_t*>(r->output->bytes.data()), out.numel());
     else
       std::memcpy(r->output->bytes.data(), out.ptr(), out_bytes);
   } catch (const Error& e) {

@@ -59,6 +59,7 @@ struct FakeCensus {
 };
 
 std::unique_ptr<PrivateApi> make_fake_api(FakeOptions options, std::shared_ptr<FakeCensus> census = nullptr);
+std::unique_ptr<PrivateApi> make_fake_api();  // configured by ANETRAIN_FAKE_ANE
 
 // Whether `fault` applies to a program, by its name and the operations its MIL uses (helpers of
 // the fake, exposed for tests).

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "backends/ane/runtime/fake_api.h"
+#include "backends/ane/fake/fake_api.h"
 #include "core/error.h"
 
 namespace anetrain::ane {

@@ -1,9 +1,9 @@
 // The private Neural Engine API as the runtime uses it: a dozen calls, behind an interface so
 // the same runtime code (runtime.cpp) runs against the real framework on a Mac (AppleApi) and,
-// on any OS, against a fake that behaves as the seed documents the hardware (FakeApi, see
-// fake_api.h): the compiler reads the weights from a folder that must be populated before
-// compiling, a request with more than one input fails with 0x1d, about 119 compiles fit in a
-// process, and weights are baked at compile time. The fake executes through ane-sim.
+// on any OS, against a fake that behaves as the seed documents the hardware (FakeApi in
+// backends/ane/fake/): the compiler reads the weights from a folder that must be populated
+// before compiling, a request with more than one input fails with 0x1d, about 119 compiles fit
+// in a process, and weights are baked at compile time. The fake executes through ane-sim.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -58,7 +58,6 @@ class PrivateApi {
   virtual void release(ApiHandle handle) = 0;
 };
 
-std::unique_ptr<PrivateApi> make_fake_api();  // configured by ANETRAIN_FAKE_ANE (fake_api.h)
 #if defined(__APPLE__)
 std::unique_ptr<PrivateApi> make_apple_api();
 #endif

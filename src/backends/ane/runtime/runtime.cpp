@@ -8,7 +8,7 @@
 #include "mil/printer.h"
 #include "backends/ane/runtime/framework_names.h"
 #include "backends/ane/runtime/model_folder.h"
-#include "mil/sim/fp16.h"
+#include "mil/fp16.h"
 #include "core/error.h"
 #include "core/warn.h"
 
@@ -76,7 +76,7 @@ struct AneRuntime::Loaded {
   Handle model;
   bool loaded = false;
   Handle out, in, request;
-  sim::Tensor output;
+  mil::Tensor output;
   Timing timing;
 };
 
@@ -157,7 +157,7 @@ int AneRuntime::compile(const KernelProgram& k) {
   if (!p->out.get()) fail("program '" + k.name + "': output surface: " + err.str());
   p->request = Handle(api_.get(), api_->create_request({p->in.get()}, p->out.get(), err));
   if (!p->request.get()) fail("program '" + k.name + "': request: " + err.str());
-  p->output = sim::Tensor::zeros(p->out_type);
+  p->output = mil::Tensor::zeros(p->out_type);
   programs_.push_back(std::move(p));
   return int(programs_.size()) - 1;
 }
@@ -166,7 +166,7 @@ const AneRuntime::Timing& AneRuntime::timing(int handle) const { return programs
 const mil::Type& AneRuntime::input_type(int handle) const { return programs_.at(size_t(handle))->in_type; }
 std::string AneRuntime::program_name(int handle) const { return programs_.at(size_t(handle))->name; }
 
-uint64_t AneRuntime::write_columns(const Loaded& p, ApiHandle surface, const sim::Tensor& src, int64_t first,
+uint64_t AneRuntime::write_columns(const Loaded& p, ApiHandle surface, const mil::Tensor& src, int64_t first,
                                    int64_t count) {
   const mil::Type& t = p.in_type;
   const int64_t C = t.shape[1], W = t.shape[3], src_w = src.type.shape[3];
@@ -175,7 +175,7 @@ uint64_t AneRuntime::write_columns(const Loaded& p, ApiHandle surface, const sim
   for (int64_t c = 0; c < C; ++c) {
     const float* from = src.ptr() + c * src_w + first;
     if (t.elem == mil::ElemType::fp16)
-      sim::fp32_to_fp16(from, static_cast<uint16_t*>(base) + c * W + first, size_t(count));
+      mil::fp32_to_fp16(from, static_cast<uint16_t*>(base) + c * W + first, size_t(count));
     else
       std::memcpy(static_cast<float*>(base) + c * W + first, from, size_t(count) * sizeof(float));
   }
@@ -183,12 +183,12 @@ uint64_t AneRuntime::write_columns(const Loaded& p, ApiHandle surface, const sim
   return uint64_t(C * count) * mil::elem_bytes(t.elem);
 }
 
-const sim::Tensor& AneRuntime::evaluate(int handle, const sim::Tensor& input) {
+const mil::Tensor& AneRuntime::evaluate(int handle, const mil::Tensor& input) {
   Loaded& p = *programs_.at(size_t(handle));
   if (input.numel() != size_t(p.in_type.numel())) fail("program '" + p.name + "': input of the wrong size");
   void* in = api_->lock(p.in.get(), false);
   if (!in) fail("program '" + p.name + "': cannot lock its input surface for writing");
-  if (p.in_type.elem == mil::ElemType::fp16) sim::fp32_to_fp16(input.ptr(), static_cast<uint16_t*>(in), input.numel());
+  if (p.in_type.elem == mil::ElemType::fp16) mil::fp32_to_fp16(input.ptr(), static_cast<uint16_t*>(in), input.numel());
   else std::memcpy(in, input.ptr(), input.numel() * sizeof(float));
   api_->unlock(p.in.get(), false);
   conversions_.whole_input_bytes += io_bytes(p.in_type);
@@ -217,7 +217,7 @@ int AneRuntime::open_staged(int handle, int activation_columns) {
   return int(staged_.size()) - 1;
 }
 
-void AneRuntime::write_weights(int staged, const sim::Tensor& input) {
+void AneRuntime::write_weights(int staged, const mil::Tensor& input) {
   Staged& s = *staged_.at(size_t(staged));
   const Loaded& p = *programs_.at(size_t(s.program));
   check_staged_shape(p.name, p.in_type, s.activation_columns, input, true);
@@ -225,7 +225,7 @@ void AneRuntime::write_weights(int staged, const sim::Tensor& input) {
                                              p.in_type.shape[3] - s.activation_columns);
 }
 
-const sim::Tensor& AneRuntime::evaluate_staged(int staged, const sim::Tensor& activations) {
+const mil::Tensor& AneRuntime::evaluate_staged(int staged, const mil::Tensor& activations) {
   Staged& s = *staged_.at(size_t(staged));
   Loaded& p = *programs_.at(size_t(s.program));
   check_staged_shape(p.name, p.in_type, s.activation_columns, activations, false);
@@ -236,7 +236,7 @@ const sim::Tensor& AneRuntime::evaluate_staged(int staged, const sim::Tensor& ac
 // A failed evaluation is tried once more before it is fatal: the seed's bridge retries a failed
 // load for the ANE's slot reclamation, and a training run should not end on one transient failure
 // of an evaluation it can repeat (the input surface is unchanged, the output is overwritten).
-const sim::Tensor& AneRuntime::run(Loaded& p, ApiHandle request) {
+const mil::Tensor& AneRuntime::run(Loaded& p, ApiHandle request) {
   ApiError first;
   if (!api_->evaluate(p.model.get(), request, kQoS, first)) {
     ApiError second;
@@ -249,7 +249,7 @@ const sim::Tensor& AneRuntime::run(Loaded& p, ApiHandle request) {
   const void* out = api_->lock(p.out.get(), true);
   if (!out) fail("program '" + p.name + "': cannot lock its output surface for reading");
   if (p.out_type.elem == mil::ElemType::fp16)
-    sim::fp16_to_fp32(static_cast<const uint16_t*>(out), p.output.ptr(), p.output.numel());
+    mil::fp16_to_fp32(static_cast<const uint16_t*>(out), p.output.ptr(), p.output.numel());
   else
     std::memcpy(p.output.ptr(), out, p.output.numel() * sizeof(float));
   api_->unlock(p.out.get(), true);

@@ -33,11 +33,11 @@ class AneRuntime final : public Executor {
   std::string name() const override { return "ane"; }
   std::string platform() const { return api_->platform(); }
   int compile(const KernelProgram& k) override;
-  const sim::Tensor& evaluate(int handle, const sim::Tensor& input) override;
+  const mil::Tensor& evaluate(int handle, const mil::Tensor& input) override;
   int compiles() const override { return int(programs_.size()); }
   int open_staged(int handle, int activation_columns) override;
-  void write_weights(int staged, const sim::Tensor& input) override;
-  const sim::Tensor& evaluate_staged(int staged, const sim::Tensor& activations) override;
+  void write_weights(int staged, const mil::Tensor& input) override;
+  const mil::Tensor& evaluate_staged(int staged, const mil::Tensor& activations) override;
   static int process_compiles();
   int evaluate_retries() const { return evaluate_retries_; }  // evaluations that succeeded only when retried
 
@@ -55,8 +55,8 @@ class AneRuntime final : public Executor {
   void check_framework();
   // Converts columns [first, first + count) of every channel of `src` into `surface`, laid out
   // as `type`; returns the bytes written.
-  uint64_t write_columns(const Loaded& p, ApiHandle surface, const sim::Tensor& src, int64_t first, int64_t count);
-  const sim::Tensor& run(Loaded& p, ApiHandle request);
+  uint64_t write_columns(const Loaded& p, ApiHandle surface, const mil::Tensor& src, int64_t first, int64_t count);
+  const mil::Tensor& run(Loaded& p, ApiHandle request);
 
   std::unique_ptr<PrivateApi> api_;  // first: everything below is released through it
   int safe_compiles_;
