@@ -1,32 +1,42 @@
 # The C API's additions, included by src/CMakeLists.txt after anetrain_shared is defined:
-# MIL programs on a named backend (issue 13, item 3), and libanetrain.a.
-target_sources(anetrain_shared PRIVATE ${CMAKE_CURRENT_LIST_DIR}/mil_c.cpp)
+# MIL programs on a named backend, and libanetrain.a.
+if(TARGET anetrain_backend_ane)
+  set(CAPI_MIL_SOURCE ${CMAKE_CURRENT_LIST_DIR}/mil_c.cpp)
+  target_link_libraries(anetrain_shared PRIVATE anetrain_mil anetrain_backend_ane)
+else()
+  set(CAPI_MIL_SOURCE ${CMAKE_CURRENT_LIST_DIR}/mil_absent.cpp)  # each call: not built
+endif()
+target_sources(anetrain_shared PRIVATE ${CAPI_MIL_SOURCE})
 
-# libanetrain.a: one archive holding the engine (anetrain_core and anetrain_ane_sim, which need
-# each other: a link cycle) and the C API, so a C program links one file plus system libraries
-# (docs/api.md gives the line). Merged by an `ar -M` script (libtool -static on macOS), because
-# CMake cannot build one archive out of others. Skipped in the fuzz build: nothing there links it.
+# libanetrain.a: one archive holding the engine's libraries (ANETRAIN_ENGINE_LIBRARIES) and the
+# C API, so a C program links one file plus system libraries (docs/api.md gives the line). Merged
+# by an `ar -M` script (libtool -static on macOS), because CMake cannot build one archive out of
+# others. Skipped in the fuzz build: nothing there links it.
 if(NOT ANETRAIN_FUZZ)
   add_library(anetrain_capi_objects OBJECT ${CMAKE_CURRENT_LIST_DIR}/anetrain_c.cpp ${CMAKE_CURRENT_LIST_DIR}/grad_c.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/trainer_c.cpp ${CMAKE_CURRENT_LIST_DIR}/mil_c.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/trainer_c.cpp ${CAPI_MIL_SOURCE})
   target_include_directories(anetrain_capi_objects PUBLIC ${PROJECT_SOURCE_DIR}/include)
-  target_link_libraries(anetrain_capi_objects PRIVATE anetrain_core)  # its include paths and definitions
+  # Their include paths and definitions.
+  target_link_libraries(anetrain_capi_objects PRIVATE ${ANETRAIN_ENGINE_LIBRARIES})
   set(ANETRAIN_STATIC ${CMAKE_CURRENT_BINARY_DIR}/libanetrain.a)
+  set(ENGINE_ARCHIVES "")
+  set(MRI_ADDLIBS "")
+  foreach(lib ${ANETRAIN_ENGINE_LIBRARIES})
+    list(APPEND ENGINE_ARCHIVES $<TARGET_FILE:${lib}>)
+    string(APPEND MRI_ADDLIBS "ADDLIB $<TARGET_FILE:${lib}>\n")
+  endforeach()
   if(APPLE)
     add_custom_command(OUTPUT ${ANETRAIN_STATIC}
       COMMAND ${CMAKE_COMMAND} -E rm -f ${ANETRAIN_STATIC}
-      COMMAND libtool -static -o ${ANETRAIN_STATIC} $<TARGET_FILE:anetrain_core> $<TARGET_FILE:anetrain_ane_sim>
-              $<TARGET_OBJECTS:anetrain_capi_objects>
-      DEPENDS anetrain_core anetrain_ane_sim $<TARGET_OBJECTS:anetrain_capi_objects>
+      COMMAND libtool -static -o ${ANETRAIN_STATIC} ${ENGINE_ARCHIVES} $<TARGET_OBJECTS:anetrain_capi_objects>
+      DEPENDS ${ANETRAIN_ENGINE_LIBRARIES} $<TARGET_OBJECTS:anetrain_capi_objects>
       COMMAND_EXPAND_LISTS VERBATIM)
   else()
     # The script is written at generate time; the archives it names are built before it runs.
     set(MRI ${CMAKE_CURRENT_BINARY_DIR}/anetrain_static.mri)
     file(GENERATE OUTPUT ${MRI} CONTENT
 "CREATE ${ANETRAIN_STATIC}.new
-ADDLIB $<TARGET_FILE:anetrain_core>
-ADDLIB $<TARGET_FILE:anetrain_ane_sim>
-ADDMOD $<JOIN:$<TARGET_OBJECTS:anetrain_capi_objects>,
+${MRI_ADDLIBS}ADDMOD $<JOIN:$<TARGET_OBJECTS:anetrain_capi_objects>,
 ADDMOD >
 SAVE
 END
@@ -37,7 +47,7 @@ END
       COMMAND ${CMAKE_AR} -M < ${MRI}
       COMMAND ${CMAKE_RANLIB} ${ANETRAIN_STATIC}.new
       COMMAND ${CMAKE_COMMAND} -E rename ${ANETRAIN_STATIC}.new ${ANETRAIN_STATIC}
-      DEPENDS anetrain_core anetrain_ane_sim $<TARGET_OBJECTS:anetrain_capi_objects> ${MRI}
+      DEPENDS ${ANETRAIN_ENGINE_LIBRARIES} $<TARGET_OBJECTS:anetrain_capi_objects> ${MRI}
       COMMENT "Merging the engine and the C API into libanetrain.a")
   endif()
   add_custom_target(anetrain_static ALL DEPENDS ${ANETRAIN_STATIC})

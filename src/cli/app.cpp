@@ -18,8 +18,10 @@ void add_all_commands(CLI::App& app, Command& run) {
   add_bench_command(app, run);
   add_convert_command(app, run);
   add_generate_command(app, run);
+#if defined(ANETRAIN_HAVE_ANE_SIM) || defined(ANETRAIN_HAVE_ANE)  // the ane backends' tools, built with them
   add_mil_command(app, run);
   add_ane_command(app, run);
+#endif
   add_metrics_command(app, run);
   add_dashboard_command(app, run);
   add_tokenizer_train_command(app, run);  // keep last: joins `tokenizer`

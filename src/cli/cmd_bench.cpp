@@ -111,7 +111,9 @@ void add_bench_command(CLI::App& app, Command& run) {
     };
   });
 
+#if defined(ANETRAIN_HAVE_ANE_SIM) || defined(ANETRAIN_HAVE_ANE)
   add_bench_mil_command(bench, run);
+#endif
 
   add_bench_train_command(bench, run);
   add_bench_generate_command(bench, run);

@@ -58,18 +58,28 @@ TEST(BackendRegistry, EveryBuiltBackendReportsCoherentCaps) {
     EXPECT_GT(c.numerics.linear_rtol, 0);
     EXPECT_LE(c.numerics.stage_rtol, 2e-2);
     EXPECT_GE(c.numerics.stage_rtol, c.numerics.linear_rtol);
-    if (c.numerics.fp16) EXPECT_GE(c.numerics.stage_rtol, 1e-3) << "fp16's unit roundoff alone is 4.9e-4";
+    if (c.numerics.fp16) {
+      EXPECT_GE(c.numerics.stage_rtol, 1e-3) << "fp16's unit roundoff alone is 4.9e-4";
+    }
     // Compiled programs are fused stages, so such a backend decodes the fp32 model through them.
     if (c.programs) {
       EXPECT_TRUE(c.fused_stages);
       EXPECT_TRUE(c.programs->take_fallbacks().empty()) << "nothing ran, nothing fell back";
     }
     EXPECT_EQ(decodes_packed(*be), !c.fused_stages);
-    if (c.profiler) EXPECT_TRUE(c.profiler->take_kernel_timings().empty()) << "nothing ran yet";
+    if (c.profiler) {
+      EXPECT_TRUE(c.profiler->take_kernel_timings().empty()) << "nothing ran yet";
+    }
     // A bf16 weight copy serves bf16 products only.
-    if (c.weight_mirror) EXPECT_EQ(c.precision, Precision::bf16);
-    if (c.precision == Precision::bf16) EXPECT_GT(c.numerics.linear_rtol, 1e-4) << "bf16 rounds its inputs";
-    if (!e.users_ask.empty()) EXPECT_FALSE(e.listed) << "a tests' name is not listed";
+    if (c.weight_mirror) {
+      EXPECT_EQ(c.precision, Precision::bf16);
+    }
+    if (c.precision == Precision::bf16) {
+      EXPECT_GT(c.numerics.linear_rtol, 1e-4) << "bf16 rounds its inputs";
+    }
+    if (!e.users_ask.empty()) {
+      EXPECT_FALSE(e.listed) << "a tests' name is not listed";
+    }
 
     if (e.offers_bf16) {
       EXPECT_EQ(c.precision, Precision::fp32) << "made without options";
