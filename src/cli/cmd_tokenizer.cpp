@@ -146,7 +146,7 @@ void add_tokenizer_command(CLI::App& app, Command& run) {
     TokenizerOptions o;
   };
   const auto o = std::make_shared<Options>();
-  auto common = [](CLI::App* sub, const char* input_help, const char* json_help) {
+  auto common = [o](CLI::App* sub, const char* input_help, const char* json_help) {
     sub->add_option("-z,--tokenizer", o->o.tokenizer, "llama2.c tokenizer.bin or HF tokenizer.json")->required();
     sub->add_option("-i,--input", o->o.input, input_help);
     sub->add_option("--vocab-size", o->o.vocab_size, "Entries to read from a tokenizer.bin (0: the whole file)")
