@@ -7,8 +7,8 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "formats/gguf_vocab.h"
 #include "fuzz_common.h"
-#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/sp_bpe.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -12,10 +12,10 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/gguf.h"
+#include "formats/gguf_vocab.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/load.h"
-#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "data/prepare.h"
+#include "formats/load.h"
 #include "tokenizer/bpe_trainer.h"
 
 namespace anetrain {

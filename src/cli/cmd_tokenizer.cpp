@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "formats/load.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {

@@ -141,7 +141,7 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
                 uint32_t alignment = 32);
 
 // tokenizer.ggml.model of a GGUF file that carries a vocabulary ("llama", "gpt2"); "" when `path`
-// is not a GGUF file or has none. (Conversions to and from tokenizer files: tokenizer/gguf_vocab.h.)
+// is not a GGUF file or has none. (Conversions to and from tokenizer files: formats/gguf_vocab.h.)
 std::string gguf_tokenizer_kind(const std::string& path);
 
 }  // namespace anetrain

@@ -1,5 +1,5 @@
 // The tokenizer inside a GGUF: its tokenizer.* metadata read into a GgufTokenizer. Converting
-// it to and from the tokenizer files anetrain reads is tokenizer/gguf_vocab.cpp's.
+// it to and from the tokenizer files anetrain reads is gguf_vocab.cpp's.
 #include <cstring>
 
 #include "core/error.h"

@@ -9,6 +9,7 @@
 
 #include "model/model.h"
 #include "model/packed_model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace anetrain {
 
@@ -34,6 +35,11 @@ std::unique_ptr<PackedModel> load_packed_model(const std::string& spec, std::opt
 // each regular file inside a folder (an HF folder, a run or step directory; three levels deep).
 // Empty for a preset.
 std::vector<std::string> model_input_files(const std::string& spec);
+
+// Loads tokenizer.bin (llama2.c; vocab_size needed since the file does not store it — pass 0
+// to read to the end of the file), tokenizer.json (either HF style) or the vocabulary a GGUF
+// model carries. Errors name file + offset.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint = 0);
 
 // The tokenizer for MODEL: `given` when set, else a GGUF's own (SentencePiece vocabularies), else
 // a tokenizer.json / tokenizer.bin next to it or in up to three parent folders. Throws when none.

@@ -35,8 +35,6 @@ class Tokenizer {
   virtual uint64_t fingerprint() const = 0;
 };
 
-// Loads tokenizer.bin (llama2.c; vocab_size needed since the file does not store it — pass 0
-// to read to the end of the file) or tokenizer.json (either HF style). Errors name file + offset.
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint = 0);
+// Loading one from a file, whichever format it is in: load_tokenizer (formats/load.h).
 
 }  // namespace anetrain

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "data/prepare.h"
 #include "data/shard.h"
+#include "formats/load.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/tokenizer.h"
 

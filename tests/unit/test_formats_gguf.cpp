@@ -7,9 +7,9 @@
 #include "core/dtype.h"
 #include "format_test_util.h"
 #include "formats/gguf.h"
+#include "formats/gguf_vocab.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
-#include "tokenizer/gguf_vocab.h"
 
 namespace anetrain {
 namespace {

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "formats/load.h"
 #include "tokenizer/sp_bpe.h"
 
 namespace anetrain {

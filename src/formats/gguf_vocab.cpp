@@ -1,7 +1,7 @@
 // A GGUF's vocabulary and the tokenizer files anetrain reads, converted both ways: llama2.c
 // tokenizer.bin (SentencePiece vocab with scores, "▁" stored as ' ', BOS/EOS as "\n<s>\n" and
 // "\n</s>\n") and byte-level tokenizer.json (GPT-2/Qwen style, with merges).
-#include "tokenizer/gguf_vocab.h"
+#include "formats/gguf_vocab.h"
 
 #include <algorithm>
 #include <cstring>

@@ -2,19 +2,18 @@
 // loads. JSON (first non-blank byte '{') is a Hugging Face tokenizer.json; a file starting with
 // "GGUF" is a model that carries its vocabulary; anything else is taken to be a llama2.c
 // tokenizer.bin, whose first four bytes are a small little-endian int32.
+#include "formats/load.h"
+
 #include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
-#include "tokenizer/gguf_vocab.h"
+#include "formats/gguf_vocab.h"
+#include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/sp_bpe.h"
-#include "tokenizer/tokenizer.h"
 
 namespace anetrain {
-
-// Defined in hf_tokenizer.cpp; declared here so this file does not depend on its header.
-std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
 
 namespace {
 
