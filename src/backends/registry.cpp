@@ -80,6 +80,8 @@ Precision preferred_precision(const std::string& name) {
   return e && e->preferred_precision ? e->preferred_precision() : Precision::fp32;
 }
 
+std::string matrix_isa() { return gemm_isa(); }
+
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options) {
   const BackendEntry* e = find_backend(name);
   if (!e) {

@@ -16,7 +16,6 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "backends/cpu/gemm.h"
 #include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "cli/option_checks.h"
@@ -151,7 +150,7 @@ int orchestrate(const BenchTrainOptions& o) {
   const double flops = flops_per_token(cfg, o.seq).training() * o.batch * o.seq;
   std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step\n", o.model.c_str(), o.batch,
               o.seq, threads, flops / 1e9);
-  std::printf("cpu: %s (oneDNN dispatch: %s), commit %s\n", cpu_model_name().c_str(), gemm_isa().c_str(),
+  std::printf("cpu: %s (oneDNN dispatch: %s), commit %s\n", cpu_model_name().c_str(), matrix_isa().c_str(),
               git_commit().c_str());
   const std::string shape = " --batch " + std::to_string(o.batch) + " --seq " + std::to_string(o.seq) + " --steps " +
                             std::to_string(o.steps) + " --threads " + std::to_string(threads);

@@ -41,6 +41,9 @@ const BackendEntry* find_backend(std::string_view name);
 std::vector<std::string> backend_names();
 // A run's precision on backend `name` when it asks for none.
 Precision preferred_precision(const std::string& name);
+// The instruction set this machine's matrix products dispatch to ("avx512_core_bf16", ...;
+// oneDNN's name, as the cpu backend uses it), which runs and benchmarks record with their timings.
+std::string matrix_isa();
 
 // Throws an Error listing backend_names() when the name is unknown, and one saying what to use
 // instead for a backend not built into this binary or a precision it does not offer.

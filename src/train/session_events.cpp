@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "backends/cpu/gemm.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "train/session_impl.h"
 
@@ -44,7 +44,7 @@ void TrainSession::Impl::announce_start(int trained_with) {
   emit("run_start", {{"resumed_from_step", st_.step}, {"options", o_.to_json()}, {"config", config_to_json(m.cfg)},
                      {"params", m.table.total()}, {"flops_per_step", flops_per_step_},
                      {"compact_vocab", vc ? vc->size() : 0}, {"backend", be_->name()},
-                     {"precision", o_.precision}, {"gemm_isa", gemm_isa()},
+                     {"precision", o_.precision}, {"gemm_isa", matrix_isa()},
                      {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
                      {"matrix_peak_gflops", matrix_peak_gflops(be_->caps()) * ranks()},
                      {"power_source", power_->description()}, {"world_size", ranks()}, {"ranks", hosts},
