@@ -25,10 +25,14 @@ template <class B, Precision P>
 std::unique_ptr<Backend> always_in(const BackendOptions&) {
   return std::make_unique<B>(P);
 }
-template <std::unique_ptr<Backend> (*Make)()>
-std::unique_ptr<Backend> made_by(const BackendOptions&) {
-  return Make();
+#if defined(ANETRAIN_HAVE_ANE_SIM) || defined(ANETRAIN_HAVE_ANE)
+// An ane backend, named after its executor, on the cpu backend for what its programs do not run.
+template <const char* Executor>
+std::unique_ptr<Backend> ane_on_cpu(const BackendOptions&) {
+  return make_ane_backend(Executor, make_backend("cpu"));
 }
+constexpr char kAneSim[] = "ane-sim", kAneFake[] = "ane-fake", kAne[] = "ane";
+#endif
 
 constexpr std::string_view kNeedsAneSim = "is not built into this binary (configure with -DANETRAIN_BACKEND_ANE_SIM=ON)";
 
@@ -40,16 +44,16 @@ const std::vector<BackendEntry>& table() {
       {.name = "cpu-bf16", .make = always_in<CpuBackend, Precision::bf16>, .users_ask = "--backend cpu --precision bf16"},
       {.name = "ref", .listed = true, .make = plain<RefBackend>},
 #if defined(ANETRAIN_HAVE_ANE_SIM)
-      {.name = "ane-sim", .listed = true, .make = made_by<make_ane_sim_backend>},
+      {.name = "ane-sim", .listed = true, .make = ane_on_cpu<kAneSim>},
       // The ane backend's runtime (compile/load/IOSurfaces/requests) over a fake of the private
       // framework that executes through ane-sim: how CI exercises the macOS code path.
-      {.name = "ane-fake", .make = made_by<make_ane_fake_backend>},
+      {.name = "ane-fake", .make = ane_on_cpu<kAneFake>},
 #else
       {.name = "ane-sim", .absent = kNeedsAneSim},
       {.name = "ane-fake", .absent = kNeedsAneSim},
 #endif
 #if defined(ANETRAIN_HAVE_ANE)
-      {.name = "ane", .make = made_by<make_ane_backend>},
+      {.name = "ane", .make = ane_on_cpu<kAne>},
 #else
       {.name = "ane", .absent = "runs on the Neural Engine of a Mac with Apple silicon and is not built into this "
                                 "binary; --backend ane-sim runs the same programs in the simulator on any OS"},

@@ -13,6 +13,7 @@
 #include "mil/printer.h"
 #include "mil/fp16.h"
 #include "backends/ane/ane_backend.h"
+#include "contract/registry.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/rng.h"
@@ -179,7 +180,7 @@ void prepare_folder(const fs::path& dir) {
 std::vector<RecordedProgram> record_programs(const Model& m, int T, int B) {
   auto recorder = std::make_unique<RecordingExecutor>();
   RecordingExecutor& rec = *recorder;
-  AneBackend backend("ane-sim", std::move(recorder));
+  AneBackend backend("ane-sim", std::move(recorder), make_backend("cpu"));
   run_layer_zero(backend, m, T, B);
   std::vector<RecordedProgram> out;
   for (const RecordingExecutor::Recorded& r : rec.recorded()) {

@@ -45,10 +45,10 @@ void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w,
   const int N = d.N(), T = d.T, D = d.D, qd = ls.qd(), kvd = ls.kvd(), qkv_width = qd + 2 * kvd;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, D, d.eps);
   qkv_.resize(size_t(N) * qkv_width);
-  run_product("qkv_fwd", d, D, qkv_width, s.xn, [&](mil::Tensor& t, int Tp) {
-    ane::put_transposed(t, Tp, w.wq, qd, D);
-    ane::put_transposed(t, Tp + qd, w.wk, kvd, D);
-    ane::put_transposed(t, Tp + qd + kvd, w.wv, kvd, D);
+  run_products("qkv_fwd", d, D, qkv_width, {s.xn}, [&](mil::Tensor& t, int col) {
+    ane::put_transposed(t, col, w.wq, qd, D);
+    ane::put_transposed(t, col + qd, w.wk, kvd, D);
+    ane::put_transposed(t, col + qd + kvd, w.wv, kvd, D);
   }, qkv_.data());
   // Before RoPE: q and k into s.q / s.k (through QK-norm, which keeps the raw values and 1/rms).
   float* q_pre = d.qk_norm ? s.q_raw : s.q;
@@ -111,47 +111,16 @@ void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w,
   }
   timed.reset();
   const auto [dq, dk] = qk_norm_bwd(*this, d, w, g, s, k);
-  // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts).
+  // dxn = Wqᵀ·dq + (Wkᵀ·dk + Wvᵀ·dv): two programs (their inputs have different channel counts),
+  // the second the last of the stage; then k's and v's dW, and the others.
   run_linear("q_bwd", d, qd, D, dq, w.wq, false, k.dxn);
   kv_part_.resize(size_t(N) * D);
-  run_dual("kv_bwd", d, kvd, D, dk, w.wk, k.dv, w.wv, kv_part_.data());
+  two_linears_bwd("kv_bwd", d, s.xn, D, kvd, {dk, w.wk, g.wk}, {k.dv, w.wv, g.wv}, kv_part_.data());
   for (size_t i = 0; i < kv_part_.size(); ++i) k.dxn[i] += kv_part_[i];
-  linear_bwd_w(k.dres, s.attn, g.wo, N, qd, D);
-  linear_bwd_w(dq, s.xn, g.wq, N, D, qd);
-  linear_bwd_w(dk, s.xn, g.wk, N, D, kvd);
-  linear_bwd_w(k.dv, s.xn, g.wv, N, D, kvd);
+  weight_grad(k.dres, s.attn, g.wo, N, qd, D);
+  weight_grad(dq, s.xn, g.wq, N, D, qd);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);  // the skip path
   rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, D);
-}
-
-void AneBackend::attention_decode_on_ane(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
-                                         KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
-  const int hq = baked("decode_qkv", d, w), ho = hq >= 0 ? baked("decode_wo", d, w) : -1;
-  if (ho < 0) return Backend::attention_block_decode(d, w, x, out, cache, pos0, s, scores);
-  const int D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
-  rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, 1, D, d.eps);
-  mil::Tensor in = fresh_input(D, ane::kAneAlign);  // the token in column 0
-  ane::put_rows(in, 0, s.xn, 1, D);
-  to_fp16(in);
-  const mil::Tensor& qkv = eval("decode_qkv", hq, in);
-  float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
-  float* v_new = cache.v + size_t(pos0) * kvd;
-  float* q = d.qk_norm ? s.q_raw : s.q;
-  ane::get_channels(qkv, 0, q, 1, qd);
-  ane::get_channels(qkv, qd, d.qk_norm ? s.k_raw : k_new, 1, kvd);
-  ane::get_channels(qkv, qd + kvd, v_new, 1, kvd);
-  if (d.qk_norm) {
-    rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, d.Hq, d.hd, d.eps);
-    rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, d.Hkv, d.hd, d.eps);
-  }
-  rope_fwd(s.q, 1, 1, d.Hq, d.hd, pos0, d.rope, d.theta);
-  rope_fwd(k_new, 1, 1, d.Hkv, d.hd, pos0, d.rope, d.theta);
-  attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, 1, d.Hq, d.Hkv, d.hd);
-  mil::Tensor ain = fresh_input(qd, ane::kAneAlign);
-  ane::put_rows(ain, 0, s.attn, 1, qd);
-  to_fp16(ain);
-  ane::get_channels(eval("decode_wo", ho, ain), 0, s.o, 1, D);
-  residual_fwd(x, s.o, d.alpha, out, size_t(D));
 }
 
 }  // namespace anetrain

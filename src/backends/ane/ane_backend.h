@@ -1,11 +1,14 @@
-// The Neural Engine backend: the cpu backend's ops, with the four training stages overridden to
-// run as MIL programs (ane/kernels/programs.h) on an Executor — ane-sim here, the private
-// runtime on a Mac. What the seed kept on the CPU stays there: RMSNorm, residual adds (so the
+// The Neural Engine backend: the four training stages (and one token of generation) run as MIL
+// programs (programs.h) on an Executor — ane-sim, the hardware runtime over its fake, or the
+// Neural Engine itself. Everything else is its host's, a backend it is given (the cpu backend,
+// from the registry): what the seed kept on the CPU stays there — RMSNorm, residual adds (so the
 // residual stream stays fp32), SwiGLU's and QK-norm's backward, every dW, embedding,
-// classifier, loss and optimizer.
+// classifier, loss and optimizer — and a stage whose program the hardware rejects runs as the
+// host's stage.
 #pragma once
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,25 +17,15 @@
 
 #include "backends/ane/executor.h"
 #include "backends/ane/programs.h"
-#include "backends/cpu/cpu_backend.h"
+#include "contract/forwarding_backend.h"
 
 namespace anetrain {
 
-class AneBackend : public CpuBackend, public CompiledPrograms {
+class AneBackend : public ForwardingBackend, public Profiler, public CompiledPrograms {
  public:
-  AneBackend(std::string name, std::unique_ptr<ane::Executor> executor);
+  AneBackend(std::string name, std::unique_ptr<ane::Executor> executor, std::unique_ptr<Backend> host);
   std::string name() const override { return name_; }
-  // fp16 storage: each stage's result carries a few fp16 roundings (unit roundoff 2^-11 ≈ 4.9e-4)
-  // through chains of up to ~10 ops and one softmax; 2e-2 of a tensor's scale bounds that with
-  // margin while a wrong pairing, sign or transpose misses it by orders of magnitude.
-  Capabilities caps() override {
-    Capabilities c;
-    c.numerics = {true, 2e-2};
-    c.fused_stages = true;
-    c.profiler = this;
-    c.programs = this;
-    return c;
-  }
+  Capabilities caps() override;
 
   void attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                            AttentionSaved& s) override;
@@ -57,6 +50,7 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<std::string> program_keys() const;  // every program compiled so far, by its plan key
   std::vector<KernelTiming> take_kernel_timings() override;
+  double matrix_peak_gflops() override;  // the host's: the products the ANE does not run
   void sync_weights(const WeightsView& w) override;
   int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
 
@@ -88,13 +82,26 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
 
   // The handle of a program, built and compiled on first use; `key` names its shape.
   int program(const std::string& kernel, const std::string& key, const std::function<ane::KernelProgram()>& make);
-  // dst(N rows, C) = one of the linear programs applied per sequence; `kernel` names it in telemetry.
-  void run_product(const char* kernel, const BlockDims& d, int ic, int oc, const float* x,
-                   const std::function<void(mil::Tensor&, int Tp)>& stage, float* y);
+  // y(N, oc) = Σᵢ xᵢ(N, ic)·Mᵢ per sequence through one product program — linear_program for one
+  // x, dual_linear_program for two — whose matrices `stage` writes from column
+  // `first_weight_column` of the input on; `kernel` names it in telemetry.
+  void run_products(const char* kernel, const BlockDims& d, int ic, int oc, std::initializer_list<const float*> xs,
+                    const std::function<void(mil::Tensor&, int first_weight_column)>& stage, float* y);
+  // y = W·x with W[oc][ic] (`transposed`) or y = Wᵀ·x with W[ic][oc] as stored, as one program.
   void run_linear(const char* kernel, const BlockDims& d, int ic, int oc, const float* x, const float* W,
                   bool transposed, float* y);
-  void run_dual(const char* kernel, const BlockDims& d, int ic, int oc, const float* x1, const float* W1,
-                const float* x2, const float* W2, float* y);
+  // One of two linear layers that read the same x: the gradient of its output, its weight
+  // [out][in] as stored, and its weight's gradient (nullptr: a frozen weight).
+  struct LinearGrad {
+    const float* dy;
+    const float* W;
+    float* dW;
+  };
+  // Their backward: dx(N, in) = W₁ᵀ·dy₁ + W₂ᵀ·dy₂ as one program, then each dW += dyᵀ·x.
+  void two_linears_bwd(const char* kernel, const BlockDims& d, const float* x, int in, int out, const LinearGrad& a,
+                       const LinearGrad& b, float* dx);
+  // dW(out, in) += dy(N, out)ᵀ·x(N, in) on the host, skipped for a frozen weight (dW nullptr).
+  void weight_grad(const float* dy, const float* x, float* dW, int N, int in, int out);
   // The activations [1, C, 1, A] of program `handle`'s [1, C, 1, W] input for `kernel` at layer
   // d.layer, which the caller fills before eval(). The input is the executor's staged input for
   // (kernel, layer, program) (executor.h); `stage` writes the weights into a whole-width input
@@ -136,12 +143,8 @@ class AneBackend : public CpuBackend, public CompiledPrograms {
   int stagings_ = 0;
 };
 
-// The ane backend named after its executor: "ane-sim", "ane-fake" or "ane" (make_executor.h).
-std::unique_ptr<Backend> make_ane_backend(const std::string& executor);
-std::unique_ptr<Backend> make_ane_sim_backend();
-std::unique_ptr<Backend> make_ane_fake_backend();  // the hardware runtime over a fake framework
-#if defined(ANETRAIN_HAVE_ANE)
-std::unique_ptr<Backend> make_ane_backend();  // macOS: the Neural Engine itself
-#endif
+// The ane backend whose programs `executor` runs ("ane-sim", "ane-fake" or "ane";
+// make_executor.h), named after it, on `host` for everything else.
+std::unique_ptr<Backend> make_ane_backend(const std::string& executor, std::unique_ptr<Backend> host);
 
 }  // namespace anetrain

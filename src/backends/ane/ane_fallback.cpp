@@ -1,6 +1,6 @@
-// A program the Neural Engine rejects costs its stage, not the run: the stage runs as the cpu
-// backend's instead (with a notice for telemetry), and every later call of that stage at that
-// shape goes straight to the CPU. Programs are compiled up front (prepare_training /
+// A program the Neural Engine rejects costs its stage, not the run: the stage runs as the host
+// backend's instead (the cpu backend's; with a notice for telemetry), and every later call of
+// that stage at that shape goes straight to the host. Programs are compiled up front (prepare_training /
 // prepare_decoding), so rejections at compile or load time are all known, and reported together,
 // before step 0; one at evaluate time is caught in the stage and the stage redone on the CPU.
 #include <unistd.h>
@@ -87,7 +87,7 @@ std::vector<ProgramFallback> AneBackend::take_fallbacks() {
 void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                      AttentionSaved& s) {
   auto cpu = [&] {
-    CpuBackend::attention_block_fwd(d, w, x, out, s);
+    host().attention_block_fwd(d, w, x, out, s);
     ane_forward_layers_.erase(d.layer);
   };
   if (on_cpu(d, "attention")) return cpu();
@@ -104,24 +104,21 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   // forward and read by nothing after this backward).
   auto cpu_after_ane_forward = [&] {
     std::vector<float> discard(size_t(d.N()) * d.D);
-    CpuBackend::attention_block_fwd(d, w, x, discard.data(), const_cast<AttentionSaved&>(s));
-    CpuBackend::attention_block_bwd(d, w, g, x, s, dout, dx, k);
+    host().attention_block_fwd(d, w, x, discard.data(), const_cast<AttentionSaved&>(s));
+    host().attention_block_bwd(d, w, g, x, s, dout, dx, k);
   };
   if (on_cpu(d, "attention")) {
     if (d.layer < 0 || ane_forward_layers_.count(d.layer)) return cpu_after_ane_forward();
-    return CpuBackend::attention_block_bwd(d, w, g, x, s, dout, dx, k);
+    return host().attention_block_bwd(d, w, g, x, s, dout, dx, k);
   }
-  // QK-norm's gradients accumulate before the last programs run; kept to undo a partial step.
+  // QK-norm's gradients accumulate before the last programs run; kept to undo a partial step
+  // (a frozen gain has none).
   std::vector<float> q_norm_g, k_norm_g;
-  if (d.qk_norm) {
-    q_norm_g.assign(g.q_norm, g.q_norm + d.hd);
-    k_norm_g.assign(g.k_norm, g.k_norm + d.hd);
-  }
+  if (d.qk_norm && g.q_norm) q_norm_g.assign(g.q_norm, g.q_norm + d.hd);
+  if (d.qk_norm && g.k_norm) k_norm_g.assign(g.k_norm, g.k_norm + d.hd);
   with_fallback([&] { attention_bwd_on_ane(d, w, g, x, s, dout, dx, k); }, [&] {
-    if (d.qk_norm) {
-      std::copy(q_norm_g.begin(), q_norm_g.end(), g.q_norm);
-      std::copy(k_norm_g.begin(), k_norm_g.end(), g.k_norm);
-    }
+    std::copy(q_norm_g.begin(), q_norm_g.end(), g.q_norm);
+    std::copy(k_norm_g.begin(), k_norm_g.end(), g.k_norm);
     cpu_after_ane_forward();
   });
 }
@@ -129,21 +126,21 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
 void AneBackend::attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                         KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
   with_fallback([&] { attention_decode_on_ane(d, w, x, out, cache, pos0, s, scores); },
-                [&] { Backend::attention_block_decode(d, w, x, out, cache, pos0, s, scores); });
+                [&] { host().attention_block_decode(d, w, x, out, cache, pos0, s, scores); });
 }
 
 void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
-  auto cpu = [&] { CpuBackend::ffn_block_fwd(d, w, x, out, s); };
+  auto cpu = [&] { host().ffn_block_fwd(d, w, x, out, s); };
   if (d.T > 1 && on_cpu(d, "ffn")) return cpu();
   with_fallback([&] { ffn_fwd_on_ane(d, w, x, out, s); }, cpu);
 }
 
 void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
-  if (on_cpu(d, "ffn")) return CpuBackend::ffn_block_bwd(d, w, g, x, s, dout, dx, k);
+  if (on_cpu(d, "ffn")) return host().ffn_block_bwd(d, w, g, x, s, dout, dx, k);
   // The FFN's saved values (xn, g, u, h) mean the same on either side, so no forward is redone.
   with_fallback([&] { ffn_bwd_on_ane(d, w, g, x, s, dout, dx, k); },
-                [&] { CpuBackend::ffn_block_bwd(d, w, g, x, s, dout, dx, k); });
+                [&] { host().ffn_block_bwd(d, w, g, x, s, dout, dx, k); });
 }
 
 }  // namespace anetrain

@@ -100,20 +100,20 @@ BlockDims stories110m(int T) { return BlockDims{1, T, 768, 12, 12, 64, 2048, 1e-
 BlockDims qwen3_06b(int T) { return BlockDims{1, T, 1024, 16, 8, 128, 3072, 1e-6f, 1.0f, 1e6f, RopeStyle::half, true}; }
 
 TEST(AneSimBackend, Stories110mLayerAtT256MatchesRef) {
-  auto ane = make_ane_sim_backend(), ref = make_backend("ref");
+  auto ane = make_backend("ane-sim"), ref = make_backend("ref");
   BlockDims d = stories110m(256);
   expect_close(run_layer(*ane, d, 1, false), run_layer(*ref, d, 1, true), ane->caps().numerics.stage_rtol, "stories110m");
 }
 
 TEST(AneSimBackend, Qwen3LayerAtT256MatchesRef) {
-  auto ane = make_ane_sim_backend(), ref = make_backend("ref");
+  auto ane = make_backend("ane-sim"), ref = make_backend("ref");
   BlockDims d = qwen3_06b(256);
   expect_close(run_layer(*ane, d, 2, false), run_layer(*ref, d, 2, true), ane->caps().numerics.stage_rtol, "qwen3-0.6b");
 }
 
 TEST(AneSimBackend, InterleavedRopeWithGqaAndQkNormMatchesRef) {
   // The combination the two real models do not cover: interleaved pairs with GQA 4 and QK-norm.
-  auto ane = make_ane_sim_backend(), ref = make_backend("ref");
+  auto ane = make_backend("ane-sim"), ref = make_backend("ref");
   BlockDims d{2, 32, 96, 8, 2, 16, 80, 1e-5f, 0.5f, 5e5f, RopeStyle::interleaved, true};
   expect_close(run_layer(*ane, d, 3, false), run_layer(*ref, d, 3, true), ane->caps().numerics.stage_rtol, "gqa4");
 }
@@ -121,7 +121,7 @@ TEST(AneSimBackend, InterleavedRopeWithGqaAndQkNormMatchesRef) {
 TEST(AneSimBackend, UnalignedShapesArePaddedInsideThePrograms) {
   // Every size off the programs' alignment: T = 40 (tokens padded to 64), D = 72 and F = 100
   // (inner dimensions padded to 96 and 128), hd = 12 (heads padded to 32 wide), GQA 3, QK-norm.
-  auto ane = make_ane_sim_backend(), ref = make_backend("ref");
+  auto ane = make_backend("ane-sim"), ref = make_backend("ref");
   BlockDims d{2, 40, 72, 6, 2, 12, 100, 1e-5f, 1.0f, 1e4f, RopeStyle::half, true};
   expect_close(run_layer(*ane, d, 4, false), run_layer(*ref, d, 4, true), ane->caps().numerics.stage_rtol, "unaligned");
   BlockDims i = d;
@@ -138,7 +138,7 @@ TEST(AneSimBackend, CompilesExactlyItsLayerPlan) {
   // The plan (ane/kernels/layer_programs.h) is what `ane dump` writes and the strict grid checks:
   // a layer's forward and backward must compile exactly its programs, fused FFN or not.
   for (BlockDims d : {stories110m(64), BlockDims{1, 256, 256, 4, 2, 64, 5600, 1e-5f, 1.0f, 1e4f, RopeStyle::half, true}}) {
-    auto be = make_ane_sim_backend();
+    auto be = make_backend("ane-sim");
     auto& ane = dynamic_cast<AneBackend&>(*be);
     run_layer(ane, d, 7, false);
     std::set<std::string> compiled, planned;
@@ -151,7 +151,7 @@ TEST(AneSimBackend, CompilesExactlyItsLayerPlan) {
 TEST(AneSimBackend, ProgramCountDependsOnShapeNotOnLayer) {
   // A 28-layer Qwen3 compiles what one layer compiles: every layer runs the same programs with
   // its own weights staged in the input.
-  auto be = make_ane_sim_backend();
+  auto be = make_backend("ane-sim");
   auto& ane = dynamic_cast<AneBackend&>(*be);
   const int before = sim::Compiler::process().compiles();
   BlockDims d = qwen3_06b(16);
@@ -188,7 +188,7 @@ TEST(AneSimBackend, WeightsAreStagedOncePerOptimizerStep) {
   oc.lr = 1e-2;
   oc.warmup = 0;
   AdamW opt(m, oc);
-  auto be = make_ane_sim_backend();
+  auto be = make_backend("ane-sim");
   auto& ane = dynamic_cast<AneBackend&>(*be);
   const int per_step = 8 * m.cfg.n_layers;
   for (int step = 1; step <= 2; ++step) {
@@ -201,7 +201,7 @@ TEST(AneSimBackend, WeightsAreStagedOncePerOptimizerStep) {
     opt.step(m);
   }
   const double cached = forward(ane, m, ws);
-  auto fresh = make_ane_sim_backend();
+  auto fresh = make_backend("ane-sim");
   EXPECT_EQ(forward(*fresh, m, ws), cached);
   EXPECT_EQ(ane.weight_stagings(), 2 * per_step + 3 * m.cfg.n_layers);  // a forward stages its 3 kernels
 }
@@ -224,7 +224,7 @@ TEST(AneSimBackend, GenerationRunsBakedProgramsCompiledOncePerLayer) {
   c.validate();
   Model m(c);
   init_random(m, 9);
-  auto cpu = make_backend("cpu"), be = make_ane_sim_backend();
+  auto cpu = make_backend("cpu"), be = make_backend("ane-sim");
   auto& ane = dynamic_cast<AneBackend&>(*be);
   Decoder dc(*cpu, m, 64), da(ane, m, 64);
   const int32_t prompt[5] = {1, 17, 42, 5, 88};
@@ -272,7 +272,7 @@ TEST(AneSimBackend, Qwen3With28LayersCompilesNinePrograms) {
   init_random(m, 3);
   Workspace ws(m.cfg, 1, 8);
   for (size_t i = 0; i < ws.inputs.size(); ++i) ws.inputs[i] = int32_t(i * 31 % 256), ws.targets[i] = int32_t(i * 7 % 256);
-  auto be = make_ane_sim_backend();
+  auto be = make_backend("ane-sim");
   auto& ane = dynamic_cast<AneBackend&>(*be);
   const int before = sim::Compiler::process().compiles();
   const double loss = forward(ane, m, ws);

@@ -22,8 +22,8 @@ namespace anetrain::test {
 namespace {
 
 std::unique_ptr<AneBackend> fake_backend(const std::string& faults) {
-  return std::make_unique<AneBackend>("ane-fake",
-                                      std::make_unique<ane::AneRuntime>(ane::make_fake_api(ane::FakeOptions::parse(faults))));
+  return std::make_unique<AneBackend>("ane-fake", std::make_unique<ane::AneRuntime>(ane::make_fake_api(ane::FakeOptions::parse(faults))),
+                                      make_backend("cpu"));
 }
 
 struct Pass {

@@ -10,6 +10,7 @@
 #include "backends/ane/runtime/runtime.h"
 #include "mil/fp16.h"
 #include "backends/ane/ane_backend.h"
+#include "contract/registry.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/transformer.h"
@@ -123,7 +124,7 @@ TEST(AneStaging, TrainingConvertsEachWeightOncePerOptimizerStep) {
   auto census = std::make_shared<FakeCensus>();
   auto runtime = std::make_unique<AneRuntime>(make_fake_api(FakeOptions{}, census));
   const AneRuntime& rt = *runtime;
-  AneBackend fake("ane-fake", std::move(runtime));
+  AneBackend fake("ane-fake", std::move(runtime), make_backend("cpu"));
   const Trace t = train(fake, rt, census.get());
   for (int step = 0; step < 2; ++step) {
     const ConversionCounts& first = t.after[size_t(step) * 3];
@@ -144,10 +145,10 @@ TEST(AneStaging, TrainingConvertsEachWeightOncePerOptimizerStep) {
 TEST(AneStaging, TrainingLossesAreBitIdenticalOnAneFakeAndAneSim) {
   auto runtime = std::make_unique<AneRuntime>(make_fake_api(FakeOptions{}));
   const Executor& rt = *runtime;
-  AneBackend fake("ane-fake", std::move(runtime));
+  AneBackend fake("ane-fake", std::move(runtime), make_backend("cpu"));
   auto simx = std::make_unique<SimExecutor>();
   const Executor& sx = *simx;
-  AneBackend simb("ane-sim", std::move(simx));
+  AneBackend simb("ane-sim", std::move(simx), make_backend("cpu"));
   const Trace a = train(fake, rt), b = train(simb, sx);
   ASSERT_EQ(a.losses.size(), b.losses.size());
   for (size_t i = 0; i < a.losses.size(); ++i) EXPECT_EQ(a.losses[i], b.losses[i]) << i;
