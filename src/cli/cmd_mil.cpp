@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "mil/blob.h"
 #include "mil/parser.h"
@@ -195,43 +196,46 @@ int run_program(const std::string& path, const std::string& weights, const std::
 void add_mil_command(CLI::App& app, Command& run) {
   auto* mil = app.add_subcommand("mil", "Check and run Neural Engine MIL programs in the ane-sim simulator");
   mil->require_subcommand(1);
-  static std::string program, weights;
-  static std::vector<std::string> inputs, outputs;
-  static int repeat = 1;
-  static uint64_t max_bytes = mil::kDefaultMaxBytes;
+  struct Options {
+    std::string program, weights;
+    std::vector<std::string> inputs, outputs;
+    int repeat = 1;
+    uint64_t max_bytes = mil::kDefaultMaxBytes;
+    bool strict = false;
+    std::vector<std::string> seed_roots;
+    std::string table_out;
+  };
+  const auto o = std::make_shared<Options>();
   const std::string max_bytes_help = "Most memory ane-sim may hold at once (bytes, or with a unit: 512MiB, 8GiB)";
-  static bool strict = false;
-  static std::vector<std::string> seed_roots;
-  static std::string table_out;
 
   auto* chk = mil->add_subcommand("check", "Parse and type-check a program; print its cost and every ANE limit it violates");
-  chk->add_option("program", program, "MIL text file")->required();
-  chk->add_option("--weights", weights, "Folder that @model_path stands for (default: the program's folder)");
-  chk->add_flag("--strict", strict, "Also require every statement to be a construct of the seed's programs, inside the "
+  chk->add_option("program", o->program, "MIL text file")->required();
+  chk->add_option("--weights", o->weights, "Folder that @model_path stands for (default: the program's folder)");
+  chk->add_flag("--strict", o->strict, "Also require every statement to be a construct of the seed's programs, inside the "
                  "hardware's known limits (docs/ane-sim.md)");
-  chk->add_option("--max-bytes", max_bytes, max_bytes_help)->transform(CLI::AsSizeValue(false))->capture_default_str();
-  chk->callback([&run] { run = [] { return check(program, weights, strict, max_bytes); }; });
+  chk->add_option("--max-bytes", o->max_bytes, max_bytes_help)->transform(CLI::AsSizeValue(false))->capture_default_str();
+  chk->callback([&run, o] { run = [o] { return check(o->program, o->weights, o->strict, o->max_bytes); }; });
 
   auto* ps = mil->add_subcommand("proven-set", "Write the table of constructs --strict accepts, from the seed's programs");
-  ps->add_option("roots", seed_roots, "Folders of seed .mil programs (read recursively)")->required();
-  ps->add_option("-o,--output", table_out, "Write the JSON table here (default: standard output)");
-  ps->callback([&run] {
-    run = [] {
-      const std::string json = mil::ProvenSet::from_folders(seed_roots).to_json().dump(1) + "\n";
-      if (table_out.empty()) std::fwrite(json.data(), 1, json.size(), stdout);
-      else write_file_atomic(table_out, json.data(), json.size());
+  ps->add_option("roots", o->seed_roots, "Folders of seed .mil programs (read recursively)")->required();
+  ps->add_option("-o,--output", o->table_out, "Write the JSON table here (default: standard output)");
+  ps->callback([&run, o] {
+    run = [o] {
+      const std::string json = mil::ProvenSet::from_folders(o->seed_roots).to_json().dump(1) + "\n";
+      if (o->table_out.empty()) std::fwrite(json.data(), 1, json.size(), stdout);
+      else write_file_atomic(o->table_out, json.data(), json.size());
       return 0;
     };
   });
 
   auto* r = mil->add_subcommand("run", "Run a program in ane-sim with fp16 semantics");
-  r->add_option("program", program, "MIL text file")->required();
-  r->add_option("--weights", weights, "Folder that @model_path stands for (default: the program's folder)");
-  r->add_option("--input", inputs, "NAME=FILE.npy for each function input, in its declared dtype and shape")->required();
-  r->add_option("-o,--output", outputs, "FILE.npy for each output, in order")->required();
-  r->add_option("--repeat", repeat, "Evaluate N times and report the best time")->capture_default_str()->check(CLI::PositiveNumber);
-  r->add_option("--max-bytes", max_bytes, max_bytes_help)->transform(CLI::AsSizeValue(false))->capture_default_str();
-  r->callback([&run] { run = [] { return run_program(program, weights, inputs, outputs, repeat, max_bytes); }; });
+  r->add_option("program", o->program, "MIL text file")->required();
+  r->add_option("--weights", o->weights, "Folder that @model_path stands for (default: the program's folder)");
+  r->add_option("--input", o->inputs, "NAME=FILE.npy for each function input, in its declared dtype and shape")->required();
+  r->add_option("-o,--output", o->outputs, "FILE.npy for each output, in order")->required();
+  r->add_option("--repeat", o->repeat, "Evaluate N times and report the best time")->capture_default_str()->check(CLI::PositiveNumber);
+  r->add_option("--max-bytes", o->max_bytes, max_bytes_help)->transform(CLI::AsSizeValue(false))->capture_default_str();
+  r->callback([&run, o] { run = [o] { return run_program(o->program, o->weights, o->inputs, o->outputs, o->repeat, o->max_bytes); }; });
 }
 
 }  // namespace anetrain
