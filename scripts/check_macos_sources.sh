@@ -6,7 +6,7 @@
 # Usage: scripts/check_macos_sources.sh   (prints "2 passed, 0 failed" on success)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-R=src/ane/runtime
+R=src/backends/ane/runtime
 passed=0 failed=0
 if clang -fsyntax-only -target arm64-apple-macos14 -std=c11 -ffreestanding -Wall -Wextra -Werror \
      -isystem "$R/macos_decls" -I "$R" "$R/apple_ane.c"; then
