@@ -4,21 +4,20 @@ namespace anetrain::ane {
 
 namespace {
 int64_t width(const mil::Tensor& t) { return t.type.shape[3]; }
+
+// in[ch0 + c, col + t] = rows[t·C + c]: T rows of C features into a block of channels × columns.
+void put_rows_at(mil::Tensor& in, int ch0, int col, const float* rows, int T, int C) {
+  float* p = in.ptr();
+  const int64_t W = width(in);
+  for (int c = 0; c < C; ++c)
+    for (int t = 0; t < T; ++t) p[(ch0 + c) * W + col + t] = rows[size_t(t) * C + c];
+}
 }  // namespace
 
-void put_rows(mil::Tensor& in, int col, const float* rows, int T, int C) {
-  float* p = in.ptr();
-  const int64_t W = width(in);
-  for (int c = 0; c < C; ++c)
-    for (int t = 0; t < T; ++t) p[c * W + col + t] = rows[size_t(t) * C + c];
-}
+void put_rows(mil::Tensor& in, int col, const float* rows, int T, int C) { put_rows_at(in, 0, col, rows, T, C); }
 
-void put_transposed(mil::Tensor& in, int col, const float* Wt, int OC, int C) {
-  float* p = in.ptr();
-  const int64_t W = width(in);
-  for (int c = 0; c < C; ++c)
-    for (int o = 0; o < OC; ++o) p[c * W + col + o] = Wt[size_t(o) * C + c];
-}
+// Wᵀ's column o is W's row o: the OC rows of W go in as rows.
+void put_transposed(mil::Tensor& in, int col, const float* Wt, int OC, int C) { put_rows_at(in, 0, col, Wt, OC, C); }
 
 void put_as_stored(mil::Tensor& in, int col, const float* Ws, int C, int OC) {
   float* p = in.ptr();
@@ -33,12 +32,7 @@ void put_column(mil::Tensor& in, int col, const float* v, int n) {
   for (int c = 0; c < n; ++c) p[c * W + col] = v[c];
 }
 
-void put_channels(mil::Tensor& in, int ch0, const float* rows, int T, int C) {
-  float* p = in.ptr();
-  const int64_t W = width(in);
-  for (int c = 0; c < C; ++c)
-    for (int t = 0; t < T; ++t) p[(ch0 + c) * W + t] = rows[size_t(t) * C + c];
-}
+void put_channels(mil::Tensor& in, int ch0, const float* rows, int T, int C) { put_rows_at(in, ch0, 0, rows, T, C); }
 
 void get_channels(const mil::Tensor& out, int ch0, float* rows, int T, int C) {
   const float* p = out.ptr();

@@ -92,6 +92,7 @@ std::string ApiError::str() const {
 }
 
 int AneRuntime::process_compiles() { return g_process_compiles; }
+void AneRuntime::reset_process_compiles() { g_process_compiles = 0; }
 
 AneRuntime::AneRuntime(std::unique_ptr<PrivateApi> api, int safe_compiles)
     : api_(std::move(api)), safe_compiles_(safe_compiles) {

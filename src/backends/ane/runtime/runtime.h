@@ -39,6 +39,9 @@ class AneRuntime final : public Executor {
   void write_weights(int staged, const mil::Tensor& input) override;
   const mil::Tensor& evaluate_staged(int staged, const mil::Tensor& activations) override;
   static int process_compiles();
+  // As if the process had restarted: the count starts over. For test binaries, where one process
+  // runs what would be many processes (CTest runs each test in its own).
+  static void reset_process_compiles();
   int evaluate_retries() const { return evaluate_retries_; }  // evaluations that succeeded only when retried
 
   struct Timing {
