@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include <omp.h>
@@ -65,84 +66,87 @@ int generate_ids_impl(Backend& be, const ModelConfig& cfg, const std::function<s
 
 void add_generate_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a KV cache");
-  static std::string model, tok_path, prompt, system, backend = "cpu", dtype = "auto";
-  static int steps = 256, top_k = 0, threads = 0;
-  static float temperature = 1.0f, top_p = 0.9f;
-  static uint64_t seed = 0;
-  static bool chat = false, seed_given = false, ids_mode = false, ane_strict = false;
-  cmd->add_option("model", model, "Any model anetrain reads, or a training run directory")->required();
-  cmd->add_option("-z,--tokenizer", tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
-  cmd->add_option("-i,--prompt", prompt, "Prompt text");
-  cmd->add_option("-n,--steps", steps, "Tokens to generate (0 = up to the context)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
-  cmd->add_option("-t,--temperature", temperature, "0 = greedy")->capture_default_str()->check(within(Range::at_least(0)));
-  cmd->add_option("-p,--top-p", top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str()->check(within(Range{0, 1, true, false}));
-  cmd->add_option("-k,--top-k", top_k, "Keep only the k most likely tokens (0 = off)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
-  cmd->add_option("-s,--seed", seed, "Sampling seed (default: time)");
-  cmd->add_flag("--ane-strict", ane_strict,
+  struct Options {
+    std::string model, tok_path, prompt, system, backend = "cpu", dtype = "auto";
+    int steps = 256, top_k = 0, threads = 0;
+    float temperature = 1.0f, top_p = 0.9f;
+    uint64_t seed = 0;
+    bool chat = false, seed_given = false, ids_mode = false, ane_strict = false;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("model", o->model, "Any model anetrain reads, or a training run directory")->required();
+  cmd->add_option("-z,--tokenizer", o->tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
+  cmd->add_option("-i,--prompt", o->prompt, "Prompt text");
+  cmd->add_option("-n,--steps", o->steps, "Tokens to generate (0 = up to the context)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
+  cmd->add_option("-t,--temperature", o->temperature, "0 = greedy")->capture_default_str()->check(within(Range::at_least(0)));
+  cmd->add_option("-p,--top-p", o->top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str()->check(within(Range{0, 1, true, false}));
+  cmd->add_option("-k,--top-k", o->top_k, "Keep only the k most likely tokens (0 = off)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
+  cmd->add_option("-s,--seed", o->seed, "Sampling seed (default: time)");
+  cmd->add_flag("--ane-strict", o->ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
-  cmd->add_flag("--chat", chat, "Wrap the prompt in the model's chat template (ChatML / Qwen3)");
-  cmd->add_option("--system", system, "System message for --chat");
-  cmd->add_flag("--ids", ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
-  cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
-  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
-  cmd->add_option("--dtype", dtype,
+  cmd->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template (ChatML / Qwen3)");
+  cmd->add_option("--system", o->system, "System message for --chat");
+  cmd->add_flag("--ids", o->ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
+  cmd->add_option("--backend", o->backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->check(thread_count());
+  cmd->add_option("--dtype", o->dtype,
                   "Weights in memory: auto (as stored: q8_0 for llama2.c v2 / Q8_0 GGUF, bf16 for BF16 GGUF, "
                   "else f32), f32, bf16, q8_0 (int8 weights and activations)")
       ->check(CLI::IsMember({"auto", "f32", "bf16", "q8_0"}))
       ->capture_default_str();
-  cmd->callback([cmd, &run] {
-    seed_given = cmd->count("--seed") > 0;
-    run = [] {
-      if (threads > 0) omp_set_num_threads(threads);
-      if (!(top_p > 0.0f && top_p <= 1.0f)) fail("generate: --top-p must be in (0, 1]");
-      if (temperature < 0.0f) fail("generate: --temperature must be ≥ 0");
-      auto be = make_backend(backend);
-      if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!ane_strict);
+  cmd->callback([cmd, &run, o] {
+    o->seed_given = cmd->count("--seed") > 0;
+    run = [o] {
+      if (o->threads > 0) omp_set_num_threads(o->threads);
+      if (!(o->top_p > 0.0f && o->top_p <= 1.0f)) fail("generate: --top-p must be in (0, 1]");
+      if (o->temperature < 0.0f) fail("generate: --temperature must be ≥ 0");
+      auto be = make_backend(o->backend);
+      if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!o->ane_strict);
       // The weights packed in the format asked for, or fp32 for a backend that decodes through
       // its fused stages.
       const bool stages = !decodes_packed(*be);
       std::optional<WeightFormat> want;
-      if (dtype != "auto") want = parse_weight_format(dtype);
+      if (o->dtype != "auto") want = parse_weight_format(o->dtype);
       if (stages && want && *want != WeightFormat::f32)
-        fail("generate --dtype " + dtype + ": the " + be->name() + " backend decodes fp32 weights only");
+        fail("generate --dtype " + o->dtype + ": the " + be->name() + " backend decodes fp32 weights only");
       std::unique_ptr<PackedModel> pm;
       LoadedModel lm;
-      if (stages) lm = load_model(model);
-      else pm = load_packed_model(model, want);
+      if (stages) lm = load_model(o->model);
+      else pm = load_packed_model(o->model, want);
       const ModelConfig& cfg = pm ? pm->cfg : lm.model->cfg;
       auto make_decoder = [&](int ctx) {
         return pm ? std::make_unique<Decoder>(*be, *pm, ctx) : std::make_unique<Decoder>(*be, *lm.model, ctx);
       };
-      if (ids_mode)
-        return generate_ids_impl(*be, cfg, make_decoder, prompt, steps, SamplingParams{temperature, top_p, top_k}, seed);
-      auto tok = load_tokenizer(find_tokenizer(model, tok_path), cfg.vocab_size);
+      if (o->ids_mode)
+        return generate_ids_impl(*be, cfg, make_decoder, o->prompt, o->steps, SamplingParams{o->temperature, o->top_p, o->top_k}, o->seed);
+      auto tok = load_tokenizer(find_tokenizer(o->model, o->tok_path), cfg.vocab_size);
       if (tok->vocab_size() > cfg.vocab_size)
         fail("tokenizer has " + std::to_string(tok->vocab_size()) + " ids but the model only " +
              std::to_string(cfg.vocab_size));
       std::vector<int32_t> ids;
-      if (chat) {
+      if (o->chat) {
         // Qwen3's tokenizer_config.json template is ChatML; a vocabulary without its markers
         // belongs to a model that was not trained to chat in that format.
         if (!tok->piece_id("<|im_start|>") || !tok->piece_id("<|im_end|>"))
           fail("--chat: this tokenizer has no <|im_start|>/<|im_end|> tokens; only ChatML (Qwen3) chat is supported");
-        ids = tok->encode(chatml_prompt(system, prompt), false, false);
+        ids = tok->encode(chatml_prompt(o->system, o->prompt), false, false);
       } else {
-        ids = tok->encode(prompt, tok->bos_id() >= 0, false);
+        ids = tok->encode(o->prompt, tok->bos_id() >= 0, false);
       }
       if (ids.empty()) fail("generate: the prompt encodes to no tokens and the tokenizer has no BOS; give -i TEXT");
       const int ctx = cfg.max_seq_len;
       if (int(ids.size()) >= ctx) fail("generate: the prompt has " + std::to_string(ids.size()) +
                                        " tokens; the model's context is " + std::to_string(ctx));
-      const int budget = steps > 0 ? std::min(steps, ctx - int(ids.size())) : ctx - int(ids.size());
+      const int budget = o->steps > 0 ? std::min(o->steps, ctx - int(ids.size())) : ctx - int(ids.size());
       auto dec = make_decoder(int(ids.size()) + budget);
-      std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+      std::fwrite(o->prompt.data(), 1, o->prompt.size(), stdout);
       std::fflush(stdout);
       using Clock = std::chrono::steady_clock;
       auto t0 = Clock::now();
       const float* logits = dec->feed(ids.data(), int(ids.size()));
       const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      Rng rng(seed_given ? seed : uint64_t(std::chrono::system_clock::now().time_since_epoch().count()));
-      SamplingParams sp{temperature, top_p, top_k};
+      Rng rng(o->seed_given ? o->seed : uint64_t(std::chrono::system_clock::now().time_since_epoch().count()));
+      SamplingParams sp{o->temperature, o->top_p, o->top_k};
       std::vector<float> scratch;
       int32_t prev = ids.back();
       int made = 0;

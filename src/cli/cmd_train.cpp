@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -37,99 +38,102 @@ std::unique_ptr<DashboardServer> start_dashboard(DashboardOptions web, const std
 
 void add_train_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("train", "Train a model on token shards (or resume a run)");
-  static TrainOptions o;
-  static std::string resume, sampling = "random", inject, inject_overflow, precision;
-  static double min_lr = -1;
-  static bool dashboard = false;
-  static double dist_timeout = 300;
-  static std::string dist_overlap = "on";
-  static DashboardOptions web;
-  cmd->add_option("--model", o.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
+  struct Options {
+    TrainOptions train;
+    std::string resume, sampling = "random", inject, inject_overflow, precision;
+    double min_lr = -1;
+    bool dashboard = false;
+    double dist_timeout = 300;
+    std::string dist_overlap = "on";
+    DashboardOptions web;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("--model", o->train.model, "Preset, model config .json, HF folder, llama2.c .bin or anetrain checkpoint")
       ->capture_default_str();
-  cmd->add_flag("--scratch", o.scratch, "Start from random weights (implied for presets and .json configs)");
-  cmd->add_option("--resume", resume, "Continue the run in RUN_DIR from its latest checkpoint");
-  cmd->add_option("--data", o.data, "Training shards (llama2.c uint16 or anetrain format)");
-  cmd->add_option("--val-data", o.val_data, "Validation shards");
-  cmd->add_option("--val-frac", o.val_frac, "Hold out this fraction of each training shard for validation")
+  cmd->add_flag("--scratch", o->train.scratch, "Start from random weights (implied for presets and .json configs)");
+  cmd->add_option("--resume", o->resume, "Continue the run in RUN_DIR from its latest checkpoint");
+  cmd->add_option("--data", o->train.data, "Training shards (llama2.c uint16 or anetrain format)");
+  cmd->add_option("--val-data", o->train.val_data, "Validation shards");
+  cmd->add_option("--val-frac", o->train.val_frac, "Hold out this fraction of each training shard for validation")
       ->check(CLI::Range(0.0, 0.5));
-  cmd->add_option("--seq", o.seq, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--batch", o.batch, "Sequences per micro-step")->capture_default_str();
-  cmd->add_option("--accum", o.accum, "Micro-steps per optimizer step")->capture_default_str();
-  cmd->add_option("--steps", o.steps, "Optimizer steps in total")->capture_default_str();
-  cmd->add_option("--time-budget", o.time_budget_s,
+  cmd->add_option("--seq", o->train.seq, "Tokens per sequence")->capture_default_str();
+  cmd->add_option("--batch", o->train.batch, "Sequences per micro-step")->capture_default_str();
+  cmd->add_option("--accum", o->train.accum, "Micro-steps per optimizer step")->capture_default_str();
+  cmd->add_option("--steps", o->train.steps, "Optimizer steps in total")->capture_default_str();
+  cmd->add_option("--time-budget", o->train.time_budget_s,
                   "Seconds of training: measured early in the warmup, --steps is lowered to fit (0 = off)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--stop-at", o.stop_at, "Pause (checkpoint and exit) after this step; --resume continues");
-  cmd->add_option("--lr", o.opt.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr", min_lr, "Final learning rate of the cosine (default 0.1×lr)");
-  cmd->add_option("--warmup", o.opt.warmup, "Linear warmup steps")->capture_default_str();
-  cmd->add_option("--wd", o.opt.weight_decay, "Decoupled weight decay on matrices")->capture_default_str();
-  cmd->add_option("--beta1", o.opt.beta1, "AdamW β1")->capture_default_str();
-  cmd->add_option("--beta2", o.opt.beta2, "AdamW β2")->capture_default_str();
-  cmd->add_option("--clip", o.opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
-  cmd->add_option("--act-clip", o.act_clip, "Clamp the residual stream to ±X after each block (0 = off)")
+  cmd->add_option("--stop-at", o->train.stop_at, "Pause (checkpoint and exit) after this step; --resume continues");
+  cmd->add_option("--lr", o->train.opt.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", o->min_lr, "Final learning rate of the cosine (default 0.1×lr)");
+  cmd->add_option("--warmup", o->train.opt.warmup, "Linear warmup steps")->capture_default_str();
+  cmd->add_option("--wd", o->train.opt.weight_decay, "Decoupled weight decay on matrices")->capture_default_str();
+  cmd->add_option("--beta1", o->train.opt.beta1, "AdamW β1")->capture_default_str();
+  cmd->add_option("--beta2", o->train.opt.beta2, "AdamW β2")->capture_default_str();
+  cmd->add_option("--clip", o->train.opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
+  cmd->add_option("--act-clip", o->train.act_clip, "Clamp the residual stream to ±X after each block (0 = off)")
       ->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Seed for initialisation and sampling")->capture_default_str();
-  cmd->add_flag("--compact-vocab", o.compact_vocab, "Classifier only over token ids present in the data");
-  cmd->add_option("--out", o.out, "Run directory (checkpoints, telemetry.jsonl, run.json): new or empty");
-  cmd->add_flag("--out-force", o.out_force,
+  cmd->add_option("--seed", o->train.seed, "Seed for initialisation and sampling")->capture_default_str();
+  cmd->add_flag("--compact-vocab", o->train.compact_vocab, "Classifier only over token ids present in the data");
+  cmd->add_option("--out", o->train.out, "Run directory (checkpoints, telemetry.jsonl, run.json): new or empty");
+  cmd->add_flag("--out-force", o->train.out_force,
                 "Put the run into a non-empty --out that is not a run folder (nothing there is deleted or overwritten)");
-  cmd->add_option("--ckpt-every", o.ckpt_every, "Checkpoint every N steps")->capture_default_str();
-  cmd->add_option("--keep", o.keep, "Keep the newest N checkpoints (plus the best)")->capture_default_str();
-  cmd->add_flag("--save-best", o.save_best, "Write periodic checkpoints only when the loss improved");
-  cmd->add_option("--eval-every", o.eval_every, "Validate every N steps")->capture_default_str();
-  cmd->add_option("-z,--tokenizer", o.tokenizer, "The data's tokenizer (tokenizer.json / tokenizer.bin), for --sample-every");
-  cmd->add_option("--sample-every", o.sample_every,
+  cmd->add_option("--ckpt-every", o->train.ckpt_every, "Checkpoint every N steps")->capture_default_str();
+  cmd->add_option("--keep", o->train.keep, "Keep the newest N checkpoints (plus the best)")->capture_default_str();
+  cmd->add_flag("--save-best", o->train.save_best, "Write periodic checkpoints only when the loss improved");
+  cmd->add_option("--eval-every", o->train.eval_every, "Validate every N steps")->capture_default_str();
+  cmd->add_option("-z,--tokenizer", o->train.tokenizer, "The data's tokenizer (tokenizer.json / tokenizer.bin), for --sample-every");
+  cmd->add_option("--sample-every", o->train.sample_every,
                   "Every N steps, a `sample` telemetry event: a greedy and a sampled completion (0 = off)")
       ->capture_default_str();
-  cmd->add_option("--sample-prompt", o.sample_prompt, "Prompt of the samples")->capture_default_str();
-  cmd->add_option("--sample-tokens", o.sample_tokens, "Tokens per sample")->capture_default_str();
-  cmd->add_option("--eval-batches", o.eval_batches, "Validation batches per evaluation")->capture_default_str();
-  cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->capture_default_str();
-  cmd->add_option("--backend", o.backend, "Kernel backend")->capture_default_str();
-  cmd->add_option("--precision", precision,
+  cmd->add_option("--sample-prompt", o->train.sample_prompt, "Prompt of the samples")->capture_default_str();
+  cmd->add_option("--sample-tokens", o->train.sample_tokens, "Tokens per sample")->capture_default_str();
+  cmd->add_option("--eval-batches", o->train.eval_batches, "Validation batches per evaluation")->capture_default_str();
+  cmd->add_option("--threads", o->train.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--backend", o->train.backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--precision", o->precision,
                   "Matrix products in fp32, or bf16 mixed precision (fp32 master weights, optimizer, loss); "
                   "default: bf16 where the CPU multiplies bf16 natively (AVX512_BF16, AMX), else fp32")
       ->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->add_option("--log-every", o.log_every, "Progress every N steps")->capture_default_str();
-  cmd->add_option("--sampling", sampling, "random windows, or shuffled non-overlapping windows per epoch")
+  cmd->add_option("--log-every", o->train.log_every, "Progress every N steps")->capture_default_str();
+  cmd->add_option("--sampling", o->sampling, "random windows, or shuffled non-overlapping windows per epoch")
       ->check(CLI::IsMember({"random", "epoch"}))
       ->capture_default_str();
-  cmd->add_option("--max-nonfinite", o.max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
-  cmd->add_option("--inject-nan", inject, "Testing hook: force a NaN loss at these steps (comma-separated)");
-  cmd->add_option("--loss-scale", o.loss_scale, "Initial dynamic loss scale of fp16 backends (ane-sim, ane)")
+  cmd->add_option("--max-nonfinite", o->train.max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
+  cmd->add_option("--inject-nan", o->inject, "Testing hook: force a NaN loss at these steps (comma-separated)");
+  cmd->add_option("--loss-scale", o->train.loss_scale, "Initial dynamic loss scale of fp16 backends (ane-sim, ane)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--loss-scale-window", o.loss_scale_window, "Clean steps before an fp16 backend's loss scale doubles")
+  cmd->add_option("--loss-scale-window", o->train.loss_scale_window, "Clean steps before an fp16 backend's loss scale doubles")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--inject-overflow", inject_overflow,
+  cmd->add_option("--inject-overflow", o->inject_overflow,
                   "Testing hook: an infinite gradient at these steps (comma-separated; fp16 backends)");
-  cmd->add_option("--dist-timeout", dist_timeout,
+  cmd->add_option("--dist-timeout", o->dist_timeout,
                   "Under mpirun/srun: seconds a rank waits for the others before it names the missing one and "
                   "ends the job")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--dist-overlap", dist_overlap,
+  cmd->add_option("--dist-overlap", o->dist_overlap,
                   "Under mpirun/srun: sum each layer's gradients while the backward pass goes on (off: after it)")
       ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
-  cmd->add_flag("--ane-strict", o.ane_strict,
+  cmd->add_flag("--ane-strict", o->train.ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning, an "
                 "ane_fallback telemetry event and a count in the progress line)");
-  cmd->add_flag("--dashboard", dashboard, "Serve this run's live dashboard from this process (prints the URL)");
-  cmd->add_option("--port", web.port, "Port of --dashboard (0 picks a free one)")->capture_default_str();
-  cmd->add_option("--host", web.host, "Address --dashboard listens on (default: this machine only)")->capture_default_str();
+  cmd->add_flag("--dashboard", o->dashboard, "Serve this run's live dashboard from this process (prints the URL)");
+  cmd->add_option("--port", o->web.port, "Port of --dashboard (0 picks a free one)")->capture_default_str();
+  cmd->add_option("--host", o->web.host, "Address --dashboard listens on (default: this machine only)")->capture_default_str();
   // One table of ranges (train/train_options.cpp) checks the flags here, the C API's options and
   // run.json on --resume.
   check_like_train(cmd);
   cmd->get_option("--threads")->check(thread_count());
   cmd->get_option("--stop-at")->check(within(Range::between(0, 1099511627776.0).whole()));
-  cmd->callback([cmd, &run] {
-    run = [cmd] {
-      auto serve_dashboard = [](const std::string& run_dir) {
-        return dashboard ? start_dashboard(web, run_dir) : nullptr;
+  cmd->callback([cmd, &run, o] {
+    run = [cmd, o] {
+      auto serve_dashboard = [o](const std::string& run_dir) {
+        return o->dashboard ? start_dashboard(o->web, run_dir) : nullptr;
       };
       // Unset: the backend's preferred precision (cpu: bf16 where it has native bf16 products).
       auto resolved_precision = [&] {
-        if (!precision.empty()) return precision;
-        return precision_name(preferred_precision(o.backend));
+        if (!o->precision.empty()) return o->precision;
+        return precision_name(preferred_precision(o->train.backend));
       };
       auto steps_of = [](const std::string& list) {
         std::vector<int64_t> v;
@@ -138,72 +142,72 @@ void add_train_command(CLI::App& app, Command& run) {
           if (!tok.empty()) v.push_back(std::stoll(tok));
         return v;
       };
-      std::vector<int64_t> nan_steps = steps_of(inject);
-      TrainOptions opts = o;
+      std::vector<int64_t> nan_steps = steps_of(o->inject);
+      TrainOptions opts = o->train;
       // Under mpirun/srun with several ranks: MPI starts here (a plain run never touches it).
       std::unique_ptr<Comm> world = open_world();
-      world->set_timeout(dist_timeout);
+      world->set_timeout(o->dist_timeout);
       const bool lead = world->rank() == 0;
       // Everything from here runs inside one handler: an error on one rank must end every rank at
       // once, not leave the others waiting for it until --dist-timeout.
       auto job = [&]() -> int {
-      if (resume.empty() && o.data.empty()) {
+      if (o->resume.empty() && o->train.data.empty()) {
         if (world->size() > 1)
           fail("train: the built-in default job runs in one process; under mpirun give --data SHARD... and --out");
         // No data: the built-in default job (README quick start).
         QuickstartOptions q;
-        q.out = o.out;
-        q.threads = o.threads;
-        q.backend = o.backend;
+        q.out = o->train.out;
+        q.threads = o->train.threads;
+        q.backend = o->train.backend;
         q.precision = resolved_precision();
         if (cmd->count("--steps")) {
-          q.steps = o.steps;
+          q.steps = o->train.steps;
           q.time_budget_s = 0;  // asked for a number of steps: train exactly that many
         }
-        if (cmd->count("--time-budget")) q.time_budget_s = o.time_budget_s;
+        if (cmd->count("--time-budget")) q.time_budget_s = o->train.time_budget_s;
         if (q.out.empty()) q.out = default_quickstart_out();
         auto server = serve_dashboard(q.out);
         return run_quickstart(q);
       }
-      if (!resume.empty()) {
+      if (!o->resume.empty()) {
         // The run's own settings, with only the flags that cannot change its math overridable.
         // (Ranks other than 0 take rank 0's settings in the session; their machine may not hold the run.)
-        const std::string path = (std::filesystem::path(resume) / "run.json").string();
+        const std::string path = (std::filesystem::path(o->resume) / "run.json").string();
         std::error_code ec;
         if (lead || std::filesystem::exists(path, ec)) {
           try {
-            opts = TrainOptions::from_json(RunDir::read_settings(resume));
+            opts = TrainOptions::from_json(RunDir::read_settings(o->resume));
           } catch (const nlohmann::json::exception& e) {
             fail(path + ": unreadable run settings: " + e.what());
           }
         }
-        opts.out = resume;
+        opts.out = o->resume;
         auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
-        if (given("--steps")) opts.steps = o.steps;
-        if (given("--threads")) opts.threads = o.threads;
-        if (given("--log-every")) opts.log_every = o.log_every;
-        if (given("--ckpt-every")) opts.ckpt_every = o.ckpt_every;
-        if (given("--keep")) opts.keep = o.keep;
-        if (given("--eval-every")) opts.eval_every = o.eval_every;
-        if (given("--sample-every")) opts.sample_every = o.sample_every;
-        if (given("--tokenizer")) opts.tokenizer = o.tokenizer;
-        if (given("--max-nonfinite")) opts.max_nonfinite = o.max_nonfinite;
-        if (given("--backend")) opts.backend = o.backend;
+        if (given("--steps")) opts.steps = o->train.steps;
+        if (given("--threads")) opts.threads = o->train.threads;
+        if (given("--log-every")) opts.log_every = o->train.log_every;
+        if (given("--ckpt-every")) opts.ckpt_every = o->train.ckpt_every;
+        if (given("--keep")) opts.keep = o->train.keep;
+        if (given("--eval-every")) opts.eval_every = o->train.eval_every;
+        if (given("--sample-every")) opts.sample_every = o->train.sample_every;
+        if (given("--tokenizer")) opts.tokenizer = o->train.tokenizer;
+        if (given("--max-nonfinite")) opts.max_nonfinite = o->train.max_nonfinite;
+        if (given("--backend")) opts.backend = o->train.backend;
         if (given("--ane-strict")) opts.ane_strict = true;
-        if (given("--precision") && precision != opts.precision)
-          fail("--resume " + resume + ": the run trains in " + opts.precision +
+        if (given("--precision") && o->precision != opts.precision)
+          fail("--resume " + o->resume + ": the run trains in " + opts.precision +
                " and keeps it (its checkpoints resume bit-exactly only in the precision they were made in)");
-        opts.stop_at = o.stop_at;
+        opts.stop_at = o->train.stop_at;
       } else {
-        opts.opt.min_lr = min_lr >= 0 ? min_lr : 0.1 * opts.opt.lr;
-        opts.sampling = sampling == "epoch" ? Sampling::epoch : Sampling::random;
+        opts.opt.min_lr = o->min_lr >= 0 ? o->min_lr : 0.1 * opts.opt.lr;
+        opts.sampling = o->sampling == "epoch" ? Sampling::epoch : Sampling::random;
         opts.precision = resolved_precision();
         if (opts.out.empty()) fail("train: --out RUN_DIR is required (where checkpoints and telemetry go)");
       }
       opts.inject_nan = nan_steps;
-      opts.inject_overflow = steps_of(inject_overflow);
+      opts.inject_overflow = steps_of(o->inject_overflow);
       auto server = lead ? serve_dashboard(opts.out) : nullptr;
-      const TrainResult r = train(opts, resume, Parallel{world.get(), dist_overlap == "on"});
+      const TrainResult r = train(opts, o->resume, Parallel{world.get(), o->dist_overlap == "on"});
       if (!lead) return 0;
       if (r.interrupted) {
         std::printf("stopped at step %lld; checkpoint %s\nresume with: anetrain train --resume %s\n",
