@@ -144,26 +144,26 @@ void add_tokenizer_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("tokenizer", "Encode text to token ids, or decode ids to text");
   cmd->require_subcommand(1);
   struct Options {
-    TokenizerOptions o;
+    TokenizerOptions tok;
   };
   const auto o = std::make_shared<Options>();
   auto common = [o](CLI::App* sub, const char* input_help, const char* json_help) {
-    sub->add_option("-z,--tokenizer", o->o.tokenizer, "llama2.c tokenizer.bin or HF tokenizer.json")->required();
-    sub->add_option("-i,--input", o->o.input, input_help);
-    sub->add_option("--vocab-size", o->o.vocab_size, "Entries to read from a tokenizer.bin (0: the whole file)")
+    sub->add_option("-z,--tokenizer", o->tok.tokenizer, "llama2.c tokenizer.bin or HF tokenizer.json")->required();
+    sub->add_option("-i,--input", o->tok.input, input_help);
+    sub->add_option("--vocab-size", o->tok.vocab_size, "Entries to read from a tokenizer.bin (0: the whole file)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    sub->add_flag("--json", o->o.json, json_help);
+    sub->add_flag("--json", o->tok.json, json_help);
   };
   auto* enc = cmd->add_subcommand("encode", "Text lines (stdin or -i) → one line of space-separated ids each");
   common(enc, "Read text from FILE instead of stdin", "Each input line is a JSON string (text may hold newlines)");
-  enc->add_flag("--bos", o->o.bos, "Start each line with BOS");
-  enc->add_flag("--eos", o->o.eos, "End each line with EOS");
-  enc->callback([&run, o] { run = [o] { return run_encode(o->o); }; });
+  enc->add_flag("--bos", o->tok.bos, "Start each line with BOS");
+  enc->add_flag("--eos", o->tok.eos, "End each line with EOS");
+  enc->callback([&run, o] { run = [o] { return run_encode(o->tok); }; });
 
   auto* dec = cmd->add_subcommand("decode", "Lines of space-separated ids (stdin or -i) → one text line each");
   common(dec, "Read ids from FILE instead of stdin", "Print each decoded text as a JSON string");
-  dec->callback([&run, o] { run = [o] { return run_decode(o->o); }; });
+  dec->callback([&run, o] { run = [o] { return run_decode(o->tok); }; });
 }
 
 }  // namespace anetrain
