@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -126,34 +127,37 @@ void add_ane_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("ane", "The Apple Neural Engine: probe the hardware (or the simulator off macOS); dump a "
                                         "model's programs");
   cmd->require_subcommand(1);
-  static bool as_json = false;
-  static int repeats = 10, probe_seq = 256;
-  static std::string probe_model_spec;
+  struct Options {
+    bool as_json = false;
+    int repeats = 10, probe_seq = 256;
+    std::string probe_model_spec;
+    std::string model, dir;
+    int seq = 256, batch = 1;
+  };
+  const auto o = std::make_shared<Options>();
   auto* p = cmd->add_subcommand("probe", "Compile, load and time a few programs (or, with --model, every program of a "
                                          "model); check their numbers against ane-sim");
-  p->add_flag("--json", as_json, "Print the report as JSON");
-  p->add_option("--repeats", repeats, "Timed evaluations per program (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
-  p->add_option("--model", probe_model_spec,
+  p->add_flag("--json", o->as_json, "Print the report as JSON");
+  p->add_option("--repeats", o->repeats, "Timed evaluations per program (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
+  p->add_option("--model", o->probe_model_spec,
                 "Every program the ane backend compiles for this model (training and generation), one row each");
-  p->add_option("--seq", probe_seq, "With --model: tokens per sequence of the training programs")
+  p->add_option("--seq", o->probe_seq, "With --model: tokens per sequence of the training programs")
       ->capture_default_str()->check(CLI::Range(1, 65536));
-  p->callback([&run] {
-    run = [] { return probe_model_spec.empty() ? probe(as_json, repeats) : probe_model(probe_model_spec, probe_seq, as_json); };
+  p->callback([&run, o] {
+    run = [o] { return o->probe_model_spec.empty() ? probe(o->as_json, o->repeats) : probe_model(o->probe_model_spec, o->probe_seq, o->as_json); };
   });
 
-  static std::string model, dir;
-  static int seq = 256, batch = 1;
   auto* d = cmd->add_subcommand("dump", "Write every program the ane backend compiles for MODEL (training and layer 0's "
                                         "generation kernels) with a reference input, ane-sim's output and a manifest");
-  d->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
-  d->add_option("dir", dir, "Folder to write (new, empty, or an earlier dump)")->required();
-  d->add_option("--seq", seq, "Tokens per sequence the training programs take")->capture_default_str()->check(CLI::Range(1, 65536));
-  d->add_option("--batch", batch, "Sequences per micro-batch (each is one evaluation)")->capture_default_str()->check(CLI::Range(1, 4096));
-  d->callback([&run] {
-    run = [] {
-      const int n = ane_dump::dump(model, dir, seq, batch);
-      std::printf("ane dump: %d programs of %s (seq %d) in %s; see %s/manifest.json\n", n, model.c_str(), seq, dir.c_str(),
-                  dir.c_str());
+  d->add_option("model", o->model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
+  d->add_option("dir", o->dir, "Folder to write (new, empty, or an earlier dump)")->required();
+  d->add_option("--seq", o->seq, "Tokens per sequence the training programs take")->capture_default_str()->check(CLI::Range(1, 65536));
+  d->add_option("--batch", o->batch, "Sequences per micro-batch (each is one evaluation)")->capture_default_str()->check(CLI::Range(1, 4096));
+  d->callback([&run, o] {
+    run = [o] {
+      const int n = ane_dump::dump(o->model, o->dir, o->seq, o->batch);
+      std::printf("ane dump: %d programs of %s (seq %d) in %s; see %s/manifest.json\n", n, o->model.c_str(), o->seq, o->dir.c_str(),
+                  o->dir.c_str());
       return 0;
     };
   });

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -194,23 +195,23 @@ int orchestrate(const BenchTrainOptions& o) {
 }  // namespace
 
 void add_bench_train_command(CLI::App* bench, Command& run) {
-  static BenchTrainOptions o;
+  const auto o = std::make_shared<BenchTrainOptions>();
   auto* tr = bench->add_subcommand("train", "A training step (AdamW + clip) vs eager PyTorch, alternating");
-  tr->add_option("model", o.model, "MODEL (preset, config, checkpoint; weights are re-initialised by neither side)")
+  tr->add_option("model", o->model, "MODEL (preset, config, checkpoint; weights are re-initialised by neither side)")
       ->capture_default_str();
-  tr->add_option("--batch", o.batch, "B")->capture_default_str()->check(CLI::PositiveNumber);
-  tr->add_option("--seq", o.seq, "T")->capture_default_str()->check(CLI::PositiveNumber);
-  tr->add_option("--steps", o.steps, "Timed steps per round and side (after one warm-up step)")
+  tr->add_option("--batch", o->batch, "B")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--seq", o->seq, "T")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--steps", o->steps, "Timed steps per round and side (after one warm-up step)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  tr->add_option("--rounds", o.rounds, "Alternations of peer and anetrain")->capture_default_str()->check(CLI::PositiveNumber);
-  tr->add_option("--precision", o.precision, "fp32, bf16 (PyTorch: bf16 autocast) or both")
+  tr->add_option("--rounds", o->rounds, "Alternations of peer and anetrain")->capture_default_str()->check(CLI::PositiveNumber);
+  tr->add_option("--precision", o->precision, "fp32, bf16 (PyTorch: bf16 autocast) or both")
       ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "both"}));
-  tr->add_option("--peer", o.peer, "pytorch (Debian python3-torch), or none")->capture_default_str();
-  tr->add_option("--python", o.python, "Python with torch for the peer")->capture_default_str();
-  tr->add_option("--threads", o.threads, "Threads for both sides (0 = all cores)")->capture_default_str()->check(thread_count());
-  tr->add_flag("--worker", o.worker, "Internal: run the anetrain side and print its JSON line")->group("");
-  tr->callback([&run] {
-    run = [] { return o.worker ? worker(o) : orchestrate(o); };
+  tr->add_option("--peer", o->peer, "pytorch (Debian python3-torch), or none")->capture_default_str();
+  tr->add_option("--python", o->python, "Python with torch for the peer")->capture_default_str();
+  tr->add_option("--threads", o->threads, "Threads for both sides (0 = all cores)")->capture_default_str()->check(thread_count());
+  tr->add_flag("--worker", o->worker, "Internal: run the anetrain side and print its JSON line")->group("");
+  tr->callback([&run, o] {
+    run = [o] { return o->worker ? worker(*o) : orchestrate(*o); };
   });
 }
 

@@ -5,6 +5,7 @@
 // (fp16 backends) and non-finite policy (a step skipped, the run stopped after --max-nonfinite in
 // a row) it shares.
 #include <cstdio>
+#include <memory>
 #include <omp.h>
 
 #include "cli/commands.h"
@@ -22,84 +23,87 @@ namespace anetrain {
 
 void add_fit_batch_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("fit-batch", "Run N optimizer steps on one fixed batch; write weights and losses");
-  static std::string model, tokens, out, backend = "cpu";
-  static bool u16 = false;
-  static int B = 0, T = 0, accum = 1, steps = 100, threads = 0, log_every = 0;
-  static int max_nonfinite = StepPolicy{}.max_nonfinite;
-  static uint64_t seed = 42;
-  static AdamWConfig opt;
-  static double min_lr = -1;
-  cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
-  cmd->add_option("--tokens", tokens, "accum×B×(T+1) token ids")->required();
-  cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
-  cmd->add_option("--batch", B, "Sequences per micro-step B (default: all rows / accum)");
-  cmd->add_option("--seq", T, "Tokens per sequence T")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--accum", accum, "Micro-steps per optimizer step")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", steps, "Optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", opt.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr", min_lr, "Final learning rate of the cosine (default 0.1×lr)");
-  cmd->add_option("--warmup", opt.warmup, "Linear warmup steps")->capture_default_str();
-  cmd->add_option("--wd", opt.weight_decay, "Decoupled weight decay on matrices")->capture_default_str();
-  cmd->add_option("--beta1", opt.beta1, "AdamW β1")->capture_default_str();
-  cmd->add_option("--beta2", opt.beta2, "AdamW β2")->capture_default_str();
-  cmd->add_option("--eps", opt.eps, "AdamW ε")->capture_default_str();
-  cmd->add_option("--clip", opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
-  cmd->add_option("-o,--out", out, "Output .safetensors (final weights + losses)")->required();
-  cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
-  cmd->add_option("--seed", seed, "Seed for random init of presets/configs")->capture_default_str();
-  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
-  cmd->add_option("--log-every", log_every, "Print the loss every N steps (0 = never)");
-  cmd->add_option("--max-nonfinite", max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
+  struct Options {
+    std::string model, tokens, out, backend = "cpu";
+    bool u16 = false;
+    int B = 0, T = 0, accum = 1, steps = 100, threads = 0, log_every = 0;
+    int max_nonfinite = StepPolicy{}.max_nonfinite;
+    uint64_t seed = 42;
+    AdamWConfig opt;
+    double min_lr = -1;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("model", o->model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
+  cmd->add_option("--tokens", o->tokens, "accum×B×(T+1) token ids")->required();
+  cmd->add_flag("--u16", o->u16, "Token file is raw little-endian uint16");
+  cmd->add_option("--batch", o->B, "Sequences per micro-step B (default: all rows / accum)");
+  cmd->add_option("--seq", o->T, "Tokens per sequence T")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("--accum", o->accum, "Micro-steps per optimizer step")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", o->opt.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", o->min_lr, "Final learning rate of the cosine (default 0.1×lr)");
+  cmd->add_option("--warmup", o->opt.warmup, "Linear warmup steps")->capture_default_str();
+  cmd->add_option("--wd", o->opt.weight_decay, "Decoupled weight decay on matrices")->capture_default_str();
+  cmd->add_option("--beta1", o->opt.beta1, "AdamW β1")->capture_default_str();
+  cmd->add_option("--beta2", o->opt.beta2, "AdamW β2")->capture_default_str();
+  cmd->add_option("--eps", o->opt.eps, "AdamW ε")->capture_default_str();
+  cmd->add_option("--clip", o->opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "Output .safetensors (final weights + losses)")->required();
+  cmd->add_option("--backend", o->backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for random init of presets/configs")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->check(thread_count());
+  cmd->add_option("--log-every", o->log_every, "Print the loss every N steps (0 = never)");
+  cmd->add_option("--max-nonfinite", o->max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
   check_like_train(cmd);
-  cmd->callback([&run] {
-    run = [] {
-      if (threads > 0) omp_set_num_threads(threads);
-      auto be = make_backend(backend);
-      LoadedModel lm = load_model(model, seed);
+  cmd->callback([&run, o] {
+    run = [o] {
+      if (o->threads > 0) omp_set_num_threads(o->threads);
+      auto be = make_backend(o->backend);
+      LoadedModel lm = load_model(o->model, o->seed);
       Model& m = *lm.model;
-      const TokenList list = read_token_list(tokens, u16);
+      const TokenList list = read_token_list(o->tokens, o->u16);
       const std::vector<int32_t>& ids = list.ids;
-      if (ids.size() % size_t(T + 1)) fail(tokens + ": id count is not a multiple of T+1 = " + std::to_string(T + 1));
-      const int rows = int(ids.size() / size_t(T + 1));
-      if (B <= 0) B = rows / accum;
-      if (B <= 0 || rows != B * accum)
-        fail(tokens + ": holds " + std::to_string(rows) + " rows but --batch " + std::to_string(B) + " × --accum " +
-             std::to_string(accum) + " needs " + std::to_string(B * accum));
+      if (ids.size() % size_t(o->T + 1)) fail(o->tokens + ": id count is not a multiple of T+1 = " + std::to_string(o->T + 1));
+      const int rows = int(ids.size() / size_t(o->T + 1));
+      if (o->B <= 0) o->B = rows / o->accum;
+      if (o->B <= 0 || rows != o->B * o->accum)
+        fail(o->tokens + ": holds " + std::to_string(rows) + " rows but --batch " + std::to_string(o->B) + " × --accum " +
+             std::to_string(o->accum) + " needs " + std::to_string(o->B * o->accum));
       list.check_vocab(m.cfg.vocab_size);
-      opt.total_steps = steps;
-      opt.min_lr = min_lr >= 0 ? min_lr : 0.1 * opt.lr;
-      AdamW adamw(m, opt);
+      o->opt.total_steps = o->steps;
+      o->opt.min_lr = o->min_lr >= 0 ? o->min_lr : 0.1 * o->opt.lr;
+      AdamW adamw(m, o->opt);
       std::vector<std::unique_ptr<Workspace>> owned;
-      for (int k = 0; k < accum; ++k) {
-        owned.push_back(std::make_unique<Workspace>(m.cfg, B, T));
+      for (int k = 0; k < o->accum; ++k) {
+        owned.push_back(std::make_unique<Workspace>(m.cfg, o->B, o->T));
         Workspace& ws = *owned.back();
-        for (int b = 0; b < B; ++b)
-          for (int t = 0; t < T; ++t) {
-            const size_t row = size_t(k) * B + b;
-            ws.inputs[size_t(b) * T + t] = ids[row * (T + 1) + t];
-            ws.targets[size_t(b) * T + t] = ids[row * (T + 1) + t + 1];
+        for (int b = 0; b < o->B; ++b)
+          for (int t = 0; t < o->T; ++t) {
+            const size_t row = size_t(k) * o->B + b;
+            ws.inputs[size_t(b) * o->T + t] = ids[row * (o->T + 1) + t];
+            ws.targets[size_t(b) * o->T + t] = ids[row * (o->T + 1) + t + 1];
           }
       }
       std::vector<Workspace*> micro;
       for (auto& ws : owned) micro.push_back(ws.get());
       StepPolicy policy;
       policy.scaling = loss_scaling_for(*be);
-      policy.max_nonfinite = max_nonfinite;
-      auto report = [](int s, const StepResult& r) {
+      policy.max_nonfinite = o->max_nonfinite;
+      auto report = [o](int s, const StepResult& r) {
         if (r.overflow)
           std::fprintf(stderr, "step %5d  fp16 gradients overflowed at loss scale %g; update skipped\n", s,
                        r.loss_scale);
         else if (r.nonfinite)
           std::fprintf(stderr, "step %5d  non-finite loss or gradient; update skipped\n", s);
-        else if (log_every > 0 && (s % log_every == 0 || s + 1 == steps))
+        else if (o->log_every > 0 && (s % o->log_every == 0 || s + 1 == o->steps))
           std::fprintf(stderr, "step %5d  loss %.6f  grad_norm %.4f  lr %.3g\n", s, r.loss, r.grad_norm, r.lr);
       };
-      const std::vector<float> losses = fit_fixed_batch(*be, m, adamw, micro, steps, policy, report);
+      const std::vector<float> losses = fit_fixed_batch(*be, m, adamw, micro, o->steps, policy, report);
       std::vector<StWriteItem> items;
-      items.push_back({"losses", {steps}, losses.data()});
+      items.push_back({"losses", {o->steps}, losses.data()});
       for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.param(s)});
-      write_safetensors(out, items, DType::f32);
-      std::fprintf(stderr, "loss %.6f → %.6f after %d steps → %s\n", losses.front(), losses.back(), steps, out.c_str());
+      write_safetensors(o->out, items, DType::f32);
+      std::fprintf(stderr, "loss %.6f → %.6f after %d steps → %s\n", losses.front(), losses.back(), o->steps, o->out.c_str());
       return 0;
     };
   });

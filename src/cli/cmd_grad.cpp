@@ -2,6 +2,7 @@
 // One forward and backward; writes loss, logits and every parameter's gradient under its HF
 // name, in the layout the weights were read in. The window outside references look through.
 #include <cstdio>
+#include <memory>
 #include <omp.h>
 
 #include "cli/commands.h"
@@ -18,31 +19,34 @@ namespace anetrain {
 
 void add_grad_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("grad", "One forward+backward pass; write loss, logits and all gradients");
-  static std::string model, tokens, out, backend = "cpu";
-  static bool u16 = false, ane_strict = false;
-  static int B = 0, T = 0, threads = 0;
-  static uint64_t seed = 42;
-  cmd->add_option("model", model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
-  cmd->add_option("--tokens", tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
-  cmd->add_flag("--u16", u16, "Token file is raw little-endian uint16");
-  cmd->add_flag("--ane-strict", ane_strict,
+  struct Options {
+    std::string model, tokens, out, backend = "cpu";
+    bool u16 = false, ane_strict = false;
+    int B = 0, T = 0, threads = 0;
+    uint64_t seed = 42;
+  };
+  const auto o = std::make_shared<Options>();
+  cmd->add_option("model", o->model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
+  cmd->add_option("--tokens", o->tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
+  cmd->add_flag("--u16", o->u16, "Token file is raw little-endian uint16");
+  cmd->add_flag("--ane-strict", o->ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
-  cmd->add_option("--batch", B, "Sequences B (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
-  cmd->add_option("--seq", T, "Tokens per sequence T (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
-  cmd->add_option("-o,--out", out, "Output .safetensors")->required();
-  cmd->add_option("--backend", backend, "Kernel backend")->capture_default_str();
-  cmd->add_option("--seed", seed, "Seed for random init of presets/configs")->capture_default_str();
-  cmd->add_option("--threads", threads, "CPU threads (0 = all cores)")->check(thread_count());
-  cmd->callback([&run] {
-    run = [] {
-      if (threads > 0) omp_set_num_threads(threads);
-      auto be = make_backend(backend);
-      if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!ane_strict);
-      LoadedModel lm = load_model(model, seed);
+  cmd->add_option("--batch", o->B, "Sequences B (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
+  cmd->add_option("--seq", o->T, "Tokens per sequence T (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
+  cmd->add_option("-o,--out", o->out, "Output .safetensors")->required();
+  cmd->add_option("--backend", o->backend, "Kernel backend")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for random init of presets/configs")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->check(thread_count());
+  cmd->callback([&run, o] {
+    run = [o] {
+      if (o->threads > 0) omp_set_num_threads(o->threads);
+      auto be = make_backend(o->backend);
+      if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!o->ane_strict);
+      LoadedModel lm = load_model(o->model, o->seed);
       Model& m = *lm.model;
-      const TokenList list = read_token_list(tokens, u16);
+      const TokenList list = read_token_list(o->tokens, o->u16);
       const std::vector<int32_t>& ids = list.ids;
-      const BatchShape bs = infer_batch_shape(ids.size(), B, T, tokens);
+      const BatchShape bs = infer_batch_shape(ids.size(), o->B, o->T, o->tokens);
       list.check_vocab(m.cfg.vocab_size);
       Workspace ws(m.cfg, bs.B, bs.T);
       for (int b = 0; b < bs.B; ++b)
@@ -58,9 +62,9 @@ void add_grad_command(CLI::App& app, Command& run) {
       items.push_back({"loss", {}, &loss_f});
       items.push_back({"logits", {bs.B, bs.T, m.cfg.vocab_size}, ws.logits});
       for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.grad(s)});
-      write_safetensors(out, items, DType::f32);
+      write_safetensors(o->out, items, DType::f32);
       std::fprintf(stderr, "loss %.6f over %d×%d tokens (%s backend%s) → %s\n", loss, bs.B, bs.T, be->name().c_str(),
-                   scale != 1.0 ? (", loss scale " + std::to_string(int64_t(scale))).c_str() : "", out.c_str());
+                   scale != 1.0 ? (", loss scale " + std::to_string(int64_t(scale))).c_str() : "", o->out.c_str());
       return 0;
     };
   });
