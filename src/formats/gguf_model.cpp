@@ -208,15 +208,8 @@ void save_gguf(const Model& src, const std::string& path, GgmlType mat, const Gg
   // llama.cpp has QK-norm tensors only under qwen3, which it rotates NEOX-style; llama is Meta-style.
   const bool qwen = src.cfg.qk_norm;
   const RopeStyle want = qwen ? RopeStyle::half : RopeStyle::interleaved;
-  const Model* m = &src;
   std::unique_ptr<Model> copy;
-  if (src.cfg.rope_style != want) {
-    copy = std::make_unique<Model>(src.cfg);
-    copy->params = src.params;
-    if (qwen) permute_rope_to_half(*copy);
-    else permute_rope_to_interleaved(*copy);
-    m = copy.get();
-  }
+  const Model* m = &in_rope_style(src, want, copy);
   const ModelConfig& c = m->cfg;
   const std::string arch = qwen ? "qwen3" : "llama", k = arch + ".";
   std::vector<GgufKV> kv = {

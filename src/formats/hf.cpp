@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "formats/safetensors.h"
 
 namespace anetrain {
@@ -88,15 +89,7 @@ ModelConfig load_hf_config(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   std::ifstream in(cfg_path);
   if (!in) fail(dir + ": not a Hugging Face model folder (no config.json)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_at(cfg_path, e.byte, "invalid JSON");
-  } catch (const nlohmann::json::exception& e) {
-    fail(cfg_path + ": unreadable config.json: " + e.what());
-  }
-  return config_from_hf_json(j, cfg_path);
+  return config_from_hf_json(parse_json_file(in, cfg_path, "config.json"), cfg_path);
 }
 
 namespace {
@@ -110,14 +103,7 @@ using TensorSink = std::function<void(size_t, const SafetensorsReader&)>;
 void load_sharded(const ParamTable& table, const std::string& dir, const std::string& index_path,
                   const TensorSink& sink) {
   std::ifstream in(index_path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_at(index_path, e.byte, std::string("invalid JSON: ") + e.what());
-  } catch (const nlohmann::json::exception& e) {
-    fail(index_path + ": unreadable JSON: " + e.what());
-  }
+  nlohmann::json j = parse_json_file(in, index_path, "the shard index");
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     fail(index_path + ": needs a \"weight_map\" object (tensor name → shard file)");
   if (j.contains("metadata") && !j["metadata"].is_object()) fail(index_path + ": \"metadata\" must be an object");
@@ -288,6 +274,14 @@ void permute_rope_to_interleaved(Model& m) {
   if (m.cfg.rope_style != RopeStyle::interleaved) permute_all(m, false);
 }
 
+const Model& in_rope_style(const Model& src, RopeStyle style, std::unique_ptr<Model>& copy) {
+  if (src.cfg.rope_style == style) return src;
+  copy = std::make_unique<Model>(src.cfg);
+  copy->params = src.params;
+  permute_all(*copy, style == RopeStyle::half);
+  return *copy;
+}
+
 void save_hf_folder(const Model& src, const std::string& dir, DType dtype) {
   std::error_code ec;
   const bool existed = fs::exists(dir, ec);
@@ -295,14 +289,8 @@ void save_hf_folder(const Model& src, const std::string& dir, DType dtype) {
   const fs::path weights_path = fs::path(dir) / "model.safetensors", config_path = fs::path(dir) / "config.json";
   bool weights_committed = false;
   try {
-    const Model* m = &src;
     std::unique_ptr<Model> copy;
-    if (src.cfg.rope_style != RopeStyle::half) {
-      copy = std::make_unique<Model>(src.cfg);
-      copy->params = src.params;
-      permute_rope_to_half(*copy);
-      m = copy.get();
-    }
+    const Model* m = &in_rope_style(src, RopeStyle::half, copy);
     std::vector<StWriteItem> items;
     for (const auto& s : m->table.specs()) items.push_back({s.name, s.shape, m->params.data() + s.offset});
     // Both files written in full before either is renamed into place: running out of space

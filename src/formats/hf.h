@@ -31,4 +31,8 @@ void save_hf_folder(const Model& m, const std::string& dir, DType dtype);
 void permute_rope_to_half(Model& m);
 void permute_rope_to_interleaved(Model& m);
 
+// `src` with its q/k rows in `style`: `src` itself when they already are, else a permuted copy
+// held in `copy`. Writers use it to give each format the layout its readers assume.
+const Model& in_rope_style(const Model& src, RopeStyle style, std::unique_ptr<Model>& copy);
+
 }  // namespace anetrain

@@ -58,14 +58,8 @@ void save_llama2c(const Model& src, const std::string& path, int version) {
     fail(path + ": llama2.c version " + std::to_string(version) + " cannot be written (supported: 0, 1)");
   check_llama2c_representable(src.cfg, path, version);
   // llama2.c rotates adjacent pairs: a half-layout model's q/k rows are permuted first.
-  const Model* m = &src;
   std::unique_ptr<Model> copy;
-  if (src.cfg.rope_style != RopeStyle::interleaved) {
-    copy = std::make_unique<Model>(src.cfg);
-    copy->params = src.params;
-    permute_rope_to_interleaved(*copy);
-    m = copy.get();
-  }
+  const Model* m = &in_rope_style(src, RopeStyle::interleaved, copy);
   const ModelConfig& c = m->cfg;
   const int32_t h[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.max_seq_len};
   AtomicFile f(path);

@@ -40,7 +40,7 @@ class Describer {
       const Literal& v = op.attr("val")->value;
       const char* kind = v.kind == Literal::Kind::blobfile ? "blobfile" : v.kind == Literal::Kind::tensor ? "tensor" : "scalar";
       c.parts.push_back(std::string(kind) + " " + elem_name(v.type.elem) + (v.type.tensor ? " " + rank_text(v.type) : ""));
-      constants_[op.out] = &v;
+      constants_.add(op.out, &v);
     } else {
       if (op.kind == "constexpr_affine_dequantize") c.parts.push_back("quantized_data:int8 " + rank_text(op.attr("quantized_data")->value.type));
       std::vector<const Arg*> data;
@@ -76,13 +76,7 @@ class Describer {
     return s;
   }
 
-  const Literal* constant(const Op& op, const char* name) const {
-    const Arg* a = op.arg(name);
-    if (!a) return nullptr;
-    if (a->is_literal) return &a->literal;
-    auto it = constants_.find(a->vars.at(0));
-    return it == constants_.end() ? nullptr : it->second;
-  }
+  const Literal* constant(const Op& op, const char* name) const { return constants_.arg(op, name); }
 
   std::string flag(const Op& op, const char* name, bool fallback) const {
     const Literal* l = constant(op, name);
@@ -141,7 +135,7 @@ class Describer {
   }
 
   std::map<std::string, Type> types_;
-  std::map<std::string, const Literal*> constants_;
+  ConstantTable constants_;
 };
 
 }  // namespace

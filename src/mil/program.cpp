@@ -210,4 +210,12 @@ std::vector<std::pair<std::string, std::string>> default_build_info() {
           {"coremltools-version", "9.0"}};
 }
 
+const Literal* ConstantTable::arg(const Op& op, const char* name) const {
+  const Arg* a = op.arg(name);
+  if (!a) return nullptr;
+  if (a->is_literal) return &a->literal;
+  auto it = values_.find(a->vars.at(0));
+  return it == values_.end() ? nullptr : it->second;
+}
+
 }  // namespace anetrain::mil

@@ -98,6 +98,19 @@ class ProducerIndex {
 // "… (N more characters)" when cut — so a 400 KB line is never echoed back whole.
 std::string excerpt(std::string_view text, size_t max_chars = 200);
 
+// The values of a program's `const` ops by name, so that an argument given as a name can be read
+// as the literal it stands for (checkers read axes, permutations and flags this way).
+class ConstantTable {
+ public:
+  void add(const std::string& name, const Literal* value) { values_[name] = value; }
+  // Op's argument `name` as a literal — written inline or naming a const — or nullptr (absent, or
+  // not a constant).
+  const Literal* arg(const Op& op, const char* name) const;
+
+ private:
+  std::unordered_map<std::string, const Literal*> values_;
+};
+
 // The buildInfo every seed generator writes (it names the compiler that accepted them).
 std::vector<std::pair<std::string, std::string>> default_build_info();
 

@@ -93,7 +93,7 @@ class StrictChecker {
             std::to_string(proven_.max_concat_arity), near);
     }
     types_[op.out] = op.type;
-    if (op.kind == "const") constants_[op.out] = &op.attr("val")->value;
+    if (op.kind == "const") constants_.add(op.out, &op.attr("val")->value);
   }
 
   // N = 1 for activations (a conv weight's dim 0 is its output channels), and the extents.
@@ -140,19 +140,13 @@ class StrictChecker {
   }
 
   const Type& type_of(const Arg* a) const { return a->is_literal ? a->literal.type : types_.at(a->vars.at(0)); }
-  const Literal* constant_arg(const Op& op, const char* name) const {
-    const Arg* a = op.arg(name);
-    if (!a) return nullptr;
-    if (a->is_literal) return &a->literal;
-    auto it = constants_.find(a->vars.at(0));
-    return it == constants_.end() ? nullptr : it->second;
-  }
+  const Literal* constant_arg(const Op& op, const char* name) const { return constants_.arg(op, name); }
 
   const Program& p_;
   const ProvenSet& proven_;
   int signature_line_;
   std::map<std::string, Type> types_;
-  std::map<std::string, const Literal*> constants_;
+  ConstantTable constants_;
   std::map<std::string, std::string> nearest_;
   std::vector<StrictFinding> findings_;
 };

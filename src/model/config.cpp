@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "model/presets.h"
 
 namespace anetrain {
@@ -124,15 +125,7 @@ nlohmann::json config_to_json(const ModelConfig& c) {
 ModelConfig config_from_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail(path + ": cannot open model config");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_at(path, e.byte, "invalid JSON in model config");
-  } catch (const nlohmann::json::exception& e) {
-    fail(path + ": unreadable model config: " + e.what());
-  }
-  return config_from_json(j, path);
+  return config_from_json(parse_json_file(in, path, "model config"), path);
 }
 
 std::vector<std::string> preset_names() {

@@ -6,10 +6,6 @@
 
 namespace anetrain::ane {
 
-using mil::Builder;
-using mil::ElemType;
-using mil::Type;
-using mil::Var;
 
 namespace {
 

@@ -20,6 +20,12 @@
 
 namespace anetrain::ane {
 
+// The program builders (programs.cpp, decode_programs.cpp) are written in MIL's terms.
+using mil::Builder;
+using mil::ElemType;
+using mil::Type;
+using mil::Var;
+
 // Adds `values` as the fp16 blob "weights/NAME.bin" of program k and returns the BLOBFILE const.
 mil::Var add_fp16_blob(mil::Builder& b, KernelProgram& k, const std::string& name, mil::Shape shape,
                        const std::vector<float>& values);

@@ -56,12 +56,7 @@ void CpuBackend::attention_bwd(const float* dout, const float* q, const float* k
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (int b = 0; b < s.B; ++b)
     for (int kh = 0; kh < s.Hkv; ++kh) {
-      const float* kg = k + size_t(b) * T * ldkv + size_t(kh) * hd;
-      const float* vg = v + size_t(b) * T * ldkv + size_t(kh) * hd;
-      float* dkg = dk + size_t(b) * T * ldkv + size_t(kh) * hd;
-      float* dvg = dv + size_t(b) * T * ldkv + size_t(kh) * hd;
-      zero_strided_rows(dkg, T, ldkv, hd);
-      zero_strided_rows(dvg, T, ldkv, hd);
+      const auto [kg, vg, dkg, dvg] = kv_head_grads(s, b, kh, k, v, dk, dv);
       for (int h = kh * group; h < (kh + 1) * group; ++h) {
         const size_t head = size_t(b) * T * ldq + size_t(h) * hd;
         const float* P = probs + (size_t(b) * s.Hq + h) * T * T;

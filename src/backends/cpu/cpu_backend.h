@@ -18,6 +18,22 @@ inline void zero_strided_rows(float* p, int rows, size_t stride, int width) {
   for (int r = 0; r < rows; ++r) std::memset(p + size_t(r) * stride, 0, sizeof(float) * size_t(width));
 }
 
+// One (sequence b, kv head kh)'s rows of k, v and their gradients in the (B,T,Hkv,hd) layout,
+// the gradient rows zeroed: a backward pass then sums every query head of the group into them.
+struct KvHeadGrads {
+  const float* k;
+  const float* v;
+  float* dk;
+  float* dv;
+};
+inline KvHeadGrads kv_head_grads(const AttnShape& s, int b, int kh, const float* k, const float* v, float* dk,
+                                 float* dv) {
+  const size_t ldkv = size_t(s.Hkv) * s.hd, at = size_t(b) * s.T * ldkv + size_t(kh) * s.hd;
+  zero_strided_rows(dk + at, s.T, ldkv, s.hd);
+  zero_strided_rows(dv + at, s.T, ldkv, s.hd);
+  return {k + at, v + at, dk + at, dv + at};
+}
+
 // Passes that write their result in bf16 (for the bf16 block stages; ffn_block.cpp): RMSNorm's
 // forward as rmsnorm_fwd computes it, and y = α·x.
 void rmsnorm_fwd_to_bf16(const float* x, const float* w, uint16_t* y, float* rstd, int N, int D, float eps);

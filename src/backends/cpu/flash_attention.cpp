@@ -117,12 +117,7 @@ void CpuBackend::attention_flash_bwd(const float* dout, const float* q, const fl
       float* P = scratch + per_thread * size_t(omp_get_thread_num());
       float* dP = P + kTile * kTile;
       float* Di = dP + kTile * kTile;
-      const float* kg = k + size_t(b) * T * ldkv + size_t(kh) * hd;
-      const float* vg = v + size_t(b) * T * ldkv + size_t(kh) * hd;
-      float* dkg = dk + size_t(b) * T * ldkv + size_t(kh) * hd;
-      float* dvg = dv + size_t(b) * T * ldkv + size_t(kh) * hd;
-      zero_strided_rows(dkg, T, ldkv, hd);
-      zero_strided_rows(dvg, T, ldkv, hd);
+      const auto [kg, vg, dkg, dvg] = kv_head_grads(s, b, kh, k, v, dk, dv);
       for (int h = kh * group; h < (kh + 1) * group; ++h) {
         const size_t head = size_t(b) * T * ldq + size_t(h) * hd;
         const float* qh = q + head;
