@@ -150,8 +150,7 @@ anetrain_status anetrain_encode(const anetrain_tokenizer* tok, const char* text,
     const Tokenizer& t = *held->tok;
     need(n_ids, "n_ids");
     if (!text && text_len) refuse(ANETRAIN_ERR_ARGUMENT, "text is NULL");
-    const size_t capacity = *n_ids;
-    if (!ids && capacity) refuse(ANETRAIN_ERR_ARGUMENT, "ids is NULL but its capacity is not 0");
+    const size_t capacity = output_capacity(ids, "ids", n_ids);
     const auto v = t.encode(std::string_view(text ? text : "", text_len), add_bos && t.bos_id() >= 0, false);
     *n_ids = v.size();
     if (v.size() > capacity) refuse(ANETRAIN_ERR_BUFFER, "ids holds " + std::to_string(capacity) + ", the text needs " +
@@ -167,8 +166,7 @@ anetrain_status anetrain_decode(const anetrain_tokenizer* tok, const int32_t* id
     const Tokenizer& t = *held->tok;
     need(len, "len");
     if (!ids && n_ids) refuse(ANETRAIN_ERR_ARGUMENT, "ids is NULL");
-    const size_t capacity = *len;
-    if (!text && capacity) refuse(ANETRAIN_ERR_ARGUMENT, "text is NULL but its capacity is not 0");
+    const size_t capacity = output_capacity(text, "text", len);
     for (size_t i = 0; i < n_ids; ++i)
       if (ids[i] < 0 || ids[i] >= t.vocab_size())
         refuse(ANETRAIN_ERR_INPUT, "id " + std::to_string(ids[i]) + " at " + std::to_string(i) + " is outside the vocabulary (" +

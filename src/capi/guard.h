@@ -27,6 +27,14 @@ inline void need(const void* p, const char* what) {
   if (!p) refuse(ANETRAIN_ERR_ARGUMENT, std::string(what) + " is NULL");
 }
 
+// The capacity *n of a caller's output buffer `out`, read before anything is written back: a NULL
+// buffer is allowed only with capacity 0 (the caller asking how much room it needs).
+inline size_t output_capacity(const void* out, const char* out_name, const size_t* n) {
+  const size_t capacity = *n;
+  if (!out && capacity) refuse(ANETRAIN_ERR_ARGUMENT, std::string(out_name) + " is NULL but its capacity is not 0");
+  return capacity;
+}
+
 template <class Body>
 anetrain_status guarded(const char* fn, Body&& body) {
   try {

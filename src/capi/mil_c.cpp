@@ -132,8 +132,7 @@ anetrain_status anetrain_mil_shape(const anetrain_mil* mil, int which, int64_t* 
       if (dims) refuse(ANETRAIN_ERR_ARGUMENT, "dims given without rank (its capacity)");
       return;
     }
-    const size_t capacity = *rank;
-    if (!dims && capacity) refuse(ANETRAIN_ERR_ARGUMENT, "dims is NULL but its capacity is not 0");
+    const size_t capacity = output_capacity(dims, "dims", rank);
     *rank = t.shape.size();
     if (t.shape.size() > capacity)
       refuse(ANETRAIN_ERR_BUFFER, "dims holds " + std::to_string(capacity) + ", the shape has " +

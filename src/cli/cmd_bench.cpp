@@ -45,13 +45,13 @@ std::vector<std::string> lines_of(const std::string& path) {
 }  // namespace
 
 void add_bench_command(CLI::App& app, Command& run) {
-  auto* bench = app.add_subcommand("bench", "Measure speed against a peer run side by side");
-  bench->require_subcommand(1);
   struct Options {
     std::string tok_path, file;
     int repeats = 3;
   };
   const auto o = std::make_shared<Options>();
+  auto* bench = app.add_subcommand("bench", "Measure speed against a peer run side by side");
+  bench->require_subcommand(1);
 
   auto* tok = bench->add_subcommand("tokenizer", "Encoding MB/s on one core");
   tok->add_option("-z,--tokenizer", o->tok_path, "tokenizer.json or tokenizer.bin")->required();

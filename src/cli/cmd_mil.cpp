@@ -194,8 +194,6 @@ int run_program(const std::string& path, const std::string& weights, const std::
 }  // namespace
 
 void add_mil_command(CLI::App& app, Command& run) {
-  auto* mil = app.add_subcommand("mil", "Check and run Neural Engine MIL programs in the ane-sim simulator");
-  mil->require_subcommand(1);
   struct Options {
     std::string program, weights;
     std::vector<std::string> inputs, outputs;
@@ -206,6 +204,8 @@ void add_mil_command(CLI::App& app, Command& run) {
     std::string table_out;
   };
   const auto o = std::make_shared<Options>();
+  auto* mil = app.add_subcommand("mil", "Check and run Neural Engine MIL programs in the ane-sim simulator");
+  mil->require_subcommand(1);
   const std::string max_bytes_help = "Most memory ane-sim may hold at once (bytes, or with a unit: 512MiB, 8GiB)";
 
   auto* chk = mil->add_subcommand("check", "Parse and type-check a program; print its cost and every ANE limit it violates");

@@ -17,13 +17,13 @@
 namespace anetrain {
 
 void add_prepare_command(CLI::App& app, Command& run) {
-  auto* cmd = app.add_subcommand("prepare", "Tokenize text / JSONL / TinyStories JSON into training shards");
   struct Options {
     std::vector<std::string> inputs;
     std::string tokenizer;
     PrepareOptions opt;
   };
   const auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("prepare", "Tokenize text / JSONL / TinyStories JSON into training shards");
   cmd->add_option("inputs", o->inputs, "Input files (.txt, .jsonl, .json)")->required();
   cmd->add_option("-z,--tokenizer", o->tokenizer, "tokenizer.json or llama2.c tokenizer.bin")->required();
   cmd->add_option("-o,--out", o->opt.out_dir, "Output directory for train_*.bin / val_*.bin")->required();
@@ -56,6 +56,12 @@ void add_prepare_command(CLI::App& app, Command& run) {
 }
 
 void add_tokenizer_train_command(CLI::App& app, Command& run) {
+  struct Options {
+    BpeTrainOptions opt;
+    std::vector<std::string> corpus;
+    std::string out;
+  };
+  const auto o = std::make_shared<Options>();
   CLI::App* tok = nullptr;
   try {
     tok = app.get_subcommand("tokenizer");
@@ -63,12 +69,6 @@ void add_tokenizer_train_command(CLI::App& app, Command& run) {
     tok = app.add_subcommand("tokenizer", "Tokenizer tools");
   }
   auto* cmd = tok->add_subcommand("train", "Train a byte-fallback BPE tokenizer on a corpus");
-  struct Options {
-    std::vector<std::string> corpus;
-    std::string out;
-    BpeTrainOptions opt;
-  };
-  const auto o = std::make_shared<Options>();
   cmd->add_option("corpus", o->corpus, "UTF-8 text files")->required();
   cmd->add_option("--vocab", o->opt.vocab_size, "Vocabulary size (259+1 to 65536)")->capture_default_str();
   cmd->add_option("-o,--out", o->out, "Output tokenizer.json (a tokenizer.bin is written next to it)")->required();

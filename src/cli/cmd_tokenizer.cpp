@@ -141,12 +141,12 @@ int run_decode(const TokenizerOptions& o) {
 }  // namespace
 
 void add_tokenizer_command(CLI::App& app, Command& run) {
-  auto* cmd = app.add_subcommand("tokenizer", "Encode text to token ids, or decode ids to text");
-  cmd->require_subcommand(1);
   struct Options {
     TokenizerOptions tok;
   };
   const auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("tokenizer", "Encode text to token ids, or decode ids to text");
+  cmd->require_subcommand(1);
   auto common = [o](CLI::App* sub, const char* input_help, const char* json_help) {
     sub->add_option("-z,--tokenizer", o->tok.tokenizer, "llama2.c tokenizer.bin or HF tokenizer.json")->required();
     sub->add_option("-i,--input", o->tok.input, input_help);

@@ -80,11 +80,7 @@ ModelConfig gguf_config(const GgufReader& r) {
                                std::memcmp(r.raw(*out), r.raw(*emb), emb->nbytes) == 0);
   c.qk_norm = r.tensor("blk.0.attn_q_norm.weight") != nullptr;
   c.rope_style = arch == "qwen3" ? RopeStyle::half : RopeStyle::interleaved;
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    fail(r.path() + ": " + e.what());
-  }
+  c.validate_from(r.path());
   return c;
 }
 

@@ -55,11 +55,7 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
   c.residual_scale = get_num("anetrain_residual_scale", 1.0);
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
     fail(src + ": rope_scaling is not supported (found " + j["rope_scaling"].dump() + ")");
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    fail(src + ": " + e.what());
-  }
+  c.validate_from(src);
   return c;
 }
 

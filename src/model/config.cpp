@@ -17,6 +17,14 @@ namespace anetrain {
 
 const char* rope_style_name(RopeStyle s) { return s == RopeStyle::half ? "half" : "interleaved"; }
 
+void ModelConfig::validate_from(const std::string& source) const {
+  try {
+    validate();
+  } catch (const Error& e) {
+    fail(source + ": " + e.what());
+  }
+}
+
 void ModelConfig::validate() const {
   auto positive = [](const char* field, long v) {
     if (v <= 0) fail("model config: field '" + std::string(field) + "' must be > 0, got " + std::to_string(v));
@@ -103,11 +111,7 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
   read_field(j, "qk_norm", c.qk_norm, source);
   read_field(j, "tied_embeddings", c.tied_embeddings, source);
   read_field(j, "residual_scale", c.residual_scale, source);
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    fail(source + ": " + e.what());
-  }
+  c.validate_from(source);
   return c;
 }
 

@@ -33,6 +33,8 @@ struct ModelConfig {
   int kv_dim() const { return n_kv_heads * head_dim; }
 
   void validate() const;  // throws Error naming the offending field
+  // validate(), its error prefixed with where the config came from ("FILE: ...").
+  void validate_from(const std::string& source) const;
 };
 
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& source);
