@@ -5,7 +5,7 @@
 // weights in the columns after (programs.h). Weights change once per optimizer step while a step
 // evaluates each program once per layer and micro-batch, so converting the whole input to fp16
 // for every evaluation converts every weight many times a step. A *staged input* is the seed's
-// answer (seed-system.md 6.2): a persistent input per (layer, program) — on the hardware its own
+// answer: a persistent input per (layer, program) — on the hardware its own
 // IOSurface and request — whose weight columns are written once per weight version
 // (write_weights) and whose activation columns alone are written per evaluation
 // (evaluate_staged). conversions() counts the bytes each path converted, so that tests can hold

@@ -1,5 +1,5 @@
-// A stand-in for AppleNeuralEngine.framework that behaves as the seed documents the hardware
-// (seed-system.md 8.3–8.7) and executes through ane-sim: the whole runtime sequence of
+// A stand-in for AppleNeuralEngine.framework that behaves as the original system documented the
+// hardware (model folders, compile/load, IOSurface requests, the compile limit) and executes through ane-sim: the whole runtime sequence of
 // runtime.cpp runs in CI without a Mac.
 //   - compile reads model.mil and every weight file from <temp>/<model id>/, which the caller
 //     must have written first (the real compiler does; a missing file fails the compile);

@@ -1,4 +1,4 @@
-/* The AppleNeuralEngine.framework classes and selectors anetrain calls (seed-system.md 8.2), named
+/* The AppleNeuralEngine.framework classes and selectors anetrain calls, named
  * once: apple_ane.c sends them and runtime.cpp checks at open that the framework still has each
  * one, so the two lists cannot drift apart. A C header, because apple_ane.c is C. */
 #ifndef ANETRAIN_FRAMEWORK_NAMES_H

@@ -1,5 +1,5 @@
 // The model folder the Neural Engine compiler reads: <temp>/<model id>/ holding model.mil and
-// weights/*, written before compiling (seed-system.md 8.3). The folder is named by the framework
+// weights/*, written before compiling. The folder is named by the framework
 // (hexStringIdentifier), so a nil or odd identifier must never turn into another path: an empty
 // one would make the folder the temp directory itself, whose removal would take everything in it.
 // So identifiers that are not one plain folder name are refused, and a folder is removed only if

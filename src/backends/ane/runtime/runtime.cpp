@@ -23,7 +23,7 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 
 size_t io_bytes(const mil::Type& t) { return size_t(t.numel()) * mil::elem_bytes(t.elem); }
 
-// Everything the runtime sends (seed-system.md 8.2). An Objective-C message to a selector the
+// Everything the runtime sends. An Objective-C message to a selector the
 // class lost in a macOS update does not fail cleanly, so each is checked before the first call.
 struct RequiredMethod {
   const char* cls;

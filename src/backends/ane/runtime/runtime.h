@@ -11,7 +11,7 @@
 //             has its own input IOSurface and a request binding it to the program's output surface.
 //   teardown: unload, release, and the temp folder removed (if this process created it).
 // Compiles are counted per process; past kSafeCompiles it refuses with a clear error instead of
-// letting the compiler fail at ~119 (seed-system.md 8.6).
+// letting the compiler fail at ~119 (as the original system measured on real Macs).
 #pragma once
 #include <memory>
 #include <string>
@@ -23,7 +23,7 @@
 namespace anetrain::ane {
 
 constexpr int kSafeCompiles = 110;
-constexpr unsigned kQoS = 21;  // what every seed trainer passes (seed-system.md 8.5)
+constexpr unsigned kQoS = 21;  // the quality of service every trainer of the original system passed
 
 class AneRuntime final : public Executor {
  public:
