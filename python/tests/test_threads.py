@@ -1,4 +1,4 @@
-"""One object, several Python threads (issue 21 D). The engine's handles are one-thread-at-a-time
+"""One object, several Python threads. The engine's handles are one-thread-at-a-time
 (docs/api.md) and ctypes lets go of the GIL inside every call, so the package serialises the calls
 on each Model, Trainer and MilProgram with a lock of its own: every thread must get exactly what a
 single thread gets. A race shows only when two calls meet inside the engine, so the shared-object

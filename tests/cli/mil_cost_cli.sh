@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a MIL program costs, checked before it is paid (issue 21 E): `mil check` is linear in the
+# What a MIL program costs, checked before it is paid: `mil check` is linear in the
 # program's size (100,000 ops in under 5 s in a Release build; it took over 60 s when each op's
 # line number was counted from the top of the file), a [1,1,65536,65536] matmul is refused by
 # `mil run` before anything is allocated (naming --max-bytes) and flagged by `mil check`, and a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# An output path never overwrites a file the same command reads (issue 21 B): `metrics -o`,
+# An output path never overwrites a file the same command reads: `metrics -o`,
 # `convert IN OUT` and `export -o` are refused, naming both paths, when the output is an input —
 # by the same path, another spelling of it, a hard link or a symlink — and the input is unchanged.
 # Usage: no_clobber_cli.sh BIN ASSETS WORKDIR

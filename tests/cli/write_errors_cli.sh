@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Write errors through the real binary (issue 21 A): `metrics` to a full device or a full stdout,
+# Write errors through the real binary: `metrics` to a full device or a full stdout,
 # and `convert` / `export` into a file system that runs out of space, each exit non-zero with a
 # message naming the file and errno's text, and leave no partial output behind.
 # The out-of-space cases mount a 512 KiB tmpfs (root only); without that permission they are

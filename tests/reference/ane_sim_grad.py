@@ -3,7 +3,7 @@
 # `anetrain grad`:
 #   - stories260K.bin (llama2.c's trained weights) on real text encoded with tok512.bin;
 #   - a tiny Qwen3 (GQA 4/2, head_dim 24 ≠ D/H, QK-norm, θ 1e6, tied embeddings), random weights.
-# Bounds (issue 9): loss within 1e-2 relative; every parameter gradient with cosine similarity
+# Bounds: loss within 1e-2 relative; every parameter gradient with cosine similarity
 # ≥ 0.999 and ‖g_ane − g_cpu‖ ≤ 2% of ‖g_cpu‖. fp16 storage puts ~1e-3 relative noise into each
 # stage's output; over a few layers that stays well inside both bounds, while a wrong head
 # pairing, a missing transpose or a dropped gain breaks them by far.

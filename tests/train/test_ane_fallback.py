@@ -1,4 +1,4 @@
-# A program the Neural Engine rejects costs its stage, not the run (issue 22, item 4), end to end:
+# A program the Neural Engine rejects costs its stage, not the run, end to end:
 # `anetrain train --backend ane-fake` with the fake framework told to reject ffn_fwd (by name) or
 # every program using softmax (by operation). Training goes on with that stage on the CPU: one
 # ane_fallback event and a warning, the count in the progress line, losses within the fp16

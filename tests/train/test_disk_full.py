@@ -1,4 +1,4 @@
-# A full disk under a training run (issue 21): telemetry.jsonl once stopped mid-line and training went
+# A full disk under a training run: telemetry.jsonl once stopped mid-line and training went
 # on for 294 steps without a word. Now the first failed telemetry write is a loud error naming the
 # file and errno, training stops after that step (with a checkpoint when the disk still takes one;
 # here it does not, and that is an error too), no half line is left, and once space is freed the run

@@ -1,4 +1,4 @@
-# Nothing of the user's is ever lost (issue 21): the run folder is anetrain's only when its run.json
+# Nothing of the user's is ever lost: the run folder is anetrain's only when its run.json
 # says so, pruning and temp sweeping touch only what the run wrote, one trainer at a time holds a run
 # (flock), run.json keeps absolute paths, and bad option values are refused before anything exists.
 # Each case reproduces a defect found by a hostile-input pass (it failed before the fix).

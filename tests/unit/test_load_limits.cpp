@@ -1,4 +1,4 @@
-// Sizes are checked against the file before anything is allocated (issue 21 C): a real checkpoint
+// Sizes are checked against the file before anything is allocated: a real checkpoint
 // or HF folder whose config claims a vocabulary of 4,194,304 (1 GiB of embedding at dim 64) or an
 // absurd one is refused with an Error naming the file, and the process's peak resident memory
 // does not grow by anything like the claim. A JSON config with nothing to check against fails

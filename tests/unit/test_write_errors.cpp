@@ -1,4 +1,4 @@
-// A write that fails is an Error naming the file and errno, never a silent loss (issue 21 A):
+// A write that fails is an Error naming the file and errno, never a silent loss:
 // telemetry on a full device, a line cut part-way (truncated back to the last full line), and
 // every model writer out of space (the target named, its temp file removed, nothing left behind).
 // "Out of space" is RLIMIT_FSIZE: a write past the limit fails with EFBIG part-way, as a full disk

@@ -1,4 +1,4 @@
-// A program the Neural Engine rejects costs its stage, not the run (issue 22, item 4): through the
+// A program the Neural Engine rejects costs its stage, not the run: through the
 // fake framework told to reject chosen programs — by name and by operation, at compile and at
 // evaluate — the stage runs on the CPU, gradients are those of the cpu backend (nothing counted
 // twice when a backward fails midway), the fallback is reported once, and --ane-strict refuses.

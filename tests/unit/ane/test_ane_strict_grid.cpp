@@ -1,6 +1,6 @@
 // Every program the ane backend emits — training and generation — stays inside the proven set
 // (`mil check --strict`) for the real models' shapes, GQA ratios 1/2/4/8, with and without
-// QK-norm, both RoPE layouts, and T from 32 to 1024 (issue 22, item 2).
+// QK-norm, both RoPE layouts, and T from 32 to 1024.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,4 +1,4 @@
-// The cost model behind `mil check` / `mil run --max-bytes` (issue 21 E): ane-sim's peak memory
+// The cost model behind `mil check` / `mil run --max-bytes`: ane-sim's peak memory
 // worked out by hand for a small program, the producer index agreeing with Program::producer, and
 // quotes of input text cut to one short line.
 #include <gtest/gtest.h>
