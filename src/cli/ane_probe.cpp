@@ -38,9 +38,8 @@ double max_relative_error(const mil::Tensor& got, const mil::Tensor& want) {
 }  // namespace
 
 std::unique_ptr<ane::AneRuntime> open_probe_runtime(bool& real) {
-  const std::string name = ane::hardware_runtime_name();
-  real = name == "ane";
-  return ane::make_runtime(name);
+  real = ane::runtime_is_hardware();
+  return ane::make_runtime(ane::hardware_runtime_name());
 }
 
 int probe_model(const std::string& model, int T, bool as_json) {

@@ -32,4 +32,12 @@ const char* hardware_runtime_name() {
 #endif
 }
 
+bool runtime_is_hardware() {
+#if defined(ANETRAIN_HAVE_ANE)
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace anetrain::ane

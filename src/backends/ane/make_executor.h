@@ -29,5 +29,7 @@ std::unique_ptr<Executor> make_executor(const std::string& name);
 std::unique_ptr<AneRuntime> make_runtime(const std::string& name);
 // "ane" where this build runs the Neural Engine, else "ane-fake": the runtime a probe measures.
 const char* hardware_runtime_name();
+// Whether that runtime is the Neural Engine itself (a Mac build), not the fake framework.
+bool runtime_is_hardware();
 
 }  // namespace anetrain::ane
