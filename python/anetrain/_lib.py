@@ -4,6 +4,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import sys
 import threading
 
 API_VERSION = 2
@@ -35,9 +36,12 @@ TOKEN_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int32,
                                   ctypes.c_size_t)
 
 
+LIBRARY = "libanetrain.dylib" if sys.platform == "darwin" else "libanetrain.so"  # as setup.py names it
+
+
 def _load():
     here = os.path.dirname(os.path.abspath(__file__))
-    for path in (os.environ.get("ANETRAIN_LIB"), os.path.join(here, "libanetrain.so"),
+    for path in (os.environ.get("ANETRAIN_LIB"), os.path.join(here, LIBRARY),
                  ctypes.util.find_library("anetrain")):
         if path and (os.path.exists(path) or not os.path.isabs(path)):
             try:
@@ -45,7 +49,7 @@ def _load():
             except OSError as e:
                 last = e
                 continue
-    raise ImportError("anetrain: cannot load libanetrain.so (set ANETRAIN_LIB, or reinstall the package "
+    raise ImportError(f"anetrain: cannot load {LIBRARY} (set ANETRAIN_LIB, or reinstall the package "
                       "after building the engine)" + (f": {last}" if "last" in locals() else ""))
 
 

@@ -14,5 +14,5 @@ cp -r "$SRC/python" "$W/python"
 rm -rf "$W/python/build" "$W/python"/*.egg-info
 ANETRAIN_LIB=$LIB "$W/venv/bin/pip" install --no-index --no-build-isolation -q "$W/python"
 cd "$W"  # not the source folder: the import must find the installed package
-"$W/venv/bin/python" -c 'import anetrain, os; assert os.path.exists(os.path.join(os.path.dirname(anetrain.__file__), "libanetrain.so")); print("installed", anetrain.version())'
+"$W/venv/bin/python" -c 'import anetrain, os; from anetrain._lib import LIBRARY; assert os.path.exists(os.path.join(os.path.dirname(anetrain.__file__), LIBRARY)); print("installed", anetrain.version())'
 ANETRAIN_BIN=$BIN ANETRAIN_ASSETS=$ASSETS "$W/venv/bin/python" -m pytest -q -p no:cacheprovider "$W/python/tests"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import torch_or_skip  # noqa: F401  (off Linux, a missing torch skips the test: exit 77)
 import torch
 
 sys.dont_write_bytecode = True

@@ -7,6 +7,7 @@ import os
 import struct
 
 import numpy as np
+import torch_or_skip  # noqa: F401  (off Linux, a missing torch skips the test: exit 77)
 import torch
 import torch.nn.functional as F
 
