@@ -26,6 +26,10 @@ struct PackedActivation {
   void reserve(size_t values, int min_group);
 };
 
+// The activation quantizer prepare() runs for Q8_0 groups of `group`: "neon" (aarch64, group a
+// multiple of 16) or "reference" (contract/packed.h's quantize_q8_0); the same bits either way.
+const char* q8_quantizer_kernel(int group);
+
 // The dot-product kernel for one format and group, chosen once at run time by the CPU's features.
 class RowDot {
  public:
@@ -33,9 +37,11 @@ class RowDot {
   // Rows [r0, r1) of M (a matrix of the format given at construction) · activation row n into
   // out[0, r1 − r0).
   void rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a, int n, float* out) const;
+  // The kernel chosen, e.g. "f32_avx512", "bf16_neon", "q8_vnni_g32", "q8_dotprod", "q8_portable".
+  const char* kernel() const;
 
  private:
-  enum class Q8Kernel { scalar, vnni_g32, vnni_only64, vnni_g64 };
+  enum class Q8Kernel { scalar, vnni_g32, vnni_only64, vnni_g64, neon, dotprod };
   WeightFormat fmt_;
   bool avx512_;
   Q8Kernel q8_ = Q8Kernel::scalar;

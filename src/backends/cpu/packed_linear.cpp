@@ -8,6 +8,8 @@
 //          −128 in a file included); a scalar loop elsewhere. Activations are quantized by the reference's function, so the
 //          integers match it bit for bit and only the float sum order differs.
 // The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
+// On aarch64 the kernels are kernels_arm.h's: NEON for every format, SDOT for Q8_0 where the CPU
+// has FEAT_DotProd (core/cpu_features.h).
 // GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
 // analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -21,8 +23,12 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/packed_dot.h"
+#include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#if defined(__aarch64__)
+#include "backends/cpu/kernels_arm.h"
+#endif
 
 namespace anetrain {
 
@@ -211,30 +217,14 @@ void each_row(int r0, int r1, float* out, Kernel k) {
 
 }  // namespace
 
-void PackedActivation::prepare(const float* rows, int n_rows, int row_width, WeightFormat fmt, int q8_group) {
-  x = rows;
-  cols = row_width;
-  group = q8_group;
-  if (fmt != WeightFormat::q8_0) return;
-  const size_t n = size_t(n_rows) * size_t(row_width);
-  if (q.size() < n) q.resize(n), u.resize(n);
-  if (scales.size() < n / size_t(group)) scales.resize(n / size_t(group));
-  quantize_q8_0(rows, n, group, q.data(), scales.data());
-  for (size_t i = 0; i < n; ++i) u[i] = uint8_t(int(q[i]) + 128);
-}
-
-void PackedActivation::reserve(size_t values, int min_group) {
-  if (q.size() < values) q.resize(values), u.resize(values);
-  const size_t groups = values / size_t(std::max(min_group, 1));
-  if (scales.size() < groups) scales.resize(groups);
-}
-
 RowDot::RowDot(const MatrixRef& M) : fmt_(M.format), avx512_(cpu_has_avx512()) {
   if (fmt_ != WeightFormat::q8_0) return;
 #if defined(__x86_64__)
   if (cpu_has_avx512_vnni() && M.group == 32) q8_ = Q8Kernel::vnni_g32;
   else if (cpu_has_avx512_vnni() && M.group == 64) q8_ = Q8Kernel::vnni_only64;
   else if (cpu_has_avx512_vnni() && M.group % 64 == 0) q8_ = Q8Kernel::vnni_g64;
+#elif defined(__aarch64__)
+  if (M.group > 0 && M.group % 16 == 0) q8_ = arm_features().dotprod ? Q8Kernel::dotprod : Q8Kernel::neon;
 #endif
 }
 
@@ -245,12 +235,18 @@ void RowDot::rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a,
   switch (fmt_) {
     case WeightFormat::f32: {
       const float* W = static_cast<const float*>(M.data);
+#if defined(__aarch64__)
+      return arm::f32_rows_neon(W, r0, r1, x, cols, out);
+#endif
       if (avx512_) each_row(r0, r1, out, [&](int r) { return dot_f32_avx512(W + size_t(r) * width, x, cols); });
       else each_row(r0, r1, out, [&](int r) { return dot_f32(W + size_t(r) * width, x, cols); });
       return;
     }
     case WeightFormat::bf16: {
       const uint16_t* W = static_cast<const uint16_t*>(M.data);
+#if defined(__aarch64__)
+      return arm::bf16_rows_neon(W, r0, r1, x, cols, out);
+#endif
       if (avx512_) each_row(r0, r1, out, [&](int r) { return dot_bf16_avx512(W + size_t(r) * width, x, cols); });
       else each_row(r0, r1, out, [&](int r) { return dot_bf16_scalar(W + size_t(r) * width, x, cols); });
       return;
@@ -259,7 +255,7 @@ void RowDot::rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a,
       const int8_t* W = static_cast<const int8_t*>(M.data);
       const int group = M.group, G = cols / group;
       const int8_t* xq = a.q.data() + size_t(n) * width;
-      const uint8_t* xu = a.u.data() + size_t(n) * width;
+      [[maybe_unused]] const uint8_t* xu = a.u.data() + size_t(n) * width;  // the VNNI kernels' form
       const float* xs = a.scales.data() + size_t(n) * size_t(G);
       auto w = [&](int r) { return W + size_t(r) * width; };
       auto ws = [&](int r) { return M.scales + size_t(r) * size_t(G); };
@@ -271,6 +267,9 @@ void RowDot::rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a,
           return each_row(r0, r1, out, [&](int r) { return dot_q8_only64(w(r), ws(r), xu, xs, cols); });
         case Q8Kernel::vnni_g64:
           return each_row(r0, r1, out, [&](int r) { return dot_q8_g64(w(r), ws(r), xq, xu, xs, cols, group); });
+#elif defined(__aarch64__)
+        case Q8Kernel::neon: return arm::q8_rows_neon(W, ws(0), r0, r1, xq, xs, cols, group, out);
+        case Q8Kernel::dotprod: return arm::q8_rows_dotprod(W, ws(0), r0, r1, xq, xs, cols, group, out);
 #endif
         default:
           return each_row(r0, r1, out, [&](int r) { return dot_q8_scalar(w(r), ws(r), xq, xs, cols, group); });

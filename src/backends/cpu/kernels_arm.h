@@ -1,0 +1,41 @@
+// The cpu backend's aarch64 kernels for decoding, one level per source file, each compiled with
+// that level's -march (src/backends/cpu/CMakeLists.txt) and called only after core/cpu_features
+// says the CPU has it: packed_dot_neon.cpp and attend_head_neon.cpp run on any aarch64 CPU
+// (Armv8.0 NEON), packed_dot_dotprod.cpp needs FEAT_DotProd. Declared with plain C++ types, so
+// the dispatching files need no ARM header. Built only for aarch64.
+//
+// Row kernels take a range of rows so that the loop over rows stays inside the kernel's file (a
+// call per row through another translation unit would be a fifth of a short Q8_0 row's time).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace anetrain::arm {
+
+// out[r − r0] = W[r, 0..n) · x for r in [r0, r1); W row-major with rows of n values.
+// fp32 weights: FMLA over eight accumulators.
+void f32_rows_neon(const float* W, int r0, int r1, const float* x, int n, float* out);
+// bf16 weights: each value widened to fp32 by a shift and multiplied with the fp32 activation
+// by FMLA (exact products; the only rounding is the weights' own — see packed_dot_neon.cpp for
+// why not BFDOT).
+void bf16_rows_neon(const uint16_t* W, int r0, int r1, const float* x, int n, float* out);
+
+// Q8_0 weights (scales ws, n / group per row) against a quantized activation row (x, xs), for
+// group % 16 == 0. The integer dot of each group is exact; the groups' terms are summed in fp32.
+// Plain NEON: SMULL + SADALP (int8 × int8 → int16 pairs → int32 lanes).
+void q8_rows_neon(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int n,
+                  int group, float* out);
+// FEAT_DotProd: SDOT, sixteen int8 products into four int32 lanes per instruction.
+void q8_rows_dotprod(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int n,
+                     int group, float* out);
+
+// quantize_q8_0 (contract/packed.h) for group % 16 == 0, bit for bit: the same scale, the same
+// round-half-away, the same clamps and NaN rules.
+void quantize_q8_0_neon(const float* x, size_t n, int group, int8_t* q, float* scales);
+
+// One query head over n cached positions, hd ∈ {16, 32, 64, 128}: p = softmax(K·q · scale),
+// out = Vᵀ·p (K and V rows ldkv apart; p receives the probabilities).
+void attend_head_neon(const float* q, const float* k, const float* v, int ldkv, int n, int hd, float scale, float* p,
+                      float* out);
+
+}  // namespace anetrain::arm

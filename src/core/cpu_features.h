@@ -1,0 +1,39 @@
+// Which aarch64 SIMD levels this CPU runs, found at run time: one build runs on a Cortex-A72
+// (plain NEON), an M1 (DotProd) and an M2 or Graviton 3 (DotProd and BF16), so the cpu backend
+// compiles each level's kernels in their own files with that level's flags and calls them only
+// when this says the CPU has it.
+//
+// ANETRAIN_CPU_LEVEL=neon|dotprod|bf16 in the environment, and limit_arm_level() in a process,
+// lower the level (so one machine can run every kernel); neither can claim a feature the CPU lacks.
+#pragma once
+#include <string>
+
+namespace anetrain {
+
+// Cumulative: a level includes the ones below it (Armv8.6's BF16 comes with Armv8.4's DotProd).
+// `none` off aarch64.
+enum class ArmLevel { none, neon, dotprod, bf16 };
+
+struct ArmFeatures {
+  bool dotprod = false;  // FEAT_DotProd: SDOT/UDOT, four int8 products summed into each int32 lane
+  bool bf16 = false;     // FEAT_BF16: BFCVT(N), BFDOT, BFMMLA, BFMLAL
+  bool i8mm = false;     // FEAT_I8MM: SMMLA/USDOT (reported; no kernel uses it yet)
+};
+
+// What the CPU itself reports (HWCAP on Linux, sysctl on macOS); all false off aarch64.
+ArmFeatures arm_features_detected();
+// The highest level the CPU has, before any limit.
+ArmLevel arm_level_detected();
+
+// What the kernels may use: the detected level lowered by ANETRAIN_CPU_LEVEL and limit_arm_level().
+ArmLevel arm_level();
+ArmFeatures arm_features();
+
+// For tests: the level in this process is at most `max` from now on (ArmLevel::bf16 lifts the
+// limit back to what the environment allows). Kernel choices made before keep what they chose.
+void limit_arm_level(ArmLevel max);
+
+std::string arm_level_name(ArmLevel level);           // "none", "neon", "dotprod", "bf16"
+ArmLevel parse_arm_level(const std::string& name);    // throws Error naming the choices
+
+}  // namespace anetrain
