@@ -22,6 +22,7 @@
 #include "cli/option_checks.h"
 #include "contract/registry.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "core/rng.h"
 #include "formats/load.h"
 #include "model/flops.h"
@@ -30,8 +31,6 @@
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/step.h"
-
-extern "C" void openblas_set_num_threads(int);
 
 namespace anetrain {
 
@@ -78,8 +77,7 @@ Sample run_worker(const std::string& cmd, const std::string& who) {
 // The anetrain side: warm-up, then timed steps; prints {"ms": [...], "peak_rss_mb": ...}.
 int worker(const BenchTrainOptions& o) {
   if (o.threads > 0) {
-    omp_set_num_threads(o.threads);
-    openblas_set_num_threads(o.threads);
+    set_compute_threads(o.threads);
   }
   auto be = make_backend("cpu", parse_precision(o.precision));
   LoadedModel lm = load_model(o.model);

@@ -13,4 +13,8 @@ namespace anetrain {
 // program (same pid, same arguments). Returns only when no re-exec was needed or it failed.
 void ensure_short_thread_spin(char** argv);
 
+// Sets the thread count of OpenMP and of the BLAS (OpenBLAS keeps its own; Accelerate chooses
+// for itself and has nothing to set).
+void set_compute_threads(int threads);
+
 }  // namespace anetrain

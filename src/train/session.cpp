@@ -10,13 +10,12 @@
 
 #include "contract/registry.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "formats/load.h"
 #include "gen/complete.h"
 #include "model/flops.h"
 #include "model/transformer.h"
 #include "train/session_impl.h"
-
-extern "C" void openblas_set_num_threads(int);
 
 namespace anetrain {
 
@@ -65,8 +64,7 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
     warn("rank 0 may use 1 of this machine's " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
          " cores (the launcher bound it to one); mpirun --bind-to none, or --map-by slot:PE=K, gives it more");
   if (threads > 0) {
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    set_compute_threads(threads);
   }
   if (const BackendEntry* e = find_backend(o_.backend); e && !e->users_ask.empty())
     fail("train: use " + std::string(e->users_ask) + " (" + o_.backend + " is the tests' name for it)");

@@ -5,7 +5,7 @@
 // leading dimension. The masked upper triangle is computed and discarded: sgemm's efficiency
 // more than pays for the wasted half at training lengths. Work is split over (batch, kv head)
 // so a group's query heads, which all add into the same dK/dV rows, stay on one thread.
-#include <cblas.h>
+#include "core/blas.h"
 
 #include <cmath>
 #include <cstring>

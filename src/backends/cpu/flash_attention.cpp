@@ -7,7 +7,7 @@
 // Tile products are sgemm calls on strided head rows (OpenBLAS runs them single-threaded inside
 // our parallel loops). Work: forward over (batch, head, query tile); backward over (batch, kv
 // head), so the query heads that add into one dK/dV stay on one thread.
-#include <cblas.h>
+#include "core/blas.h"
 #include <omp.h>
 
 #include <algorithm>

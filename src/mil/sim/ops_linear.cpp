@@ -1,6 +1,6 @@
 // Products and reductions of the simulator: fp32 accumulation (OpenBLAS sgemm on fp16-valued
 // operands, which are exact in fp32), one rounding of the result to fp16.
-#include <cblas.h>
+#include "core/blas.h"
 
 #include <algorithm>
 #include <cmath>
