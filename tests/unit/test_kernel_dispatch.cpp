@@ -13,7 +13,6 @@
 #include <iostream>
 #include <random>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "backends/cpu/attend_head.h"
@@ -116,28 +115,34 @@ TEST(KernelDispatch, LimitsOnlyLower) {
 }
 
 // linear_fwd_packed against the double-precision reference (the bound of test_packed_kernels:
-// 1e-5 of the output's scale), and the same bits from 1 and 2 threads.
-void check_product(WeightFormat f, int N, int rows, int cols, int group, uint32_t seed) {
+// 1e-5 of the output's scale); with compare_threads, also the same bits from 1 and 2 threads.
+void check_product(WeightFormat f, int N, int rows, int cols, int group, uint32_t seed, bool compare_threads = false) {
   SCOPED_TRACE(weight_format_name(f) + " " + std::to_string(rows) + "x" + std::to_string(cols) + " group " +
                std::to_string(group) + " N=" + std::to_string(N));
   test::PackedMatrix m(normal_values(size_t(rows) * cols, seed), rows, cols, f, group);
   if (f == WeightFormat::q8_0) m.q[1] = -128;  // possible in a file: must be multiplied exactly
   const std::vector<float> x = normal_values(size_t(N) * cols, seed + 7, 2.0f);
-  std::vector<float> want(size_t(N) * rows), one(want.size()), two(want.size());
+  std::vector<float> want(size_t(N) * rows), got(want.size());
   float* yw[] = {want.data()};
   packed_linear_ref(x.data(), N, &m.ref, yw, 1);
+  CpuBackend cpu;
   const int saved = omp_get_max_threads();
-  for (auto [threads, out] : {std::pair{1, &one}, std::pair{2, &two}}) {
+  auto run = [&](int threads) {
     omp_set_num_threads(threads);
-    float* y[] = {out->data()};
-    CpuBackend cpu;
+    std::vector<float> out(want.size(), NAN);
+    float* y[] = {out.data()};
     cpu.linear_fwd_packed(x.data(), N, &m.ref, y, 1);
-  }
-  omp_set_num_threads(saved);
+    omp_set_num_threads(saved);
+    return out;
+  };
+  got = run(compare_threads ? 1 : saved);
   double scale = 1e-30;
   for (float v : want) scale = std::max(scale, double(std::fabs(v)));
-  for (size_t i = 0; i < want.size(); ++i) ASSERT_LE(std::fabs(double(one[i]) - want[i]), 1e-5 * scale) << i;
-  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << "1 vs 2 threads";
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_LE(std::fabs(double(got[i]) - want[i]), 1e-5 * scale) << i;
+  if (compare_threads) {
+    const std::vector<float> two = run(2);
+    EXPECT_EQ(std::memcmp(got.data(), two.data(), got.size() * sizeof(float)), 0) << "1 vs 2 threads";
+  }
 }
 
 TEST(KernelDispatch, ProductsMatchReferenceAtEveryLevel) {
@@ -156,6 +161,20 @@ TEST(KernelDispatch, ProductsMatchReferenceAtEveryLevel) {
         check_product(f, N, 5, 160, 40, 8);     // groups of 40: the portable loop
         if (f != WeightFormat::q8_0) check_product(f, N, 9, 101, 0, 9);  // widths off every SIMD step
       }
+  }
+}
+
+// Rows are divided among threads, but each row is one kernel call start to end: the bits cannot
+// depend on the thread count. (Needs a second thread: OMP_NUM_THREADS=1 runs opt out.)
+TEST(KernelDispatch, ProductsGiveTheSameBitsWithOneAndTwoThreads) {
+  if (omp_get_max_threads() < 2) GTEST_SKIP() << "OMP_NUM_THREADS=1: this run does not start a second thread";
+  for (ArmLevel level : offered_levels()) {
+    SCOPED_TRACE("level " + arm_level_name(level));
+    LevelScope scope(level);
+    for (WeightFormat f : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::q8_0}) {
+      check_product(f, 1, 200, 768, 32, 21, true);
+      check_product(f, 2, 130, 1024, 64, 22, true);
+    }
   }
 }
 
