@@ -35,6 +35,9 @@ inline uint16_t f32_to_bf16(float f) {
 }
 
 // f32_to_bf16 written branch-free, so a loop around it vectorises; the same results, NaN included.
+// (Checked in the assembly: on aarch64 GCC 12 and clang 14 at -O3 turn such loops into NEON —
+// ADD, CMHI, BSL, XTN here, SHLL/SHLL2 for bf16_to_f32 — so no hand-written kernel is needed;
+// and BFCVTN would depend on the FPCR's rounding and flush modes, these integer steps do not.)
 inline uint16_t f32_to_bf16_branchless(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
