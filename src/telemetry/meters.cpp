@@ -239,7 +239,14 @@ void PowermetricsMeter::read_output(int fd) {
     if (buf.size() > 16384) buf.clear();  // not line-oriented output: drop it
   }
   ::close(fd);
-  if (pid_ > 0 && !stop_) reaped_ = ::waitpid(pid_, nullptr, 0) == pid_;  // end of output: it is exiting
+  int status = 0;
+  if (pid_ > 0 && !stop_) reaped_ = ::waitpid(pid_, &status, 0) == pid_;  // end of output: it is exiting
+  // Where posix_spawn cannot report a failed exec (some C libraries, and emulators such as
+  // qemu-user, run it as fork + exec), the child exits 127 without a word: the shell's "not found".
+  if (reaped_ && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (last_text_.empty()) spawn_error_ = "not found or not executable (exit status 127)";
+  }
   exited_ = true;
 }
 

@@ -29,38 +29,23 @@ inline int32x4_t group_dot(const int8_t* w, const int8_t* x, int group) {
   return vaddq_s32(a, b);
 }
 
-// Groups of exactly 32 (GGUF's Q8_0 and runq.c's default), the common case: unrolled by two.
-float dot_q8_g32(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n) {
-  const int G = n / 32;
-  float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
-  int g = 0;
-  for (; g + 2 <= G; g += 2) {
-    const int8_t* wg = w + 32 * g;
-    const int8_t* xg = x + 32 * g;
-    const int32x4_t d0 = vdotq_s32(vdotq_s32(vdupq_n_s32(0), vld1q_s8(wg), vld1q_s8(xg)), vld1q_s8(wg + 16),
-                                   vld1q_s8(xg + 16));
-    const int32x4_t d1 = vdotq_s32(vdotq_s32(vdupq_n_s32(0), vld1q_s8(wg + 32), vld1q_s8(xg + 32)),
-                                   vld1q_s8(wg + 48), vld1q_s8(xg + 48));
-    a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(d0), ws[g] * xs[g]);
-    a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(d1), ws[g + 1] * xs[g + 1]);
-  }
-  if (g < G) a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(group_dot(w + 32 * g, x + 32 * g, 32)), ws[g] * xs[g]);
-  return vaddvq_f32(vaddq_f32(a0, a1));
-}
-
-// Any other multiple of 16: the same per group, two groups per step.
+// Any multiple of 16 (groups of 32, GGUF's and runq.c's, take two SDOT pairs per group). Each
+// group's integer sum is made whole (exact) before it meets its float scale, as in the reference
+// and in runq.c: four groups' lanes are folded into one vector by pairwise adds. Scaling the
+// partial lanes separately rounded four times per group, enough to flip a near-tie in a greedy
+// story that runq.c and the x86 kernel agree on.
 float dot_q8(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int group) {
   const int G = n / group;
-  float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+  auto dot = [&](int g) { return group_dot(w + g * group, x + g * group, group); };
+  float32x4_t acc = vdupq_n_f32(0.0f);
   int g = 0;
-  for (; g + 2 <= G; g += 2) {
-    const int32x4_t d0 = group_dot(w + g * group, x + g * group, group);
-    const int32x4_t d1 = group_dot(w + (g + 1) * group, x + (g + 1) * group, group);
-    a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(d0), ws[g] * xs[g]);
-    a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(d1), ws[g + 1] * xs[g + 1]);
+  for (; g + 4 <= G; g += 4) {
+    const int32x4_t sums = vpaddq_s32(vpaddq_s32(dot(g), dot(g + 1)), vpaddq_s32(dot(g + 2), dot(g + 3)));
+    acc = vfmaq_f32(acc, vcvtq_f32_s32(sums), vmulq_f32(vld1q_f32(ws + g), vld1q_f32(xs + g)));
   }
-  if (g < G) a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(group_dot(w + g * group, x + g * group, group)), ws[g] * xs[g]);
-  return vaddvq_f32(vaddq_f32(a0, a1));
+  float s = vaddvq_f32(acc);
+  for (; g < G; ++g) s += float(vaddvq_s32(dot(g))) * (ws[g] * xs[g]);
+  return s;
 }
 
 }  // namespace
@@ -68,10 +53,6 @@ float dot_q8(const int8_t* w, const float* ws, const int8_t* x, const float* xs,
 void q8_rows_dotprod(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int n,
                      int group, float* out) {
   const size_t G = size_t(n / group);
-  if (group == 32) {
-    for (int r = r0; r < r1; ++r) out[r - r0] = dot_q8_g32(W + size_t(r) * size_t(n), ws + size_t(r) * G, x, xs, n);
-    return;
-  }
   for (int r = r0; r < r1; ++r) out[r - r0] = dot_q8(W + size_t(r) * size_t(n), ws + size_t(r) * G, x, xs, n, group);
 }
 

@@ -84,16 +84,20 @@ inline int32x4_t group_dot(const int8_t* w, const int8_t* x, int group) {
 // by ws·xs (the x86 kernels' order of rounding: the group's exact integer, then one product).
 float dot_q8(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int group) {
   const int G = n / group;
-  float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+  auto dot = [&](int g) { return group_dot(w + g * group, x + g * group, group); };
+  // Each group's integer sum is made whole (exact) before it meets its float scale, as in the
+  // reference and in llama2.c's runq.c: four groups' lanes are folded into one vector by pairwise
+  // adds. Scaling the partial lanes separately rounded four times per group, and that was enough
+  // to flip a near-tie in a greedy story that runq.c and the x86 kernel agree on.
+  float32x4_t acc = vdupq_n_f32(0.0f);
   int g = 0;
-  for (; g + 2 <= G; g += 2) {
-    const int32x4_t d0 = group_dot(w + g * group, x + g * group, group);
-    const int32x4_t d1 = group_dot(w + (g + 1) * group, x + (g + 1) * group, group);
-    a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(d0), ws[g] * xs[g]);
-    a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(d1), ws[g + 1] * xs[g + 1]);
+  for (; g + 4 <= G; g += 4) {
+    const int32x4_t sums = vpaddq_s32(vpaddq_s32(dot(g), dot(g + 1)), vpaddq_s32(dot(g + 2), dot(g + 3)));
+    acc = vfmaq_f32(acc, vcvtq_f32_s32(sums), vmulq_f32(vld1q_f32(ws + g), vld1q_f32(xs + g)));
   }
-  if (g < G) a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(group_dot(w + g * group, x + g * group, group)), ws[g] * xs[g]);
-  return vaddvq_f32(vaddq_f32(a0, a1));
+  float s = vaddvq_f32(acc);
+  for (; g < G; ++g) s += float(vaddvq_s32(dot(g))) * (ws[g] * xs[g]);
+  return s;
 }
 
 }  // namespace

@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
+#include "core/dtype.h"
 #include "mil/builder.h"
+#include "mil/fp16.h"
 #include "mil/sim/compiler.h"
 
 namespace anetrain::sim {
@@ -30,6 +33,46 @@ std::vector<float> run1(const mil::Program& p, std::vector<float> input, const s
   auto m = rt.compile(p, dir);
   auto out = m->evaluate({tensor(p.inputs[0].second, std::move(input))});
   return *out.at(0).data;
+}
+
+// The bulk conversions (the CPU's own instructions where it has them: F16C, aarch64 FCVTN/FCVTL)
+// give the scalar functions' bits for every half value, and for fp32 values around every rounding
+// boundary, ties and the overflow and subnormal edges included; NaN stays NaN.
+TEST(AneSimFp16, BulkConversionsEqualTheScalarOnes) {
+  std::vector<uint16_t> halves(65536);
+  for (size_t i = 0; i < halves.size(); ++i) halves[i] = uint16_t(i);
+  std::vector<float> wide(halves.size());
+  mil::fp16_to_fp32(halves.data(), wide.data(), halves.size());
+  for (size_t i = 0; i < halves.size(); ++i) {
+    const float want = f16_to_f32(halves[i]);
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(wide[i])) << i;
+    } else {
+      ASSERT_EQ(std::memcmp(&wide[i], &want, 4), 0) << "half 0x" << std::hex << i;
+    }
+  }
+  // fp32 inputs: every half value, the midpoints between neighbours (ties), and one fp32 ulp either
+  // side of each midpoint, both signs.
+  std::vector<float> in;
+  for (uint32_t h = 0; h < 0x7c00u; ++h) {
+    const float lo = f16_to_f32(uint16_t(h)), hi = f16_to_f32(uint16_t(h + 1));
+    const float mid = lo + (hi - lo) / 2;
+    for (float v : {lo, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, kInf), hi}) in.push_back(v), in.push_back(-v);
+  }
+  for (float v : {65504.0f, 65519.0f, 65520.0f, 1e9f, kInf}) in.push_back(v), in.push_back(-v);
+  std::vector<uint16_t> narrow(in.size());
+  mil::fp32_to_fp16(in.data(), narrow.data(), in.size());
+  std::vector<float> rounded = in;
+  mil::round_to_fp16(rounded.data(), rounded.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    ASSERT_EQ(narrow[i], f32_to_f16(in[i])) << "fp32 " << in[i];
+    const float want = f16_to_f32(f32_to_f16(in[i]));
+    ASSERT_EQ(std::memcmp(&rounded[i], &want, 4), 0) << "fp32 " << in[i];
+  }
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  uint16_t h = 0;
+  mil::fp32_to_fp16(&nan, &h, 1);
+  EXPECT_TRUE(std::isnan(f16_to_f32(h)));
 }
 
 TEST(AneSimFp16, OverflowBecomesInfAndPropagates) {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The aarch64 build, verified on an x86-64 machine: cross-compiles anetrain with Debian's
+# g++-aarch64-linux-gnu against the arm64 -dev packages (multiarch) into build-arm64/ (the
+# program is build-arm64/src/anetrain), then runs its tests under qemu-aarch64 twice:
+#   -cpu max         dotprod, bf16, i8mm: the fast NEON kernels;
+#   -cpu cortex-a72  none of them: the plain-NEON fallbacks.
+# Installs what it needs (as setup.sh does) when it is missing. Speed is never measured here:
+# an emulated time says nothing about an ARM CPU.
+# Usage: bash scripts/test_arm64.sh [--build-only] [--cpus "max cortex-a72"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_only=0
+cpus="max cortex-a72"
+while (($#)); do
+  case $1 in
+    --build-only) build_only=1 ;;
+    --cpus) cpus=$2; shift ;;
+    *) echo "test_arm64.sh: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# ---- what the cross build needs ----
+HOST_PACKAGES=(g++-aarch64-linux-gnu qemu-user cmake pkg-config libcli11-dev nlohmann-json3-dev)
+ARM64_PACKAGES=(libopenblas-openmp-dev libssl-dev zlib1g-dev libgtest-dev libutf8proc-dev libcpp-httplib-dev)
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=()
+for p in "${HOST_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${ARM64_PACKAGES[@]}"; do installed "$p:arm64" || missing+=("$p:arm64"); done
+if ((${#missing[@]})); then
+  echo "test_arm64: installing ${missing[*]}"
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- the build: the program and the unit tests (the C API's programs are not run here, below) ----
+cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-arm64 -j"$(nproc)" --target anetrain anetrain_tests
+file build-arm64/src/anetrain | grep -q 'ARM aarch64' || { echo "build-arm64/src/anetrain is not an aarch64 program"; exit 1; }
+echo "test_arm64: built build-arm64/src/anetrain"
+((build_only)) && exit 0
+
+# ---- what runs under emulation ----
+# qemu runs aarch64 code 10-50x slower than this CPU runs its own, so the emulated passes leave
+# out, by name, what is slow there and says nothing about ARM that the rest does not:
+EXCLUDED=(
+  # Programs another program starts directly, not through the emulator: the C API's test programs
+  # and example (started by bash), the Python package (an x86-64 Python cannot load an arm64
+  # libanetrain.so), the HF tokenizer's tool (started by node). The C API is the engine's code,
+  # which the unit tests and the CLI tests run here.
+  capi_c capi_example capi_static python_package tokenizer_hf_parity
+  # The dashboard in a browser: the browser is x86-64 and the page is the same bytes.
+  web_dashboard_browser
+  # Checks of the source tree, not of a build: the x86-64 run has them.
+  layering_selftest layering_includes source_file_sizes macos_sources_syntax reference_selfcheck
+  mil_seed_kernels_selfcheck
+  # Training runs of hundreds of steps (minutes natively, an hour or more emulated): learning,
+  # overfitting, README command 1's job, and the trainer's resume/kill/signal/NaN/disk/run-folder
+  # behaviour, which is the same C++ on every architecture. train_golden_losses holds the
+  # trainer's numbers here to the x86-64 run's within 1e-4.
+  'train_resume.*' 'train_kill.*' train_signals train_nonfinite train_bad_data train_learning train_time_budget
+  train_bf16_quality train_precision_cli train_run_folder train_disk_full 'train_ane_.*' train_data_parallel
+  overfit_one_batch quickstart_default_job ane_sim_grad
+  # Tests that time themselves against a native machine's pace (a live dashboard, the terminal
+  # UI under tmux, a 60 s bound on a compile, metrics following a growing file).
+  cli_dashboard_host cli_dashboard_load cli_tui cli_terminal_text cli_metrics cli_mil_cost
+  # Unit tests at full model shapes on the fp16 simulator (stories110m, qwen3-0.6b; 10-600 s
+  # each emulated): the simulator is portable scalar C++, these run natively in the x86-64 pass,
+  # and the same tests at small and odd shapes run here.
+  'AneSimBackend\.Qwen3LayerAtT256MatchesRef' 'AneSimBackend\.Stories110mLayerAtT256MatchesRef'
+  'AneSimBackend\.CompilesExactlyItsLayerPlan' 'AneSimBackend\.ProgramCountDependsOnShapeNotOnLayer'
+  'AneSimBackend\.WeightsAreStagedOncePerOptimizerStep' 'AneSimBackend\.Qwen3With28LayersCompilesNinePrograms'
+  'AneStrictGrid\.GqaRatiosQkNormAndBothRopeLayoutsPassStrict'
+  'AneStaging\.TrainingConvertsEachWeightOncePerOptimizerStep'
+  'AneStaging\.TrainingLossesAreBitIdenticalOnAneFakeAndAneSim'
+  'AllBackends/.*/ane_sim_qwen3_0_6b' 'AllBackends/.*/ane_sim_stories110m'
+  # The classifier and flash attention against the ref oracle at a full vocabulary or T >= 256
+  # (30-50 s each emulated, in the oracle's double loops): both run on the BLAS and portable C++,
+  # not on an ARM kernel of ours, and their small and odd shapes run here.
+  'AllBackends/ClassifierVsRef\..*_stories110m_vocab' 'AllBackends/ClassifierVsRef\..*_qwen3_vocab_chunked'
+  'AllBackends/ClassifierVsRef\..*_odd_chunked' 'CpuBackends/FlashAttention\..*_T256_.*'
+  'CpuBackends/FlashAttention\..*_T1024_.*'
+)
+# cortex-a72 differs from max only in which kernels run (core/cpu_features), so its pass is the
+# tests that reach a kernel with an ARM path: the kernel and packed-model tests, every op and stage
+# on the cpu backends against ref, decoding, and the golden texts, parity and losses end to end.
+A72_ONLY='^(KernelDispatch\..*|PackedKernels\..*|PackedModel\..*|.*Decode.*|AllBackends/.*/cpu.*|CpuBf16.*|FlashAttention.*'
+A72_ONLY+='|cli_generate|cli_quantized|cli_convert|generate_greedy_parity|parity_.*|train_golden_losses)( |$)'
+# A name ends at the end or at a space: CTest's names of value-parameterised GoogleTest cases carry
+# "  # GetParam() = ..." after the name. No groups inside the entries: CMake's regular
+# expressions allow only a few.
+exclude=$(IFS='|'; echo "^(${EXCLUDED[*]})( |\$)")
+
+status=0
+for cpu in $cpus; do
+  echo "test_arm64: the tests under qemu-aarch64 -cpu $cpu"
+  select=(-E "$exclude")
+  [[ $cpu == cortex-a72 ]] && select+=(-R "$A72_ONLY")
+  if ! (cd build-arm64 && ANETRAIN_QEMU_CPU=$cpu ctest --output-on-failure -j"$(nproc)" "${select[@]}" \
+          --timeout 900 > "ctest-$cpu.log" 2>&1); then
+    status=1
+  fi
+  grep -E 'tests passed|tests failed|\*\*\*Failed|\*\*\*Timeout|Not Run' "build-arm64/ctest-$cpu.log" | head -40
+  echo "test_arm64: full log build-arm64/ctest-$cpu.log"
+done
+echo "test_arm64: left out under emulation (reasons in $0): ${EXCLUDED[*]}"
+exit $status
