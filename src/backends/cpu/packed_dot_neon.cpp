@@ -83,20 +83,14 @@ inline int32x4_t group_dot(const int8_t* w, const int8_t* x, int group) {
 // Two groups per step into two fp32 accumulators: each group's int32 lanes converted and scaled
 // by ws·xs (the x86 kernels' order of rounding: the group's exact integer, then one product).
 float dot_q8(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int group) {
+  // Each group's integer sum is made whole (exact) and then scaled and added in group order, in
+  // fp32, exactly as the portable loop and llama2.c's runq.c do: the same bits as both. Scaling
+  // partial lanes, or summing groups in several chains, changed the last bits, and that flipped a
+  // near-tie in a greedy story that runq.c and the x86 kernel agree on. The add chain costs one
+  // FADD latency per group (32+ weights), above any one core's share of memory bandwidth.
   const int G = n / group;
-  auto dot = [&](int g) { return group_dot(w + g * group, x + g * group, group); };
-  // Each group's integer sum is made whole (exact) before it meets its float scale, as in the
-  // reference and in llama2.c's runq.c: four groups' lanes are folded into one vector by pairwise
-  // adds. Scaling the partial lanes separately rounded four times per group, and that was enough
-  // to flip a near-tie in a greedy story that runq.c and the x86 kernel agree on.
-  float32x4_t acc = vdupq_n_f32(0.0f);
-  int g = 0;
-  for (; g + 4 <= G; g += 4) {
-    const int32x4_t sums = vpaddq_s32(vpaddq_s32(dot(g), dot(g + 1)), vpaddq_s32(dot(g + 2), dot(g + 3)));
-    acc = vfmaq_f32(acc, vcvtq_f32_s32(sums), vmulq_f32(vld1q_f32(ws + g), vld1q_f32(xs + g)));
-  }
-  float s = vaddvq_f32(acc);
-  for (; g < G; ++g) s += float(vaddvq_s32(dot(g))) * (ws[g] * xs[g]);
+  float s = 0.0f;
+  for (int g = 0; g < G; ++g) s += float(vaddvq_s32(group_dot(w + g * group, x + g * group, group))) * ws[g] * xs[g];
   return s;
 }
 
