@@ -164,6 +164,43 @@ TEST(KernelDispatch, ProductsMatchReferenceAtEveryLevel) {
   }
 }
 
+// On aarch64 the Q8_0 kernels add each group's exact integer sum, times its two scales, in group
+// order in fp32 (kernels_arm.h): llama2.c runq.c's arithmetic, so their bits are runq.c's. (x86's
+// VNNI kernels add lanes in another order and are held to the reference bound above instead.)
+TEST(KernelDispatch, ArmQ8ProductsAreRunqsArithmeticBitForBit) {
+  if (arm_level_detected() == ArmLevel::none) GTEST_SKIP() << "aarch64 kernels: this CPU is not aarch64";
+  struct Shape {
+    int rows, cols, group;
+  };
+  for (ArmLevel level : offered_levels()) {
+    SCOPED_TRACE("level " + arm_level_name(level));
+    LevelScope scope(level);
+    uint32_t seed = 40;
+    for (Shape sh : {Shape{37, 96, 32}, Shape{48, 768, 32}, Shape{40, 2048, 64}, Shape{7, 240, 48}}) {
+      SCOPED_TRACE(std::to_string(sh.rows) + "x" + std::to_string(sh.cols) + " group " + std::to_string(sh.group));
+      test::PackedMatrix m(normal_values(size_t(sh.rows) * sh.cols, ++seed), sh.rows, sh.cols, WeightFormat::q8_0,
+                           sh.group);
+      const std::vector<float> x = normal_values(size_t(sh.cols), ++seed, 2.0f);
+      std::vector<int8_t> xq(x.size());
+      std::vector<float> xs(x.size() / size_t(sh.group));
+      quantize_q8_0(x.data(), x.size(), sh.group, xq.data(), xs.data());
+      std::vector<float> out(size_t(sh.rows), NAN);
+      float* y[] = {out.data()};
+      CpuBackend().linear_fwd_packed(x.data(), 1, &m.ref, y, 1);
+      const int G = sh.cols / sh.group;
+      for (int r = 0; r < sh.rows; ++r) {
+        float want = 0.0f;
+        for (int g = 0; g < G; ++g) {
+          int32_t d = 0;
+          for (int i = g * sh.group; i < (g + 1) * sh.group; ++i) d += int32_t(m.q[size_t(r) * sh.cols + i]) * xq[i];
+          want += float(d) * m.scales[size_t(r) * G + g] * xs[g];
+        }
+        ASSERT_EQ(std::memcmp(&out[r], &want, sizeof(float)), 0) << "row " << r << ": " << out[r] << " vs " << want;
+      }
+    }
+  }
+}
+
 // Rows are divided among threads, but each row is one kernel call start to end: the bits cannot
 // depend on the thread count. (Needs a second thread: OMP_NUM_THREADS=1 runs opt out.)
 TEST(KernelDispatch, ProductsGiveTheSameBitsWithOneAndTwoThreads) {

@@ -29,6 +29,19 @@ void q8_rows_neon(const int8_t* W, const float* ws, int r0, int r1, const int8_t
 void q8_rows_dotprod(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int n,
                      int group, float* out);
 
+// Σ_g float(exact_group_sum(g)) · ws[g] · xs[g] over `groups`, added in group order in fp32: the
+// portable loop's and llama2.c's runq.c arithmetic, so both Q8_0 kernels give their bits. Scaling
+// the four partial lanes of a group separately, or adding the groups in several chains, changed
+// the last bits, and that flipped a near-tie in a greedy story on which runq.c and the x86 kernel
+// agree. The add chain costs one FADD latency per group of 32+ weights, more than any one core's
+// share of memory bandwidth needs.
+template <class ExactGroupSum>
+inline float q8_sum_in_group_order(int groups, const float* ws, const float* xs, ExactGroupSum exact_group_sum) {
+  float s = 0.0f;
+  for (int g = 0; g < groups; ++g) s += float(exact_group_sum(g)) * ws[g] * xs[g];
+  return s;
+}
+
 // quantize_q8_0 (contract/packed.h) for group % 16 == 0, bit for bit: the same scale, the same
 // round-half-away, the same clamps and NaN rules.
 void quantize_q8_0_neon(const float* x, size_t n, int group, int8_t* q, float* scales);

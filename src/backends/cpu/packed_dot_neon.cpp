@@ -80,18 +80,11 @@ inline int32x4_t group_dot(const int8_t* w, const int8_t* x, int group) {
   return acc;
 }
 
-// Two groups per step into two fp32 accumulators: each group's int32 lanes converted and scaled
-// by ws·xs (the x86 kernels' order of rounding: the group's exact integer, then one product).
+// A row: each group's exact sum, scaled and added in group order (kernels_arm.h says why).
 float dot_q8(const int8_t* w, const float* ws, const int8_t* x, const float* xs, int n, int group) {
-  // Each group's integer sum is made whole (exact) and then scaled and added in group order, in
-  // fp32, exactly as the portable loop and llama2.c's runq.c do: the same bits as both. Scaling
-  // partial lanes, or summing groups in several chains, changed the last bits, and that flipped a
-  // near-tie in a greedy story that runq.c and the x86 kernel agree on. The add chain costs one
-  // FADD latency per group (32+ weights), above any one core's share of memory bandwidth.
-  const int G = n / group;
-  float s = 0.0f;
-  for (int g = 0; g < G; ++g) s += float(vaddvq_s32(group_dot(w + g * group, x + g * group, group))) * ws[g] * xs[g];
-  return s;
+  return q8_sum_in_group_order(n / group, ws, xs, [&](int g) {
+    return vaddvq_s32(group_dot(w + size_t(g) * size_t(group), x + size_t(g) * size_t(group), group));
+  });
 }
 
 }  // namespace
