@@ -31,10 +31,12 @@ template <const char* Executor>
 std::unique_ptr<Backend> ane_on_cpu(const BackendOptions&) {
   return make_ane_backend(Executor, make_backend("cpu"));
 }
-constexpr char kAneSim[] = "ane-sim", kAneFake[] = "ane-fake", kAne[] = "ane";
+// Each used only by the table rows of the executors this build has.
+[[maybe_unused]] constexpr char kAneSim[] = "ane-sim", kAneFake[] = "ane-fake", kAne[] = "ane";
 #endif
 
-constexpr std::string_view kNeedsAneSim = "is not built into this binary (configure with -DANETRAIN_BACKEND_ANE_SIM=ON)";
+[[maybe_unused]] constexpr std::string_view kNeedsAneSim =
+    "is not built into this binary (configure with -DANETRAIN_BACKEND_ANE_SIM=ON)";
 
 // A function's static, not a global: tests list the backends while static objects are made.
 const std::vector<BackendEntry>& table() {

@@ -104,7 +104,6 @@ std::vector<std::string> render_tui(const RunView& v, const std::string& run, in
   rows = std::max(rows, 8);
   std::vector<std::string> out;
   const nlohmann::json& st = v.start;
-  const nlohmann::json& cfg = st.is_object() && st.contains("config") ? st["config"] : nlohmann::json::object();
   const nlohmann::json& opt = st.is_object() && st.contains("options") ? st["options"] : nlohmann::json::object();
   std::string head = "anetrain " + run;
   head += v.status.empty() ? (st.is_null() || st.empty() ? "  [waiting]" : "  [training]") : "  [" + v.status + "]";

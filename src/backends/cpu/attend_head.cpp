@@ -42,7 +42,9 @@ void attend_head_scalar(const float* q, const float* k, const float* v, int ldkv
 // analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // The same for hd = 16·C with q and the output held in registers: written with plain loops the
 // compiler reloaded and stored `out` for every position (~130 cycles per cached position; the
 // head's attention was an eighth of a Q8_0 token).

@@ -12,8 +12,10 @@
 // has FEAT_DotProd (core/cpu_features.h).
 // GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
 // analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
+#if defined(__x86_64__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
