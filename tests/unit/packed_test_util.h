@@ -2,12 +2,22 @@
 // of the packed products and of the decode stage.
 #pragma once
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "core/dtype.h"
 #include "contract/packed.h"
 
 namespace anetrain::test {
+
+// n values from N(0, sd²), the same for the same seed.
+inline std::vector<float> normal_values(size_t n, uint32_t seed, float sd = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
 
 struct PackedMatrix {
   std::vector<float> f32;

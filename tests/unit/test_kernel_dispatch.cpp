@@ -26,13 +26,7 @@
 namespace anetrain {
 namespace {
 
-std::vector<float> normal_values(size_t n, uint32_t seed, float sd = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::normal_values;
 
 // The levels to run: each one up to what the CPU (and ANETRAIN_CPU_LEVEL) allows; off aarch64
 // only `none`, where the x86 or portable kernels run.

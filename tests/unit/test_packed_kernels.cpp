@@ -19,11 +19,7 @@ namespace {
 using Packed = test::PackedMatrix;
 
 std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
+  return test::normal_values(n, seed, scale);
 }
 
 // Relative to the output's scale (max |ref|): the kernels differ from the double reference only
