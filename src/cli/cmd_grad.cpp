@@ -1,4 +1,4 @@
-// `anetrain grad MODEL --tokens FILE [--batch B --seq T] -o OUT.safetensors`
+// `anetrain grad MODEL --tokens FILE [--mask FILE] [--batch B --seq T] -o OUT.safetensors`
 // One forward and backward; writes loss, logits and every parameter's gradient under its HF
 // name, in the layout the weights were read in. The window outside references look through.
 #include <cstdio>
@@ -20,7 +20,7 @@ namespace anetrain {
 void add_grad_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("grad", "One forward+backward pass; write loss, logits and all gradients");
   struct Options {
-    std::string model, tokens, out, backend = "cpu";
+    std::string model, tokens, mask, out, backend = "cpu";
     bool u16 = false, ane_strict = false;
     int B = 0, T = 0, threads = 0;
     uint64_t seed = 42;
@@ -28,7 +28,10 @@ void add_grad_command(CLI::App& app, Command& run) {
   const auto o = std::make_shared<Options>();
   cmd->add_option("model", o->model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
   cmd->add_option("--tokens", o->tokens, "B×(T+1) token ids: whitespace-separated text, or raw uint16 with --u16")->required();
-  cmd->add_flag("--u16", o->u16, "Token file is raw little-endian uint16");
+  cmd->add_option("--mask", o->mask,
+                  "Loss mask, one 0/1 per token of --tokens in the same form (1: predicting that token counts; "
+                  "each row's first is not predicted); the loss is the mean over the counted targets");
+  cmd->add_flag("--u16", o->u16, "Token file (and --mask) is raw little-endian uint16");
   cmd->add_flag("--ane-strict", o->ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
   cmd->add_option("--batch", o->B, "Sequences B (default: inferred)")->check(within(Range::between(1, 1 << 20).whole()));
@@ -54,6 +57,7 @@ void add_grad_command(CLI::App& app, Command& run) {
           ws.inputs[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t];
           ws.targets[size_t(b) * bs.T + t] = ids[size_t(b) * (bs.T + 1) + t + 1];
         }
+      if (!o->mask.empty()) ws.loss_mask = read_loss_mask_rows(o->mask, o->u16, list, bs);
       // fp16 backends: the trainer's loss scaling, for one step (train/step.h).
       const ScaledGradients sg = forward_backward_scaled(*be, m, ws);
       const double loss = sg.loss, scale = sg.scale;
@@ -63,6 +67,8 @@ void add_grad_command(CLI::App& app, Command& run) {
       items.push_back({"logits", {bs.B, bs.T, m.cfg.vocab_size}, ws.logits});
       for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.grad(s)});
       write_safetensors(o->out, items, DType::f32);
+      if (!ws.loss_mask.empty())
+        std::fprintf(stderr, "loss mask: %lld of %d targets count\n", (long long)ws.counted_rows(), bs.B * bs.T);
       std::fprintf(stderr, "loss %.6f over %d×%d tokens (%s backend%s) → %s\n", loss, bs.B, bs.T, be->name().c_str(),
                    scale != 1.0 ? (", loss scale " + std::to_string(int64_t(scale))).c_str() : "", o->out.c_str());
       return 0;

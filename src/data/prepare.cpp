@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "data/loss_mask.h"
 #include "data/shard.h"
 
 namespace anetrain {
@@ -26,6 +27,37 @@ void draw_progress(uint64_t done, uint64_t total, double seconds) {
 }
 
 }  // namespace
+
+std::vector<std::string> write_shards(const std::vector<uint32_t>& ids, const std::vector<uint8_t>* mask,
+                                      const std::string& stem, const Tokenizer& tok, const PrepareOptions& opt) {
+  std::vector<std::string> names;
+  for (uint64_t start = 0, part = 0; start < ids.size(); start += opt.shard_tokens, ++part) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s_%03llu.bin", stem.c_str(), (unsigned long long)part);
+    names.push_back((fs::path(opt.out_dir) / name).string());
+    // A shard is read with the mask beside it: one left from an earlier prepare --chat would
+    // silently mask these tokens.
+    if (!mask && fs::exists(loss_mask_path(names.back())))
+      fail(loss_mask_path(names.back()) + ": a loss mask from an earlier prepare --chat would apply to the new " +
+           names.back() + "\nhint: write to another -o directory, or remove the old shards and masks");
+  }
+  const uint32_t width = tok.vocab_size() > 65536 ? 4 : 2;
+  for (uint64_t start = 0, part = 0; start < ids.size(); start += opt.shard_tokens, ++part) {
+    const uint64_t end = std::min<uint64_t>(ids.size(), start + opt.shard_tokens);
+    const std::string& path = names[part];
+    // The mask first: a shard is never on disk without the mask it was written with.
+    if (mask)
+      write_loss_mask(loss_mask_path(path), std::vector<uint8_t>(mask->begin() + long(start), mask->begin() + long(end)));
+    std::vector<uint32_t> slice(ids.begin() + long(start), ids.begin() + long(end));
+    if (opt.format == "anetrain") {
+      write_shard(path, slice, uint32_t(tok.vocab_size()), width, tok.fingerprint());
+    } else {
+      std::vector<uint16_t> raw(slice.begin(), slice.end());
+      write_file_atomic(path, raw.data(), raw.size() * 2);
+    }
+  }
+  return names;
+}
 
 PrepareSummary prepare(const std::vector<std::string>& inputs, const Tokenizer& tok, const PrepareOptions& opt) {
   if (opt.format != "anetrain" && opt.format != "llama2c")
@@ -85,25 +117,8 @@ PrepareSummary prepare(const std::vector<std::string>& inputs, const Tokenizer& 
   sum.train_tokens = train.size();
   sum.val_tokens = val.size();
   fs::create_directories(opt.out_dir);
-  const uint32_t width = tok.vocab_size() > 65536 ? 4 : 2;
-  auto write = [&](const std::vector<uint32_t>& ids, const std::string& stem, std::vector<std::string>& names) {
-    for (uint64_t start = 0, part = 0; start < ids.size(); start += opt.shard_tokens, ++part) {
-      const uint64_t end = std::min<uint64_t>(ids.size(), start + opt.shard_tokens);
-      char name[64];
-      std::snprintf(name, sizeof name, "%s_%03llu.bin", stem.c_str(), (unsigned long long)part);
-      const std::string path = (fs::path(opt.out_dir) / name).string();
-      std::vector<uint32_t> slice(ids.begin() + long(start), ids.begin() + long(end));
-      if (opt.format == "anetrain") {
-        write_shard(path, slice, uint32_t(tok.vocab_size()), width, tok.fingerprint());
-      } else {
-        std::vector<uint16_t> raw(slice.begin(), slice.end());
-        write_file_atomic(path, raw.data(), raw.size() * 2);
-      }
-      names.push_back(path);
-    }
-  };
-  write(train, "train", sum.train_shards);
-  write(val, "val", sum.val_shards);
+  sum.train_shards = write_shards(train, nullptr, "train", tok, opt);
+  sum.val_shards = write_shards(val, nullptr, "val", tok, opt);
   return sum;
 }
 

@@ -31,6 +31,11 @@ struct PrepareSummary {
 // Reads every document of one input file (format from its extension: .jsonl, .json, else text).
 std::vector<std::string> read_documents(const std::string& path, bool doc_per_line);
 
+// Writes `ids` as shards STEM_000.bin, STEM_001.bin, … of opt.shard_tokens under opt.out_dir in
+// opt.format, each with its slice of `mask` beside it as a loss mask when one is given.
+std::vector<std::string> write_shards(const std::vector<uint32_t>& ids, const std::vector<uint8_t>* mask,
+                                      const std::string& stem, const Tokenizer& tok, const PrepareOptions& opt);
+
 PrepareSummary prepare(const std::vector<std::string>& inputs, const Tokenizer& tok, const PrepareOptions& opt);
 
 }  // namespace anetrain

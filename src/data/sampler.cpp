@@ -12,6 +12,12 @@ size_t TokenSource::tokens() const {
   return n;
 }
 
+bool TokenSource::has_masks() const {
+  for (const auto& s : segments)
+    if (s.shard->has_mask()) return true;
+  return false;
+}
+
 void open_sources(const std::vector<std::string>& train_paths, const std::vector<std::string>& val_paths,
                   double val_frac, TokenSource& train, TokenSource& val) {
   for (const auto& p : train_paths) {
@@ -50,12 +56,15 @@ WindowSampler::WindowSampler(const TokenSource& src, int T, Sampling mode, uint6
   }
 }
 
-void WindowSampler::reshuffle() {
-  order_.resize(n_windows_);
-  for (uint64_t i = 0; i < n_windows_; ++i) order_[i] = uint32_t(i);
-  Rng r(seed_ ^ (0x9e3779b97f4a7c15ull * (epoch_ + 1)));  // a pure function of (seed, epoch)
-  for (uint64_t i = n_windows_ - 1; i > 0; --i) std::swap(order_[i], order_[r.below(i + 1)]);
+std::vector<uint32_t> WindowSampler::permutation(uint64_t epoch) const {
+  std::vector<uint32_t> order(n_windows_);
+  for (uint64_t i = 0; i < n_windows_; ++i) order[i] = uint32_t(i);
+  Rng r(seed_ ^ (0x9e3779b97f4a7c15ull * (epoch + 1)));
+  for (uint64_t i = n_windows_ - 1; i > 0; --i) std::swap(order[i], order[r.below(i + 1)]);
+  return order;
 }
+
+void WindowSampler::reshuffle() { order_ = permutation(epoch_); }
 
 void WindowSampler::window_at(uint64_t index, const Segment*& seg, size_t& start) const {
   const size_t k = size_t(std::upper_bound(first_window_.begin(), first_window_.end(), index) - first_window_.begin()) - 1;
@@ -78,7 +87,7 @@ void WindowSampler::skip(int B) {
   for (int b = 0; b < B; ++b) draw_index();
 }
 
-void WindowSampler::next_batch(int B, int32_t* inputs, int32_t* targets) {
+void WindowSampler::next_batch(int B, int32_t* inputs, int32_t* targets, uint8_t* mask) {
   for (int b = 0; b < B; ++b) {
     const uint64_t index = draw_index();
     const Segment* seg;
@@ -87,8 +96,39 @@ void WindowSampler::next_batch(int B, int32_t* inputs, int32_t* targets) {
     for (int t = 0; t < T_; ++t) {
       inputs[size_t(b) * T_ + t] = int32_t(seg->shard->at(start + t));
       targets[size_t(b) * T_ + t] = int32_t(seg->shard->at(start + t + 1));
+      if (mask) mask[size_t(b) * T_ + t] = seg->shard->counts(start + t + 1);
     }
   }
+}
+
+std::vector<uint32_t> WindowSampler::peek_target_counts(uint64_t windows) const {
+  // A copy of the draw: the same rng, epoch and cursor, and the next epoch's order if it is reached.
+  Rng rng = rng_;
+  uint64_t epoch = epoch_, cursor = cursor_;
+  std::vector<uint32_t> next_order;
+  const std::vector<uint32_t>* order = &order_;
+  std::vector<uint32_t> counts;
+  counts.reserve(windows);
+  for (uint64_t w = 0; w < windows; ++w) {
+    uint64_t index;
+    if (mode_ == Sampling::random) {
+      index = rng.below(n_windows_);
+    } else {
+      if (cursor == n_windows_) {
+        next_order = permutation(++epoch);
+        order = &next_order;
+        cursor = 0;
+      }
+      index = (*order)[cursor++];
+    }
+    const Segment* seg;
+    size_t start;
+    window_at(index, seg, start);
+    uint32_t n = 0;
+    for (int t = 0; t < T_; ++t) n += seg->shard->counts(start + t + 1);
+    counts.push_back(n);
+  }
+  return counts;
 }
 
 SamplerState WindowSampler::state() const { return SamplerState{rng_.state(), epoch_, cursor_}; }
@@ -104,7 +144,7 @@ void WindowSampler::restore(const SamplerState& s) {
 }
 
 void validation_batch(const TokenSource& src, int T, int B, int batch_index, int n_batches, int32_t* inputs,
-                      int32_t* targets) {
+                      int32_t* targets, uint8_t* mask) {
   uint64_t total = 0;
   for (const auto& s : src.segments)
     if (s.end - s.begin >= size_t(T) + 1) total += s.end - s.begin - size_t(T);
@@ -120,6 +160,7 @@ void validation_batch(const TokenSource& src, int T, int B, int batch_index, int
         for (int t = 0; t < T; ++t) {
           inputs[size_t(b) * T + t] = int32_t(s.shard->at(s.begin + pos + t));
           targets[size_t(b) * T + t] = int32_t(s.shard->at(s.begin + pos + t + 1));
+          if (mask) mask[size_t(b) * T + t] = s.shard->counts(s.begin + pos + t + 1);
         }
         break;
       }

@@ -3,6 +3,7 @@
 //   random: each window starts at a seeded random position (the seed system's sampler);
 //   epoch:  all non-overlapping windows (stride T), shuffled anew each epoch.
 // The sampler's whole state is (rng state, epoch, cursor): saved in checkpoints for exact resume.
+// Shards with a loss mask give each window's target mask with its ids (1 = the target counts).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -24,6 +25,7 @@ struct TokenSource {
   std::vector<std::unique_ptr<TokenShard>> shards;
   std::vector<Segment> segments;
   size_t tokens() const;
+  bool has_masks() const;  // whether any of its shards has a loss mask
 };
 
 // Opens shards; with val_frac > 0 splits the last val_frac of each into `val` (train keeps the rest).
@@ -41,8 +43,12 @@ struct SamplerState {
 class WindowSampler {
  public:
   WindowSampler(const TokenSource& src, int T, Sampling mode, uint64_t seed);
-  // Writes B windows: inputs[b*T+t] = w[t], targets[b*T+t] = w[t+1].
-  void next_batch(int B, int32_t* inputs, int32_t* targets);
+  // Writes B windows: inputs[b*T+t] = w[t], targets[b*T+t] = w[t+1], and when `mask` is given,
+  // mask[b*T+t] = whether target w[t+1] counts (all ones from a shard without a mask).
+  void next_batch(int B, int32_t* inputs, int32_t* targets, uint8_t* mask = nullptr);
+  // How many targets count in each of the next `windows` windows, leaving the state as it is: a
+  // step weighs its micro-batches by these before drawing them.
+  std::vector<uint32_t> peek_target_counts(uint64_t windows) const;
   // Advances past B windows without reading them: how a data-parallel rank passes over the
   // windows the other ranks train on (every rank draws the whole global batch, keeps its part).
   void skip(int B);
@@ -54,6 +60,7 @@ class WindowSampler {
   uint64_t draw_index();
   void window_at(uint64_t index, const Segment*& seg, size_t& start) const;
   void reshuffle();
+  std::vector<uint32_t> permutation(uint64_t epoch) const;  // epoch mode's order, a pure function of (seed, epoch)
   const TokenSource& src_;
   int T_;
   Sampling mode_;
@@ -66,7 +73,8 @@ class WindowSampler {
 };
 
 // Fixed, evenly spaced validation windows: the same every evaluation, so losses compare.
+// `mask` as in next_batch.
 void validation_batch(const TokenSource& src, int T, int B, int batch_index, int n_batches, int32_t* inputs,
-                      int32_t* targets);
+                      int32_t* targets, uint8_t* mask = nullptr);
 
 }  // namespace anetrain

@@ -1,6 +1,7 @@
 #include "data/shard.h"
 
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -40,6 +41,8 @@ TokenShard::TokenShard(const std::string& path) : file_(path) {
     n_ = file_.size() / 2;
     header_.n_tokens = n_;
   }
+  const std::string mask_path = loss_mask_path(path);
+  if (std::filesystem::exists(mask_path)) mask_ = std::make_unique<LossMaskFile>(mask_path, n_);
 }
 
 void TokenShard::check_vocab(uint32_t vocab_size) const {

@@ -3,6 +3,7 @@
 //   anetrain: 64-byte header — magic "ANTSHARD", u32 version (1), u32 id width (2|4),
 //             u64 token count, u32 vocab size, u32 reserved, u64 tokenizer fingerprint — then
 //             the ids. The 4-byte width holds Qwen3 ids above 65535.
+// Either may have a loss mask next to it (data/loss_mask.h), opened with the shard.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/mapped_file.h"
+#include "data/loss_mask.h"
 
 namespace anetrain {
 
@@ -33,6 +35,9 @@ class TokenShard {
   uint64_t byte_offset(size_t i) const { return uint64_t(base_ - file_.data()) + i * width_; }
   bool has_header() const { return has_header_; }
   const ShardHeader& header() const { return header_; }
+  // Whether predicting token i counts toward the loss: its mask byte, or 1 without a mask.
+  bool has_mask() const { return mask_ != nullptr; }
+  uint8_t counts(size_t i) const { return mask_ ? mask_->bytes()[i] : uint8_t(1); }
   // Throws "path: at byte N: token id X ≥ vocabulary size V" for the first offending id.
   void check_vocab(uint32_t vocab_size) const;
 
@@ -43,6 +48,7 @@ class TokenShard {
   uint32_t width_ = 2;
   bool has_header_ = false;
   ShardHeader header_;
+  std::unique_ptr<LossMaskFile> mask_;
 };
 
 void write_shard(const std::string& path, const std::vector<uint32_t>& ids, uint32_t vocab_size, uint32_t id_width,

@@ -71,4 +71,17 @@ BatchShape infer_batch_shape(size_t n, int B, int T, const std::string& path) {
   return {B, T};
 }
 
+std::vector<uint8_t> read_loss_mask_rows(const std::string& path, bool u16, const TokenList& tokens, BatchShape bs) {
+  const TokenList m = read_token_list(path, u16);
+  if (m.ids.size() != tokens.ids.size())
+    fail(path + ": holds " + std::to_string(m.ids.size()) + " mask values but " + tokens.path + " holds " +
+         std::to_string(tokens.ids.size()) + " token ids (one value per id)");
+  for (size_t i = 0; i < m.ids.size(); ++i)
+    if (m.ids[i] > 1) fail_at(path, m.offsets[i], "mask value " + std::to_string(m.ids[i]) + " is neither 0 nor 1");
+  std::vector<uint8_t> rows(size_t(bs.B) * bs.T);
+  for (int b = 0; b < bs.B; ++b)
+    for (int t = 0; t < bs.T; ++t) rows[size_t(b) * bs.T + t] = uint8_t(m.ids[size_t(b) * (bs.T + 1) + t + 1]);
+  return rows;
+}
+
 }  // namespace anetrain

@@ -24,4 +24,9 @@ struct BatchShape {
 };
 BatchShape infer_batch_shape(size_t n_ids, int B, int T, const std::string& path);
 
+// A loss mask for `tokens` in the same form (one 0/1 per id), as rows: mask[b*T+t] is the value
+// given for target tokens[b*(T+1)+t+1]. Throws naming the file and byte for a value other than
+// 0/1, or when the count differs from the tokens'.
+std::vector<uint8_t> read_loss_mask_rows(const std::string& path, bool u16, const TokenList& tokens, BatchShape shape);
+
 }  // namespace anetrain

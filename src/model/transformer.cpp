@@ -39,6 +39,39 @@ void scatter_compacted(const VocabCompaction& vc, const float* cls_g, float* g_c
   }
 }
 
+// With a loss mask: the rows that count, their final-normed stream and targets gathered so the
+// classifier stage runs on them alone (the kernel contract is unchanged; it sees M rows).
+void gather_counted_rows(Workspace& ws, int N, int D) {
+  if (ws.loss_mask.size() != size_t(N))
+    fail("loss mask holds " + std::to_string(ws.loss_mask.size()) + " rows, the batch " + std::to_string(N));
+  if (ws.kept_xf.size() < size_t(N) * D) {  // first masked batch only
+    ws.kept_rows.reserve(size_t(N));
+    ws.kept_targets.resize(size_t(N));
+    ws.kept_xf.resize(size_t(N) * D);
+    ws.kept_dxf.resize(size_t(N) * D);
+  }
+  ws.kept_rows.clear();
+  for (int n = 0; n < N; ++n)
+    if (ws.loss_mask[size_t(n)]) ws.kept_rows.push_back(n);
+  for (size_t i = 0; i < ws.kept_rows.size(); ++i) {
+    const int n = ws.kept_rows[i];
+    ws.kept_targets[i] = ws.logit_targets[size_t(n)];
+    std::memcpy(ws.kept_xf.data() + i * D, ws.xf + size_t(n) * D, sizeof(float) * D);
+  }
+}
+
+// The gathered rows' stream gradient back in place; rows that do not count get zero.
+void scatter_counted_rows(Workspace& ws, int N, int D) {
+  std::fill(ws.dxf, ws.dxf + size_t(N) * D, 0.0f);
+  for (size_t i = 0; i < ws.kept_rows.size(); ++i)
+    std::memcpy(ws.dxf + size_t(ws.kept_rows[i]) * D, ws.kept_dxf.data() + i * D, sizeof(float) * D);
+}
+
+void zero_uncounted_rows(float* dlogits, const std::vector<uint8_t>& mask, int W) {
+  for (size_t n = 0; n < mask.size(); ++n)
+    if (!mask[n]) std::fill(dlogits + n * W, dlogits + (n + 1) * W, 0.0f);
+}
+
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
@@ -76,6 +109,24 @@ double forward(Backend& be, Model& m, Workspace& ws) {
     std::copy(ws.targets.begin(), ws.targets.end(), ws.logit_targets.begin());
   }
   const int W = ws.logit_width;
+  if (!ws.loss_mask.empty()) {
+    gather_counted_rows(ws, N, D);
+    const int M = int(ws.kept_rows.size());
+    double sum = 0;
+    if (ws.logits) {
+      be.linear_fwd(ws.xf, cls, ws.logits, N, D, W);
+      be.cross_entropy_fwd(ws.logits, ws.logit_targets.data(), ws.losses, N, W);
+      for (int n : ws.kept_rows) sum += ws.losses[n];
+    } else if (M > 0) {
+      const size_t need = be.classifier_scratch_floats(M, W);
+      if (ws.classifier_scratch.size() < need) ws.classifier_scratch.resize(need);
+      be.classifier_loss_fwd(ws.kept_xf.data(), cls, ws.kept_targets.data(), ws.losses, ws.lse,
+                             ws.classifier_scratch.data(), M, D, W);
+      for (int i = 0; i < M; ++i) sum += ws.losses[i];
+    }
+    ws.classifier_ms += ms_since(t_cls);
+    return M > 0 ? sum / M : 0.0;  // no row counts: this batch contributes nothing
+  }
   if (ws.logits) {
     be.linear_fwd(ws.xf, cls, ws.logits, N, D, W);
     be.cross_entropy_fwd(ws.logits, ws.logit_targets.data(), ws.losses, N, W);
@@ -100,17 +151,26 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
   const auto t_cls = Clock::now();
   // A frozen classifier (null gradient) still passes the gradient on to the stream.
   const bool cls_trains = m.g.classifier != nullptr;
-  if (!ws.logits) {
+  // With a loss mask each counted row's loss weighs 1/M (M rows count), the others nothing.
+  const bool masked = !ws.loss_mask.empty();
+  const int M = masked ? int(ws.kept_rows.size()) : N;
+  const float row_scale = grad_scale / float(M);
+  if (masked && M == 0) {
+    std::fill(ws.dxf, ws.dxf + size_t(N) * D, 0.0f);
+  } else if (!ws.logits) {
     float* dW = m.g.classifier;
     if (ws.compaction && cls_trains) {
       std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
       dW = ws.cls_g;
     }
-    be.classifier_loss_bwd(ws.xf, ws.compaction ? ws.cls_w : m.w.classifier, ws.logit_targets.data(), ws.lse,
-                           grad_scale / float(N), ws.dxf, dW, ws.classifier_scratch.data(), N, D, W);
+    be.classifier_loss_bwd(masked ? ws.kept_xf.data() : ws.xf, ws.compaction ? ws.cls_w : m.w.classifier,
+                           masked ? ws.kept_targets.data() : ws.logit_targets.data(), ws.lse, row_scale,
+                           masked ? ws.kept_dxf.data() : ws.dxf, dW, ws.classifier_scratch.data(), M, D, W);
     if (ws.compaction && cls_trains) scatter_compacted(*ws.compaction, ws.cls_g, m.g.classifier, D);
+    if (masked) scatter_counted_rows(ws, N, D);
   } else if (ws.compaction) {
-    be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
+    be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), row_scale, ws.dlogits, N, W);
+    if (masked) zero_uncounted_rows(ws.dlogits, ws.loss_mask, W);
     const VocabCompaction& vc = *ws.compaction;
     if (cls_trains) {
       std::fill(ws.cls_g, ws.cls_g + size_t(W) * D, 0.0f);
@@ -119,7 +179,8 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
     be.linear_bwd_x(ws.dlogits, ws.cls_w, ws.dxf, N, D, W, false);
     if (cls_trains) scatter_compacted(vc, ws.cls_g, m.g.classifier, D);
   } else {
-    be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), grad_scale / float(N), ws.dlogits, N, W);
+    be.cross_entropy_bwd(ws.logits, ws.logit_targets.data(), row_scale, ws.dlogits, N, W);
+    if (masked) zero_uncounted_rows(ws.dlogits, ws.loss_mask, W);
     if (cls_trains) be.linear_bwd_w(ws.dlogits, ws.xf, m.g.classifier, N, D, W);
     be.linear_bwd_x(ws.dlogits, m.w.classifier, ws.dxf, N, D, W, false);
   }

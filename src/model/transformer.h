@@ -11,7 +11,8 @@
 
 namespace anetrain {
 
-// Reads ws.inputs / ws.targets; leaves logits and saved activations in ws; returns mean loss.
+// Reads ws.inputs / ws.targets; leaves logits and saved activations in ws; returns mean loss
+// (with ws.loss_mask, the mean over the rows that count; 0 when none does).
 // Throws Error if a token id is outside [0, V).
 double forward(Backend& be, Model& m, Workspace& ws);
 
@@ -20,7 +21,8 @@ double forward(Backend& be, Model& m, Workspace& ws);
 // takes the classifier's gradient). Data parallel training starts each part's all-reduce there.
 using GradsFinal = std::function<void(int part)>;
 
-// Accumulates grad_scale·∂(mean loss)/∂θ into m.grads (grad_scale = 1/accum for accumulation),
+// Accumulates grad_scale·∂(mean loss)/∂θ into m.grads (with a loss mask, of forward's masked
+// mean: a batch where no row counts adds nothing) (grad_scale = 1/accum for accumulation),
 // for the trainable tensors only: a frozen one's gradient is never computed.
 // Must follow forward() on the same workspace.
 void backward(Backend& be, Model& m, Workspace& ws, float grad_scale = 1.0f, const GradsFinal& on_final = {});

@@ -8,6 +8,13 @@ bool flash_attention_for(const Backend& be, const ModelConfig& c, int B, int T) 
   return be.attention_flash(AttnShape{B, T, c.n_heads, c.n_kv_heads, c.head_dim});
 }
 
+int64_t Workspace::counted_rows() const {
+  if (loss_mask.empty()) return int64_t(B) * T;
+  int64_t n = 0;
+  for (uint8_t v : loss_mask) n += v != 0;
+  return n;
+}
+
 Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits,
                      bool flash)
     : B(B_), T(T_), dims(block_dims(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {

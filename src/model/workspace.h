@@ -50,6 +50,15 @@ struct Workspace {
   float* dxf;         // (N,D)
   float* dx_a;        // (N,D) two ping-pong buffers for the residual gradient
   float* dx_b;        // (N,D)
+  // The loss mask (N; 1 = the row's target counts), empty when every row counts. With one, the
+  // loss is the mean over the rows that count and the classifier stage runs on those rows alone
+  // (gathered below; `losses` and `lse` then hold their M rows first). A kept logits matrix still
+  // covers every row; only the loss and its gradient leave the others out.
+  std::vector<uint8_t> loss_mask;
+  std::vector<int32_t> kept_rows;          // the rows that count, in order (set by forward)
+  std::vector<int32_t> kept_targets;       // their logit targets
+  std::vector<float> kept_xf, kept_dxf;    // (M,D) their final-normed stream and its gradient
+  int64_t counted_rows() const;            // how many rows count (N without a mask)
   // Runtime options and counters (not planned memory):
   float act_clip = 0;         // > 0: clamp the residual stream to ±act_clip after every block
   double classifier_ms = 0;   // time in the classifier + loss, forward and backward, accumulated

@@ -144,8 +144,16 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   policy_.inject_overflow = o_.inject_overflow;
   begin_loss_scaling(policy_.scaling, st_);
   batches_.per_rank = o_.accum;
+  // Loss masks (prepare --chat): each window's mask comes with it; without them the workspace's
+  // mask stays empty and a step is what it always was.
+  train_masks_ = train_src_.has_masks();
+  if (train_masks_) {
+    ws_->loss_mask.assign(size_t(o_.batch) * o_.seq, 1);
+    batches_.window_counts = [this](int micro) { return sampler_->peek_target_counts(uint64_t(micro) * o_.batch); };
+  }
   batches_.next = [this]() -> Workspace& {
-    sampler_->next_batch(o_.batch, ws_->inputs.data(), ws_->targets.data());
+    sampler_->next_batch(o_.batch, ws_->inputs.data(), ws_->targets.data(),
+                         train_masks_ ? ws_->loss_mask.data() : nullptr);
     return *ws_;
   };
   batches_.skip = [this] { sampler_->skip(o_.batch); };
@@ -192,19 +200,34 @@ StepResult TrainSession::Impl::step() {
 EvalReport TrainSession::Impl::evaluate() {
   const WarningScope warnings = warnings_here();
   if (!have_val_) fail("train: no validation data (--val-data or --val-frac, with --eval-every > 0)");
-  double sum = 0;
+  // With loss masks the validation loss is the mean over the targets that count, not over windows.
+  const bool masked = val_src_.has_masks();
+  if (masked) ws_->loss_mask.resize(size_t(o_.batch) * o_.seq);
+  double sum = 0, counted = 0;
   for (int k = comm_->rank(); k < o_.eval_batches; k += ranks()) {  // the ranks share the batches
-    validation_batch(val_src_, o_.seq, o_.batch, k, o_.eval_batches, ws_->inputs.data(), ws_->targets.data());
-    sum += forward(*be_, *model_, *ws_);
+    validation_batch(val_src_, o_.seq, o_.batch, k, o_.eval_batches, ws_->inputs.data(), ws_->targets.data(),
+                     masked ? ws_->loss_mask.data() : nullptr);
+    if (!masked) {
+      sum += forward(*be_, *model_, *ws_);
+      continue;
+    }
+    const double rows = double(ws_->counted_rows());
+    sum += forward(*be_, *model_, *ws_) * rows;
+    counted += rows;
   }
+  if (masked && !train_masks_) ws_->loss_mask.clear();
   if (ranks() > 1) {
-    std::vector<double> sums(static_cast<size_t>(ranks()));
-    comm_->allgather(&sum, 1, sums.data(), "the evaluation at step " + std::to_string(st_.step));
-    sum = 0;
-    for (double v : sums) sum += v;
+    const double mine[2] = {sum, counted};
+    std::vector<double> all(2 * static_cast<size_t>(ranks()));
+    comm_->allgather(mine, 2, all.data(), "the evaluation at step " + std::to_string(st_.step));
+    sum = counted = 0;
+    for (int k = 0; k < ranks(); ++k) {
+      sum += all[2 * size_t(k)];
+      counted += all[2 * size_t(k) + 1];
+    }
   }
   EvalReport r;
-  r.val_loss = sum / o_.eval_batches;
+  r.val_loss = masked ? (counted > 0 ? sum / counted : NAN) : sum / o_.eval_batches;
   r.improved = r.val_loss < st_.best_val;
   if (r.improved) {
     st_.best_val = r.val_loss;

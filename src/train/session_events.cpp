@@ -80,6 +80,7 @@ void TrainSession::Impl::announce_start(int trained_with) {
 
 void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
   ema_ms_ = ema_ms_ == 0 ? step_ms : 0.9 * ema_ms_ + 0.1 * step_ms;
+  empty_windows_total_ += r.empty_windows;
   const auto watts = power_->since_last();
   nlohmann::json power_parts = nlohmann::json::object();
   if (watts)
@@ -105,6 +106,12 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
                                   {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
                                   {"power_parts", power_parts},
                                   {"kernels", kernels_json(take_kernel_timings(be_->caps()))}};
+  if (r.counted_targets >= 0) {  // loss masks: what counted, and the windows that added nothing
+    event["counted_targets"] = r.counted_targets;
+    event["empty_windows"] = r.empty_windows;
+    event["empty_micro_batches"] = r.empty_micro_batches;
+    event["no_targets"] = r.no_targets;
+  }
   if (sync_) {  // per rank: its forward+backward and all-reduce wait
     nlohmann::ordered_json per_rank = nlohmann::ordered_json::array();
     for (size_t k = 0; k < r.ranks.size(); ++k)
@@ -119,6 +126,8 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
     std::snprintf(buf, sizeof buf, "step %lld: fp16 gradients overflowed at loss scale %g; update skipped, scale now %g",
                   (long long)st_.step, r.loss_scale, st_.loss_scale);
     message(buf);
+  } else if (r.no_targets) {
+    message("step " + std::to_string(st_.step) + ": no target in its windows counts toward the loss; update skipped");
   } else if (r.nonfinite) {
     emit("nonfinite", {{"step", st_.step}, {"consecutive", st_.nonfinite_consecutive}, {"total", st_.nonfinite_total}});
     message("step " + std::to_string(st_.step) + ": non-finite loss or gradient; update skipped (" +
@@ -150,7 +159,9 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
                       (policy_.scaling.enabled
                            ? "  scale " + fmt_scale(st_.loss_scale) + "  skipped " + std::to_string(st_.overflow_total)
                            : std::string()) +
-                          (fallbacks_ ? "  ane fallbacks " + std::to_string(fallbacks_) : std::string()) + ranks_note +
+                          (fallbacks_ ? "  ane fallbacks " + std::to_string(fallbacks_) : std::string()) +
+                          (empty_windows_total_ ? "  empty windows " + std::to_string(empty_windows_total_) : std::string()) +
+                          ranks_note +
                           budget_note_);
 }
 

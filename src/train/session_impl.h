@@ -90,6 +90,8 @@ class TrainSession::Impl {
   std::unique_ptr<PowerMeter> power_;
   CpuMeter cpu_use_;
   std::unique_ptr<ProgressLine> progress_;
+  bool train_masks_ = false;        // the training data has loss masks: steps weigh counted targets
+  int64_t empty_windows_total_ = 0;  // windows in which no target counted (this process's run)
   double tokens_per_step_ = 0, flops_per_step_ = 0, ema_ms_ = 0;
   int64_t stop_step_ = 0, first_step_ = 0, budget_probe_ = 0;
   bool budget_open_ = false, finished_ = false;

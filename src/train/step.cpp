@@ -28,6 +28,25 @@ bool listed(const std::vector<int64_t>& steps, int64_t step) {
   return std::find(steps.begin(), steps.end(), step) != steps.end();
 }
 
+// Each micro-batch's count of targets that count, from its windows' masks; fills the step's
+// totals in `r`.
+std::vector<int64_t> micro_batch_counts(MicroBatches& batches, int micro, StepResult& r) {
+  const std::vector<uint32_t> windows = batches.window_counts(micro);
+  if (windows.empty() || windows.size() % size_t(micro))
+    fail("train step: " + std::to_string(windows.size()) + " window counts for " + std::to_string(micro) +
+         " micro-batches");
+  const size_t per = windows.size() / size_t(micro);
+  std::vector<int64_t> counts(size_t(micro), 0);
+  r.counted_targets = 0;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    counts[i / per] += windows[i];
+    r.counted_targets += windows[i];
+    r.empty_windows += windows[i] == 0;
+  }
+  for (int64_t c : counts) r.empty_micro_batches += c == 0;
+  return counts;
+}
+
 }  // namespace
 
 LossScaling loss_scaling_for(Backend& be) {
@@ -46,6 +65,7 @@ StepResult train_step(const StepContext& ctx, const StepPolicy& policy, MicroBat
   double loss = 0;
   const double scale = st.loss_scale;
   const int accum = batches.per_rank, micro = accum * ranks;
+  const std::vector<int64_t> counts = batches.window_counts ? micro_batch_counts(batches, micro, r) : std::vector<int64_t>{};
   for (int g = 0; g < micro; ++g) {
     if (g / accum != rank) {
       batches.skip();
@@ -55,8 +75,19 @@ StepResult train_step(const StepContext& ctx, const StepPolicy& policy, MicroBat
     Workspace& ws = batches.next();
     r.data_ms += ms_since(t);
     ws.classifier_ms = 0;
+    // With masks a micro-batch weighs its share of the step's counted targets, so the step's
+    // gradient is that of the mean over all of them.
+    const bool masked = !counts.empty();
+    if (masked && ws.counted_rows() != counts[size_t(g)])
+      fail("train step: micro-batch " + std::to_string(g) + " has " + std::to_string(ws.counted_rows()) +
+           " counted targets, its windows' masks said " + std::to_string(counts[size_t(g)]));
+    // Alone, a micro-batch with nothing to count needs no pass; with ranks its backward still
+    // marks the gradient parts final.
+    if (masked && counts[size_t(g)] == 0 && !ctx.sync) continue;
+    const double weight = masked ? (r.counted_targets > 0 ? double(counts[size_t(g)]) / double(r.counted_targets) : 0.0)
+                                 : 1.0 / micro;
     t = Clock::now();
-    loss += forward(ctx.backend, m, ws) / micro;
+    loss += masked ? forward(ctx.backend, m, ws) * weight : forward(ctx.backend, m, ws) / micro;
     r.forward_ms += ms_since(t);
     t = Clock::now();
     // The last of this rank's micro-batches finishes each part of the gradients: its sum across
@@ -64,7 +95,7 @@ StepResult train_step(const StepContext& ctx, const StepPolicy& policy, MicroBat
     GradsFinal on_final;
     if (ctx.sync && g % accum == accum - 1) on_final = [&](int part) { ctx.sync->part_final(m, part); };
     else if (ctx.sync) on_final = [&](int) { ctx.sync->progress(); };
-    backward(ctx.backend, m, ws, float(scale / micro), on_final);
+    backward(ctx.backend, m, ws, masked ? float(scale * weight) : float(scale / micro), on_final);
     r.backward_ms += ms_since(t);
     r.classifier_ms += ws.classifier_ms;
   }
@@ -91,10 +122,14 @@ StepResult train_step(const StepContext& ctx, const StepPolicy& policy, MicroBat
     }
     scaled_norm = all[4];
   }
-  const StepOutcome outcome = end_loss_scaled_step(policy.scaling, st, loss, scaled_norm);
-  r.applied = outcome == StepOutcome::applied;
-  r.overflow = outcome == StepOutcome::overflow;
-  r.nonfinite = !r.applied && !r.overflow;
+  // No counted target anywhere in the step: nothing to learn, the weights and the scale stay.
+  r.no_targets = r.counted_targets == 0;
+  if (!r.no_targets) {
+    const StepOutcome outcome = end_loss_scaled_step(policy.scaling, st, loss, scaled_norm);
+    r.applied = outcome == StepOutcome::applied;
+    r.overflow = outcome == StepOutcome::overflow;
+    r.nonfinite = !r.applied && !r.overflow;
+  }
   // Unscaled before clipping, so the optimizer sees what an fp32 backend would give it.
   const double norm = scaled_norm / scale;
   if (r.applied) {
@@ -150,6 +185,18 @@ std::vector<float> fit_fixed_batch(Backend& be, Model& m, AdamW& opt, const std:
   MicroBatches batches;
   batches.per_rank = int(micro.size());
   batches.next = [&]() -> Workspace& { return *micro[next++ % micro.size()]; };
+  // Masked micro-batches weigh their counted targets, as the session's do.
+  if (std::any_of(micro.begin(), micro.end(), [](const Workspace* w) { return !w->loss_mask.empty(); }))
+    batches.window_counts = [&](int) {
+      std::vector<uint32_t> counts;
+      for (const Workspace* w : micro)
+        for (int b = 0; b < w->B; ++b) {
+          uint32_t n = 0;
+          for (int t = 0; t < w->T; ++t) n += w->loss_mask.empty() || w->loss_mask[size_t(b) * w->T + t] ? 1 : 0;
+          counts.push_back(n);
+        }
+      return counts;
+    };
   const StepContext ctx{be, m, opt};
   std::vector<float> losses;
   for (int s = 0; s < steps; ++s) {

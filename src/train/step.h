@@ -52,6 +52,11 @@ struct MicroBatches {
   int per_rank = 1;
   std::function<Workspace&()> next;  // this rank's next micro-batch, in the workspace it returns
   std::function<void()> skip;        // another rank's micro-batch (only called with several ranks)
+  // With loss masks: how many targets count in each window of the step's `micro` = ranks ×
+  // per_rank micro-batches, in the global order (micro-batch g's windows are [g·B, (g+1)·B)),
+  // read before they are drawn. Every rank sees the same counts, so each weighs its micro-batches
+  // by count / the step's total without an exchange. Left empty: every target counts, as before.
+  std::function<std::vector<uint32_t>(int micro)> window_counts;
 };
 
 struct RankTiming {
@@ -61,7 +66,8 @@ struct RankTiming {
 
 struct StepResult {
   int64_t step = 0;        // optimizer steps completed, this one included (TrainState::step)
-  double loss = 0;         // mean over every rank's micro-batches; NaN when non-finite
+  double loss = 0;         // mean over every rank's micro-batches (with masks: over the targets
+                           // that count); NaN when non-finite
   double grad_norm = 0;    // before clipping, unscaled; rank 0's on every rank
   double lr = 0;           // the schedule's rate at this step
   double loss_scale = 1;   // the scale this step's backward ran with (1: no scaling)
@@ -70,6 +76,11 @@ struct StepResult {
   bool nonfinite = false;  // a non-finite loss or gradient (not an overflow): skipped
   bool nonfinite_limit = false;  // max_nonfinite such steps in a row: the run must stop
   bool stop = false;       // a stop was requested (on any rank)
+  // With loss masks (-1 / 0 without): the targets that counted, summed over every rank's
+  // micro-batches; the windows and micro-batches in which none did (they contribute nothing). A
+  // step where no target counts at all has nothing to learn from: no_targets, the update skipped.
+  int64_t counted_targets = -1, empty_windows = 0, empty_micro_batches = 0;
+  bool no_targets = false;
   double ms = 0, data_ms = 0, forward_ms = 0, backward_ms = 0, allreduce_ms = 0, optimizer_ms = 0,
          classifier_ms = 0;
   std::vector<RankTiming> ranks;  // with several ranks, each rank's (rank 0's telemetry reads them)
