@@ -3,7 +3,8 @@
 // folder or a GGUF. q8_0 writes llama2.c version 2 (runq.c's file; a .bin with --dtype q8_0) or a
 // GGUF with Q8_0 matrices; a file already in Q8_0 keeps its values when written as version 2. The
 // tokenizer rides along where the target holds one: GGUF embeds it; an HF folder gets a llama2.c
-// tokenizer.bin for SentencePiece vocabularies (the only tokenizer file this build writes).
+// tokenizer.bin for SentencePiece vocabularies (the only tokenizer file this build writes), or the
+// file itself when it is -z's or the copy a run keeps of the tokenizer it was trained with.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -90,7 +91,7 @@ void add_convert_command(CLI::App& app, Command& run) {
       if (!o->tok_path.empty()) inputs.push_back(o->tok_path);
       if (fmt == "hf") {
         outputs.clear();
-        for (const char* name : {"model.safetensors", "config.json", "tokenizer.bin", "tokenizer.json"})
+        for (const char* name : {"model.safetensors", "config.json", "tokenizer.bin", "tokenizer.json", "tokenizer_config.json"})
           outputs.push_back((fs::path(o->out) / name).string());
       }
       refuse_output_over_input(outputs, inputs);
@@ -117,10 +118,19 @@ void add_convert_command(CLI::App& app, Command& run) {
       }
       LoadedModel lm = load_model(o->in);
       const Model& m = *lm.model;
+      // Without -z, a run (or a checkpoint in one) brings the tokenizer it was trained with.
+      const std::string run_tok = o->tok_path.empty() && !llama2c ? run_tokenizer(o->in) : std::string();
+      const std::string tok_file = o->tok_path.empty() ? run_tok : o->tok_path;
       // An HF folder takes a -z file as it is (any tokenizer.json style); everything else goes
       // through the GGUF tokenizer struct.
-      const bool copy_z = fmt == "hf" && !o->tok_path.empty();
-      const GgufTokenizer tok = copy_z ? GgufTokenizer{} : source_tokenizer(o->in, lm.kind, o->tok_path, m.cfg.vocab_size);
+      const bool copy_z = fmt == "hf" && !tok_file.empty();
+      GgufTokenizer tok;
+      try {
+        if (!copy_z) tok = source_tokenizer(o->in, lm.kind, tok_file, m.cfg.vocab_size);
+      } catch (const Error& e) {
+        if (run_tok.empty()) throw;  // -z's file: the user asked for it
+        std::fprintf(stderr, "note: the run's tokenizer %s is not carried over: %s\n", run_tok.c_str(), e.what());
+      }
       const DType t = o->dtype == "f16" ? DType::f16 : o->dtype == "bf16" ? DType::bf16 : DType::f32;
       const GgmlType gt = o->dtype == "q8_0" ? GgmlType::q8_0 : o->dtype == "f16" ? GgmlType::f16
                           : o->dtype == "bf16" ? GgmlType::bf16 : GgmlType::f32;
@@ -130,10 +140,13 @@ void add_convert_command(CLI::App& app, Command& run) {
         if (!tok.empty()) carried = "tokenizer \"" + tok.model + "\", " + std::to_string(tok.tokens.size()) + " tokens";
       } else if (fmt == "hf") {
         // Refuse a broken or oversized tokenizer before writing anything.
-        if (copy_z && load_tokenizer(o->tok_path, 0)->vocab_size() > m.cfg.vocab_size)
-          fail(o->tok_path + ": tokenizer has more tokens than the model has embedding rows");
+        if (copy_z && load_tokenizer(tok_file, 0)->vocab_size() > m.cfg.vocab_size)
+          fail(tok_file + ": tokenizer has more tokens than the model has embedding rows");
         save_hf_folder(m, o->out, t);
-        if (copy_z) {
+        if (!run_tok.empty()) {
+          carried = "the run's tokenizer:";
+          for (const std::string& name : copy_tokenizer_files(run_tok, o->out)) carried += " " + name;
+        } else if (copy_z) {
           const std::string name = fs::path(o->tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
           const fs::path dest = fs::path(o->out) / name;
           std::error_code copy_ec;

@@ -137,11 +137,43 @@ std::string find_tokenizer(const std::string& model, const std::string& given) {
   // A GGUF with a SentencePiece vocabulary carries its tokenizer; a byte-level one (Qwen's) needs
   // the tokenizer.json next to it, which the search below finds.
   if (fs::is_regular_file(model, ec) && gguf_tokenizer_kind(model) == "llama") return model;
+  if (std::string copy = run_tokenizer(model); !copy.empty()) return copy;
   fs::path dir = fs::is_directory(model, ec) ? fs::path(model) : fs::path(model).parent_path();
   for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
     for (const char* name : {"tokenizer.json", "tokenizer.bin"})
       if (fs::exists(dir / name, ec)) return (dir / name).string();
   fail("no tokenizer found next to " + model + "\nhint: pass one with -z tokenizer.json|tokenizer.bin");
+}
+
+std::string run_tokenizer(const std::string& model) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(model, ec) || find_model_anck(model).empty()) return "";
+  // RUN itself, RUN/ckpt/step-N, or the step folder of RUN/ckpt/step-N/model.anck.
+  fs::path dir = fs::is_directory(model, ec) ? fs::path(model) : fs::path(model).parent_path();
+  for (int up = 0; up < 3 && !dir.empty(); ++up, dir = dir.parent_path()) {
+    if (!fs::is_regular_file(dir / "run.json", ec)) continue;
+    const std::string settings = (dir / "run.json").string();
+    nlohmann::json j;
+    try {
+      j = read_run_json(dir.string());
+    } catch (const Error&) {
+      return "";  // not a run's settings: the search next to the model decides
+    }
+    if (!marked_run_json(j) || !j.contains(kRunTokenizerKey)) return "";
+    const nlohmann::json& name = j[kRunTokenizerKey];
+    // Only a path inside the run: the copy is the run's own file.
+    const fs::path rel = name.is_string() ? fs::path(name.get<std::string>()) : fs::path();
+    bool inside = !rel.empty() && rel.is_relative();
+    for (const auto& part : rel) inside = inside && part != "..";
+    if (!inside) fail(settings + ": \"" + kRunTokenizerKey + "\" must name a file inside the run folder");
+    const fs::path copy = dir / rel;
+    if (!fs::is_regular_file(copy, ec))
+      fail(copy.string() + ": the run's copy of its tokenizer is missing (" + settings + " names it)\n"
+           "hint: pass the tokenizer the run was trained with, -z tokenizer.json|tokenizer.bin");
+    return copy.string();
+  }
+  return "";
 }
 
 

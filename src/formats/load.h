@@ -42,7 +42,20 @@ std::vector<std::string> model_input_files(const std::string& spec);
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint = 0);
 
 // The tokenizer for MODEL: `given` when set, else a GGUF's own (SentencePiece vocabularies), else
-// a tokenizer.json / tokenizer.bin next to it or in up to three parent folders. Throws when none.
+// the copy a run keeps (run_tokenizer), else a tokenizer.json / tokenizer.bin next to it or in up
+// to three parent folders. Throws when none.
 std::string find_tokenizer(const std::string& model, const std::string& given);
+
+// run.json's key for the copy of its tokenizer a run keeps: a path inside the run folder.
+inline constexpr const char* kRunTokenizerKey = "tokenizer_copy";
+// The tokenizer copy of the run MODEL belongs to (MODEL a run folder, a step folder in its ckpt/,
+// or the model.anck in one); empty when MODEL is not a run's or the run keeps no copy. Throws
+// when run.json names a copy that is gone.
+std::string run_tokenizer(const std::string& model);
+
+// Copies a tokenizer file into a model folder under the name readers look for (tokenizer.json
+// for JSON, else tokenizer.bin) with, for a tokenizer.json, the tokenizer_config.json beside it
+// when there is one; each file written atomically. Returns the names written.
+std::vector<std::string> copy_tokenizer_files(const std::string& tokenizer, const std::string& out_dir);
 
 }  // namespace anetrain

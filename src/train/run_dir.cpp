@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "train/checkpoint.h"
+#include "train/run_inputs.h"
 
 namespace anetrain {
 
@@ -23,7 +24,7 @@ namespace {
 
 constexpr int kFormatVersion = 1;
 // The names anetrain writes at a run folder's top; with --out-force, none may exist already.
-constexpr const char* kOwnNames[] = {"run.json", "run.lock", "telemetry.jsonl", "ckpt"};
+constexpr const char* kOwnNames[] = {"run.json", "run.lock", "telemetry.jsonl", "ckpt", kRunTokenizerDir};
 
 std::string host_name() {
   char buf[256] = {};
@@ -44,6 +45,12 @@ bool legacy_settings(const nlohmann::json& j) {
   for (const char* key : {"model", "data", "out", "seq", "batch", "steps", "lr", "ckpt_every"})
     if (!j.contains(key)) return false;
   return true;
+}
+
+// run.json's bookkeeping, which is not the settings: what RunDir adds to them when it writes.
+void erase_bookkeeping(nlohmann::json& j) {
+  for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
+  for (const std::string& key : run_input_keys()) j.erase(key);
 }
 
 }  // namespace
@@ -94,7 +101,8 @@ RunDir::RunDir(std::string dir, bool created) : dir_(std::move(dir)), created_di
 
 RunDir::RunDir(RunDir&& o) noexcept
     : dir_(std::move(o.dir_)), run_id_(std::move(o.run_id_)), options_(std::move(o.options_)),
-      checkpoints_(std::move(o.checkpoints_)), lock_(std::move(o.lock_)), created_dir_(o.created_dir_),
+      checkpoints_(std::move(o.checkpoints_)), inputs_(std::move(o.inputs_)),
+      written_inputs_(std::move(o.written_inputs_)), lock_(std::move(o.lock_)), created_dir_(o.created_dir_),
       committed_(o.committed_) {
   o.committed_ = true;  // the moved-from object must not clean up
   o.created_dir_ = false;
@@ -105,6 +113,7 @@ RunDir::~RunDir() {
   // A run that failed before its first run.json: take back only what this object made. The lock
   // file goes while it is still held, so no one can lock the name on its way out.
   std::error_code ec;
+  for (auto it = written_inputs_.rbegin(); it != written_inputs_.rend(); ++it) fs::remove(*it, ec);  // files, then their folder
   fs::remove(lock_->path(), ec);
   lock_.reset();
   if (created_dir_) fs::remove(dir_, ec);  // only succeeds while the folder is empty
@@ -181,7 +190,9 @@ RunDir RunDir::open(const std::string& dir) {
     if (!r.owns_checkpoint(step) && adoptable_checkpoint(dir, step, r.run_id_, /*any_run=*/!marked_run_json(j)))
       r.checkpoints_.push_back(step);
   std::sort(r.checkpoints_.begin(), r.checkpoints_.end());
-  for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
+  for (const std::string& key : run_input_keys())
+    if (j.contains(key)) r.inputs_[key] = j[key];
+  erase_bookkeeping(j);
   r.options_ = j;
   return r;
 }
@@ -189,12 +200,19 @@ RunDir RunDir::open(const std::string& dir) {
 nlohmann::json RunDir::read_settings(const std::string& dir) {
   nlohmann::json j = read_run_json(dir);
   if (!marked_run_json(j) && !legacy_settings(j)) fail(dir + "/run.json: not an anetrain run's settings");
-  for (const char* key : {"format", "format_version", "run_id", "checkpoints"}) j.erase(key);
+  erase_bookkeeping(j);
   return j;
 }
 
 void RunDir::write_settings(const nlohmann::json& options) {
   options_ = options;
+  // A caller may name an input itself (an adapter run its base model); the first record stands.
+  for (const std::string& key : run_input_keys())
+    if (options_.contains(key)) {
+      if (!inputs_.contains(key)) inputs_[key] = options_[key];
+      options_.erase(key);
+    }
+  record_run_inputs(dir_, options_, inputs_, written_inputs_);
   store();
   committed_ = true;
 }
@@ -219,6 +237,7 @@ void RunDir::store() {
   nlohmann::ordered_json j = {{"format", kRunFormat}, {"format_version", kFormatVersion}, {"run_id", run_id_},
                               {"checkpoints", checkpoints_}};
   for (auto it = options_.begin(); it != options_.end(); ++it) j[it.key()] = it.value();
+  for (auto it = inputs_.begin(); it != inputs_.end(); ++it) j[it.key()] = it.value();
   const std::string text = j.dump(2) + "\n";
   write_file_atomic((fs::path(dir_) / "run.json").string(), text.data(), text.size());
 }

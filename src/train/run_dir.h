@@ -4,6 +4,8 @@
 //   RUN/run.lock   flock'ed by the one trainer using the run (released by the kernel on any
 //                  exit, SIGKILL included); holds that trainer's pid and host
 //   RUN/ckpt/step-00000100/{model,state}.anck   the checkpoints (train/checkpoint.h)
+//   RUN/tokenizer/   a copy of the tokenizer the run was trained with (train/run_inputs.h), which
+//                    run.json names beside the settings, with the base model of a fine-tuning run
 // A folder is anetrain's only when its run.json carries the marker. anetrain deletes only
 // checkpoints its run.json lists (or, after a crash between the rename and the list's update,
 // ones whose state names this run's id), and only the files it writes inside them; a folder
@@ -55,8 +57,9 @@ class RunDir {
   const std::string& path() const { return dir_; }
   const std::string& run_id() const { return run_id_; }
   const nlohmann::json& settings() const { return options_; }  // run.json without the bookkeeping
-  // Writes run.json: these settings, the marker, the id and the checkpoint list. The first
-  // write commits the run folder.
+  // Writes run.json: these settings, the marker, the id, the checkpoint list and what the run
+  // was trained with (recorded at the first write, or the first since a run from before it). The
+  // first write commits the run folder.
   void write_settings(const nlohmann::json& options);
   const std::vector<int64_t>& checkpoints() const { return checkpoints_; }
   // Records a checkpoint the trainer has renamed into place, or removed.
@@ -70,6 +73,8 @@ class RunDir {
   std::string dir_, run_id_;
   nlohmann::json options_;
   std::vector<int64_t> checkpoints_;
+  nlohmann::json inputs_ = nlohmann::json::object();  // run_input_keys() recorded so far
+  std::vector<std::string> written_inputs_;           // what recording them created, for ~RunDir
   std::unique_ptr<RunLock> lock_;
   bool created_dir_ = false, committed_ = false;
 };
