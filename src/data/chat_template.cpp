@@ -92,7 +92,8 @@ void render_chatml(const Conversation& c, Renderer& r) {
   }
 }
 
-// Meta's Llama-2 layout: BOS [INST] (<<SYS>>\n…\n<</SYS>>\n\n)user [/INST] reply EOS, per exchange.
+// Meta's Llama-2 layout (its reference chat_completion): per exchange
+// BOS "[INST] (<<SYS>>\n…\n<</SYS>>\n\n)user [/INST] reply " EOS.
 void render_llama2(const Conversation& c, Renderer& r) {
   size_t i = 0;
   std::string system;
@@ -103,8 +104,8 @@ void render_llama2(const Conversation& c, Renderer& r) {
       r.id(r.tok.bos_id(), false);
       r.text("[INST] " + system + strip(m.text) + " [/INST]", false);
       system.clear();
-    } else {  // a reply: its dummy-prefix space stands for the one after [/INST]
-      r.text(strip(m.text), true);
+    } else {  // a reply: its dummy-prefix space stands for the one after [/INST]; Meta's trailing one kept
+      r.text(strip(m.text) + " ", true);
       r.id(r.tok.eos_id(), true);
     }
   }
