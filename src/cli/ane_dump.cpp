@@ -83,7 +83,7 @@ struct Arena {
 LayerTensors gradients_like(const BlockDims& d, Arena& a) {
   const size_t D = d.D, F = d.F, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
   return {a.take(D),      a.take(qd * D),  a.take(kvd * D), a.take(kvd * D), a.take(D * qd), a.take(d.hd),
-          a.take(d.hd),   a.take(D),       a.take(F * D),   a.take(F * D),   a.take(D * F)};
+          a.take(d.hd),   a.take(D),       a.take(F * D),   a.take(F * D),   a.take(D * F),   LayerAdapters{}};
 }
 
 // Layer 0 through the backend as training and generation run it: both blocks forward and
@@ -95,7 +95,7 @@ void run_layer_zero(Backend& be, const Model& m, int T, int B) {
   BlockDims d = block_dims(m.cfg, B, T);
   d.layer = 0;
   be.sync_weights({m.params.data(), m.params.size(), std::max<uint64_t>(m.version, 1)});
-  const size_t N = size_t(d.N()), D = d.D, F = d.F, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
+  const size_t N = size_t(d.N()), D = d.D, kvd = size_t(d.Hkv) * d.hd;
   const size_t P = size_t(d.B) * d.Hq * d.T * d.T;
   // The stages' contract buffers include (B, Hq, T, T) attention scratch even where the backend
   // leaves it unused; refuse sizes that would not fit rather than fail inside an allocation.
@@ -107,10 +107,9 @@ void run_layer_zero(Backend& be, const Model& m, int T, int B) {
   }
   const auto take = [&](size_t n) { return a.take(n); };
   AttentionSaved as = plan_attention_saved(take, d, true);
-  AttentionScratch ak{a.take(N * qd), a.take(N * qd), a.take(N * kvd), a.take(N * kvd), a.take(N * qd),
-                      a.take(N * kvd), a.take(P),      a.take(N * D),   a.take(N * D)};
+  AttentionScratch ak = plan_attention_scratch(take, d);
   FfnSaved fs = plan_ffn_saved(take, d);
-  FfnScratch fk{a.take(N * F), a.take(N * F), a.take(N * F), a.take(N * D), a.take(N * D)};
+  FfnScratch fk = plan_ffn_scratch(take, d);
   LayerTensors g = gradients_like(d, a);
   const float *x = a.random(N * D, rng), *dout = a.random(N * D, rng);
   float *out = a.take(N * D), *dx = a.take(N * D);

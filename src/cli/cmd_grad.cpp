@@ -1,4 +1,4 @@
-// `anetrain grad MODEL --tokens FILE [--mask FILE] [--batch B --seq T] -o OUT.safetensors`
+// `anetrain grad MODEL [--lora ADAPTER_DIR] --tokens FILE [--mask FILE] [--batch B --seq T] -o OUT.safetensors`
 // One forward and backward; writes loss, logits and every parameter's gradient under its HF
 // name, in the layout the weights were read in. The window outside references look through.
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "data/token_list.h"
 #include "formats/load.h"
+#include "formats/peft.h"
 #include "formats/safetensors.h"
 #include "model/workspace.h"
 #include "train/step.h"
@@ -20,7 +21,7 @@ namespace anetrain {
 void add_grad_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("grad", "One forward+backward pass; write loss, logits and all gradients");
   struct Options {
-    std::string model, tokens, mask, out, backend = "cpu";
+    std::string model, tokens, mask, out, lora, backend = "cpu";
     bool u16 = false, ane_strict = false;
     int B = 0, T = 0, threads = 0;
     uint64_t seed = 42;
@@ -31,6 +32,9 @@ void add_grad_command(CLI::App& app, Command& run) {
   cmd->add_option("--mask", o->mask,
                   "Loss mask, one 0/1 per token of --tokens in the same form (1: predicting that token counts; "
                   "each row's first is not predicted); the loss is the mean over the counted targets");
+  cmd->add_option("--lora", o->lora,
+                  "A PEFT adapter folder over MODEL: the base is frozen and the adapters' gradients are written, "
+                  "under PEFT's names and shapes");
   cmd->add_flag("--u16", o->u16, "Token file (and --mask) is raw little-endian uint16");
   cmd->add_flag("--ane-strict", o->ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
@@ -47,6 +51,7 @@ void add_grad_command(CLI::App& app, Command& run) {
       if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!o->ane_strict);
       LoadedModel lm = load_model(o->model, o->seed);
       Model& m = *lm.model;
+      if (!o->lora.empty()) load_peft_adapter(m, o->lora);
       const TokenList list = read_token_list(o->tokens, o->u16);
       const std::vector<int32_t>& ids = list.ids;
       const BatchShape bs = infer_batch_shape(ids.size(), o->B, o->T, o->tokens);
@@ -65,7 +70,13 @@ void add_grad_command(CLI::App& app, Command& run) {
       std::vector<StWriteItem> items;
       items.push_back({"loss", {}, &loss_f});
       items.push_back({"logits", {bs.B, bs.T, m.cfg.vocab_size}, ws.logits});
-      for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.grad(s)});
+      std::vector<std::vector<float>> transposed;  // PEFT's B layout, kept alive until written
+      if (m.cfg.lora.rank > 0) {
+        for (auto& item : peft_tensors(m, true, transposed)) items.push_back(std::move(item));
+      } else {
+        for (const auto& s : m.table.specs())
+          if (s.trainable) items.push_back({s.name, s.shape, m.grad(s)});
+      }
       write_safetensors(o->out, items, DType::f32);
       if (!ws.loss_mask.empty())
         std::fprintf(stderr, "loss mask: %lld of %d targets count\n", (long long)ws.counted_rows(), bs.B * bs.T);

@@ -56,6 +56,12 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--val-data", o->train.val_data, "Validation shards");
   cmd->add_option("--val-frac", o->train.val_frac, "Hold out this fraction of each training shard for validation")
       ->check(CLI::Range(0.0, 0.5));
+  cmd->add_option("--lora", o->train.lora_rank,
+                  "Fine-tune low-rank adapters of this rank over the frozen --model (0 = train every weight)")
+      ->capture_default_str();
+  cmd->add_option("--lora-alpha", o->train.lora_alpha, "Adapter scale numerator: outputs scale by alpha/rank (default: rank)");
+  cmd->add_option("--lora-targets", o->train.lora_targets, "Projections that get adapters, of q,k,v,o,gate,up,down")
+      ->capture_default_str();
   cmd->add_option("--seq", o->train.seq, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--batch", o->train.batch, "Sequences per micro-step")->capture_default_str();
   cmd->add_option("--accum", o->train.accum, "Micro-steps per optimizer step")->capture_default_str();

@@ -31,6 +31,7 @@ AttentionSaved plan_attention_saved(const TakeFloats& take, const BlockDims& d, 
   a.attn = take(N * qd);
   a.o = take(N * D);
   a.lse = training && flash ? take(size_t(d.B) * d.Hq * d.T) : nullptr;
+  a.lora_t = d.lora_rank > 0 ? take(4 * N * size_t(d.lora_rank)) : nullptr;
   return a;
 }
 
@@ -43,7 +44,58 @@ FfnSaved plan_ffn_saved(const TakeFloats& take, const BlockDims& d) {
   f.u = take(N * F);
   f.h = take(N * F);
   f.f = take(N * D);
+  f.lora_t = d.lora_rank > 0 ? take(3 * N * size_t(d.lora_rank)) : nullptr;
   return f;
+}
+
+AttentionScratch plan_attention_scratch(const TakeFloats& take, const BlockDims& d, bool flash) {
+  const size_t N = size_t(d.N()), D = d.D, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
+  AttentionScratch k{};
+  k.dattn = take(N * qd);
+  k.dq = take(N * qd);
+  k.dk = take(N * kvd);
+  k.dv = take(N * kvd);
+  k.dq_raw = take(N * qd);
+  k.dk_raw = take(N * kvd);
+  k.dprobs = flash ? nullptr : take(size_t(d.B) * d.Hq * d.T * d.T);
+  k.dxn = take(N * D);
+  k.dres = take(N * D);
+  k.lora_u = d.lora_rank > 0 ? take(N * size_t(d.lora_rank)) : nullptr;
+  return k;
+}
+
+FfnScratch plan_ffn_scratch(const TakeFloats& take, const BlockDims& d) {
+  const size_t N = size_t(d.N()), D = d.D, F = d.F;
+  FfnScratch k{};
+  k.dh = take(N * F);
+  k.dg = take(N * F);
+  k.du = take(N * F);
+  k.dxn = take(N * D);
+  k.dres = take(N * D);
+  k.lora_u = d.lora_rank > 0 ? take(N * size_t(d.lora_rank)) : nullptr;
+  return k;
+}
+
+void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* y, float* t, int N,
+                 int in, int out) {
+  if (!a.a) return;
+  const int r = L.rank;
+  be.linear_fwd(x, a.a, t, N, in, r);  // t = x·Aᵀ
+  const size_t n = size_t(N) * r;
+  for (size_t i = 0; i < n; ++i) t[i] *= L.scale;
+  be.linear_bwd_x(t, a.bt, y, N, out, r, true);  // y += t·Bᵀ (Bt is (r, out))
+}
+
+void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
+                 const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out) {
+  if (!a.a) return;
+  const int r = L.rank;
+  if (g.bt) be.linear_bwd_w(t, dy, g.bt, N, out, r);  // dBt += tᵀ·dy
+  be.linear_fwd(dy, a.bt, u, N, out, r);              // u = dy·B
+  const size_t n = size_t(N) * r;
+  for (size_t i = 0; i < n; ++i) u[i] *= L.scale;
+  if (g.a) be.linear_bwd_w(u, x, g.a, N, in, r);  // dA += uᵀ·x
+  be.linear_bwd_x(u, a.a, dx_acc, N, in, r, true);  // dx += u·A
 }
 
 void Backend::attention_flash_fwd(const float*, const float*, const float*, float*, float*, const AttnShape&) {
@@ -114,28 +166,40 @@ std::pair<const float*, const float*> attention_core_bwd(Backend& be, const Bloc
 void Backend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                   AttentionSaved& s) {
   const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  const LayerAdapters& A = w.lora;
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, d.D, d.eps);
-  linear_fwd(s.xn, w.wq, d.qk_norm ? s.q_raw : s.q, N, d.D, qd);
-  linear_fwd(s.xn, w.wk, d.qk_norm ? s.k_raw : s.k, N, d.D, kvd);
+  float* q_out = d.qk_norm ? s.q_raw : s.q;
+  float* k_out = d.qk_norm ? s.k_raw : s.k;
+  linear_fwd(s.xn, w.wq, q_out, N, d.D, qd);
+  adapter_fwd(*this, A, A.wq, s.xn, q_out, lora_slot(s.lora_t, 0, d), N, d.D, qd);
+  linear_fwd(s.xn, w.wk, k_out, N, d.D, kvd);
+  adapter_fwd(*this, A, A.wk, s.xn, k_out, lora_slot(s.lora_t, 1, d), N, d.D, kvd);
   linear_fwd(s.xn, w.wv, s.v, N, d.D, kvd);
+  adapter_fwd(*this, A, A.wv, s.xn, s.v, lora_slot(s.lora_t, 2, d), N, d.D, kvd);
   attention_core_fwd(*this, d, w, s);
   linear_fwd(s.attn, w.wo, s.o, N, qd, d.D);
+  adapter_fwd(*this, A, A.wo, s.attn, s.o, lora_slot(s.lora_t, 3, d), N, qd, d.D);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
 }
 
 void Backend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                   const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
   const int N = d.N(), qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
+  const LayerAdapters& A = w.lora;
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
   weight_grad(*this, k.dres, s.attn, g.wo, N, qd, d.D);
   linear_bwd_x(k.dres, w.wo, k.dattn, N, qd, d.D, false);
+  adapter_bwd(*this, A, A.wo, g.lora.wo, s.attn, lora_slot(s.lora_t, 3, d), k.dres, k.dattn, k.lora_u, N, qd, d.D);
   const auto [dq, dk] = attention_core_bwd(*this, d, w, g, s, k);
   weight_grad(*this, dq, s.xn, g.wq, N, d.D, qd);
   weight_grad(*this, dk, s.xn, g.wk, N, d.D, kvd);
   weight_grad(*this, k.dv, s.xn, g.wv, N, d.D, kvd);
   linear_bwd_x(dq, w.wq, k.dxn, N, d.D, qd, false);
+  adapter_bwd(*this, A, A.wq, g.lora.wq, s.xn, lora_slot(s.lora_t, 0, d), dq, k.dxn, k.lora_u, N, d.D, qd);
   linear_bwd_x(dk, w.wk, k.dxn, N, d.D, kvd, true);
+  adapter_bwd(*this, A, A.wk, g.lora.wk, s.xn, lora_slot(s.lora_t, 1, d), dk, k.dxn, k.lora_u, N, d.D, kvd);
   linear_bwd_x(k.dv, w.wv, k.dxn, N, d.D, kvd, true);
+  adapter_bwd(*this, A, A.wv, g.lora.wv, s.xn, lora_slot(s.lora_t, 2, d), k.dv, k.dxn, k.lora_u, N, d.D, kvd);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * d.D);  // the skip path
   rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, d.D);
 }
@@ -146,20 +210,24 @@ void Backend::attention_block_decode(const BlockDims& d, const LayerTensors& w, 
   rmsnorm_fwd(x, w.attn_norm, s.xn, s.rstd, N, d.D, d.eps);
   float* k_new = cache.k + size_t(pos0) * kvd;  // new keys/values go straight into the cache
   float* v_new = cache.v + size_t(pos0) * kvd;
+  const LayerAdapters& A = w.lora;
+  float* q_out = d.qk_norm ? s.q_raw : s.q;
+  float* k_out = d.qk_norm ? s.k_raw : k_new;
+  linear_fwd(s.xn, w.wq, q_out, N, d.D, qd);
+  adapter_fwd(*this, A, A.wq, s.xn, q_out, lora_slot(s.lora_t, 0, d), N, d.D, qd);
+  linear_fwd(s.xn, w.wk, k_out, N, d.D, kvd);
+  adapter_fwd(*this, A, A.wk, s.xn, k_out, lora_slot(s.lora_t, 1, d), N, d.D, kvd);
   if (d.qk_norm) {
-    linear_fwd(s.xn, w.wq, s.q_raw, N, d.D, qd);
-    linear_fwd(s.xn, w.wk, s.k_raw, N, d.D, kvd);
     rmsnorm_fwd(s.q_raw, w.q_norm, s.q, s.q_rstd, N * d.Hq, d.hd, d.eps);
     rmsnorm_fwd(s.k_raw, w.k_norm, k_new, s.k_rstd, N * d.Hkv, d.hd, d.eps);
-  } else {
-    linear_fwd(s.xn, w.wq, s.q, N, d.D, qd);
-    linear_fwd(s.xn, w.wk, k_new, N, d.D, kvd);
   }
   linear_fwd(s.xn, w.wv, v_new, N, d.D, kvd);
+  adapter_fwd(*this, A, A.wv, s.xn, v_new, lora_slot(s.lora_t, 2, d), N, d.D, kvd);
   rope_fwd(s.q, 1, N, d.Hq, d.hd, pos0, d.rope, d.theta);
   rope_fwd(k_new, 1, N, d.Hkv, d.hd, pos0, d.rope, d.theta);
   attention_cached_fwd(s.q, cache.k, cache.v, s.attn, scores, pos0, N, d.Hq, d.Hkv, d.hd);
   linear_fwd(s.attn, w.wo, s.o, N, qd, d.D);
+  adapter_fwd(*this, A, A.wo, s.attn, s.o, lora_slot(s.lora_t, 3, d), N, qd, d.D);
   residual_fwd(x, s.o, d.alpha, out, size_t(N) * d.D);
 }
 
@@ -211,25 +279,33 @@ void Backend::decode_layer_packed(const BlockDims& d, const PackedLayerWeights& 
 
 void Backend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
   const int N = d.N();
+  const LayerAdapters& A = w.lora;
   rmsnorm_fwd(x, w.ffn_norm, s.xn, s.rstd, N, d.D, d.eps);
   linear_fwd(s.xn, w.w_gate, s.g, N, d.D, d.F);
+  adapter_fwd(*this, A, A.w_gate, s.xn, s.g, lora_slot(s.lora_t, 0, d), N, d.D, d.F);
   linear_fwd(s.xn, w.w_up, s.u, N, d.D, d.F);
+  adapter_fwd(*this, A, A.w_up, s.xn, s.u, lora_slot(s.lora_t, 1, d), N, d.D, d.F);
   swiglu_fwd(s.g, s.u, s.h, size_t(N) * d.F);
   linear_fwd(s.h, w.w_down, s.f, N, d.F, d.D);
+  adapter_fwd(*this, A, A.w_down, s.h, s.f, lora_slot(s.lora_t, 2, d), N, d.F, d.D);
   residual_fwd(x, s.f, d.alpha, out, size_t(N) * d.D);
 }
 
 void Backend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                             const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
   const int N = d.N();
+  const LayerAdapters& A = w.lora;
   residual_bwd(dout, d.alpha, k.dres, size_t(N) * d.D);
   weight_grad(*this, k.dres, s.h, g.w_down, N, d.F, d.D);
   linear_bwd_x(k.dres, w.w_down, k.dh, N, d.F, d.D, false);
+  adapter_bwd(*this, A, A.w_down, g.lora.w_down, s.h, lora_slot(s.lora_t, 2, d), k.dres, k.dh, k.lora_u, N, d.F, d.D);
   swiglu_bwd(k.dh, s.g, s.u, k.dg, k.du, size_t(N) * d.F);
   weight_grad(*this, k.dg, s.xn, g.w_gate, N, d.D, d.F);
   weight_grad(*this, k.du, s.xn, g.w_up, N, d.D, d.F);
   linear_bwd_x(k.dg, w.w_gate, k.dxn, N, d.D, d.F, false);
+  adapter_bwd(*this, A, A.w_gate, g.lora.w_gate, s.xn, lora_slot(s.lora_t, 0, d), k.dg, k.dxn, k.lora_u, N, d.D, d.F);
   linear_bwd_x(k.du, w.w_up, k.dxn, N, d.D, d.F, true);
+  adapter_bwd(*this, A, A.w_up, g.lora.w_up, s.xn, lora_slot(s.lora_t, 1, d), k.du, k.dxn, k.lora_u, N, d.D, d.F);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * d.D);
   rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, d.D);
 }

@@ -14,6 +14,8 @@
 
 namespace anetrain {
 
+class Backend;
+
 struct AttentionSaved {
   float* xn;      // (N,D) rmsnorm(x)·w
   float* rstd;    // (N)
@@ -28,6 +30,8 @@ struct AttentionSaved {
   float* attn;    // (N,Hq*hd) attention output before Wo
   float* o;       // (N,D) Wo·attn (before the residual)
   float* lse;     // (B,Hq,T) row log-sum-exp of the flash form (nullptr: the stage keeps probs)
+  // With adapters (d.lora_rank = r > 0): scale·x·Aᵀ of q, k, v, o, each (N,r), for the backward
+  float* lora_t;  // (4,N,r) or nullptr
 };
 
 struct AttentionScratch {
@@ -40,6 +44,7 @@ struct AttentionScratch {
   float* dprobs;  // (B,Hq,T,T) (not with the flash form)
   float* dxn;     // (N,D)
   float* dres;    // (N,D) α·dout
+  float* lora_u;  // (N,r) an adapter's scale·dy·B (with adapters only)
 };
 
 // One layer's KV cache: keys/values of every position so far, rows of (Hkv·hd).
@@ -56,6 +61,7 @@ struct FfnSaved {
   float* u;     // (N,F) up projection
   float* h;     // (N,F) silu(g)·u
   float* f;     // (N,D) Wdown·h
+  float* lora_t;  // (3,N,r) scale·x·Aᵀ of gate, up, down (with adapters only)
 };
 
 // Buffers of one block for N rows, carved by `take` (an arena's allocator). Decoding keeps keys
@@ -76,12 +82,31 @@ struct PackedLayerWeights {
 // them into buffers planned from d) and d is one sequence.
 void check_decode_layer(const BlockDims& d, const PackedLayerWeights& w);
 
+// The low-rank adapter of one projection, y(N,out) = x(N,in)·Wᵀ: forward adds scale·t·Bᵀ to y
+// and keeps t = scale·x·Aᵀ (N,r); backward accumulates dA and dBt into g (skipped when g's are
+// null) and adds the adapter's share of dx into dx_acc (which then already holds dy·W).
+// Nothing happens for a projection without an adapter (a.a null). Composed of linear ops only,
+// so every backend's products serve them.
+void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* y, float* t, int N,
+                 int in, int out);
+void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
+                 const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out);
+// The buffers of one block's adapters, each (N, r): t's are saved (AttentionSaved/FfnSaved), u is scratch.
+inline float* lora_slot(float* base, int slot, const BlockDims& d) {
+  return base ? base + size_t(slot) * size_t(d.N()) * size_t(d.lora_rank) : nullptr;
+}
+
 struct FfnScratch {
   float* dh;    // (N,F)
   float* dg;    // (N,F)
   float* du;    // (N,F)
   float* dxn;   // (N,D)
   float* dres;  // (N,D)
+  float* lora_u;  // (N,r) (with adapters only)
 };
+
+// The backward scratch of one block (shared by every layer: its contents do not outlive a stage).
+AttentionScratch plan_attention_scratch(const TakeFloats& take, const BlockDims& d, bool flash = false);
+FfnScratch plan_ffn_scratch(const TakeFloats& take, const BlockDims& d);
 
 }  // namespace anetrain

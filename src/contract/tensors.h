@@ -18,11 +18,28 @@ struct BlockDims {
   RopeStyle rope;
   bool qk_norm;
   int layer = -1;  // which layer (set by the model's passes); -1 when the caller does not say
+  int lora_rank = 0;  // r of the layer's low-rank adapters (0: none); sizes their saved buffers
   int N() const { return B * T; }
 };
 
 struct AttnShape {
   int B, T, Hq, Hkv, hd;  // query head h reads kv head h / (Hq/Hkv)
+};
+
+// A low-rank adapter (LoRA) on one projection W (out, in): the projection computes
+// x·Wᵀ + scale·(x·Aᵀ)·Bᵀ with A (r, in) and B (out, r). B is held transposed, as Bt (r, out), so
+// that each of the adapter's products is one of the contract's three linear ops (stages.cpp,
+// adapter_fwd/adapter_bwd). In a gradient bundle the same members point at dA and dBt.
+struct Adapter {
+  float* a = nullptr;   // (r, in); nullptr: this projection has no adapter
+  float* bt = nullptr;  // (r, out)
+};
+
+// A layer's adapters. rank 0: none (full training or inference of a plain model).
+struct LayerAdapters {
+  int rank = 0;
+  float scale = 0;  // α / r
+  Adapter wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
 // One layer's tensors in a flat buffer: its weights, or (the same layout) its gradients.
@@ -38,6 +55,7 @@ struct LayerTensors {
   float* w_gate;     // (F, D)
   float* w_up;       // (F, D)
   float* w_down;     // (D, F)
+  LayerAdapters lora;  // adapters over the projections above (their gradients in a gradient bundle)
 };
 
 }  // namespace anetrain

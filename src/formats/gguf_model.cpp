@@ -31,6 +31,9 @@ std::string gguf_name(const ParamSpec& s) {
     case ParamRole::w_gate: base = "ffn_gate"; break;
     case ParamRole::w_up: base = "ffn_up"; break;
     case ParamRole::w_down: base = "ffn_down"; break;
+    case ParamRole::lora_a:
+    case ParamRole::lora_b:  // GGUF models hold merged weights; `anetrain merge` makes them
+      fail("internal: LoRA adapter '" + s.name + "' has no GGUF tensor name; merge the adapters first");
   }
   if (s.layer < 0) return std::string(base) + ".weight";
   return "blk." + std::to_string(s.layer) + "." + base + ".weight";

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -49,6 +51,18 @@ void ModelConfig::validate() const {
   if (!(rope_theta > 0)) fail("model config: field 'rope_theta' must be > 0");
   if (!(norm_eps > 0)) fail("model config: field 'norm_eps' must be > 0");
   if (!(residual_scale > 0)) fail("model config: field 'residual_scale' must be > 0");
+  if (lora.rank < 0 || lora.rank > 4096) fail("model config: field 'lora.rank' must be in [0, 4096], got " + std::to_string(lora.rank));
+  if (lora.rank > 0) {
+    if (!(lora.alpha > 0) || !std::isfinite(lora.alpha)) fail("model config: field 'lora.alpha' must be a finite number > 0");
+    if (lora.targets.empty()) fail("model config: field 'lora.targets' must name at least one projection");
+    std::set<std::string> seen;
+    for (const auto& t : lora.targets) {
+      const auto& names = lora_target_names();
+      if (std::find(names.begin(), names.end(), t) == names.end())
+        fail("model config: LoRA target '" + t + "' is not one of q, k, v, o, gate, up, down");
+      if (!seen.insert(t).second) fail("model config: LoRA target '" + t + "' is named twice");
+    }
+  }
   if (arch != "llama" && arch != "qwen3") fail("model config: field 'arch' must be \"llama\" or \"qwen3\", got \"" + arch + "\"");
 }
 
@@ -56,7 +70,7 @@ namespace {
 
 const std::set<std::string> kKnownKeys = {"arch", "dim", "n_layers", "n_heads", "n_kv_heads", "head_dim",
                                           "hidden_dim", "vocab_size", "max_seq_len", "rope_theta", "rope_style",
-                                          "norm_eps", "qk_norm", "tied_embeddings", "residual_scale"};
+                                          "norm_eps", "qk_norm", "tied_embeddings", "residual_scale", "lora"};
 
 // nlohmann's get<int>() silently converts 64.9, true and 2^32+1; a config is stricter than that.
 template <typename T>
@@ -111,12 +125,29 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
   read_field(j, "qk_norm", c.qk_norm, source);
   read_field(j, "tied_embeddings", c.tied_embeddings, source);
   read_field(j, "residual_scale", c.residual_scale, source);
+  if (j.contains("lora")) {
+    const auto& l = j.at("lora");
+    if (!l.is_object()) fail(source + ": model config field 'lora' must be an object");
+    for (auto it = l.begin(); it != l.end(); ++it)
+      if (it.key() != "rank" && it.key() != "alpha" && it.key() != "targets")
+        fail(source + ": unknown model config field 'lora." + it.key() + "'");
+    read_field(l, "rank", c.lora.rank, source);
+    read_field(l, "alpha", c.lora.alpha, source);
+    if (l.contains("targets")) {
+      const auto& t = l.at("targets");
+      if (!t.is_array()) fail(source + ": model config field 'lora.targets' must be an array of names");
+      for (const auto& name : t) {
+        if (!name.is_string()) fail(source + ": model config field 'lora.targets' must be an array of names");
+        c.lora.targets.push_back(name.get<std::string>());
+      }
+    }
+  }
   c.validate_from(source);
   return c;
 }
 
 nlohmann::json config_to_json(const ModelConfig& c) {
-  return nlohmann::json{{"arch", c.arch},           {"dim", c.dim},
+  nlohmann::json j{{"arch", c.arch},           {"dim", c.dim},
                         {"n_layers", c.n_layers},   {"n_heads", c.n_heads},
                         {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},
                         {"hidden_dim", c.hidden_dim}, {"vocab_size", c.vocab_size},
@@ -124,6 +155,14 @@ nlohmann::json config_to_json(const ModelConfig& c) {
                         {"rope_style", rope_style_name(c.rope_style)}, {"norm_eps", c.norm_eps},
                         {"qk_norm", c.qk_norm},     {"tied_embeddings", c.tied_embeddings},
                         {"residual_scale", c.residual_scale}};
+  // Written only with adapters, so every plain model's config reads exactly as before.
+  if (c.lora.rank > 0) j["lora"] = {{"rank", c.lora.rank}, {"alpha", c.lora.alpha}, {"targets", c.lora.targets}};
+  return j;
+}
+
+const std::vector<std::string>& lora_target_names() {
+  static const std::vector<std::string> names = {"q", "k", "v", "o", "gate", "up", "down"};
+  return names;
 }
 
 ModelConfig config_from_file(const std::string& path) {
@@ -164,7 +203,9 @@ BlockDims block_dims(const ModelConfig& c, int B, int T) {
                    float(c.residual_scale),
                    float(c.rope_theta),
                    c.rope_style,
-                   c.qk_norm};
+                   c.qk_norm,
+                   -1,
+                   c.lora.rank};
 }
 
 }  // namespace anetrain

@@ -12,6 +12,17 @@
 namespace anetrain {
 
 
+// Low-rank adapters (LoRA) over the projections. rank 0: none. A model with adapters has a frozen
+// base: its parameter table lists the adapters after the base tensors, and only they train.
+struct LoraConfig {
+  int rank = 0;
+  double alpha = 0;                  // the adapter's output is scaled by alpha / rank
+  std::vector<std::string> targets;  // among q, k, v, o, gate, up, down (lora_target_names())
+  double scale() const { return rank > 0 ? alpha / rank : 0.0; }
+};
+// The projections an adapter can target, in the order the parameter table lists them.
+const std::vector<std::string>& lora_target_names();
+
 struct ModelConfig {
   std::string arch = "llama";  // "llama" | "qwen3"; informational, the fields below decide the math
   int dim = 0;                 // D: residual width
@@ -28,6 +39,7 @@ struct ModelConfig {
   bool qk_norm = false;          // per-head RMSNorm of q and k before RoPE (Qwen3)
   bool tied_embeddings = true;   // classifier reuses the token embedding
   double residual_scale = 1.0;   // α in x + α·f(x)
+  LoraConfig lora;               // adapters (rank 0: none)
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

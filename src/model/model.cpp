@@ -33,6 +33,22 @@ void Model::set_trainable(const std::function<bool(const ParamSpec&)>& trainable
   grads_zero = false;
 }
 
+void Model::add_adapters(const LoraConfig& lora) {
+  if (cfg.lora.rank > 0) fail("the model already has LoRA adapters (rank " + std::to_string(cfg.lora.rank) + ")");
+  ModelConfig c = cfg;
+  c.lora = lora;
+  c.validate();
+  cfg = c;
+  table = ParamTable(cfg);
+  params.resize(table.total(), 0.0f);  // the base tensors keep their offsets: they are a prefix
+  w = bind_tensors(table, cfg, params.data());
+  grads = FloatArena();
+  g = ModelTensors{};
+  grads_bound_ = false;
+  grads_zero = false;
+  touch();
+}
+
 void Model::touch() {
   static std::atomic<uint64_t> next{1};
   version = next++;
@@ -78,15 +94,25 @@ std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& s
   }
 }
 
-void init_random(Model& m, uint64_t seed) {
+void init_random(Model& m, uint64_t seed) { init_random_where(m, seed, [](const ParamSpec&) { return true; }); }
+
+void init_adapters(Model& m, uint64_t seed) { init_random_where(m, seed, is_adapter); }
+
+void init_random_where(Model& m, uint64_t seed, const std::function<bool(const ParamSpec&)>& which) {
   Rng rng(seed);
   const double res = 1.0 / std::sqrt(2.0 * m.cfg.n_layers);
   for (const auto& s : m.table.specs()) {
+    if (!which(s)) continue;
     float* p = m.param(s);
     if (!s.is_matrix()) {
       std::fill(p, p + s.numel(), 1.0f);
       continue;
     }
+    if (s.role == ParamRole::lora_b) {  // B starts at zero: a new adapter leaves the model as it was
+      std::fill(p, p + s.numel(), 0.0f);
+      continue;
+    }
+    // Projections and adapters' A: U(−a, a), a = 1/√fan_in (for A, PEFT's Kaiming-uniform bound).
     double a = 1.0 / std::sqrt(double(s.shape[1]));
     if (s.role == ParamRole::embedding) a = 0.02;
     if (s.role == ParamRole::wo || s.role == ParamRole::w_down) a *= res;

@@ -39,6 +39,9 @@ struct Model {
   // zero_grads() then skips its pass over the arena. zero_grads() and backward() reset it, so it
   // only ever vouches for the stretch between an optimizer step and the next zero_grads().
   bool grads_zero = false;
+  // Makes these weights the frozen base of adapters `lora` (their values zero until set, e.g. by
+  // init_adapters): the config and table gain them after every base tensor, which keeps its offset.
+  void add_adapters(const LoraConfig& lora);
 
   // Identifies the current weights, unique across all models of the process: every writer of
   // `params` (init, checkpoint load, the optimizer step) calls touch(), so a backend that derives
@@ -72,5 +75,9 @@ std::string claimed_size_text(const ModelConfig& c);
 // scaled by 1/√(2L) for the two matrices that write into the residual stream, 0.02 for the
 // embedding, 1 for norm gains. Deterministic in `seed`.
 void init_random(Model& m, uint64_t seed);
+// The same rule over the tensors `which` picks (the others keep their values).
+void init_random_where(Model& m, uint64_t seed, const std::function<bool(const ParamSpec&)>& which);
+// A new adapter: every A uniform in ±1/√in, every B zero, so the model computes what its base does.
+void init_adapters(Model& m, uint64_t seed);
 
 }  // namespace anetrain

@@ -1,5 +1,7 @@
 #include "model/params.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace anetrain {
@@ -36,7 +38,54 @@ ParamTable::ParamTable(const ModelConfig& c) {
   }
   add("model.norm.weight", {D}, ParamRole::final_norm, -1);
   if (!c.tied_embeddings) add("lm_head.weight", {V, D}, ParamRole::lm_head, -1);
+  // Adapters after every base tensor, so the base keeps its offsets (and checkpoints of it their
+  // layout); grouped by layer, so each layer's gradients stay one contiguous bucket.
+  if (c.lora.rank > 0) {
+    const size_t base_end = specs_.size();
+    for (int l = 0; l < c.n_layers; ++l)
+      for (const auto& target : lora_target_names()) {
+        if (std::find(c.lora.targets.begin(), c.lora.targets.end(), target) == c.lora.targets.end()) continue;
+        const ParamSpec* proj = nullptr;
+        for (size_t i = 0; i < base_end; ++i)
+          if (specs_[i].role == lora_target_role(target) && specs_[i].layer == l) proj = &specs_[i];
+        const std::string stem = "base_model.model." + proj->name.substr(0, proj->name.size() - 7);  // less ".weight"
+        const int64_t out = proj->shape[0], in = proj->shape[1], r = c.lora.rank;
+        const ParamRole adapted = proj->role;
+        add(stem + ".lora_A.weight", {r, in}, ParamRole::lora_a, l);
+        specs_.back().adapts = adapted;
+        add(stem + ".lora_B.weight", {r, out}, ParamRole::lora_b, l);
+        specs_.back().adapts = adapted;
+      }
+    set_trainable([](const ParamSpec& s) { return is_adapter(s); });
+    return;
+  }
   set_trainable([](const ParamSpec&) { return true; });
+}
+
+bool is_adapter(const ParamSpec& s) { return s.role == ParamRole::lora_a || s.role == ParamRole::lora_b; }
+
+ParamRole lora_target_role(const std::string& t) {
+  if (t == "q") return ParamRole::wq;
+  if (t == "k") return ParamRole::wk;
+  if (t == "v") return ParamRole::wv;
+  if (t == "o") return ParamRole::wo;
+  if (t == "gate") return ParamRole::w_gate;
+  if (t == "up") return ParamRole::w_up;
+  if (t == "down") return ParamRole::w_down;
+  fail("LoRA target '" + t + "' is not one of q, k, v, o, gate, up, down");
+}
+
+const char* lora_target_name(ParamRole r) {
+  switch (r) {
+    case ParamRole::wq: return "q";
+    case ParamRole::wk: return "k";
+    case ParamRole::wv: return "v";
+    case ParamRole::wo: return "o";
+    case ParamRole::w_gate: return "gate";
+    case ParamRole::w_up: return "up";
+    case ParamRole::w_down: return "down";
+    default: fail("internal: parameter role " + std::to_string(int(r)) + " is not a LoRA target");
+  }
 }
 
 void ParamTable::set_trainable(const std::function<bool(const ParamSpec&)>& trainable) {
@@ -81,6 +130,18 @@ ModelTensors bind(const ParamTable& t, const ModelConfig& c, const std::function
     L.w_gate = p(ParamRole::w_gate);
     L.w_up = p(ParamRole::w_up);
     L.w_down = p(ParamRole::w_down);
+    if (c.lora.rank > 0) {
+      L.lora.rank = c.lora.rank;
+      L.lora.scale = float(c.lora.scale());
+      for (const ParamSpec& s : t.specs()) {
+        if (s.layer != l || !is_adapter(s)) continue;
+        Adapter& a = s.adapts == ParamRole::wq ? L.lora.wq : s.adapts == ParamRole::wk ? L.lora.wk
+                   : s.adapts == ParamRole::wv ? L.lora.wv : s.adapts == ParamRole::wo ? L.lora.wo
+                   : s.adapts == ParamRole::w_gate ? L.lora.w_gate : s.adapts == ParamRole::w_up ? L.lora.w_up
+                   : L.lora.w_down;
+        (s.role == ParamRole::lora_a ? a.a : a.bt) = where(s);
+      }
+    }
     m.layers.push_back(L);
   }
   return m;

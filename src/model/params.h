@@ -15,7 +15,10 @@ namespace anetrain {
 // What a tensor is, independent of its layer index; lets code find "layer 3's q_proj"
 // without string matching and tells the optimizer which tensors get weight decay.
 enum class ParamRole {
-  embedding, attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down, final_norm, lm_head
+  embedding, attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down, final_norm, lm_head,
+  // A projection's low-rank adapter (ParamSpec::adapts names the projection): A (r, in), and B
+  // held transposed as (r, out) — the Hugging Face PEFT file's lora_B.weight is its transpose.
+  lora_a, lora_b
 };
 
 struct ParamSpec {
@@ -28,6 +31,7 @@ struct ParamSpec {
   // it; the gradient arena holds the trainable tensors alone, at grad_offset, in table order.
   bool trainable = true;
   size_t grad_offset = 0;  // in floats, into the gradient arena (trainable tensors only)
+  ParamRole adapts = ParamRole::embedding;  // lora_a / lora_b: the projection adapted (wq … w_down)
   size_t numel() const;
   bool is_matrix() const { return shape.size() == 2; }  // matrices get weight decay, gains don't
 };
@@ -63,5 +67,10 @@ ModelTensors bind_tensors(const ParamTable& table, const ModelConfig& cfg, float
 // The gradients: each trainable tensor at its grad_offset into `base`, nullptr for a frozen one
 // (the stages then skip that weight's gradient product).
 ModelTensors bind_gradients(const ParamTable& table, const ModelConfig& cfg, float* base);
+
+// The projection role of a LoRA target name (q → wq, …, down → w_down), and back.
+ParamRole lora_target_role(const std::string& target);
+const char* lora_target_name(ParamRole projection);
+bool is_adapter(const ParamSpec& s);
 
 }  // namespace anetrain

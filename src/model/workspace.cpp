@@ -18,8 +18,7 @@ int64_t Workspace::counted_rows() const {
 Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction* vc, bool keep_logits,
                      bool flash)
     : B(B_), T(T_), dims(block_dims(c, B_, T_)), compaction(vc), logit_width(vc ? vc->size() : c.vocab_size) {
-  const size_t N = size_t(B) * T, D = c.dim, F = c.hidden_dim, V = size_t(logit_width);
-  const size_t qd = size_t(c.q_dim()), kvd = size_t(c.kv_dim()), P = size_t(B) * c.n_heads * T * T;
+  const size_t N = size_t(B) * T, D = c.dim, V = size_t(logit_width);
   const int L = c.n_layers;
   inputs.assign(N, 0);
   targets.assign(N, 0);
@@ -36,22 +35,8 @@ Workspace::Workspace(const ModelConfig& c, int B_, int T_, const VocabCompaction
       attn[l] = plan_attention_saved(take, dims, true, flash);
       ffn[l] = plan_ffn_saved(take, dims);
     }
-    AttentionScratch& as = attn_scratch;
-    as.dattn = take(N * qd);
-    as.dq = take(N * qd);
-    as.dk = take(N * kvd);
-    as.dv = take(N * kvd);
-    as.dq_raw = take(N * qd);
-    as.dk_raw = take(N * kvd);
-    as.dprobs = flash ? nullptr : take(P);
-    as.dxn = take(N * D);
-    as.dres = take(N * D);
-    FfnScratch& fs = ffn_scratch;
-    fs.dh = take(N * F);
-    fs.dg = take(N * F);
-    fs.du = take(N * F);
-    fs.dxn = take(N * D);
-    fs.dres = take(N * D);
+    attn_scratch = plan_attention_scratch(take, dims, flash);
+    ffn_scratch = plan_ffn_scratch(take, dims);
     xf = take(N * D);
     final_rstd = take(N);
     cls_w = vc ? take(V * D) : nullptr;

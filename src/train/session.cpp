@@ -77,6 +77,12 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
     if (!resume_from) fail(o_.out + ": no complete checkpoint to resume from");
   }
   if (lead()) model_ = resuming_ ? load_model_checkpoint(*resume_from) : load_model(o_.model, o_.seed).model;
+  // A new adapter run: the loaded weights become the frozen base of fresh adapters (a resumed
+  // run's checkpoint already holds its adapters, and its config says so).
+  if (lead() && !resuming_ && o_.lora_rank > 0) {
+    model_->add_adapters(o_.lora());
+    init_adapters(*model_, o_.seed);
+  }
   if (ranks() > 1) share_model();
   Model& m = *model_;
   if (o_.seq > m.cfg.max_seq_len)

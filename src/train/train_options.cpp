@@ -40,6 +40,8 @@ const std::vector<TrainOptionRule>& train_option_rules() {
       {"max_nonfinite", "--max-nonfinite", Range::between(1, kMaxInt).whole()},
       {"loss_scale", "--loss-scale", Range{0, 1e30, true, false}},
       {"loss_scale_window", "--loss-scale-window", Range::between(1, kMaxInt).whole()},
+      {"lora_rank", "--lora", Range::between(0, 4096).whole()},
+      {"lora_alpha", "--lora-alpha", Range::at_least(0)},
   };
   return rules;
 }
@@ -54,6 +56,20 @@ void TrainOptions::validate(bool cli_names) const {
   if (stop_at < 0 || double(stop_at) > kMaxSteps)
     fail(std::string(cli_names ? "--stop-at" : "option \"stop_at\"") + " must be 0 (off) or a step, got " +
          std::to_string(stop_at));
+}
+
+LoraConfig TrainOptions::lora() const {
+  LoraConfig l;
+  l.rank = lora_rank;
+  l.alpha = lora_alpha > 0 ? lora_alpha : double(lora_rank);
+  std::string rest = lora_targets;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    std::string t = rest.substr(0, comma);
+    if (!t.empty()) l.targets.push_back(t);
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  return l;
 }
 
 void TrainOptions::make_paths_absolute() {
@@ -111,7 +127,10 @@ nlohmann::json TrainOptions::to_json() const {
           {"max_nonfinite", max_nonfinite},
           {"loss_scale", loss_scale},
           {"loss_scale_window", loss_scale_window},
-          {"ane_strict", ane_strict}};
+          {"ane_strict", ane_strict},
+          {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha},
+          {"lora_targets", lora_targets}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -159,6 +178,9 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.sample_tokens = j.value("sample_tokens", 48);
   o.sample_prompt = j.value("sample_prompt", std::string("Once upon a time"));
   o.ane_strict = j.value("ane_strict", false);  // added with the per-program CPU fallback
+  o.lora_rank = j.value("lora_rank", 0);          // added with LoRA fine-tuning
+  o.lora_alpha = j.value("lora_alpha", 0.0);
+  o.lora_targets = j.value("lora_targets", std::string("q,k,v,o,gate,up,down"));
   return o;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/option_check.h"
 #include "data/sampler.h"
+#include "model/config.h"
 #include "train/loss_scaler.h"
 #include "train/optimizer.h"
 
@@ -51,6 +52,11 @@ struct TrainOptions {
   bool ane_strict = false;     // a program the accelerator rejects is an error, not a CPU fallback
   double loss_scale = LossScaling::kInitial;  // initial dynamic loss scale for fp16 backends
   int loss_scale_window = 1000;  // clean steps before the scale doubles
+  // LoRA fine-tuning (lora_rank > 0): the model's weights are frozen and adapters of this rank on
+  // lora_targets train (model/config.h LoraConfig); lora_alpha 0 means alpha = rank (scale 1).
+  int lora_rank = 0;
+  double lora_alpha = 0;
+  std::string lora_targets = "q,k,v,o,gate,up,down";
 
   // Invocation only, never in run.json: put a new run into a non-empty folder that is not a run.
   bool out_force = false;
@@ -60,6 +66,8 @@ struct TrainOptions {
   // Throws Error naming the first option outside train_option_rules() (or --threads, --stop-at);
   // by its flag ("--lr") or, for the C API, its run.json key.
   void validate(bool cli_names) const;
+  // The adapters these options ask for (rank 0: none).
+  LoraConfig lora() const;
   // Data, tokenizer, model file and run folder as absolute paths, for run.json.
   void make_paths_absolute();
 };

@@ -84,8 +84,17 @@ std::vector<ProgramFallback> AneBackend::take_fallbacks() {
   return out;
 }
 
+namespace {
+// The programs compute the base projections only; until adapters are staged into them, a model
+// with adapters is refused rather than computed without them.
+void refuse_adapters(const LayerTensors& w) {
+  if (w.lora.rank) fail("LoRA adapters do not run on the ane backends yet; train them on cpu (--backend cpu)");
+}
+}  // namespace
+
 void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                      AttentionSaved& s) {
+  refuse_adapters(w);
   auto cpu = [&] {
     host().attention_block_fwd(d, w, x, out, s);
     ane_forward_layers_.erase(d.layer);
@@ -125,11 +134,13 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
 
 void AneBackend::attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                         KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
+  refuse_adapters(w);
   with_fallback([&] { attention_decode_on_ane(d, w, x, out, cache, pos0, s, scores); },
                 [&] { host().attention_block_decode(d, w, x, out, cache, pos0, s, scores); });
 }
 
 void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
+  refuse_adapters(w);
   auto cpu = [&] { host().ffn_block_fwd(d, w, x, out, s); };
   if (d.T > 1 && on_cpu(d, "ffn")) return cpu();
   with_fallback([&] { ffn_fwd_on_ane(d, w, x, out, s); }, cpu);

@@ -11,7 +11,7 @@ namespace anetrain {
 
 void CpuBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                      AttentionSaved& s) {
-  if (precision_ != Precision::bf16) return Backend::attention_block_fwd(d, w, x, out, s);
+  if (precision_ != Precision::bf16 || w.lora.rank) return Backend::attention_block_fwd(d, w, x, out, s);
   const int N = d.N(), D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
   uint16_t* xn = reinterpret_cast<uint16_t*>(s.xn);  // bf16 in the saved buffer (ffn_block.cpp)
   rmsnorm_fwd_to_bf16(x, w.attn_norm, xn, s.rstd, N, D, d.eps);
@@ -25,7 +25,7 @@ void CpuBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
 
 void CpuBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                      const AttentionSaved& s, const float* dout, float* dx, AttentionScratch& k) {
-  if (precision_ != Precision::bf16) return Backend::attention_block_bwd(d, w, g, x, s, dout, dx, k);
+  if (precision_ != Precision::bf16 || w.lora.rank) return Backend::attention_block_bwd(d, w, g, x, s, dout, dx, k);
   const int N = d.N(), D = d.D, qd = d.Hq * d.hd, kvd = d.Hkv * d.hd;
   const uint16_t* xn = reinterpret_cast<const uint16_t*>(s.xn);
   uint16_t* dres = reinterpret_cast<uint16_t*>(k.dres);

@@ -39,7 +39,7 @@ void scale_to_bf16(const float* x, float alpha, uint16_t* y, size_t n) {
 }
 
 void CpuBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
-  if (precision_ != Precision::bf16) return Backend::ffn_block_fwd(d, w, x, out, s);
+  if (precision_ != Precision::bf16 || w.lora.rank) return Backend::ffn_block_fwd(d, w, x, out, s);
   const int N = d.N(), D = d.D, F = d.F;
   uint16_t* xn = as_bf16(s.xn);
   uint16_t* h = as_bf16(s.h);
@@ -55,7 +55,7 @@ void CpuBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
 
 void CpuBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
-  if (precision_ != Precision::bf16) return Backend::ffn_block_bwd(d, w, g, x, s, dout, dx, k);
+  if (precision_ != Precision::bf16 || w.lora.rank) return Backend::ffn_block_bwd(d, w, g, x, s, dout, dx, k);
   const int N = d.N(), D = d.D, F = d.F;
   const uint16_t* xn = as_bf16(s.xn);
   const uint16_t* h = as_bf16(s.h);
