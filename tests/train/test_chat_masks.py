@@ -6,10 +6,14 @@
 #  * `grad --mask`: the loss equals the mean of the counted rows' cross-entropies computed from
 #    the logits it writes (1e-5 relative: fp32 logits, double sums); an all-ones mask gives the
 #    unmasked loss and gradients bit for bit;
-#  * a damaged mask beside a shard, or a --mask value other than 0/1, is an error naming the file.
+#  * a damaged mask beside a shard, or a --mask value other than 0/1, is an error naming the file;
+#  * with --mpi (builds with Open MPI): 2 ranks × batch 2 give the step losses, counted targets and
+#    validation losses of 1 process × accum 2 × batch 2 (1e-6 relative: only the sums' order differs),
+#    every rank weighing its micro-batches by the whole step's counted targets.
 # Run: /usr/bin/python3 tests/train/test_chat_masks.py --anetrain BIN --assets DIR --workdir DIR
 import json
 import os
+import shutil
 import struct
 import sys
 
@@ -62,8 +66,34 @@ def conversations(n):
     return lines
 
 
+def data_parallel_matches_accumulation(a, model, summary):
+    check(shutil.which("mpirun") is not None, "mpirun not found")
+    args = ["train", "--model", model, "--data"] + summary["train_shards"] + ["--val-data"] + summary["val_shards"] + \
+        ["--seq", "32", "--batch", "2", "--steps", "8", "--threads", "1", "--precision", "fp32", "--eval-every", "4",
+         "--eval-batches", "3", "--warmup", "1", "--lr", "1e-3", "--log-every", "1", "--seed", "5"]
+    dp, solo = os.path.join(a.workdir, "dp2"), os.path.join(a.workdir, "solo_accum2")
+    ms.rmtree(dp)
+    ms.rmtree(solo)
+    ms.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2", a.anetrain] + args +
+           ["--accum", "1", "--out", dp], timeout=300, check_rc=0)
+    ms.run([a.anetrain] + args + ["--accum", "2", "--out", solo], timeout=300, check_rc=0)
+    e_dp, e_solo = ms.telemetry(dp), ms.telemetry(solo)
+    s_dp, s_solo = ms.step_events(e_dp), ms.step_events(e_solo)
+    check(len(s_dp) == len(s_solo) == 8, "step events %d vs %d" % (len(s_dp), len(s_solo)))
+    for x, y in zip(s_dp, s_solo):
+        check(x["counted_targets"] == y["counted_targets"], "step %d counted %s vs %s" %
+              (x["step"], x["counted_targets"], y["counted_targets"]))
+        check(abs(x["loss"] - y["loss"]) <= 1e-6 * abs(y["loss"]), "step %d loss %r vs %r" % (x["step"], x["loss"], y["loss"]))
+    v_dp = [e["val_loss"] for e in e_dp if e.get("event") == "eval"]
+    v_solo = [e["val_loss"] for e in e_solo if e.get("event") == "eval"]
+    check(len(v_dp) == len(v_solo) == 2 and all(abs(x - y) <= 1e-6 * abs(y) for x, y in zip(v_dp, v_solo)),
+          "validation losses %s vs %s" % (v_dp, v_solo))
+
+
 def main():
-    a = ms.common_args(None, "train_chat_masks").parse_args()
+    ap = ms.common_args(None, "train_chat_masks")
+    ap.add_argument("--mpi", action="store_true", help="also compare 2 MPI ranks with one process")
+    a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     model = os.path.join(a.assets, "llama2c", "stories260K.bin")
     tok = os.path.join(a.assets, "llama2c", "tok512.bin")
@@ -159,6 +189,9 @@ def main():
     r = ms.run([a.anetrain, "grad", model, "--tokens", tokens_path, "--mask", bad_mask, "-o",
                 os.path.join(a.workdir, "x.safetensors")], timeout=60)
     check(r.returncode == 1 and bad_mask in r.err and "neither 0 nor 1" in r.err, "bad --mask: %s" % r.err)
+
+    if a.mpi:
+        data_parallel_matches_accumulation(a, model, summary)
 
     mask_file = summary["train_shards"][0][:-4] + ".mask"
     with open(mask_file, "r+b") as f:
