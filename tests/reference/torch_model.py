@@ -195,18 +195,23 @@ def forward(cfg, params, inputs):
     return x @ wcls.T
 
 
-def loss_fn(cfg, params, tokens):
-    """tokens [B, T+1] -> (mean CE loss over B*T, logits)."""
+def loss_fn(cfg, params, tokens, mask=None):
+    """tokens [B, T+1] -> (mean CE loss over B*T, logits). mask [B, T+1] of 0/1 (per token, as
+    `grad --mask` reads it): the mean over the targets tokens[:, 1:] whose mask is 1."""
     tokens = torch.as_tensor(tokens, dtype=torch.long)
     inp, tgt = tokens[:, :-1], tokens[:, 1:]
     logits = forward(cfg, params, inp)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
-    return loss, logits
+    if mask is None:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+        return loss, logits
+    counted = torch.as_tensor(mask)[:, 1:].reshape(-1).to(logits.dtype)
+    rows = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
+    return (rows * counted).sum() / counted.sum(), logits
 
 
-def loss_and_grads(cfg, params, tokens):
+def loss_and_grads(cfg, params, tokens, mask=None):
     """-> (loss float, logits [B,T,V] detached, {name: grad}); does not touch .grad."""
-    loss, logits = loss_fn(cfg, params, tokens)
+    loss, logits = loss_fn(cfg, params, tokens, mask)
     names = list(params)
     gs = torch.autograd.grad(loss, [params[n] for n in names])
     return loss.item(), logits.detach(), {n: g for n, g in zip(names, gs)}
