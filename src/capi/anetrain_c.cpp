@@ -211,8 +211,10 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
     const int room = ctx - int(ids.size());
     const int budget = sp.max_tokens > 0 ? std::min(sp.max_tokens, room) : room;
     // The weights in the form the backend decodes (as `anetrain generate` chooses): the model, or
-    // its fp32 matrices viewed as packed ones.
-    const std::unique_ptr<PackedModel> packed = decodes_packed(*m->backend) ? view_as_packed(model_ref) : nullptr;
+    // its fp32 matrices viewed as packed ones. A model with adapters (a LoRA session's) decodes
+    // through the stages, which apply them without merging the weights it trains.
+    const bool packs = decodes_packed(*m->backend) && model_ref.cfg.lora.rank == 0;
+    const std::unique_ptr<PackedModel> packed = packs ? view_as_packed(model_ref) : nullptr;
     const int max_ctx = int(ids.size()) + budget;
     const auto dec = packed ? std::make_unique<Decoder>(*m->backend, *packed, max_ctx)
                             : std::make_unique<Decoder>(*m->backend, model_ref, max_ctx);

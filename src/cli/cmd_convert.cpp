@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/convert_job.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/gguf.h"
@@ -17,6 +18,8 @@
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/load.h"
+#include "formats/peft.h"
+#include "model/lora.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {
@@ -55,13 +58,118 @@ GgufTokenizer source_tokenizer(const std::string& in, const std::string& kind, c
 }
 }  // namespace
 
+int run_convert(const ConvertJob& o) {
+  // The source with any adapters folded in: an adapter run's checkpoint, or --lora's folder over it.
+  auto load_source = [&o] {
+    LoadedModel lm = load_model(o.in);
+    if (!o.lora.empty()) load_peft_adapter(*lm.model, o.lora);
+    if (lm.model->cfg.lora.rank > 0) {
+      std::fprintf(stderr, "merging rank-%d adapters (%s) into the weights\n", lm.model->cfg.lora.rank,
+                   o.lora.empty() ? o.in.c_str() : o.lora.c_str());
+      merge_adapters(*lm.model);
+    }
+    return lm;
+  };
+  const std::string fmt = target_format(o.out, o.to, o.dtype == "q8_0");
+  const bool llama2c = fmt.rfind("llama2c", 0) == 0;
+  if (fmt == "llama2c-v2" && o.dtype != "q8_0") fail("llama2.c version 2 is Q8_0; pass --dtype q8_0");
+  if (llama2c && fmt != "llama2c-v2" && o.dtype != "f32")
+    fail("llama2.c versions 0 and 1 are fp32 only; drop --dtype " + o.dtype + " (Q8_0: --dtype q8_0 --to llama2c-v2)");
+  if (fmt == "hf" && o.dtype == "q8_0") fail("a Hugging Face folder holds f32, f16 or bf16; Q8_0 goes to gguf or llama2c-v2");
+  if (o.group != 0 && fmt != "llama2c-v2") fail("--group applies to llama2c-v2 (GGUF's Q8_0 blocks are 32)");
+  if (llama2c && !o.tok_path.empty())
+    fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do (llama2.c's run takes the tokenizer.bin itself, with -z)");
+  std::error_code ec;
+  if (fmt == "hf" && fs::exists(o.out, ec) && !fs::is_directory(o.out, ec))
+    fail(o.out + ": exists and is not a folder (an HF model is a folder)");
+  if (fmt != "hf" && fs::is_directory(o.out, ec)) fail(o.out + ": is a folder; give a file name");
+  std::vector<std::string> inputs = model_input_files(o.in), outputs = {o.out};
+  if (!o.lora.empty())
+    for (const std::string& f : model_input_files(o.lora)) inputs.push_back(f);
+  if (!o.tok_path.empty()) inputs.push_back(o.tok_path);
+  if (fmt == "hf") {
+    outputs.clear();
+    for (const char* name : {"model.safetensors", "config.json", "tokenizer.bin", "tokenizer.json", "tokenizer_config.json"})
+      outputs.push_back((fs::path(o.out) / name).string());
+  }
+  refuse_output_over_input(outputs, inputs);
+
+  if (fmt == "llama2c-v2") {
+    std::string kind;
+    std::unique_ptr<PackedModel> pm;
+    if (load_model_config(o.in).rope_style != RopeStyle::interleaved || !o.lora.empty()) {
+      // runq.c rotates interleaved pairs: permute the q/k rows (as v0/v1 do), then quantize.
+      LoadedModel lm = load_source();
+      kind = lm.kind;
+      if (lm.model->cfg.rope_style != RopeStyle::interleaved) permute_rope_to_interleaved(*lm.model);
+      pm = pack_model(std::move(lm.model), WeightFormat::q8_0, o.group);
+    } else {
+      pm = load_packed_model(o.in, WeightFormat::q8_0, o.group, &kind);
+    }
+    if (o.group != 0 && pm->group != o.group)
+      fail(o.in + " is already Q8_0 in groups of " + std::to_string(pm->group) + "; its values are kept, so --group " +
+           std::to_string(o.group) + " cannot apply");
+    save_llama2c_v2(*pm, o.out);
+    std::fprintf(stderr, "wrote %s (llama2c-v2, q8_0 in groups of %d, %zu parameters) from %s (%s)\n", o.out.c_str(),
+                 pm->group, pm->table.total(), o.in.c_str(), kind.c_str());
+    return 0;
+  }
+  LoadedModel lm = load_source();
+  const Model& m = *lm.model;
+  // Without -z, a run (or a checkpoint in one) brings the tokenizer it was trained with.
+  const std::string run_tok = o.tok_path.empty() && !llama2c ? run_tokenizer(o.in) : std::string();
+  const std::string tok_file = o.tok_path.empty() ? run_tok : o.tok_path;
+  // An HF folder takes a -z file as it is (any tokenizer.json style); everything else goes
+  // through the GGUF tokenizer struct.
+  const bool copy_z = fmt == "hf" && !tok_file.empty();
+  GgufTokenizer tok;
+  try {
+    if (!copy_z) tok = source_tokenizer(o.in, lm.kind, tok_file, m.cfg.vocab_size);
+  } catch (const Error& e) {
+    if (run_tok.empty()) throw;  // -z's file: the user asked for it
+    std::fprintf(stderr, "note: the run's tokenizer %s is not carried over: %s\n", run_tok.c_str(), e.what());
+  }
+  const DType t = o.dtype == "f16" ? DType::f16 : o.dtype == "bf16" ? DType::bf16 : DType::f32;
+  const GgmlType gt = o.dtype == "q8_0" ? GgmlType::q8_0 : o.dtype == "f16" ? GgmlType::f16
+                      : o.dtype == "bf16" ? GgmlType::bf16 : GgmlType::f32;
+  std::string carried = "no tokenizer";
+  if (fmt == "gguf") {
+    save_gguf(m, o.out, gt, tok.empty() ? nullptr : &tok);
+    if (!tok.empty()) carried = "tokenizer \"" + tok.model + "\", " + std::to_string(tok.tokens.size()) + " tokens";
+  } else if (fmt == "hf") {
+    // Refuse a broken or oversized tokenizer before writing anything.
+    if (copy_z && load_tokenizer(tok_file, 0)->vocab_size() > m.cfg.vocab_size)
+      fail(tok_file + ": tokenizer has more tokens than the model has embedding rows");
+    save_hf_folder(m, o.out, t);
+    if (!run_tok.empty()) {
+      carried = "the run's tokenizer:";
+      for (const std::string& name : copy_tokenizer_files(run_tok, o.out)) carried += " " + name;
+    } else if (copy_z) {
+      const std::string name = fs::path(o.tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
+      const fs::path dest = fs::path(o.out) / name;
+      std::error_code copy_ec;
+      fs::copy_file(o.tok_path, dest, fs::copy_options::overwrite_existing, copy_ec);
+      if (copy_ec) fail(dest.string() + ": cannot copy " + o.tok_path + " there: " + copy_ec.message());
+      carried = "copied " + o.tok_path + " as " + name;
+    } else if (!tok.empty() && tok.model == "llama" && tok.scores.size() == tok.tokens.size()) {
+      write_gguf_tokenizer_as_llama2c(tok, (fs::path(o.out) / "tokenizer.bin").string());
+      carried = "tokenizer.bin, " + std::to_string(tok.tokens.size()) + " tokens";
+    } else if (!tok.empty()) {
+      std::fprintf(stderr, "note: the \"%s\" tokenizer is not carried over (this build writes only llama2.c tokenizer.bin)\n",
+                   tok.model.c_str());
+    }
+  } else {
+    save_llama2c(m, o.out, fmt == "llama2c-v1" ? 1 : 0);
+    if (!tok.empty()) std::fprintf(stderr, "note: a llama2.c .bin holds no tokenizer; it was not written\n");
+  }
+  std::fprintf(stderr, "wrote %s (%s, %s, %zu parameters, %s) from %s (%s)\n", o.out.c_str(), fmt.c_str(),
+               llama2c ? "f32" : o.dtype.c_str(), m.table.total(), carried.c_str(), o.in.c_str(), lm.kind.c_str());
+  return 0;
+}
+
 void add_convert_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("convert", "Convert a model between llama2.c .bin, Hugging Face folders and GGUF");
-  struct Options {
-    std::string in, out, to, dtype = "f32", tok_path;
-    int group = 0;
-  };
-  const auto o = std::make_shared<Options>();
+  const auto o = std::make_shared<ConvertJob>();
   cmd->add_option("in", o->in, "Model to read: llama2.c .bin (v0/v1/v2), .gguf, HF folder, checkpoint or preset")->required();
   cmd->add_option("out", o->out, "Where to write: *.bin → llama2.c v0, *.gguf → GGUF, a folder → Hugging Face")->required();
   cmd->add_option("--to", o->to, "Output format, overriding OUT's extension")
@@ -72,103 +180,7 @@ void add_convert_command(CLI::App& app, Command& run) {
       ->capture_default_str();
   cmd->add_option("--group", o->group, "Q8_0 group size for llama2c-v2 (default 64 where it divides the widths, else 32)");
   cmd->add_option("-z,--tokenizer", o->tok_path, "tokenizer.bin or byte-level tokenizer.json to store with the model");
-  cmd->callback([&run, o] {
-    run = [o] {
-      const std::string fmt = target_format(o->out, o->to, o->dtype == "q8_0");
-      const bool llama2c = fmt.rfind("llama2c", 0) == 0;
-      if (fmt == "llama2c-v2" && o->dtype != "q8_0") fail("llama2.c version 2 is Q8_0; pass --dtype q8_0");
-      if (llama2c && fmt != "llama2c-v2" && o->dtype != "f32")
-        fail("llama2.c versions 0 and 1 are fp32 only; drop --dtype " + o->dtype + " (Q8_0: --dtype q8_0 --to llama2c-v2)");
-      if (fmt == "hf" && o->dtype == "q8_0") fail("a Hugging Face folder holds f32, f16 or bf16; Q8_0 goes to gguf or llama2c-v2");
-      if (o->group != 0 && fmt != "llama2c-v2") fail("--group applies to llama2c-v2 (GGUF's Q8_0 blocks are 32)");
-      if (llama2c && !o->tok_path.empty())
-        fail("a llama2.c .bin holds no tokenizer, so -z has nothing to do (llama2.c's run takes the tokenizer.bin itself, with -z)");
-      std::error_code ec;
-      if (fmt == "hf" && fs::exists(o->out, ec) && !fs::is_directory(o->out, ec))
-        fail(o->out + ": exists and is not a folder (an HF model is a folder)");
-      if (fmt != "hf" && fs::is_directory(o->out, ec)) fail(o->out + ": is a folder; give a file name");
-      std::vector<std::string> inputs = model_input_files(o->in), outputs = {o->out};
-      if (!o->tok_path.empty()) inputs.push_back(o->tok_path);
-      if (fmt == "hf") {
-        outputs.clear();
-        for (const char* name : {"model.safetensors", "config.json", "tokenizer.bin", "tokenizer.json", "tokenizer_config.json"})
-          outputs.push_back((fs::path(o->out) / name).string());
-      }
-      refuse_output_over_input(outputs, inputs);
-
-      if (fmt == "llama2c-v2") {
-        std::string kind;
-        std::unique_ptr<PackedModel> pm;
-        if (load_model_config(o->in).rope_style != RopeStyle::interleaved) {
-          // runq.c rotates interleaved pairs: permute the q/k rows (as v0/v1 do), then quantize.
-          LoadedModel lm = load_model(o->in);
-          kind = lm.kind;
-          permute_rope_to_interleaved(*lm.model);
-          pm = pack_model(std::move(lm.model), WeightFormat::q8_0, o->group);
-        } else {
-          pm = load_packed_model(o->in, WeightFormat::q8_0, o->group, &kind);
-        }
-        if (o->group != 0 && pm->group != o->group)
-          fail(o->in + " is already Q8_0 in groups of " + std::to_string(pm->group) + "; its values are kept, so --group " +
-               std::to_string(o->group) + " cannot apply");
-        save_llama2c_v2(*pm, o->out);
-        std::fprintf(stderr, "wrote %s (llama2c-v2, q8_0 in groups of %d, %zu parameters) from %s (%s)\n", o->out.c_str(),
-                     pm->group, pm->table.total(), o->in.c_str(), kind.c_str());
-        return 0;
-      }
-      LoadedModel lm = load_model(o->in);
-      const Model& m = *lm.model;
-      // Without -z, a run (or a checkpoint in one) brings the tokenizer it was trained with.
-      const std::string run_tok = o->tok_path.empty() && !llama2c ? run_tokenizer(o->in) : std::string();
-      const std::string tok_file = o->tok_path.empty() ? run_tok : o->tok_path;
-      // An HF folder takes a -z file as it is (any tokenizer.json style); everything else goes
-      // through the GGUF tokenizer struct.
-      const bool copy_z = fmt == "hf" && !tok_file.empty();
-      GgufTokenizer tok;
-      try {
-        if (!copy_z) tok = source_tokenizer(o->in, lm.kind, tok_file, m.cfg.vocab_size);
-      } catch (const Error& e) {
-        if (run_tok.empty()) throw;  // -z's file: the user asked for it
-        std::fprintf(stderr, "note: the run's tokenizer %s is not carried over: %s\n", run_tok.c_str(), e.what());
-      }
-      const DType t = o->dtype == "f16" ? DType::f16 : o->dtype == "bf16" ? DType::bf16 : DType::f32;
-      const GgmlType gt = o->dtype == "q8_0" ? GgmlType::q8_0 : o->dtype == "f16" ? GgmlType::f16
-                          : o->dtype == "bf16" ? GgmlType::bf16 : GgmlType::f32;
-      std::string carried = "no tokenizer";
-      if (fmt == "gguf") {
-        save_gguf(m, o->out, gt, tok.empty() ? nullptr : &tok);
-        if (!tok.empty()) carried = "tokenizer \"" + tok.model + "\", " + std::to_string(tok.tokens.size()) + " tokens";
-      } else if (fmt == "hf") {
-        // Refuse a broken or oversized tokenizer before writing anything.
-        if (copy_z && load_tokenizer(tok_file, 0)->vocab_size() > m.cfg.vocab_size)
-          fail(tok_file + ": tokenizer has more tokens than the model has embedding rows");
-        save_hf_folder(m, o->out, t);
-        if (!run_tok.empty()) {
-          carried = "the run's tokenizer:";
-          for (const std::string& name : copy_tokenizer_files(run_tok, o->out)) carried += " " + name;
-        } else if (copy_z) {
-          const std::string name = fs::path(o->tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
-          const fs::path dest = fs::path(o->out) / name;
-          std::error_code copy_ec;
-          fs::copy_file(o->tok_path, dest, fs::copy_options::overwrite_existing, copy_ec);
-          if (copy_ec) fail(dest.string() + ": cannot copy " + o->tok_path + " there: " + copy_ec.message());
-          carried = "copied " + o->tok_path + " as " + name;
-        } else if (!tok.empty() && tok.model == "llama" && tok.scores.size() == tok.tokens.size()) {
-          write_gguf_tokenizer_as_llama2c(tok, (fs::path(o->out) / "tokenizer.bin").string());
-          carried = "tokenizer.bin, " + std::to_string(tok.tokens.size()) + " tokens";
-        } else if (!tok.empty()) {
-          std::fprintf(stderr, "note: the \"%s\" tokenizer is not carried over (this build writes only llama2.c tokenizer.bin)\n",
-                       tok.model.c_str());
-        }
-      } else {
-        save_llama2c(m, o->out, fmt == "llama2c-v1" ? 1 : 0);
-        if (!tok.empty()) std::fprintf(stderr, "note: a llama2.c .bin holds no tokenizer; it was not written\n");
-      }
-      std::fprintf(stderr, "wrote %s (%s, %s, %zu parameters, %s) from %s (%s)\n", o->out.c_str(), fmt.c_str(),
-                   llama2c ? "f32" : o->dtype.c_str(), m.table.total(), carried.c_str(), o->in.c_str(), lm.kind.c_str());
-      return 0;
-    };
-  });
+  cmd->callback([&run, o] { run = [o] { return run_convert(*o); }; });
 }
 
 }  // namespace anetrain

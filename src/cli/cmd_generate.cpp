@@ -17,10 +17,12 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/load.h"
+#include "formats/peft.h"
 #include "gen/chat.h"
 #include "gen/decoder.h"
 #include "gen/sampler.h"
 #include "gen/weight_form.h"
+#include "model/lora.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {
@@ -67,7 +69,7 @@ int generate_ids_impl(Backend& be, const ModelConfig& cfg, const std::function<s
 void add_generate_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a KV cache");
   struct Options {
-    std::string model, tok_path, prompt, system, backend = "cpu", dtype = "auto";
+    std::string model, tok_path, prompt, system, lora, backend = "cpu", dtype = "auto";
     int steps = 256, top_k = 0, threads = 0;
     float temperature = 1.0f, top_p = 0.9f;
     uint64_t seed = 0;
@@ -76,6 +78,8 @@ void add_generate_command(CLI::App& app, Command& run) {
   const auto o = std::make_shared<Options>();
   cmd->add_option("model", o->model, "Any model anetrain reads, or a training run directory")->required();
   cmd->add_option("-z,--tokenizer", o->tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
+  cmd->add_option("--lora", o->lora,
+                  "A PEFT adapter folder (or an adapter run's checkpoint) applied over MODEL; nothing is written");
   cmd->add_option("-i,--prompt", o->prompt, "Prompt text");
   cmd->add_option("-n,--steps", o->steps, "Tokens to generate (0 = up to the context)")->capture_default_str()->check(within(Range::between(0, 1 << 24).whole()));
   cmd->add_option("-t,--temperature", o->temperature, "0 = greedy")->capture_default_str()->check(within(Range::at_least(0)));
@@ -111,8 +115,16 @@ void add_generate_command(CLI::App& app, Command& run) {
         fail("generate --dtype " + o->dtype + ": the " + be->name() + " backend decodes fp32 weights only");
       std::unique_ptr<PackedModel> pm;
       LoadedModel lm;
-      if (stages) lm = load_model(o->model);
-      else pm = load_packed_model(o->model, want);
+      if (stages || !o->lora.empty()) {
+        lm = load_model(o->model);
+        // Adapters folded into the weights in memory (model/lora.h): the decoder's products are
+        // then the adapted model's.
+        if (!o->lora.empty()) load_peft_adapter(*lm.model, o->lora);
+        merge_adapters(*lm.model);
+        if (!stages) pm = pack_model(std::move(lm.model), want.value_or(WeightFormat::f32));
+      } else {
+        pm = load_packed_model(o->model, want);
+      }
       const ModelConfig& cfg = pm ? pm->cfg : lm.model->cfg;
       auto make_decoder = [&](int ctx) {
         return pm ? std::make_unique<Decoder>(*be, *pm, ctx) : std::make_unique<Decoder>(*be, *lm.model, ctx);

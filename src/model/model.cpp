@@ -38,9 +38,20 @@ void Model::add_adapters(const LoraConfig& lora) {
   ModelConfig c = cfg;
   c.lora = lora;
   c.validate();
+  relayout(c);
+}
+
+void Model::drop_adapters() {
+  ModelConfig c = cfg;
+  c.lora = LoraConfig{};
+  relayout(c);
+  params.shrink_to_fit();
+}
+
+void Model::relayout(const ModelConfig& c) {
   cfg = c;
   table = ParamTable(cfg);
-  params.resize(table.total(), 0.0f);  // the base tensors keep their offsets: they are a prefix
+  params.resize(table.total(), 0.0f);  // the base tensors keep their offsets: adapters follow them
   w = bind_tensors(table, cfg, params.data());
   grads = FloatArena();
   g = ModelTensors{};

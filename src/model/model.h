@@ -42,6 +42,8 @@ struct Model {
   // Makes these weights the frozen base of adapters `lora` (their values zero until set, e.g. by
   // init_adapters): the config and table gain them after every base tensor, which keeps its offset.
   void add_adapters(const LoraConfig& lora);
+  // Forgets the adapters (their values are lost; merge_adapters in model/lora.h folds them in first).
+  void drop_adapters();
 
   // Identifies the current weights, unique across all models of the process: every writer of
   // `params` (init, checkpoint load, the optimizer step) calls touch(), so a backend that derives
@@ -50,6 +52,7 @@ struct Model {
   void touch();
 
  private:
+  void relayout(const ModelConfig& c);  // a new table for c over the same base tensors
   bool grads_bound_ = false;
 };
 

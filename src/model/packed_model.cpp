@@ -4,6 +4,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "model/lora.h"
 
 namespace anetrain {
 
@@ -51,6 +52,7 @@ int default_q8_group(const ModelConfig& c) {
 bool q8_fits(const MatrixRef& m, int group) { return group > 0 && m.cols % group == 0; }
 
 std::unique_ptr<PackedModel> view_as_packed(const Model& m) {
+  if (m.cfg.lora.rank > 0) fail("internal: a model with adapters is viewed for inference before merge_adapters");
   auto pm = std::make_unique<PackedModel>(m.cfg);
   for (size_t i = 0; i < pm->table.specs().size(); ++i) {
     const ParamSpec& s = pm->table.specs()[i];
@@ -63,6 +65,7 @@ std::unique_ptr<PackedModel> view_as_packed(const Model& m) {
 }
 
 std::unique_ptr<PackedModel> pack_model(std::unique_ptr<Model> m, WeightFormat format, int group) {
+  merge_adapters(*m);  // inference matrices are the adapted ones: W + scale·B·A
   if (format == WeightFormat::f32) {
     auto pm = view_as_packed(*m);
     pm->keep(std::move(m));

@@ -10,6 +10,7 @@
 #include "core/mapped_file.h"
 #include "core/warn.h"
 #include "formats/anck.h"
+#include "formats/peft.h"
 #include "train/run_dir.h"
 
 namespace anetrain {
@@ -21,7 +22,7 @@ namespace {
 // The files a checkpoint folder holds when anetrain wrote it: the two .anck files, and the temp
 // files AtomicFile writes them through (".model.anck.tmp.<pid>") when a writer was killed.
 bool written_by_checkpoint(const std::string& name) {
-  for (const char* f : {"model.anck", "state.anck"}) {
+  for (const char* f : {"model.anck", "state.anck", "adapter_config.json", "adapter_model.safetensors"}) {
     if (name == f) return true;
     const std::string tmp = std::string(".") + f + ".tmp.";
     if (name.rfind(tmp, 0) == 0 && name.size() > tmp.size() &&
@@ -120,6 +121,9 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
   try {
     write_anck((tmp / "model.anck").string(), "model", {{"config", config_to_json(m.cfg)}, {"step", st.step}}, weights);
     write_anck((tmp / "state.anck").string(), "train_state", meta, state);
+    // An adapter run's checkpoint is also a PEFT adapter folder: `generate BASE --lora STEP_DIR`,
+    // `merge`, and PEFT itself read it as it is.
+    if (m.cfg.lora.rank > 0) save_peft_adapter(m, tmp.string(), run.settings().value("model", std::string()));
     fsync_dir(tmp.string());
   } catch (const Error&) {
     remove_checkpoint_files(tmp);  // a full disk gets its space back at once, not at the next start

@@ -1,0 +1,16 @@
+// What `convert` and `merge` share: read a model (with adapters folded in), write it in a format.
+#pragma once
+#include <string>
+
+namespace anetrain {
+
+struct ConvertJob {
+  std::string in, out, to, dtype = "f32", tok_path;
+  std::string lora;  // a PEFT adapter folder to fold into `in` first ("" = none)
+  int group = 0;
+};
+
+// Writes o.in (plus o.lora) to o.out in the format o.to or o.out's extension names; 0 on success.
+int run_convert(const ConvertJob& o);
+
+}  // namespace anetrain
