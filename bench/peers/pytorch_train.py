@@ -3,6 +3,12 @@
 # global-norm clip 1.0), in fp32 or under bf16 autocast, on the same number of threads.
 #
 #   python3 pytorch_train.py CONFIG.json --batch B --seq T --steps K --precision fp32|bf16 --threads N
+#       [--lora R --lora-alpha A --lora-targets q,k,v,o,gate,up,down]
+#
+# With --lora the base is frozen (requires_grad False) and only low-rank adapters train: each
+# targeted projection computes x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ (PEFT's form; A Kaiming-uniform, B zero),
+# AdamW and the clip over the adapters alone. Under autocast a frozen weight is cast to bf16 at
+# every use (autocast caches only the casts of weights that require grad) — as PEFT users get it.
 #
 # CONFIG.json is anetrain's model config (`config_to_json`). Prints one JSON line:
 #   {"ms": [per-step milliseconds...], "peak_rss_mb": ..., "loss": ...}
@@ -39,6 +45,33 @@ def apply_rope(x, cos, sin):  # x (B, H, T, hd), half-split pairs
     h = x.shape[-1] // 2
     x1, x2 = x[..., :h], x[..., h:]
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class LoraLinear(nn.Module):
+    """A frozen nn.Linear with a trainable low-rank adapter beside it."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        self.base.weight.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=5 ** 0.5)
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scale
+
+
+LORA_TARGETS = {"q": "wq", "k": "wk", "v": "wv", "o": "wo", "gate": "w_gate", "up": "w_up", "down": "w_down"}
+
+
+def add_adapters(model, r, alpha, targets):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for b in model.blocks:
+        for t in targets:
+            setattr(b, LORA_TARGETS[t], LoraLinear(getattr(b, LORA_TARGETS[t]), r, alpha))
 
 
 class Block(nn.Module):
@@ -113,13 +146,19 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lora", type=int, default=0)
+    ap.add_argument("--lora-alpha", type=float, default=0.0)
+    ap.add_argument("--lora-targets", default="q,k,v,o,gate,up,down")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c = json.load(open(a.config))
     model = Model(c, a.seq)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    if a.lora > 0:
+        add_adapters(model, a.lora, a.lora_alpha or a.lora, [t for t in a.lora_targets.split(",") if t])
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.dim() >= 2]
+    no_decay = [p for p in trained if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=3e-4, betas=(0.9, 0.95), eps=1e-8)
     V = c["vocab_size"]
@@ -132,7 +171,7 @@ def main():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
             loss = model(idx, tgt)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         if s >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000.0)

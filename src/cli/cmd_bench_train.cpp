@@ -1,6 +1,6 @@
-// `anetrain bench train MODEL --peer pytorch`: one training step (forward, backward, global-norm
-// clip, AdamW) of anetrain against eager PyTorch on the same model, shape and thread count, in
-// one invocation. Rounds alternate peer and anetrain so that a machine that slows down mid-run
+// `anetrain bench train MODEL [--lora R] --peer pytorch`: one training step (forward, backward,
+// global-norm clip, AdamW) of anetrain against eager PyTorch on the same model, shape and thread
+// count, in one invocation; with --lora both train low-rank adapters over a frozen base. Rounds alternate peer and anetrain so that a machine that slows down mid-run
 // slows both; each side runs in its own process so its peak RSS is its own.
 #include <omp.h>
 
@@ -31,6 +31,7 @@
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/step.h"
+#include "train/trainer.h"
 
 namespace anetrain {
 
@@ -44,7 +45,17 @@ struct BenchTrainOptions {
   std::string model = "stories110m", precision = "both", peer = "pytorch", python = "/usr/bin/python3";
   int batch = 1, seq = 256, steps = 3, rounds = 2, threads = 0;
   bool worker = false;
+  TrainOptions lora;  // only its lora_rank, lora_alpha and lora_targets: train --lora's meaning
 };
+
+// Both sides' command-line words for the adapters ("" without them).
+std::string lora_args(const BenchTrainOptions& o) {
+  if (o.lora.lora_rank <= 0) return "";
+  char alpha[32];
+  std::snprintf(alpha, sizeof alpha, "%.17g", o.lora.lora().alpha);
+  return " --lora " + std::to_string(o.lora.lora_rank) + " --lora-alpha " + alpha + " --lora-targets " +
+         shell_quote(o.lora.lora_targets);
+}
 
 // The measured side of one configuration, as both workers print it.
 struct Sample {
@@ -82,6 +93,10 @@ int worker(const BenchTrainOptions& o) {
   auto be = make_backend("cpu", parse_precision(o.precision));
   LoadedModel lm = load_model(o.model);
   Model& m = *lm.model;
+  if (o.lora.lora_rank > 0) {  // as train --lora sets a run up: the loaded weights frozen, fresh adapters
+    m.add_adapters(o.lora.lora());
+    init_adapters(m, 1);
+  }
   Workspace ws(m.cfg, o.batch, o.seq, nullptr, /*keep_logits=*/false, flash_attention_for(*be, m.cfg, o.batch, o.seq));
   Rng rng(1);
   for (size_t i = 0; i < ws.inputs.size(); ++i) {
@@ -123,8 +138,11 @@ int worker(const BenchTrainOptions& o) {
 int orchestrate(const BenchTrainOptions& o) {
   if (o.peer != "pytorch" && o.peer != "none") fail("bench train: --peer must be pytorch or none");
   LoadedModel lm = load_model(o.model);
+  if (o.lora.lora_rank > 0) lm.model->add_adapters(o.lora.lora());  // checks the targets before any side runs
   const ModelConfig cfg = lm.model->cfg;
   lm.model.reset();
+  ModelConfig base_cfg = cfg;
+  base_cfg.lora = LoraConfig{};
   const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<std::string> precisions =
       o.precision == "both" ? std::vector<std::string>{"fp32", "bf16"} : std::vector<std::string>{o.precision};
@@ -142,17 +160,24 @@ int orchestrate(const BenchTrainOptions& o) {
     }
   } cleanup{dir};
   const std::string cfg_path = (dir / "config.json").string(), peer_path = (dir / "pytorch_train.py").string();
-  std::ofstream(cfg_path) << config_to_json(cfg).dump(2);
+  std::ofstream(cfg_path) << config_to_json(base_cfg).dump(2);
   std::ofstream(peer_path) << pytorch_train_peer_source();
 
   const std::string self = fs::read_symlink("/proc/self/exe").string();  // popen runs /bin/sh
-  const double flops = flops_per_token(cfg, o.seq).training() * o.batch * o.seq;
-  std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step\n", o.model.c_str(), o.batch,
-              o.seq, threads, flops / 1e9);
+  // A frozen base needs no weight gradients: its backward is the activations' alone (≈ one forward
+  // of products, two of attention). The adapters' own products are left out (2·r/D of the rest).
+  const FlopCount fc = flops_per_token(base_cfg, o.seq);
+  const double flops = (o.lora.lora_rank > 0 ? 2 * fc.matmul_fwd + 3 * fc.attention_fwd : fc.training()) * o.batch * o.seq;
+  std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step%s\n", o.model.c_str(), o.batch,
+              o.seq, threads, flops / 1e9,
+              o.lora.lora_rank > 0 ? (", LoRA r=" + std::to_string(o.lora.lora_rank) + " on " + o.lora.lora_targets +
+                                      " over a frozen base")
+                                         .c_str()
+                                   : "");
   std::printf("cpu: %s (oneDNN dispatch: %s), commit %s\n", cpu_model_name().c_str(), matrix_isa().c_str(),
               git_commit().c_str());
   const std::string shape = " --batch " + std::to_string(o.batch) + " --seq " + std::to_string(o.seq) + " --steps " +
-                            std::to_string(o.steps) + " --threads " + std::to_string(threads);
+                            std::to_string(o.steps) + " --threads " + std::to_string(threads) + lora_args(o);
   std::map<std::string, Sample> total;  // "anetrain bf16", "pytorch fp32", ...
   for (int r = 1; r <= o.rounds; ++r)
     for (const auto& p : precisions) {
@@ -207,6 +232,12 @@ void add_bench_train_command(CLI::App* bench, Command& run) {
   tr->add_option("--peer", o->peer, "pytorch (Debian python3-torch), or none")->capture_default_str();
   tr->add_option("--python", o->python, "Python with torch for the peer")->capture_default_str();
   tr->add_option("--threads", o->threads, "Threads for both sides (0 = all cores)")->capture_default_str()->check(thread_count());
+  tr->add_option("--lora", o->lora.lora_rank, "Both sides train adapters of this rank over a frozen base (0: full training)")
+      ->capture_default_str()->check(CLI::Range(0, 4096));
+  tr->add_option("--lora-alpha", o->lora.lora_alpha, "Adapter scale numerator (default: rank), as train's")
+      ->check(CLI::NonNegativeNumber);
+  tr->add_option("--lora-targets", o->lora.lora_targets, "Projections with adapters, of q,k,v,o,gate,up,down")
+      ->capture_default_str();
   tr->add_flag("--worker", o->worker, "Internal: run the anetrain side and print its JSON line")->group("");
   tr->callback([&run, o] {
     run = [o] { return o->worker ? worker(*o) : orchestrate(*o); };

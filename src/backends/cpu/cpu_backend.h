@@ -105,6 +105,12 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   // version; anything else (test buffers, the compacted classifier) is converted per call.
   const uint16_t* bf16_weight(const float* W, size_t n);
   const uint16_t* bf16_activation(const float* x, size_t n, int slot);
+  // One projection's adapter in the bf16 block stages (adapter_bf16.cpp): the contract's
+  // adapter_fwd/adapter_bwd with the input x and the gradient dy given in bf16. Use slot 0.
+  void adapter_fwd_bf16(const LayerAdapters& L, const Adapter& a, const uint16_t* x, float* y, float* t, int N, int in,
+                        int out);
+  void adapter_bwd_bf16(const LayerAdapters& L, const Adapter& a, const Adapter& g, const uint16_t* x, const float* t,
+                        const uint16_t* dy, float* dx_acc, float* u, int N, int in, int out);
 
   // cos/sin of RoPE angles for positions [0, rows) and hd/2 pairs at θ.
   struct RopeTable {
