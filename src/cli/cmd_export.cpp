@@ -10,6 +10,7 @@
 #include "core/mapped_file.h"
 #include "formats/hf.h"
 #include "formats/load.h"
+#include "model/lora.h"
 
 namespace anetrain {
 
@@ -34,6 +35,10 @@ void add_export_command(CLI::App& app, Command& run) {
       if (!o->tok_path.empty()) inputs.push_back(o->tok_path);
       refuse_output_over_input(outputs, inputs);
       LoadedModel lm = load_model(o->src);
+      if (lm.model->cfg.lora.rank > 0) {  // an adapter run: the model it now computes (its PEFT folder is each checkpoint)
+        std::fprintf(stderr, "merging rank-%d adapters into the weights\n", lm.model->cfg.lora.rank);
+        merge_adapters(*lm.model);
+      }
       // A tokenizer the model cannot use is refused before anything is written.
       if (!tokenizer.empty() && load_tokenizer(tokenizer, lm.model->cfg.vocab_size)->vocab_size() > lm.model->cfg.vocab_size)
         fail(tokenizer + ": tokenizer has more tokens than the model has embedding rows");

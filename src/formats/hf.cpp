@@ -279,6 +279,7 @@ const Model& in_rope_style(const Model& src, RopeStyle style, std::unique_ptr<Mo
 }
 
 void save_hf_folder(const Model& src, const std::string& dir, DType dtype) {
+  if (src.cfg.lora.rank > 0) fail("internal: a model with adapters is written as a plain model before merge_adapters");
   std::error_code ec;
   const bool existed = fs::exists(dir, ec);
   fs::create_directories(dir);

@@ -54,6 +54,7 @@ std::vector<float> rope_tables(const ModelConfig& c) {
 }  // namespace
 
 void save_llama2c(const Model& src, const std::string& path, int version) {
+  if (src.cfg.lora.rank > 0) fail("internal: a model with adapters is written as a plain model before merge_adapters");
   if (version != 0 && version != 1)
     fail(path + ": llama2.c version " + std::to_string(version) + " cannot be written (supported: 0, 1)");
   check_llama2c_representable(src.cfg, path, version);
