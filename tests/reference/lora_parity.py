@@ -58,12 +58,37 @@ def one_case(args, model, tokens, batch, masked):
     if not parity.run_binary(argv):
         return False
     got = st.load(out)
+    got_logits = got["logits"].astype(np.float64)
     rows = []
     ok = parity.compare(rows, {k: got.pop(k) for k in ("loss", "logits")},
                         {"loss": np.array(loss), "logits": logits.numpy()}, 1e-4, "output")
     ok &= parity.compare(rows, got, {k: v.numpy() for k, v in grads.items()}, 1e-4, "gradient")
     parity.print_table(rows)
+    if not masked:
+        ok &= merged_case(args, model, adapter, tok_path, batch, tokens.shape[1] - 1, got_logits)
     return ok
+
+
+def merged_case(args, model, adapter, tok_path, batch, seq, lora_logits):
+    """`anetrain merge` into an HF folder: its logits (by the float64 reference and by anetrain) equal
+    base + adapter's within 1e-5 of the largest logit."""
+    merged = os.path.join(args.workdir, "merged")
+    if os.path.isdir(merged):
+        for f in os.listdir(merged):
+            os.remove(os.path.join(merged, f))
+    if not parity.run_binary([args.anetrain, "merge", model, adapter, "-o", merged]):
+        return False
+    import lora_reference  # noqa: E402
+    ref_ok = lora_reference.main(["merge-check", "--model", model, "--adapter", adapter, "--tokens", tok_path,
+                                  "--batch", str(batch), "--seq", str(seq), "--merged", merged, "--tol", "1e-5"]) == 0
+    out = os.path.join(args.workdir, "merged_out.safetensors")
+    if not parity.run_binary([args.anetrain, "grad", merged, "--tokens", tok_path, "--batch", str(batch),
+                              "--seq", str(seq), "-o", out]):
+        return False
+    ours = st.load(out)["logits"].astype(np.float64)
+    err = float(np.max(np.abs(ours - lora_logits))) / float(np.max(np.abs(lora_logits)))
+    print("anetrain: merged model's logits vs base + adapter's: %.3e (tol 1e-5)" % err)
+    return ref_ok and err <= 1e-5
 
 
 def main():
