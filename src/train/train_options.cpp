@@ -1,5 +1,6 @@
 // TrainOptions ⇄ JSON (RUN/run.json), so a resumed run uses the settings it started with, and
 // the one table of their allowed ranges that the CLI, the C API and --resume all check.
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -53,6 +54,18 @@ void TrainOptions::validate(bool cli_names) const {
     check_option(name, j.at(r.key).get<double>(), r.range);
   }
   check_threads(cli_names ? "--threads" : "option \"threads\"", threads);
+  if (lora_rank > 0) {
+    const std::string name = cli_names ? "--lora-targets" : "option \"lora_targets\"";
+    const LoraConfig l = lora();
+    if (l.targets.empty()) fail(name + " names no projection (of q, k, v, o, gate, up, down)");
+    for (size_t i = 0; i < l.targets.size(); ++i) {
+      const auto& names = lora_target_names();
+      if (std::find(names.begin(), names.end(), l.targets[i]) == names.end())
+        fail(name + ": '" + l.targets[i] + "' is not one of q, k, v, o, gate, up, down");
+      if (std::find(l.targets.begin(), l.targets.begin() + long(i), l.targets[i]) != l.targets.begin() + long(i))
+        fail(name + ": '" + l.targets[i] + "' is named twice");
+    }
+  }
   if (stop_at < 0 || double(stop_at) > kMaxSteps)
     fail(std::string(cli_names ? "--stop-at" : "option \"stop_at\"") + " must be 0 (off) or a step, got " +
          std::to_string(stop_at));
