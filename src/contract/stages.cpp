@@ -86,8 +86,8 @@ void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const fl
   be.linear_bwd_x(t, a.bt, y, N, out, r, true);  // y += t·Bᵀ (Bt is (r, out))
 }
 
-void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
-                 const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out) {
+void adapter_grads(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
+                   const float* t, const float* dy, float* u, int N, int in, int out) {
   if (!a.a) return;
   const int r = L.rank;
   if (g.bt) be.linear_bwd_w(t, dy, g.bt, N, out, r);  // dBt += tᵀ·dy
@@ -95,7 +95,13 @@ void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Ad
   const size_t n = size_t(N) * r;
   for (size_t i = 0; i < n; ++i) u[i] *= L.scale;
   if (g.a) be.linear_bwd_w(u, x, g.a, N, in, r);  // dA += uᵀ·x
-  be.linear_bwd_x(u, a.a, dx_acc, N, in, r, true);  // dx += u·A
+}
+
+void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
+                 const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out) {
+  if (!a.a) return;
+  adapter_grads(be, L, a, g, x, t, dy, u, N, in, out);
+  be.linear_bwd_x(u, a.a, dx_acc, N, in, L.rank, true);  // dx += u·A
 }
 
 void Backend::attention_flash_fwd(const float*, const float*, const float*, float*, float*, const AttnShape&) {

@@ -91,6 +91,11 @@ void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const fl
                  int in, int out);
 void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
                  const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out);
+// The first part of adapter_bwd: dBt += tᵀ·dy and dA += uᵀ·x (each skipped when g's is null),
+// leaving u = scale·dy·B (N, r). For a backend whose dx already passed through W + scale·B·A (the
+// ane backend's merged weights), this is all the adapter's backward that is left.
+void adapter_grads(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
+                   const float* t, const float* dy, float* u, int N, int in, int out);
 // The buffers of one block's adapters, each (N, r): t's are saved (AttentionSaved/FfnSaved), u is scratch.
 inline float* lora_slot(float* base, int slot, const BlockDims& d) {
   return base ? base + size_t(slot) * size_t(d.N()) * size_t(d.lora_rank) : nullptr;

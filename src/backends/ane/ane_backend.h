@@ -2,9 +2,9 @@
 // programs (programs.h) on an Executor — ane-sim, the hardware runtime over its fake, or the
 // Neural Engine itself. Everything else is its host's, a backend it is given (the cpu backend,
 // from the registry): what the seed kept on the CPU stays there — RMSNorm, residual adds (so the
-// residual stream stays fp32), SwiGLU's and QK-norm's backward, every dW, embedding,
-// classifier, loss and optimizer — and a stage whose program the hardware rejects runs as the
-// host's stage.
+// residual stream stays fp32), SwiGLU's and QK-norm's backward, every dW (and adapters' dA and
+// dB: the programs run adapted projections as merged matrices), embedding, classifier, loss and
+// optimizer — and a stage whose program the hardware rejects runs as the host's stage.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -14,6 +14,7 @@
 #include <string>
 #include <set>
 #include <tuple>
+#include <vector>
 
 #include "backends/ane/executor.h"
 #include "backends/ane/programs.h"
@@ -133,6 +134,28 @@ class AneBackend : public ForwardingBackend, public Profiler, public CompiledPro
   std::map<std::tuple<std::string, int, int>, StagedInput> staged_;  // (kernel, layer, handle)
   std::map<const mil::Tensor*, int> staged_id_;  // input_for's activation tensors → their staged input
   mil::Tensor scratch_;  // whole-width weights on their way to the executor
+  // Adapters (ane_adapters.cpp). The programs know nothing of them: they run each adapted
+  // projection's W + scale·B·A (merged on the host, per layer and weights version), which gives
+  // the adapted forward and, through the same matrices, the whole dx; dA and dBt come from the
+  // host, from each projection's input and output gradient.
+  // w itself without adapters; else w with every adapted matrix merged and no adapters.
+  const LayerTensors& program_weights(const BlockDims& d, const LayerTensors& w);
+  // The saved t = scale·x·Aᵀ of each adapter after a forward on the programs (what a backward,
+  // the programs' or the host's, reads).
+  void keep_adapter_inputs(const BlockDims& d, const LayerTensors& w, AttentionSaved& s);
+  void keep_adapter_inputs(const BlockDims& d, const LayerTensors& w, FfnSaved& s);
+  // dA and dBt of each adapter after a backward on the programs.
+  void adapter_grads_after(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const AttentionSaved& s,
+                           AttentionScratch& k);
+  void adapter_grads_after(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const FfnSaved& s,
+                           FfnScratch& k);
+  struct MergedLayer {
+    uint64_t version = 0;
+    LayerTensors source{};  // the weights and adapters they were merged from
+    std::vector<float> merged[7];
+    LayerTensors tensors{};  // source with the merged matrices in place, adapters dropped
+  };
+  std::map<int, MergedLayer> merged_;  // by layer (-1: an unknown layer, merged every call)
   // Baked one-token programs: handle per (kind, layer), valid for weights at baked_version_.
   int baked(const char* kind, const BlockDims& d, const LayerTensors& w);
   std::map<std::pair<std::string, int>, int> baked_;

@@ -75,7 +75,9 @@ void AneBackend::prepare_training(const BlockDims& d) {
 }
 
 void AneBackend::prepare_decoding(const BlockDims& d, const LayerTensors& w) {
-  for (const char* kind : {"decode_qkv", "decode_wo", "decode_ffn"}) baked(kind, d, w);
+  // With adapters the baked matrices are the merged ones, as the dynamic programs' are.
+  const LayerTensors& pw = program_weights(d, w);
+  for (const char* kind : {"decode_qkv", "decode_wo", "decode_ffn"}) baked(kind, d, pw);
 }
 
 std::vector<ProgramFallback> AneBackend::take_fallbacks() {
@@ -84,24 +86,16 @@ std::vector<ProgramFallback> AneBackend::take_fallbacks() {
   return out;
 }
 
-namespace {
-// The programs compute the base projections only; until adapters are staged into them, a model
-// with adapters is refused rather than computed without them.
-void refuse_adapters(const LayerTensors& w) {
-  if (w.lora.rank) fail("LoRA adapters do not run on the ane backends yet; train them on cpu (--backend cpu)");
-}
-}  // namespace
-
 void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                      AttentionSaved& s) {
-  refuse_adapters(w);
   auto cpu = [&] {
     host().attention_block_fwd(d, w, x, out, s);
     ane_forward_layers_.erase(d.layer);
   };
   if (on_cpu(d, "attention")) return cpu();
   with_fallback([&] {
-    attention_fwd_on_ane(d, w, x, out, s);
+    attention_fwd_on_ane(d, program_weights(d, w), x, out, s);
+    keep_adapter_inputs(d, w, s);
     ane_forward_layers_.insert(d.layer);
   }, cpu);
 }
@@ -125,7 +119,10 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   std::vector<float> q_norm_g, k_norm_g;
   if (d.qk_norm && g.q_norm) q_norm_g.assign(g.q_norm, g.q_norm + d.hd);
   if (d.qk_norm && g.k_norm) k_norm_g.assign(g.k_norm, g.k_norm + d.hd);
-  with_fallback([&] { attention_bwd_on_ane(d, w, g, x, s, dout, dx, k); }, [&] {
+  with_fallback([&] {
+    attention_bwd_on_ane(d, program_weights(d, w), g, x, s, dout, dx, k);
+    adapter_grads_after(d, w, g, s, k);  // after the last program: a rejection leaves them as they were
+  }, [&] {
     std::copy(q_norm_g.begin(), q_norm_g.end(), g.q_norm);
     std::copy(k_norm_g.begin(), k_norm_g.end(), g.k_norm);
     cpu_after_ane_forward();
@@ -134,23 +131,27 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
 
 void AneBackend::attention_block_decode(const BlockDims& d, const LayerTensors& w, const float* x, float* out,
                                         KvCacheLayer& cache, int pos0, AttentionSaved& s, float* scores) {
-  refuse_adapters(w);
-  with_fallback([&] { attention_decode_on_ane(d, w, x, out, cache, pos0, s, scores); },
+  with_fallback([&] { attention_decode_on_ane(d, program_weights(d, w), x, out, cache, pos0, s, scores); },
                 [&] { host().attention_block_decode(d, w, x, out, cache, pos0, s, scores); });
 }
 
 void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
-  refuse_adapters(w);
   auto cpu = [&] { host().ffn_block_fwd(d, w, x, out, s); };
   if (d.T > 1 && on_cpu(d, "ffn")) return cpu();
-  with_fallback([&] { ffn_fwd_on_ane(d, w, x, out, s); }, cpu);
+  with_fallback([&] {
+    ffn_fwd_on_ane(d, program_weights(d, w), x, out, s);
+    keep_adapter_inputs(d, w, s);
+  }, cpu);
 }
 
 void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
   if (on_cpu(d, "ffn")) return host().ffn_block_bwd(d, w, g, x, s, dout, dx, k);
   // The FFN's saved values (xn, g, u, h) mean the same on either side, so no forward is redone.
-  with_fallback([&] { ffn_bwd_on_ane(d, w, g, x, s, dout, dx, k); },
+  with_fallback([&] {
+    ffn_bwd_on_ane(d, program_weights(d, w), g, x, s, dout, dx, k);
+    adapter_grads_after(d, w, g, s, k);
+  },
                 [&] { host().ffn_block_bwd(d, w, g, x, s, dout, dx, k); });
 }
 
