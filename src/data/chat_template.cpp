@@ -197,7 +197,7 @@ void check_renderable(const Conversation& c, ChatTemplate t, const Tokenizer& to
 
 void render_conversation(const Conversation& c, ChatTemplate t, const Tokenizer& tok, bool train_on_prompt,
                          std::vector<int32_t>& ids, std::vector<uint8_t>& mask) {
-  Renderer r{tok, train_on_prompt, ids, mask};
+  Renderer r{tok, train_on_prompt, ids, mask, {}, false};
   if (t == ChatTemplate::chatml) render_chatml(c, r);
   else if (t == ChatTemplate::llama2) render_llama2(c, r);
   else render_plain(c, r);

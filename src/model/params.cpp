@@ -110,6 +110,19 @@ const ParamSpec& ParamTable::at(ParamRole role, int layer) const {
 }
 
 namespace {
+Adapter& adapter_of(LayerAdapters& L, ParamRole projection) {
+  switch (projection) {
+    case ParamRole::wq: return L.wq;
+    case ParamRole::wk: return L.wk;
+    case ParamRole::wv: return L.wv;
+    case ParamRole::wo: return L.wo;
+    case ParamRole::w_gate: return L.w_gate;
+    case ParamRole::w_up: return L.w_up;
+    case ParamRole::w_down: return L.w_down;
+    default: fail("internal: parameter role " + std::to_string(int(projection)) + " has no adapter");
+  }
+}
+
 // `where(spec)`: the tensor's address, or nullptr.
 ModelTensors bind(const ParamTable& t, const ModelConfig& c, const std::function<float*(const ParamSpec&)>& where) {
   ModelTensors m;
@@ -135,10 +148,7 @@ ModelTensors bind(const ParamTable& t, const ModelConfig& c, const std::function
       L.lora.scale = float(c.lora.scale());
       for (const ParamSpec& s : t.specs()) {
         if (s.layer != l || !is_adapter(s)) continue;
-        Adapter& a = s.adapts == ParamRole::wq ? L.lora.wq : s.adapts == ParamRole::wk ? L.lora.wk
-                   : s.adapts == ParamRole::wv ? L.lora.wv : s.adapts == ParamRole::wo ? L.lora.wo
-                   : s.adapts == ParamRole::w_gate ? L.lora.w_gate : s.adapts == ParamRole::w_up ? L.lora.w_up
-                   : L.lora.w_down;
+        Adapter& a = adapter_of(L.lora, s.adapts);
         (s.role == ParamRole::lora_a ? a.a : a.bt) = where(s);
       }
     }

@@ -97,8 +97,8 @@ struct Buffers {
     o = Guarded(C * c.D), fxn = Guarded(C * c.D), frstd = Guarded(C), g = Guarded(C * c.F), u = Guarded(C * c.F);
     h = Guarded(C * c.F), f = Guarded(C * c.D);
     s = AttentionSaved{xn.data(),  rstd.data(), q_raw.data(), k_raw.data(), q_rstd.data(), k_rstd.data(),
-                       q.data(),   nullptr,     nullptr,      nullptr,      attn.data(),   o.data(), nullptr};
-    ffn = FfnSaved{fxn.data(), frstd.data(), g.data(), u.data(), h.data(), f.data()};
+                       q.data(),   nullptr,     nullptr,      nullptr,      attn.data(),   o.data(), nullptr, nullptr};
+    ffn = FfnSaved{fxn.data(), frstd.data(), g.data(), u.data(), h.data(), f.data(), nullptr};
     cache = KvCacheLayer{k.data(), v.data(), kCtx};
   }
   bool intact(const std::string& who) const {

@@ -141,11 +141,11 @@ TEST_P(StagesVsRef, AttentionBlock) {
                       s.p("q", N() * qd()),           s.p("k", N() * kvd()),
                       s.p("v", N() * kvd()),          s.p("probs", Pi),
                       s.p("attn", N() * qd()),        s.p("o", N() * d.D),
-                      s.p("lse", i == 2 ? size_t(d.B) * d.Hq * d.T : 0)};
+                      s.p("lse", i == 2 ? size_t(d.B) * d.Hq * d.T : 0), nullptr};
     Pool& k = scratch[i];
     AttentionScratch sc{k.p("dattn", N() * qd()), k.p("dq", N() * qd()),     k.p("dk", N() * kvd()),
                         k.p("dv", N() * kvd()),   k.p("dq_raw", N() * qd()), k.p("dk_raw", N() * kvd()),
-                        k.p("dprobs", Pi),        k.p("dxn", N() * d.D),     k.p("dres", N() * d.D)};
+                        k.p("dprobs", Pi),        k.p("dxn", N() * d.D),     k.p("dres", N() * d.D), nullptr};
     const LayerTensors G = attention_weights(grads[i], true);
     float *out = io[i].p("out", N() * d.D), *dx = io[i].p("dx", N() * d.D);
     if (i == 0) {  // qualified: the default composition, whatever RefBackend may ever override
@@ -177,9 +177,9 @@ TEST_P(StagesVsRef, FfnBlock) {
   Pool io[2], saved[2], scratch[2], grads[2];
   for (int i = 0; i < 2; ++i) {
     Pool& s = saved[i];
-    FfnSaved sv{s.p("xn", ND), s.p("rstd", N()), s.p("g", NF), s.p("u", NF), s.p("h", NF), s.p("f", ND)};
+    FfnSaved sv{s.p("xn", ND), s.p("rstd", N()), s.p("g", NF), s.p("u", NF), s.p("h", NF), s.p("f", ND), nullptr};
     Pool& k = scratch[i];
-    FfnScratch sc{k.p("dh", NF), k.p("dg", NF), k.p("du", NF), k.p("dxn", ND), k.p("dres", ND)};
+    FfnScratch sc{k.p("dh", NF), k.p("dg", NF), k.p("du", NF), k.p("dxn", ND), k.p("dres", ND), nullptr};
     const LayerTensors G = ffn_weights(grads[i], true);
     float *out = io[i].p("out", ND), *dx = io[i].p("dx", ND);
     if (i == 0) {

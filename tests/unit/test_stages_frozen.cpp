@@ -94,16 +94,14 @@ class StagesWithFrozenWeights : public ::testing::TestWithParam<std::tuple<std::
     auto w = tensors(0);
     Result r{std::vector<float>(N() * d.D), tensors(100)};
     const LayerTensors W = view(w), G = view(r.grads, frozen);
-    const size_t ND = N() * d.D, NF = N() * d.F, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
-    const size_t P = size_t(d.B) * d.Hq * d.T * d.T;
+    const size_t ND = N() * d.D;
     const bool flash = be->attention_flash(AttnShape{d.B, d.T, d.Hq, d.Hkv, d.hd});
     std::vector<std::vector<float>> bufs;  // moving the outer vector keeps each buffer in place
     auto take = [&bufs](size_t n) -> float* { return n ? bufs.emplace_back(n, 0.0f).data() : nullptr; };
     AttentionSaved as = plan_attention_saved(take, d, true, flash);
     FfnSaved fs = plan_ffn_saved(take, d);
-    AttentionScratch ak{take(N() * qd), take(N() * qd), take(N() * kvd), take(N() * kvd), take(N() * qd),
-                        take(N() * kvd), take(flash ? 0 : P),   take(ND),        take(ND)};
-    FfnScratch fk{take(NF), take(NF), take(NF), take(ND), take(ND)};
+    AttentionScratch ak = plan_attention_scratch(take, d, flash);
+    FfnScratch fk = plan_ffn_scratch(take, d);
     const std::vector<float> x = random_vec(ND, 7), dout = random_vec(ND, 8);
     std::vector<float> mid(ND), out(ND), dmid(ND);
     be->attention_block_fwd(d, W, x.data(), mid.data(), as);
