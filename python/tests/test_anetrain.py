@@ -221,3 +221,21 @@ def test_bad_option_values_are_refused_by_name(shard, tmp_path):
         with pytest.raises(anetrain.Error, match=key):
             anetrain.Trainer(tmp_path / ("bad_" + key), "stories260k", [shard], **{key: value})
         assert not (tmp_path / ("bad_" + key)).exists()
+
+
+def test_trainer_fine_tunes_adapters(shard, tmp_path):
+    # LoRA from Python: the run.json keys lora_rank / lora_alpha / lora_targets; the checkpoint is
+    # also a PEFT adapter folder with them, and a bad target is an Error naming the option.
+    base = os.path.join(ASSETS, "llama2c", "stories260K.bin")
+    opts = dict(seq=64, batch=8, steps=8, lr=5e-3, warmup=1, threads=1, lora_rank=4, lora_alpha=8.0,
+                lora_targets="q,v,down")
+    with anetrain.Trainer(tmp_path / "lora", base, [shard], **opts) as t:
+        losses = [t.step() for _ in range(8)]
+        path = t.save()
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    conf = json.load(open(os.path.join(path, "adapter_config.json")))
+    assert conf["r"] == 4 and conf["lora_alpha"] == 8.0
+    assert conf["target_modules"] == ["q_proj", "v_proj", "down_proj"]
+    assert conf["base_model_name_or_path"] == os.path.abspath(base)
+    with pytest.raises(anetrain.Error, match="lora_targets.*'x'"):
+        anetrain.Trainer(tmp_path / "bad", base, [shard], lora_rank=4, lora_targets="q,x")
