@@ -45,13 +45,14 @@ void Model::drop_adapters() {
   ModelConfig c = cfg;
   c.lora = LoraConfig{};
   relayout(c);
-  params.shrink_to_fit();
 }
 
 void Model::relayout(const ModelConfig& c) {
   cfg = c;
   table = ParamTable(cfg);
+  const bool shrinks = table.total() < params.size();
   params.resize(table.total(), 0.0f);  // the base tensors keep their offsets: adapters follow them
+  if (shrinks) params.shrink_to_fit();  // may move the buffer: the views are bound after it
   w = bind_tensors(table, cfg, params.data());
   grads = FloatArena();
   g = ModelTensors{};
