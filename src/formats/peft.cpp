@@ -27,8 +27,8 @@ void transpose(const float* src, float* dst, int64_t rows, int64_t cols) {
 std::string target_of_module(const std::string& module, const std::string& where) {
   for (const auto& t : lora_target_names())
     if (peft_module_name(t) == module) return t;
-  fail(where + ": target module '" + module +
-       "' is not one anetrain adapts (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+  fail(where + ": 'target_modules' names '" + module +
+       "', which anetrain does not adapt (it adapts q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
 }
 
 }  // namespace
