@@ -43,6 +43,9 @@ class WeightMirror {
   virtual uint16_t* bf16_copy(const WeightsView& w) = 0;
   // The caller wrote weights `version` into the copy.
   virtual void copy_filled(uint64_t version) = 0;
+  // Whether the copy holds weights `version`'s values (every one of them). A writer that changes
+  // only some weights may then leave the others' copies as they are.
+  virtual bool holds(uint64_t version) const { return false; }
 
  protected:
   ~WeightMirror() = default;

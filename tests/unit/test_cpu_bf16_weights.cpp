@@ -112,5 +112,45 @@ TEST(CpuBf16Weights, OptimizerPassRefillsTheCopyAndClearsGradients) {
   EXPECT_EQ(0, std::memcmp(y_copy.data(), y_loose.data(), sizeof(float) * y_copy.size()));
 }
 
+// A frozen base (LoRA): the optimizer leaves the copy's frozen weights as they are when the copy
+// already holds the current version — the same bits as rewriting them every step (the plain step
+// here, whose backend converts the whole arena each time), with no arena conversion after the first.
+TEST(CpuBf16Weights, FrozenWeightsKeepTheirCopyAcrossSteps) {
+  ModelConfig c;
+  c.dim = 32, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 8, c.hidden_dim = 48;
+  c.vocab_size = 37, c.max_seq_len = 16;
+  c.validate();
+  LoraConfig lora;
+  lora.rank = 2, lora.alpha = 4, lora.targets = {"q", "v", "up", "down"};
+  Model fused(c), plain(c);
+  for (Model* m : {&fused, &plain}) {
+    init_random(*m, 3);
+    m->add_adapters(lora);
+    init_random_where(*m, 5, is_adapter);  // B nonzero: every adapter moves the loss
+  }
+  auto be_fused = make_backend("cpu-bf16"), be_plain = make_backend("cpu-bf16");
+  Workspace ws(fused.cfg, 2, 12);
+  Rng rng(4);
+  AdamWConfig oc;
+  oc.warmup = 0, oc.total_steps = 4, oc.lr = 1e-2;
+  AdamW opt_fused(fused, oc), opt_plain(plain, oc);
+  for (int step = 0; step < 4; ++step) {
+    for (size_t i = 0; i < ws.inputs.size(); ++i)
+      ws.inputs[i] = int32_t(rng.below(37)), ws.targets[i] = int32_t(rng.below(37));
+    fused.zero_grads();
+    const double loss_fused = forward(*be_fused, fused, ws);
+    backward(*be_fused, fused, ws);
+    opt_fused.step(fused, *be_fused);
+    plain.zero_grads();
+    const double loss_plain = forward(*be_plain, plain, ws);
+    backward(*be_plain, plain, ws);
+    opt_plain.step_with_norm(plain, grad_norm(plain));
+    EXPECT_EQ(loss_fused, loss_plain) << "step " << step;
+    EXPECT_EQ(dynamic_cast<CpuBackend&>(*be_fused).bf16_weight_conversions(), 1u) << "step " << step;
+    ASSERT_EQ(0, std::memcmp(fused.params.data(), plain.params.data(), sizeof(float) * plain.params.size()))
+        << "weights differ after step " << step;
+  }
+}
+
 }  // namespace
 }  // namespace anetrain::test

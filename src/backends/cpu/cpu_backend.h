@@ -50,6 +50,7 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   void sync_weights(const WeightsView& w) override;
   uint16_t* bf16_copy(const WeightsView& w) override;
   void copy_filled(uint64_t version) override { mirror_version_ = version; }
+  bool holds(uint64_t version) const override { return version != 0 && mirror_version_ == version; }
   Precision precision() const { return precision_; }
   // How many times the bf16 weight copy was made by converting the whole arena (not counting the
   // optimizer's refills through the WeightMirror): tests check the refill is what is used.
