@@ -47,7 +47,7 @@ Result run_layer(Backend& be, const BlockDims& d, uint64_t seed, bool use_defaul
                  L.p("wv", kvd * D, seed + 4, a), L.p("wo", D * qd, seed + 5, ao),
                  d.qk_norm ? L.p("q_norm", d.hd, seed + 6, 1.5f) : nullptr,
                  d.qk_norm ? L.p("k_norm", d.hd, seed + 7, 1.5f) : nullptr, L.p("ffn_norm", D, seed + 8, 1.5f),
-                 L.p("w_gate", F * D, seed + 9, a), L.p("w_up", F * D, seed + 10, a), L.p("w_down", D * F, seed + 11, af)};
+                 L.p("w_gate", F * D, seed + 9, a), L.p("w_up", F * D, seed + 10, a), L.p("w_down", D * F, seed + 11, af), LayerAdapters{}};
   std::vector<std::string> names = {"attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down"};
   if (d.qk_norm) names.insert(names.end(), {"q_norm", "k_norm"});
   LayerTensors G{};
@@ -59,11 +59,11 @@ Result run_layer(Backend& be, const BlockDims& d, uint64_t seed, bool use_defaul
   const size_t qn = d.qk_norm ? 1 : 0;
   AttentionSaved as{L.p("xn", N * D), L.p("rstd", N), L.p("q_raw", qn * N * qd), L.p("k_raw", qn * N * kvd),
                     L.p("q_rstd", qn * N * d.Hq), L.p("k_rstd", qn * N * d.Hkv), L.p("q", N * qd), L.p("k", N * kvd),
-                    L.p("v", N * kvd), L.p("probs", P), L.p("attn", N * qd), L.p("o", N * D), nullptr};
+                    L.p("v", N * kvd), L.p("probs", P), L.p("attn", N * qd), L.p("o", N * D), nullptr, nullptr};
   AttentionScratch ak{L.p("dattn", N * qd), L.p("dq", N * qd), L.p("dk", N * kvd), L.p("dv", N * kvd),
-                      L.p("dq_raw", N * qd), L.p("dk_raw", N * kvd), L.p("dprobs", P), L.p("dxn", N * D), L.p("dres", N * D)};
-  FfnSaved fs{L.p("fxn", N * D), L.p("frstd", N), L.p("g", N * F), L.p("u", N * F), L.p("h", N * F), L.p("f", N * D)};
-  FfnScratch fk{L.p("dh", N * F), L.p("dg", N * F), L.p("du", N * F), L.p("fdxn", N * D), L.p("fdres", N * D)};
+                      L.p("dq_raw", N * qd), L.p("dk_raw", N * kvd), L.p("dprobs", P), L.p("dxn", N * D), L.p("dres", N * D), nullptr};
+  FfnSaved fs{L.p("fxn", N * D), L.p("frstd", N), L.p("g", N * F), L.p("u", N * F), L.p("h", N * F), L.p("f", N * D), nullptr};
+  FfnScratch fk{L.p("dh", N * F), L.p("dg", N * F), L.p("du", N * F), L.p("fdxn", N * D), L.p("fdres", N * D), nullptr};
   std::vector<float> x = random_vec(N * D, seed + 20), dout = random_vec(N * D, seed + 21);
   Result r;
   auto& o = r.out;

@@ -76,8 +76,8 @@ Result run(Backend& be, const std::vector<int>& frozen) {
   FfnSaved fs = plan_ffn_saved(take, d);
   const size_t N = size_t(d.N()), ND = N * d.D, NF = N * d.F, qd = size_t(d.Hq) * d.hd, kvd = size_t(d.Hkv) * d.hd;
   AttentionScratch ak{take(N * qd), take(N * qd),  take(N * kvd), take(N * kvd), take(N * qd),
-                      take(N * kvd), take(flash ? 0 : size_t(d.B) * d.Hq * d.T * d.T), take(ND), take(ND)};
-  FfnScratch fk{take(NF), take(NF), take(NF), take(ND), take(ND)};
+                      take(N * kvd), take(flash ? 0 : size_t(d.B) * d.Hq * d.T * d.T), take(ND), take(ND), nullptr};
+  FfnScratch fk{take(NF), take(NF), take(NF), take(ND), take(ND), nullptr};
   const std::vector<float> x = random_vec(ND, 7), dout = random_vec(ND, 8);
   std::vector<float> mid(ND), out(ND), dmid(ND);
   be.attention_block_fwd(d, W, x.data(), mid.data(), as);

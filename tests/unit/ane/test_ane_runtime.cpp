@@ -130,8 +130,8 @@ TEST(AneRuntime, AneFakeBackendTrainsLikeAneSim) {
     gw[i][0].assign(D, 0.0f);
     LayerTensors G{};
     G.ffn_norm = gw[i][0].data(), G.w_gate = gw[i][1].data(), G.w_up = gw[i][2].data(), G.w_down = gw[i][3].data();
-    FfnSaved s{xn.data(), rstd.data(), g.data(), up.data(), h.data(), f.data()};
-    FfnScratch k{dh.data(), dg.data(), du.data(), dxn.data(), dres.data()};
+    FfnSaved s{xn.data(), rstd.data(), g.data(), up.data(), h.data(), f.data(), nullptr};
+    FfnScratch k{dh.data(), dg.data(), du.data(), dxn.data(), dres.data(), nullptr};
     out[i].resize(N * D), dx[i].resize(N * D);
     be->ffn_block_fwd(d, W, x.data(), out[i].data(), s);
     be->ffn_block_bwd(d, W, G, x.data(), s, dout.data(), dx[i].data(), k);
