@@ -64,6 +64,10 @@ EXCLUDED=(
   'train_resume.*' 'train_kill.*' train_signals train_nonfinite train_bad_data train_learning train_time_budget
   train_bf16_quality train_precision_cli train_run_folder train_disk_full 'train_ane_.*' train_data_parallel
   overfit_one_batch quickstart_default_job ane_sim_grad
+  # The same for fine-tuning: a 500-step LoRA run with 60 generations, LoRA training on the fp16
+  # simulator, its gradient check at the simulator's pace, and the reference's self-check (Python
+  # alone, which the x86-64 run has). lora_parity_* holds the adapters' gradients here to 1e-4.
+  train_lora train_lora_ane_sim ane_sim_lora_grad lora_reference_selfcheck
   # Tests that time themselves against a native machine's pace (a live dashboard, the terminal
   # UI under tmux, a 60 s bound on a compile, metrics following a growing file).
   cli_dashboard_host cli_dashboard_load cli_tui cli_terminal_text cli_metrics cli_mil_cost
