@@ -76,14 +76,18 @@ FfnScratch plan_ffn_scratch(const TakeFloats& take, const BlockDims& d) {
   return k;
 }
 
+void adapter_project(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* t, int N, int in) {
+  if (!a.a) return;
+  be.linear_fwd(x, a.a, t, N, in, L.rank);  // t = x·Aᵀ
+  const size_t n = size_t(N) * size_t(L.rank);
+  for (size_t i = 0; i < n; ++i) t[i] *= L.scale;
+}
+
 void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* y, float* t, int N,
                  int in, int out) {
   if (!a.a) return;
-  const int r = L.rank;
-  be.linear_fwd(x, a.a, t, N, in, r);  // t = x·Aᵀ
-  const size_t n = size_t(N) * r;
-  for (size_t i = 0; i < n; ++i) t[i] *= L.scale;
-  be.linear_bwd_x(t, a.bt, y, N, out, r, true);  // y += t·Bᵀ (Bt is (r, out))
+  adapter_project(be, L, a, x, t, N, in);
+  be.linear_bwd_x(t, a.bt, y, N, out, L.rank, true);  // y += t·Bᵀ (Bt is (r, out))
 }
 
 void adapter_grads(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,

@@ -89,6 +89,9 @@ void check_decode_layer(const BlockDims& d, const PackedLayerWeights& w);
 // so every backend's products serve them.
 void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* y, float* t, int N,
                  int in, int out);
+// The first part of adapter_fwd: t = scale·x·Aᵀ (N, r), which the backward reads. For a backend
+// whose forward already passed through W + scale·B·A (the ane backend's merged weights).
+void adapter_project(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* t, int N, int in);
 void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
                  const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out);
 // The first part of adapter_bwd: dBt += tᵀ·dy and dA += uᵀ·x (each skipped when g's is null),

@@ -42,14 +42,6 @@ bool same_source(const LayerTensors& a, const LayerTensors& b) {
   return true;
 }
 
-// t = scale·x·Aᵀ (N, r), as adapter_fwd keeps it, for a projection with an adapter.
-void keep_t(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* t, int N, int in) {
-  if (!a.a) return;
-  be.linear_fwd(x, a.a, t, N, in, L.rank);
-  const size_t n = size_t(N) * size_t(L.rank);
-  for (size_t i = 0; i < n; ++i) t[i] *= L.scale;
-}
-
 void require_adapter_buffers(const float* t, const float* u) {
   if (!t || !u)
     fail("ane: a layer with adapters needs their saved and scratch buffers (plan the block with its lora_rank)");
@@ -95,19 +87,19 @@ void AneBackend::keep_adapter_inputs(const BlockDims& d, const LayerTensors& w, 
   if (!w.lora.rank || !s.lora_t) return;  // no adapters, or a forward that no backward follows
   const int N = d.N(), qd = d.Hq * d.hd;
   const LayerAdapters& L = w.lora;
-  keep_t(*this, L, L.wq, s.xn, lora_slot(s.lora_t, 0, d), N, d.D);
-  keep_t(*this, L, L.wk, s.xn, lora_slot(s.lora_t, 1, d), N, d.D);
-  keep_t(*this, L, L.wv, s.xn, lora_slot(s.lora_t, 2, d), N, d.D);
-  keep_t(*this, L, L.wo, s.attn, lora_slot(s.lora_t, 3, d), N, qd);
+  adapter_project(*this, L, L.wq, s.xn, lora_slot(s.lora_t, 0, d), N, d.D);
+  adapter_project(*this, L, L.wk, s.xn, lora_slot(s.lora_t, 1, d), N, d.D);
+  adapter_project(*this, L, L.wv, s.xn, lora_slot(s.lora_t, 2, d), N, d.D);
+  adapter_project(*this, L, L.wo, s.attn, lora_slot(s.lora_t, 3, d), N, qd);
 }
 
 void AneBackend::keep_adapter_inputs(const BlockDims& d, const LayerTensors& w, FfnSaved& s) {
   if (!w.lora.rank || !s.lora_t) return;
   const int N = d.N();
   const LayerAdapters& L = w.lora;
-  keep_t(*this, L, L.w_gate, s.xn, lora_slot(s.lora_t, 0, d), N, d.D);
-  keep_t(*this, L, L.w_up, s.xn, lora_slot(s.lora_t, 1, d), N, d.D);
-  keep_t(*this, L, L.w_down, s.h, lora_slot(s.lora_t, 2, d), N, d.F);
+  adapter_project(*this, L, L.w_gate, s.xn, lora_slot(s.lora_t, 0, d), N, d.D);
+  adapter_project(*this, L, L.w_up, s.xn, lora_slot(s.lora_t, 1, d), N, d.D);
+  adapter_project(*this, L, L.w_down, s.h, lora_slot(s.lora_t, 2, d), N, d.F);
 }
 
 void AneBackend::adapter_grads_after(const BlockDims& d, const LayerTensors& w, const LayerTensors& g,
