@@ -116,4 +116,10 @@ std::vector<std::string> tested_backends() {
   return out;
 }
 
+std::vector<std::string> ref_and_tested_backends() {
+  std::vector<std::string> names = tested_backends();
+  names.insert(names.begin(), "ref");
+  return names;
+}
+
 }  // namespace anetrain::test

@@ -67,6 +67,8 @@ std::string error_of(const std::function<void()>& f);
 // listed ones and the variants users reach through options (cpu-bf16, --precision bf16's
 // backend). What the contract tests run against ref; a new backend's table line adds it here.
 std::vector<std::string> tested_backends();
+// The same with ref first: for tests that hold every backend, the oracle included, to one property.
+std::vector<std::string> ref_and_tested_backends();
 
 // gtest parameter name for a (backend, case) pair: "cpu_bf16_stories110m".
 template <class Case>

@@ -179,14 +179,8 @@ TEST_P(LoraStages, AdaptedBlockIsTheMergedBlockAndItsGradientsFollowTheChainRule
   }
 }
 
-std::vector<std::string> every_backend() {
-  std::vector<std::string> names = tested_backends();
-  names.insert(names.begin(), "ref");
-  return names;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, LoraStages,
-                         ::testing::Combine(::testing::ValuesIn(every_backend()), ::testing::ValuesIn(kCases)),
+                         ::testing::Combine(::testing::ValuesIn(ref_and_tested_backends()), ::testing::ValuesIn(kCases)),
                          backend_case_name<LoraCase>);
 
 }  // namespace

@@ -162,14 +162,8 @@ TEST_P(StagesWithFrozenWeights, RmsnormWithoutGainGradient) {
   EXPECT_TRUE(same_bits(be->name() + " dx", dx[1], dx[0]));
 }
 
-std::vector<std::string> every_backend() {
-  std::vector<std::string> names = tested_backends();
-  names.insert(names.begin(), "ref");
-  return names;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, StagesWithFrozenWeights,
-                         ::testing::Combine(::testing::ValuesIn(every_backend()), ::testing::ValuesIn(kCases)),
+                         ::testing::Combine(::testing::ValuesIn(ref_and_tested_backends()), ::testing::ValuesIn(kCases)),
                          backend_case_name<FrozenCase>);
 
 }  // namespace
