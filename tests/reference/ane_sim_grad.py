@@ -59,6 +59,15 @@ def compare(tag, cpu, ane):
     return failures
 
 
+def war_and_peace_rows(assets):
+    """stories260K's input for these checks: 2 sequences of 64 tokens of War and Peace (tok512)."""
+    tok = tok512.Tokenizer(os.path.join(assets, "llama2c", "tok512.bin"))
+    with gzip.open(os.path.join(assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
+        text = f.read(200000)
+    ids = tok.encode(" ".join(text[50000:60000].split()))
+    return np.array([ids[0:65], ids[65:130]])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--anetrain", required=True)
@@ -68,12 +77,7 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     failures = 0
 
-    # stories260K on War and Peace: 2 sequences of 64 tokens of real text.
-    tok = tok512.Tokenizer(os.path.join(args.assets, "llama2c", "tok512.bin"))
-    with gzip.open(os.path.join(args.assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
-        text = f.read(200000)
-    ids = tok.encode(" ".join(text[50000:60000].split()))
-    tokens = np.array([ids[0:65], ids[65:130]])
+    tokens = war_and_peace_rows(args.assets)
     model = os.path.join(args.assets, "llama2c", "stories260K.bin")
     failures += compare("stories260k", grads(args, model, tokens, 2, "cpu", "s260k"),
                         grads(args, model, tokens, 2, "ane-sim", "s260k"))

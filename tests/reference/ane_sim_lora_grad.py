@@ -9,7 +9,6 @@
 # not the cpu's bits, so the programs computed them (a stage fallen back to the host would be).
 #   /usr/bin/python3 tests/reference/ane_sim_lora_grad.py --anetrain BIN --assets DIR --workdir DIR
 import argparse
-import gzip
 import os
 import sys
 
@@ -20,7 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ane_sim_grad  # noqa: E402
 import parity  # noqa: E402
 import st  # noqa: E402
-import tok512  # noqa: E402
 import torch_model as tm  # noqa: E402
 from lora_reference import load_base, write_adapter  # noqa: E402
 
@@ -65,12 +63,8 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     failures = 0
 
-    tok = tok512.Tokenizer(os.path.join(args.assets, "llama2c", "tok512.bin"))
-    with gzip.open(os.path.join(args.assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
-        text = f.read(200000)
-    ids = tok.encode(" ".join(text[50000:60000].split()))
     failures += one_case(args, "stories260k", os.path.join(args.assets, "llama2c", "stories260K.bin"),
-                         np.array([ids[0:65], ids[65:130]]))
+                         ane_sim_grad.war_and_peace_rows(args.assets))
 
     for tag, cfg, seed in (("llama", parity.llama_cfg(), 1234), ("qwen3", parity.qwen3_cfg(), 4321)):
         model = os.path.join(args.workdir, tag)
