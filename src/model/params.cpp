@@ -41,20 +41,17 @@ ParamTable::ParamTable(const ModelConfig& c) {
   // Adapters after every base tensor, so the base keeps its offsets (and checkpoints of it their
   // layout); grouped by layer, so each layer's gradients stay one contiguous bucket.
   if (c.lora.rank > 0) {
-    const size_t base_end = specs_.size();
     for (int l = 0; l < c.n_layers; ++l)
       for (const auto& target : lora_target_names()) {
         if (std::find(c.lora.targets.begin(), c.lora.targets.end(), target) == c.lora.targets.end()) continue;
-        const ParamSpec* proj = nullptr;
-        for (size_t i = 0; i < base_end; ++i)
-          if (specs_[i].role == lora_target_role(target) && specs_[i].layer == l) proj = &specs_[i];
-        const std::string stem = "base_model.model." + proj->name.substr(0, proj->name.size() - 7);  // less ".weight"
-        const int64_t out = proj->shape[0], in = proj->shape[1], r = c.lora.rank;
-        const ParamRole adapted = proj->role;
+        // Copied out before add(): adding to the table may move the projection's row.
+        const ParamSpec proj = at(lora_target_role(target), l);
+        const std::string stem = "base_model.model." + proj.name.substr(0, proj.name.size() - 7);  // less ".weight"
+        const int64_t out = proj.shape[0], in = proj.shape[1], r = c.lora.rank;
         add(stem + ".lora_A.weight", {r, in}, ParamRole::lora_a, l);
-        specs_.back().adapts = adapted;
+        specs_.back().adapts = proj.role;
         add(stem + ".lora_B.weight", {r, out}, ParamRole::lora_b, l);
-        specs_.back().adapts = adapted;
+        specs_.back().adapts = proj.role;
       }
     set_trainable([](const ParamSpec& s) { return is_adapter(s); });
     return;
