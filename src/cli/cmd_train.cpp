@@ -86,7 +86,8 @@ void add_train_command(CLI::App& app, Command& run) {
                 "Put the run into a non-empty --out that is not a run folder (nothing there is deleted or overwritten)");
   cmd->add_option("--ckpt-every", o->train.ckpt_every, "Checkpoint every N steps")->capture_default_str();
   cmd->add_option("--keep", o->train.keep, "Keep the newest N checkpoints (plus the best)")->capture_default_str();
-  cmd->add_flag("--save-best", o->train.save_best, "Write periodic checkpoints only when the loss improved");
+  cmd->add_flag("--save-best", o->train.save_best,
+                "Periodic checkpoints only when the loss improved: the validation loss, or without validation data the step's training loss against the last saved checkpoint's");
   cmd->add_option("--eval-every", o->train.eval_every, "Validate every N steps")->capture_default_str();
   cmd->add_option("-z,--tokenizer", o->train.tokenizer, "The data's tokenizer (tokenizer.json / tokenizer.bin), for --sample-every");
   cmd->add_option("--sample-every", o->train.sample_every,

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_rule.h"
 #include "train/session.h"
 
 namespace anetrain {
@@ -52,26 +53,28 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   auto stop_requested = [&] {
     return session.ranks() > 1 ? stopping : g_stop_signals != 0 || !session.telemetry_error().empty();
   };
+  CheckpointRule rule{opts.ckpt_every, opts.save_best, session.has_validation()};
   TrainResult res;
   while (st.step < session.stop_step() && !stop_requested()) {
     const StepResult r = session.step();
     stopping = r.stop;
     // ---- evaluation, samples and checkpoints, on the run's schedule ----
-    bool improved = false;
+    bool val_improved = false;
     if (session.has_validation() && (st.step % opts.eval_every == 0 || st.step == opts.steps)) {
       const EvalReport e = session.evaluate();
       res.last_val = e.val_loss;
-      improved = e.improved;
-    } else if (!session.has_validation() && r.applied && opts.save_best && r.loss < st.best_val) {
-      improved = true;  // no validation data: the seed's rule, the training loss
-      st.best_val = r.loss;
-      st.best_step = st.step;
+      val_improved = e.improved;
     }
     if (session.can_sample() && (st.step % opts.sample_every == 0 || st.step == opts.steps)) session.sample();
-    const bool periodic = opts.ckpt_every > 0 && st.step % opts.ckpt_every == 0;
     const bool must = st.step == session.stop_step() || stop_requested();
-    if (must || (periodic && (!opts.save_best || improved)) || (improved && session.has_validation()))
-      res.checkpoint = session.checkpoint();
+    if (rule.should_save(st, r.applied, r.loss, val_improved, must)) {
+      const std::string path = session.checkpoint();
+      if (path.empty()) {
+        if (session.lead()) rule.unsaved(st);
+      } else {
+        res.checkpoint = path;
+      }
+    }
   }
   res.step = st.step;
   res.last_loss = st.last_loss;

@@ -32,8 +32,6 @@ Capabilities AneBackend::caps() {
   return c;
 }
 
-double AneBackend::matrix_peak_gflops() { return anetrain::matrix_peak_gflops(host().caps()); }
-
 std::vector<std::string> AneBackend::program_keys() const {
   std::vector<std::string> keys;
   for (const auto& [key, handle] : handles_) keys.push_back(key);

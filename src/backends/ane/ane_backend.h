@@ -51,7 +51,10 @@ class AneBackend : public ForwardingBackend, public Profiler, public CompiledPro
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<std::string> program_keys() const;  // every program compiled so far, by its plan key
   std::vector<KernelTiming> take_kernel_timings() override;
-  double matrix_peak_gflops() override;  // the host's: the products the ANE does not run
+  // 0, so no utilisation is claimed: a step's FLOPs run mostly on the accelerator, and a ratio
+  // to the host CPU's measured peak (what this returned before) says nothing about either. The
+  // accelerator's own published peak per chip is what belongs here once the runtime names its chip.
+  double matrix_peak_gflops() override { return 0; }
   void sync_weights(const WeightsView& w) override;
   int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
 
