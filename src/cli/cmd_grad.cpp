@@ -1,4 +1,4 @@
-// `anetrain grad MODEL [--lora ADAPTER_DIR] --tokens FILE [--mask FILE] [--batch B --seq T] -o OUT.safetensors`
+// `anetrain grad MODEL [--lora ADAPTER_DIR [--lora-dropout P --dropout-key K]] --tokens FILE [--mask FILE] [--batch B --seq T] -o OUT.safetensors`
 // One forward and backward; writes loss, logits and every parameter's gradient under its HF
 // name, in the layout the weights were read in. The window outside references look through.
 #include <cstdio>
@@ -14,6 +14,7 @@
 #include "formats/peft.h"
 #include "formats/safetensors.h"
 #include "model/workspace.h"
+#include "train/adapter_dropout.h"
 #include "train/step.h"
 
 namespace anetrain {
@@ -24,7 +25,8 @@ void add_grad_command(CLI::App& app, Command& run) {
     std::string model, tokens, mask, out, lora, backend = "cpu";
     bool u16 = false, ane_strict = false;
     int B = 0, T = 0, threads = 0;
-    uint64_t seed = 42;
+    uint64_t seed = 42, dropout_key = 0;
+    double dropout = 0;
   };
   const auto o = std::make_shared<Options>();
   cmd->add_option("model", o->model, "Preset, model config .json, HF folder, llama2.c .bin, GGUF, or anetrain checkpoint")->required();
@@ -35,6 +37,13 @@ void add_grad_command(CLI::App& app, Command& run) {
   cmd->add_option("--lora", o->lora,
                   "A PEFT adapter folder over MODEL: the base is frozen and the adapters' gradients are written, "
                   "under PEFT's names and shapes");
+  cmd->add_option("--lora-dropout", o->dropout,
+                  "With --lora: drop adapter inputs as a training step would, with this probability (default: none)")
+      ->check(within(Range{0, 1, false, true}));
+  cmd->add_option("--dropout-key", o->dropout_key,
+                  "The micro-batch key of --lora-dropout's masks (a training step's is derived from its seed, step "
+                  "and micro-batch)")
+      ->capture_default_str();
   cmd->add_flag("--u16", o->u16, "Token file (and --mask) is raw little-endian uint16");
   cmd->add_flag("--ane-strict", o->ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
@@ -52,6 +61,7 @@ void add_grad_command(CLI::App& app, Command& run) {
       LoadedModel lm = load_model(o->model, o->seed);
       Model& m = *lm.model;
       if (!o->lora.empty()) load_peft_adapter(m, o->lora);
+      if (o->dropout > 0 && o->lora.empty()) fail("--lora-dropout drops adapter inputs: it needs --lora ADAPTER_DIR");
       const TokenList list = read_token_list(o->tokens, o->u16);
       const std::vector<int32_t>& ids = list.ids;
       const BatchShape bs = infer_batch_shape(ids.size(), o->B, o->T, o->tokens);
@@ -64,6 +74,7 @@ void add_grad_command(CLI::App& app, Command& run) {
         }
       if (!o->mask.empty()) ws.loss_mask = read_loss_mask_rows(o->mask, o->u16, list, bs);
       // fp16 backends: the trainer's loss scaling, for one step (train/step.h).
+      const AdapterDropoutScope dropout(m, ws, o->dropout, o->dropout_key);
       const ScaledGradients sg = forward_backward_scaled(*be, m, ws);
       const double loss = sg.loss, scale = sg.scale;
       const float loss_f = float(loss);

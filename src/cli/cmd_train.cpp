@@ -62,6 +62,9 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--lora-alpha", o->train.lora_alpha, "Adapter scale numerator: outputs scale by alpha/rank (default: rank)");
   cmd->add_option("--lora-targets", o->train.lora_targets, "Projections that get adapters, of q,k,v,o,gate,up,down")
       ->capture_default_str();
+  cmd->add_option("--lora-dropout", o->train.lora_dropout,
+                  "Training drops each element of an adapter's input with this probability (PEFT's lora_dropout)")
+      ->capture_default_str();
   cmd->add_option("--seq", o->train.seq, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--batch", o->train.batch, "Sequences per micro-step")->capture_default_str();
   cmd->add_option("--accum", o->train.accum, "Micro-steps per optimizer step")->capture_default_str();
@@ -201,6 +204,12 @@ void add_train_command(CLI::App& app, Command& run) {
         if (given("--max-nonfinite")) opts.max_nonfinite = o->train.max_nonfinite;
         if (given("--backend")) opts.backend = o->train.backend;
         if (given("--ane-strict")) opts.ane_strict = true;
+        if (given("--lora-dropout") && o->train.lora_dropout != opts.lora_dropout) {
+          char p[32];
+          std::snprintf(p, sizeof p, "%g", opts.lora_dropout);
+          fail("--resume " + o->resume + ": the run trains with --lora-dropout " + p +
+               " and keeps it (a resumed run draws the masks an uninterrupted one would)");
+        }
         if (given("--precision") && o->precision != opts.precision)
           fail("--resume " + o->resume + ": the run trains in " + opts.precision +
                " and keeps it (its checkpoints resume bit-exactly only in the precision they were made in)");

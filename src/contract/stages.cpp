@@ -78,9 +78,15 @@ FfnScratch plan_ffn_scratch(const TakeFloats& take, const BlockDims& d) {
 
 void adapter_project(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* t, int N, int in) {
   if (!a.a) return;
+  if (L.dropout.active()) {  // t = x ⊙ m · Aᵀ, the mask's 1/(1 − p) in the scale
+    require_dropout_scratch(L);
+    apply_adapter_dropout(L, a, x, L.dropout.scratch, N, in, false);
+    x = L.dropout.scratch;
+  }
   be.linear_fwd(x, a.a, t, N, in, L.rank);  // t = x·Aᵀ
   const size_t n = size_t(N) * size_t(L.rank);
-  for (size_t i = 0; i < n; ++i) t[i] *= L.scale;
+  const float scale = adapter_scale(L);
+  for (size_t i = 0; i < n; ++i) t[i] *= scale;
 }
 
 void adapter_fwd(Backend& be, const LayerAdapters& L, const Adapter& a, const float* x, float* y, float* t, int N,
@@ -97,15 +103,27 @@ void adapter_grads(Backend& be, const LayerAdapters& L, const Adapter& a, const 
   if (g.bt) be.linear_bwd_w(t, dy, g.bt, N, out, r);  // dBt += tᵀ·dy
   be.linear_fwd(dy, a.bt, u, N, out, r);              // u = dy·B
   const size_t n = size_t(N) * r;
-  for (size_t i = 0; i < n; ++i) u[i] *= L.scale;
-  if (g.a) be.linear_bwd_w(u, x, g.a, N, in, r);  // dA += uᵀ·x
+  const float scale = adapter_scale(L);
+  for (size_t i = 0; i < n; ++i) u[i] *= scale;
+  if (!g.a) return;
+  if (L.dropout.active()) {  // the forward's masked input, drawn again
+    require_dropout_scratch(L);
+    apply_adapter_dropout(L, a, x, L.dropout.scratch, N, in, false);
+    x = L.dropout.scratch;
+  }
+  be.linear_bwd_w(u, x, g.a, N, in, r);  // dA += uᵀ·x
 }
 
 void adapter_bwd(Backend& be, const LayerAdapters& L, const Adapter& a, const Adapter& g, const float* x,
                  const float* t, const float* dy, float* dx_acc, float* u, int N, int in, int out) {
   if (!a.a) return;
   adapter_grads(be, L, a, g, x, t, dy, u, N, in, out);
-  be.linear_bwd_x(u, a.a, dx_acc, N, in, L.rank, true);  // dx += u·A
+  if (!L.dropout.active()) {
+    be.linear_bwd_x(u, a.a, dx_acc, N, in, L.rank, true);  // dx += u·A
+    return;
+  }
+  be.linear_bwd_x(u, a.a, L.dropout.scratch, N, in, L.rank, false);  // dx += (u·A) ⊙ m
+  apply_adapter_dropout(L, a, L.dropout.scratch, dx_acc, N, in, true);
 }
 
 void Backend::attention_flash_fwd(const float*, const float*, const float*, float*, float*, const AttnShape&) {

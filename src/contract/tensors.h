@@ -2,6 +2,7 @@
 // model: model/ turns a ModelConfig into them (block_dims) and binds its parameter table to
 // LayerTensors, so the contract and every backend depend on core/ alone.
 #pragma once
+#include <cstdint>
 
 namespace anetrain {
 
@@ -35,11 +36,26 @@ struct Adapter {
   float* bt = nullptr;  // (r, out)
 };
 
+// Dropout on the adapters' inputs (PEFT's lora_dropout) for one micro-batch of a training step:
+// each adapted projection computes x·Wᵀ + scale·(drop(x)·Aᵀ)·Bᵀ, drop(x) = x ⊙ m / (1 − p), with
+// m drawn per element and per projection by core/dropout_mask.h from (key, layer, projection).
+// The trainer sets it on every layer before a micro-batch's forward and clears it after its
+// backward; with p = 0 (the default: validation, eval, grad, generation) nothing is dropped.
+// stages.cpp (adapter_fwd, adapter_grads, adapter_bwd) applies it.
+struct AdapterDropout {
+  double p = 0;
+  uint64_t key = 0;          // the micro-batch's key (dropout_micro_batch_key)
+  int layer = 0;             // this layer's index in the mask's stream
+  float* scratch = nullptr;  // N × (the widest adapted input) floats, shared by every layer
+  bool active() const { return p > 0; }
+};
+
 // A layer's adapters. rank 0: none (full training or inference of a plain model).
 struct LayerAdapters {
   int rank = 0;
   float scale = 0;  // α / r
   Adapter wq, wk, wv, wo, w_gate, w_up, w_down;
+  AdapterDropout dropout;  // off unless a training step set it
 };
 
 // One layer's tensors in a flat buffer: its weights, or (the same layout) its gradients.

@@ -68,6 +68,14 @@ LoraConfig read_peft_config(const std::string& dir) {
   if (c.rank < 1 || c.rank > 4096) fail(path + ": 'r' must be in [1, 4096], got " + std::to_string(c.rank));
   if (!(c.alpha > 0)) fail(path + ": 'lora_alpha' must be > 0");
   if (c.targets.empty()) fail(path + ": 'target_modules' names no module");
+  // How the adapter was trained; kept (a run continued from it drops as it did), never applied
+  // outside training.
+  if (j.contains("lora_dropout")) {
+    const auto& p = j.at("lora_dropout");
+    if (!p.is_number() || !(p.get<double>() >= 0 && p.get<double>() < 1))
+      fail(path + ": 'lora_dropout' must be a number in [0, 1), got " + p.dump());
+    c.dropout = p.get<double>();
+  }
   return c;
 }
 
@@ -124,7 +132,7 @@ void save_peft_adapter(const Model& m, const std::string& dir, const std::string
   for (const auto& t : m.cfg.lora.targets) modules.push_back(peft_module_name(t));
   const nlohmann::json j = {{"peft_type", "LORA"},          {"task_type", "CAUSAL_LM"},
                             {"r", m.cfg.lora.rank},         {"lora_alpha", m.cfg.lora.alpha},
-                            {"lora_dropout", 0.0},          {"target_modules", modules},
+                            {"lora_dropout", m.cfg.lora.dropout},          {"target_modules", modules},
                             {"bias", "none"},               {"fan_in_fan_out", false},
                             {"use_rslora", false},          {"use_dora", false},
                             {"base_model_name_or_path", base_model}, {"inference_mode", true}};

@@ -55,6 +55,8 @@ void ModelConfig::validate() const {
   if (lora.rank > 0) {
     if (!(lora.alpha > 0) || !std::isfinite(lora.alpha)) fail("model config: field 'lora.alpha' must be a finite number > 0");
     if (lora.targets.empty()) fail("model config: field 'lora.targets' must name at least one projection");
+    if (!(lora.dropout >= 0 && lora.dropout < 1))
+      fail("model config: field 'lora.dropout' must be in [0, 1), got " + std::to_string(lora.dropout));
     std::set<std::string> seen;
     for (const auto& t : lora.targets) {
       const auto& names = lora_target_names();
@@ -129,10 +131,11 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
     const auto& l = j.at("lora");
     if (!l.is_object()) fail(source + ": model config field 'lora' must be an object");
     for (auto it = l.begin(); it != l.end(); ++it)
-      if (it.key() != "rank" && it.key() != "alpha" && it.key() != "targets")
+      if (it.key() != "rank" && it.key() != "alpha" && it.key() != "targets" && it.key() != "dropout")
         fail(source + ": unknown model config field 'lora." + it.key() + "'");
     read_field(l, "rank", c.lora.rank, source);
     read_field(l, "alpha", c.lora.alpha, source);
+    read_field(l, "dropout", c.lora.dropout, source);
     if (l.contains("targets")) {
       const auto& t = l.at("targets");
       if (!t.is_array()) fail(source + ": model config field 'lora.targets' must be an array of names");
@@ -157,6 +160,7 @@ nlohmann::json config_to_json(const ModelConfig& c) {
                         {"residual_scale", c.residual_scale}};
   // Written only with adapters, so every plain model's config reads exactly as before.
   if (c.lora.rank > 0) j["lora"] = {{"rank", c.lora.rank}, {"alpha", c.lora.alpha}, {"targets", c.lora.targets}};
+  if (c.lora.rank > 0 && c.lora.dropout > 0) j["lora"]["dropout"] = c.lora.dropout;  // as before without it
   return j;
 }
 

@@ -18,6 +18,9 @@ struct LoraConfig {
   int rank = 0;
   double alpha = 0;                  // the adapter's output is scaled by alpha / rank
   std::vector<std::string> targets;  // among q, k, v, o, gate, up, down (lora_target_names())
+  // PEFT's lora_dropout: the probability that training drops an element of an adapter's input
+  // (contract/tensors.h AdapterDropout). Training only; inference and merging ignore it.
+  double dropout = 0;
   double scale() const { return rank > 0 ? alpha / rank : 0.0; }
 };
 // The projections an adapter can target, in the order the parameter table lists them.

@@ -148,6 +148,8 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   policy_.max_nonfinite = o_.max_nonfinite;
   policy_.inject_nan = o_.inject_nan;
   policy_.inject_overflow = o_.inject_overflow;
+  policy_.lora_dropout = o_.lora_rank > 0 ? o_.lora_dropout : 0.0;
+  policy_.dropout_seed = o_.seed;
   begin_loss_scaling(policy_.scaling, st_);
   batches_.per_rank = o_.accum;
   // Loss masks (prepare --chat): each window's mask comes with it; without them the workspace's

@@ -5,12 +5,14 @@
 #include <cmath>
 
 #include "contract/backend.h"
+#include "core/dropout_mask.h"
 #include "core/error.h"
 #include "dist/comm.h"
 #include "dist/grad_sync.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "model/workspace.h"
+#include "train/adapter_dropout.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 
@@ -86,6 +88,9 @@ StepResult train_step(const StepContext& ctx, const StepPolicy& policy, MicroBat
     if (masked && counts[size_t(g)] == 0 && !ctx.sync) continue;
     const double weight = masked ? (r.counted_targets > 0 ? double(counts[size_t(g)]) / double(r.counted_targets) : 0.0)
                                  : 1.0 / micro;
+    // Dropout's mask depends on the micro-batch's place in the step alone (g counts every rank's).
+    const AdapterDropoutScope dropout(m, ws, policy.lora_dropout,
+                                      dropout_micro_batch_key(policy.dropout_seed, step_no, g));
     t = Clock::now();
     loss += masked ? forward(ctx.backend, m, ws) * weight : forward(ctx.backend, m, ws) / micro;
     r.forward_ms += ms_since(t);

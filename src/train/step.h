@@ -43,6 +43,10 @@ struct StepPolicy {
   int max_nonfinite = 20;  // consecutive non-finite steps (not fp16 overflows) before the run must stop
   std::vector<int64_t> inject_nan;       // testing hook: a NaN loss at these 1-based steps
   std::vector<int64_t> inject_overflow;  // testing hook: an infinite gradient at these steps
+  // Adapter dropout (LoRA): each micro-batch drops adapter inputs with this probability, its mask
+  // keyed by dropout_micro_batch_key(dropout_seed, step, the micro-batch's global index).
+  double lora_dropout = 0;
+  uint64_t dropout_seed = 0;
 };
 
 // Where a step's micro-batches come from. Each step draws ranks × per_rank of them in one global

@@ -43,6 +43,7 @@ const std::vector<TrainOptionRule>& train_option_rules() {
       {"loss_scale_window", "--loss-scale-window", Range::between(1, kMaxInt).whole()},
       {"lora_rank", "--lora", Range::between(0, 4096).whole()},
       {"lora_alpha", "--lora-alpha", Range::at_least(0)},
+      {"lora_dropout", "--lora-dropout", Range{0, 1, false, true}},
   };
   return rules;
 }
@@ -54,6 +55,9 @@ void TrainOptions::validate(bool cli_names) const {
     check_option(name, j.at(r.key).get<double>(), r.range);
   }
   check_threads(cli_names ? "--threads" : "option \"threads\"", threads);
+  if (lora_rank == 0 && lora_dropout > 0)
+    fail(std::string(cli_names ? "--lora-dropout" : "option \"lora_dropout\"") +
+         " drops adapter inputs: it needs adapters (" + (cli_names ? "--lora R" : "option \"lora_rank\" > 0") + ")");
   if (lora_rank > 0) {
     const std::string name = cli_names ? "--lora-targets" : "option \"lora_targets\"";
     const LoraConfig l = lora();
@@ -75,6 +79,7 @@ LoraConfig TrainOptions::lora() const {
   LoraConfig l;
   l.rank = lora_rank;
   l.alpha = lora_alpha > 0 ? lora_alpha : double(lora_rank);
+  l.dropout = lora_dropout;
   std::string rest = lora_targets;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
@@ -143,7 +148,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"ane_strict", ane_strict},
           {"lora_rank", lora_rank},
           {"lora_alpha", lora_alpha},
-          {"lora_targets", lora_targets}};
+          {"lora_targets", lora_targets},
+          {"lora_dropout", lora_dropout}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -194,6 +200,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.lora_rank = j.value("lora_rank", 0);          // added with LoRA fine-tuning
   o.lora_alpha = j.value("lora_alpha", 0.0);
   o.lora_targets = j.value("lora_targets", std::string("q,k,v,o,gate,up,down"));
+  o.lora_dropout = j.value("lora_dropout", 0.0);  // added with adapter dropout
   return o;
 }
 

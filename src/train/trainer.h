@@ -57,6 +57,7 @@ struct TrainOptions {
   int lora_rank = 0;
   double lora_alpha = 0;
   std::string lora_targets = "q,k,v,o,gate,up,down";
+  double lora_dropout = 0;  // PEFT's lora_dropout: training drops adapter inputs with this probability
 
   // Invocation only, never in run.json: put a new run into a non-empty folder that is not a run.
   bool out_force = false;

@@ -9,7 +9,10 @@
 #
 #   lora_reference.py grad --model M --adapter A --tokens F [--mask F] [--batch B --seq T] -o OUT.safetensors
 #       "loss" (mean cross-entropy over the counted targets) and the gradient of every adapter
-#       tensor under its PEFT name ("--with-logits" adds "logits")
+#       tensor under its PEFT name ("--with-logits" adds "logits"); with --dropout P --dropout-key K
+#       each adapter's input is PEFT's dropout(x) = x·m/(1−P), m drawn as anetrain's training (and
+#       `grad --lora-dropout P --dropout-key K`) draws it: the counter-based hash of
+#       src/core/dropout_mask.h, written again below in numpy from its definition
 #   lora_reference.py random-adapter --model M -o DIR --rank R [--alpha A] [--targets q_proj,…] [--seed S]
 #       a seeded adapter folder; B is nonzero (--b-scale, default 0.05) so that A's gradients are too
 #   lora_reference.py merge-check --model M --adapter A --tokens F [-o LOGITS.safetensors] [--merged M2]
@@ -121,32 +124,86 @@ def write_adapter(path, cfg, base_params, rank, alpha, targets, seed, b_scale, b
 # The model with adapters
 # ---------------------------------------------------------------------------------------------
 
-class _LoraProduct:
-    """What torch_model.forward's `n @ W.T` meets for a targeted projection: x·Wᵀ + s·(x·Aᵀ)·Bᵀ."""
+# ---------------------------------------------------------------------------------------------
+# Adapter dropout's mask: splitmix64 over (key, layer, projection, element), all in uint64
+# ---------------------------------------------------------------------------------------------
 
-    def __init__(self, w, a, b, scale):
-        self.w, self.a, self.b, self.scale = w, a, b, scale
+_U64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+PROJECTIONS = list(TARGETS)  # the mask's projection numbers: q 0, k 1, v 2, o 3, gate 4, up 5, down 6
+
+
+def splitmix64(z):
+    """splitmix64's output for state z (one Python int, or a numpy uint64 array elementwise)."""
+    if isinstance(z, np.ndarray):
+        z = z + np.uint64(_GOLDEN)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+    z = (z + _GOLDEN) & _U64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+    return z ^ (z >> 31)
+
+
+def micro_batch_key(seed, step, micro_batch):
+    return splitmix64(splitmix64(splitmix64(seed & _U64) ^ (step & _U64)) ^ (micro_batch & _U64))
+
+
+def projection_stream(key, layer, projection):
+    return splitmix64(splitmix64((key ^ (layer & _U64)) & _U64) ^ projection)
+
+
+def dropout_uniform(stream, count):
+    """The draws of elements 0 … count−1 of a projection's stream, float64 in [0, 1)."""
+    with np.errstate(over="ignore"):
+        idx = np.arange(count, dtype=np.uint64)
+        h = splitmix64(np.uint64(stream) + idx * np.uint64(_GOLDEN))
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def keep_mask(key, layer, projection, rows, cols, p):
+    """(rows, cols) of 0/1: element (n, j) kept when its draw is ≥ p."""
+    u = dropout_uniform(projection_stream(key, layer, projection), rows * cols)
+    return (u >= p).reshape(rows, cols)
+
+
+class _LoraProduct:
+    """What torch_model.forward's `n @ W.T` meets for a targeted projection: x·Wᵀ + s·(drop(x)·Aᵀ)·Bᵀ,
+    drop(x) = x (no dropout) or x·m/(1−p) with m the mask of (key, layer, projection) over x's rows."""
+
+    def __init__(self, w, a, b, scale, dropout=None):
+        self.w, self.a, self.b, self.scale, self.dropout = w, a, b, scale, dropout
 
     def __rmatmul__(self, x):
-        return x @ self.w.T + self.scale * ((x @ self.a.T) @ self.b.T)
+        xd = x
+        if self.dropout is not None:
+            p, key, layer, projection = self.dropout
+            rows, cols = int(np.prod(x.shape[:-1])), x.shape[-1]
+            m = torch.as_tensor(keep_mask(key, layer, projection, rows, cols, p), dtype=x.dtype).reshape(x.shape)
+            xd = x * m / (1.0 - p)
+        return x @ self.w.T + self.scale * ((xd @ self.a.T) @ self.b.T)
 
 
 class LoraWeight:
     """Stands in for a projection's weight in torch_model.forward's parameter dict."""
 
-    def __init__(self, w, a, b, scale):
-        self.T = _LoraProduct(w, a, b, scale)
+    def __init__(self, w, a, b, scale, dropout=None):
+        self.T = _LoraProduct(w, a, b, scale, dropout)
 
 
-def adapted_params(cfg, base_params, scale, adapters):
-    """The parameter dict forward reads, each targeted projection's weight replaced by its LoRA form."""
+def adapted_params(cfg, base_params, scale, adapters, dropout=None):
+    """The parameter dict forward reads, each targeted projection's weight replaced by its LoRA form.
+    dropout: None, or (p, key) — each projection then drops its input with its own mask."""
     params = dict(base_params)
     for layer in range(cfg["num_hidden_layers"]):
         for module in TARGETS:
             a_name = peft_name(layer, module, "A")
             if a_name in adapters:
                 name = base_name(layer, module)
-                params[name] = LoraWeight(base_params[name], adapters[a_name], adapters[peft_name(layer, module, "B")], scale)
+                drop = None if not dropout else (dropout[0], dropout[1], layer, PROJECTIONS.index(module))
+                params[name] = LoraWeight(base_params[name], adapters[a_name], adapters[peft_name(layer, module, "B")],
+                                          scale, drop)
     return params
 
 
@@ -160,18 +217,18 @@ def masked_loss(logits, targets, mask):
     return (ce * m).sum() / max(count, 1), count
 
 
-def lora_loss(cfg, base_params, scale, adapters, tokens, mask=None):
+def lora_loss(cfg, base_params, scale, adapters, tokens, mask=None, dropout=None):
     """-> (loss, logits, counted targets); tokens [B, T+1], mask [B, T] of 0/1 for the targets."""
     tokens = torch.as_tensor(tokens, dtype=torch.long)
-    logits = tm.forward(cfg, adapted_params(cfg, base_params, scale, adapters), tokens[:, :-1])
+    logits = tm.forward(cfg, adapted_params(cfg, base_params, scale, adapters, dropout), tokens[:, :-1])
     m = None if mask is None else torch.as_tensor(mask)
     loss, count = masked_loss(logits, tokens[:, 1:], m)
     return loss, logits, count
 
 
-def lora_grads(cfg, base_params, scale, adapters, tokens, mask=None):
-    """-> (loss float, logits, counted, {PEFT name: gradient})."""
-    loss, logits, count = lora_loss(cfg, base_params, scale, adapters, tokens, mask)
+def lora_grads(cfg, base_params, scale, adapters, tokens, mask=None, dropout=None):
+    """-> (loss float, logits, counted, {PEFT name: gradient}); dropout: None or (p, key)."""
+    loss, logits, count = lora_loss(cfg, base_params, scale, adapters, tokens, mask, dropout)
     names = sorted(adapters)
     grads = torch.autograd.grad(loss, [adapters[n] for n in names], allow_unused=True)
     out = {n: (g if g is not None else torch.zeros_like(adapters[n])) for n, g in zip(names, grads)}
@@ -255,7 +312,8 @@ def cmd_grad(args):
     cfg, base = load_base(args.model)
     scale, adapters, _ = read_adapter(args.adapter, cfg, base)
     tokens, mask = read_tokens(args, cfg["vocab_size"])
-    loss, logits, count, grads = lora_grads(cfg, base, scale, adapters, tokens, mask)
+    dropout = (args.dropout, args.dropout_key) if args.dropout > 0 else None
+    loss, logits, count, grads = lora_grads(cfg, base, scale, adapters, tokens, mask, dropout)
     out = {n: g.numpy() for n, g in grads.items()}
     out["loss"] = np.array(loss)
     if args.with_logits:
@@ -313,6 +371,8 @@ def main(argv=None):
         p.add_argument("--seq", type=int, default=0)
     g.add_argument("--mask", help="one 0/1 per token id, same form as --tokens (a row's first is unused)")
     g.add_argument("--with-logits", action="store_true")
+    g.add_argument("--dropout", type=float, default=0.0, help="adapter dropout probability, in [0, 1)")
+    g.add_argument("--dropout-key", type=int, default=0, help="the micro-batch key of the dropout masks")
     g.add_argument("-o", "--out", required=True)
     m.add_argument("-o", "--out", help="write the logits here")
     m.add_argument("--merged", help="a merged model whose logits must match")

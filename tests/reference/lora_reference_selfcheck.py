@@ -3,6 +3,9 @@
 # base model; the masked loss is the mean over the counted targets; finite differences in float64
 # agree with autograd on adapter entries (unmasked and masked) to 1e-6 of the tensor's largest
 # gradient; a merged model's logits equal base + adapter's; `grad` and `merge-check` round trip.
+# Adapter dropout: the mask generator gives the literal values tests/unit/test_adapter_dropout.cpp
+# asserts of src/core/dropout_mask.h; with dropout, finite differences still agree with autograd
+# (the mask is fixed by its key) and each projection is given its own mask.
 # Run: /usr/bin/python3 tests/reference/lora_reference_selfcheck.py; exits 1 on failure.
 import os
 import sys
@@ -19,6 +22,7 @@ import st  # noqa: E402
 import torch_model as tm  # noqa: E402
 from lora_reference import (TARGETS, InputError, load_base, lora_grads, lora_loss, main, merged_arrays,  # noqa: E402
                             peft_name, read_adapter, write_adapter)
+import lora_reference as lr  # noqa: E402
 
 FAILS = []
 
@@ -29,11 +33,11 @@ def check(ok, msg):
         FAILS.append(msg)
 
 
-def fd_check(label, cfg, base, scale, adapters, tokens, mask, per_tensor=3, h=1e-6, seed=0):
+def fd_check(label, cfg, base, scale, adapters, tokens, mask, per_tensor=3, h=1e-6, seed=0, dropout=None):
     """Central differences of the float64 loss against autograd on a few entries of every adapter
     tensor (its largest-gradient entry among them); error relative to the tensor's largest gradient."""
     rng = np.random.default_rng(seed)
-    loss, _, _, grads = lora_grads(cfg, base, scale, adapters, tokens, mask)
+    loss, _, _, grads = lora_grads(cfg, base, scale, adapters, tokens, mask, dropout)
     worst = 0.0
     for name, p in adapters.items():
         g = grads[name].reshape(-1)
@@ -43,9 +47,9 @@ def fd_check(label, cfg, base, scale, adapters, tokens, mask, per_tensor=3, h=1e
             orig = flat[i].item()
             with torch.no_grad():
                 flat[i] = orig + h
-                lp = lora_loss(cfg, base, scale, adapters, tokens, mask)[0].item()
+                lp = lora_loss(cfg, base, scale, adapters, tokens, mask, dropout)[0].item()
                 flat[i] = orig - h
-                lm = lora_loss(cfg, base, scale, adapters, tokens, mask)[0].item()
+                lm = lora_loss(cfg, base, scale, adapters, tokens, mask, dropout)[0].item()
                 flat[i] = orig
             worst = max(worst, abs((lp - lm) / (2 * h) - g[i].item()) / (gmax + 1e-30))
     check(gmax > 0 and worst < 1e-6, "%s: finite differences on %d adapter tensors x %d entries, loss %.6f, "
@@ -92,6 +96,7 @@ def selfcheck_model(kind, cfg, work):
     check(scale == 2.0 and conf["target_modules"] == all_targets.split(","), "%s: adapter folder round trip" % kind)
     fd_check(kind + " LoRA", cfg, base, scale, adapters, tokens, None)
     fd_check(kind + " LoRA, masked", cfg, base, scale, adapters, tokens, mask, seed=1)
+    dropout_check(kind, cfg, base, scale, adapters, tokens)
 
     # A merged model (W + s·B·A written as an HF folder) gives base + adapter's logits.
     merged = os.path.join(work, kind + "-merged")
@@ -128,8 +133,34 @@ def selfcheck_model(kind, cfg, work):
     check(rc == 0, "%s: merge-check of the merged folder passes" % kind)
 
 
+def mask_values_check():
+    """The generator's values for fixed inputs: the same literals the C++ unit test asserts."""
+    key = lr.micro_batch_key(42, 7, 3)
+    stream = lr.projection_stream(key, 2, 5)
+    want = [float.fromhex(h) for h in ("0x1.5d5c1aed86e7cp-3", "0x1.8b37aa74101dep-2", "0x1.b6c682fc9e1c8p-3",
+                                       "0x1.ac771a00614f8p-4")]
+    ok = (lr.splitmix64(0) == 0xE220A8397B1DCDAF and key == 17680642119211242809 and stream == 3431889319213704408
+          and list(lr.dropout_uniform(stream, 4)) == want
+          and lr.projection_stream(lr.micro_batch_key(0, 1, 0), 0, 0) == 17990875778844135198)
+    check(ok, "dropout mask: splitmix64, keys, streams and draws equal core/dropout_mask.h's known values")
+
+
+def dropout_check(kind, cfg, base, scale, adapters, tokens):
+    """Dropout at p = 0 is no dropout; at p > 0 it changes the loss, each projection draws its own
+    mask, and the gradients are still the loss's (finite differences with the mask held by its key)."""
+    plain = lora_loss(cfg, base, scale, adapters, tokens)[0].item()
+    zero = lora_loss(cfg, base, scale, adapters, tokens, None, (0.0, 5))[0].item()
+    dropped = lora_loss(cfg, base, scale, adapters, tokens, None, (0.3, 5))[0].item()
+    check(zero == plain and dropped != plain, "%s: dropout p = 0 gives the plain loss %.10f; p = 0.3 gives %.10f"
+          % (kind, plain, dropped))
+    q, k = lr.keep_mask(5, 1, 0, 16, cfg["hidden_size"], 0.3), lr.keep_mask(5, 1, 1, 16, cfg["hidden_size"], 0.3)
+    check((q != k).any() and 0 < q.mean() < 1, "%s: q and k (one input) get different masks" % kind)
+    fd_check(kind + " LoRA, dropout 0.3", cfg, base, scale, adapters, tokens, None, seed=2, dropout=(0.3, 5))
+
+
 def selfcheck():
     torch.manual_seed(0)
+    mask_values_check()
     st._selftest()
     llama = tm.make_cfg(model_type="llama", hidden_size=24, intermediate_size=40, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=2, vocab_size=19, tie_word_embeddings=False)

@@ -4,6 +4,10 @@
 // matrix the programs compute the adapted forward and the whole of dx (dy·W + scale·(dy·B)·A);
 // what is left is each adapter's dA and dBt, which the host derives from the projection's input
 // and output gradient with the contract's own adapter arithmetic.
+// With adapter dropout (a training step's LayerAdapters::dropout) the adapted projection is no
+// longer one matrix — each row of x meets its own mask — so those stages run on the host
+// (ane_fallback.cpp), which applies the contract's masked adapter arithmetic; evaluation,
+// validation and generation, which never drop, stay on the programs.
 #include <utility>
 
 #include "backends/ane/ane_backend.h"

@@ -92,7 +92,7 @@ void AneBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
     host().attention_block_fwd(d, w, x, out, s);
     ane_forward_layers_.erase(d.layer);
   };
-  if (on_cpu(d, "attention")) return cpu();
+  if (on_cpu(d, "attention") || w.lora.dropout.active()) return cpu();
   with_fallback([&] {
     attention_fwd_on_ane(d, program_weights(d, w), x, out, s);
     keep_adapter_inputs(d, w, s);
@@ -110,7 +110,7 @@ void AneBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
     host().attention_block_fwd(d, w, x, discard.data(), const_cast<AttentionSaved&>(s));
     host().attention_block_bwd(d, w, g, x, s, dout, dx, k);
   };
-  if (on_cpu(d, "attention")) {
+  if (on_cpu(d, "attention") || w.lora.dropout.active()) {
     if (d.layer < 0 || ane_forward_layers_.count(d.layer)) return cpu_after_ane_forward();
     return host().attention_block_bwd(d, w, g, x, s, dout, dx, k);
   }
@@ -137,7 +137,7 @@ void AneBackend::attention_block_decode(const BlockDims& d, const LayerTensors& 
 
 void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const float* x, float* out, FfnSaved& s) {
   auto cpu = [&] { host().ffn_block_fwd(d, w, x, out, s); };
-  if (d.T > 1 && on_cpu(d, "ffn")) return cpu();
+  if ((d.T > 1 && on_cpu(d, "ffn")) || w.lora.dropout.active()) return cpu();
   with_fallback([&] {
     ffn_fwd_on_ane(d, program_weights(d, w), x, out, s);
     keep_adapter_inputs(d, w, s);
@@ -146,7 +146,7 @@ void AneBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
 
 void AneBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const LayerTensors& g, const float* x,
                                const FfnSaved& s, const float* dout, float* dx, FfnScratch& k) {
-  if (on_cpu(d, "ffn")) return host().ffn_block_bwd(d, w, g, x, s, dout, dx, k);
+  if (on_cpu(d, "ffn") || w.lora.dropout.active()) return host().ffn_block_bwd(d, w, g, x, s, dout, dx, k);
   // The FFN's saved values (xn, g, u, h) mean the same on either side, so no forward is redone.
   with_fallback([&] {
     ffn_bwd_on_ane(d, program_weights(d, w), g, x, s, dout, dx, k);
