@@ -239,3 +239,18 @@ def test_trainer_fine_tunes_adapters(shard, tmp_path):
     assert conf["base_model_name_or_path"] == os.path.abspath(base)
     with pytest.raises(anetrain.Error, match="lora_targets.*'x'"):
         anetrain.Trainer(tmp_path / "bad", base, [shard], lora_rank=4, lora_targets="q,x")
+
+
+def test_trainer_adapter_dropout(shard, tmp_path):
+    # The run.json key lora_dropout: kept in the checkpoint's adapter_config.json; outside [0, 1),
+    # or without adapters, an Error naming the option.
+    base = os.path.join(ASSETS, "llama2c", "stories260K.bin")
+    with anetrain.Trainer(tmp_path / "drop", base, [shard], seq=32, batch=4, steps=2, threads=1, lora_rank=4,
+                          lora_dropout=0.1) as t:
+        losses = [t.step() for _ in range(2)]
+        path = t.save()
+    assert all(np.isfinite(losses)), losses
+    assert json.load(open(os.path.join(path, "adapter_config.json")))["lora_dropout"] == 0.1
+    for opts in (dict(lora_rank=4, lora_dropout=1.0), dict(lora_dropout=0.1)):
+        with pytest.raises(anetrain.Error, match="lora_dropout"):
+            anetrain.Trainer(tmp_path / "bad_drop", base, [shard], **opts)

@@ -7,6 +7,9 @@
 # Bounds, those of the full-model ane_sim_grad.py: loss within 1e-2 relative; every adapter
 # gradient with cosine ≥ 0.999 and ‖g_ane − g_cpu‖ ≤ 2% of ‖g_cpu‖. And the ane-sim gradients are
 # not the cpu's bits, so the programs computed them (a stage fallen back to the host would be).
+# With adapter dropout (`--lora-dropout 0.25 --dropout-key K`, tiny Qwen3) the same bounds against
+# cpu under the same masks; there the adapted stages run on the host (docs/fine-tuning.md), and the
+# loss must differ from the undropped one (the masks reached the ane backend's stages).
 #   /usr/bin/python3 tests/reference/ane_sim_lora_grad.py --anetrain BIN --assets DIR --workdir DIR
 import argparse
 import os
@@ -25,12 +28,12 @@ from lora_reference import load_base, write_adapter  # noqa: E402
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def grads(args, model, adapter, tokens, backend, tag):
+def grads(args, model, adapter, tokens, backend, tag, extra=()):
     tok_path = os.path.join(args.workdir, tag + "_tokens.txt")
     out = os.path.join(args.workdir, "%s_%s.safetensors" % (tag, backend))
     parity.write_tokens(tok_path, tokens)
     argv = [args.anetrain, "grad", model, "--lora", adapter, "--tokens", tok_path, "--batch", str(len(tokens)),
-            "--seq", str(tokens.shape[1] - 1), "--backend", backend, "-o", out]
+            "--seq", str(tokens.shape[1] - 1), "--backend", backend, "-o", out, *extra]
     if not parity.run_binary(argv):
         sys.exit("FAIL %s: anetrain grad failed" % tag)
     return st.load(out)
@@ -54,6 +57,20 @@ def one_case(args, tag, model, tokens):
     return failures + ane_sim_grad.compare(tag, cpu, ane)
 
 
+def dropout_case(args, tag, model, tokens):
+    """The adapter one_case wrote, with dropout: ane-sim within the same bounds of cpu."""
+    adapter = os.path.join(args.workdir, tag + "_adapter")
+    drop = ["--lora-dropout", "0.25", "--dropout-key", "99"]
+    cpu = grads(args, model, adapter, tokens, "cpu", tag + "_dropout", drop)
+    ane = grads(args, model, adapter, tokens, "ane-sim", tag + "_dropout", drop)
+    plain = grads(args, model, adapter, tokens, "ane-sim", tag)
+    failures = 0
+    if float(ane["loss"]) == float(plain["loss"]):
+        print("FAIL %s: ane-sim's loss with dropout is the loss without it" % tag)
+        failures += 1
+    return failures + ane_sim_grad.compare(tag + " dropout 0.25", cpu, ane)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--anetrain", required=True)
@@ -71,6 +88,8 @@ def main():
         tm.write_hf(model, cfg, tm.random_params(cfg, seed))
         tokens = np.random.default_rng(seed + 1).integers(0, cfg["vocab_size"], size=(2, 33))
         failures += one_case(args, tag, model, tokens)
+        if tag == "qwen3":
+            failures += dropout_case(args, tag, model, tokens)
     print("PASS" if failures == 0 else "FAIL: %d" % failures)
     sys.exit(1 if failures else 0)
 
