@@ -21,6 +21,7 @@ void add_tokenizer_command(CLI::App& app, Command& run);
 void add_prepare_command(CLI::App& app, Command& run);
 void add_bench_command(CLI::App& app, Command& run);
 void add_generate_command(CLI::App& app, Command& run);
+void add_eval_command(CLI::App& app, Command& run);
 void add_tokenizer_train_command(CLI::App& app, Command& run);  // after add_tokenizer_command
 void add_convert_command(CLI::App& app, Command& run);
 void add_merge_command(CLI::App& app, Command& run);
