@@ -1,10 +1,11 @@
-// load_llama2c: the 7-int32 header, the config it implies, and the weights that must follow; a
-// version-2 file also through the packed reader (int8 kept), decoded for one token on the cpu
+// load_llama2c and load_blzt (the seed's checkpoints): the header, the config it implies, and the
+// weights that must follow; a version-2 file also through the packed reader (int8 kept), decoded for one token on the cpu
 // backend (the W8A8 kernels on whatever the file holds), and quantized from fp32 when it loads.
 #include <cstdint>
 
 #include "core/error.h"
 #include "backends/cpu/cpu_backend.h"
+#include "formats/blzt.h"
 #include "formats/llama2c.h"
 #include "gen/decoder.h"
 #include "fuzz_common.h"
@@ -19,6 +20,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } catch (const anetrain::Error&) {
       }
     }
+  } catch (const anetrain::Error&) {
+  }
+  try {
+    anetrain::BlztMoments moments;
+    anetrain::load_blzt(path, &moments);
   } catch (const anetrain::Error&) {
   }
   try {

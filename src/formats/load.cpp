@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "formats/blzt.h"
 #include "formats/checkpoint_model.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
@@ -45,6 +46,7 @@ LoadedModel load_model(const std::string& spec, uint64_t seed) {
     return {std::move(m), "config"};
   }
   if (is_gguf(spec)) return {load_gguf(spec), "gguf"};
+  if (is_blzt(spec)) return {load_blzt(spec), "blzt"};
   return {load_llama2c(spec), "llama2c"};
 }
 
@@ -104,6 +106,10 @@ ModelConfig load_model_config(const std::string& spec, std::string* kind) {
   if (fs::path(spec).extension() == ".json" && fs::exists(spec, ec)) {
     set_kind("config");
     return config_from_file(spec);
+  }
+  if (fs::is_regular_file(spec, ec) && is_blzt(spec)) {
+    set_kind("blzt");
+    return blzt_config(read_blzt_header(spec), spec);  // the header alone: weights stay unread
   }
   if (fs::is_regular_file(spec, ec) && is_gguf(spec)) {
     set_kind("gguf");

@@ -15,7 +15,7 @@ namespace anetrain {
 
 struct LoadedModel {
   std::unique_ptr<Model> model;
-  std::string kind;  // "preset", "config", "hf", "llama2c", "gguf", "checkpoint"
+  std::string kind;  // "preset", "config", "hf", "llama2c", "gguf", "checkpoint", "blzt" (the seed's)
 };
 
 LoadedModel load_model(const std::string& spec, uint64_t seed = 42);
