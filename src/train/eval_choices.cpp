@@ -110,7 +110,9 @@ ChoiceReport score_choices(Backend& be, Model& m, const Tokenizer& tok, const st
   ChoiceReport r;
   int T = 1;
   for (const ChoiceItem& it : items) {
-    const size_t n_ctx = tok.encode(it.context, bos).size();
+    // The harness counts a context's trailing spaces as the ending's (its _encode_pair).
+    const size_t kept = it.context.find_last_not_of(' ');
+    const size_t n_ctx = tok.encode(it.context.substr(0, kept == std::string::npos ? 0 : kept + 1), bos).size();
     if (n_ctx == 0) fail_line(path, it.line, "the context encodes to no tokens and the tokenizer has no BOS");
     ChoiceScore cs;
     cs.line = it.line;

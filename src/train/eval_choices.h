@@ -42,8 +42,9 @@ struct ChoiceReport {
   std::vector<ChoiceScore> items;
 };
 
-// Context tokens = encode(context) (with BOS where the tokenizer has one); an ending's tokens are
-// those of encode(context + " " + ending) past the context's count, as the harness splits them.
+// An ending's tokens are those of encode(context + " " + ending) past the count of
+// encode(context without its trailing spaces), as the harness splits them; both with BOS in front
+// where the tokenizer has one.
 ChoiceReport score_choices(Backend& be, Model& m, const Tokenizer& tok, const std::vector<ChoiceItem>& items,
                            const std::string& path, int rows = 0, const EvalProgress& progress = {});
 
