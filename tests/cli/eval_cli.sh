@@ -63,6 +63,21 @@ head -c 200 "$W/wp.txt" > "$W/short.txt"
 expect_error "text shorter than a chunk" "fewer than one chunk of --ctx 256" $E --text "$W/short.txt" --ctx 256
 expect_error "stride over ctx" "--stride must be in [1, --ctx]" $E --text "$W/wp.txt" --ctx 64 --stride 65
 expect_error "missing text" "nothing.txt: cannot open" $E --text "$W/nothing.txt"
+printf '\x01\x00\x58\x02\x05\x00' > "$W/big_id.bin"  # ids 1, 600, 5: 600 is past tok512's 512
+expect_error "shard id past the vocabulary" "big_id.bin: at byte 2: token id 600" $E --data "$W/big_id.bin" --ctx 2
+printf '\x01\x00\x05\x00\x06\x00' > "$W/short_mask.bin"
+printf 'ANTMASK1\x01\x00\x00\x00\x08\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01' > "$W/short_mask.mask"
+expect_error "mask shorter than its shard" "short_mask.mask" $E --data "$W/short_mask.bin" --ctx 2
 expect_error "--ctx with --choices" "go with --text or --data" $E --choices "$W/bad_label.jsonl" --ctx 64
+# Out-of-range numbers are refused by name while the command line is parsed.
+for bad in "--ctx 1" "--stride 0" "--chunks nan" "--batch 0" "--threads 100000" "--precision fp8"; do
+  err=$($E --text "$W/wp.txt" $bad 2>&1 >/dev/null)
+  rc=$?
+  if [[ $rc -eq 0 || $rc -ge 124 || "$err" != *"${bad%% *}"* ]]; then
+    echo "FAIL $bad: exit $rc, stderr: $err"; fails=$((fails + 1))
+  else
+    echo "ok   $bad refused"
+  fi
+done
 [[ $fails == 0 ]] && echo PASS
 exit $((fails > 0))
