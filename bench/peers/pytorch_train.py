@@ -3,12 +3,15 @@
 # global-norm clip 1.0), in fp32 or under bf16 autocast, on the same number of threads.
 #
 #   python3 pytorch_train.py CONFIG.json --batch B --seq T --steps K --precision fp32|bf16 --threads N
-#       [--lora R --lora-alpha A --lora-targets q,k,v,o,gate,up,down]
+#       [--lora R --lora-alpha A --lora-targets q,k,v,o,gate,up,down] [--recompute none|attention|blocks]
 #
 # With --lora the base is frozen (requires_grad False) and only low-rank adapters train: each
 # targeted projection computes x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ (PEFT's form; A Kaiming-uniform, B zero),
 # AdamW and the clip over the adapters alone. Under autocast a frozen weight is cast to bf16 at
 # every use (autocast caches only the casts of weights that require grad) — as PEFT users get it.
+#
+# --recompute is torch.utils.checkpoint (non-reentrant) around each block's attention half
+# (attention) or each whole block (blocks), as anetrain's --recompute recomputes them.
 #
 # CONFIG.json is anetrain's model config (`config_to_json`). Prints one JSON line:
 #   {"ms": [per-step milliseconds...], "peak_rss_mb": ..., "loss": ...}
@@ -22,6 +25,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 class RMSNorm(nn.Module):
@@ -93,7 +97,15 @@ class Block(nn.Module):
         self.w_up = nn.Linear(D, Fh, bias=False)
         self.w_down = nn.Linear(Fh, D, bias=False)
 
-    def forward(self, x, cos, sin, mask):
+    def forward(self, x, cos, sin, mask, recompute="none"):
+        if recompute == "attention":
+            x = checkpoint(self.attention, x, cos, sin, mask, use_reentrant=False)
+        else:
+            x = self.attention(x, cos, sin, mask)
+        n = self.ffn_norm(x)
+        return x + self.w_down(F.silu(self.w_gate(n)) * self.w_up(n))
+
+    def attention(self, x, cos, sin, mask):
         B, T, _ = x.shape
         n = self.attn_norm(x)
         q = self.wq(n).view(B, T, self.Hq, self.hd)
@@ -109,14 +121,13 @@ class Block(nn.Module):
         att = (q @ k.transpose(-2, -1)) * (self.hd ** -0.5)
         att = F.softmax(att.float().masked_fill(mask, float("-inf")), dim=-1).type_as(q)
         y = (att @ v).transpose(1, 2).reshape(B, T, self.Hq * self.hd)
-        x = x + self.wo(y)
-        n = self.ffn_norm(x)
-        return x + self.w_down(F.silu(self.w_gate(n)) * self.w_up(n))
+        return x + self.wo(y)
 
 
 class Model(nn.Module):
-    def __init__(self, c, T):
+    def __init__(self, c, T, recompute="none"):
         super().__init__()
+        self.recompute = recompute
         self.emb = nn.Embedding(c["vocab_size"], c["dim"])
         self.blocks = nn.ModuleList(Block(c) for _ in range(c["n_layers"]))
         self.norm = RMSNorm(c["dim"], c["norm_eps"])
@@ -132,7 +143,10 @@ class Model(nn.Module):
     def forward(self, idx, targets):
         x = self.emb(idx)
         for b in self.blocks:
-            x = b(x, self.cos, self.sin, self.mask)
+            if self.recompute == "blocks":
+                x = checkpoint(b, x, self.cos, self.sin, self.mask, use_reentrant=False)
+            else:
+                x = b(x, self.cos, self.sin, self.mask, self.recompute)
         logits = self.head(self.norm(x))
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
 
@@ -149,11 +163,12 @@ def main():
     ap.add_argument("--lora", type=int, default=0)
     ap.add_argument("--lora-alpha", type=float, default=0.0)
     ap.add_argument("--lora-targets", default="q,k,v,o,gate,up,down")
+    ap.add_argument("--recompute", choices=["none", "attention", "blocks"], default="none")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c = json.load(open(a.config))
-    model = Model(c, a.seq)
+    model = Model(c, a.seq, a.recompute)
     if a.lora > 0:
         add_adapters(model, a.lora, a.lora_alpha or a.lora, [t for t in a.lora_targets.split(",") if t])
     trained = [p for p in model.parameters() if p.requires_grad]

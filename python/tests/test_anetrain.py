@@ -254,3 +254,17 @@ def test_trainer_adapter_dropout(shard, tmp_path):
     for opts in (dict(lora_rank=4, lora_dropout=1.0), dict(lora_dropout=0.1)):
         with pytest.raises(anetrain.Error, match="lora_dropout"):
             anetrain.Trainer(tmp_path / "bad_drop", base, [shard], **opts)
+
+
+def test_recompute_keeps_the_losses(shard, tmp_path):
+    # The run.json key recompute: the backward recomputes activations with the same stages, so a
+    # run with each mode takes the same steps, loss for loss, as one without; a bad mode is refused by name.
+    opts = dict(seq=32, batch=2, steps=3, lr=1e-3, warmup=1, threads=1)
+    runs = {}
+    for mode in ("none", "attention", "blocks"):
+        with anetrain.Trainer(tmp_path / mode, "stories260k", [shard], recompute=mode, **opts) as t:
+            runs[mode] = [t.step() for _ in range(3)]
+        assert json.load(open(tmp_path / mode / "run.json"))["recompute"] == mode
+    assert runs["attention"] == runs["none"] and runs["blocks"] == runs["none"], runs
+    with pytest.raises(anetrain.Error, match="recompute.*'layers'"):
+        anetrain.Trainer(tmp_path / "bad", "stories260k", [shard], recompute="layers", **opts)

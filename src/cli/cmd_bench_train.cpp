@@ -1,6 +1,7 @@
 // `anetrain bench train MODEL [--lora R] --peer pytorch`: one training step (forward, backward,
 // global-norm clip, AdamW) of anetrain against eager PyTorch on the same model, shape and thread
-// count, in one invocation; with --lora both train low-rank adapters over a frozen base. Rounds alternate peer and anetrain so that a machine that slows down mid-run
+// count, in one invocation; with --lora both train low-rank adapters over a frozen base, with
+// --recompute both recompute the same blocks. Rounds alternate peer and anetrain so that a machine that slows down mid-run
 // slows both; each side runs in its own process so its peak RSS is its own.
 #include <omp.h>
 
@@ -46,6 +47,7 @@ struct BenchTrainOptions {
   int batch = 1, seq = 256, steps = 3, rounds = 2, threads = 0;
   bool worker = false;
   TrainOptions lora;  // only its lora_rank, lora_alpha and lora_targets: train --lora's meaning
+  std::string recompute = "none";  // train --recompute's; the peer checkpoints the same blocks
 };
 
 // Both sides' command-line words for the adapters ("" without them).
@@ -97,7 +99,8 @@ int worker(const BenchTrainOptions& o) {
     m.add_adapters(o.lora.lora());
     init_adapters(m, 1);
   }
-  Workspace ws(m.cfg, o.batch, o.seq, nullptr, /*keep_logits=*/false, flash_attention_for(*be, m.cfg, o.batch, o.seq));
+  Workspace ws(m.cfg, o.batch, o.seq, nullptr, /*keep_logits=*/false, flash_attention_for(*be, m.cfg, o.batch, o.seq),
+               parse_recompute(o.recompute, "--recompute"));
   Rng rng(1);
   for (size_t i = 0; i < ws.inputs.size(); ++i) {
     ws.inputs[i] = int32_t(rng.below(uint64_t(m.cfg.vocab_size)));
@@ -168,8 +171,8 @@ int orchestrate(const BenchTrainOptions& o) {
   // of products, two of attention). The adapters' own products are left out (2·r/D of the rest).
   const FlopCount fc = flops_per_token(base_cfg, o.seq);
   const double flops = (o.lora.lora_rank > 0 ? 2 * fc.matmul_fwd + 3 * fc.attention_fwd : fc.training()) * o.batch * o.seq;
-  std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step%s\n", o.model.c_str(), o.batch,
-              o.seq, threads, flops / 1e9,
+  std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step, recompute %s%s\n", o.model.c_str(),
+              o.batch, o.seq, threads, flops / 1e9, o.recompute.c_str(),
               o.lora.lora_rank > 0 ? (", LoRA r=" + std::to_string(o.lora.lora_rank) + " on " + o.lora.lora_targets +
                                       " over a frozen base")
                                          .c_str()
@@ -177,7 +180,8 @@ int orchestrate(const BenchTrainOptions& o) {
   std::printf("cpu: %s (oneDNN dispatch: %s), commit %s\n", cpu_model_name().c_str(), matrix_isa().c_str(),
               git_commit().c_str());
   const std::string shape = " --batch " + std::to_string(o.batch) + " --seq " + std::to_string(o.seq) + " --steps " +
-                            std::to_string(o.steps) + " --threads " + std::to_string(threads) + lora_args(o);
+                            std::to_string(o.steps) + " --threads " + std::to_string(threads) + lora_args(o) +
+                            " --recompute " + o.recompute;
   std::map<std::string, Sample> total;  // "anetrain bf16", "pytorch fp32", ...
   for (int r = 1; r <= o.rounds; ++r)
     for (const auto& p : precisions) {
@@ -238,6 +242,8 @@ void add_bench_train_command(CLI::App* bench, Command& run) {
       ->check(CLI::NonNegativeNumber);
   tr->add_option("--lora-targets", o->lora.lora_targets, "Projections with adapters, of q,k,v,o,gate,up,down")
       ->capture_default_str();
+  tr->add_option("--recompute", o->recompute, "Activations recomputed in the backward (as train's; PyTorch: torch.utils.checkpoint): none, attention, blocks")
+      ->capture_default_str()->check(CLI::IsMember({"none", "attention", "blocks"}));
   tr->add_flag("--worker", o->worker, "Internal: run the anetrain side and print its JSON line")->group("");
   tr->callback([&run, o] {
     run = [o] { return o->worker ? worker(*o) : orchestrate(*o); };

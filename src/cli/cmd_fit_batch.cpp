@@ -24,7 +24,7 @@ namespace anetrain {
 void add_fit_batch_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("fit-batch", "Run N optimizer steps on one fixed batch; write weights and losses");
   struct Options {
-    std::string model, tokens, out, backend = "cpu";
+    std::string model, tokens, out, backend = "cpu", recompute = "none";
     bool u16 = false;
     int B = 0, T = 0, accum = 1, steps = 100, threads = 0, log_every = 0;
     int max_nonfinite = StepPolicy{}.max_nonfinite;
@@ -54,6 +54,9 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
   cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->check(thread_count());
   cmd->add_option("--log-every", o->log_every, "Print the loss every N steps (0 = never)");
   cmd->add_option("--max-nonfinite", o->max_nonfinite, "Stop after K consecutive non-finite steps")->capture_default_str();
+  cmd->add_option("--recompute", o->recompute, "Activations the backward recomputes: none, attention or blocks (as train's)")
+      ->check(CLI::IsMember({"none", "attention", "blocks"}))
+      ->capture_default_str();
   check_like_train(cmd);
   cmd->callback([&run, o] {
     run = [o] {
@@ -75,7 +78,9 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
       AdamW adamw(m, o->opt);
       std::vector<std::unique_ptr<Workspace>> owned;
       for (int k = 0; k < o->accum; ++k) {
-        owned.push_back(std::make_unique<Workspace>(m.cfg, o->B, o->T));
+        owned.push_back(std::make_unique<Workspace>(m.cfg, o->B, o->T, nullptr, /*keep_logits=*/true,
+                                                    /*flash_attention=*/false,
+                                                    parse_recompute(o->recompute, "--recompute")));
         Workspace& ws = *owned.back();
         for (int b = 0; b < o->B; ++b)
           for (int t = 0; t < o->T; ++t) {

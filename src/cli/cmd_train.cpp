@@ -82,6 +82,11 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--clip", o->train.opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
   cmd->add_option("--act-clip", o->train.act_clip, "Clamp the residual stream to ±X after each block (0 = off)")
       ->capture_default_str();
+  cmd->add_option("--recompute", o->train.recompute,
+                  "Activations the backward recomputes instead of keeping: none, attention (the attention "
+                  "blocks) or blocks (whole layers; keeps each layer's input). Same gradients, less memory")
+      ->check(CLI::IsMember({"none", "attention", "blocks"}))
+      ->capture_default_str();
   cmd->add_option("--seed", o->train.seed, "Seed for initialisation and sampling")->capture_default_str();
   cmd->add_flag("--compact-vocab", o->train.compact_vocab, "Classifier only over token ids present in the data");
   cmd->add_option("--out", o->train.out, "Run directory (checkpoints, telemetry.jsonl, run.json): new or empty");
@@ -204,6 +209,7 @@ void add_train_command(CLI::App& app, Command& run) {
         if (given("--max-nonfinite")) opts.max_nonfinite = o->train.max_nonfinite;
         if (given("--backend")) opts.backend = o->train.backend;
         if (given("--ane-strict")) opts.ane_strict = true;
+        if (given("--recompute")) opts.recompute = o->train.recompute;  // memory only: the same gradients
         if (given("--lora-dropout") && o->train.lora_dropout != opts.lora_dropout) {
           char p[32];
           std::snprintf(p, sizeof p, "%g", opts.lora_dropout);

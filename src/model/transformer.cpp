@@ -72,6 +72,21 @@ void zero_uncounted_rows(float* dlogits, const std::vector<uint8_t>& mask, int W
     if (!mask[n]) std::fill(dlogits + n * W, dlogits + (n + 1) * W, 0.0f);
 }
 
+// --recompute: layer d.layer's forward again, from its kept input into the one slot of saved
+// activations its backward reads — the stage calls of forward() on the same values, so the same
+// bits. The output duplicates the kept stream and goes to a discard buffer. The last layer's
+// activations are still in the slot, as forward() left them.
+void recompute_layer(Backend& be, Model& m, Workspace& ws, const BlockDims& d) {
+  const int l = d.layer;
+  if (ws.recompute == Recompute::none || l == m.cfg.n_layers - 1) return;
+  const bool whole_layer = ws.recompute == Recompute::blocks;
+  float* attn_out = whole_layer ? ws.x_mid_of(l) : ws.recomputed_out;
+  be.attention_block_fwd(d, m.w.layers[l], ws.x[l], attn_out, ws.attn_of(l));
+  if (!whole_layer) return;
+  clamp_stream(attn_out, size_t(d.N()) * d.D, ws.act_clip);
+  be.ffn_block_fwd(d, m.w.layers[l], attn_out, ws.recomputed_out, ws.ffn_of(l));
+}
+
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
@@ -87,9 +102,9 @@ double forward(Backend& be, Model& m, Workspace& ws) {
   for (int l = 0; l < c.n_layers; ++l) {
     BlockDims d = ws.dims;
     d.layer = l;
-    be.attention_block_fwd(d, m.w.layers[l], ws.x[l], ws.x_mid[l], ws.attn[l]);
-    clamp_stream(ws.x_mid[l], size_t(N) * D, ws.act_clip);
-    be.ffn_block_fwd(d, m.w.layers[l], ws.x_mid[l], ws.x[l + 1], ws.ffn[l]);
+    be.attention_block_fwd(d, m.w.layers[l], ws.x[l], ws.x_mid_of(l), ws.attn_of(l));
+    clamp_stream(ws.x_mid_of(l), size_t(N) * D, ws.act_clip);
+    be.ffn_block_fwd(d, m.w.layers[l], ws.x_mid_of(l), ws.x[l + 1], ws.ffn_of(l));
     clamp_stream(ws.x[l + 1], size_t(N) * D, ws.act_clip);
   }
   const auto t_cls = Clock::now();
@@ -193,11 +208,12 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
   for (int l = c.n_layers - 1; l >= 0; --l) {
     BlockDims d = ws.dims;
     d.layer = l;
+    recompute_layer(be, m, ws, d);
     mask_clamped(dcur, ws.x[l + 1], size_t(N) * D, ws.act_clip);
-    be.ffn_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x_mid[l], ws.ffn[l], dcur, dnext, ws.ffn_scratch);
+    be.ffn_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x_mid_of(l), ws.ffn_of(l), dcur, dnext, ws.ffn_scratch);
     std::swap(dcur, dnext);
-    mask_clamped(dcur, ws.x_mid[l], size_t(N) * D, ws.act_clip);
-    be.attention_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x[l], ws.attn[l], dcur, dnext,
+    mask_clamped(dcur, ws.x_mid_of(l), size_t(N) * D, ws.act_clip);
+    be.attention_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x[l], ws.attn_of(l), dcur, dnext,
                            ws.attn_scratch);
     std::swap(dcur, dnext);
     if (on_final) on_final(l);

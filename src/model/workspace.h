@@ -2,6 +2,7 @@
 // carved out of one allocation made up front. forward/backward never allocate.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "contract/stages.h"
@@ -12,6 +13,17 @@
 namespace anetrain {
 
 class Backend;
+
+// Which activations the forward keeps for the backward (`--recompute`). none: every layer's.
+// attention: every layer's but the attention block's, which the backward recomputes from the
+// layer's kept input. blocks: only each layer's input stream; the backward recomputes the whole
+// layer. Recomputation reruns the same stages on the same inputs, so gradients keep their bits;
+// the saved activations of all layers shrink to one layer's, which every layer's backward refills.
+enum class Recompute { none, attention, blocks };
+const char* recompute_name(Recompute r);
+// Throws Error naming `what` (a flag or a run.json key) unless `name` is none, attention or blocks.
+Recompute parse_recompute(const std::string& name, const std::string& what);
+
 // Whether `be` wants attention in its flash form for B×T of this config (Workspace's flag).
 bool flash_attention_for(const Backend& be, const ModelConfig& cfg, int B, int T);
 
@@ -22,7 +34,7 @@ struct Workspace {
   // flash_attention: plan for a backend that runs attention in its flash form (saves lse, not
   // the B·Hq·T·T probabilities; Backend::attention_flash says whether it wants to).
   Workspace(const ModelConfig& cfg, int B, int T, const VocabCompaction* compaction = nullptr,
-            bool keep_logits = true, bool flash_attention = false);
+            bool keep_logits = true, bool flash_attention = false, Recompute recompute = Recompute::none);
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
 
@@ -30,9 +42,16 @@ struct Workspace {
   BlockDims dims;
   std::vector<int32_t> inputs, targets;  // (N) each
   std::vector<float*> x;                 // L+1 residual-stream snapshots, x[0] = embeddings, each (N,D)
-  std::vector<float*> x_mid;             // L, after each attention block, (N,D)
-  std::vector<AttentionSaved> attn;      // L
-  std::vector<FfnSaved> ffn;             // L
+  // After each attention block (N,D), and what each block saves: one per layer, or one slot shared
+  // by all layers where `recompute` recomputes them (read them through the *_of(layer) accessors).
+  std::vector<float*> x_mid;
+  std::vector<AttentionSaved> attn;
+  std::vector<FfnSaved> ffn;
+  Recompute recompute;
+  float* recomputed_out;  // (N,D) a recomputed block's output, equal to the kept stream (recompute only)
+  float* x_mid_of(int layer) const { return x_mid[x_mid.size() == 1 ? 0 : size_t(layer)]; }
+  AttentionSaved& attn_of(int layer) { return attn[attn.size() == 1 ? 0 : size_t(layer)]; }
+  FfnSaved& ffn_of(int layer) { return ffn[ffn.size() == 1 ? 0 : size_t(layer)]; }
   AttentionScratch attn_scratch;
   FfnScratch ffn_scratch;
   float* xf;          // (N,D) final-normed stream

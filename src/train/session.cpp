@@ -107,7 +107,8 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   if (o_.compact_vocab) compaction_ = scan_used_ids(train_src_, val_src_, m.cfg.vocab_size);
   const VocabCompaction* vc = o_.compact_vocab ? &compaction_ : nullptr;
   ws_ = std::make_unique<Workspace>(m.cfg, o_.batch, o_.seq, vc, /*keep_logits=*/false,
-                                    flash_attention_for(*be_, m.cfg, o_.batch, o_.seq));
+                                    flash_attention_for(*be_, m.cfg, o_.batch, o_.seq),
+                                    parse_recompute(o_.recompute, "recompute"));
   ws_->act_clip = float(o_.act_clip);
   // Every program a step runs is compiled now, not at step 1: all rejections are known (and with
   // --ane-strict refused) before anything trains.

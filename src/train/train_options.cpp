@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/option_check.h"
+#include "model/workspace.h"
 #include "train/trainer.h"
 
 namespace anetrain {
@@ -70,6 +71,7 @@ void TrainOptions::validate(bool cli_names) const {
         fail(name + ": '" + l.targets[i] + "' is named twice");
     }
   }
+  parse_recompute(recompute, cli_names ? "--recompute" : "option \"recompute\"");
   if (stop_at < 0 || double(stop_at) > kMaxSteps)
     fail(std::string(cli_names ? "--stop-at" : "option \"stop_at\"") + " must be 0 (off) or a step, got " +
          std::to_string(stop_at));
@@ -149,7 +151,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"lora_rank", lora_rank},
           {"lora_alpha", lora_alpha},
           {"lora_targets", lora_targets},
-          {"lora_dropout", lora_dropout}};
+          {"lora_dropout", lora_dropout},
+          {"recompute", recompute}};
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -201,6 +204,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.lora_alpha = j.value("lora_alpha", 0.0);
   o.lora_targets = j.value("lora_targets", std::string("q,k,v,o,gate,up,down"));
   o.lora_dropout = j.value("lora_dropout", 0.0);  // added with adapter dropout
+  o.recompute = j.value("recompute", std::string("none"));  // added with activation recomputation
   return o;
 }
 

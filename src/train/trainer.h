@@ -57,6 +57,9 @@ struct TrainOptions {
   int lora_rank = 0;
   double lora_alpha = 0;
   std::string lora_targets = "q,k,v,o,gate,up,down";
+  // Activations recomputed in the backward instead of kept (none | attention | blocks; see
+  // model/workspace.h Recompute). The gradients are the same bits, so a resume may change it.
+  std::string recompute = "none";
   double lora_dropout = 0;  // PEFT's lora_dropout: training drops adapter inputs with this probability
 
   // Invocation only, never in run.json: put a new run into a non-empty folder that is not a run.

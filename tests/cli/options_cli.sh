@@ -55,6 +55,9 @@ refused --beta2 "$BIN" fit-batch stories260k --tokens "$W/tokens.txt" --seq 8 -o
 refused --eps "$BIN" fit-batch stories260k --tokens "$W/tokens.txt" --seq 8 -o "$W/f.st" --eps 0
 refused --coverage "$BIN" tokenizer train "$W/doc.txt" --vocab 300 -o "$W/t.json" --coverage 0
 refused --rounds "$BIN" bench generate stories260k --peer none --rounds 0
+refused --recompute "$BIN" train --data "$W/none.bin" --out "$W/run" --recompute layers
+refused --recompute "$BIN" fit-batch stories260k --tokens "$W/tokens.txt" --seq 8 -o "$W/f.st" --recompute layers
+refused --recompute "$BIN" bench train stories260k --recompute layers
 for flags in "--lr nan" "--wd nan" "--beta1 nan" "--beta2 2" "--time-budget nan" "--clip nan" "--eval-batches -1" \
              "--sample-tokens -1" "--stop-at -1" "--warmup -1" "--keep -1" "--loss-scale nan"; do
   # shellcheck disable=SC2086
