@@ -82,6 +82,11 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--clip", o->train.opt.clip, "Global gradient-norm clip (≤0 disables)")->capture_default_str();
   cmd->add_option("--act-clip", o->train.act_clip, "Clamp the residual stream to ±X after each block (0 = off)")
       ->capture_default_str();
+  cmd->add_option("--base-dtype", o->train.base_dtype,
+                  "With --lora: hold the frozen base in f32, bf16 or q8_0 (GGUF's blocks of 32); the run computes "
+                  "with exactly those values")
+      ->check(CLI::IsMember({"f32", "bf16", "q8_0"}))
+      ->capture_default_str();
   cmd->add_option("--recompute", o->train.recompute,
                   "Activations the backward recomputes instead of keeping: none, attention (the attention "
                   "blocks) or blocks (whole layers; keeps each layer's input). Same gradients, less memory")
@@ -216,6 +221,8 @@ void add_train_command(CLI::App& app, Command& run) {
           fail("--resume " + o->resume + ": the run trains with --lora-dropout " + p +
                " and keeps it (a resumed run draws the masks an uninterrupted one would)");
         }
+        if (given("--base-dtype") && o->train.base_dtype != opts.base_dtype)
+          fail("--resume " + o->resume + ": the run holds its base in " + opts.base_dtype + " and keeps it");
         if (given("--precision") && o->precision != opts.precision)
           fail("--resume " + o->resume + ": the run trains in " + opts.precision +
                " and keeps it (its checkpoints resume bit-exactly only in the precision they were made in)");

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/warn.h"
 #include "formats/anck.h"
+#include "formats/load.h"
 
 namespace anetrain {
 
@@ -106,7 +107,51 @@ std::string find_model_anck(const std::string& path) {
   return "";
 }
 
-std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
+nlohmann::json held_base_json(const Model& m) {
+  if (!m.held) return nullptr;
+  char fp[24];
+  std::snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(m.held->fingerprint()));
+  return {{"model", m.base_source.model},
+          {"seed", m.base_source.seed},
+          {"dtype", weight_format_name(m.held->format())},
+          {"fingerprint", std::string(fp)}};
+}
+
+namespace {
+// The base a held checkpoint names, loaded again in its layout; its fingerprint must match.
+std::unique_ptr<Model> reload_held_base(const std::string& file, const nlohmann::json& ref, const ModelConfig& cfg) {
+  if (!ref.is_object() || !ref.contains("model") || !ref["model"].is_string() || !ref.contains("dtype") ||
+      !ref["dtype"].is_string() || !ref.contains("seed") || !ref["seed"].is_number_unsigned() ||
+      !ref.contains("fingerprint") || !ref["fingerprint"].is_string())
+    fail(file + ": meta.held_base must hold model, seed, dtype and fingerprint");
+  if (cfg.lora.rank <= 0) fail(file + ": meta.held_base without adapters in meta.config");
+  ModelConfig base_cfg = cfg;
+  const ModelLayout layout{cfg.lora, parse_base_dtype(ref["dtype"].get<std::string>(), file + ": meta.held_base.dtype")};
+  const std::string base = ref["model"].get<std::string>();
+  auto m = load_model(base, ref["seed"].get<uint64_t>(), layout).model;
+  base_cfg.lora = m->cfg.lora;
+  if (config_to_json(base_cfg) != config_to_json(m->cfg))
+    fail(file + ": its base " + base + " now has another config than the one the run trained on");
+  if (held_base_json(*m)["fingerprint"] != ref["fingerprint"])
+    fail(file + ": its base " + base + " has changed since the run started (fingerprint " +
+         held_base_json(*m)["fingerprint"].get<std::string>() + ", the checkpoint's " +
+         ref["fingerprint"].get<std::string>() + ")");
+  return m;
+}
+
+// The same model with every tensor in the fp32 arena: the held matrices' exact values.
+std::unique_ptr<Model> unheld(const Model& src) {
+  auto m = std::make_unique<Model>(src.cfg);
+  for (size_t i = 0; i < src.table.specs().size(); ++i) {
+    const ParamSpec& s = src.table.specs()[i];
+    src.read_rows(s, 0, s.is_matrix() ? size_t(s.shape[0]) : 1, m->param(m->table.specs()[i]));
+  }
+  m->touch();
+  return m;
+}
+}  // namespace
+
+std::unique_ptr<Model> load_model_checkpoint(const std::string& path, bool keep_held) {
   const std::string file = find_model_anck(path);
   if (file.empty()) fail(path + ": not an anetrain checkpoint, step directory or run directory");
   AnckReader r(file);
@@ -114,6 +159,13 @@ std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
   if (!r.meta().is_object() || !r.meta().contains("config"))
     fail(file + ": checkpoint header has no model config (meta.config)");
   const ModelConfig cfg = config_from_json(r.meta()["config"], file);
+  if (r.meta().contains("held_base")) {
+    auto m = reload_held_base(file, r.meta()["held_base"], cfg);
+    for (const auto& s : m->table.specs())
+      if (!s.held) r.read(s.name, s.shape, m->param(s));
+    m->touch();
+    return keep_held ? std::move(m) : unheld(*m);
+  }
   check_anck_holds(r, cfg);  // the header's claim against the file's tensors, before allocating
   auto m = allocate_model(cfg, file);
   for (const auto& s : m->table.specs()) r.read(s.name, s.shape, m->param(s));
@@ -122,7 +174,8 @@ std::unique_ptr<Model> load_model_checkpoint(const std::string& path) {
 
 void read_checkpoint_weights(const std::string& step_dir, Model& m) {
   AnckReader w((fs::path(step_dir) / "model.anck").string());
-  for (const auto& s : m.table.specs()) w.read(s.name, s.shape, m.param(s));
+  for (const auto& s : m.table.specs())
+    if (!s.held) w.read(s.name, s.shape, m.param(s));
   m.touch();
 }
 

@@ -43,9 +43,16 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir, const s
 
 // Resolves a run dir / step dir / .anck path to the model.anck file; empty if not a checkpoint.
 std::string find_model_anck(const std::string& path);
-// A fresh Model from a model.anck file, a step directory, or a run directory (its latest).
-std::unique_ptr<Model> load_model_checkpoint(const std::string& path);
-// Overwrites m's weights with those of STEP_DIR/model.anck (shapes checked), and touches m.
+// A fresh Model from a model.anck file, a step directory, or a run directory (its latest). The
+// checkpoint of a run whose base is held (train --base-dtype) names its base instead of storing
+// it (meta "held_base": the MODEL, seed, format and fingerprint): the base is loaded again the same
+// way and checked against the fingerprint. `keep_held`: the base stays held (resuming the run);
+// otherwise the model is fp32 with exactly the held values (generate, merge, export).
+std::unique_ptr<Model> load_model_checkpoint(const std::string& path, bool keep_held = false);
+// The "held_base" record a held model's checkpoint carries (null for an fp32 base).
+nlohmann::json held_base_json(const Model& m);
+// Overwrites m's weights with those of STEP_DIR/model.anck (shapes checked; a held base is not
+// in it and stays), and touches m.
 void read_checkpoint_weights(const std::string& step_dir, Model& m);
 
 }  // namespace anetrain

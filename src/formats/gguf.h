@@ -113,7 +113,8 @@ GgufTokenizer gguf_tokenizer(const GgufReader& r);  // empty when the file has n
 // tied when output.weight is absent, or stored but byte-identical to token_embd.weight (old
 // converters duplicated it; llama2.c's exporter decides sharing by the same equality).
 ModelConfig gguf_config(const GgufReader& r);
-std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer = nullptr);
+std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer = nullptr,
+                                 const ModelLayout& layout = {});
 
 // Writes GGUF v3: matrices in `dtype` (F32/F16/BF16), 1-D gains always F32 (as llama.cpp's
 // converter does), the architecture keys, and the tokenizer when given. Refuses what GGUF cannot

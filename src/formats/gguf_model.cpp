@@ -124,13 +124,16 @@ ModelConfig checked_config(const GgufReader& r) {
 }
 }  // namespace
 
-std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer) {
+std::unique_ptr<Model> load_gguf(const std::string& path, GgufTokenizer* tokenizer, const ModelLayout& layout) {
   GgufReader r(path);
   const ModelConfig c = checked_config(r);
   const ParamTable table(c);
   const std::vector<const GgufTensorInfo*> src = gguf_tensors_for(r, c, table);
-  auto m = allocate_model(c, path);  // allocated only now: every tensor is known to be in the file
-  for (size_t i = 0; i < src.size(); ++i) r.read_f32(*src[i], table.specs()[i].shape, m->param(table.specs()[i]));
+  // Allocated only now: every tensor is known to be in the file. Its tensors are the first rows of
+  // m's table (any adapters follow them).
+  auto m = allocate_model(c, path, layout);
+  for (size_t i = 0; i < src.size(); ++i)
+    m->fill(m->table.specs()[i], [&](float* p) { r.read_f32(*src[i], table.specs()[i].shape, p); });
   if (tokenizer) *tokenizer = gguf_tokenizer(r);
   return m;
 }

@@ -186,13 +186,14 @@ void check_hf_holds(const std::string& dir, const ModelConfig& c) {
 
 }  // namespace
 
-std::unique_ptr<Model> load_hf_folder(const std::string& dir) {
+std::unique_ptr<Model> load_hf_folder(const std::string& dir, const ModelLayout& layout) {
   const ModelConfig c = load_hf_config(dir);
   check_hf_holds(dir, c);
-  auto m = allocate_model(c, (fs::path(dir) / "config.json").string());
-  read_hf_tensors(m->table, dir, [&](size_t i, const SafetensorsReader& r) {
+  auto m = allocate_model(c, (fs::path(dir) / "config.json").string(), layout);
+  // The file's tensors are the table's first rows (any adapters follow them).
+  read_hf_tensors(ParamTable(c), dir, [&](size_t i, const SafetensorsReader& r) {
     const ParamSpec& s = m->table.specs()[i];
-    r.read_f32(s.name, s.shape, m->param(s));
+    m->fill(s, [&](float* p) { r.read_f32(s.name, s.shape, p); });
   });
   return m;
 }

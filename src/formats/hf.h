@@ -18,7 +18,7 @@ nlohmann::json config_to_hf_json(const ModelConfig& c);
 ModelConfig load_hf_config(const std::string& dir);
 
 // HF weights rotate with the "half" convention; the returned config says so.
-std::unique_ptr<Model> load_hf_folder(const std::string& dir);
+std::unique_ptr<Model> load_hf_folder(const std::string& dir, const ModelLayout& layout = {});
 // A folder whose matrices are all BF16 (Qwen3's released checkpoint) as a bf16 PackedModel, its
 // matrices copied as stored (never widened to fp32; gains in fp32); nullptr for other folders.
 std::unique_ptr<PackedModel> load_hf_folder_bf16(const std::string& dir);

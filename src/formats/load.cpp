@@ -24,16 +24,19 @@ bool is_gguf(const std::string& path) {
 }
 }  // namespace
 
-LoadedModel load_model(const std::string& spec, uint64_t seed) {
+namespace {
+LoadedModel load_laid_out(const std::string& spec, uint64_t seed, const ModelLayout& layout) {
   namespace fs = std::filesystem;
+  const auto not_adapter = [](const ParamSpec& s) { return !is_adapter(s); };
   if (is_preset(spec)) {
-    auto m = std::make_unique<Model>(preset_config(spec));
-    init_random(*m, seed);
+    auto m = allocate_model(preset_config(spec), spec, layout);
+    init_random_where(*m, seed, not_adapter);
     return {std::move(m), "preset"};
   }
   std::error_code ec;
-  if (fs::exists(spec, ec) && !find_model_anck(spec).empty()) return {load_model_checkpoint(spec), "checkpoint"};
-  if (fs::is_directory(spec, ec)) return {load_hf_folder(spec), "hf"};
+  if (fs::exists(spec, ec) && !find_model_anck(spec).empty())
+    return {relay_model(load_model_checkpoint(spec), layout, spec), "checkpoint"};
+  if (fs::is_directory(spec, ec)) return {load_hf_folder(spec, layout), "hf"};
   if (!fs::exists(spec, ec)) {
     std::string list;
     for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
@@ -41,13 +44,24 @@ LoadedModel load_model(const std::string& spec, uint64_t seed) {
   }
   if (fs::path(spec).extension() == ".json") {
     // Nothing to check a JSON config against: an allocation that fails names the file and the claim.
-    auto m = allocate_model(config_from_file(spec), spec);
-    init_random(*m, seed);
+    auto m = allocate_model(config_from_file(spec), spec, layout);
+    init_random_where(*m, seed, not_adapter);
     return {std::move(m), "config"};
   }
-  if (is_gguf(spec)) return {load_gguf(spec), "gguf"};
-  if (is_blzt(spec)) return {load_blzt(spec), "blzt"};
-  return {load_llama2c(spec), "llama2c"};
+  if (is_gguf(spec)) return {load_gguf(spec, nullptr, layout), "gguf"};
+  if (is_blzt(spec)) return {relay_model(load_blzt(spec), layout, spec), "blzt"};
+  return {relay_model(load_llama2c(spec), layout, spec), "llama2c"};
+}
+}  // namespace
+
+LoadedModel load_model(const std::string& spec, uint64_t seed, const ModelLayout& layout) {
+  LoadedModel lm = load_laid_out(spec, seed, layout);
+  if (lm.model->held) {
+    std::error_code ec;
+    const bool path = std::filesystem::exists(spec, ec);
+    lm.model->base_source = {path ? std::filesystem::absolute(spec).string() : spec, seed};
+  }
+  return lm;
 }
 
 namespace {

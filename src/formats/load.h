@@ -18,7 +18,11 @@ struct LoadedModel {
   std::string kind;  // "preset", "config", "hf", "llama2c", "gguf", "checkpoint", "blzt" (the seed's)
 };
 
-LoadedModel load_model(const std::string& spec, uint64_t seed = 42);
+// `layout`: the base of a new adapter run — its adapters (left zero; init_adapters draws them) and
+// the format its frozen matrices are held in. Presets, JSON configs, HF folders and GGUF files
+// are read straight into it; llama2.c files and checkpoints are read in fp32 and then moved.
+// A held base records where it came from (Model::base_source) for its run's checkpoints.
+LoadedModel load_model(const std::string& spec, uint64_t seed = 42, const ModelLayout& layout = {});
 
 // The config alone, without allocating weights where the source allows it (presets, JSON
 // configs and HF folders); `kind` as in LoadedModel.

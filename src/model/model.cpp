@@ -13,9 +13,64 @@
 
 namespace anetrain {
 
-Model::Model(const ModelConfig& c) : cfg(c), table(c), params(table.total(), 0.0f) {
+Model::Model(const ModelConfig& c, WeightFormat base) : cfg(c), table(c, base), params(table.total(), 0.0f) {
+  if (base != WeightFormat::f32) held = std::make_unique<HeldBase>(table);
   w = bind_tensors(table, cfg, params.data());
   touch();
+}
+
+float* Model::param(const ParamSpec& s) {
+  if (s.held) fail("internal: tensor '" + s.name + "' is held in " + weight_format_name(table.base_format()) + ", not fp32");
+  return params.data() + s.offset;
+}
+
+void Model::fill(const ParamSpec& s, const std::function<void(float*)>& write) {
+  if (!s.held) return write(param(s));
+  std::vector<float> values(s.numel());
+  write(values.data());
+  held->store(s, values.data());
+}
+
+void Model::read_rows(const ParamSpec& s, size_t r0, size_t n, float* out) const {
+  const size_t cols = size_t(s.shape.back());
+  if (s.held) return held->read_rows(s, r0, n, out);
+  std::copy_n(params.data() + s.offset + r0 * cols, n * cols, out);
+}
+
+const ParamSpec& Model::classifier_spec() const {
+  return table.at(cfg.tied_embeddings ? ParamRole::embedding : ParamRole::lm_head);
+}
+
+void Model::bring_layer(int l) {
+  if (!held || slot_layer_[0] == l || slot_layer_[1] == l) return;
+  static constexpr ParamRole kMatrices[] = {ParamRole::wq,     ParamRole::wk,   ParamRole::wv,    ParamRole::wo,
+                                            ParamRole::w_gate, ParamRole::w_up, ParamRole::w_down};
+  auto view = [](LayerTensors& L, ParamRole r) -> float*& {
+    switch (r) {
+      case ParamRole::wq: return L.wq;
+      case ParamRole::wk: return L.wk;
+      case ParamRole::wv: return L.wv;
+      case ParamRole::wo: return L.wo;
+      case ParamRole::w_gate: return L.w_gate;
+      case ParamRole::w_up: return L.w_up;
+      default: return L.w_down;
+    }
+  };
+  const int slot = next_slot_;
+  next_slot_ ^= 1;
+  if (slot_layer_[slot] >= 0)
+    for (ParamRole r : kMatrices) view(w.layers[size_t(slot_layer_[slot])], r) = nullptr;
+  size_t need = 0;
+  for (ParamRole r : kMatrices) need += table.at(r, l).numel();
+  slots_[slot].resize(need);
+  float* at = slots_[slot].data();
+  for (ParamRole r : kMatrices) {
+    const ParamSpec& s = table.at(r, l);
+    read_rows(s, 0, size_t(s.shape[0]), at);
+    view(w.layers[size_t(l)], r) = at;
+    at += s.numel();
+  }
+  slot_layer_[slot] = l;
 }
 
 void Model::ensure_grads() {
@@ -48,6 +103,8 @@ void Model::drop_adapters() {
 }
 
 void Model::relayout(const ModelConfig& c) {
+  // A held base is laid out with its adapters once (load_model's BaseLayout), never moved.
+  if (held) fail("the model's base is held in " + weight_format_name(table.base_format()) + "; its adapters cannot change");
   cfg = c;
   table = ParamTable(cfg);
   const bool shrinks = table.total() < params.size();
@@ -96,9 +153,31 @@ void check_claim_fits(const ModelConfig& c, const std::string& source, double av
        " of tensor data is stored with it; refusing to allocate for it");
 }
 
-std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& source) {
+namespace {
+ModelConfig laid_out(const ModelConfig& c, const ModelLayout& layout, const std::string& source) {
+  if (layout.lora.rank <= 0) return c;
+  if (c.lora.rank > 0) fail(source + ": the model already has LoRA adapters (rank " + std::to_string(c.lora.rank) + ")");
+  ModelConfig with = c;
+  with.lora = layout.lora;
+  with.validate();
+  return with;
+}
+}  // namespace
+
+std::unique_ptr<Model> relay_model(std::unique_ptr<Model> src, const ModelLayout& layout, const std::string& source) {
+  if (layout.lora.rank <= 0 && layout.base == WeightFormat::f32) return src;
+  auto m = allocate_model(src->cfg, source, layout);
+  for (const ParamSpec& s : src->table.specs())
+    m->fill(m->table.specs()[size_t(&s - src->table.specs().data())],
+            [&](float* p) { std::copy_n(src->param(s), s.numel(), p); });
+  m->touch();
+  return m;
+}
+
+std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& source, const ModelLayout& layout) {
+  const ModelConfig with = laid_out(c, layout, source);
   try {
-    return std::make_unique<Model>(c);
+    return std::make_unique<Model>(with, layout.base);
   } catch (const std::bad_alloc&) {
     fail(source + ": the config claims " + claimed_size_text(c) + "; cannot allocate");
   } catch (const std::length_error&) {  // std::vector's refusal of a size past max_size()
@@ -115,20 +194,16 @@ void init_random_where(Model& m, uint64_t seed, const std::function<bool(const P
   const double res = 1.0 / std::sqrt(2.0 * m.cfg.n_layers);
   for (const auto& s : m.table.specs()) {
     if (!which(s)) continue;
-    float* p = m.param(s);
-    if (!s.is_matrix()) {
-      std::fill(p, p + s.numel(), 1.0f);
-      continue;
-    }
-    if (s.role == ParamRole::lora_b) {  // B starts at zero: a new adapter leaves the model as it was
-      std::fill(p, p + s.numel(), 0.0f);
-      continue;
-    }
-    // Projections and adapters' A: U(−a, a), a = 1/√fan_in (for A, PEFT's Kaiming-uniform bound).
-    double a = 1.0 / std::sqrt(double(s.shape[1]));
-    if (s.role == ParamRole::embedding) a = 0.02;
-    if (s.role == ParamRole::wo || s.role == ParamRole::w_down) a *= res;
-    for (size_t i = 0; i < s.numel(); ++i) p[i] = float((2.0 * rng.uniform() - 1.0) * a);
+    m.fill(s, [&](float* p) {
+      if (!s.is_matrix()) return std::fill(p, p + s.numel(), 1.0f);
+      // B starts at zero: a new adapter leaves the model as it was
+      if (s.role == ParamRole::lora_b) return std::fill(p, p + s.numel(), 0.0f);
+      // Projections and adapters' A: U(−a, a), a = 1/√fan_in (for A, PEFT's Kaiming-uniform bound).
+      double a = 1.0 / std::sqrt(double(s.shape[1]));
+      if (s.role == ParamRole::embedding) a = 0.02;
+      if (s.role == ParamRole::wo || s.role == ParamRole::w_down) a *= res;
+      for (size_t i = 0; i < s.numel(); ++i) p[i] = float((2.0 * rng.uniform() - 1.0) * a);
+    });
   }
   m.touch();
 }

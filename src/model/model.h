@@ -7,6 +7,7 @@
 
 #include "core/huge_pages.h"
 #include "model/config.h"
+#include "model/held_base.h"
 #include "model/params.h"
 
 namespace anetrain {
@@ -14,8 +15,17 @@ namespace anetrain {
 // Weights and gradients on huge pages (see core/huge_pages.h): both are streamed whole every step.
 using FloatArena = std::vector<float, HugePageAllocator<float>>;
 
+// Where a held base came from, so a checkpoint can name it instead of storing it: the MODEL
+// argument (absolute when a path) and the seed a preset or JSON config is initialised with.
+struct BaseSource {
+  std::string model;
+  uint64_t seed = 0;
+};
+
 struct Model {
-  explicit Model(const ModelConfig& c);
+  // `base` other than f32: the frozen base matrices of an adapter config are held in that format
+  // (Model::held), and the fp32 arena holds only the norm gains and the adapters.
+  explicit Model(const ModelConfig& c, WeightFormat base = WeightFormat::f32);
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
@@ -28,7 +38,20 @@ struct Model {
   ModelTensors w;  // views into params
   ModelTensors g;  // views into grads: nullptr for a frozen tensor, and for all until ensure_grads
 
-  float* param(const ParamSpec& s) { return params.data() + s.offset; }
+  std::unique_ptr<HeldBase> held;  // the held base matrices; nullptr: every tensor is in params
+  BaseSource base_source;          // set by load_model for a held base
+
+  float* param(const ParamSpec& s);  // a tensor in the fp32 arena (Error for a held one)
+  // Where a loader or initialiser puts tensor s: `write` fills s's numel() fp32 values, into the
+  // arena, or — for a held tensor — into a temporary that is then rounded into the store.
+  void fill(const ParamSpec& s, const std::function<void(float*)>& write);
+  // Rows [r0, r0 + n) of a matrix as fp32, from the arena or the held store.
+  void read_rows(const ParamSpec& s, size_t r0, size_t n, float* out) const;
+  const ParamSpec& classifier_spec() const;
+  // Before layer l's stages run: with a held base, its matrices are read into one of two fp32
+  // slots and w.layers[l] points at them (the views of the layer that slot held before are
+  // cleared, so a stale read faults); nothing to do for an fp32 model.
+  void bring_layer(int l);
   float* grad(const ParamSpec& s) { return s.trainable ? grads.data() + s.grad_offset : nullptr; }
   void zero_grads();   // allocates the gradient buffer on first call
   void ensure_grads();
@@ -54,6 +77,9 @@ struct Model {
  private:
   void relayout(const ModelConfig& c);  // a new table for c over the same base tensors
   bool grads_bound_ = false;
+  std::vector<float> slots_[2];
+  int slot_layer_[2] = {-1, -1};
+  int next_slot_ = 0;
 };
 
 // The parameters a config describes — ParamTable(c).total() — computed in double without
@@ -69,7 +95,19 @@ void check_claim_fits(const ModelConfig& c, const std::string& source, double av
 
 // new Model(c) for weights from `source` (file or folder): std::bad_alloc becomes Error
 // "SOURCE: the config claims 1.2e+10 parameters (48 GB as fp32); cannot allocate".
-std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& source);
+// How a loader lays out the model it fills: adapters `lora` (rank 0: none) after the base tensors
+// of the file's config, and the frozen base matrices held in `base` (f32: in the arena). A loader
+// reads the base straight into this layout, so a new adapter run never holds its base twice.
+struct ModelLayout {
+  LoraConfig lora;
+  WeightFormat base = WeightFormat::f32;
+};
+
+// ... laid out by `layout` (the source's own config must then have no adapters).
+std::unique_ptr<Model> allocate_model(const ModelConfig& c, const std::string& source, const ModelLayout& layout = {});
+// `src` in `layout` (for loaders that fill an fp32 model first): each base tensor copied over, the
+// adapters zero; `src` is freed.
+std::unique_ptr<Model> relay_model(std::unique_ptr<Model> src, const ModelLayout& layout, const std::string& source);
 
 // "1.2e+10 parameters (48 GB as fp32)": the size a config claims, for error messages.
 std::string claimed_size_text(const ModelConfig& c);

@@ -12,11 +12,21 @@ size_t ParamSpec::numel() const {
   return n;
 }
 
-ParamTable::ParamTable(const ModelConfig& c) {
+ParamTable::ParamTable(const ModelConfig& c, WeightFormat base) : base_(base) {
+  if (base != WeightFormat::f32 && c.lora.rank <= 0)
+    fail("a base held in " + weight_format_name(base) + " needs adapters: full training updates the base");
   const int64_t D = c.dim, F = c.hidden_dim, V = c.vocab_size, hd = c.head_dim;
   auto add = [&](std::string name, std::vector<int64_t> shape, ParamRole role, int layer) {
     ParamSpec s{std::move(name), std::move(shape), role, layer, total_};
-    total_ += s.numel();
+    // Base matrices only: the adapters are added after them and are trainable fp32.
+    s.held = base != WeightFormat::f32 && s.is_matrix() && role != ParamRole::lora_a && role != ParamRole::lora_b;
+    if (s.held) {
+      s.offset = kNotInArena;
+      s.held_offset = held_total_;
+      held_total_ += s.numel();
+    } else {
+      total_ += s.numel();
+    }
     specs_.push_back(std::move(s));
   };
   add("model.embed_tokens.weight", {V, D}, ParamRole::embedding, -1);
@@ -88,7 +98,7 @@ const char* lora_target_name(ParamRole r) {
 void ParamTable::set_trainable(const std::function<bool(const ParamSpec&)>& trainable) {
   grad_total_ = 0;
   for (ParamSpec& s : specs_) {
-    s.trainable = trainable(s);
+    s.trainable = !s.held && trainable(s);
     s.grad_offset = s.trainable ? grad_total_ : 0;
     if (s.trainable) grad_total_ += s.numel();
   }
@@ -156,7 +166,9 @@ ModelTensors bind(const ParamTable& t, const ModelConfig& c, const std::function
 }  // namespace
 
 ModelTensors bind_tensors(const ParamTable& t, const ModelConfig& c, float* base) {
-  return bind(t, c, [base](const ParamSpec& s) { return base + s.offset; });
+  // A held tensor has no fp32 address: Model::bring_layer points a layer's views at fp32 values
+  // while its stages run, and the embedding and classifier are read a row range at a time.
+  return bind(t, c, [base](const ParamSpec& s) { return s.held ? nullptr : base + s.offset; });
 }
 
 ModelTensors bind_gradients(const ParamTable& t, const ModelConfig& c, float* base) {

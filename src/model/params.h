@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/packed.h"
 #include "contract/tensors.h"
 #include "model/config.h"
 
@@ -32,15 +33,27 @@ struct ParamSpec {
   bool trainable = true;
   size_t grad_offset = 0;  // in floats, into the gradient arena (trainable tensors only)
   ParamRole adapts = ParamRole::embedding;  // lora_a / lora_b: the projection adapted (wq … w_down)
+  // Held outside the fp32 arena, in the frozen base's narrower format (Model::held, an adapter run
+  // with --base-dtype bf16|q8_0): `offset` is then kNotInArena, so an fp32 read of it faults
+  // instead of reading another tensor, and `held_offset` counts values into the held store.
+  bool held = false;
+  size_t held_offset = 0;
   size_t numel() const;
   bool is_matrix() const { return shape.size() == 2; }  // matrices get weight decay, gains don't
 };
 
+// A held tensor's `offset`: far outside any buffer (2^61 floats), so a pointer made from it faults.
+inline constexpr size_t kNotInArena = size_t(1) << 61;
+
 class ParamTable {
  public:
-  explicit ParamTable(const ModelConfig& cfg);
+  // `base`: the format the frozen base matrices of an adapter run are held in; f32 keeps every
+  // tensor in the arena. Anything else needs adapters (cfg.lora.rank > 0): full training updates them.
+  explicit ParamTable(const ModelConfig& cfg, WeightFormat base = WeightFormat::f32);
   const std::vector<ParamSpec>& specs() const { return specs_; }
-  size_t total() const { return total_; }
+  size_t total() const { return total_; }  // floats in the fp32 arena
+  size_t held_total() const { return held_total_; }  // values held in the base's format
+  WeightFormat base_format() const { return base_; }
   const ParamSpec* find(const std::string& name) const;
   const ParamSpec& at(ParamRole role, int layer = -1) const;  // throws if absent
   // Floats in the gradient arena: the trainable tensors' (total() while every one is).
@@ -51,7 +64,8 @@ class ParamTable {
 
  private:
   std::vector<ParamSpec> specs_;
-  size_t total_ = 0, grad_total_ = 0;
+  size_t total_ = 0, grad_total_ = 0, held_total_ = 0;
+  WeightFormat base_ = WeightFormat::f32;
 };
 
 // Views into a flat buffer laid out by a ParamTable: the weights, or the gradients.

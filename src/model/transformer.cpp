@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/held_classifier.h"
 
 namespace anetrain {
 
@@ -98,10 +99,16 @@ double forward(Backend& be, Model& m, Workspace& ws) {
   check_tokens(ws.inputs, V, "input");
   check_tokens(ws.targets, V, "target");
   be.sync_weights({m.params.data(), m.params.size(), m.version});
-  be.embedding_fwd(ws.inputs.data(), m.w.embedding, ws.x[0], N, D);
+  if (m.w.embedding) {
+    be.embedding_fwd(ws.inputs.data(), m.w.embedding, ws.x[0], N, D);
+  } else {  // held: the batch's rows alone, straight from the store (a gather, as embedding_fwd is)
+    const ParamSpec& e = m.table.at(ParamRole::embedding);
+    for (int n = 0; n < N; ++n) m.read_rows(e, size_t(ws.inputs[n]), 1, ws.x[0] + size_t(n) * D);
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     BlockDims d = ws.dims;
     d.layer = l;
+    m.bring_layer(l);
     be.attention_block_fwd(d, m.w.layers[l], ws.x[l], ws.x_mid_of(l), ws.attn_of(l));
     clamp_stream(ws.x_mid_of(l), size_t(N) * D, ws.act_clip);
     be.ffn_block_fwd(d, m.w.layers[l], ws.x_mid_of(l), ws.x[l + 1], ws.ffn_of(l));
@@ -117,13 +124,24 @@ double forward(Backend& be, Model& m, Workspace& ws) {
       if (ws.logit_targets[n] < 0)
         fail("target token " + std::to_string(ws.targets[n]) + " is outside the compacted vocabulary");
     }
-    for (int r = 0; r < vc.size(); ++r)
-      std::memcpy(ws.cls_w + size_t(r) * D, m.w.classifier + size_t(vc.compact_to_full[r]) * D, sizeof(float) * D);
+    const ParamSpec& cs = m.classifier_spec();
+    for (int r = 0; r < vc.size(); ++r) m.read_rows(cs, size_t(vc.compact_to_full[r]), 1, ws.cls_w + size_t(r) * D);
     cls = ws.cls_w;
   } else {
     std::copy(ws.targets.begin(), ws.targets.end(), ws.logit_targets.begin());
   }
   const int W = ws.logit_width;
+  if (!cls) {  // held in bf16 / Q8_0: read a vocabulary chunk at a time (held_classifier.h)
+    const bool masked = !ws.loss_mask.empty();
+    if (masked) gather_counted_rows(ws, N, D);
+    const int M = masked ? int(ws.kept_rows.size()) : N;
+    held_classifier_fwd(be, m, masked ? ws.kept_xf.data() : ws.xf,
+                        masked ? ws.kept_targets.data() : ws.logit_targets.data(), ws.losses, ws.lse, M);
+    ws.classifier_ms += ms_since(t_cls);
+    double sum = 0;
+    for (int i = 0; i < M; ++i) sum += ws.losses[i];
+    return M > 0 ? sum / M : 0.0;
+  }
   if (!ws.loss_mask.empty()) {
     gather_counted_rows(ws, N, D);
     const int M = int(ws.kept_rows.size());
@@ -172,6 +190,11 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
   const float row_scale = grad_scale / float(M);
   if (masked && M == 0) {
     std::fill(ws.dxf, ws.dxf + size_t(N) * D, 0.0f);
+  } else if (!m.w.classifier && !ws.compaction) {  // held: forward's chunks again
+    held_classifier_bwd(be, m, masked ? ws.kept_xf.data() : ws.xf,
+                        masked ? ws.kept_targets.data() : ws.logit_targets.data(), ws.lse, row_scale,
+                        masked ? ws.kept_dxf.data() : ws.dxf, M);
+    if (masked) scatter_counted_rows(ws, N, D);
   } else if (!ws.logits) {
     float* dW = m.g.classifier;
     if (ws.compaction && cls_trains) {
@@ -208,6 +231,7 @@ void backward(Backend& be, Model& m, Workspace& ws, float grad_scale, const Grad
   for (int l = c.n_layers - 1; l >= 0; --l) {
     BlockDims d = ws.dims;
     d.layer = l;
+    m.bring_layer(l);
     recompute_layer(be, m, ws, d);
     mask_clamped(dcur, ws.x[l + 1], size_t(N) * D, ws.act_clip);
     be.ffn_block_bwd(d, m.w.layers[l], m.g.layers[l], ws.x_mid_of(l), ws.ffn_of(l), dcur, dnext, ws.ffn_scratch);

@@ -99,7 +99,8 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
 
   std::vector<AnckTensorIn> weights, state;
   for (const auto& s : m.table.specs()) {
-    weights.push_back({s.name, s.shape, m.params.data() + s.offset});
+    // A held base is not written: the checkpoint names it (held_base_json) and resume reloads it.
+    if (!s.held) weights.push_back({s.name, s.shape, m.params.data() + s.offset});
     if (!s.trainable) continue;  // a frozen tensor has no moments
     state.push_back({"adam_m/" + s.name, s.shape, opt.m1().data() + s.grad_offset});
     state.push_back({"adam_v/" + s.name, s.shape, opt.m2().data() + s.grad_offset});
@@ -119,7 +120,9 @@ std::string save_checkpoint(RunDir& run, const Model& m, AdamW& opt, const Train
                          {"last_loss", st.last_loss},
                          {"world_size", st.world_size}};
   try {
-    write_anck((tmp / "model.anck").string(), "model", {{"config", config_to_json(m.cfg)}, {"step", st.step}}, weights);
+    nlohmann::json model_meta = {{"config", config_to_json(m.cfg)}, {"step", st.step}};
+    if (m.held) model_meta["held_base"] = held_base_json(m);
+    write_anck((tmp / "model.anck").string(), "model", model_meta, weights);
     write_anck((tmp / "state.anck").string(), "train_state", meta, state);
     // An adapter run's checkpoint is also a PEFT adapter folder: `generate BASE --lora STEP_DIR`,
     // `merge`, and PEFT itself read it as it is.

@@ -109,6 +109,7 @@ void AdamW::step_with_norm(Model& m, double norm, uint16_t* bf16_mirror, bool fr
     p[i] = p[i] * decay - step_size * mm[i] / (std::sqrt(vv[i]) * inv_sqrt_bc2 + eps);
   };
   for (size_t k = 0; k < specs.size(); ++k) {
+    if (specs[k].held) continue;  // not in the arena (nor its bf16 copy): a held base is frozen
     const size_t off = specs[k].offset, goff = specs[k].grad_offset, n = specs[k].numel();
     float* p = m.params.data() + off;
     if (!specs[k].trainable) {  // frozen: unchanged, but the bf16 copy is of every weight

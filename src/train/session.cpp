@@ -76,13 +76,17 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
     resume_from = latest_checkpoint(o_.out, run_->checkpoints());
     if (!resume_from) fail(o_.out + ": no complete checkpoint to resume from");
   }
-  if (lead()) model_ = resuming_ ? load_model_checkpoint(*resume_from) : load_model(o_.model, o_.seed).model;
-  // A new adapter run: the loaded weights become the frozen base of fresh adapters (a resumed
-  // run's checkpoint already holds its adapters, and its config says so).
-  if (lead() && !resuming_ && o_.lora_rank > 0) {
-    model_->add_adapters(o_.lora());
-    init_adapters(*model_, o_.seed);
-  }
+  // A new adapter run: the base is read straight into its layout with fresh adapters (a resumed
+  // run's checkpoint already holds its adapters, and its config says so; a held base is reloaded).
+  const ModelLayout layout = o_.lora_rank > 0 ? ModelLayout{o_.lora(), parse_base_dtype(o_.base_dtype, "base_dtype")}
+                                              : ModelLayout{};
+  if (lead()) model_ = resuming_ ? load_model_checkpoint(*resume_from, true) : load_model(o_.model, o_.seed, layout).model;
+  if (lead() && !resuming_ && o_.lora_rank > 0) init_adapters(*model_, o_.seed);
+  if (model_ && model_->held && o_.sample_every > 0)
+    fail("train: --sample-every generates from an fp32 model; with --base-dtype " + o_.base_dtype +
+         " sample the run's checkpoints with `anetrain generate` instead");
+  if (ranks() > 1 && layout.base != WeightFormat::f32)
+    fail("train: --base-dtype " + o_.base_dtype + " runs on one rank (the ranks share fp32 weights)");
   if (ranks() > 1) share_model();
   Model& m = *model_;
   if (o_.seq > m.cfg.max_seq_len)

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/option_check.h"
+#include "model/held_base.h"
 #include "model/workspace.h"
 #include "train/trainer.h"
 
@@ -71,6 +72,10 @@ void TrainOptions::validate(bool cli_names) const {
         fail(name + ": '" + l.targets[i] + "' is named twice");
     }
   }
+  const std::string dtype_name = cli_names ? "--base-dtype" : "option \"base_dtype\"";
+  if (parse_base_dtype(base_dtype, dtype_name) != WeightFormat::f32 && lora_rank == 0)
+    fail(dtype_name + " holds a frozen base: it needs adapters (" + (cli_names ? "--lora R" : "option \"lora_rank\" > 0") +
+         "); full training updates the base in fp32");
   parse_recompute(recompute, cli_names ? "--recompute" : "option \"recompute\"");
   if (stop_at < 0 || double(stop_at) > kMaxSteps)
     fail(std::string(cli_names ? "--stop-at" : "option \"stop_at\"") + " must be 0 (off) or a step, got " +
@@ -148,6 +153,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"loss_scale", loss_scale},
           {"loss_scale_window", loss_scale_window},
           {"ane_strict", ane_strict},
+          {"base_dtype", base_dtype},
           {"lora_rank", lora_rank},
           {"lora_alpha", lora_alpha},
           {"lora_targets", lora_targets},
@@ -200,6 +206,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.sample_tokens = j.value("sample_tokens", 48);
   o.sample_prompt = j.value("sample_prompt", std::string("Once upon a time"));
   o.ane_strict = j.value("ane_strict", false);  // added with the per-program CPU fallback
+  o.base_dtype = j.value("base_dtype", std::string("f32"));  // added with held bases
   o.lora_rank = j.value("lora_rank", 0);          // added with LoRA fine-tuning
   o.lora_alpha = j.value("lora_alpha", 0.0);
   o.lora_targets = j.value("lora_targets", std::string("q,k,v,o,gate,up,down"));

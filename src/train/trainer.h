@@ -54,13 +54,16 @@ struct TrainOptions {
   int loss_scale_window = 1000;  // clean steps before the scale doubles
   // LoRA fine-tuning (lora_rank > 0): the model's weights are frozen and adapters of this rank on
   // lora_targets train (model/config.h LoraConfig); lora_alpha 0 means alpha = rank (scale 1).
+  // The format the frozen base of an adapter run is held in: f32, bf16 (rounded to nearest even)
+  // or q8_0 (GGUF's blocks); the run computes with exactly those values (model/held_base.h).
+  std::string base_dtype = "f32";
   int lora_rank = 0;
   double lora_alpha = 0;
   std::string lora_targets = "q,k,v,o,gate,up,down";
+  double lora_dropout = 0;  // PEFT's lora_dropout: training drops adapter inputs with this probability
   // Activations recomputed in the backward instead of kept (none | attention | blocks; see
   // model/workspace.h Recompute). The gradients are the same bits, so a resume may change it.
   std::string recompute = "none";
-  double lora_dropout = 0;  // PEFT's lora_dropout: training drops adapter inputs with this probability
 
   // Invocation only, never in run.json: put a new run into a non-empty folder that is not a run.
   bool out_force = false;
