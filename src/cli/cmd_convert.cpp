@@ -20,6 +20,7 @@
 #include "formats/load.h"
 #include "formats/peft.h"
 #include "model/lora.h"
+#include "model/residual_fold.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {
@@ -58,6 +59,13 @@ GgufTokenizer source_tokenizer(const std::string& in, const std::string& kind, c
 }
 }  // namespace
 
+void fold_residual_scale_for_export(Model& m) {
+  if (m.cfg.residual_scale == 1.0) return;
+  std::fprintf(stderr, "folding the residual scale %g into every layer's Wo and W_down (readers of the output have no such "
+                       "setting)\n", m.cfg.residual_scale);
+  fold_residual_scale(m);
+}
+
 int run_convert(const ConvertJob& o) {
   // The source with any adapters folded in: an adapter run's checkpoint, or --lora's folder over it.
   auto load_source = [&o] {
@@ -68,6 +76,7 @@ int run_convert(const ConvertJob& o) {
                    o.lora.empty() ? o.in.c_str() : o.lora.c_str());
       merge_adapters(*lm.model);
     }
+    fold_residual_scale_for_export(*lm.model);
     return lm;
   };
   const std::string fmt = target_format(o.out, o.to, o.dtype == "q8_0");
@@ -97,7 +106,8 @@ int run_convert(const ConvertJob& o) {
   if (fmt == "llama2c-v2") {
     std::string kind;
     std::unique_ptr<PackedModel> pm;
-    if (load_model_config(o.in).rope_style != RopeStyle::interleaved || !o.lora.empty()) {
+    const ModelConfig source = load_model_config(o.in);
+    if (source.rope_style != RopeStyle::interleaved || source.residual_scale != 1.0 || !o.lora.empty()) {
       // runq.c rotates interleaved pairs: permute the q/k rows (as v0/v1 do), then quantize.
       LoadedModel lm = load_source();
       kind = lm.kind;

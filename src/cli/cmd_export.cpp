@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/convert_job.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/hf.h"
@@ -39,6 +40,7 @@ void add_export_command(CLI::App& app, Command& run) {
         std::fprintf(stderr, "merging rank-%d adapters into the weights\n", lm.model->cfg.lora.rank);
         merge_adapters(*lm.model);
       }
+      fold_residual_scale_for_export(*lm.model);
       // A tokenizer the model cannot use is refused before anything is written.
       if (!tokenizer.empty() && load_tokenizer(tokenizer, lm.model->cfg.vocab_size)->vocab_size() > lm.model->cfg.vocab_size)
         fail(tokenizer + ": tokenizer has more tokens than the model has embedding rows");

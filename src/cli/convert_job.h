@@ -2,6 +2,8 @@
 #pragma once
 #include <string>
 
+#include "model/model.h"
+
 namespace anetrain {
 
 struct ConvertJob {
@@ -12,5 +14,9 @@ struct ConvertJob {
 
 // Writes o.in (plus o.lora) to o.out in the format o.to or o.out's extension names; 0 on success.
 int run_convert(const ConvertJob& o);
+
+// Folds a residual scale α ≠ 1 into Wo and W_down (model/residual_fold.h), saying so on stderr:
+// what convert, export and merge write is read by programs that have no such setting.
+void fold_residual_scale_for_export(Model& m);
 
 }  // namespace anetrain

@@ -119,21 +119,41 @@ def run(cmd):
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def check_parity(args, name, c, rng):
+def check_parity(args, name, c, rng, exports=()):
     model = random_model(c, rng)
     path = os.path.join(args.workdir, name + ".bin")
     write_blzt(path, c, model, rng)
     ids = rng.integers(0, c["vocab"], c["seq"] + 1)
-    tok = os.path.join(args.workdir, name + ".tokens")
+    ref_logits = seed_forward(c, model, ids[:-1])
+    ok = compare_grad(args, name, path, c, ids, ref_logits)
+    # Exports fold α into Wo and W_down and permute the query heads: standard readers (and ours,
+    # reading them back) compute the seed's model.
+    for to in exports:
+        out = os.path.join(args.workdir, name + "." + to)
+        p = run([args.anetrain, "convert", path, out, "--to", to])
+        if p.returncode != 0 or "folding the residual scale" not in p.stderr:
+            print("FAIL %s: convert --to %s exited %d\n%s" % (name, to, p.returncode, p.stderr))
+            ok = False
+            continue
+        if to == "hf":
+            cfg = open(os.path.join(out, "config.json")).read()
+            if "residual_scale" in cfg:
+                print("FAIL %s: the HF config still carries a residual scale: %s" % (name, cfg))
+                ok = False
+        ok &= compare_grad(args, name + " as " + to, out, c, ids, ref_logits)
+    return ok
+
+
+def compare_grad(args, name, path, c, ids, ref_logits):
+    tok = os.path.join(args.workdir, "tokens.txt")
     with open(tok, "w") as f:
         f.write(" ".join(str(int(i)) for i in ids) + "\n")
-    out = os.path.join(args.workdir, name + ".safetensors")
+    out = os.path.join(args.workdir, "grad.safetensors")
     p = run([args.anetrain, "grad", path, "--tokens", tok, "--batch", "1", "--seq", str(c["seq"]), "-o", out])
     if p.returncode != 0:
         print("FAIL %s: grad exited %d\n%s" % (name, p.returncode, p.stderr))
         return False
     got = st.load(out)
-    ref_logits = seed_forward(c, model, ids[:-1])
     ref_loss = cross_entropy(ref_logits, ids[1:])
     err = float(np.max(np.abs(got["logits"].reshape(ref_logits.shape) - ref_logits))) / float(np.max(np.abs(ref_logits)))
     lerr = abs(float(got["loss"].reshape(())) - ref_loss) / abs(ref_loss)
@@ -147,6 +167,77 @@ def file_bytes(c):
     """96 + the three fp32 copies (weights, m, v) of the model, as §5.1 lays them out."""
     per_layer = sum(int(np.prod(s)) for _, s in layer_shapes(c))
     return 96 + 12 * (c["layers"] * per_layer + c["dim"] + c["vocab"] * c["dim"])
+
+
+def stories260k_as_blzt(assets, path, rng):
+    """llama2.c's stories260K (GQA 8:4, interleaved RoPE) written as the seed would hold the same
+    model: query heads in the seed's pairing (our head h is the seed's head σ(h)), Wo and W2
+    divided by α so that α·branch gives back the file's branch."""
+    raw = open(os.path.join(assets, "llama2c", "stories260K.bin"), "rb").read()
+    D, F, L, H, KV, V, S = struct.unpack_from("<7i", raw, 0)
+    hd = D // H
+    c = dict(layers=L, dim=D, hidden=F, heads=H, kv=KV, hd=hd, vocab=abs(V), seq=S)
+    a = np.frombuffer(raw, dtype="<f4", offset=28).astype(np.float64)
+    pos = 0
+
+    def take(*shape):
+        nonlocal pos
+        n = int(np.prod(shape))
+        out = a[pos:pos + n].reshape(shape)
+        pos += n
+        return out
+    emb = take(c["vocab"], D)
+    stacked = {k: take(L, *shape) for k, shape in [("rms_att", (D,)), ("wq", (H * hd, D)), ("wk", (KV * hd, D)),
+                                                   ("wv", (KV * hd, D)), ("wo", (D, H * hd)), ("rms_ffn", (D,)),
+                                                   ("w1", (F, D)), ("w2", (D, F)), ("w3", (F, D))]}
+    final = take(D)
+    alpha = 1.0 / np.sqrt(2.0 * L)
+    G = H // KV
+    sigma = [(h % G) * KV + h // G for h in range(H)]
+    layers = []
+    for i in range(L):
+        t = {k: v[i].copy() for k, v in stacked.items()}
+        wq, wo = t["wq"].copy(), t["wo"].copy()
+        for h in range(H):
+            t["wq"][sigma[h] * hd:(sigma[h] + 1) * hd] = wq[h * hd:(h + 1) * hd]
+            t["wo"][:, sigma[h] * hd:(sigma[h] + 1) * hd] = wo[:, h * hd:(h + 1) * hd]
+        t["wo"] /= alpha
+        t["w2"] /= alpha
+        layers.append(t)
+    write_blzt(path, c, {"layers": layers, "emb": emb, "final": final}, rng)
+
+
+def check_greedy_text(args, rng):
+    """stories260K held as a seed run: 64 greedy tokens from the BLZT file, from its GGUF export
+    (α folded back, heads in the standard order, tok512 as its vocabulary) and from llama2.c's own
+    file are the same story; with LLAMA_SIMPLE set, llama.cpp's on the GGUF too."""
+    path = os.path.join(args.workdir, "stories260k_v4.bin")
+    stories260k_as_blzt(args.assets, path, rng)
+    tok = os.path.join(args.assets, "llama2c", "tok512.bin")
+    gguf = os.path.join(args.workdir, "stories260k_v4.gguf")
+    p = run([args.anetrain, "convert", path, gguf, "-z", tok])
+    if p.returncode != 0:
+        print("FAIL greedy text: convert exited %d\n%s" % (p.returncode, p.stderr))
+        return False
+    gen = lambda m, z: run([args.anetrain, "generate", m] + z + ["-i", "Once upon a time", "-n", "64", "-t", "0"])  # noqa: E731
+    texts = {"BLZT": gen(path, ["-z", tok]), "its GGUF": gen(gguf, []),
+             "stories260K.bin": gen(os.path.join(args.assets, "llama2c", "stories260K.bin"), ["-z", tok])}
+    want = texts["stories260K.bin"].stdout
+    ok = len(want) > 100
+    for name, p in texts.items():
+        same = p.returncode == 0 and p.stdout == want
+        print("%s greedy text from %s: %r" % ("ok" if same else "FAIL", name, p.stdout[:100]))
+        if not same:
+            print(p.stderr)
+        ok &= same
+    simple = os.environ.get("LLAMA_SIMPLE")
+    if simple and os.access(simple, os.X_OK):
+        q = run([simple, "-m", gguf, "-n", "64", "Once upon a time"])
+        theirs = q.stdout[4:] if q.stdout.startswith("<s> ") else q.stdout
+        same = theirs.rstrip() == want.rstrip()
+        print("%s llama.cpp's llama-simple on the GGUF: %r" % ("ok" if same else "FAIL", theirs[:100]))
+        ok &= same
+    return ok
 
 
 def expect_refusal(args, name, data, needle, size=None):
@@ -165,6 +256,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--anetrain", required=True)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--assets", default=None, help="../shared/assets: tok512.bin for the greedy-text check")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     rng = np.random.default_rng(20261206)
@@ -172,10 +264,12 @@ def main():
     # GQA 2:1 with head_dim × heads ≠ dim (so Q_DIM and DIM cannot be confused), and MHA.
     gqa = dict(layers=2, dim=40, hidden=72, heads=4, kv=2, hd=12, vocab=53, seq=14)
     mha = dict(layers=3, dim=32, hidden=48, heads=4, kv=4, hd=8, vocab=37, seq=11)
-    ok &= check_parity(a, "v4_gqa", gqa, rng)
-    ok &= check_parity(a, "v4_mha", mha, rng)
+    ok &= check_parity(a, "v4_gqa", gqa, rng, exports=("gguf", "hf"))
+    ok &= check_parity(a, "v4_mha", mha, rng, exports=("gguf", "llama2c-v1"))  # α = 1/√6: folding rounds
     gqa4 = dict(gqa, heads=8, kv=2, hd=6)  # ratio 4: the permutation is not its own inverse
-    ok &= check_parity(a, "v4_gqa4", gqa4, rng)
+    ok &= check_parity(a, "v4_gqa4", gqa4, rng, exports=("gguf",))
+    if a.assets:
+        ok &= check_greedy_text(a, rng)
     # Refusals, each naming the file and the byte.
     good = header(gqa, 4)
     ok &= expect_refusal(a, "truncated", good + b"\0" * 1000, "truncated")
