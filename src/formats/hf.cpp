@@ -193,7 +193,7 @@ std::unique_ptr<Model> load_hf_folder(const std::string& dir, const ModelLayout&
   // The file's tensors are the table's first rows (any adapters follow them).
   read_hf_tensors(ParamTable(c), dir, [&](size_t i, const SafetensorsReader& r) {
     const ParamSpec& s = m->table.specs()[i];
-    m->fill(s, [&](float* p) { r.read_f32(s.name, s.shape, p); });
+    m->fill_rows(s, [&](float* p, size_t r0, size_t n) { r.read_f32_rows(s.name, s.shape, r0, n, p); });
   });
   return m;
 }

@@ -105,11 +105,19 @@ const StTensor& SafetensorsReader::info(const std::string& name) const {
 }
 
 void SafetensorsReader::read_f32(const std::string& name, const std::vector<int64_t>& expect, float* dst) const {
+  size_t values = 1;  // as many "rows" as values: past the end, so every value is read
+  for (int64_t d : expect) values *= size_t(std::max<int64_t>(d, 0));
+  read_f32_rows(name, expect, 0, values, dst);
+}
+
+void SafetensorsReader::read_f32_rows(const std::string& name, const std::vector<int64_t>& expect, size_t r0,
+                                      size_t rows, float* dst) const {
   const StTensor& t = info(name);
   if (t.shape != expect)
     fail(path() + ": tensor '" + name + "' has shape " + shape_str(t.shape) + ", expected " + shape_str(expect));
-  const uint8_t* src = file_.data() + t.begin;
-  const size_t n = t.numel();
+  const size_t all = t.numel(), cols = expect.empty() ? 1 : size_t(expect.back());
+  const size_t first = std::min(all, r0 * cols), n = std::min(all - first, rows * cols);
+  const uint8_t* src = file_.data() + t.begin + first * dtype_size(t.dtype);
   switch (t.dtype) {
     case DType::f32:
       if (n) std::memcpy(dst, src, n * 4);  // memcpy with a null dst is UB even for 0 bytes

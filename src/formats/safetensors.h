@@ -30,6 +30,8 @@ class SafetensorsReader {
   const StTensor& info(const std::string& name) const;
   // Converts to fp32 into dst; throws unless the stored shape equals `expect`.
   void read_f32(const std::string& name, const std::vector<int64_t>& expect, float* dst) const;
+  // Rows [r0, r0 + n) of a matrix `name` of shape `expect`, as fp32.
+  void read_f32_rows(const std::string& name, const std::vector<int64_t>& expect, size_t r0, size_t n, float* dst) const;
   std::vector<float> read_f32(const std::string& name) const;
   const uint8_t* raw(const StTensor& t) const { return file_.data() + t.begin; }  // t.nbytes bytes
   const std::string& path() const { return file_.path(); }

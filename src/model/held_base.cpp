@@ -28,8 +28,10 @@ HeldBase::HeldBase(const ParamTable& table) : format_(table.base_format()) {
   }
 }
 
-void HeldBase::store(const ParamSpec& s, const float* values) {
-  const size_t n = s.numel(), at = s.held_offset;
+void HeldBase::store(const ParamSpec& s, const float* values) { store_rows(s, 0, size_t(s.shape[0]), values); }
+
+void HeldBase::store_rows(const ParamSpec& s, size_t r0, size_t rows, const float* values) {
+  const size_t n = rows * size_t(s.shape.back()), at = s.held_offset + r0 * size_t(s.shape.back());
   fingerprint_ = 0;
   if (format_ == WeightFormat::bf16) {
     uint16_t* dst = bf16_.data() + at;

@@ -21,6 +21,8 @@ class HeldBase {
   // Rounds (bf16: to nearest even) or quantises (Q8_0: blocks of 32 along a row, the scale
   // rounded to fp16 first, as GGUF writes it) s's fp32 values into the store.
   void store(const ParamSpec& s, const float* values);
+  // The same for rows [r0, r0 + n) of s alone.
+  void store_rows(const ParamSpec& s, size_t r0, size_t n, const float* values);
   // Rows [r0, r0 + n) of s as fp32: exactly the values the store holds (bf16 widened, q · scale).
   void read_rows(const ParamSpec& s, size_t r0, size_t n, float* out) const;
   size_t bytes() const;  // the store's size: values plus Q8_0 scales

@@ -31,6 +31,18 @@ void Model::fill(const ParamSpec& s, const std::function<void(float*)>& write) {
   held->store(s, values.data());
 }
 
+void Model::fill_rows(const ParamSpec& s, const std::function<void(float*, size_t, size_t)>& write) {
+  const size_t rows = s.is_matrix() ? size_t(s.shape[0]) : 1, cols = size_t(s.shape.back());
+  if (!s.held) return write(param(s), 0, rows);
+  const size_t band = std::max<size_t>(1, (size_t(1) << 20) / cols);  // ~4 MB of fp32
+  std::vector<float> values(std::min(band, rows) * cols);
+  for (size_t r0 = 0; r0 < rows; r0 += band) {
+    const size_t n = std::min(band, rows - r0);
+    write(values.data(), r0, n);
+    held->store_rows(s, r0, n, values.data());
+  }
+}
+
 void Model::read_rows(const ParamSpec& s, size_t r0, size_t n, float* out) const {
   const size_t cols = size_t(s.shape.back());
   if (s.held) return held->read_rows(s, r0, n, out);
@@ -194,15 +206,17 @@ void init_random_where(Model& m, uint64_t seed, const std::function<bool(const P
   const double res = 1.0 / std::sqrt(2.0 * m.cfg.n_layers);
   for (const auto& s : m.table.specs()) {
     if (!which(s)) continue;
-    m.fill(s, [&](float* p) {
-      if (!s.is_matrix()) return std::fill(p, p + s.numel(), 1.0f);
+    // Bands of rows in order: the generator's sequence is the same however the rows are banded.
+    m.fill_rows(s, [&](float* p, size_t, size_t rows) {
+      const size_t n = rows * size_t(s.shape.back());
+      if (!s.is_matrix()) return std::fill(p, p + n, 1.0f);
       // B starts at zero: a new adapter leaves the model as it was
-      if (s.role == ParamRole::lora_b) return std::fill(p, p + s.numel(), 0.0f);
+      if (s.role == ParamRole::lora_b) return std::fill(p, p + n, 0.0f);
       // Projections and adapters' A: U(−a, a), a = 1/√fan_in (for A, PEFT's Kaiming-uniform bound).
       double a = 1.0 / std::sqrt(double(s.shape[1]));
       if (s.role == ParamRole::embedding) a = 0.02;
       if (s.role == ParamRole::wo || s.role == ParamRole::w_down) a *= res;
-      for (size_t i = 0; i < s.numel(); ++i) p[i] = float((2.0 * rng.uniform() - 1.0) * a);
+      for (size_t i = 0; i < n; ++i) p[i] = float((2.0 * rng.uniform() - 1.0) * a);
     });
   }
   m.touch();

@@ -45,6 +45,9 @@ struct Model {
   // Where a loader or initialiser puts tensor s: `write` fills s's numel() fp32 values, into the
   // arena, or — for a held tensor — into a temporary that is then rounded into the store.
   void fill(const ParamSpec& s, const std::function<void(float*)>& write);
+  // The same a band of rows at a time, in order: `write(dst, r0, n)` fills rows [r0, r0 + n). A
+  // held tensor then needs only a few MB of fp32, not its whole size (Qwen3's embedding: 622 MB).
+  void fill_rows(const ParamSpec& s, const std::function<void(float*, size_t, size_t)>& write);
   // Rows [r0, r0 + n) of a matrix as fp32, from the arena or the held store.
   void read_rows(const ParamSpec& s, size_t r0, size_t n, float* out) const;
   const ParamSpec& classifier_spec() const;
