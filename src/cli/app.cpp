@@ -18,6 +18,7 @@ void add_all_commands(CLI::App& app, Command& run) {
   add_bench_command(app, run);
   add_convert_command(app, run);
   add_merge_command(app, run);
+  add_import_seed_command(app, run);
   add_generate_command(app, run);
   add_eval_command(app, run);
 #if defined(ANETRAIN_HAVE_ANE_SIM) || defined(ANETRAIN_HAVE_ANE)  // the ane backends' tools, built with them

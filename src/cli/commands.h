@@ -25,6 +25,7 @@ void add_eval_command(CLI::App& app, Command& run);
 void add_tokenizer_train_command(CLI::App& app, Command& run);  // after add_tokenizer_command
 void add_convert_command(CLI::App& app, Command& run);
 void add_merge_command(CLI::App& app, Command& run);
+void add_import_seed_command(CLI::App& app, Command& run);
 void add_mil_command(CLI::App& app, Command& run);
 void add_ane_command(CLI::App& app, Command& run);
 void add_metrics_command(CLI::App& app, Command& run);

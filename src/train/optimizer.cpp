@@ -8,10 +8,12 @@
 namespace anetrain {
 
 double lr_at(const AdamWConfig& c, int64_t step) {
-  if (step < c.warmup) return c.lr * double(step + 1) / double(c.warmup);
-  const int64_t span = c.total_steps - c.warmup;
+  const int64_t k = std::max(1, c.lr_micro_steps);
+  const int64_t at = step * k + (k - 1), total = int64_t(c.total_steps) * k;
+  if (at < c.warmup) return c.lr * double(at + 1) / double(c.warmup);
+  const int64_t span = total - c.warmup;
   if (span <= 0) return c.lr;
-  const double progress = std::min(1.0, double(step - c.warmup) / double(span));
+  const double progress = std::min(1.0, double(at - c.warmup) / double(span));
   return c.min_lr + 0.5 * (1.0 + std::cos(M_PI * progress)) * (c.lr - c.min_lr);
 }
 

@@ -20,6 +20,10 @@ struct AdamWConfig {
   double eps = 1e-8;
   double weight_decay = 0.1;
   double clip = 1.0;  // ≤ 0 disables clipping
+  // 1: warmup and total_steps count updates. k > 1: the schedule counts micro-steps, k per update
+  // (warmup in micro-steps, total_steps × k of them), and update `step` takes the rate of its last
+  // micro-step, step·k + k − 1 — the seed's schedule, which `import-seed` continues.
+  int lr_micro_steps = 1;
 };
 
 // Learning rate for 0-based update `step`: linear warmup to lr over `warmup` updates, then

@@ -26,6 +26,7 @@ const std::vector<TrainOptionRule>& train_option_rules() {
       {"lr", "--lr", Range::above(0)},
       {"min_lr", "--min-lr", Range::at_least(0)},
       {"warmup", "--warmup", Range::between(0, kMaxInt).whole()},
+      {"lr_micro_steps", "lr_micro_steps", Range::between(1, 1 << 20).whole()},  // run.json only (import-seed)
       {"wd", "--wd", Range::at_least(0)},
       {"beta1", "--beta1", Range{0, 1, false, true}},
       {"beta2", "--beta2", Range{0, 1, false, true}},
@@ -125,6 +126,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"lr", opt.lr},
           {"min_lr", opt.min_lr},
           {"warmup", opt.warmup},
+          {"lr_micro_steps", opt.lr_micro_steps},
           {"wd", opt.weight_decay},
           {"beta1", opt.beta1},
           {"beta2", opt.beta2},
@@ -175,6 +177,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.opt.lr = j.at("lr").get<double>();
   o.opt.min_lr = j.at("min_lr").get<double>();
   o.opt.warmup = j.at("warmup").get<int>();
+  o.opt.lr_micro_steps = j.value("lr_micro_steps", 1);  // a schedule counted in micro-steps: import-seed's runs
   o.opt.weight_decay = j.at("wd").get<double>();
   o.opt.beta1 = j.at("beta1").get<double>();
   o.opt.beta2 = j.at("beta2").get<double>();
