@@ -3,7 +3,7 @@
 // keeps per-run series, and redraws at most twice a second. Event fields: docs/telemetry.md.
 
 const PHASES = ['data', 'forward', 'backward', 'optimizer'];
-const state = { runs: [], xMode: 'step', yLog: false, smooth: false, phaseRun: 0, dirty: true, connected: false };
+const state = { runs: [], xMode: 'step', yLog: false, smooth: false, phaseRun: 0, dirty: true, connected: false, logVersion: 0 };
 const $ = id => document.getElementById(id);
 const charts = {};
 
@@ -38,13 +38,18 @@ function truncate(r, k) {
 
 const num = v => (typeof v === 'number' && isFinite(v) ? v : null);
 
-function logLine(r, ev, text) {
-  r.log.push({ time: ev.time, text });
-  if (r.log.length > 200) r.log.shift();
+// The log panel's lines: web/log.js.
+function logLine(r, ev) {
+  const text = logText(ev);
+  if (!text) return;
+  r.log.push({ time: num(ev.time) || 0, text: clockOf(ev) + text });
+  if (r.log.length > 2000) r.log.shift();
+  state.logVersion += 1;
 }
 
 function apply(r, ev) {
   if (typeof ev.time === 'number') r.lastTime = ev.time;
+  logLine(r, ev);
   switch (ev.event) {
     case 'run_start': {
       r.start = ev;
@@ -53,7 +58,6 @@ function apply(r, ev) {
       if (ev.options && num(ev.options.steps)) r.total = ev.options.steps;
       const from = num(ev.resumed_from_step) || 0;
       if (from > 0) truncate(r, from);
-      logLine(r, ev, from > 0 ? `resumed from step ${from}` : `started: ${ev.options ? ev.options.model : ''}`);
       break;
     }
     case 'step': {
@@ -102,28 +106,21 @@ function apply(r, ev) {
       break;
     case 'checkpoint':
       r.ckpts.push({ step: ev.step, time: ev.time - r.t0 });
-      logLine(r, ev, `step ${ev.step}: checkpoint ${ev.path || ''}`);
       break;
     case 'budget':
       if (num(ev.steps)) r.total = ev.steps;
-      logLine(r, ev, `step ${ev.step}: ${fmtNum(ev.ms_per_step)} ms/step does not fit ${ev.time_budget_s} s; ${ev.steps} steps`);
       break;
     case 'nonfinite':
-      logLine(r, ev, `step ${ev.step}: non-finite loss or gradient (${ev.consecutive} in a row, ${ev.total} in all)`);
       break;
     case 'overflow':
-      logLine(r, ev, `step ${ev.step}: fp16 overflow, loss scale now ${ev.loss_scale}`);
       break;
     case 'ane_fallback':
       r.fallbacks += 1;
-      logLine(r, ev, `step ${ev.step}: the Neural Engine rejected ${ev.program} (${ev.at}); the ${ev.kernel} stage runs on the CPU`);
       break;
     case 'warning':
-      logLine(r, ev, `warning: ${ev.text}`);
       break;
     case 'run_end':
       r.status = ev.status || 'ended';
-      logLine(r, ev, `ended at step ${ev.step}: ${ev.status}`);
       break;
     default:
       break;
@@ -381,16 +378,6 @@ function renderConfig() {
   $('config').append(runs.length ? t : el('p', { class: 'note' }, 'Waiting for run_start…'));
 }
 
-function renderLog() {
-  const items = state.runs.flatMap(r => r.log.map(l => ({ r, l }))).sort((a, b) => b.l.time - a.l.time).slice(0, 100);
-  const box = $('log');
-  box.textContent = '';
-  for (const { r, l } of items) {
-    const t = new Date(l.time * 1000).toLocaleTimeString();
-    box.append(el('li', {}, `${t} ${state.runs.length > 1 ? '[' + r.name + '] ' : ''}${l.text}`));
-  }
-}
-
 function render() {
   if (!state.dirty) return;
   state.dirty = false;
@@ -410,6 +397,7 @@ function connect() {
   es.addEventListener('hello', e => {
     const hello = JSON.parse(e.data);
     state.runs = hello.runs.map(r => newRun(r.id, r.name));
+    state.logVersion += 1;
     if (state.phaseRun >= state.runs.length) state.phaseRun = 0;
     state.dirty = true;
   });
@@ -423,6 +411,7 @@ function connect() {
     const msg = JSON.parse(e.data), r = state.runs[msg.run];
     if (!r) return;
     if (msg.reset) state.runs[msg.run] = Object.assign(newRun(r.id, r.name), { missing: msg.missing, bad: msg.bad_lines });
+    if (msg.reset) state.logVersion += 1;
     else Object.assign(r, { missing: msg.missing, bad: msg.bad_lines });
     state.dirty = true;
   });

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "telemetry/tui_log.h"
+
 namespace anetrain {
 
 std::string telemetry_file(const std::string& run) {
@@ -32,6 +34,11 @@ void RunWatch::take(const std::string& line) {
     return;
   }
   const std::string event = j["event"].get<std::string>();
+  if (std::string text = event_log_line(j); !text.empty()) {
+    view_.log.push_back(std::move(text));
+    ++view_.log_added;
+    if (view_.log.size() > RunView::kLogLines) view_.log.pop_front();
+  }
   auto number = [&](const char* key, double* v) {
     if (!j.contains(key) || !j[key].is_number()) return false;
     *v = j[key].get<double>();

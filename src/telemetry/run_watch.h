@@ -1,9 +1,11 @@
 // Follows a run's telemetry.jsonl as it grows (what a live view needs): each poll() parses only
 // the complete lines added since the last one, so watching a long run costs nothing per refresh.
 // Keeps the latest run_start (model, backend, ...), per-step loss and the eval points, the latest
-// step's numbers, the latest sample and the run_end status. Bad lines are counted and skipped.
+// step's numbers, the latest sample, the run_end status and the last kLogLines events as text (the
+// log panel; telemetry/tui_log.h). Bad lines are counted and skipped.
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ struct RunView {
   std::string status;          // "" while running, else run_end's status
   std::vector<std::pair<int64_t, double>> loss, val_loss;  // (step, value), finite values only
   int64_t bad_lines = 0;
+  static constexpr size_t kLogLines = 2000;
+  std::deque<std::string> log;  // oldest first; a resume keeps the lines before it (they happened)
+  int64_t log_added = 0;        // lines ever added, so a scrolled view can stay on the same lines
 };
 
 class RunWatch {

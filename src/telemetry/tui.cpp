@@ -97,9 +97,18 @@ std::vector<std::string> loss_chart(const RunView& v, int width, int height) {
   return lines;
 }
 
+// Below the five lines at the top, the chart and the log share what the sample (2 lines), the
+// dashboard's line and the footer leave; the log gets two fifths once there is room for it.
+int log_block_rows(int rows) {
+  const int shared = std::max(rows, 8) - 9;
+  return shared >= 10 ? shared * 2 / 5 : 0;
+}
+
 }  // namespace
 
-std::vector<std::string> render_tui(const RunView& v, const std::string& run, int cols, int rows) {
+int tui_log_rows(int rows) { return std::max(0, log_block_rows(rows) - 1); }
+
+std::vector<std::string> render_tui(const RunView& v, const std::string& run, int cols, int rows, const TuiPanel& panel) {
   cols = std::max(cols, 20);
   rows = std::max(rows, 8);
   std::vector<std::string> out;
@@ -134,7 +143,8 @@ std::vector<std::string> render_tui(const RunView& v, const std::string& run, in
       if (it.value().is_number()) phases += " " + it.key() + fmt(" %.1f", it.value().get<double>());
   out.push_back(phases);
   out.push_back("loss (dots: train, \xE2\x97\x8F: validation)");
-  const int chart_rows = rows - int(out.size()) - 4;
+  const int log_rows = tui_log_rows(rows);
+  const int chart_rows = rows - int(out.size()) - 4 - log_block_rows(rows);
   for (auto& l : loss_chart(v, cols, std::max(2, chart_rows))) out.push_back(l);
   const nlohmann::json& sm = v.last_sample;
   if (sm.is_object() && sm.contains("greedy") && sm["greedy"].is_string()) {
@@ -145,7 +155,16 @@ std::vector<std::string> render_tui(const RunView& v, const std::string& run, in
     out.push_back("no sample yet (train with --sample-every N -z TOKENIZER)");
     out.emplace_back();
   }
-  out.push_back("q quits");
+  if (log_rows > 0) {
+    const int n = int(v.log.size());
+    const int scroll = std::clamp(panel.log_scroll, 0, std::max(0, n - log_rows));
+    out.push_back(scroll > 0 ? fmt("log (%.0f newer lines below; End follows the newest)", scroll) : "log");
+    for (int i = std::max(0, n - scroll - log_rows), k = 0; k < log_rows; ++i, ++k)
+      out.push_back(i < n - scroll ? "  " + one_line(v.log[size_t(i)]) : std::string());
+  }
+  out.push_back(panel.status);
+  out.push_back(panel.controls ? "q quits  g sample now  p pause/resume  r restart  \xE2\x86\x91\xE2\x86\x93 PgUp PgDn scroll the log"
+                               : "q quits");
   out.resize(size_t(rows));
   // Names, phases and samples all come from a file anyone may write: escaped here, once, so no
   // control sequence in them reaches the terminal (and a line break cannot split a row).

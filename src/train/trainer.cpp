@@ -6,8 +6,10 @@
 #include <csignal>
 
 #include "core/error.h"
+#include "core/warn.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_rule.h"
+#include "train/run_control.h"
 #include "train/session.h"
 
 namespace anetrain {
@@ -55,9 +57,16 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   };
   CheckpointRule rule{opts.ckpt_every, opts.save_best, session.has_validation()};
   TrainResult res;
+  ControlInbox dashboard(opts.out);  // `anetrain dashboard --tui`'s g and p (train/run_control.h)
   while (st.step < session.stop_step() && !stop_requested()) {
     const StepResult r = session.step();
     stopping = r.stop;
+    // ---- the dashboard's requests: a pause stops as a signal does, a sample is the scheduled one ----
+    const ControlRequests asked = session.lead() ? dashboard.poll() : ControlRequests{};
+    if (asked.pause) g_stop_signals.fetch_add(1);
+    const bool sample_due = opts.sample_every > 0 && (st.step % opts.sample_every == 0 || st.step == opts.steps);
+    if (asked.sample && !session.can_sample()) warn("a sample was asked for, but the run has no tokenizer (-z FILE)");
+    if (asked.sample && session.can_sample() && !sample_due) session.sample();
     // ---- evaluation, samples and checkpoints, on the run's schedule ----
     bool val_improved = false;
     if (session.has_validation() && (st.step % opts.eval_every == 0 || st.step == opts.steps)) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The web dashboard in a real browser (Debian's chromium, headless, driven by puppeteer-core from
 # tests/web/package-lock.json): the page of a live run served by `train --dashboard`, then two
-# runs overlaid by `anetrain dashboard A B`, then the x/y toggles. Screenshots go to WORKDIR.
+# runs overlaid by `anetrain dashboard A B`, then the x/y toggles; the log panel on the live run. Screenshots go to WORKDIR.
 # Skipped (77) without chromium or `npm ci --prefix tests/web`, except under scripts/test.sh
 # (ANETRAIN_REQUIRE_BROWSER=1), which installs both: there a missing one is a failure.
 # Usage: dashboard_browser.sh BIN ASSETS WORKDIR
@@ -37,8 +37,8 @@ TRAIN=$!
 URL=$(url_of "$W/live.log")
 check "train --dashboard prints its URL ($URL)" '[[ -n "$URL" ]]'
 for _ in $(seq 100); do [[ $(grep -c '"sample"' "$W/live/telemetry.jsonl" 2>/dev/null) -ge 1 ]] && break; sleep 0.2; done
-node "$HERE/dashboard_page.mjs" "$URL" "$W/dashboard-live.png" --live --samples; rc=$?
-check "the live run's page (screenshot dashboard-live.png)" '[[ $rc -eq 0 ]]'
+node "$HERE/dashboard_page.mjs" "$URL" "$W/dashboard-live.png" --live --samples --log; rc=$?
+check "the live run's page and its log panel (screenshot dashboard-live.png)" '[[ $rc -eq 0 ]]'
 
 # 3. Both runs overlaid by the dashboard command, while the live one keeps training.
 "$BIN" dashboard "$W/live" "$W/short" --port 0 > "$W/dash.log" 2>&1 &

@@ -1,14 +1,17 @@
 // Loads an anetrain dashboard in Debian's chromium (headless, driven by puppeteer-core; nothing
 // downloads a browser) and checks what a person would look at: no console errors or failed
 // requests, the loss chart holding points (gaining them while a live run trains), the sample panel
-// showing text, the expected runs overlaid. Saves a screenshot. Exit status 1 on any failure.
-// Usage: node dashboard_page.mjs URL SCREENSHOT.png [--live] [--runs N] [--samples]
+// showing text, the expected runs overlaid, the log panel holding the events as `dashboard --tui`
+// writes them (and, live, following the newest line unless scrolled up, then keeping its place).
+// Saves a screenshot. Exit status 1 on any failure.
+// Usage: node dashboard_page.mjs URL SCREENSHOT.png [--live] [--runs N] [--samples] [--toggles] [--log]
 import puppeteer from 'puppeteer-core';
 
 const [url, shot, ...flags] = process.argv.slice(2);
 const live = flags.includes('--live');
 const wantSamples = flags.includes('--samples');
 const toggles = flags.includes('--toggles');
+const wantLog = flags.includes('--log');
 const runsAt = flags.indexOf('--runs');
 const wantRuns = runsAt >= 0 ? Number(flags[runsAt + 1]) : 1;
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -55,6 +58,31 @@ try {
     await page.waitForSelector('#samples .sample', { timeout: 30000 }).catch(() => {});
     const text = await page.$$eval('#samples .sample', s => s.map(e => e.textContent).join('\n'));
     check(text.length > 20 && /step \d+/.test(text), `the sample panel shows text (${JSON.stringify(text.slice(0, 80))}…)`);
+  }
+  if (wantLog) {
+    const lines = () => page.$$eval('#log .line', ls => ls.map(l => l.textContent));
+    const all = await lines();
+    const stepLine = /^\d\d:\d\d:\d\d step \d+  loss \d+\.\d{4}  lr \d\.\d\de[-+]\d\d  grad \d+\.\d{3}  \d+\.\d ms$/;
+    check(all.some(l => stepLine.test(l)), `the log has step lines as the TUI writes them (${JSON.stringify(all.find(l => / step /.test(l)))})`);
+    check(all.some(l => / started: stories260k on /.test(l)), 'the log has the run\'s start');
+    if (wantSamples) check(all.some(l => / step \d+: sample: /.test(l)), 'the log has the samples');
+    check(all.some(l => / step \d+: val loss \d/.test(l)), 'the log has the evaluations');
+    const atBottom = () => page.$eval('#log', b => b.scrollHeight - b.scrollTop - b.clientHeight < 24);
+    const scrollable = await page.$eval('#log', b => b.scrollHeight > b.clientHeight);
+    check(scrollable && await atBottom(), 'the log panel scrolls and starts at the newest line');
+    if (live) {
+      const n0 = all.length;
+      await page.waitForFunction(n => document.querySelectorAll('#log .line').length > n, { timeout: 20000 }, n0).catch(() => {});
+      await new Promise(r => setTimeout(r, 600));
+      check(await atBottom(), `it follows new lines (${n0} → ${(await lines()).length})`);
+      await page.$eval('#log', b => { b.scrollTop = 0; });
+      const n1 = (await lines()).length;
+      await page.waitForFunction(n => document.querySelectorAll('#log .line').length > n, { timeout: 20000 }, n1).catch(() => {});
+      await new Promise(r => setTimeout(r, 600));
+      const top = await page.$eval('#log', b => b.scrollTop);
+      check(top === 0 && (await lines()).length > n1, `scrolled up, it keeps its place while lines arrive (scrollTop ${top})`);
+      await page.$eval('#log', b => { b.scrollTop = b.scrollHeight; });
+    }
   }
   const stats = await page.$eval('#stats', e => e.textContent);
   check(/train loss/.test(stats) && /tokens\/s/.test(stats), 'the stats row shows loss and throughput');

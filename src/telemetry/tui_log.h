@@ -1,0 +1,15 @@
+// The run's events as lines of text, for the log panel of `dashboard --tui` (and, written the same
+// way by web/app.js, the web page's): steps, evaluations, samples, checkpoints, warnings, starts,
+// resumes and ends, each prefixed with its local time of day. Text from the file is not escaped
+// here; whoever draws it does (render_tui: terminal_safe).
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace anetrain {
+
+// "" for an event the log does not show (or one without the fields it needs).
+std::string event_log_line(const nlohmann::json& event);
+
+}  // namespace anetrain
