@@ -12,20 +12,15 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "formats/checkpoint_model.h"
+#include "train/run_control.h"
 
 namespace anetrain {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char kLogHeader[] = "# anetrain train output, kept by anetrain dashboard (appended to, never replaced)\n";
 
 std::string self_program() {
 #ifdef __APPLE__
@@ -52,33 +47,6 @@ bool write_all(int fd, const char* p, size_t n) {
 }
 
 }  // namespace
-
-int open_train_log(const std::string& run_dir, std::string* problem) {
-  problem->clear();
-  std::ifstream f(fs::path(run_dir) / "run.json");
-  const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-  if (!j.is_object() || j.value("format", std::string()) != kRunFormat) return -1;  // not a run (yet)
-  const std::string path = (fs::path(run_dir) / "train.log").string();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd >= 0) {
-    if (write_all(fd, kLogHeader, sizeof kLogHeader - 1)) return fd;
-    ::close(fd);
-    *problem = path + ": cannot write (disk full?); the trainer's output is only shown";
-    return -1;
-  }
-  if (errno == EEXIST) fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    *problem = path + ": " + std::strerror(errno) + "; the trainer's output is only shown";
-    return -1;
-  }
-  char head[sizeof kLogHeader] = {};
-  if (::pread(fd, head, sizeof kLogHeader - 1, 0) == ssize_t(sizeof kLogHeader - 1) &&
-      std::memcmp(head, kLogHeader, sizeof kLogHeader - 1) == 0)
-    return fd;
-  ::close(fd);
-  *problem = path + " is not a log of anetrain's (its first line differs): left as it is; the trainer's output is only shown";
-  return -1;
-}
 
 LaunchedTrainer::LaunchedTrainer(const std::vector<std::string>& train_args, std::string run_dir)
     : run_dir_(std::move(run_dir)) {

@@ -43,8 +43,4 @@ class LaunchedTrainer {
   int exit_code_ = -1;
 };
 
-// Opens RUN/train.log for appending when RUN is anetrain's and the file is (or can be made)
-// anetrain's; -1 with `problem` set otherwise ("" while RUN is not a run folder yet).
-int open_train_log(const std::string& run_dir, std::string* problem);
-
 }  // namespace anetrain

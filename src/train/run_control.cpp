@@ -16,17 +16,29 @@
 
 #include "core/error.h"
 #include "core/warn.h"
+#include "formats/checkpoint_model.h"
 
 namespace anetrain {
 
 namespace {
 
 constexpr const char* kFormat = "anetrain-control";
+constexpr const char kLogHeader[] = "# anetrain train output, kept by anetrain dashboard (appended to, never replaced)\n";
 
 std::string this_host() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown host";
   return buf;
+}
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w, n -= size_t(w);
+  }
+  return true;
 }
 
 const char* action_name(ControlAction a) { return a == ControlAction::sample ? "sample" : "pause"; }
@@ -78,6 +90,33 @@ void send_control(const std::string& run_dir, ControlAction action, long pid) {
   if (linked != 0 && e == EEXIST)
     fail(path + " exists: the trainer has not taken the last request yet (or the file is not anetrain's)");
   if (linked != 0) fail(path + ": cannot place a control request: " + std::strerror(e));
+}
+
+int open_train_log(const std::string& run_dir, std::string* problem) {
+  problem->clear();
+  std::ifstream f(std::filesystem::path(run_dir) / "run.json");
+  const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  if (!j.is_object() || j.value("format", std::string()) != kRunFormat) return -1;  // not a run (yet)
+  const std::string path = (std::filesystem::path(run_dir) / "train.log").string();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    if (write_all(fd, kLogHeader, sizeof kLogHeader - 1)) return fd;
+    ::close(fd);
+    *problem = path + ": cannot write (disk full?); the trainer's output is only shown";
+    return -1;
+  }
+  if (errno == EEXIST) fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    *problem = path + ": " + std::strerror(errno) + "; the trainer's output is only shown";
+    return -1;
+  }
+  char head[sizeof kLogHeader] = {};
+  if (::pread(fd, head, sizeof kLogHeader - 1, 0) == ssize_t(sizeof kLogHeader - 1) &&
+      std::memcmp(head, kLogHeader, sizeof kLogHeader - 1) == 0)
+    return fd;
+  ::close(fd);
+  *problem = path + " is not a log of anetrain's (its first line differs): left as it is; the trainer's output is only shown";
+  return -1;
 }
 
 ControlInbox::ControlInbox(std::string run_dir) : path_(control_file(run_dir)) {}

@@ -32,6 +32,12 @@ bool control_pending(const std::string& run_dir);
 // RUN/control.json is someone else's file (it is never overwritten).
 void send_control(const std::string& run_dir, ControlAction action, long pid);
 
+// RUN/train.log, where the trainers `dashboard` starts write, opened for appending: only when
+// RUN is a run folder of anetrain's (run.json with its marker) and the file is anetrain's — made
+// here with a first line of anetrain's, or already starting with it. -1 otherwise, with `problem`
+// saying why ("" while RUN is not a run folder yet); a train.log of someone else's is untouched.
+int open_train_log(const std::string& run_dir, std::string* problem);
+
 struct ControlRequests {
   bool sample = false, pause = false;
 };

@@ -1,6 +1,7 @@
 // The dashboard's controls, below the terminal: the keys decoded from what terminals send, the
 // run's events as log lines, the log panel's scrolling, and the control file between the
-// dashboard and a trainer (addressed to one pid, never overwriting, a stranger's file left alone).
+// dashboard and a trainer (addressed to one pid, never overwriting, a stranger's file left alone),
+// and train.log kept only as anetrain's own file.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -84,6 +85,11 @@ TEST(TuiControls, LogPanelFollowsAndScrolls) {
   EXPECT_EQ(tui_log_rows(12), 0);  // too small: the chart keeps the room
 }
 
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 struct RunFolder {
   fs::path dir = fs::temp_directory_path() / ("anetrain_control_" + std::to_string(::getpid()));
   RunFolder() { fs::create_directories(dir); }
@@ -118,9 +124,34 @@ TEST(TuiControls, ControlFileReachesOnlyItsTrainer) {
   EXPECT_FALSE(inbox.poll().pause);
   EXPECT_EQ(warnings.size(), 2u);
   EXPECT_THROW(send_control(run.dir.string(), ControlAction::pause, long(::getpid())), Error);
-  std::ifstream in(theirs);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, "{\"action\":\"pause\"}\n");
+  EXPECT_EQ(read_all(theirs), "{\"action\":\"pause\"}\n");
+}
+
+// train.log takes the output of the trainers the dashboard starts: only in a run folder of
+// anetrain's, and never a file of someone else's.
+TEST(TuiControls, TrainLogIsAnetrainsOwn) {
+  RunFolder run;
+  std::string problem = "unset";
+  EXPECT_EQ(open_train_log(run.dir.string(), &problem), -1);  // no run.json: not a run (yet)
+  EXPECT_EQ(problem, "");
+  EXPECT_FALSE(fs::exists(run.dir / "train.log"));
+  std::ofstream(run.dir / "run.json") << R"({"format":"anetrain-run","run_id":"x"})";
+  int fd = open_train_log(run.dir.string(), &problem);
+  ASSERT_GE(fd, 0) << problem;
+  ASSERT_EQ(::write(fd, "one\n", 4), 4);
+  ::close(fd);
+  fd = open_train_log(run.dir.string(), &problem);  // ours: appended to
+  ASSERT_GE(fd, 0) << problem;
+  ASSERT_EQ(::write(fd, "two\n", 4), 4);
+  ::close(fd);
+  const std::string text = read_all(run.dir / "train.log");
+  EXPECT_EQ(text.rfind("# anetrain train output", 0), 0u) << text;
+  EXPECT_NE(text.find("\none\ntwo\n"), std::string::npos) << text;
+  fs::remove(run.dir / "train.log");
+  std::ofstream(run.dir / "train.log") << "my notes\n";
+  EXPECT_EQ(open_train_log(run.dir.string(), &problem), -1);
+  EXPECT_NE(problem.find("not a log of anetrain's"), std::string::npos) << problem;
+  EXPECT_EQ(read_all(run.dir / "train.log"), "my notes\n");
 }
 
 TEST(TuiControls, RunningTrainerComesFromTheLockFile) {
