@@ -9,7 +9,9 @@ namespace anetrain {
 // Which element pairs RoPE rotates inside a head of size hd.
 //   interleaved: (2i, 2i+1) — Meta / llama2.c weights.
 //   half:        (i, i+hd/2) — Hugging Face Llama / Qwen3 weights ("rotate_half").
-enum class RopeStyle { interleaved, half };
+//   none:        no rotation at all — position comes only from the causal mask (the seed system's
+//                static pipeline and its first dynamic one trained so; docs/seed-runs.md).
+enum class RopeStyle { interleaved, half, none };
 
 // One transformer block's dimensions at a batch shape.
 struct BlockDims {

@@ -126,13 +126,30 @@ BlztHeader read_blzt_header(const std::string& path) {
   return h;
 }
 
-ModelConfig blzt_config(const BlztHeader& h, const std::string& path) {
-  if (h.version == 2)
-    fail_at(path, 4, "BLZT version 2 (the seed's static pipeline) trained without RoPE, which anetrain's attention "
-                     "does not express yet; only version 4 files load");
-  if (h.version == 3)
-    fail_at(path, 4, "BLZT version 3 was written both without RoPE or residual scaling (cb474e1–926f977) and with "
-                     "them (c3c5094), and the header does not say which; only version 4 files load");
+BlztV3Writer blzt_v3_writer(const std::string& name) {
+  if (name == "cb474e1") return BlztV3Writer::cb474e1;
+  if (name == "926f977") return BlztV3Writer::c926f977;
+  if (name == "c3c5094") return BlztV3Writer::c3c5094;
+  fail("the seed commit that wrote a version 3 checkpoint is one of cb474e1, 926f977, c3c5094; got \"" + name + "\"");
+}
+
+ModelConfig blzt_config(const BlztHeader& h, const std::string& path, BlztV3Writer v3) {
+  // Version 3's three writers, by the seed's history (seed-system §2.2, §3.1 and the commit list).
+  bool rope = h.version == 4, alpha = h.version == 4;
+  if (h.version == 3) {
+    switch (v3) {
+      case BlztV3Writer::unknown:
+        fail_at(path, 4, "BLZT version 3 was written by three commits of the seed that trained different models "
+                         "(cb474e1: no RoPE, plain residuals; 926f977: the same plus rescaling the residual stream "
+                         "above 20; c3c5094: RoPE and residual scaling), and the header does not say which: "
+                         "`anetrain import-seed FILE --v3-writer COMMIT --out RUN` makes a run of it");
+      case BlztV3Writer::c926f977:
+        fail_at(path, 4, "BLZT version 3 from 926f977 trained with its residual stream rescaled whenever its largest "
+                         "value passed 20, which anetrain does not express");
+      case BlztV3Writer::cb474e1: rope = alpha = false; break;
+      case BlztV3Writer::c3c5094: rope = alpha = true; break;
+    }
+  }
   ModelConfig c;
   c.arch = "llama";
   c.dim = h.dim;
@@ -144,11 +161,11 @@ ModelConfig blzt_config(const BlztHeader& h, const std::string& path) {
   c.vocab_size = h.vocab_size;
   c.max_seq_len = h.seq_len;
   c.rope_theta = 10000.0;
-  c.rope_style = RopeStyle::interleaved;
+  c.rope_style = rope ? RopeStyle::interleaved : RopeStyle::none;
   c.norm_eps = 1e-5;
   c.qk_norm = false;
   c.tied_embeddings = true;
-  c.residual_scale = 1.0 / std::sqrt(2.0 * h.n_layers);
+  c.residual_scale = alpha ? 1.0 / std::sqrt(2.0 * h.n_layers) : 1.0;
   try {
     c.validate();
   } catch (const Error& e) {
@@ -157,9 +174,9 @@ ModelConfig blzt_config(const BlztHeader& h, const std::string& path) {
   return c;
 }
 
-std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments) {
+std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments, BlztV3Writer v3) {
   const BlztHeader h = read_blzt_header(path);
-  const ModelConfig c = blzt_config(h, path);
+  const ModelConfig c = blzt_config(h, path, v3);
   MappedFile f(path);
   auto m = allocate_model(c, path);
   if (moments) {

@@ -29,11 +29,18 @@ bool is_blzt(const std::string& path);
 // as the header's model (weights, then each tensor's Adam m and v) — else Error at the byte.
 BlztHeader read_blzt_header(const std::string& path);
 
-// The architecture the version trained, as a ModelConfig (see docs/seed-runs.md): version 4 —
-// interleaved RoPE θ 1e4, RMSNorm eps 1e-5, residual_scale 1/√(2L) on both branches, tied
-// embedding over the full vocabulary. Versions 2 and 3 trained without RoPE (version 3 also
-// with RoPE and α in one commit, indistinguishable by header): refused with the reason.
-ModelConfig blzt_config(const BlztHeader& h, const std::string& path);
+// Which commit of the seed wrote a version 3 file: the header cannot tell, and they trained
+// different models — cb474e1 without RoPE or residual scaling, 926f977 the same plus a rescale of
+// the residual stream whenever its largest value passed 20 (not expressed here: refused),
+// c3c5094 with interleaved RoPE and α = 1/√(2L).
+enum class BlztV3Writer { unknown, cb474e1, c926f977, c3c5094 };
+BlztV3Writer blzt_v3_writer(const std::string& name);  // "cb474e1", "926f977", "c3c5094"; Error otherwise
+
+// The architecture the version trained, as a ModelConfig (see docs/seed-runs.md): all versions
+// RMSNorm eps 1e-5 and a tied embedding over the full vocabulary; version 4 interleaved RoPE θ 1e4
+// and residual_scale 1/√(2L) on both branches; version 2 (the static pipelines) no RoPE and plain
+// residuals; version 3 as `v3` says (unknown: refused, naming the choices).
+ModelConfig blzt_config(const BlztHeader& h, const std::string& path, BlztV3Writer v3 = BlztV3Writer::unknown);
 
 // The Adam moments in a model's layout (m.params' offsets, the same head order as the weights).
 struct BlztMoments {
@@ -44,7 +51,8 @@ struct BlztMoments {
 // kv head h mod KV; anetrain's (and every Llama reader's) pairing is h / (Hq/Hkv). The two are
 // one model under a permutation of the query heads, so the rows of Wq and the column blocks of
 // Wo (and their moments) are read in the permuted order: exact, no arithmetic.
-std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments = nullptr);
+std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments = nullptr,
+                                 BlztV3Writer v3 = BlztV3Writer::unknown);
 
 // Query head h of the loaded model is the seed's head blzt_query_head(h, Hq, Hkv).
 int blzt_query_head(int h, int n_heads, int kv_heads);

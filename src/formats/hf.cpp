@@ -249,6 +249,10 @@ void permute_heads(float* W, int heads, int hd, int cols, bool to_half) {
 
 void permute_all(Model& m, bool to_half) {
   const ModelConfig& c = m.cfg;
+  if (c.rope_style == RopeStyle::none)
+    fail("the model has no RoPE (rope_style \"none\", as the seed system's version 2 and early version 3 runs "
+         "trained): GGUF, Hugging Face and llama2.c readers always rotate queries and keys, so no file of theirs "
+         "computes this model");
   for (int l = 0; l < c.n_layers; ++l) {
     permute_heads(m.w.layers[l].wq, c.n_heads, c.head_dim, c.dim, to_half);
     permute_heads(m.w.layers[l].wk, c.n_kv_heads, c.head_dim, c.dim, to_half);

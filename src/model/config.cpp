@@ -17,7 +17,9 @@
 
 namespace anetrain {
 
-const char* rope_style_name(RopeStyle s) { return s == RopeStyle::half ? "half" : "interleaved"; }
+const char* rope_style_name(RopeStyle s) {
+  return s == RopeStyle::half ? "half" : s == RopeStyle::none ? "none" : "interleaved";
+}
 
 void ModelConfig::validate_from(const std::string& source) const {
   try {
@@ -122,7 +124,8 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& source)
   read_field(j, "rope_style", style, source);
   if (style == "interleaved") c.rope_style = RopeStyle::interleaved;
   else if (style == "half") c.rope_style = RopeStyle::half;
-  else fail(source + ": model config field 'rope_style' must be \"interleaved\" or \"half\", got \"" + style + "\"");
+  else if (style == "none") c.rope_style = RopeStyle::none;
+  else fail(source + ": model config field 'rope_style' must be \"interleaved\", \"half\" or \"none\", got \"" + style + "\"");
   read_field(j, "norm_eps", c.norm_eps, source);
   read_field(j, "qk_norm", c.qk_norm, source);
   read_field(j, "tied_embeddings", c.tied_embeddings, source);

@@ -191,8 +191,47 @@ def main():
     print("%s first update after import: max|Δ − Δref|/max|Δref| = %.2e over %d tensors (lr %.6g, norm %.4f, t %d)"
           % ("ok" if good else "FAIL", worst, len(tensors), lr, norm, t))
     ok &= good
+    ok &= check_static_run(a, rng)
     print("PASS" if ok else "FAILED")
     return 0 if ok else 1
+
+
+def check_static_run(a, rng):
+    """A version 2 file (the static pipelines, §3.2): Adam β2 0.999 at the header's constant rate,
+    no weight decay, no clipping; it resumes and trains at that rate. A version 3 file needs the
+    commit that wrote it, and is refused without it, naming the choices."""
+    cfg = dict(layers=2, dim=32, hidden=48, heads=4, kv=4, hd=8, vocab=37, seq=11)
+    path = os.path.join(a.workdir, "ane_stories110M_ckpt.bin")
+    model = br.random_model(cfg, rng)
+    br.write_blzt(path, cfg, model, rng, version=2)
+    with open(path, "r+b") as f:  # at micro-step 30 of 1000: the static pipeline saved every 10
+        f.seek(8)
+        f.write(struct.pack("<ii", 30, 1000))
+    shard = os.path.join(a.workdir, "static.bin")
+    rng.integers(0, cfg["vocab"], 200).astype("<u2").tofile(shard)
+    rundir = os.path.join(a.workdir, "static_run")
+    if run([a.anetrain, "import-seed", path, "--out", rundir, "--data", shard]).returncode != 0:
+        return False
+    s = json.load(open(os.path.join(rundir, "run.json")))
+    lr = float(np.float32(3e-4))  # the header's rate, as the file holds it
+    want = dict(beta2=0.999, wd=0.0, clip=0.0, warmup=0, accum=10, seq=11)
+    ok = all(s.get(k) == v for k, v in want.items()) and s.get("lr") == lr and s.get("min_lr") == lr
+    if run([a.anetrain, "train", "--resume", rundir, "--steps", "4", "--threads", "1"]).returncode != 0:
+        return False
+    steps = [json.loads(l) for l in open(os.path.join(rundir, "telemetry.jsonl")) if '"event":"step"' in l]
+    ok &= len(steps) == 1 and abs(steps[0]["lr"] - lr) < 1e-15
+    print("%s version 2 import: run.json %s, trained at lr %s" % ("ok" if ok else "FAIL",
+                                                                 {k: s.get(k) for k in list(want) + ["lr"]},
+                                                                 [x["lr"] for x in steps]))
+    v3 = os.path.join(a.workdir, "v3.bin")
+    with open(v3, "wb") as f:
+        f.write(br.header(cfg, 3))
+        f.truncate(br.file_bytes(cfg))
+    p = subprocess.run([a.anetrain, "import-seed", v3, "--out", os.path.join(a.workdir, "v3run"), "--data", shard],
+                       capture_output=True, text=True)
+    refused = p.returncode != 0 and "cb474e1" in p.stderr and not os.path.exists(os.path.join(a.workdir, "v3run"))
+    print("%s version 3 without --v3-writer refused: %s" % ("ok" if refused else "FAIL", p.stderr.strip()[:160]))
+    return ok and refused
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ const DecodeCase kCases[] = {
     {"gqa2_hd32_half", 128, 192, 4, 2, 32, 64, false, RopeStyle::half, 1.0f, 1e4f, 1e-5f},
     {"gqa2_half_qknorm_scalar_q8", 64, 44, 6, 3, 10, 4, true, RopeStyle::half, 1.3f, 1e4f, 1e-5f},
     {"stories260k", 64, 172, 8, 4, 8, 4, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
+    {"mha_no_rope", 64, 96, 4, 4, 16, 32, false, RopeStyle::none, 1.0f, 1e4f, 1e-5f},
     {"stories110m", 768, 2048, 12, 12, 64, 64, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
     {"qwen3_0_6b", 1024, 3072, 16, 8, 128, 32, true, RopeStyle::half, 1.0f, 1e6f, 1e-6f},
 };

@@ -38,6 +38,8 @@ const StageCase kCases[] = {
     {"gqa3_half_qknorm", 1, 7, 37, 29, 6, 3, 10, true, RopeStyle::half, 0.5f, 1e4f, 1e-5f},
     {"mha_interleaved_qknorm", 2, 4, 24, 40, 3, 3, 10, true, RopeStyle::interleaved, 0.7f, 1e4f, 1e-5f},
     {"mha_half", 1, 6, 20, 18, 2, 2, 8, false, RopeStyle::half, 1.0f, 1e4f, 1e-5f},
+    // No RoPE, as the seed system's static pipeline trained (BLZT version 2).
+    {"mha_no_rope", 2, 5, 24, 36, 4, 4, 6, false, RopeStyle::none, 1.0f, 1e4f, 1e-5f},
     {"stories260k", 2, 8, 64, 172, 8, 4, 8, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
     {"stories110m", 1, 6, 768, 2048, 12, 12, 64, false, RopeStyle::interleaved, 1.0f, 1e4f, 1e-5f},
     {"qwen3_0_6b", 1, 4, 1024, 3072, 16, 8, 128, true, RopeStyle::half, 1.0f, 1e6f, 1e-6f},

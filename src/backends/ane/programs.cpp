@@ -97,13 +97,14 @@ struct Attention {
   // `inverse`: the backward's rotation by −θ, as a table of −sin (x·cos + (x·R)·(−sin)), so both
   // directions are the seed's add of two products rather than a sub the seed never ran.
   Attention(Kernel& kernel, const AttentionShape& shape, bool inverse) : k(kernel), a(shape) {
+    mask = k.blob("mask", {1, 1, a.T, a.T}, causal_mask(a.T));
+    if (a.rope == RopeStyle::none) return;  // no tables, no rotation: rope() is the identity
     cos = k.blob("rope_cos", {1, 1, a.T, a.hd}, rope_table(a, false));
     std::vector<float> sines = rope_table(a, true);
     if (inverse)
       for (float& v : sines) v = -v;
     sin = k.blob(inverse ? "rope_sin_neg" : "rope_sin", {1, 1, a.T, a.hd}, sines);
     rotation = k.blob("rope_rotation", {1, a.H, a.hd, a.hd}, rope_rotation(a));
-    mask = k.blob("mask", {1, 1, a.T, a.T}, causal_mask(a.T));
   }
   // Channels [ch, ch + H·hd) of the input as heads [1, H, T, hd].
   Var heads(const Var& in, int ch, const std::string& name) {
@@ -113,6 +114,7 @@ struct Attention {
   }
   // x·cos + (x·R)·sin, with the table's sign giving the direction.
   Var rope(const Var& h, const std::string& name) {
+    if (a.rope == RopeStyle::none) return h;
     Builder& b = k.b;
     Var turned = b.mul(b.matmul(h, rotation, false, false, name + "_rot"), sin, name + "_sin");
     return b.add(b.mul(h, cos, name + "_cos"), turned, name);

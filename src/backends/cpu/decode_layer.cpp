@@ -33,6 +33,7 @@ void normalise_row(const float* x, const float* w, float* y, int D, float eps) {
 }
 
 void rotate_head(float* v, int hd, RopeStyle style, const float* cs, const float* sn) {
+  if (style == RopeStyle::none) return;
   const int half = hd / 2;
   if (style == RopeStyle::interleaved) {
     for (int p = 0; p < half; ++p) {

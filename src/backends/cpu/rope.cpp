@@ -60,11 +60,13 @@ void CpuBackend::RopeTable::cover(int positions, int head_dim, float rope_theta)
 }
 
 void CpuBackend::rope_fwd(float* x, int B, int T, int H, int hd, int pos0, RopeStyle style, float theta) {
+  if (style == RopeStyle::none) return;  // the identity
   rope_.cover(pos0 + T, hd, theta);
   rotate(x, B, T, H, hd, pos0, style, rope_.cos.data(), rope_.sin.data(), 1.0f);
 }
 
 void CpuBackend::rope_bwd(float* dx, int B, int T, int H, int hd, int pos0, RopeStyle style, float theta) {
+  if (style == RopeStyle::none) return;
   rope_.cover(pos0 + T, hd, theta);
   rotate(dx, B, T, H, hd, pos0, style, rope_.cos.data(), rope_.sin.data(), -1.0f);
 }

@@ -9,6 +9,7 @@ namespace anetrain {
 namespace {
 
 void rotate(float* x, int B, int T, int H, int hd, int pos0, RopeStyle style, float theta, double sign) {
+  if (style == RopeStyle::none) return;  // the identity, and its own backward
   const int half = hd / 2;
   for (int b = 0; b < B; ++b)
     for (int t = 0; t < T; ++t)
