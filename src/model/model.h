@@ -115,9 +115,11 @@ std::unique_ptr<Model> relay_model(std::unique_ptr<Model> src, const ModelLayout
 // "1.2e+10 parameters (48 GB as fp32)": the size a config claims, for error messages.
 std::string claimed_size_text(const ModelConfig& c);
 
-// The seed's scratch initialisation: uniform U(−a, a) with a = 1/√fan_in for projections,
-// scaled by 1/√(2L) for the two matrices that write into the residual stream, 0.02 for the
-// embedding, 1 for norm gains. Deterministic in `seed`.
+// Scratch initialisation: uniform U(−a, a) with a = 1/√fan_in for every projection, scaled by
+// 1/√(2L) for the two matrices that write into the residual stream (Wo, W_down), 0.02 for the
+// embedding, 1 for norm gains. Deterministic in `seed` (its own generator, not drand48). The
+// seed system's rule differs for the FFN: it drew W_gate and W_up with 1/√hidden and W_down with
+// 1/√dim (fan-out, not fan-in); Wq/Wk/Wv, Wo, the embedding and the gains agree.
 void init_random(Model& m, uint64_t seed);
 // The same rule over the tensors `which` picks (the others keep their values).
 void init_random_where(Model& m, uint64_t seed, const std::function<bool(const ParamSpec&)>& which);
