@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "train/run_control.h"
 
 namespace anetrain {
@@ -36,15 +37,6 @@ std::string self_program() {
 #endif
 }
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w, n -= size_t(w);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -73,7 +65,7 @@ LaunchedTrainer::LaunchedTrainer(const std::vector<std::string>& train_args, std
     ::signal(SIGPIPE, SIG_IGN);
     ::execv(program.c_str(), argv.data());
     const std::string msg = "anetrain dashboard: cannot run " + program + ": " + std::strerror(errno) + "\n";
-    write_all(STDERR_FILENO, msg.data(), msg.size());
+    write_fully(STDERR_FILENO, msg.data(), msg.size());
     ::_exit(127);
   }
   const int e = errno;
@@ -99,7 +91,7 @@ void LaunchedTrainer::log(const std::string& text) {
     if (!log_problem_.empty()) held_.clear();  // it will never be kept
     return;
   }
-  if (!write_all(log_fd_, held_.data(), held_.size())) log_problem_ = run_dir_ + "/train.log: a write failed";
+  if (!write_fully(log_fd_, held_.data(), held_.size())) log_problem_ = run_dir_ + "/train.log: a write failed";
   held_.clear();
 }
 

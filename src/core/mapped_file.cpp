@@ -85,17 +85,25 @@ void AtomicFile::fail_io(const char* what, int err) {
   fail(path_ + ": " + what + " failed: " + std::strerror(err));
 }
 
-void AtomicFile::write(const void* bytes, size_t n) {
-  if (fd_ < 0) fail(path_ + ": write after the file was closed");
+bool write_fully(int fd, const void* bytes, size_t n) {
   const char* p = static_cast<const char*>(bytes);
   while (n > 0) {
-    ssize_t w = ::write(fd_, p, n);
+    const ssize_t w = ::write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail_io("write", w < 0 ? errno : ENOSPC);  // 0 bytes for a non-empty write: no room
+    if (w <= 0) {
+      if (w == 0) errno = ENOSPC;  // 0 bytes for a non-empty write: no room
+      return false;
+    }
     p += w;
     n -= size_t(w);
-    written_ += uint64_t(w);
   }
+  return true;
+}
+
+void AtomicFile::write(const void* bytes, size_t n) {
+  if (fd_ < 0) fail(path_ + ": write after the file was closed");
+  if (!write_fully(fd_, bytes, n)) fail_io("write", errno);
+  written_ += uint64_t(n);
 }
 
 void AtomicFile::commit() {

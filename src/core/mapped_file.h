@@ -55,6 +55,10 @@ class AtomicFile {
   uint64_t written_ = 0;
 };
 
+// Writes all n bytes to fd, retrying interrupted writes; false (errno set, or 0 bytes written) on
+// the first failure. For descriptors that are not AtomicFiles (appended logs, a pipe).
+bool write_fully(int fd, const void* bytes, size_t n);
+
 // fsync of a directory (after a rename into it). Throws Error "DIR: fsync failed: ..." on an I/O
 // error; a file system that cannot sync directories (EINVAL) is not an error.
 void fsync_dir(const std::string& dir);

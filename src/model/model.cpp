@@ -57,17 +57,7 @@ void Model::bring_layer(int l) {
   if (!held || slot_layer_[0] == l || slot_layer_[1] == l) return;
   static constexpr ParamRole kMatrices[] = {ParamRole::wq,     ParamRole::wk,   ParamRole::wv,    ParamRole::wo,
                                             ParamRole::w_gate, ParamRole::w_up, ParamRole::w_down};
-  auto view = [](LayerTensors& L, ParamRole r) -> float*& {
-    switch (r) {
-      case ParamRole::wq: return L.wq;
-      case ParamRole::wk: return L.wk;
-      case ParamRole::wv: return L.wv;
-      case ParamRole::wo: return L.wo;
-      case ParamRole::w_gate: return L.w_gate;
-      case ParamRole::w_up: return L.w_up;
-      default: return L.w_down;
-    }
-  };
+  auto view = [](LayerTensors& L, ParamRole r) -> float*& { return of_projection(L, r); };
   const int slot = next_slot_;
   next_slot_ ^= 1;
   if (slot_layer_[slot] >= 0)

@@ -118,16 +118,9 @@ const ParamSpec& ParamTable::at(ParamRole role, int layer) const {
 
 namespace {
 Adapter& adapter_of(LayerAdapters& L, ParamRole projection) {
-  switch (projection) {
-    case ParamRole::wq: return L.wq;
-    case ParamRole::wk: return L.wk;
-    case ParamRole::wv: return L.wv;
-    case ParamRole::wo: return L.wo;
-    case ParamRole::w_gate: return L.w_gate;
-    case ParamRole::w_up: return L.w_up;
-    case ParamRole::w_down: return L.w_down;
-    default: fail("internal: parameter role " + std::to_string(int(projection)) + " has no adapter");
-  }
+  if (!is_projection(projection))
+    fail("internal: parameter role " + std::to_string(int(projection)) + " has no adapter");
+  return of_projection(L, projection);
 }
 
 // `where(spec)`: the tensor's address, or nullptr.

@@ -87,4 +87,24 @@ ParamRole lora_target_role(const std::string& target);
 const char* lora_target_name(ParamRole projection);
 bool is_adapter(const ParamSpec& s);
 
+// The seven projections a layer has (and an adapter may target).
+inline bool is_projection(ParamRole r) {
+  return r == ParamRole::wq || r == ParamRole::wk || r == ParamRole::wv || r == ParamRole::wo ||
+         r == ParamRole::w_gate || r == ParamRole::w_up || r == ParamRole::w_down;
+}
+// A layer's member for projection `r` (is_projection(r)): LayerTensors' weight pointers and
+// LayerAdapters' adapters carry the same seven names.
+template <class Layer>
+auto& of_projection(Layer& L, ParamRole r) {
+  switch (r) {
+    case ParamRole::wq: return L.wq;
+    case ParamRole::wk: return L.wk;
+    case ParamRole::wv: return L.wv;
+    case ParamRole::wo: return L.wo;
+    case ParamRole::w_gate: return L.w_gate;
+    case ParamRole::w_up: return L.w_up;
+    default: return L.w_down;
+  }
+}
+
 }  // namespace anetrain

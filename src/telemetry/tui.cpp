@@ -5,16 +5,13 @@
 #include <cstdio>
 
 #include "core/terminal_text.h"
+#include "telemetry/tui_log.h"
 
 namespace anetrain {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
+std::string fmt(const char* f, double v) { return format_number(f, v); }
 
 double num(const nlohmann::json& j, const char* key, double dflt = NAN) {
   return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : dflt;

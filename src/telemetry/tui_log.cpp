@@ -6,13 +6,15 @@
 
 namespace anetrain {
 
-namespace {
-
-std::string fmt(const char* f, double v) {
+std::string format_number(const char* printf_format, double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
+  std::snprintf(buf, sizeof buf, printf_format, v);
   return buf;
 }
+
+namespace {
+
+std::string fmt(const char* f, double v) { return format_number(f, v); }
 
 bool has_num(const nlohmann::json& j, const char* key) { return j.contains(key) && j[key].is_number(); }
 double num(const nlohmann::json& j, const char* key) { return has_num(j, key) ? j[key].get<double>() : NAN; }

@@ -12,4 +12,7 @@ namespace anetrain {
 // "" for an event the log does not show (or one without the fields it needs).
 std::string event_log_line(const nlohmann::json& event);
 
+// One number in a printf format ("%.4f"), as the terminal view and its log lines show numbers.
+std::string format_number(const char* printf_format, double v);
+
 }  // namespace anetrain

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/warn.h"
 #include "formats/checkpoint_model.h"
 
@@ -31,15 +32,6 @@ std::string this_host() {
   return buf;
 }
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w, n -= size_t(w);
-  }
-  return true;
-}
 
 const char* action_name(ControlAction a) { return a == ControlAction::sample ? "sample" : "pause"; }
 
@@ -100,7 +92,7 @@ int open_train_log(const std::string& run_dir, std::string* problem) {
   const std::string path = (std::filesystem::path(run_dir) / "train.log").string();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd >= 0) {
-    if (write_all(fd, kLogHeader, sizeof kLogHeader - 1)) return fd;
+    if (write_fully(fd, kLogHeader, sizeof kLogHeader - 1)) return fd;
     ::close(fd);
     *problem = path + ": cannot write (disk full?); the trainer's output is only shown";
     return -1;

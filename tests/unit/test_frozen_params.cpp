@@ -111,22 +111,28 @@ TEST_P(FrozenStep, FrozenStayTrainableMatchTheFullStep) {
     full->zero_grads();
     some->zero_grads();
     const double loss_full = forward(*be, *full, ws_full), loss_some = forward(*be, *some, ws_some);
-    if (step == 0) EXPECT_EQ(loss_full, loss_some);
+    if (step == 0) {
+      EXPECT_EQ(loss_full, loss_some);
+    }
     backward(*be, *full, ws_full);
     backward(*be, *some, ws_some);
     const auto& specs = some->table.specs();
-    if (step == 0)
-      for (size_t k = 0; k < specs.size(); ++k)
-        if (specs[k].trainable)
+    if (step == 0) {
+      for (size_t k = 0; k < specs.size(); ++k) {
+        if (specs[k].trainable) {
           EXPECT_TRUE(same_bits(some->grad(specs[k]), full->grad(full->table.specs()[k]), specs[k].numel()))
               << name << " " << specs[k].name;
+        }
+      }
+    }
     opt_full.step(*full, *be);
     opt_some.step(*some, *be);
     for (const ParamSpec& s : some->table.specs()) {
-      if (!s.trainable)
+      if (!s.trainable) {
         EXPECT_TRUE(same_bits(some->param(s), before.data() + s.offset, s.numel())) << name << " frozen " << s.name;
-      else if (step == 0)
+      } else if (step == 0) {
         EXPECT_TRUE(same_bits(some->param(s), full->param(s), s.numel())) << name << " trained " << s.name;
+      }
     }
   }
   // The optimizer refills the backend's derived weights (cpu-bf16's bf16 copy) with the frozen
