@@ -71,6 +71,10 @@ EXCLUDED=(
   # A run folder's tokenizer copy, chat-masked training, LoRA with dropout and over a held bf16/Q8_0
   # base: the trainer and file handling again (their kernels' parity runs here in the unit tests).
   train_run_tokenizer train_chat_masks train_lora_dropout train_lora_held_base
+  # `eval` over War and Peace chunks and its float64 reference's runs, and a seed run continued by
+  # the trainer: the training forward and AdamW again (5-7 min emulated); eval's and import's
+  # arithmetic is the forward and optimizer that the unit tests run here.
+  cli_eval eval_reference train_import_seed
   # A process's resident memory under qemu-user is the emulator's (its translated code included).
   'HeldBase\.MemoryGrowsByTheHeldSizeNotTheFp32Size'
   # Tests that time themselves against a native machine's pace (a live dashboard, the terminal
