@@ -25,26 +25,10 @@
 #include "model/transformer.h"
 #include "model/workspace.h"
 #include "../op_test_util.h"
+#include "tiny_models.h"
 
 namespace anetrain::test {
 namespace {
-
-ModelConfig qwen3_tiny() {  // GQA 4/2, head_dim ≠ D/H, QK-norm, half RoPE at θ 1e6
-  ModelConfig c;
-  c.arch = "qwen3";
-  c.dim = 64, c.n_layers = 2, c.hidden_dim = 96, c.vocab_size = 97, c.max_seq_len = 64;
-  c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 24, c.qk_norm = true;
-  c.rope_style = RopeStyle::half, c.rope_theta = 1e6, c.norm_eps = 1e-6;
-  return c;
-}
-
-ModelConfig llama_tiny() {  // interleaved RoPE, no QK-norm, unaligned D and F
-  ModelConfig c;
-  c.dim = 48, c.n_layers = 2, c.hidden_dim = 80, c.vocab_size = 67, c.max_seq_len = 64;
-  c.n_heads = 4, c.n_kv_heads = 4, c.head_dim = 12;
-  c.rope_style = RopeStyle::interleaved, c.rope_theta = 1e4, c.norm_eps = 1e-5;
-  return c;
-}
 
 void set_uniform(float* p, size_t n, uint64_t seed, float a) {
   const std::vector<float> v = random_vec(n, seed, -a, a);
@@ -107,8 +91,8 @@ void expect_follows_cpu(const Grads& ane, const Grads& cpu, const std::string& t
 const std::vector<std::string> kAll = {"q", "k", "v", "o", "gate", "up", "down"};
 
 TEST(AneLora, OnlyAdaptersHaveGradientsAndTheyFollowCpu) {
-  for (const auto& [name, cfg, targets] : {std::tuple{"qwen3", qwen3_tiny(), kAll},
-                                           std::tuple{"llama q,v,down", llama_tiny(), std::vector<std::string>{"q", "v", "down"}}}) {
+  for (const auto& [name, cfg, targets] : {std::tuple{"qwen3", ane_tiny_qwen3(2), kAll},
+                                           std::tuple{"llama q,v,down", ane_tiny_llama(2), std::vector<std::string>{"q", "v", "down"}}}) {
     auto m = adapted(cfg, 4, targets, 11);
     m->ensure_grads();
     for (const ParamSpec& s : m->table.specs()) EXPECT_EQ(m->grad(s) != nullptr, is_adapter(s)) << s.name;
@@ -125,7 +109,7 @@ TEST(AneLora, OnlyAdaptersHaveGradientsAndTheyFollowCpu) {
 TEST(AneLora, MergedWeightsFollowTheAdaptersAcrossVersions) {
   // One backend over two versions of the adapters: the merged matrices (and the staged inputs
   // made of them) are rebuilt for the new version, once per layer and kernel.
-  auto m = adapted(qwen3_tiny(), 8, kAll, 21);
+  auto m = adapted(ane_tiny_qwen3(2), 8, kAll, 21);
   Workspace ws(m->cfg, 1, 32);
   fill_batch(ws, m->cfg.vocab_size, 22);
   auto cpu = make_backend("cpu"), be = make_backend("ane-sim");
@@ -145,7 +129,7 @@ TEST(AneLora, MergedWeightsFollowTheAdaptersAcrossVersions) {
 TEST(AneLora, ABackwardRejectedMidwayRunsAsTheHostsWithoutCountingTwice) {
   // The dual products are the last programs of both backward stages; when they fail, the stage
   // is redone on the host, whose own adapter arithmetic must be the only one that counted.
-  auto m = adapted(qwen3_tiny(), 4, kAll, 31);
+  auto m = adapted(ane_tiny_qwen3(2), 4, kAll, 31);
   Workspace ws(m->cfg, 2, 16);
   fill_batch(ws, m->cfg.vocab_size, 32);
   auto cpu = make_backend("cpu");
@@ -163,7 +147,7 @@ TEST(AneLora, ABackwardRejectedMidwayRunsAsTheHostsWithoutCountingTwice) {
 TEST(AneLora, GenerationBakesTheMergedWeights) {
   // A prompt, then 12 tokens one at a time through the baked programs: the logits follow the
   // cpu backend's unmerged adapters within fp16 noise.
-  auto m = adapted(qwen3_tiny(), 4, kAll, 41);
+  auto m = adapted(ane_tiny_qwen3(2), 4, kAll, 41);
   auto cpu = make_backend("cpu"), be = make_backend("ane-sim");
   auto& ane = dynamic_cast<AneBackend&>(*be);
   Decoder dc(*cpu, *m, 64), da(ane, *m, 64);

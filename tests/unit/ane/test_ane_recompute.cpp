@@ -17,28 +17,10 @@
 #include "model/transformer.h"
 #include "model/workspace.h"
 #include "../op_test_util.h"
+#include "tiny_models.h"
 
 namespace anetrain::test {
 namespace {
-
-ModelConfig qwen3_tiny() {
-  ModelConfig c;
-  c.arch = "qwen3";
-  c.dim = 64, c.n_layers = 3, c.hidden_dim = 96, c.vocab_size = 97, c.max_seq_len = 64;
-  c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 24, c.qk_norm = true;
-  c.rope_style = RopeStyle::half, c.rope_theta = 1e6, c.norm_eps = 1e-6;
-  c.validate();
-  return c;
-}
-
-ModelConfig llama_tiny() {
-  ModelConfig c;
-  c.dim = 48, c.n_layers = 3, c.hidden_dim = 80, c.vocab_size = 67, c.max_seq_len = 64;
-  c.n_heads = 4, c.n_kv_heads = 4, c.head_dim = 12;
-  c.rope_style = RopeStyle::interleaved, c.rope_theta = 1e4, c.norm_eps = 1e-5;
-  c.validate();
-  return c;
-}
 
 struct Result {
   double loss = 0;
@@ -77,13 +59,13 @@ void expect_agree(Model& m, const std::string& tag) {
 }
 
 TEST(AneSimRecompute, FullTrainingQwen3AgreesWithoutRecomputation) {
-  Model m(qwen3_tiny());
+  Model m(ane_tiny_qwen3(3));
   init_random(m, 4);
   expect_agree(m, "qwen3 full");
 }
 
 TEST(AneSimRecompute, LoraLlamaAgreesWithoutRecomputation) {
-  Model m(llama_tiny());
+  Model m(ane_tiny_llama(3));
   init_random(m, 6);
   m.add_adapters(LoraConfig{4, 8.0, {"q", "k", "v", "o", "gate", "up", "down"}});
   init_adapters(m, 7);
