@@ -118,11 +118,14 @@ BlztHeader read_blzt_header(const std::string& path) {
   // Weights, m and v: three fp32 copies of the model.
   const double claimed = 12.0 * claimed_elements(h);
   const double body = double(f.size()) - double(kBlztHeaderBytes);
-  if (claimed != body)
+  if (claimed != body) {
+    // A fuzzed header can claim more than 2^64 bytes: print the double rather than cast it (UB).
+    const std::string need = claimed < 1.8e19 ? std::to_string(uint64_t(claimed)) : std::to_string(claimed);
     fail_at(path, claimed < body ? kBlztHeaderBytes + uint64_t(claimed) : f.size(),
-            "the header's model needs " + std::to_string(uint64_t(claimed)) + " bytes of weights and Adam moments " +
+            "the header's model needs " + need + " bytes of weights and Adam moments " +
                 "after the header but the file has " + std::to_string(uint64_t(body)) +
                 (claimed > body ? " (truncated?)" : " (trailing bytes: header and payload disagree)"));
+  }
   return h;
 }
 

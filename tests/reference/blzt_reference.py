@@ -286,6 +286,9 @@ def main():
     ok &= expect_refusal(a, "kv_not_dividing", good[:84] + struct.pack("<i", 3) + good[88:], "at byte 84")
     ok &= expect_refusal(a, "v3_ambiguous", header(mha, 3), "does not say which", file_bytes(mha))
     ok &= expect_refusal(a, "short_header", good[:50], "header")
+    # A header claiming more than 2^64 bytes (the fuzzer's find): refused, no overflow.
+    huge = dict(layers=1 << 30, dim=1 << 30, hidden=1 << 30, heads=2, kv=2, hd=1 << 29, vocab=1 << 30, seq=8)
+    ok &= expect_refusal(a, "claims_2e21_bytes", header(huge, 4) + b"\0" * 64, "truncated")
     # A Stories110M-shaped version 4 file is exactly §5.1's 1,314,358,368 bytes: a sparse file of
     # that size passes the size check (its config is then reported), one byte less does not.
     s110 = dict(layers=12, dim=768, hidden=2048, heads=12, kv=12, hd=64, vocab=32000, seq=256)
