@@ -4,6 +4,7 @@
 // W8A8 (int8 weights through constexpr_affine_dequantize, activations quantized between layers)
 // — times compile, load and evaluation, reports TFLOP/s, and checks every output against ane-sim.
 // Off macOS the same runtime code runs against the fake framework over ane-sim, and says so.
+// `anetrain ane bench`: the seed's benchmark sweeps (cli/ane_bench.h).
 // `anetrain ane dump MODEL DIR [--seq T] [--batch B]`: every program the ane backend compiles for
 // MODEL, with a reference input and ane-sim's output for it (cli/ane_dump.h).
 #include <chrono>
@@ -16,6 +17,7 @@
 
 #include "backends/ane/make_executor.h"
 #include "backends/ane/programs.h"
+#include "cli/ane_bench.h"
 #include "cli/ane_dump.h"
 #include "cli/ane_probe.h"
 #include "cli/commands.h"
@@ -124,8 +126,8 @@ int probe(bool as_json, int repeats) {
 }  // namespace
 
 void add_ane_command(CLI::App& app, Command& run) {
-  auto* cmd = app.add_subcommand("ane", "The Apple Neural Engine: probe the hardware (or the simulator off macOS); dump a "
-                                        "model's programs");
+  auto* cmd = app.add_subcommand("ane", "The Apple Neural Engine: probe or benchmark the hardware (or the simulator off "
+                                        "macOS); dump a model's programs");
   cmd->require_subcommand(1);
   struct Options {
     bool as_json = false;
@@ -146,6 +148,8 @@ void add_ane_command(CLI::App& app, Command& run) {
   p->callback([&run, o] {
     run = [o] { return o->probe_model_spec.empty() ? probe(o->as_json, o->repeats) : probe_model(o->probe_model_spec, o->probe_seq, o->as_json); };
   });
+
+  add_ane_bench_command(cmd, run);
 
   auto* d = cmd->add_subcommand("dump", "Write every program the ane backend compiles for MODEL (training and layer 0's "
                                         "generation kernels) with a reference input, ane-sim's output and a manifest");

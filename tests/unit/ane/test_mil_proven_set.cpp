@@ -1,5 +1,5 @@
-// The proven set against the seed's programs it is made from (../shared/reference/mil): the
-// compiled-in table is what the seed's texts give today, every seed program is made only of
+// The proven set against the seed's programs it is made from (../shared/reference/mil and the
+// INT8 benchmark's texts in src/mil/seed_benchmarks): the compiled-in table is what they give today, every seed program is made only of
 // proven constructs, and the configurations the seed ran on hardware pass --strict outright.
 #include <gtest/gtest.h>
 
@@ -17,6 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 const fs::path kSeedMil = fs::path(ANETRAIN_ASSETS) / ".." / "reference" / "mil";
+const fs::path kSeedBenchmarks = fs::path(__FILE__).parent_path() / ".." / ".." / ".." / "src" / "mil" / "seed_benchmarks";
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -32,10 +33,11 @@ std::vector<StrictFinding> strict_seed(const std::string& name) {
 }
 
 TEST(MilProvenSet, TheCompiledInTableIsTheSeedsToday) {
-  const ProvenSet fresh = ProvenSet::from_folders({kSeedMil.string()});
-  ASSERT_EQ(fresh.programs.size(), 46u);
+  ASSERT_EQ(ProvenSet::from_folders({kSeedMil.string()}).programs.size(), 46u);
+  const ProvenSet fresh = ProvenSet::from_folders({kSeedMil.string(), kSeedBenchmarks.string()});
+  ASSERT_EQ(fresh.programs.size(), 48u);
   EXPECT_EQ(ProvenSet::builtin().to_json().dump(1), fresh.to_json().dump(1))
-      << "regenerate: anetrain mil proven-set ../shared/reference/mil -o src/mil/proven_set.json";
+      << "regenerate: anetrain mil proven-set ../shared/reference/mil src/mil/seed_benchmarks -o src/mil/proven_set.json";
 }
 
 TEST(MilProvenSet, ConstructsLeaveSizesOutAndKeepMeaning) {
