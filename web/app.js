@@ -10,7 +10,7 @@ const charts = {};
 function newRun(id, name) {
   return {
     id, name, color: RUN_COLORS[id % RUN_COLORS.length], start: null, t0: null, status: 'waiting for telemetry',
-    missing: false, bad: 0, total: null, lastTime: null, fallbacks: 0,
+    missing: false, bad: 0, total: null, lastTime: null, fallbacks: 0, compiles: 0, efficiency: null,
     s: { step: [], time: [], loss: [], lr: [], gnorm: [], tps: [], gflops: [], ms: [], rss: [], peak: [], cpu: [],
          power: [], powerParts: Object.create(null), scale: [], skipped: [],
          phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
@@ -116,6 +116,12 @@ function apply(r, ev) {
       break;
     case 'ane_fallback':
       r.fallbacks += 1;
+      break;
+    case 'programs':
+      if (num(ev.compiles)) r.compiles += ev.compiles;
+      break;
+    case 'efficiency':
+      r.efficiency = ev;
       break;
     case 'warning':
       break;
@@ -234,7 +240,8 @@ const recent = (a, n = 20) => a.slice(Math.max(0, a.length - n));
 function utilText(r) {
   const peak = r.start && num(r.start.matrix_peak_gflops);
   const g = median(recent(r.s.gflops));
-  return peak && g ? `${r.name}: ${fmtNum(g)} of ${fmtNum(peak)} GFLOP/s measured matrix peak (${Math.round((100 * g) / peak)}%)` : '';
+  const what = r.start && r.start.matrix_peak_on === 'accelerator' ? 'the accelerator\'s published peak' : 'measured matrix peak';
+  return peak && g ? `${r.name}: ${fmtNum(g)} of ${fmtNum(peak)} GFLOP/s ${what} (${Math.round((100 * g) / peak)}%)` : '';
 }
 
 function lossMarkers() {
@@ -365,7 +372,11 @@ function renderConfig() {
     ['batch × seq × accum', r => `${r.start.options.batch} × ${r.start.options.seq} × ${r.start.options.accum}`],
     ['lr · warmup · clip', r => `${r.start.options.lr} · ${r.start.options.warmup} · ${r.start.options.clip}`],
     ['threads', r => r.start.threads], ['CPU', r => r.start.cpu],
-    ['matrix peak', r => (num(r.start.matrix_peak_gflops) ? `${fmtNum(r.start.matrix_peak_gflops)} GFLOP/s (measured at start)` : '–')],
+    ['matrix peak', r => (num(r.start.matrix_peak_gflops) ? `${fmtNum(r.start.matrix_peak_gflops)} GFLOP/s (${r.start.matrix_peak_source || 'measured at start'})` : (r.start.matrix_peak_source || '–'))],
+    ['programs compiled', r => (r.compiles ? r.compiles : '–')],
+    ['efficiency (at the end)', r => (r.efficiency ? efficiencyText(r.efficiency) : '–')],
+    ['matrix FLOPs / step', r => (r.efficiency && r.efficiency.matrix_flops_per_step ? `${fmtNum(r.efficiency.matrix_flops_per_step.accelerator / 1e9)} GFLOP accelerator · ${fmtNum(r.efficiency.matrix_flops_per_step.cpu / 1e9)} GFLOP CPU` : '–')],
+    ['compile per step', r => (r.efficiency && r.efficiency.compiles ? `${fmtNum(r.efficiency.compile_ms_per_step)} ms (${r.efficiency.compiles} programs, ${fmtNum(r.efficiency.compile_ms)} ms)` : '–')],
     ['git commit', r => r.start.git_commit],
   ];
   const runs = state.runs.filter(r => r.start && r.start.options);

@@ -29,10 +29,21 @@ function logText(ev) {
     case 'nonfinite': return `${at}non-finite loss or gradient (${ev.consecutive} in a row, ${ev.total} in all)`;
     case 'overflow': return `${at}fp16 overflow, loss scale now ${ev.loss_scale}`;
     case 'ane_fallback': return `${at}the Neural Engine rejected ${str(ev.program)}; the ${str(ev.kernel)} stage runs on the CPU`;
+    case 'programs': return `${at}compiled ${ev.compiles} programs in ${fixed(ev.compile_ms, 1)} ms (load ${fixed(ev.load_ms, 1)} ms)`;
+    case 'efficiency': return `${at}${efficiencyText(ev)}`;
     case 'warning': return `${at}warning: ${str(ev.text)}`;
     case 'run_end': return `ended at step ${num(ev.step) === null ? '-' : ev.step}: ${str(ev.status)}`;
     default: return '';
   }
+}
+
+// An efficiency event in one line, as the terminal view writes it (efficiency_text).
+function efficiencyText(ev) {
+  const sh = ev.shares || {};
+  const pct = k => (num(sh[k]) === null ? '-' : `${(100 * sh[k]).toFixed(1)}%`);
+  const s = `efficiency: accelerator ${pct('compute')}, compile ${pct('compile')}, I/O ${pct('io')}, CPU ${pct('cpu')}, other ${pct('other')}; `;
+  if (num(ev.utilisation) !== null) return `${s}utilisation ${(100 * ev.utilisation).toFixed(1)}% of ${fixed(ev.peak_gflops, 0)} GFLOP/s`;
+  return s + (typeof ev.peak_source === 'string' && ev.peak_source ? ev.peak_source : 'no utilisation claimed');
 }
 
 // Oldest first, the runs interleaved by time. A reader at the bottom follows the newest lines;

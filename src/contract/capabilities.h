@@ -59,6 +59,13 @@ struct KernelTiming {
   double eval_ms = 0, io_ms = 0, flops = 0;
 };
 
+// The matrix-product rate a backend's utilisation is measured against, and whose it is.
+struct MatrixPeak {
+  double gflops = 0;         // 0: no utilisation is claimed (`source` says why)
+  bool accelerator = false;  // the accelerator's (compare its programs' FLOPs), else the CPU's (the step's)
+  std::string source;        // where the figure comes from, or why there is none
+};
+
 // What a backend measures of itself, for telemetry and the dashboard.
 class Profiler {
  public:
@@ -68,6 +75,12 @@ class Profiler {
   // The measured matrix-product rate in GFLOP/s at a large, well-shaped product in the backend's
   // precision (the dashboard's utilisation is a step's GFLOP/s over this); 0 = not measured.
   virtual double matrix_peak_gflops() { return 0; }
+  // The peak with its provenance. By default the measured CPU rate above (measured anew: call it
+  // once per run).
+  virtual MatrixPeak matrix_peak() {
+    const double g = matrix_peak_gflops();
+    return {g, false, g > 0 ? "measured on this CPU at start" : "not measured"};
+  }
 
  protected:
   ~Profiler() = default;
@@ -80,6 +93,13 @@ struct ProgramFallback {
   std::string step;     // "compile" (compile or load) or "evaluate"
   std::string reason;   // the runtime's error (NSError description, domain, code on a Mac)
   std::string kept;     // where the rejected program's .mil and weights were kept, "" if not
+};
+
+// One program compiled and loaded for the accelerator, and what that took.
+struct ProgramCompile {
+  std::string program;  // the program's name
+  std::string kernel;   // the stage's kernel in telemetry that first needed it
+  double compile_ms = 0, load_ms = 0;
 };
 
 // A backend that runs stages as programs compiled for an accelerator (the ANE's), which may
@@ -96,6 +116,8 @@ class CompiledPrograms {
   virtual void allow_program_fallback(bool allowed) = 0;
   // The stages that fell back since the last call, for telemetry and the progress line.
   virtual std::vector<ProgramFallback> take_fallbacks() = 0;
+  // The programs compiled since the last call (successful compiles only), for telemetry.
+  virtual std::vector<ProgramCompile> take_compiles() { return {}; }
 
  protected:
   ~CompiledPrograms() = default;
@@ -119,6 +141,12 @@ inline std::vector<KernelTiming> take_kernel_timings(const Capabilities& c) {
   return c.profiler ? c.profiler->take_kernel_timings() : std::vector<KernelTiming>{};
 }
 inline double matrix_peak_gflops(const Capabilities& c) { return c.profiler ? c.profiler->matrix_peak_gflops() : 0; }
+inline MatrixPeak matrix_peak(const Capabilities& c) {
+  return c.profiler ? c.profiler->matrix_peak() : MatrixPeak{0, false, "not measured"};
+}
+inline std::vector<ProgramCompile> take_compiles(const Capabilities& c) {
+  return c.programs ? c.programs->take_compiles() : std::vector<ProgramCompile>{};
+}
 inline std::vector<ProgramFallback> take_fallbacks(const Capabilities& c) {
   return c.programs ? c.programs->take_fallbacks() : std::vector<ProgramFallback>{};
 }

@@ -47,6 +47,17 @@ MetricsTable read_metrics(const std::string& run) {
   MetricsTable t;
   std::set<std::string> seen = {"step"};
   t.columns.push_back("step");
+  nlohmann::ordered_json pending_programs = nlohmann::ordered_json::object();  // compiles not yet in a row
+  auto flush_programs = [&](Row& row) {
+    if (pending_programs.empty()) return;
+    nlohmann::ordered_json sums = nlohmann::ordered_json::object();
+    for (auto it = pending_programs.begin(); it != pending_programs.end(); ++it) {
+      const auto had = row.find("programs." + it.key());
+      sums[it.key()] = it.value().get<double>() + (had != row.end() && had->second ? *had->second : 0.0);
+    }
+    flatten(sums, "programs", row, t.columns, seen);
+    pending_programs = nlohmann::ordered_json::object();
+  };
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
@@ -67,18 +78,33 @@ MetricsTable read_metrics(const std::string& run) {
       if (from.is_number_integer()) t.rows.erase(t.rows.upper_bound(from.get<int64_t>()), t.rows.end());
       continue;
     }
-    if (event != "step" && event != "eval") continue;
+    if (event != "step" && event != "eval" && event != "programs" && event != "efficiency") continue;
     if (!j.contains("step") || !j["step"].is_number_integer()) {
       t.warnings.push_back(path + ":" + std::to_string(n) + ": " + event + " without an integer step (skipped)");
       continue;
     }
     const int64_t step = j["step"].get<int64_t>();
+    if (event == "programs") {
+      // Compiles land in the row of the step they happened in, or (before the first step) the next.
+      for (const char* k : {"compiles", "compile_ms", "load_ms"})
+        if (j.contains(k) && j[k].is_number()) pending_programs[k] = pending_programs.value(k, 0.0) + j[k].get<double>();
+      if (t.rows.count(step)) flush_programs(t.rows[step]);
+      continue;
+    }
+    if (event == "efficiency") {  // the end-of-run report joins the last step's row
+      if (!t.rows.count(step)) continue;
+      nlohmann::ordered_json fields = j;
+      for (const char* k : {"event", "step", "time", "steps"}) fields.erase(k);
+      flatten(fields, "efficiency", t.rows[step], t.columns, seen);
+      continue;
+    }
     nlohmann::ordered_json fields = j;
     fields.erase("event");
     fields.erase("step");
     if (event == "eval") fields.erase("time");  // the row keeps its step's time
     if (event == "step") t.rows[step].clear();  // a repeated step replaces the earlier one
     flatten(fields, "", t.rows[step], t.columns, seen);
+    if (event == "step") flush_programs(t.rows[step]);
   }
   // Only the columns some remaining row has (an abandoned attempt's eval leaves none behind).
   std::vector<std::string> kept = {"step"};

@@ -48,6 +48,7 @@ void RunWatch::take(const std::string& line) {
   if (event == "run_start") {
     view_.start = j;
     view_.status.clear();
+    view_.efficiency = nullptr;  // a resumed run reports its own
     // A resumed run re-does the steps after its checkpoint: drop the abandoned points.
     double from = 0;
     if (number("resumed_from_step", &from))
@@ -60,6 +61,8 @@ void RunWatch::take(const std::string& line) {
     view_.val_loss.emplace_back(int64_t(step), v);
   } else if (event == "sample") {
     view_.last_sample = j;
+  } else if (event == "efficiency") {
+    view_.efficiency = j;
   } else if (event == "run_end") {
     view_.status = j.value("status", std::string("ended"));
   }

@@ -23,6 +23,7 @@ struct RunView {
   nlohmann::json start;        // the latest run_start ({} before one)
   nlohmann::json last_step;    // the latest step event
   nlohmann::json last_sample;  // the latest sample event
+  nlohmann::json efficiency;   // the run's end-of-run efficiency event (null until it ends)
   std::string status;          // "" while running, else run_end's status
   std::vector<std::pair<int64_t, double>> loss, val_loss;  // (step, value), finite values only
   int64_t bad_lines = 0;

@@ -138,7 +138,8 @@ std::vector<std::string> render_tui(const RunView& v, const std::string& run, in
   if (s.is_object() && s.contains("phase_ms") && s["phase_ms"].is_object())
     for (auto it = s["phase_ms"].begin(); it != s["phase_ms"].end(); ++it)
       if (it.value().is_number()) phases += " " + it.key() + fmt(" %.1f", it.value().get<double>());
-  out.push_back(phases);
+  // Once the run has ended, its efficiency report says more than the last step's phases.
+  out.push_back(v.efficiency.is_object() ? efficiency_text(v.efficiency) : phases);
   out.push_back("loss (dots: train, \xE2\x97\x8F: validation)");
   const int log_rows = tui_log_rows(rows);
   const int chart_rows = rows - int(out.size()) - 4 - log_block_rows(rows);

@@ -63,12 +63,27 @@ std::string body(const nlohmann::json& ev, const std::string& event) {
   if (event == "overflow") return at + "fp16 overflow, loss scale now " + maybe(ev, "loss_scale", "%g");
   if (event == "ane_fallback")
     return at + "the Neural Engine rejected " + str(ev, "program") + "; the " + str(ev, "kernel") + " stage runs on the CPU";
+  if (event == "programs")
+    return at + "compiled " + maybe(ev, "compiles", "%.0f") + " programs in " + maybe(ev, "compile_ms", "%.1f") +
+           " ms (load " + maybe(ev, "load_ms", "%.1f") + " ms)";
+  if (event == "efficiency") return at + efficiency_text(ev);
   if (event == "warning") return at + "warning: " + str(ev, "text");
   if (event == "run_end") return "ended at step " + maybe(ev, "step", "%.0f") + ": " + str(ev, "status");
   return "";
 }
 
 }  // namespace
+
+std::string efficiency_text(const nlohmann::json& ev) {
+  const nlohmann::json& sh = ev.contains("shares") && ev["shares"].is_object() ? ev["shares"] : nlohmann::json::object();
+  auto pct = [&](const char* k) { return has_num(sh, k) ? fmt("%.1f%%", 100 * sh[k].get<double>()) : std::string("-"); };
+  std::string s = "efficiency: accelerator " + pct("compute") + ", compile " + pct("compile") + ", I/O " + pct("io") +
+                  ", CPU " + pct("cpu") + ", other " + pct("other") + "; ";
+  if (has_num(ev, "utilisation"))
+    return s + "utilisation " + fmt("%.1f%%", 100 * num(ev, "utilisation")) + " of " + maybe(ev, "peak_gflops", "%.0f") +
+           " GFLOP/s";
+  return s + (str(ev, "peak_source").empty() ? "no utilisation claimed" : str(ev, "peak_source"));
+}
 
 std::string event_log_line(const nlohmann::json& event) {
   if (!event.is_object() || !event.contains("event") || !event["event"].is_string()) return "";

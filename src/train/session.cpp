@@ -199,6 +199,7 @@ StepResult TrainSession::Impl::step() {
   cpu_use_.percent_since_last();
   power_->since_last();
   take_kernel_timings(be_->caps());
+  report_compiles(false);  // an evaluation's or sample's programs, before the step's own
   const StepContext ctx{*be_, *model_, *opt_, comm_, sync_.get(),
                         [this] { return (stop_flag_ && stop_flag_->load() != 0) || !telemetry_error_.empty(); }};
   StepResult r = train_step(ctx, policy_, batches_, st_);
@@ -281,6 +282,7 @@ void TrainSession::Impl::finish(bool interrupted, const std::string& last_checkp
   if (progress_) progress_->finish();
   if (finished_) return;  // ended already (the non-finite limit wrote its own run_end)
   finished_ = true;
+  report_efficiency();
   emit("run_end", {{"step", st_.step}, {"status", interrupted ? "paused" : "done"}, {"loss", st_.last_loss},
                          {"best_val", std::isfinite(st_.best_val) ? nlohmann::json(st_.best_val) : nlohmann::json()},
                          {"checkpoint", last_checkpoint}});

@@ -40,18 +40,21 @@ void TrainSession::Impl::announce_start(int trained_with) {
   const VocabCompaction* vc = o_.compact_vocab ? &compaction_ : nullptr;
   nlohmann::json hosts = nlohmann::json::array();
   for (int r = 0; r < ranks(); ++r) hosts.push_back(comm_->who(r));
+  peak_ = matrix_peak(be_->caps());
   // The peak is the whole job's (rank 0's measured, times the ranks), as `gflops` is.
   emit("run_start", {{"resumed_from_step", st_.step}, {"options", o_.to_json()}, {"config", config_to_json(m.cfg)},
                      {"params", m.table.total()}, {"flops_per_step", flops_per_step_},
                      {"compact_vocab", vc ? vc->size() : 0}, {"backend", be_->name()},
                      {"precision", o_.precision}, {"gemm_isa", matrix_isa()},
                      {"threads", omp_get_max_threads()}, {"cpu", cpu_model_name()}, {"git_commit", git_commit()},
-                     {"matrix_peak_gflops", matrix_peak_gflops(be_->caps()) * ranks()},
+                     {"matrix_peak_gflops", peak_.gflops * ranks()},
+                     {"matrix_peak_on", peak_.accelerator ? "accelerator" : "cpu"}, {"matrix_peak_source", peak_.source},
                      {"power_source", power_->description()}, {"world_size", ranks()}, {"ranks", hosts},
                      {"allreduce_bytes_per_step", sync_ ? sync_->bytes() : 0}});
   for (const std::string& w : pending_warnings_) emit("warning", {{"step", st_.step}, {"text", w}});
   pending_warnings_.clear();
   report_fallbacks();
+  report_compiles(false);  // the programs prepare_training compiled before the telemetry opened
   if (verbose_ && lead()) progress_ = std::make_unique<ProgressLine>();
   char line[512];
   std::snprintf(line, sizeof line,
@@ -85,6 +88,15 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
   nlohmann::json power_parts = nlohmann::json::object();
   if (watts)
     for (const auto& [name, w] : watts->parts) power_parts[name] = w;
+  const std::vector<KernelTiming> kernels = take_kernel_timings(be_->caps());
+  for (const KernelTiming& k : kernels) {
+    efficiency_.compute_ms += k.eval_ms;
+    efficiency_.staging_ms += k.io_ms;
+    efficiency_.accelerator_flops += k.flops;
+  }
+  efficiency_.steps += 1;
+  efficiency_.step_ms += step_ms;
+  efficiency_.model_flops += flops_per_step_ / ranks();  // this rank's share, as the kernels' are
   nlohmann::ordered_json phases = {{"data", r.data_ms}, {"forward", r.forward_ms}, {"backward", r.backward_ms},
                                    {"optimizer", r.optimizer_ms}, {"classifier", r.classifier_ms}};
   if (sync_) phases["allreduce"] = r.allreduce_ms;
@@ -105,7 +117,7 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
                                   {"cpu_pct", cpu_use_.percent_since_last()},
                                   {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
                                   {"power_parts", power_parts},
-                                  {"kernels", kernels_json(take_kernel_timings(be_->caps()))}};
+                                  {"kernels", kernels_json(kernels)}};
   if (r.counted_targets >= 0) {  // loss masks: what counted, and the windows that added nothing
     event["counted_targets"] = r.counted_targets;
     event["empty_windows"] = r.empty_windows;
@@ -140,6 +152,7 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
     }
   }
   report_fallbacks();
+  report_compiles(true);
   watch_disk_space();
   if (budget_open_ && st_.step >= budget_probe_) decide_budget();
   std::string ranks_note;
@@ -238,6 +251,38 @@ void TrainSession::Impl::report_fallbacks() {
     warn(be_->name() + " rejected program " + f.program + " at " + f.step + ": " + f.reason + "; its stage (" +
          f.kernel + ") runs on the CPU" + (f.kept.empty() ? "" : "; the program is kept in " + f.kept));
   }
+}
+
+void TrainSession::Impl::report_compiles(bool in_step) {
+  const std::vector<ProgramCompile> compiled = take_compiles(be_->caps());
+  if (compiled.empty()) return;
+  nlohmann::ordered_json programs = nlohmann::ordered_json::array();
+  double compile_ms = 0, load_ms = 0;
+  for (const ProgramCompile& c : compiled) {
+    programs.push_back({{"program", c.program}, {"kernel", c.kernel}, {"compile_ms", c.compile_ms}, {"load_ms", c.load_ms}});
+    compile_ms += c.compile_ms;
+    load_ms += c.load_ms;
+  }
+  efficiency_.compiles += int64_t(compiled.size());
+  efficiency_.compile_ms += compile_ms + load_ms;
+  if (in_step) efficiency_.compile_in_steps_ms += compile_ms + load_ms;
+  emit("programs", {{"step", st_.step}, {"compiles", compiled.size()}, {"compile_ms", compile_ms}, {"load_ms", load_ms},
+                    {"total_compiles", efficiency_.compiles}, {"programs", std::move(programs)}});
+}
+
+void TrainSession::Impl::report_efficiency() {
+  report_compiles(false);  // programs a sample compiled after the last step
+  efficiency_.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_open_).count();
+  efficiency_.peak_gflops = peak_.gflops;
+  efficiency_.peak_is_accelerator = peak_.accelerator;
+  efficiency_.peak_source = peak_.source;
+  const EfficiencyReport report = efficiency_report(efficiency_);
+  nlohmann::ordered_json fields = {{"step", st_.step}};
+  const nlohmann::ordered_json summary = efficiency_json(report);
+  for (const auto& [key, value] : summary.items()) fields[key] = value;
+  emit("efficiency", std::move(fields));
+  if (verbose_ && lead())
+    for (const std::string& line : efficiency_lines(report)) message(line);
 }
 
 WarningScope TrainSession::Impl::warnings_here() {

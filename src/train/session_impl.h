@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "model/vocab_compaction.h"
 #include "model/workspace.h"
+#include "telemetry/efficiency.h"
 #include "telemetry/jsonl.h"
 #include "telemetry/meters.h"
 #include "telemetry/progress.h"
@@ -54,6 +55,10 @@ class TrainSession::Impl {
   // While it lives, warnings from below (core/warn.h) reach the terminal (verbose) and telemetry.
   WarningScope warnings_here();
   void report_fallbacks();  // the backend's rejected programs: ane_fallback events and warnings
+  // The programs compiled since the last call: a `programs` event, and their times in the
+  // efficiency totals (`in_step`: compiled during the step just taken).
+  void report_compiles(bool in_step);
+  void report_efficiency();  // at the end: the `efficiency` event and, when verbose, its lines
   void watch_disk_space();  // a warning while one can still be written, when the disk fills up
 
   // ---- session_share.cpp ----
@@ -62,6 +67,9 @@ class TrainSession::Impl {
   void share_state();    // rank 0's weights, optimizer and training state
 
   int64_t fallbacks_ = 0;
+  const Clock::time_point t_open_ = Clock::now();  // the efficiency report's wall time starts here
+  EfficiencyTotals efficiency_;
+  MatrixPeak peak_;  // measured (or looked up) once, at the start
   bool disk_warned_ = false;
   std::vector<std::string> pending_warnings_;
 

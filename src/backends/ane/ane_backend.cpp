@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "backends/ane/ane_io.h"
 #include "backends/ane/layer_programs.h"
@@ -55,6 +56,8 @@ int AneBackend::program(const std::string& kernel, const std::string& key,
   }
   handles_[key] = h;
   key_of_handle_[h] = key;
+  const ane::CompileTiming ct = executor_->compile_timing(h);
+  compiled_.push_back({k.name, kernel, ct.compile_ms, ct.load_ms});
   flops_[h] = mil::program_stats(k.program).matrix_flops;
   return h;
 }
@@ -109,6 +112,8 @@ mil::Tensor& AneBackend::input_for(const char* kernel, int handle, const BlockDi
   }
   return s.activations;
 }
+
+std::vector<ProgramCompile> AneBackend::take_compiles() { return std::exchange(compiled_, {}); }
 
 std::vector<KernelTiming> AneBackend::take_kernel_timings() {
   std::vector<KernelTiming> out;

@@ -47,14 +47,16 @@ class AneBackend : public ForwardingBackend, public Profiler, public CompiledPro
   void prepare_decoding(const BlockDims& d, const LayerTensors& w) override;
   void allow_program_fallback(bool allowed) override { fallback_allowed_ = allowed; }
   std::vector<ProgramFallback> take_fallbacks() override;
+  std::vector<ProgramCompile> take_compiles() override;
 
   int programs_compiled() const { return executor_->compiles(); }
   std::vector<std::string> program_keys() const;  // every program compiled so far, by its plan key
   std::vector<KernelTiming> take_kernel_timings() override;
-  // 0, so no utilisation is claimed: a step's FLOPs run mostly on the accelerator, and a ratio
-  // to the host CPU's measured peak (what this returned before) says nothing about either. The
-  // accelerator's own published peak per chip is what belongs here once the runtime names its chip.
-  double matrix_peak_gflops() override { return 0; }
+  // The Neural Engine's fp16 peak from the chip's published figure (chip_peaks.h) on the
+  // hardware; 0 where the programs are simulated (ane-sim, ane-fake), so no utilisation is
+  // claimed there. Never the host CPU's: a step's products run mostly on the accelerator.
+  double matrix_peak_gflops() override { return executor_->peak().gflops; }
+  MatrixPeak matrix_peak() override { return executor_->peak(); }
   void sync_weights(const WeightsView& w) override;
   int weight_stagings() const { return stagings_; }  // how often weights were written into inputs
 
@@ -81,6 +83,7 @@ class AneBackend : public ForwardingBackend, public Profiler, public CompiledPro
   bool fallback_allowed_ = true;
   std::set<std::string> rejected_;             // program keys the executor refused
   std::vector<ProgramFallback> fallbacks_;     // since the last take_fallbacks()
+  std::vector<ProgramCompile> compiled_;       // since the last take_compiles()
   std::map<int, std::string> key_of_handle_;
   std::set<int> ane_forward_layers_;           // layers whose last attention forward ran as programs
 

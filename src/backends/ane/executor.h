@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backends/ane/kernel_program.h"
+#include "contract/capabilities.h"
 #include "core/error.h"
 #include "mil/tensor.h"
 
@@ -26,6 +27,11 @@ struct ConversionCounts {
   uint64_t weight_bytes = 0;       // weight columns of staged inputs (write_weights)
   uint64_t activation_bytes = 0;   // activation columns of staged inputs (evaluate_staged)
   uint64_t whole_input_bytes = 0;  // whole inputs given to evaluate(handle, input)
+};
+
+// What compiling and loading one program took (load_ms 0 where there is no separate load).
+struct CompileTiming {
+  double compile_ms = 0, load_ms = 0;
 };
 
 // The accelerator (or its simulator) refused a program at compile, load or evaluate. A backend
@@ -44,6 +50,10 @@ class Executor {
   // One evaluation of a whole input (fp16 values, the program's input shape) → the single output.
   virtual const mil::Tensor& evaluate(int handle, const mil::Tensor& input) = 0;
   virtual int compiles() const = 0;
+  virtual CompileTiming compile_timing(int /*handle*/) const { return {}; }
+  // The fp16 peak its programs' utilisation is measured against: a chip's published figure on the
+  // hardware, none (with the reason) where the programs are simulated.
+  virtual MatrixPeak peak() const { return {0, true, "simulated: no utilisation claimed"}; }
 
   // A staged input of program `handle` whose columns [0, activation_columns) of every channel are
   // the activations; the rest are weights. Valid for the executor's lifetime. Its contents start

@@ -1,16 +1,20 @@
 #include "backends/ane/sim_executor.h"
 
+#include <chrono>
+
 namespace anetrain::ane {
 
 // The simulator reads the program's weight files from memory; the hardware path writes them to a
 // temporary model folder first, as the compiler requires.
 int SimExecutor::compile(const KernelProgram& k) {
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     models_.push_back(sim::Compiler::process().compile(k.program, k.blobs));
   } catch (const mil::MilError& e) {
     // The simulated hardware's refusal (a limit the Neural Engine's compiler enforces).
     throw ProgramRejected(std::string("ANE compile of program '") + k.name + "' failed: " + e.what());
   }
+  timings_.push_back({std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(), 0});
   outputs_.emplace_back();
   names_.push_back(k.name);
   return int(models_.size()) - 1;

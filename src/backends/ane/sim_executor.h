@@ -18,12 +18,14 @@ class SimExecutor final : public Executor {
   int compile(const KernelProgram& k) override;
   const mil::Tensor& evaluate(int handle, const mil::Tensor& input) override;
   int compiles() const override { return int(models_.size()); }
+  CompileTiming compile_timing(int handle) const override { return timings_.at(size_t(handle)); }
 
  private:
   const mil::Type& input_type(int handle) const override;
   std::string program_name(int handle) const override { return names_.at(size_t(handle)); }
   std::vector<std::unique_ptr<sim::SimModel>> models_;
   std::vector<std::string> names_;
+  std::vector<CompileTiming> timings_;  // the simulator's compile; it has no load step
   std::vector<mil::Tensor> outputs_;
 };
 

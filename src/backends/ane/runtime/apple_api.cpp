@@ -1,5 +1,6 @@
 // PrivateApi over the C calls of apple_ane.c (macOS). Built on Apple platforms only; CI
 // syntax-checks it everywhere (scripts/check_macos_sources.sh).
+#include "backends/ane/chip_peaks.h"
 #include "backends/ane/runtime/apple_ane.h"
 #include "backends/ane/runtime/private_api.h"
 
@@ -15,6 +16,7 @@ class AppleApi final : public PrivateApi {
     ane_device_subtype(sub, sizeof sub);
     return std::string("Apple Neural Engine (") + sub + ")";
   }
+  std::string chip() const override { return this_machine_chip(); }
   bool open(ApiError& error) override {
     return call(error, [&](ane_error* e) { return ane_open(e); });
   }

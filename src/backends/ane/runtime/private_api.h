@@ -37,6 +37,9 @@ class PrivateApi {
   // separately (has_class, responds), so that the runtime can name every missing one.
   virtual bool open(ApiError& error) = 0;
   virtual std::string os_version() = 0;  // for errors: "Version 15.2 (Build 24C101)"
+  // The chip whose Neural Engine runs the programs, as the OS names it ("Apple M4 Pro"); "" when
+  // no hardware does (the fake).
+  virtual std::string chip() const { return ""; }
   virtual bool has_class(const std::string& cls) = 0;
   // Whether `cls` (its class object when `class_method`, else its instances) responds to `selector`.
   virtual bool responds(const std::string& cls, const std::string& selector, bool class_method) = 0;

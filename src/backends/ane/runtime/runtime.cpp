@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "mil/printer.h"
+#include "backends/ane/chip_peaks.h"
 #include "backends/ane/runtime/framework_names.h"
 #include "backends/ane/runtime/model_folder.h"
 #include "mil/fp16.h"
@@ -164,6 +165,18 @@ int AneRuntime::compile(const KernelProgram& k) {
 }
 
 const AneRuntime::Timing& AneRuntime::timing(int handle) const { return programs_.at(size_t(handle))->timing; }
+
+MatrixPeak AneRuntime::peak() const {
+  const std::string chip = api_->chip();
+  if (chip.empty()) return Executor::peak();  // the fake framework: simulated
+  const ChipPeak* c = find_chip_peak(chip);
+  if (!c)
+    return {0, true, chip + ": no published Neural Engine peak in anetrain's table (docs/ane.md); no utilisation claimed"};
+  char text[256];
+  std::snprintf(text, sizeof text, "%s: Apple's %g TOPS (%s), %g TFLOPS fp16 (docs/ane.md)", chip.c_str(),
+                c->published_tops, c->counts == PublishedPrecision::int8 ? "int8" : "fp16", c->fp16_tflops());
+  return {c->fp16_tflops() * 1000, true, text};
+}
 const mil::Type& AneRuntime::input_type(int handle) const { return programs_.at(size_t(handle))->in_type; }
 std::string AneRuntime::program_name(int handle) const { return programs_.at(size_t(handle))->name; }
 

@@ -44,10 +44,11 @@ class AneRuntime final : public Executor {
   static void reset_process_compiles();
   int evaluate_retries() const { return evaluate_retries_; }  // evaluations that succeeded only when retried
 
-  struct Timing {
-    double compile_ms = 0, load_ms = 0;
-  };
+  using Timing = CompileTiming;
   const Timing& timing(int handle) const;
+  CompileTiming compile_timing(int handle) const override { return timing(handle); }
+  // The chip's published peak (chip_peaks.h) when the framework names a chip; none for the fake.
+  MatrixPeak peak() const override;
 
  private:
   class Handle;

@@ -1,0 +1,124 @@
+# The end-of-run efficiency report: a short `anetrain train` of stories260K on cpu and on ane-sim
+# (6 steps, an evaluation at step 3 and 6) must end its telemetry with one `efficiency` event that
+#  * shares the wall time out: compute + compile + io + cpu + other = 1 (±1e-6), each in [0, 1];
+#  * adds up what the run's own events say: step_ms = Σ step ms, compute_ms / io_ms = Σ the
+#    kernels' eval_ms / io_ms, accelerator FLOPs per step = Σ the kernels' gflop / steps, CPU FLOPs
+#    per step = run_start's flops_per_step − that (relative 1e-9: the same doubles, summed);
+#  * on cpu: no programs and no accelerator time; the rate is the model's FLOPs over the step time
+#    and the utilisation that rate over run_start's measured matrix peak;
+#  * on ane-sim: one compile per program of the layer plan — the training programs `anetrain ane
+#    dump` lists for the same model and seq, by name — its compile_ms the `programs` events' sum,
+#    and no utilisation claimed ("simulated: no utilisation claimed", in telemetry and printed).
+# Run: /usr/bin/python3 tests/train/test_efficiency_report.py --anetrain BIN --assets DIR --workdir DIR
+import gzip
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_shards as ms  # noqa: E402
+from make_shards import check  # noqa: E402
+
+STEPS = 6
+SEQ = 64
+
+
+def close(a, b, rel=1e-9, what=""):
+    check(abs(a - b) <= rel * max(abs(a), abs(b)) + 1e-12, "%s: %r vs %r" % (what, a, b))
+
+
+def shards(a):
+    with gzip.open(os.path.join(a.assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
+        text = f.read(120000)[40000:]
+    src = os.path.join(a.workdir, "part.txt")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write(text)
+    out = os.path.join(a.workdir, "shards")
+    ms.rmtree(out)
+    ms.run([a.anetrain, "prepare", src, "-z", os.path.join(a.assets, "llama2c", "tok512.bin"), "-o", out], check_rc=0)
+    return os.path.join(out, "train_000.bin"), os.path.join(out, "val_000.bin")
+
+
+def train(a, model, backend, train_bin, val_bin):
+    out = os.path.join(a.workdir, backend)
+    ms.rmtree(out)
+    r = ms.run([a.anetrain, "train", "--model", model, "--backend", backend, "--precision", "fp32",
+                "--data", train_bin, "--val-data", val_bin, "--steps", str(STEPS), "--batch", "2", "--seq", str(SEQ),
+                "--eval-every", "3", "--eval-batches", "2", "--threads", "2", "--seed", "5", "--out", out],
+               timeout=300, check_rc=0)
+    return ms.telemetry(out), r.out
+
+
+def check_common(backend, events):
+    eff = [e for e in events if e.get("event") == "efficiency"]
+    check(len(eff) == 1, "%s: %d efficiency events" % (backend, len(eff)))
+    e = eff[0]
+    check(events[-1].get("event") == "run_end" and events[-2] is e, "%s: efficiency is not just before run_end" % backend)
+    shares = e["shares"]
+    check(set(shares) == {"compute", "compile", "io", "cpu", "other"}, "%s: shares %s" % (backend, sorted(shares)))
+    check(all(0 <= v <= 1 for v in shares.values()), "%s: a share outside [0, 1]: %s" % (backend, shares))
+    total = sum(shares.values())
+    check(abs(total - 1) <= 1e-6, "%s: shares sum to %.9f" % (backend, total))
+    steps = ms.step_events(events)
+    check(e["steps"] == STEPS == len(steps), "%s: %s steps reported, %d step events" % (backend, e["steps"], len(steps)))
+    close(e["step_ms"], sum(s["ms"] for s in steps), what=backend + " step_ms")
+    kernels = [k for s in steps for k in (s.get("kernels") or {}).values()]
+    close(e["compute_ms"], sum(k["eval_ms"] for k in kernels), what=backend + " compute_ms")
+    close(e["io_ms"], sum(k["io_ms"] for k in kernels), what=backend + " io_ms")
+    acc = sum(k["gflop"] for k in kernels) * 1e9 / STEPS
+    close(e["matrix_flops_per_step"]["accelerator"], acc, what=backend + " accelerator FLOPs")
+    start = next(x for x in events if x.get("event") == "run_start")
+    close(e["matrix_flops_per_step"]["cpu"], max(0.0, start["flops_per_step"] - acc), what=backend + " CPU FLOPs")
+    check(e["wall_s"] * 1000 >= e["step_ms"], "%s: wall %.3f s shorter than its steps" % (backend, e["wall_s"]))
+    return e, start
+
+
+def main():
+    a = ms.common_args(__doc__, "train_efficiency").parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    model = os.path.join(a.assets, "llama2c", "stories260K.bin")
+
+    def body():
+        train_bin, val_bin = shards(a)
+        # cpu: everything on the CPU, utilisation against its measured peak.
+        events, _ = train(a, model, "cpu", train_bin, val_bin)
+        e, start = check_common("cpu", events)
+        check(e["compiles"] == 0 and e["compile_ms"] == 0, "cpu compiled programs: %s" % e["compiles"])
+        check(not [x for x in events if x.get("event") == "programs"], "cpu wrote a programs event")
+        check(e["shares"]["compute"] == 0 and e["shares"]["io"] == 0, "cpu: accelerator time %s" % e["shares"])
+        check(e["peak_on"] == "cpu" and e["peak_gflops"] == start["matrix_peak_gflops"] > 0, "cpu peak %s" % e)
+        close(e["achieved_gflops"], start["flops_per_step"] * STEPS / (e["step_ms"] / 1000) / 1e9, what="cpu rate")
+        close(e["utilisation"], e["achieved_gflops"] / e["peak_gflops"], what="cpu utilisation")
+        print("cpu: shares %s, utilisation %.4f" % (json.dumps(e["shares"]), e["utilisation"]))
+
+        # ane-sim: the plan's programs compiled once each, no utilisation.
+        dump = os.path.join(a.workdir, "dump")
+        ms.rmtree(dump)
+        ms.run([a.anetrain, "ane", "dump", model, dump, "--seq", str(SEQ), "--batch", "2"], check_rc=0)
+        with open(os.path.join(dump, "manifest.json")) as f:
+            planned = sorted(p["name"] for p in json.load(f)["programs"] if not p["name"].startswith("decode_"))
+        events, printed = train(a, model, "ane-sim", train_bin, val_bin)
+        e, start = check_common("ane-sim", events)
+        compiled = [p for x in events if x.get("event") == "programs" for p in x["programs"]]
+        check(sorted(p["program"] for p in compiled) == planned,
+              "ane-sim compiled %s, the plan has %s" % (sorted(p["program"] for p in compiled), planned))
+        check(e["compiles"] == len(planned), "ane-sim: %d compiles, %d planned" % (e["compiles"], len(planned)))
+        close(e["compile_ms"], sum(p["compile_ms"] + p["load_ms"] for p in compiled), what="ane-sim compile_ms")
+        check(all(p["compile_ms"] > 0 for p in compiled), "a program compiled in no time")
+        check(e["shares"]["compute"] > 0 and e["shares"]["compile"] > 0, "ane-sim: %s" % e["shares"])
+        check(e["utilisation"] is None and e["peak_gflops"] == 0 and start["matrix_peak_gflops"] == 0,
+              "ane-sim claimed a utilisation: %s" % e)
+        check(e["peak_source"] == "simulated: no utilisation claimed", "ane-sim peak source %r" % e["peak_source"])
+        check("efficiency:" in printed and "simulated: no utilisation claimed" in printed,
+              "train printed no efficiency report:\n" + printed[-2000:])
+        print("ane-sim: %d programs, shares %s" % (e["compiles"], json.dumps(e["shares"])))
+        if not a.keep:
+            for d in ("cpu", "ane-sim", "dump"):
+                ms.rmtree(os.path.join(a.workdir, d))
+
+    ms.run_main("test_efficiency_report", body, a.anetrain)
+
+
+if __name__ == "__main__":
+    main()
