@@ -12,6 +12,7 @@
 #include "backends/ane/bench_programs.h"
 #include "backends/ane/make_executor.h"
 #include "cli/ane_bench.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "mil/sim/limits.h"
 #include "mil/strict.h"
@@ -192,11 +193,11 @@ void add_ane_bench_command(CLI::App* ane, Command& run) {
   b->add_flag("--quick", o->quick, "Each configuration at a small size (channels / 8, depth / 16): a check, not a benchmark");
   b->add_option("--max-gflop", o->max_gflop, "Skip programs of more GFLOP than this (0: none; default 50 simulated, none "
                                              "on the Neural Engine)")
-      ->check(CLI::Range(0.0, 1e9));
+      ->check(within(Range::between(0, 1e9)));
   b->add_option("--repeats", o->repeats, "Timed evaluations per program (default 50 on the Neural Engine, 3 simulated)")
-      ->check(CLI::Range(1, 100000));
+      ->check(within(Range::between(1, 100000).whole()));
   b->add_option("--warmup", o->warmup, "Untimed evaluations first (default 10 on the Neural Engine, 1 simulated)")
-      ->check(CLI::Range(0, 100000));
+      ->check(within(Range::between(0, 100000).whole()));
   b->callback([&run, o] { run = [o] { return run_ane_bench(*o); }; });
 }
 

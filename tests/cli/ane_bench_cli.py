@@ -85,6 +85,9 @@ check(p.stdout.count("w8a8 ") == 5 and "peak:" not in p.stdout, "text: --sweep i
 # Bad options: a clear error and a non-zero exit.
 p = run("--sweep", "bogus")
 check(p.returncode != 0 and "bogus" in p.stderr, f"--sweep bogus refused: {p.stderr.strip()[:120]}")
+for flag, value in (("--max-gflop", "nan"), ("--max-gflop", "-1"), ("--repeats", "0"), ("--warmup", "1.5")):
+    p = run("--quick", flag, value)
+    check(p.returncode != 0 and flag in p.stderr, f"{flag} {value} refused: {p.stderr.strip()[:100]}")
 p = run("--executor", "ane")
 if sys.platform != "darwin":
     check(p.returncode != 0 and "not built" in p.stderr, f"--executor ane off macOS refused: {p.stderr.strip()[:120]}")
