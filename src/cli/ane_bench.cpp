@@ -25,6 +25,9 @@ using Clock = std::chrono::steady_clock;
 constexpr double kMiB = 1024.0 * 1024.0;
 // The host reference is a plain fp32 loop; past this many FLOPs it would take longer than the run.
 constexpr double kVerifyMaxFlops = 2e9;
+// The output's rms for an input of rms 1: each layer's gain is random around 1 (a chain of 256
+// layers of 256 channels drifts by well under 2× either way), so outside [1/8, 8] is an error.
+constexpr double kRmsLow = 0.125, kRmsHigh = 8;
 // sram_probe's mark: a weight size whose GFLOPS per MiB of weights falls below this is "spilling?".
 constexpr double kSpillGflopsPerMiB = 100;
 
@@ -93,16 +96,22 @@ void time_and_verify(const ane::ConvChainSpec& spec, const Settings& s, nlohmann
       row["spilling"] = per_mib < kSpillGflopsPerMiB;
     }
   }
-  row["status"] = "ok";
+  // Every output, compared or not, must be finite and keep the input's scale (the weights keep an
+  // activation's variance; an rms far from 1 means a wrong chain, not a slow one).
+  const mil::Tensor& got = ex->evaluate(h, input);
+  double sq = 0;
+  for (size_t i = 0; i < got.numel(); ++i) sq += double(got.ptr()[i]) * got.ptr()[i];
+  const double rms = std::sqrt(sq / double(got.numel()));
+  row["output_rms"] = std::isfinite(rms) ? nlohmann::ordered_json(rms) : nlohmann::ordered_json(nullptr);
+  row["status"] = std::isfinite(rms) && rms > kRmsLow && rms < kRmsHigh ? "ok" : "wrong output: rms far from 1";
   if (spec.flops() > kVerifyMaxFlops) {
     row["verified"] = nullptr;
     return;
   }
-  const mil::Tensor& got = ex->evaluate(h, input);
   const double err = relative_l2_error(got.ptr(), ane::conv_chain_reference(spec, x));
   const bool ok = err <= error_bound(spec.depth);
   row["verified"] = {{"relative_l2_error", err}, {"bound", error_bound(spec.depth)}, {"ok", ok}};
-  if (!ok) row["status"] = "wrong output";
+  if (!ok) row["status"] = "wrong output: differs from the host fp32 computation";
 }
 
 nlohmann::ordered_json bench_one(const ane::ConvChainSpec& spec, const Settings& s) {
