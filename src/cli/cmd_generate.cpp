@@ -48,8 +48,11 @@ int generate_ids_impl(Backend& be, const ModelConfig& cfg, const std::function<s
     pos = end == std::string::npos ? prompt.size() : end;
   }
   if (ids.empty()) fail("generate --ids: give the prompt as token ids with -i \"1 2 3\"");
-  auto dec = decoder(std::min(cfg.max_seq_len, int(ids.size()) + steps));
+  const size_t prompt_tokens = ids.size();
+  auto dec = decoder(std::min(cfg.max_seq_len, int(prompt_tokens) + steps));
+  const auto p0 = std::chrono::steady_clock::now();
   const float* logits = dec->feed(ids.data(), int(ids.size()));
+  const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
   Rng rng(seed);
   std::vector<float> scratch;
   const auto t0 = std::chrono::steady_clock::now();
@@ -58,8 +61,8 @@ int generate_ids_impl(Backend& be, const ModelConfig& cfg, const std::function<s
     if (s + 1 < steps) logits = dec->feed(ids.back());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "decode %d tokens: %.1f tok/s (%s backend)\n", steps, steps / std::max(secs, 1e-9),
-               be.name().c_str());
+  std::fprintf(stderr, "prefill %zu tokens: %.1f tok/s; decode %d tokens: %.1f tok/s (%s backend)\n", prompt_tokens,
+               double(prompt_tokens) / std::max(prefill_s, 1e-9), steps, steps / std::max(secs, 1e-9), be.name().c_str());
   for (size_t i = 0; i < ids.size(); ++i) std::printf("%s%d", i ? " " : "", ids[i]);
   std::printf("\n");
   return 0;

@@ -9,6 +9,7 @@
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/packed_dot.h"
+#include "backends/cpu/packed_gemm_amx.h"
 #include "contract/backend.h"
 
 namespace anetrain {
@@ -135,6 +136,7 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
   std::vector<double> running_sum_;
   PackedActivation packed_x_;  // linear_fwd_packed's activations in its weights' form
+  AmxScratch amx_;             // linear_fwd_packed's Q8_0 tile products for a prompt's chunk
   // The fused decode layer's per-thread copies: each thread normalises and quantizes the (one)
   // activation row itself instead of waiting at a barrier for one thread to do it.
   struct alignas(64) DecodeThread {  // one cache line apart: each thread writes its own

@@ -6,7 +6,8 @@
 //          (exact products; the only rounding is the weights' own).
 //   q8_0 — AVX512-VNNI vpdpbusd on x + 128 (u8) × w (s8), minus 128·Σw (exact for any int8,
 //          −128 in a file included); a scalar loop elsewhere. Activations are quantized by the reference's function, so the
-//          integers match it bit for bit and only the float sum order differs.
+//          integers match it bit for bit and only the float sum order differs. A prompt's chunk
+//          (N > 4) goes to AMX-INT8 tile products where the CPU has them (packed_gemm_amx.cpp).
 // The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
 // On aarch64 the kernels are kernels_arm.h's: NEON for every format, SDOT for Q8_0 where the CPU
 // has FEAT_DotProd (core/cpu_features.h).
@@ -25,6 +26,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/packed_dot.h"
+#include "backends/cpu/packed_gemm_amx.h"
 #include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -300,6 +302,9 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
       gemm_.f32(x, false, static_cast<const float*>(W[p].data), true, y[p], N, W[p].rows, cols, false);
     return;
   }
+  // A prompt's chunk of Q8_0 rows: tile products where the CPU has them (decoding's few rows
+  // would pad the tiles' 16 tokens).
+  if (N > 4 && q8_amx_takes(W[0])) return q8_gemm_amx(x, N, W, y, parts, amx_);
   // Activations quantized once for all parts and threads.
   packed_x_.prepare(x, N, cols, fmt, W[0].group);
   const RowDot dot(W[0]);

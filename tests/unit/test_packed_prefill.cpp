@@ -1,0 +1,103 @@
+// Packed products of a prompt's chunk (many activation rows): on a CPU with AMX-INT8, Q8_0 goes
+// to the tile products (packed_gemm_amx.cpp) — odd token counts (tiles of 16 padded), weight rows
+// past a multiple of 16, fused parts, every group the tiles take, −128 from a file — held to the
+// double reference exactly as tightly as the row kernels (the integer dots are exact; only the
+// fp32 sum order differs). Elsewhere these run the row kernels, and pass the same way.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/packed_gemm_amx.h"
+#include "contract/packed.h"
+#include "packed_test_util.h"
+
+namespace anetrain {
+namespace {
+
+using Packed = test::PackedMatrix;
+
+// 1e-5 of the output's scale: fp32 sums of a few thousand terms stay ~1e-6 of it, while a wrong
+// group, scale, token or row is off by O(1).
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  double scale = 1e-30;
+  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_LE(std::fabs(double(got[i]) - double(want[i])), 1e-5 * scale) << what << " at " << i;
+}
+
+void check_chunk(WeightFormat f, int N, int cols, std::vector<int> rows, int group, uint32_t seed) {
+  const std::string what = weight_format_name(f) + " N=" + std::to_string(N) + " cols=" + std::to_string(cols) +
+                           " group=" + std::to_string(group);
+  std::vector<Packed> mats;
+  mats.reserve(rows.size());
+  for (size_t p = 0; p < rows.size(); ++p)
+    mats.emplace_back(test::normal_values(size_t(rows[p]) * cols, seed + uint32_t(p)), rows[p], cols, f, group);
+  const std::vector<float> x = test::normal_values(size_t(N) * cols, seed + 99, 2.0f);
+  std::vector<MatrixRef> refs;
+  std::vector<std::vector<float>> got, want;
+  for (auto& m : mats) {
+    refs.push_back(m.ref);
+    got.emplace_back(size_t(N) * m.ref.rows, NAN);
+    want.emplace_back(size_t(N) * m.ref.rows, NAN);
+  }
+  std::vector<float*> yg, yw;
+  for (size_t p = 0; p < mats.size(); ++p) yg.push_back(got[p].data()), yw.push_back(want[p].data());
+  CpuBackend cpu;
+  cpu.linear_fwd_packed(x.data(), N, refs.data(), yg.data(), int(refs.size()));
+  packed_linear_ref(x.data(), N, refs.data(), yw.data(), int(refs.size()));
+  for (size_t p = 0; p < mats.size(); ++p) expect_close(got[p], want[p], what + " part " + std::to_string(p));
+}
+
+TEST(PackedPrefill, Q8ChunksEqualReferenceAtOddAndRealShapes) {
+  for (int N : {5, 16, 17, 40}) {
+    check_chunk(WeightFormat::q8_0, N, 96, {37}, 32, 1);             // rows past 2 blocks, 3 groups
+    check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 40}, 32, 2);   // fused QKV, a part of 40 rows
+    check_chunk(WeightFormat::q8_0, N, 192, {33}, 64, 3);            // groups of 64: one tile product
+    check_chunk(WeightFormat::q8_0, N, 1024, {19}, 128, 4);          // groups of 128: two per group
+    check_chunk(WeightFormat::q8_0, N, 288, {21}, 96, 5);            // a group the tiles do not take
+  }
+  // stories110m's shapes at a prompt chunk of 64 (GGUF Q8_0: groups of 32).
+  check_chunk(WeightFormat::q8_0, 64, 768, {768, 768, 768}, 32, 6);
+  check_chunk(WeightFormat::q8_0, 64, 768, {2048, 2048}, 32, 7);
+  check_chunk(WeightFormat::q8_0, 64, 2048, {768}, 32, 8);
+}
+
+TEST(PackedPrefill, Q8ChunkMultipliesExtremesExactly) {
+  // Every weight and activation at ±127 (and one −128, which only a file can hold): each group's
+  // integer dot is exact in int32, so the products are known in closed form.
+  const int cols = 128, rows = 18, N = 20, group = 32;
+  std::vector<float> w(size_t(rows) * cols);
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < cols; ++i) w[size_t(r) * cols + i] = (r % 2 ? -3.0f : 3.0f);
+  Packed m(w, rows, cols, WeightFormat::q8_0, group);
+  m.q[size_t(17 * cols)] = -128;  // row 17 (the block of 2 rows past 16), first value
+  std::vector<float> x(size_t(N) * cols, 1.0f), y(size_t(N) * rows, NAN);
+  float* yy[] = {y.data()};
+  CpuBackend cpu;
+  cpu.linear_fwd_packed(x.data(), N, &m.ref, yy, 1);
+  const float unit = (3.0f / 127.0f) * (1.0f / 127.0f);
+  for (int n = 0; n < N; ++n) {
+    SCOPED_TRACE("token " + std::to_string(n));
+    EXPECT_FLOAT_EQ(y[size_t(n) * rows], float(4 * 32 * 127 * 127) * unit);
+    EXPECT_FLOAT_EQ(y[size_t(n) * rows + 1], -float(4 * 32 * 127 * 127) * unit);
+    // Row 17: −127 everywhere but one −128: group 0's dot is −(31·127 + 128)·127.
+    const float g0 = -float((31 * 127 + 128) * 127) * unit, rest = -float(3 * 32 * 127 * 127) * unit;
+    EXPECT_FLOAT_EQ(y[size_t(n) * rows + 17], g0 + rest);
+  }
+}
+
+TEST(PackedPrefill, TileProductsTakeGroupsOf32AndMultiplesOf64Only) {
+  std::vector<int8_t> q(192);
+  std::vector<float> sc(6, 1.0f);
+  for (int group : {48, 96, 16}) {
+    const MatrixRef W{WeightFormat::q8_0, q.data(), sc.data(), 1, 192, group};
+    EXPECT_FALSE(q8_amx_takes(W)) << "group " << group;
+  }
+  const MatrixRef f32{WeightFormat::f32, sc.data(), nullptr, 1, 6, 0};
+  EXPECT_FALSE(q8_amx_takes(f32));
+}
+
+}  // namespace
+}  // namespace anetrain
