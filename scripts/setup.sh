@@ -93,7 +93,7 @@ if [[ $(uname -s) == Darwin ]]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$(brew --prefix)" \
     -DOpenSSL_ROOT="$(brew --prefix openssl@3)" >/dev/null
 else
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DANETRAIN_UNITY=ON >/dev/null
 fi
 cmake --build build -j"$(cpu_count)"
 echo "setup: built ./build/src/anetrain"

@@ -36,7 +36,7 @@ if [[ -n $MACOS ]]; then
 fi
 # Fuzz the file parsers (fuzz/README.md): a separate clang build with ASan+UBSan+libFuzzer, then
 # 20 s per target over the committed corpus plus seeds cut from ../shared/assets.
-cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DANETRAIN_FUZZ=ON -DANETRAIN_TESTS=OFF >/dev/null
+cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DANETRAIN_FUZZ=ON -DANETRAIN_TESTS=OFF -DANETRAIN_UNITY=ON >/dev/null
 cmake --build build-fuzz -j"$(cpu_count)" --target fuzzers
 bash fuzz/make_seeds.sh build/src/anetrain build-fuzz/seeds ../shared/assets
 bash fuzz/run_all.sh build-fuzz 20

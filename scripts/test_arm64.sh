@@ -37,7 +37,7 @@ if ((${#missing[@]})); then
 fi
 
 # ---- the build: the program and the unit tests (the C API's programs are not run here, below) ----
-cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release -DANETRAIN_UNITY=ON >/dev/null
 cmake --build build-arm64 -j"$(nproc)" --target anetrain anetrain_tests
 readelf -h build-arm64/src/anetrain | grep -q 'Machine: *AArch64' || { echo "build-arm64/src/anetrain is not an aarch64 program"; exit 1; }
 echo "test_arm64: built build-arm64/src/anetrain"
