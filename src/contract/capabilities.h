@@ -52,11 +52,14 @@ class WeightMirror {
 };
 
 // Time spent in one fused kernel since the last take_kernel_timings(): evaluations, the time the
-// executor ran (eval_ms) and the time spent packing inputs and unpacking outputs (io_ms).
+// executor ran (eval_ms) and the time spent packing inputs and unpacking outputs (io_ms); the
+// matrix FLOPs the programs ran (flops: their padded shapes, the whole causal square) and those
+// of the model's own count (model/flops.h) that the evaluations stand for (model_flops), so that
+// the rest of a step's count is what the CPU ran.
 struct KernelTiming {
   std::string name;
   int64_t calls = 0;
-  double eval_ms = 0, io_ms = 0, flops = 0;
+  double eval_ms = 0, io_ms = 0, flops = 0, model_flops = 0;
 };
 
 // The matrix-product rate a backend's utilisation is measured against, and whose it is.

@@ -44,8 +44,8 @@ EfficiencyReport efficiency_report(const EfficiencyTotals& t) {
   }
   if (t.steps > 0) {
     r.accelerator_flops_per_step = t.accelerator_flops / double(t.steps);
-    // The programs count their padded sizes, so they may exceed the model's count slightly.
-    r.cpu_flops_per_step = std::max(0.0, t.model_flops - t.accelerator_flops) / double(t.steps);
+    // What the model's count has left once the accelerator's share of it is taken out.
+    r.cpu_flops_per_step = std::max(0.0, t.model_flops - t.accelerator_model_flops) / double(t.steps);
   }
   if (t.step_ms > 0)
     r.achieved_gflops = (t.peak_is_accelerator ? t.accelerator_flops : t.model_flops) / (t.step_ms / 1000) / 1e9;

@@ -23,7 +23,8 @@ struct EfficiencyTotals {
   double compile_ms = 0;          // compiling and loading programs, whenever it happened
   double compile_in_steps_ms = 0; // the part of compile_ms that happened inside steps
   int64_t compiles = 0;           // programs compiled and loaded
-  double accelerator_flops = 0;   // matrix FLOPs the programs ran during steps
+  double accelerator_flops = 0;   // matrix FLOPs the programs ran during steps (padded shapes)
+  double accelerator_model_flops = 0;  // the part of model_flops those evaluations stand for
   double model_flops = 0;         // the model's training FLOPs over those steps (model/flops.h)
   double peak_gflops = 0;         // 0: no utilisation claimed
   bool peak_is_accelerator = false;

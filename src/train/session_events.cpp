@@ -17,11 +17,12 @@ namespace anetrain {
 
 namespace {
 
-// {"attention_fwd": {"calls", "eval_ms", "io_ms", "gflop"}, ...} for backends with fused kernels.
+// {"attention_fwd": {"calls", "eval_ms", "io_ms", "gflop", "model_gflop"}, ...} for backends with fused kernels.
 nlohmann::json kernels_json(const std::vector<KernelTiming>& timings) {
   nlohmann::json j = nlohmann::json::object();
   for (const KernelTiming& t : timings)
-    j[t.name] = {{"calls", t.calls}, {"eval_ms", t.eval_ms}, {"io_ms", t.io_ms}, {"gflop", t.flops / 1e9}};
+    j[t.name] = {{"calls", t.calls}, {"eval_ms", t.eval_ms}, {"io_ms", t.io_ms}, {"gflop", t.flops / 1e9},
+                 {"model_gflop", t.model_flops / 1e9}};
   return j;
 }
 
@@ -93,6 +94,7 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
     efficiency_.compute_ms += k.eval_ms;
     efficiency_.staging_ms += k.io_ms;
     efficiency_.accelerator_flops += k.flops;
+    efficiency_.accelerator_model_flops += k.model_flops;
   }
   efficiency_.steps += 1;
   efficiency_.step_ms += step_ms;

@@ -3,10 +3,13 @@
 #  * shares the wall time out: compute + compile + io + cpu + other = 1 (±1e-6), each in [0, 1];
 #  * adds up what the run's own events say: step_ms = Σ step ms, compute_ms / io_ms = Σ the
 #    kernels' eval_ms / io_ms, accelerator FLOPs per step = Σ the kernels' gflop / steps, CPU FLOPs
-#    per step = run_start's flops_per_step − that (relative 1e-9: the same doubles, summed);
+#    per step = run_start's flops_per_step − the kernels' model_gflop (relative 1e-9: the same
+#    doubles, summed);
 #  * on cpu: no programs and no accelerator time; the rate is the model's FLOPs over the step time
 #    and the utilisation that rate over run_start's measured matrix peak;
-#  * on ane-sim: one compile per program of the layer plan — the training programs `anetrain ane
+#  * on ane-sim: the CPU's FLOPs are exactly what stays on the host — every weight gradient (one
+#    forward's worth of layer products) and the classifier's forward and backward: per token
+#    2·L·(D·qd + 2·D·kvd + qd·D + 3·D·F) + 3·2·V·D; one compile per program of the layer plan — the training programs `anetrain ane
 #    dump` lists for the same model and seq, by name — its compile_ms the `programs` events' sum,
 #    and no utilisation claimed ("simulated: no utilisation claimed", in telemetry and printed).
 # Run: /usr/bin/python3 tests/train/test_efficiency_report.py --anetrain BIN --assets DIR --workdir DIR
@@ -68,8 +71,10 @@ def check_common(backend, events):
     close(e["io_ms"], sum(k["io_ms"] for k in kernels), what=backend + " io_ms")
     acc = sum(k["gflop"] for k in kernels) * 1e9 / STEPS
     close(e["matrix_flops_per_step"]["accelerator"], acc, what=backend + " accelerator FLOPs")
+    counted = sum(k["model_gflop"] for k in kernels) * 1e9 / STEPS
+    check(counted <= acc * (1 + 1e-12), "%s: the programs stand for more FLOPs than they ran" % backend)
     start = next(x for x in events if x.get("event") == "run_start")
-    close(e["matrix_flops_per_step"]["cpu"], max(0.0, start["flops_per_step"] - acc), what=backend + " CPU FLOPs")
+    close(e["matrix_flops_per_step"]["cpu"], max(0.0, start["flops_per_step"] - counted), what=backend + " CPU FLOPs")
     check(e["wall_s"] * 1000 >= e["step_ms"], "%s: wall %.3f s shorter than its steps" % (backend, e["wall_s"]))
     return e, start
 
@@ -112,6 +117,11 @@ def main():
         check(e["peak_source"] == "simulated: no utilisation claimed", "ane-sim peak source %r" % e["peak_source"])
         check("efficiency:" in printed and "simulated: no utilisation claimed" in printed,
               "train printed no efficiency report:\n" + printed[-2000:])
+        c = start["config"]
+        D, F, V, L = c["dim"], c["hidden_dim"], c["vocab_size"], c["n_layers"]
+        qd, kvd = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+        host = 2 * L * (D * qd + 2 * D * kvd + qd * D + 3 * D * F) + 3 * 2 * V * D
+        close(e["matrix_flops_per_step"]["cpu"], host * 2 * SEQ, rel=1e-9, what="ane-sim: the host's FLOPs")
         print("ane-sim: %d programs, shares %s" % (e["compiles"], json.dumps(e["shares"])))
         if not a.keep:
             for d in ("cpu", "ane-sim", "dump"):

@@ -32,6 +32,10 @@ struct AttentionLayout {
         C(a.width()) {}
 };
 
+// One sequence's QKᵀ and P·V as model/flops.h counts them: each query over the (T+1)/2 keys it
+// sees on average (the programs compute the whole square and mask it).
+double causal_attention_flops(int T, int qd) { return 2.0 * 2.0 * qd * (double(T) + 1) / 2 * T; }
+
 }  // namespace
 
 int AneBackend::attention_program(const LayerShape& ls, const char* kernel) {
@@ -74,7 +78,7 @@ void AneBackend::attention_fwd_on_ane(const BlockDims& d, const LayerTensors& w,
     ane::put_heads(in, C, s.k + r * kvd, T, kv_heads);
     ane::put_heads(in, 2 * C, s.v + r * kvd, T, kv_heads);
     to_fp16(in);
-    const mil::Tensor& o = eval("attention_fwd", h, in);
+    const mil::Tensor& o = eval("attention_fwd", h, in, causal_attention_flops(T, qd));
     ane::get_first_heads(o, 0, s.attn + r * qd, T, q_heads);
     ane::get_first_heads(o, C, s.q + r * qd, T, q_heads);     // after RoPE, for the backward
     ane::get_first_heads(o, 2 * C, s.k + r * kvd, T, kv_heads);
@@ -104,7 +108,7 @@ void AneBackend::attention_bwd_on_ane(const BlockDims& d, const LayerTensors& w,
     ane::put_heads(in, 2 * C, s.v + r * kvd, T, kv_heads);
     ane::put_heads(in, 3 * C, k.dattn + r * qd, T, q_heads);
     to_fp16(in);
-    const mil::Tensor& o = eval("attention_bwd", h, in);
+    const mil::Tensor& o = eval("attention_bwd", h, in, 2 * causal_attention_flops(T, qd));
     ane::get_heads(o, 0, k.dq + r * qd, T, q_heads);
     ane::get_heads(o, C, k.dk + r * kvd, T, kv_heads);  // the query heads' copies summed in fp32
     ane::get_heads(o, 2 * C, k.dv + r * kvd, T, kv_heads);

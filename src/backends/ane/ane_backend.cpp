@@ -62,7 +62,7 @@ int AneBackend::program(const std::string& kernel, const std::string& key,
   return h;
 }
 
-const mil::Tensor& AneBackend::eval(const char* kernel, int handle, const mil::Tensor& in) {
+const mil::Tensor& AneBackend::eval(const char* kernel, int handle, const mil::Tensor& in, double model_flops) {
   KernelTiming& t = timings_[kernel];
   const auto t0 = std::chrono::steady_clock::now();
   const auto staged = staged_id_.find(&in);
@@ -79,6 +79,7 @@ const mil::Tensor& AneBackend::eval(const char* kernel, int handle, const mil::T
   t.eval_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   t.calls++;
   t.flops += flops_[handle];
+  t.model_flops += model_flops >= 0 ? model_flops : flops_[handle];
   return out;
 }
 
@@ -146,7 +147,7 @@ void AneBackend::run_products(const char* kernel, const BlockDims& d, int ic, in
       col += Tp;
     }
     activations_to_fp16(in, A);
-    ane::get_channels(eval(kernel, h, in), 0, y + size_t(b) * T * oc, T, oc);
+    ane::get_channels(eval(kernel, h, in, 2.0 * T * ic * oc * double(xs.size())), 0, y + size_t(b) * T * oc, T, oc);
   }
 }
 

@@ -117,8 +117,10 @@ class AneBackend : public ForwardingBackend, public Profiler, public CompiledPro
   mil::Tensor& input_for(const char* kernel, int handle, const BlockDims& d, int C, int W, int A,
                          const std::function<void(mil::Tensor&)>& stage);
   // One evaluation, timed and counted under `kernel`: of the staged input when `in` came from
-  // input_for, else of `in` whole.
-  const mil::Tensor& eval(const char* kernel, int handle, const mil::Tensor& in);
+  // input_for, else of `in` whole. `model_flops`: the model's FLOPs it stands for (at the real,
+  // unpadded sizes, attention over the causal half as model/flops.h counts it); by default the
+  // program's own.
+  const mil::Tensor& eval(const char* kernel, int handle, const mil::Tensor& in, double model_flops = -1);
   // Wall time of a stage section, so io_ms = section time − evaluation time.
   struct Section {
     KernelTiming& t;

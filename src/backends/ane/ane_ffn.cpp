@@ -53,7 +53,7 @@ void AneBackend::ffn_fwd_on_ane(const BlockDims& d, const LayerTensors& w, const
     const size_t r = size_t(b) * T;
     ane::put_rows(in, 0, s.xn + r * D, T, D);
     activations_to_fp16(in, T);
-    const mil::Tensor& o = eval("ffn_fwd", h, in);
+    const mil::Tensor& o = eval("ffn_fwd", h, in, 2.0 * T * 3.0 * D * F);  // gate, up and down
     ane::get_channels(o, 0, s.f + r * D, T, D);
     ane::get_channels(o, Dp, s.g + r * F, T, F);
     ane::get_channels(o, Dp + Fp, s.u + r * F, T, F);
