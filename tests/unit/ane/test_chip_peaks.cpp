@@ -3,7 +3,12 @@
 // count int8 operations give half as many fp16 FLOPs.
 #include <gtest/gtest.h>
 
+#include "backends/ane/ane_backend.h"
 #include "backends/ane/chip_peaks.h"
+#include "backends/ane/fake/fake_api.h"
+#include "backends/ane/make_executor.h"
+#include "backends/ane/runtime/runtime.h"
+#include "contract/registry.h"
 
 namespace anetrain::ane {
 namespace {
@@ -58,6 +63,35 @@ TEST(ChipPeaks, OnlyAMacReadsItsChip) {
 #else
   EXPECT_EQ(this_machine_chip(), "");
 #endif
+}
+
+// The runtime over a framework that names its chip: the ane backend's peak is that chip's fp16
+// figure, on the accelerator, with its source; a chip the table does not know, and the fake
+// framework as `--backend ane-fake` makes it, claim none.
+MatrixPeak runtime_peak(const std::string& chip) {
+  FakeOptions o;
+  o.chip = chip;
+  AneBackend be("ane", std::make_unique<AneRuntime>(make_fake_api(o)), make_backend("cpu"));
+  EXPECT_DOUBLE_EQ(be.matrix_peak_gflops(), be.matrix_peak().gflops);
+  return matrix_peak(be.caps());
+}
+
+TEST(ChipPeaks, TheAneBackendClaimsItsChipsPeak) {
+  const MatrixPeak m4 = runtime_peak("Apple M4 Max");
+  EXPECT_DOUBLE_EQ(m4.gflops, 19000);
+  EXPECT_TRUE(m4.accelerator);
+  EXPECT_NE(m4.source.find("Apple M4 Max: Apple's 38 TOPS (int8), 19 TFLOPS fp16"), std::string::npos) << m4.source;
+  const MatrixPeak m2 = runtime_peak("Apple M2");
+  EXPECT_DOUBLE_EQ(m2.gflops, 15800);
+  const MatrixPeak m5 = runtime_peak("Apple M5");
+  EXPECT_EQ(m5.gflops, 0);
+  EXPECT_NE(m5.source.find("Apple M5: no published Neural Engine peak"), std::string::npos) << m5.source;
+  for (const char* simulated : {"ane-fake", "ane-sim"}) {
+    AneBackend be(simulated, make_executor(simulated), make_backend("cpu"));
+    const MatrixPeak p = matrix_peak(be.caps());
+    EXPECT_EQ(p.gflops, 0) << simulated;
+    EXPECT_EQ(p.source, "simulated: no utilisation claimed") << simulated;
+  }
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ class FakeApi final : public PrivateApi {
   std::string platform() const override { return "fake Neural Engine runtime over ane-sim"; }
   bool open(ApiError&) override { return true; }
   std::string os_version() override { return options_.os_version; }
+  std::string chip() const override { return options_.chip; }
   bool has_class(const std::string& cls) override { return !missing(cls); }
   bool responds(const std::string& cls, const std::string& selector, bool) override {
     return !missing(cls) && !missing(selector);

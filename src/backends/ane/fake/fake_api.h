@@ -44,6 +44,9 @@ struct FakeOptions {
   std::string os_version = "Version 0 (the fake framework: no Neural Engine here)";
   // The framework's NSTemporaryDirectory(). Empty: a fresh folder the fake makes and removes.
   std::string temp_dir;
+  // The chip the fake claims to run on, for tests of the runtime's peak lookup; code only (no
+  // directive), so `--backend ane-fake` never claims a chip. Empty: none, no utilisation claimed.
+  std::string chip;
 
   static FakeOptions parse(const std::string& spec);  // the ANETRAIN_FAKE_ANE syntax; throws on errors
   static FakeOptions from_environment();              // parse(getenv("ANETRAIN_FAKE_ANE")), or defaults
