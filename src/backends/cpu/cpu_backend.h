@@ -107,6 +107,10 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   // version; anything else (test buffers, the compacted classifier) is converted per call.
   const uint16_t* bf16_weight(const float* W, size_t n);
   const uint16_t* bf16_activation(const float* x, size_t n, int slot);
+  // One vocabulary chunk of classifier_loss_bwd in bf16 (classifier.cpp): dlogits from the chunk's
+  // logits, written in bf16 (scratch slot 0), then their two products.
+  void dlogits_bf16_products(const float* xf, const float* W, const int32_t* targets, const float* lse, float scale,
+                             float* dxf, float* dW, const float* logits, int N, int D, int w, int v0);
   // One projection's adapter in the bf16 block stages (adapter_bf16.cpp): the contract's
   // adapter_fwd/adapter_bwd with the input x and the gradient dy given in bf16. Use slot 0.
   void adapter_fwd_bf16(const LayerAdapters& L, const Adapter& a, const uint16_t* x, float* y, float* t, int N, int in,
