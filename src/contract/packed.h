@@ -41,7 +41,9 @@ void dequantize_row(const MatrixRef& W, int r, float* out);
 
 // The reference products, accumulating in double: y_p(N, rows_p) = x(N, cols) · W_pᵀ for each of
 // `parts` matrices sharing x (a fused QKV or gate–up product). Q8_0 follows the W8A8 rule above
-// (the quantized activation is what the fast kernels must reproduce bit for bit).
+// (the quantized activation is what the fast kernels must reproduce bit for bit). For bf16, a
+// backend may round a prompt chunk's activations to bf16 first, as bf16 training's products do;
+// such a product is the reference's on the rounded activations.
 void packed_linear_ref(const float* x, int N, const MatrixRef* W, float* const* y, int parts);
 
 }  // namespace anetrain

@@ -2,15 +2,20 @@
 // to the tile products (packed_gemm_amx.cpp) — odd token counts (tiles of 16 padded), weight rows
 // past a multiple of 16, fused parts, every group the tiles take, −128 from a file — held to the
 // double reference exactly as tightly as the row kernels (the integer dots are exact; only the
-// fp32 sum order differs). Elsewhere these run the row kernels, and pass the same way.
+// fp32 sum order differs). Elsewhere these run the row kernels, and pass the same way. bf16
+// chunks of kBf16GemmRows or more go to oneDNN's bf16 GEMM where the CPU multiplies bf16: the
+// activations are rounded to bf16 (round to nearest even) and then multiplied exactly, so they
+// are held to the reference on the rounded activations.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/gemm.h"
 #include "backends/cpu/packed_gemm_amx.h"
 #include "contract/packed.h"
+#include "core/dtype.h"
 #include "packed_test_util.h"
 
 namespace anetrain {
@@ -46,7 +51,10 @@ void check_chunk(WeightFormat f, int N, int cols, std::vector<int> rows, int gro
   for (size_t p = 0; p < mats.size(); ++p) yg.push_back(got[p].data()), yw.push_back(want[p].data());
   CpuBackend cpu;
   cpu.linear_fwd_packed(x.data(), N, refs.data(), yg.data(), int(refs.size()));
-  packed_linear_ref(x.data(), N, refs.data(), yw.data(), int(refs.size()));
+  std::vector<float> x_ref = x;
+  if (f == WeightFormat::bf16 && N >= kBf16GemmRows && default_precision() == Precision::bf16)
+    for (float& v : x_ref) v = bf16_to_f32(f32_to_bf16(v));
+  packed_linear_ref(x_ref.data(), N, refs.data(), yw.data(), int(refs.size()));
   for (size_t p = 0; p < mats.size(); ++p) expect_close(got[p], want[p], what + " part " + std::to_string(p));
 }
 
@@ -62,6 +70,15 @@ TEST(PackedPrefill, Q8ChunksEqualReferenceAtOddAndRealShapes) {
   check_chunk(WeightFormat::q8_0, 64, 768, {768, 768, 768}, 32, 6);
   check_chunk(WeightFormat::q8_0, 64, 768, {2048, 2048}, 32, 7);
   check_chunk(WeightFormat::q8_0, 64, 2048, {768}, 32, 8);
+}
+
+TEST(PackedPrefill, Bf16ChunksEqualReferenceOnTheirActivations) {
+  for (int N : {kBf16GemmRows - 1, kBf16GemmRows, 17, 64}) {
+    check_chunk(WeightFormat::bf16, N, 96, {37}, 0, 11);
+    check_chunk(WeightFormat::bf16, N, 288, {288, 48, 40}, 0, 12);
+    check_chunk(WeightFormat::bf16, N, 100, {9}, 0, 13);  // a width off every SIMD step
+  }
+  check_chunk(WeightFormat::bf16, 64, 768, {2048, 2048}, 0, 14);
 }
 
 TEST(PackedPrefill, Q8ChunkMultipliesExtremesExactly) {

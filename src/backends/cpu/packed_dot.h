@@ -68,6 +68,10 @@ struct StackedRows {
   }
 };
 
+// From this many activation rows (a prompt's chunk) linear_fwd_packed multiplies bf16 weights by
+// the activations rounded to bf16 on the GEMM training uses, where the CPU has bf16 products.
+constexpr int kBf16GemmRows = 16;
+
 // Refuses parts that cannot share one fused product (width, format, group) or a Q8_0 group that
 // does not divide the width; `what` names the caller in the message.
 void check_fused_parts(const MatrixRef* W, int parts, const char* what);

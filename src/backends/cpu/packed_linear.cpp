@@ -3,7 +3,8 @@
 // each weight row is read once for all N activation rows, which stay in cache.
 //   f32  — N > 4 goes to oneDNN; fewer rows are a vectorised dot per row.
 //   bf16 — each 16-value load widened to fp32 by a shift and multiplied with fp32 activations
-//          (exact products; the only rounding is the weights' own).
+//          (exact products; the only rounding is the weights' own); a prompt's chunk
+//          (kBf16GemmRows or more) on oneDNN's bf16 GEMM where the CPU multiplies bf16 natively.
 //   q8_0 — AVX512-VNNI vpdpbusd on x + 128 (u8) × w (s8), minus 128·Σw (exact for any int8,
 //          −128 in a file included); a scalar loop elsewhere. Activations are quantized by the reference's function, so the
 //          integers match it bit for bit and only the float sum order differs. A prompt's chunk
@@ -300,6 +301,16 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   if (fmt == WeightFormat::f32 && N > 4) {
     for (int p = 0; p < parts; ++p)
       gemm_.f32(x, false, static_cast<const float*>(W[p].data), true, y[p], N, W[p].rows, cols, false);
+    return;
+  }
+  // A prompt's chunk of bf16 rows: the product bf16 training uses (oneDNN, AMX-BF16 where the CPU
+  // has it), activations rounded to bf16 — where the CPU multiplies bf16 natively; decoding's
+  // rows keep the exact fp32 activations.
+  static const bool native_bf16 = default_precision() == Precision::bf16;
+  if (fmt == WeightFormat::bf16 && N >= kBf16GemmRows && native_bf16) {
+    const uint16_t* xb = bf16_activation(x, size_t(N) * size_t(cols), 0);
+    for (int p = 0; p < parts; ++p)
+      gemm_.bf16(xb, false, static_cast<const uint16_t*>(W[p].data), true, y[p], N, W[p].rows, cols, false);
     return;
   }
   // A prompt's chunk of Q8_0 rows: tile products where the CPU has them (decoding's few rows
