@@ -54,6 +54,7 @@ struct Settings {
   bool simulated;
   int repeats, warmup;
   double max_flops;  // 0: none
+  double peak_gflops;  // the chip's published fp16 peak (chip_peaks.h); 0: none claimed
 };
 
 // What the checks that need no weights say about a program: the proven set and the limits.
@@ -90,6 +91,8 @@ void time_and_verify(const ane::ConvChainSpec& spec, const Settings& s, nlohmann
   if (!s.simulated) {
     const double tera = spec.flops() / (ms * 1e-3) / 1e12;
     row[spec.precision == ane::ChainPrecision::w8a8 ? "tops" : "tflops"] = tera;
+    // W8A8 against the fp16 peak too: the int8 rate's gain over fp16 is what the sweep measures.
+    if (s.peak_gflops > 0) row["percent_of_fp16_peak"] = tera * 1e3 / s.peak_gflops * 100;
     if (spec.sweep == "sram") {
       const double per_mib = tera * 1e3 / (spec.weight_bytes() / kMiB);
       row["gflops_per_weight_mib"] = per_mib;
@@ -155,8 +158,10 @@ void add_int8_ratios(nlohmann::ordered_json& rows) {
 int run_ane_bench(const AneBenchOptions& o) {
   Settings s;
   s.executor = o.executor.empty() ? (ane::runtime_is_hardware() ? "ane" : "ane-sim") : o.executor;
-  ane::make_executor(s.executor);  // an unknown or unbuilt executor is refused before any work
+  // An unknown or unbuilt executor is refused here, before any work.
+  const MatrixPeak peak = ane::make_executor(s.executor)->peak();
   s.simulated = !(s.executor == "ane" && ane::runtime_is_hardware());
+  s.peak_gflops = s.simulated ? 0 : peak.gflops;
   s.repeats = o.repeats > 0 ? o.repeats : o.quick ? 1 : s.simulated ? 3 : 50;
   s.warmup = o.warmup >= 0 ? o.warmup : o.quick ? 0 : s.simulated ? 1 : 10;
   const double max_gflop = o.max_gflop >= 0 ? o.max_gflop : s.simulated ? 50 : 0;
@@ -167,6 +172,8 @@ int run_ane_bench(const AneBenchOptions& o) {
   report["time"] = s.simulated ? "host ms (simulated): the host's time running the simulator, not Neural Engine "
                                  "throughput; no TFLOPS or utilisation is derived from it"
                                : "ms per evaluation on this Mac's Neural Engine (mean of the timed evaluations)";
+  report["fp16_peak_tflops"] = s.peak_gflops > 0 ? nlohmann::ordered_json(s.peak_gflops / 1e3) : nlohmann::ordered_json(nullptr);
+  report["peak_source"] = s.simulated ? "simulated: no utilisation claimed" : peak.source;
   report["quick"] = o.quick;
   if (o.quick) report["quick_means"] = "the seed's program shapes with channels / 8 (at least 32) and depth / 16 (at least 2)";
   report["repeats"] = s.repeats;

@@ -43,8 +43,8 @@ void print_ane_bench(const nlohmann::ordered_json& report) {
       sweep = r["sweep"];
       std::printf("\n%s\n", sweep_title(sweep, simulated).c_str());
       if (simulated) std::printf("  %-24s %9s %9s %20s  %s\n", "config", "W (MiB)", "GFLOP", "host ms (simulated)", "check");
-      else std::printf("  %-24s %9s %9s %10s %9s %12s  %s\n", "config", "W (MiB)", "GFLOP", "ms/eval", "TFLOPS",
-                       sweep == "sram" ? "GFLOPS/MiB" : sweep == "int8" ? "fp16/W8A8" : "", "check");
+      else std::printf("  %-24s %9s %9s %10s %9s %7s %12s  %s\n", "config", "W (MiB)", "GFLOP", "ms/eval", "TFLOPS",
+                       "% peak", sweep == "sram" ? "GFLOPS/MiB" : sweep == "int8" ? "fp16/W8A8" : "", "check");
     }
     const std::string config = r["config"];
     const double mib = r["weight_mib"], gflop = r["flops"].get<double>() / 1e9;
@@ -60,10 +60,13 @@ void print_ane_bench(const nlohmann::ordered_json& report) {
       if (r.contains("gflops_per_weight_mib"))
         std::snprintf(extra, sizeof extra, "%.0f%s", r["gflops_per_weight_mib"].get<double>(), r["spilling"] ? " spill?" : "");
       if (r.contains("fp16_over_w8a8")) std::snprintf(extra, sizeof extra, "%.2fx", r["fp16_over_w8a8"].get<double>());
-      std::printf("  %-24s %9.2f %9.2f %10.3f %9.2f %12s  %s\n", config.c_str(), mib, gflop, r[key].get<double>(), tera, extra,
-                  check.c_str());
+      char percent[16] = "-";
+      if (r.contains("percent_of_fp16_peak")) std::snprintf(percent, sizeof percent, "%.1f", r["percent_of_fp16_peak"].get<double>());
+      std::printf("  %-24s %9.2f %9.2f %10.3f %9.2f %7s %12s  %s\n", config.c_str(), mib, gflop, r[key].get<double>(), tera,
+                  percent, extra, check.c_str());
     }
   }
+  if (!simulated) std::printf("\n%% peak: of %s\n", terminal_safe(report["peak_source"].get<std::string>()).c_str());
   std::printf("\n%d failed, %d skipped. %s\n", report["failed"].get<int>(), report["skipped"].get<int>(),
               report["time"].get<std::string>().c_str());
 }

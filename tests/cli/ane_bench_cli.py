@@ -55,7 +55,8 @@ for executor in ("ane-sim", "ane-fake"):
               and r["verified"]["bound"] == r["depth"] * 2 ** -11 for r in rows),
           f"{executor}: every output matches the host fp32 reference within depth * 2^-11")
     check(all(r["host_ms_simulated"] > 0 for r in rows), f"{executor}: host ms reported")
-    claims = [k for r in rows for k in ("tflops", "tops", "ms_per_eval", "gflops_per_weight_mib", "spilling",
+    check(rep["fp16_peak_tflops"] is None and "no utilisation" in rep["peak_source"], f"{executor}: no peak claimed")
+    claims = [k for r in rows for k in ("tflops", "tops", "ms_per_eval", "gflops_per_weight_mib", "spilling", "percent_of_fp16_peak",
                                         "fp16_over_w8a8") if k in r]
     check(not claims, f"{executor}: no throughput claimed from simulated time {claims[:3]}")
     quick_seed = [(max(32, c // 8), h, w, d if d == 1 else max(2, d // 16)) for s in SEED.values() for c, h, w, d in s]
