@@ -11,7 +11,7 @@ function newRun(id, name) {
   return {
     id, name, color: RUN_COLORS[id % RUN_COLORS.length], start: null, t0: null, status: 'waiting for telemetry',
     missing: false, bad: 0, total: null, lastTime: null, fallbacks: 0, compiles: 0, efficiency: null,
-    s: { step: [], time: [], loss: [], lr: [], gnorm: [], tps: [], gflops: [], ms: [], rss: [], peak: [], cpu: [],
+    s: { step: [], time: [], loss: [], lr: [], gnorm: [], tps: [], gflops: [], accel: [], ms: [], rss: [], peak: [], cpu: [],
          power: [], powerParts: Object.create(null), scale: [], skipped: [],
          phase: { data: [], forward: [], backward: [], optimizer: [], classifier: [] },
          kernels: Object.create(null) },  // keyed by names from the file: no prototype to collide with
@@ -72,6 +72,7 @@ function apply(r, ev) {
       s.gnorm.push(num(ev.grad_norm));
       s.tps.push(num(ev.tokens_per_s));
       s.gflops.push(num(ev.gflops));
+      s.accel.push(num(ev.accelerator_gflops));
       s.ms.push(num(ev.ms));
       s.rss.push(num(ev.rss_mb));
       s.peak.push(num(ev.peak_rss_mb));
@@ -237,11 +238,15 @@ function median(a) {
 }
 const recent = (a, n = 20) => a.slice(Math.max(0, a.length - n));
 
+// The rate a run's peak applies to: the programs' on an accelerator, the whole step's on a CPU.
+const onAccelerator = r => !!(r.start && r.start.matrix_peak_on === 'accelerator');
+const peakRate = r => median(recent(onAccelerator(r) ? r.s.accel : r.s.gflops));
+
 function utilText(r) {
   const peak = r.start && num(r.start.matrix_peak_gflops);
-  const g = median(recent(r.s.gflops));
-  const what = r.start && r.start.matrix_peak_on === 'accelerator' ? 'the accelerator\'s published peak' : 'measured matrix peak';
-  return peak && g ? `${r.name}: ${fmtNum(g)} of ${fmtNum(peak)} GFLOP/s ${what} (${Math.round((100 * g) / peak)}%)` : '';
+  const g = peakRate(r);
+  const what = onAccelerator(r) ? 'GFLOP/s on the accelerator of its published peak' : 'GFLOP/s measured matrix peak';
+  return peak && g ? `${r.name}: ${fmtNum(g)} of ${fmtNum(peak)} ${what} (${Math.round((100 * g) / peak)}%)` : '';
 }
 
 function lossMarkers() {
@@ -327,7 +332,7 @@ function renderStats() {
       stat('train loss', fmtNum(lastLoss, 4), '', state.smooth ? `smoothed ${fmtNum(smoothed(s.loss).filter(v => v !== null).pop(), 4)}` : ''),
       stat('val loss', fmtNum(r.e.val.length ? r.e.val[r.e.val.length - 1] : null, 4), '',
         r.best ? `best ${fmtNum(r.best.val, 4)} at step ${r.best.step}` : 'no evaluation yet'),
-      stat('tokens/s', fmtNum(tps), '', g ? `${fmtNum(g)} GFLOP/s${peak ? ` · ${Math.round((100 * g) / peak)}% of peak` : ''}` : ''),
+      stat('tokens/s', fmtNum(tps), '', g ? `${fmtNum(g)} GFLOP/s${peak && peakRate(r) ? ` · ${Math.round((100 * peakRate(r)) / peak)}% of ${onAccelerator(r) ? 'the accelerator\'s ' : ''}peak` : ''}` : ''),
       stat('ms/step', fmtNum(msMed), '', `elapsed ${fmtDuration(elapsed)}`),
       stat('memory', fmtNum(last(s.rss)), 'MB', `peak ${fmtNum(last(s.peak))} MB`),
       stat('CPU', fmtNum(last(s.cpu)), '%', r.start ? `${r.start.threads} threads` : ''),

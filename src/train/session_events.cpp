@@ -96,6 +96,8 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
     efficiency_.accelerator_flops += k.flops;
     efficiency_.accelerator_model_flops += k.model_flops;
   }
+  double step_accelerator_flops = 0;
+  for (const KernelTiming& k : kernels) step_accelerator_flops += k.flops;
   efficiency_.steps += 1;
   efficiency_.step_ms += step_ms;
   efficiency_.model_flops += flops_per_step_ / ranks();  // this rank's share, as the kernels' are
@@ -120,6 +122,9 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
                                   {"power_w", watts ? nlohmann::json(watts->watts) : nlohmann::json()},
                                   {"power_parts", power_parts},
                                   {"kernels", kernels_json(kernels)}};
+  // The programs' rate this step: what the accelerator's utilisation (run_start's
+  // matrix_peak_on "accelerator") compares with its peak.
+  if (!kernels.empty()) event["accelerator_gflops"] = step_accelerator_flops / (step_ms / 1000.0) / 1e9;
   if (r.counted_targets >= 0) {  // loss masks: what counted, and the windows that added nothing
     event["counted_targets"] = r.counted_targets;
     event["empty_windows"] = r.empty_windows;

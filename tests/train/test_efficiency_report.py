@@ -66,6 +66,12 @@ def check_common(backend, events):
     steps = ms.step_events(events)
     check(e["steps"] == STEPS == len(steps), "%s: %s steps reported, %d step events" % (backend, e["steps"], len(steps)))
     close(e["step_ms"], sum(s["ms"] for s in steps), what=backend + " step_ms")
+    for s in steps:  # each step's own rate of the programs, only where programs ran
+        ran = sum(k["gflop"] for k in (s.get("kernels") or {}).values())
+        if s.get("kernels"):
+            close(s["accelerator_gflops"], ran / (s["ms"] / 1000), what=backend + " accelerator_gflops")
+        else:
+            check("accelerator_gflops" not in s, "%s: an accelerator rate without programs" % backend)
     kernels = [k for s in steps for k in (s.get("kernels") or {}).values()]
     close(e["compute_ms"], sum(k["eval_ms"] for k in kernels), what=backend + " compute_ms")
     close(e["io_ms"], sum(k["io_ms"] for k in kernels), what=backend + " io_ms")
