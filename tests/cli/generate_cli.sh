@@ -39,5 +39,15 @@ check "-z s.gguf reads the GGUF's vocabulary" '[[ "$out" == "$gold" ]]'
 "$BIN" convert "$M" "$W/bare.gguf" >/dev/null 2>&1
 err=$("$BIN" generate "$M" -z "$W/bare.gguf" -t 0 -n 5 -i "Once" 2>&1 >/dev/null); rc=$?
 check "-z a GGUF without a vocabulary names the file and the missing key" '[[ $rc -eq 1 && "$err" == *bare.gguf* && "$err" == *tokenizer.ggml.tokens* ]]'
+# Prompt processing: --ids reports the prompt's rate, and bench generate --prompt-tokens reads a
+# llama-bench peer's "| ppN | rate ± sd |" row from its stdout (a stand-in printing one here).
+"$BIN" generate "$W/s.gguf" --ids -i "1 2 3 4 5 6 7" -n 2 -t 0 >/dev/null 2>"$W/ids_err.txt"
+check "generate --ids reports the prompt's rate" 'grep -q "^prefill 7 tokens: [0-9.]* tok/s; decode 2 tokens" "$W/ids_err.txt"'
+out=$("$BIN" bench generate "$W/s.gguf" --prompt-tokens 20 -n 0 --rounds 1 --threads 1 \
+  --peer "printf '| pp{prompt_tokens} | 250.0 ± 1.0 |\\n'" 2>&1); rc=$?
+check "bench generate --prompt-tokens compares prompt rates with a llama-bench row" \
+  '[[ $rc -eq 0 && "$out" == *"median prompt tokens/s"* && "$out" == *"peer             250.0 tok/s"* && "$out" =~ anetrain\ auto\ +[0-9.]+\ tok/s\ =\ [0-9.]+x ]]'
+out=$("$BIN" bench generate "$W/s.gguf" --prompt-tokens 20 -n 0 --rounds 1 --threads 1 --peer "printf 'nothing\\n'" 2>&1); rc=$?
+check "a peer without a prompt rate is an error" '[[ $rc -ne 0 && "$out" == *"printed no prompt tokens/s"* ]]'
 if [[ $fails -ne 0 ]]; then echo "$fails generate checks failed"; exit 1; fi
 echo "all generate checks passed"
