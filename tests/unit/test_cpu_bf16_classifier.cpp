@@ -18,15 +18,15 @@
 namespace anetrain::test {
 namespace {
 
-struct ClassifierCase {
+struct DlogitsCase {
   const char* name;
   int N, D, V, chunk;  // chunk: the backend's vocabulary chunk at this N and V (classifier.cpp)
 };
 // 4,100 × 4,096 logits pass the 16M-float limit for keeping them whole: 512-column chunks, the
 // last one 4 columns wide.
-const ClassifierCase kCases[] = {{"one chunk", 37, 72, 1001, 1001}, {"chunked", 4100, 24, 4096, 512}};
+const DlogitsCase kDlogitsCases[] = {{"one chunk", 37, 72, 1001, 1001}, {"chunked", 4100, 24, 4096, 512}};
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b, std::string& where) {
+bool dlogits_bits_equal(const std::vector<float>& a, const std::vector<float>& b, std::string& where) {
   for (size_t i = 0; i < a.size(); ++i)
     if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
       where = "element " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs " + std::to_string(b[i]);
@@ -36,7 +36,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b, std::st
 }
 
 TEST(CpuBf16Classifier, BackwardEqualsItsCompositionFromOps) {
-  for (const auto& c : kCases)
+  for (const auto& c : kDlogitsCases)
     for (bool frozen : {false, true}) {
       const std::string tag = std::string(c.name) + (frozen ? ", frozen" : ", trained");
       auto be = make_backend("cpu-bf16");
@@ -66,8 +66,8 @@ TEST(CpuBf16Classifier, BackwardEqualsItsCompositionFromOps) {
         be->linear_bwd_x(dz.data(), W.data() + size_t(v0) * D, dxf_want.data(), c.N, c.D, w, v0 > 0);
       }
       std::string where;
-      EXPECT_TRUE(same_bits(dxf, dxf_want, where)) << tag << " dxf differs at " << where;
-      EXPECT_TRUE(same_bits(dW, dW_want, where)) << tag << " dW differs at " << where;
+      EXPECT_TRUE(dlogits_bits_equal(dxf, dxf_want, where)) << tag << " dxf differs at " << where;
+      EXPECT_TRUE(dlogits_bits_equal(dW, dW_want, where)) << tag << " dW differs at " << where;
     }
 }
 
