@@ -35,7 +35,7 @@ if [[ -n $MACOS ]]; then
   exit 0
 fi
 # Fuzz the file parsers (fuzz/README.md): a separate clang build with ASan+UBSan+libFuzzer, then
-# 15 s per target (CI time: nine targets, well under 45 min in all) over the committed corpus plus seeds cut from ../shared/assets.
+# 15 s per target (CI keeps to 45 minutes) over the committed corpus plus seeds cut from ../shared/assets.
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DANETRAIN_FUZZ=ON -DANETRAIN_TESTS=OFF -DANETRAIN_UNITY=ON >/dev/null
 cmake --build build-fuzz -j"$(cpu_count)" --target fuzzers
 bash fuzz/make_seeds.sh build/src/anetrain build-fuzz/seeds ../shared/assets
