@@ -152,6 +152,7 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
     message("step " + std::to_string(st_.step) + ": non-finite loss or gradient; update skipped (" +
             std::to_string(st_.nonfinite_consecutive) + " in a row)");
     if (r.nonfinite_limit) {
+      report_efficiency();  // a run that stops here ends as every run does: the report, then run_end
       emit("run_end", {{"step", st_.step}, {"status", "nonfinite"}});
       finished_ = true;
       if (progress_) progress_->finish();

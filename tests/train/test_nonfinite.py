@@ -82,6 +82,9 @@ def abort_run(a, model, data, val, k):
     check(re.search(r"non-?finite|nan|inf", r.err, re.I),
           "abort: stderr does not mention non-finite values:\n%s" % r.err[-2000:])
     ev = ms.telemetry(run_dir)
+    ends = [e.get("event") for e in ev if e.get("event") in ("efficiency", "run_end")]
+    check(ends == ["efficiency", "run_end"] and ev[-1].get("status") == "nonfinite",
+          "abort: the run did not end with one efficiency event and run_end nonfinite: %s" % ends)
     steps = ms.step_events(ev)
     check(steps and max(e["step"] for e in steps) <= 2 + k,
           "abort: the run went on past step %d: %s" % (2 + k, [e["step"] for e in steps]))
