@@ -7,6 +7,10 @@
 #include "core/error.h"
 #include "core/warn.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #elif defined(__aarch64__) && defined(__APPLE__)
@@ -89,9 +93,10 @@ ArmLevel arm_level_detected() {
 }
 
 ArmLevel arm_level() {
-  static const ArmLevel env = environment_limit();
+  // Detected first: off aarch64 the environment names an x86 level, not one to warn about here.
   const ArmLevel detected = arm_level_detected();
   if (detected == ArmLevel::none) return ArmLevel::none;
+  static const ArmLevel env = environment_limit();
   return ArmLevel(std::min({int(detected), int(env), process_limit.load(std::memory_order_relaxed)}));
 }
 
@@ -122,6 +127,70 @@ ArmLevel parse_arm_level(const std::string& name) {
   for (ArmLevel l : {ArmLevel::neon, ArmLevel::dotprod, ArmLevel::bf16})
     if (name == arm_level_name(l)) return l;
   fail("unknown CPU level '" + name + "' (choose neon, dotprod or bf16)");
+}
+
+namespace {
+
+#if defined(__x86_64__)
+X86Level probe_x86() {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return X86Level::none;
+  if (!__builtin_cpu_supports("avx512vnni")) return X86Level::avx512;
+  // CPUID leaf 7's EDX bits 24 (AMX-TILE) and 25 (AMX-INT8); whether Linux grants the tile state
+  // is the tile kernels' own check.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return X86Level::avx512vnni;
+  return ((d >> 24) & 1u) && ((d >> 25) & 1u) ? X86Level::amx : X86Level::avx512vnni;
+}
+#else
+X86Level probe_x86() { return X86Level::none; }
+#endif
+
+// ANETRAIN_CPU_LEVEL on x86-64, read once; a value that names no x86 level is reported and ignored.
+X86Level x86_environment_limit() {
+  const char* v = std::getenv("ANETRAIN_CPU_LEVEL");
+  if (v == nullptr || *v == '\0') return X86Level::amx;
+  try {
+    return parse_x86_level(v);
+  } catch (const Error& e) {
+    warn(std::string("ANETRAIN_CPU_LEVEL ignored: ") + e.what());
+    return X86Level::amx;
+  }
+}
+
+std::atomic<int> x86_process_limit{int(X86Level::amx)};
+
+}  // namespace
+
+X86Level x86_level_detected() {
+  static const X86Level l = probe_x86();
+  return l;
+}
+
+X86Level x86_level() {
+  const X86Level detected = x86_level_detected();
+  if (detected == X86Level::none) return X86Level::none;
+  static const X86Level env = x86_environment_limit();
+  return X86Level(std::min({int(detected), int(env), x86_process_limit.load(std::memory_order_relaxed)}));
+}
+
+void limit_x86_level(X86Level max) {
+  x86_process_limit.store(int(max == X86Level::none ? X86Level::avx512 : max), std::memory_order_relaxed);
+}
+
+std::string x86_level_name(X86Level level) {
+  switch (level) {
+    case X86Level::none: return "none";
+    case X86Level::avx512: return "avx512";
+    case X86Level::avx512vnni: return "avx512vnni";
+    case X86Level::amx: return "amx";
+  }
+  return "?";
+}
+
+X86Level parse_x86_level(const std::string& name) {
+  for (X86Level l : {X86Level::avx512, X86Level::avx512vnni, X86Level::amx})
+    if (name == x86_level_name(l)) return l;
+  fail("unknown x86 CPU level '" + name + "' (choose avx512, avx512vnni or amx)");
 }
 
 }  // namespace anetrain

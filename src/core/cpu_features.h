@@ -5,6 +5,8 @@
 //
 // ANETRAIN_CPU_LEVEL=neon|dotprod|bf16 in the environment, and limit_arm_level() in a process,
 // lower the level (so one machine can run every kernel); neither can claim a feature the CPU lacks.
+// On x86-64 the same variable takes avx512|avx512vnni|amx (and limit_x86_level()): an AMX machine
+// can then run the Q8_0 kernels a Zen 4 or Ice Lake CPU would take.
 #pragma once
 #include <string>
 
@@ -35,5 +37,18 @@ void limit_arm_level(ArmLevel max);
 
 std::string arm_level_name(ArmLevel level);           // "none", "neon", "dotprod", "bf16"
 ArmLevel parse_arm_level(const std::string& name);    // throws Error naming the choices
+
+// x86-64's levels for the Q8_0 kernels, cumulative: AVX-512 (F and BW), with VNNI's vpdpbusd, with
+// AMX-INT8 tiles. `none` below AVX-512 or off x86-64.
+enum class X86Level { none, avx512, avx512vnni, amx };
+
+X86Level x86_level_detected();  // what CPUID reports, before any limit
+// The detected level lowered by ANETRAIN_CPU_LEVEL and limit_x86_level().
+X86Level x86_level();
+// For tests: at most `max` from now on (X86Level::amx lifts the limit back to the environment's).
+void limit_x86_level(X86Level max);
+
+std::string x86_level_name(X86Level level);         // "none", "avx512", "avx512vnni", "amx"
+X86Level parse_x86_level(const std::string& name);  // throws Error naming the choices
 
 }  // namespace anetrain

@@ -58,7 +58,7 @@ Expected expected_kernels(ArmLevel level) {
   }
 #if defined(__x86_64__)
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-  const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+  const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni") && x86_level() >= X86Level::avx512vnni;
   return {avx512 ? "f32_avx512" : "f32_portable", avx512 ? "bf16_avx512" : "bf16_portable",
           vnni ? "q8_vnni_g32" : "q8_portable", vnni ? "q8_vnni_only64" : "q8_portable", "q8_portable",
           __builtin_cpu_supports("avx512f") ? "avx512" : "portable"};
@@ -92,6 +92,35 @@ TEST(KernelDispatch, EachOfferedLevelChoosesItsKernels) {
     std::cout << "[ level    ] " << arm_level_name(level) << ": " << want.f32 << ", " << want.bf16 << ", "
               << want.q8_g32 << ", attention " << want.attention << "\n";
   }
+}
+
+// Each x86 level up to the CPU's picks its Q8_0 prefill path (a prompt's chunk past 4 tokens),
+// so an AMX machine runs what Zen 4 (avx512vnni) and Skylake-X (avx512) would.
+TEST(KernelDispatch, X86LevelsChooseTheQ8PrefillPath) {
+  EXPECT_THROW(parse_x86_level("neon"), Error);
+  const X86Level detected = x86_level_detected();
+  if (detected == X86Level::none) GTEST_SKIP() << "x86 levels: this CPU has no AVX-512";
+  std::vector<int8_t> q(256);
+  std::vector<float> sc(8, 1.0f);
+  const MatrixRef W{WeightFormat::q8_0, q.data(), sc.data(), 1, 256, 32};
+  for (X86Level l : {X86Level::avx512, X86Level::avx512vnni, X86Level::amx}) {
+    if (l > x86_level()) continue;
+    limit_x86_level(l);
+    SCOPED_TRACE("level " + x86_level_name(l));
+    EXPECT_EQ(x86_level(), l);
+    EXPECT_EQ(q8_prefill_path(W, 4), Q8Prefill::rows);
+    const Q8Prefill chunk = q8_prefill_path(W, 64);
+    if (l == X86Level::avx512) {
+      EXPECT_EQ(chunk, Q8Prefill::rows);
+    } else if (l == X86Level::avx512vnni) {
+      EXPECT_EQ(chunk, Q8Prefill::vnni_tiles);
+    } else {  // AMX tiles also need Linux's grant of the tile state; without it, VNNI's tiles
+      EXPECT_NE(chunk, Q8Prefill::rows);
+    }
+    EXPECT_EQ(std::string(RowDot(W).kernel()), l == X86Level::avx512 ? "q8_portable" : "q8_vnni_g32");
+  }
+  limit_x86_level(X86Level::amx);  // lifting the limit never claims more than the CPU has
+  EXPECT_LE(int(x86_level()), int(detected));
 }
 
 TEST(KernelDispatch, LimitsOnlyLower) {

@@ -2,7 +2,8 @@
 // to the tile products (packed_gemm_amx.cpp) — odd token counts (tiles of 16 padded), weight rows
 // past a multiple of 16, fused parts, every group the tiles take, −128 from a file — held to the
 // double reference exactly as tightly as the row kernels (the integer dots are exact; only the
-// fp32 sum order differs). Elsewhere these run the row kernels, and pass the same way. bf16
+// fp32 sum order differs). With AMX forced off (as on Zen 4) AVX512-VNNI register tiles take
+// them, held the same way. Elsewhere these run the row kernels, and pass the same way. bf16
 // chunks of kBf16GemmRows or more go to oneDNN's bf16 GEMM where the CPU multiplies bf16: the
 // activations are rounded to bf16 (round to nearest even) and then multiplied exactly, so they
 // are held to the reference on the rounded activations.
@@ -15,6 +16,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/packed_gemm_amx.h"
 #include "contract/packed.h"
+#include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "packed_test_util.h"
 
@@ -81,9 +83,9 @@ TEST(PackedPrefill, Bf16ChunksEqualReferenceOnTheirActivations) {
   check_chunk(WeightFormat::bf16, 64, 768, {2048, 2048}, 0, 14);
 }
 
-TEST(PackedPrefill, Q8ChunkMultipliesExtremesExactly) {
-  // Every weight and activation at ±127 (and one −128, which only a file can hold): each group's
-  // integer dot is exact in int32, so the products are known in closed form.
+// Every weight and activation at ±127 (and one −128, which only a file can hold): each group's
+// integer dot is exact in int32, so the products are known in closed form.
+void check_extremes() {
   const int cols = 128, rows = 18, N = 20, group = 32;
   std::vector<float> w(size_t(rows) * cols);
   for (int r = 0; r < rows; ++r)
@@ -103,6 +105,50 @@ TEST(PackedPrefill, Q8ChunkMultipliesExtremesExactly) {
     const float g0 = -float((31 * 127 + 128) * 127) * unit, rest = -float(3 * 32 * 127 * 127) * unit;
     EXPECT_FLOAT_EQ(y[size_t(n) * rows + 17], g0 + rest);
   }
+}
+
+TEST(PackedPrefill, Q8ChunkMultipliesExtremesExactly) { check_extremes(); }
+
+// For one test: the x86 level at most `l`, then back to what the environment allows.
+struct X86LevelScope {
+  explicit X86LevelScope(X86Level l) { limit_x86_level(l); }
+  ~X86LevelScope() { limit_x86_level(X86Level::amx); }
+};
+
+// What a Zen 4 or Ice Lake CPU runs: AMX forced off, AVX512-VNNI register tiles of 4 rows × 4
+// tokens — token counts past and short of a tile, rows past and short of a tile and a block of
+// 16, half a 64-byte step at the row's end (groups of 32 at widths of odd multiples of 32), every
+// multiple of 32 as a group, fused parts.
+TEST(PackedPrefill, VnniTilesWithoutAmxEqualReference) {
+  if (x86_level() < X86Level::avx512vnni) GTEST_SKIP() << "AVX512-VNNI not offered (CPU or ANETRAIN_CPU_LEVEL)";
+  const X86LevelScope vnni(X86Level::avx512vnni);
+  std::vector<int8_t> q(1024);
+  std::vector<float> sc(32, 1.0f);
+  for (int group : {32, 64, 96, 128}) {
+    const MatrixRef W{WeightFormat::q8_0, q.data(), sc.data(), 1, 384, group};
+    ASSERT_EQ(q8_prefill_path(W, 5), Q8Prefill::vnni_tiles) << "group " << group;
+    ASSERT_EQ(q8_prefill_path(W, 4), Q8Prefill::rows) << "group " << group;
+  }
+  for (int N : {5, 17, 40}) {
+    check_chunk(WeightFormat::q8_0, N, 96, {37}, 32, 21);           // 1.5 steps per row
+    check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 41}, 32, 22);  // fused, 4.5 steps, rows 41
+    check_chunk(WeightFormat::q8_0, N, 192, {33}, 64, 23);
+    check_chunk(WeightFormat::q8_0, N, 288, {21}, 96, 24);           // a group across a step's halves
+    check_chunk(WeightFormat::q8_0, N, 1024, {19, 2, 3}, 128, 25);   // parts of fewer rows than a tile
+  }
+  check_chunk(WeightFormat::q8_0, 64, 768, {768, 768, 768}, 32, 26);  // stories110m's QKV
+  check_chunk(WeightFormat::q8_0, 33, 2048, {768}, 32, 27);
+  check_extremes();
+}
+
+TEST(PackedPrefill, AvxWithoutVnniTakesTheRowKernels) {
+  if (x86_level() < X86Level::avx512) GTEST_SKIP() << "AVX-512 not offered (CPU or ANETRAIN_CPU_LEVEL)";
+  const X86LevelScope avx512(X86Level::avx512);
+  std::vector<int8_t> q(384);
+  std::vector<float> sc(12, 1.0f);
+  const MatrixRef W{WeightFormat::q8_0, q.data(), sc.data(), 1, 384, 32};
+  EXPECT_EQ(q8_prefill_path(W, 40), Q8Prefill::rows);
+  for (int N : {5, 17}) check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 41}, 32, 28);
 }
 
 TEST(PackedPrefill, TileProductsTakeGroupsOf32AndMultiplesOf64Only) {

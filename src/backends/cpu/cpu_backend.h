@@ -10,6 +10,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/packed_dot.h"
 #include "backends/cpu/packed_gemm_amx.h"
+#include "backends/cpu/packed_gemm_vnni.h"
 #include "contract/backend.h"
 
 namespace anetrain {
@@ -141,6 +142,7 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   std::vector<double> running_sum_;
   PackedActivation packed_x_;  // linear_fwd_packed's activations in its weights' form
   AmxScratch amx_;             // linear_fwd_packed's Q8_0 tile products for a prompt's chunk
+  VnniScratch vnni_;           // the same on AVX512-VNNI register tiles where there is no AMX
   // The fused decode layer's per-thread copies: each thread normalises and quantizes the (one)
   // activation row itself instead of waiting at a barrier for one thread to do it.
   struct alignas(64) DecodeThread {  // one cache line apart: each thread writes its own

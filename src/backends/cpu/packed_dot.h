@@ -72,6 +72,13 @@ struct StackedRows {
 // the activations rounded to bf16 on the GEMM training uses, where the CPU has bf16 products.
 constexpr int kBf16GemmRows = 16;
 
+// How linear_fwd_packed multiplies N activation rows by Q8_0 weights: the row kernels (decoding,
+// up to kQ8TiledRows rows, or a CPU without AVX512-VNNI), AMX-INT8 tiles, or AVX512-VNNI register
+// tiles — by the CPU's level as core/cpu_features.h lowers it.
+constexpr int kQ8TiledRows = 4;
+enum class Q8Prefill { rows, amx_tiles, vnni_tiles };
+Q8Prefill q8_prefill_path(const MatrixRef& W, int N);
+
 // Refuses parts that cannot share one fused product (width, format, group) or a Q8_0 group that
 // does not divide the width; `what` names the caller in the message.
 void check_fused_parts(const MatrixRef* W, int parts, const char* what);

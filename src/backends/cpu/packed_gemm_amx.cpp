@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "backends/cpu/packed_gemm_amx.h"
+#include "core/cpu_features.h"
 
 namespace anetrain {
 
@@ -125,7 +126,7 @@ __attribute__((target("amx-tile"))) void release_tiles() { _tile_release(); }
 
 bool q8_amx_takes(const MatrixRef& W) {
   if (W.format != WeightFormat::q8_0 || !(W.group == 32 || (W.group > 0 && W.group % 64 == 0))) return false;
-  return amx_granted();
+  return x86_level() >= X86Level::amx && amx_granted();
 }
 
 void q8_gemm_amx(const float* x, int N, const MatrixRef* W, float* const* y, int parts, AmxScratch& s) {

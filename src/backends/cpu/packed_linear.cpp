@@ -8,7 +8,8 @@
 //   q8_0 — AVX512-VNNI vpdpbusd on x + 128 (u8) × w (s8), minus 128·Σw (exact for any int8,
 //          −128 in a file included); a scalar loop elsewhere. Activations are quantized by the reference's function, so the
 //          integers match it bit for bit and only the float sum order differs. A prompt's chunk
-//          (N > 4) goes to AMX-INT8 tile products where the CPU has them (packed_gemm_amx.cpp).
+//          (N > 4) goes to AMX-INT8 tile products where the CPU has them (packed_gemm_amx.cpp),
+//          else to register tiles of 4 rows × 4 tokens on AVX512-VNNI (packed_gemm_vnni.cpp).
 // The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
 // On aarch64 the kernels are kernels_arm.h's: NEON for every format, SDOT for Q8_0 where the CPU
 // has FEAT_DotProd (core/cpu_features.h).
@@ -28,6 +29,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/packed_dot.h"
 #include "backends/cpu/packed_gemm_amx.h"
+#include "backends/cpu/packed_gemm_vnni.h"
 #include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -45,9 +47,10 @@ bool cpu_has_avx512() {
   return has;
 }
 
+// Also lowered by ANETRAIN_CPU_LEVEL=avx512 (core/cpu_features.h), to run a CPU without VNNI's path.
 bool cpu_has_avx512_vnni() {
   static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
-  return has;
+  return has && x86_level() >= X86Level::avx512vnni;
 }
 #else  // other CPUs (Apple silicon, where the ane backend lives) take the portable loops
 bool cpu_has_avx512() { return false; }
@@ -283,6 +286,13 @@ void RowDot::rows(const MatrixRef& M, int r0, int r1, const PackedActivation& a,
   }
 }
 
+Q8Prefill q8_prefill_path(const MatrixRef& W, int N) {
+  if (W.format != WeightFormat::q8_0 || N <= kQ8TiledRows) return Q8Prefill::rows;
+  if (q8_amx_takes(W)) return Q8Prefill::amx_tiles;
+  if (q8_vnni_gemm_takes(W)) return Q8Prefill::vnni_tiles;
+  return Q8Prefill::rows;
+}
+
 void check_fused_parts(const MatrixRef* W, int parts, const char* what) {
   if (parts < 1 || parts > 4) fail(std::string(what) + ": 1 to 4 parts");
   const int cols = W[0].cols;
@@ -315,7 +325,9 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
   }
   // A prompt's chunk of Q8_0 rows: tile products where the CPU has them (decoding's few rows
   // would pad the tiles' 16 tokens).
-  if (N > 4 && q8_amx_takes(W[0])) return q8_gemm_amx(x, N, W, y, parts, amx_);
+  const Q8Prefill q8_path = q8_prefill_path(W[0], N);
+  if (q8_path == Q8Prefill::amx_tiles) return q8_gemm_amx(x, N, W, y, parts, amx_);
+  if (q8_path == Q8Prefill::vnni_tiles) return q8_gemm_vnni(x, N, W, y, parts, vnni_);
   // Activations quantized once for all parts and threads.
   packed_x_.prepare(x, N, cols, fmt, W[0].group);
   const RowDot dot(W[0]);
