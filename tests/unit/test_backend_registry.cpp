@@ -98,8 +98,11 @@ TEST(BackendRegistry, EveryBuiltBackendReportsCoherentCaps) {
 TEST(BackendRegistry, ContractTestsCoverTheTable) {
   const std::vector<std::string> tested = test::tested_backends();
   const std::set<std::string> set(tested.begin(), tested.end());
-  for (const auto& n : backend_names())
-    if (n != "ref") EXPECT_TRUE(set.count(n)) << n;
+  for (const auto& n : backend_names()) {
+    if (n != "ref") {
+      EXPECT_TRUE(set.count(n)) << n;
+    }
+  }
   EXPECT_TRUE(set.count("cpu-bf16"));
   EXPECT_FALSE(set.count("ref"));
 }
