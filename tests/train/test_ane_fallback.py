@@ -1,8 +1,9 @@
 # A program the Neural Engine rejects costs its stage, not the run, end to end:
 # `anetrain train --backend ane-fake` with the fake framework told to reject ffn_fwd (by name) or
 # every program using softmax (by operation). Training goes on with that stage on the CPU: one
-# ane_fallback event and a warning, the count in the progress line, losses within the fp16
-# backends' tolerance of the cpu backend's, and --resume still bit-exact. --ane-strict refuses.
+# ane_fallback event and a warning naming where the program is kept, the count in the progress
+# line, losses within the fp16 backends' tolerance of the cpu backend's, and --resume still
+# bit-exact. --ane-strict refuses.
 #
 # Run: /usr/bin/python3 tests/train/test_ane_fallback.py --anetrain BIN --workdir DIR
 import os
@@ -29,8 +30,12 @@ def main():
     data = os.path.join(w, "train.bin")
     np.random.RandomState(1).randint(1, 500, size=20000).astype("<u2").tofile(data)
 
+    # A rejected program is kept in the temp folder for the user: here, one inside the work folder.
+    temp = os.path.join(w, "tmp")
+    os.makedirs(temp)
+
     def train(out, backend, *extra, fault=None, rc=0):
-        env = dict(os.environ)
+        env = dict(os.environ, TMPDIR=temp)
         if fault:
             env["ANETRAIN_FAKE_ANE"] = fault
         return ms.run([a.anetrain, "train", "--model", "stories260k", "--data", data, "--seq", "32", "--batch", "4",
@@ -50,6 +55,10 @@ def main():
               "%s: the events do not carry the runtime's error" % name)
         check("ane fallbacks %d" % len(kernels) in r.out, "%s: no fallback count in the progress line" % name)
         check("runs on the CPU" in r.err, "%s: no warning on stderr:\n%s" % (name, r.err))
+        for e in events:
+            check(os.path.dirname(os.path.dirname(e["kept"])) == temp and e["kept"] in r.err and
+                  os.path.isfile(os.path.join(e["kept"], "model.mil")),
+                  "%s: the rejected program is not kept in the temp folder, named in the warning: %r" % (name, e))
         got = losses(run)
         check(sorted(got) == list(range(1, 9)), "%s: steps %r" % (name, sorted(got)))
         for s in got:  # fp16 programs vs fp32 cpu: the stages' 2e-2 tolerance, on the loss
@@ -57,7 +66,7 @@ def main():
         # Paused at step 4 and resumed: the same bits as the run that went straight through.
         split = os.path.join(w, name + "_split")
         train(split, "ane-fake", "--stop-at", "4", fault=fault)
-        env = dict(os.environ, ANETRAIN_FAKE_ANE=fault)
+        env = dict(os.environ, ANETRAIN_FAKE_ANE=fault, TMPDIR=temp)
         ms.run([a.anetrain, "train", "--resume", split, "--log-every", "0"], check_rc=0, env=env)
         check(losses(split) == got, "%s: resume is not bit-exact: %r vs %r" % (name, losses(split), got))
         print("ok   %s: %s on the CPU, losses within 2%% of cpu, resume bit-exact" % (name, sorted(kernels)), flush=True)

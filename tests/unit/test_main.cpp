@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include "mil/sim/compiler.h"
 #if defined(ANETRAIN_HAVE_ANE_SIM) || defined(ANETRAIN_HAVE_ANE)
@@ -16,8 +21,23 @@ class FreshCompileBudget : public ::testing::EmptyTestEventListener {
   }
 };
 
+// The process's temp folder becomes a fresh folder of its own, removed when every test passed (and
+// named when one failed, for a look): no test leaves files in the machine's temp folder, neither
+// its own scratch files nor a rejected program the ane backends keep there for the user.
+std::string private_temp_folder() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "anetrain-tests-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) return "";
+  ::setenv("TMPDIR", pattern.c_str(), 1);
+  return pattern;
+}
+
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::UnitTest::GetInstance()->listeners().Append(new FreshCompileBudget);
-  return RUN_ALL_TESTS();
+  const std::string temp = private_temp_folder();
+  const int rc = RUN_ALL_TESTS();
+  std::error_code ec;
+  if (rc == 0 && !temp.empty()) std::filesystem::remove_all(temp, ec);
+  else if (!temp.empty()) std::fprintf(stderr, "the tests' temporary files are kept in %s\n", temp.c_str());
+  return rc;
 }

@@ -4,7 +4,10 @@
 // twice when a backward fails midway), the fallback is reported once, and --ane-strict refuses.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "backends/ane/fake/fake_api.h"
@@ -89,6 +92,12 @@ TEST(AneFallback, RejectedAtCompileByNameTheStageRunsOnTheCpu) {
   EXPECT_EQ(notices[0].kernel, "attention_bwd");
   EXPECT_EQ(notices[0].step, "compile");
   EXPECT_NE(notices[0].reason.find("anetrain.fake-ane"), std::string::npos);  // the NSError's domain
+  // Kept for the user to inspect: the program's text and weights in the temp folder, by process.
+  const std::filesystem::path kept = notices[0].kept;
+  EXPECT_EQ(kept.parent_path().parent_path(), std::filesystem::temp_directory_path()) << kept;
+  EXPECT_EQ(kept.parent_path().filename().string(), "anetrain-rejected-" + std::to_string(::getpid()));
+  EXPECT_TRUE(std::filesystem::is_regular_file(kept / "model.mil")) << kept;
+  EXPECT_TRUE(std::filesystem::is_directory(kept / "weights")) << kept;
   EXPECT_TRUE(be->take_fallbacks().empty());  // reported once
 }
 
