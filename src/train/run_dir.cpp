@@ -24,7 +24,10 @@ namespace {
 
 constexpr int kFormatVersion = 1;
 // The names anetrain writes at a run folder's top; with --out-force, none may exist already.
-constexpr const char* kOwnNames[] = {"run.json", "run.lock", "telemetry.jsonl", "ckpt", kRunTokenizerDir};
+// control.json is the dashboard's request to the trainer (run_control.h), train.log the output of
+// a trainer the dashboard started: a user's file by either name would be taken for anetrain's.
+constexpr const char* kOwnNames[] = {"run.json", "run.lock", "telemetry.jsonl", "ckpt", kRunTokenizerDir,
+                                     "control.json", "train.log"};
 
 std::string host_name() {
   char buf[256] = {};

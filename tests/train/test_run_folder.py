@@ -104,6 +104,19 @@ def case_out_force_beside_user_files(a, w, data):
     check(resumed_from(r) == 20, "resume did not find step 20")
 
 
+def case_out_force_over_dashboard_names(a, w, data):
+    # control.json (the dashboard's request to the trainer) and train.log (the output of a trainer
+    # the dashboard started) are anetrain's names too: a user's file by either name is refused.
+    for name in ("control.json", "train.log"):
+        proj = os.path.join(w, "beside_" + name)
+        user_file(os.path.join(proj, "photo.jpg"))
+        user_file(os.path.join(proj, name), '{"action": "pause", "mine": true}\n')
+        before = tree(proj)
+        r = train(a, data, proj, "--out-force", rc=1)
+        check(name in r.err and "not anetrain's" in r.err, "--out-force over a user's %s: %s" % (name, r.err))
+        check(tree(proj) == before, "--out-force over a user's %s changed the folder" % name)
+
+
 def case_user_files_inside_run(a, w, data):
     # Inside the run's own ckpt/: the user's files next to checkpoints survive pruning and sweeping.
     run = os.path.join(w, "run")
@@ -242,7 +255,8 @@ def main():
     os.makedirs(w)
     data = os.path.join(w, "train.bin")
     np.random.RandomState(0).randint(1, 500, size=20000).astype("<u2").tofile(data)
-    for case in (case_foreign_step_folders, case_out_force_beside_user_files, case_user_files_inside_run,
+    for case in (case_foreign_step_folders, case_out_force_beside_user_files, case_out_force_over_dashboard_names,
+                 case_user_files_inside_run,
                  case_run_json_not_ours, case_out_is_a_file, case_lock, case_paths_absolute,
                  case_crash_before_list_update, case_fresh_out_over_an_unlisted_checkpoint, case_bad_values):
         case(a, w, data)
