@@ -68,8 +68,10 @@ bool is_blzt(const std::string& path) {
   return f.read(reinterpret_cast<char*>(&magic), 4) && magic == kBlztMagic;
 }
 
-BlztHeader read_blzt_header(const std::string& path) {
-  MappedFile f(path);
+namespace {
+
+BlztHeader parse_blzt_header(const MappedFile& f) {
+  const std::string& path = f.path();
   f.require(0, kBlztHeaderBytes, "BLZT header");
   if (field<int32_t>(f, 0) != kBlztMagic) fail_at(path, 0, "not a BLZT checkpoint (bad magic)");
   BlztHeader h;
@@ -129,6 +131,16 @@ BlztHeader read_blzt_header(const std::string& path) {
   return h;
 }
 
+}  // namespace
+
+BlztFile::BlztFile(const std::string& path) : file_(path), header_(parse_blzt_header(file_)) {}
+
+BlztHeader read_blzt_header(const std::string& path) { return BlztFile(path).header(); }
+
+std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments, BlztV3Writer v3) {
+  return BlztFile(path).load(moments, v3);
+}
+
 BlztV3Writer blzt_v3_writer(const std::string& name) {
   if (name == "cb474e1") return BlztV3Writer::cb474e1;
   if (name == "926f977") return BlztV3Writer::c926f977;
@@ -177,10 +189,10 @@ ModelConfig blzt_config(const BlztHeader& h, const std::string& path, BlztV3Writ
   return c;
 }
 
-std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments, BlztV3Writer v3) {
-  const BlztHeader h = read_blzt_header(path);
-  const ModelConfig c = blzt_config(h, path, v3);
-  MappedFile f(path);
+std::unique_ptr<Model> BlztFile::load(BlztMoments* moments, BlztV3Writer v3) const {
+  const std::string& path = file_.path();
+  const ModelConfig c = blzt_config(header_, path, v3);
+  const MappedFile& f = file_;
   auto m = allocate_model(c, path);
   if (moments) {
     moments->m.assign(m->params.size(), 0.0f);

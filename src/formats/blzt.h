@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "model/model.h"
 
 namespace anetrain {
@@ -53,6 +54,21 @@ struct BlztMoments {
 // Wo (and their moments) are read in the permuted order: exact, no arithmetic.
 std::unique_ptr<Model> load_blzt(const std::string& path, BlztMoments* moments = nullptr,
                                  BlztV3Writer v3 = BlztV3Writer::unknown);
+
+// A BLZT file opened once: the header is read and checked when it is opened, and load() reads the
+// weights from the same mapping, so a caller that checks the header first (import-seed) loads
+// exactly the file it checked.
+class BlztFile {
+ public:
+  explicit BlztFile(const std::string& path);  // Error at the byte, as read_blzt_header
+  const BlztHeader& header() const { return header_; }
+  // As load_blzt, from this file.
+  std::unique_ptr<Model> load(BlztMoments* moments = nullptr, BlztV3Writer v3 = BlztV3Writer::unknown) const;
+
+ private:
+  MappedFile file_;
+  BlztHeader header_;
+};
 
 // Query head h of the loaded model is the seed's head blzt_query_head(h, Hq, Hkv).
 int blzt_query_head(int h, int n_heads, int kv_heads);

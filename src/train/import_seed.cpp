@@ -53,7 +53,8 @@ TrainOptions seed_options(const ImportSeedOptions& o, const BlztHeader& h) {
 
 ImportSeedResult import_seed(const ImportSeedOptions& o) {
   ImportSeedResult r;
-  r.header = read_blzt_header(o.checkpoint);
+  const BlztFile file(o.checkpoint);  // read once: the header checked below is the weights' header
+  r.header = file.header();
   const BlztHeader& h = r.header;
   if (o.data.empty()) fail("import-seed: --data SHARD... is required: the run continues training on it");
   BlztV3Writer v3 = BlztV3Writer::unknown;
@@ -76,7 +77,7 @@ ImportSeedResult import_seed(const ImportSeedOptions& o) {
   TrainOptions t = seed_options(o, h);
   t.validate(/*cli_names=*/true);
   BlztMoments moments;
-  auto model = load_blzt(o.checkpoint, &moments, v3);
+  auto model = file.load(&moments, v3);
   AdamWConfig cfg = t.opt;
   cfg.total_steps = int(t.steps);
   AdamW opt(*model, cfg);
