@@ -14,7 +14,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/gemm.h"
-#include "backends/cpu/packed_gemm_amx.h"
+#include "backends/cpu/packed_prefill.h"
 #include "contract/packed.h"
 #include "core/cpu_features.h"
 #include "core/dtype.h"
@@ -115,10 +115,11 @@ struct X86LevelScope {
   ~X86LevelScope() { limit_x86_level(X86Level::amx); }
 };
 
-// What a Zen 4 or Ice Lake CPU runs: AMX forced off, AVX512-VNNI register tiles of 4 rows × 4
-// tokens — token counts past and short of a tile, rows past and short of a tile and a block of
-// 16, half a 64-byte step at the row's end (groups of 32 at widths of odd multiples of 32), every
-// multiple of 32 as a group, fused parts.
+// What a Zen 4 or Ice Lake CPU runs: AMX forced off, AVX512-VNNI register tiles of 16 transposed
+// weight rows × 8 tokens — token counts past and short of a tile (every tile width 1–8 is taken
+// by some N), rows past and short of a block of 16, a block of 16 stacked rows spanning parts,
+// widths ending in half of a 16-word transposition (odd multiples of 32) or shorter than one,
+// groups of 32 (their unrolled kernel) and every other multiple of 32 (the general one).
 TEST(PackedPrefill, VnniTilesWithoutAmxEqualReference) {
   if (x86_level() < X86Level::avx512vnni) GTEST_SKIP() << "AVX512-VNNI not offered (CPU or ANETRAIN_CPU_LEVEL)";
   const X86LevelScope vnni(X86Level::avx512vnni);
@@ -129,12 +130,13 @@ TEST(PackedPrefill, VnniTilesWithoutAmxEqualReference) {
     ASSERT_EQ(q8_prefill_path(W, 5), Q8Prefill::vnni_tiles) << "group " << group;
     ASSERT_EQ(q8_prefill_path(W, 4), Q8Prefill::rows) << "group " << group;
   }
-  for (int N : {5, 17, 40}) {
-    check_chunk(WeightFormat::q8_0, N, 96, {37}, 32, 21);           // 1.5 steps per row
-    check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 41}, 32, 22);  // fused, 4.5 steps, rows 41
+  for (int N : {5, 6, 7, 8, 11, 17, 18, 40}) {
+    check_chunk(WeightFormat::q8_0, N, 32, {16, 3}, 32, 20);         // one group, half a transposition
+    check_chunk(WeightFormat::q8_0, N, 96, {37}, 32, 21);           // 1.5 transpositions per row
+    check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 41}, 32, 22);  // fused, 4.5 transpositions, rows 41
     check_chunk(WeightFormat::q8_0, N, 192, {33}, 64, 23);
-    check_chunk(WeightFormat::q8_0, N, 288, {21}, 96, 24);           // a group across a step's halves
-    check_chunk(WeightFormat::q8_0, N, 1024, {19, 2, 3}, 128, 25);   // parts of fewer rows than a tile
+    check_chunk(WeightFormat::q8_0, N, 288, {21}, 96, 24);           // a group across two transpositions
+    check_chunk(WeightFormat::q8_0, N, 1024, {19, 2, 3}, 128, 25);   // blocks of 16 spanning 3 parts
   }
   check_chunk(WeightFormat::q8_0, 64, 768, {768, 768, 768}, 32, 26);  // stories110m's QKV
   check_chunk(WeightFormat::q8_0, 33, 2048, {768}, 32, 27);

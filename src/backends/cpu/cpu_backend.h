@@ -9,8 +9,7 @@
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/packed_dot.h"
-#include "backends/cpu/packed_gemm_amx.h"
-#include "backends/cpu/packed_gemm_vnni.h"
+#include "backends/cpu/packed_prefill.h"
 #include "contract/backend.h"
 
 namespace anetrain {

@@ -1,4 +1,4 @@
-// The Q8_0 tile products (packed_gemm_amx.h). One tile product, C(16×16 int32) += A·B:
+// The Q8_0 AMX tile products (packed_prefill.h). One tile product, C(16×16 int32) += A·B:
 //   A: 16 weight rows × K bytes, read in place (row stride = the matrix width);
 //   B: K/4 rows of 64 bytes, each holding 4 consecutive values of 16 tokens — the activations
 //      rearranged once per call, a transpose of each 16-token block's rows taken 4 bytes at a time;
@@ -6,14 +6,10 @@
 // After each group, C goes through memory to 16 vectors, converted to fp32 and accumulated with
 // the scale products sw[n]·sx[m]. Two C tiles alternate, so that the next group's tile product
 // runs while this group's integers are scaled.
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*() (GCC bug 105593).
-#if defined(__x86_64__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "backends/cpu/packed_simd.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
-#include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -22,7 +18,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cpu/packed_gemm_amx.h"
+#include "backends/cpu/packed_prefill.h"
 #include "core/cpu_features.h"
 
 namespace anetrain {

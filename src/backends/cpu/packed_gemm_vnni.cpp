@@ -1,23 +1,19 @@
-// The register-tiled VNNI products (packed_gemm_vnni.h). vpdpbusd multiplies unsigned by signed
-// bytes, so the weights are offset to unsigned as they are loaded, wu = w + 128 (an xor; exact for
-// any int8, −128 from a file included), and each token's sums start from −128·Σx, made once per
-// token when it is quantized. A step's lanes 0–7 hold the first 32 bytes' sums and lanes 8–15
-// the second's; each half lies in one group because groups are multiples of 32, so one vector of
-// sw·sx per pair and step scales them.
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*() (GCC bug 105593).
-#if defined(__x86_64__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+// The register-tiled VNNI products (packed_prefill.h). vpdpbusd multiplies unsigned by signed
+// bytes and can take its signed operand as a broadcast from memory (one fused instruction per
+// token and step), so the tokens stay signed and the weights are offset to unsigned as a block is
+// transposed, wu = w + 128 (an xor; exact for any int8, −128 from a file included); each token's
+// group sums start from −128·Σx, made once per token when it is quantized.
+// A transposed block: for each 4-byte column k of the width, one 64-byte vector holding bytes
+// 4k..4k+3 of rows 0..15 in that order (rows past the matrix are 0x80 with scale 0); group g's
+// vectors are g·group/4 onwards, so a group is one contiguous run of group/4 vectors.
+#include "backends/cpu/packed_simd.h"
+
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cpu/packed_gemm_vnni.h"
+#include "backends/cpu/packed_prefill.h"
 #include "core/cpu_features.h"
 
 namespace anetrain {
@@ -25,60 +21,102 @@ namespace anetrain {
 #if defined(__x86_64__)
 namespace {
 
-constexpr int kRows = 4;     // weight rows per register tile
-constexpr int kTokens = 4;   // tokens per register tile: 16 fp32 accumulators, the rest for operands
-constexpr int kBlock = 16;   // weight rows a thread takes at a time (12 KB at width 768: stays in L1)
-constexpr int kStep = 64;    // bytes per vpdpbusd
+constexpr int kRows = 16;    // weight rows per block: the 16 lanes of a vector
+constexpr int kTokens = 8;   // tokens per register tile: 8 int32 sums and 8 fp32 sums in registers
+constexpr int kWords = 16;   // 4-byte columns transposed at a time (one vector from each row)
 
-struct Tokens {
-  const int8_t* x;           // kTokens rows of `stride` bytes, quantized
-  const int32_t* start;      // per token, per step, 16 lanes of −128·(the lane's 4 values' sum)
-  const float* lanes;        // per token, per step, 16 lane scales
-  const int* half_group;     // per step, the groups of its two 32-byte halves
-  size_t stride;
-  int steps;
+struct Block {
+  const int8_t* w;           // transposed: (cols/4) vectors of 64 bytes
+  const float* ws;           // per group, the 16 rows' scales
+  int G, words;              // groups, 4-byte columns per group
 };
 
-// out[r][t] = Σ over the row's steps of sw·sx·(exact integer dot) for R weight rows × 4 tokens.
-template <int R>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(const int8_t* w, size_t w_stride, const float* ws,
-                                                                 int cols, int group, const Tokens& t,
-                                                                 float (&out)[kRows][kTokens]) {
-  const int G = cols / group;
+struct TokenRows {
+  const int8_t* x;           // token rows of `stride` bytes, quantized
+  const float* xs;           // per token, G group scales
+  const int32_t* offsets;    // per token, G times −128·(the group's sum)
+  size_t stride;
+};
+
+// Transposes `rows` (≤ 16) rows of `width` bytes (a multiple of 32) into Block's layout, offset
+// to unsigned, and gathers their group scales (0 past `rows`).
+__attribute__((target("avx512f,avx512bw"))) void transpose_block(const int8_t* w, size_t width, const float* ws,
+                                                                 int G, int rows, int8_t* out, float* out_scales) {
+  const int words = int(width / 4);
   const __m512i c128 = _mm512_set1_epi8(char(0x80));
-  __m512 acc[R][kTokens];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
-  for (int c = 0; c < t.steps; ++c) {
-    const int k = c * kStep;
-    // A width of an odd number of 32-byte halves ends in half a step: the weights' missing half
-    // reads as zero (as do the tokens' padding), adding nothing.
-    const __mmask64 m = cols - k >= kStep ? ~__mmask64(0) : __mmask64(0xFFFFFFFFu);
-    const int ga = t.half_group[2 * c], gb = t.half_group[2 * c + 1];
-    __m512i wu[R];
-    __m512 wsv[R];
-    for (int r = 0; r < R; ++r) {
-      wu[r] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + size_t(r) * w_stride + size_t(k)), c128);
-      const float* s = ws + size_t(r) * size_t(G);
-      wsv[r] = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(s[ga]), _mm512_set1_ps(s[gb]));
+  for (int k0 = 0; k0 < words; k0 += kWords) {
+    const int n = std::min(kWords, words - k0);
+    const __mmask64 m = n == kWords ? ~__mmask64(0) : (__mmask64(1) << (4 * n)) - 1;
+    __m512i r[kRows], a[kRows];
+    for (int i = 0; i < kRows; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_epi8(m, w + size_t(i) * width + 4 * size_t(k0)) : _mm512_setzero_si512();
+    // Within each 128-bit lane: pairs of rows interleaved by dword, then quads by qword, so that
+    // a[4i + c] holds, in lane L, column 4L + c of rows 4i..4i+3.
+    for (int i = 0; i < kRows; i += 2) {
+      a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+      a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
     }
-    for (int j = 0; j < kTokens; ++j) {
-      const __m512i xv = _mm512_loadu_si512(t.x + size_t(j) * t.stride + size_t(k));
-      const size_t at = (size_t(j) * size_t(t.steps) + size_t(c)) * 16;
-      const __m512i start = _mm512_loadu_si512(t.start + at);
-      const __m512 xs = _mm512_loadu_ps(t.lanes + at);
-      for (int r = 0; r < R; ++r) {
-        const __m512i d = _mm512_dpbusd_epi32(start, wu[r], xv);
-        acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(wsv[r], xs), acc[r][j]);
-      }
+    for (int i = 0; i < kRows; i += 4) {
+      r[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+      r[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+      r[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+      r[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    // Then lane L of the four quads gathered: column 4L + c is [r[c].L, r[4+c].L, r[8+c].L, r[12+c].L].
+    for (int c = 0; c < 4; ++c) {
+      const __m512i e0 = _mm512_shuffle_i32x4(r[c], r[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
+      const __m512i e1 = _mm512_shuffle_i32x4(r[c], r[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
+      const __m512i e2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
+      const __m512i e3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
+      const __m512i col[4] = {_mm512_shuffle_i32x4(e0, e2, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_i32x4(e1, e3, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_i32x4(e0, e2, _MM_SHUFFLE(3, 1, 3, 1)),
+                              _mm512_shuffle_i32x4(e1, e3, _MM_SHUFFLE(3, 1, 3, 1))};
+      for (int L = 0; L < 4; ++L)
+        if (4 * L + c < n) _mm512_storeu_si512(out + size_t(k0 + 4 * L + c) * 64, _mm512_xor_si512(col[L], c128));
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < kTokens; ++j) out[r][j] = _mm512_reduce_add_ps(acc[r][j]);
+  for (int g = 0; g < G; ++g)
+    for (int i = 0; i < kRows; ++i)
+      out_scales[size_t(g) * kRows + size_t(i)] = i < rows ? ws[size_t(i) * size_t(G) + size_t(g)] : 0.0f;
 }
 
-using TileFn = void (*)(const int8_t*, size_t, const float*, int, int, const Tokens&, float (&)[kRows][kTokens]);
-constexpr TileFn kTileOfRows[kRows + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>};
+// y[j·y_stride + i] = Σ_g sw[i,g]·sx[j,g]·(exact integer dot over group g) for the block's rows i
+// (those in `rows`) and T tokens j. Words: 4-byte columns per group when known at compile time
+// (8 for groups of 32: the loop unrolled, each sum kept in its register), else 0 for b.words.
+template <int T, int Words>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(const Block& b, const TokenRows& t, float* y,
+                                                                 size_t y_stride, __mmask16 rows) {
+  const int words = Words > 0 ? Words : b.words;
+  __m512 acc[T];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (int g = 0; g < b.G; ++g) {
+    const int8_t* wg = b.w + size_t(g) * size_t(words) * 64;
+    const int8_t* xg = t.x + size_t(g) * size_t(words) * 4;
+    __m512i sum[T];
+    for (int j = 0; j < T; ++j) sum[j] = _mm512_set1_epi32(t.offsets[size_t(j) * size_t(b.G) + size_t(g)]);
+    for (int k = 0; k < words; ++k) {
+      const __m512i wv = _mm512_loadu_si512(wg + size_t(k) * 64);
+      for (int j = 0; j < T; ++j) {
+        int32_t word;
+        std::memcpy(&word, xg + size_t(j) * t.stride + size_t(4 * k), 4);
+        sum[j] = _mm512_dpbusd_epi32(sum[j], wv, _mm512_set1_epi32(word));
+      }
+    }
+    const __m512 sw = _mm512_loadu_ps(b.ws + size_t(g) * kRows);
+    for (int j = 0; j < T; ++j) {
+      const __m512 s = _mm512_mul_ps(sw, _mm512_set1_ps(t.xs[size_t(j) * size_t(b.G) + size_t(g)]));
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j]), s, acc[j]);
+    }
+  }
+  for (int j = 0; j < T; ++j) _mm512_mask_storeu_ps(y + size_t(j) * y_stride, rows, acc[j]);
+}
+
+using TileFn = void (*)(const Block&, const TokenRows&, float*, size_t, __mmask16);
+template <int Words>
+constexpr TileFn kTileOfTokens[kTokens + 1] = {nullptr,         tile<1, Words>, tile<2, Words>,
+                                               tile<3, Words>,  tile<4, Words>, tile<5, Words>,
+                                               tile<6, Words>,  tile<7, Words>, tile<8, Words>};
 
 }  // namespace
 
@@ -89,66 +127,52 @@ bool q8_vnni_gemm_takes(const MatrixRef& W) {
 
 void q8_gemm_vnni(const float* x, int N, const MatrixRef* W, float* const* y, int parts, VnniScratch& s) {
   const int cols = W[0].cols, group = W[0].group, G = cols / group;
-  const int steps = (cols + kStep - 1) / kStep;
-  const size_t stride = size_t(steps) * kStep, groups = size_t(G), width = size_t(cols);
-  const int padded = (N + kTokens - 1) / kTokens * kTokens;
+  const size_t width = size_t(cols), groups = size_t(G);
   const int team = omp_get_max_threads();
   // Every buffer is sized here: nothing may throw inside the parallel region.
-  const size_t lanes_per_token = size_t(steps) * 16;
-  if (s.tokens.size() < size_t(padded) * stride) s.tokens.resize(size_t(padded) * stride);
-  if (s.starts.size() < size_t(padded) * lanes_per_token) s.starts.resize(size_t(padded) * lanes_per_token);
-  if (s.lane_scales.size() < size_t(padded) * lanes_per_token) s.lane_scales.resize(size_t(padded) * lanes_per_token);
-  if (s.row_scales.size() < size_t(team) * groups) s.row_scales.resize(size_t(team) * groups);
-  // A table, not a division per step in the kernel (GCC then also keeps its sums in registers).
-  s.half_group.resize(2 * size_t(steps));
-  for (int h = 0; h < 2 * steps; ++h) s.half_group[size_t(h)] = std::min(h * 32 / group, G - 1);
-  // Padding tokens and the bytes past the width: zero values, starts and scales add nothing.
-  for (int n = N; n < padded; ++n) {
-    std::memset(s.tokens.data() + size_t(n) * stride, 0, stride);
-    std::fill_n(s.starts.data() + size_t(n) * lanes_per_token, lanes_per_token, 0);
-    std::fill_n(s.lane_scales.data() + size_t(n) * lanes_per_token, lanes_per_token, 0.0f);
-  }
+  if (s.tokens.size() < size_t(N) * width) s.tokens.resize(size_t(N) * width);
+  if (s.token_scales.size() < size_t(N) * groups) s.token_scales.resize(size_t(N) * groups);
+  if (s.token_offsets.size() < size_t(N) * groups) s.token_offsets.resize(size_t(N) * groups);
+  if (s.blocks.size() < size_t(team) * kRows * width) s.blocks.resize(size_t(team) * kRows * width);
+  if (s.block_scales.size() < size_t(team) * kRows * groups) s.block_scales.resize(size_t(team) * kRows * groups);
   const StackedRows stacked(W, parts);
-  const int blocks = (stacked.total + kBlock - 1) / kBlock;
+  const int blocks = (stacked.total + kRows - 1) / kRows;
+  const TileFn* tiles = group == 32 ? kTileOfTokens<8> : kTileOfTokens<0>;
 
 #pragma omp parallel num_threads(team)
   {
     const int me = omp_get_thread_num();
-    float* qs = s.row_scales.data() + size_t(me) * groups;
-    // Each token quantized by the reference's function, then per 4-byte lane its starting sum and
-    // its group's scale.
+    // Each token quantized by the reference's function, then per group −128·Σx.
 #pragma omp for schedule(static)
     for (int n = 0; n < N; ++n) {
-      int8_t* xq = s.tokens.data() + size_t(n) * stride;
-      quantize_q8_0(x + size_t(n) * width, width, group, xq, qs);
-      std::memset(xq + width, 0, stride - width);
-      int32_t* starts = s.starts.data() + size_t(n) * lanes_per_token;
-      float* lanes = s.lane_scales.data() + size_t(n) * lanes_per_token;
-      for (size_t l = 0; l < lanes_per_token; ++l) {
-        const int8_t* v = xq + 4 * l;
-        starts[l] = -128 * (int32_t(v[0]) + int32_t(v[1]) + int32_t(v[2]) + int32_t(v[3]));
-        lanes[l] = 4 * l < width ? qs[4 * l / size_t(group)] : 0.0f;
+      int8_t* q = s.tokens.data() + size_t(n) * width;
+      quantize_q8_0(x + size_t(n) * width, width, group, q, s.token_scales.data() + size_t(n) * groups);
+      for (size_t g = 0; g < groups; ++g) {
+        int32_t sum = 0;
+        for (int i = 0; i < group; ++i) sum += q[g * size_t(group) + size_t(i)];
+        s.token_offsets[size_t(n) * groups + g] = -128 * sum;
       }
     }
+    int8_t* bw = s.blocks.data() + size_t(me) * kRows * width;
+    float* bs = s.block_scales.data() + size_t(me) * kRows * groups;
     // Guided over blocks of 16 stacked rows, as the row kernels: big bands first, then pieces
-    // that let a thread slowed by a busy neighbour be helped out.
+    // that let a thread slowed by a busy neighbour be helped out. A block that spans two parts
+    // is taken as two pieces, each padded to 16 rows. Each block is transposed once and then
+    // multiplied by every token, 8 at a time.
 #pragma omp for schedule(guided)
     for (int blk = 0; blk < blocks; ++blk)
-      stacked.each_part(blk * kBlock, std::min(stacked.total, (blk + 1) * kBlock), [&](int p, int r0, int r1) {
+      stacked.each_part(blk * kRows, std::min(stacked.total, (blk + 1) * kRows), [&](int p, int r0, int r1) {
         const MatrixRef& M = W[p];
-        const int8_t* wq = static_cast<const int8_t*>(M.data);
-        float out[kRows][kTokens];
+        const int rows = r1 - r0;
+        transpose_block(static_cast<const int8_t*>(M.data) + size_t(r0) * width, width,
+                        M.scales + size_t(r0) * groups, G, rows, bw, bs);
+        const Block b{bw, bs, G, group / 4};
+        const __mmask16 mask = __mmask16((1u << rows) - 1);
+        const size_t y_stride = size_t(M.rows);
         for (int n0 = 0; n0 < N; n0 += kTokens) {
-          const Tokens t{s.tokens.data() + size_t(n0) * stride, s.starts.data() + size_t(n0) * lanes_per_token,
-                         s.lane_scales.data() + size_t(n0) * lanes_per_token, s.half_group.data(), stride,
-                         steps};
-          const int tokens = std::min(kTokens, N - n0);
-          for (int r = r0; r < r1; r += kRows) {
-            const int rows = std::min(kRows, r1 - r);
-            kTileOfRows[rows](wq + size_t(r) * width, width, M.scales + size_t(r) * groups, cols, group, t, out);
-            for (int j = 0; j < tokens; ++j)
-              for (int i = 0; i < rows; ++i) y[p][size_t(n0 + j) * size_t(M.rows) + size_t(r + i)] = out[i][j];
-          }
+          const TokenRows t{s.tokens.data() + size_t(n0) * width, s.token_scales.data() + size_t(n0) * groups,
+                            s.token_offsets.data() + size_t(n0) * groups, width};
+          tiles[std::min(kTokens, N - n0)](b, t, y[p] + size_t(n0) * y_stride + size_t(r0), y_stride, mask);
         }
       });
   }

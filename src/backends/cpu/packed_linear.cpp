@@ -8,28 +8,19 @@
 //   q8_0 — AVX512-VNNI vpdpbusd on x + 128 (u8) × w (s8), minus 128·Σw (exact for any int8,
 //          −128 in a file included); a scalar loop elsewhere. Activations are quantized by the reference's function, so the
 //          integers match it bit for bit and only the float sum order differs. A prompt's chunk
-//          (N > 4) goes to AMX-INT8 tile products where the CPU has them (packed_gemm_amx.cpp),
-//          else to register tiles of 4 rows × 4 tokens on AVX512-VNNI (packed_gemm_vnni.cpp).
+//          (N > 4) goes to AMX-INT8 tile products where the CPU has them, else to register tiles
+//          of 16 rows × 8 tokens on AVX512-VNNI (packed_prefill.h).
 // The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
 // On aarch64 the kernels are kernels_arm.h's: NEON for every format, SDOT for Q8_0 where the CPU
 // has FEAT_DotProd (core/cpu_features.h).
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which its flow
-// analysis then reports as uninitialised (GCC bug 105593); the values are fully written.
-#if defined(__x86_64__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "backends/cpu/packed_simd.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/packed_dot.h"
-#include "backends/cpu/packed_gemm_amx.h"
-#include "backends/cpu/packed_gemm_vnni.h"
+#include "backends/cpu/packed_prefill.h"
 #include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/error.h"
