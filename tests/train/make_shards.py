@@ -191,6 +191,20 @@ def make_corpus_shards(assets, workdir, corpus="war-and-peace", val_fraction=VAL
     return info
 
 
+def prepared_war_and_peace(anetrain, assets, workdir, end):
+    """Train and validation shards that `anetrain prepare` makes (tok512) of War and Peace's
+    characters [40000, end): past the front matter; what the short ane-sim and report runs train on."""
+    with gzip.open(os.path.join(assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
+        text = f.read(end)[40000:]
+    src = os.path.join(workdir, "war-and-peace-part.txt")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write(text)
+    out = os.path.join(workdir, "shards")
+    rmtree(out)
+    run([anetrain, "prepare", src, "-z", os.path.join(assets, "llama2c", "tok512.bin"), "-o", out], check_rc=0)
+    return os.path.join(out, "train_000.bin"), os.path.join(out, "val_000.bin")
+
+
 def small_shard(workdir, n_tokens, assets, name="small"):
     """The first n_tokens of the War and Peace training shard as its own (cheap) shard."""
     info = make_corpus_shards(assets, workdir)

@@ -7,7 +7,6 @@
 #    (the bound of test_ane_sim_training.py; the runs agree to ~0.02%);
 #  * the stages ran as programs: the telemetry's kernels include every backward program.
 # Run: /usr/bin/python3 tests/train/test_ane_sim_lora_training.py --anetrain BIN --assets DIR --workdir DIR
-import gzip
 import math
 import os
 import sys
@@ -18,19 +17,6 @@ from make_shards import check  # noqa: E402
 
 STEPS = 120
 EVERY = 30
-
-
-def shards(a):
-    """tok512 shards of 300 kB of War and Peace, by `anetrain prepare`."""
-    with gzip.open(os.path.join(a.assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
-        text = f.read(340000)[40000:]
-    src = os.path.join(a.workdir, "war-and-peace-part.txt")
-    with open(src, "w", encoding="utf-8") as f:
-        f.write(text)
-    out = os.path.join(a.workdir, "shards")
-    ms.rmtree(out)
-    ms.run([a.anetrain, "prepare", src, "-z", os.path.join(a.assets, "llama2c", "tok512.bin"), "-o", out], check_rc=0)
-    return os.path.join(out, "train_000.bin"), os.path.join(out, "val_000.bin")
 
 
 def train(a, backend, train_bin, val_bin):
@@ -50,7 +36,7 @@ def main():
     os.makedirs(a.workdir, exist_ok=True)
 
     def body():
-        train_bin, val_bin = shards(a)
+        train_bin, val_bin = ms.prepared_war_and_peace(a.anetrain, a.assets, a.workdir, 340000)
         runs = {be: train(a, be, train_bin, val_bin) for be in ("cpu", "ane-sim")}
         evals = {be: {e["step"]: e["val_loss"] for e in ev if e.get("event") == "eval"} for be, ev in runs.items()}
         want_steps = list(range(EVERY, STEPS + 1, EVERY))

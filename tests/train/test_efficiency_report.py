@@ -13,7 +13,6 @@
 #    dump` lists for the same model and seq, by name — its compile_ms the `programs` events' sum,
 #    and no utilisation claimed ("simulated: no utilisation claimed", in telemetry and printed).
 # Run: /usr/bin/python3 tests/train/test_efficiency_report.py --anetrain BIN --assets DIR --workdir DIR
-import gzip
 import json
 import math
 import os
@@ -29,18 +28,6 @@ SEQ = 64
 
 def close(a, b, rel=1e-9, what=""):
     check(abs(a - b) <= rel * max(abs(a), abs(b)) + 1e-12, "%s: %r vs %r" % (what, a, b))
-
-
-def shards(a):
-    with gzip.open(os.path.join(a.assets, "corpora", "war-and-peace.txt.gz"), "rt", encoding="utf-8") as f:
-        text = f.read(120000)[40000:]
-    src = os.path.join(a.workdir, "part.txt")
-    with open(src, "w", encoding="utf-8") as f:
-        f.write(text)
-    out = os.path.join(a.workdir, "shards")
-    ms.rmtree(out)
-    ms.run([a.anetrain, "prepare", src, "-z", os.path.join(a.assets, "llama2c", "tok512.bin"), "-o", out], check_rc=0)
-    return os.path.join(out, "train_000.bin"), os.path.join(out, "val_000.bin")
 
 
 def train(a, model, backend, train_bin, val_bin):
@@ -91,7 +78,7 @@ def main():
     model = os.path.join(a.assets, "llama2c", "stories260K.bin")
 
     def body():
-        train_bin, val_bin = shards(a)
+        train_bin, val_bin = ms.prepared_war_and_peace(a.anetrain, a.assets, a.workdir, 120000)
         # cpu: everything on the CPU, utilisation against its measured peak.
         events, _ = train(a, model, "cpu", train_bin, val_bin)
         e, start = check_common("cpu", events)
