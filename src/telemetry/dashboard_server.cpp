@@ -190,7 +190,8 @@ void DashboardServer::add_routes() {
     }
     res.set_content(a->body.data(), a->body.size(), std::string(a->mime).c_str());
   };
-  for (const char* p : {"/", "/index.html", "/charts.js", "/log.js", "/app.js", "/app.css", "/favicon.svg", "/vendor/uPlot.iife.min.js", "/vendor/uPlot.min.css"})
+  for (const char* p : {"/", "/index.html", "/charts.js", "/log.js", "/panels.js", "/app.js", "/app.css", "/favicon.svg",
+                        "/vendor/uPlot.iife.min.js", "/vendor/uPlot.min.css"})
     s.Get(p, serve_asset);
 
   s.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -78,12 +79,20 @@ TEST(DashboardServer, ServesThePageWithItsSecurityHeaders) {
   EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8");
   EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
   EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
-  for (const char* p : {"/app.js", "/charts.js", "/vendor/uPlot.iife.min.js"}) {
+  // Every script and stylesheet the page names is served, with its type: a file added to web/
+  // but missing from the build's asset list or the server's routes leaves the page broken.
+  const std::regex named(R"re((src|href)="([^":]+\.(js|css))")re");
+  int scripts = 0;
+  for (std::sregex_iterator m(r->body.begin(), r->body.end(), named), end; m != end; ++m) {
+    const std::string p = "/" + (*m)[2].str();
     auto a = c.Get(p);
     ASSERT_TRUE(a) << p;
     EXPECT_EQ(a->status, 200) << p;
-    EXPECT_EQ(a->get_header_value("Content-Type"), "text/javascript; charset=utf-8") << p;
+    const bool js = (*m)[3] == "js";
+    scripts += js;
+    EXPECT_EQ(a->get_header_value("Content-Type"), js ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8") << p;
   }
+  EXPECT_EQ(scripts, 5);  // uPlot, charts.js, log.js, panels.js, app.js
   auto runs = c.Get("/api/runs");
   ASSERT_TRUE(runs);
   EXPECT_EQ(nlohmann::json::parse(runs->body)["runs"][0]["name"], "runA");
