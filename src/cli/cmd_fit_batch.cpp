@@ -3,19 +3,23 @@
 // and writes the final weights plus `losses` [N]. It checks the optimizer against torch and shows
 // that the whole loop can memorise a batch; real training is `anetrain train`, whose loss scaling
 // (fp16 backends) and non-finite policy (a step skipped, the run stopped after --max-nonfinite in
-// a row) it shares.
+// a row) it shares, and ends with train's efficiency report (telemetry/efficiency.h).
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <omp.h>
 
 #include "cli/commands.h"
 #include "cli/option_checks.h"
+#include "contract/capabilities.h"
 #include "contract/registry.h"
 #include "core/error.h"
 #include "data/token_list.h"
 #include "formats/load.h"
 #include "formats/safetensors.h"
+#include "model/flops.h"
 #include "model/workspace.h"
+#include "telemetry/efficiency.h"
 #include "train/optimizer.h"
 #include "train/step.h"
 
@@ -94,7 +98,34 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
       StepPolicy policy;
       policy.scaling = loss_scaling_for(*be);
       policy.max_nonfinite = o->max_nonfinite;
-      auto report = [o](int s, const StepResult& r) {
+      // The efficiency report's sums, as train keeps them: each step's wall time, the programs'
+      // kernel timings and compiles (every compile here is inside a step: nothing is prepared).
+      using Clock = std::chrono::steady_clock;
+      const auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+      const Clock::time_point t_open = Clock::now();
+      const MatrixPeak peak = matrix_peak(be->caps());  // measured before the first step, as train does
+      EfficiencyTotals eff;
+      const double flops_per_step = flops_per_token(m.cfg, o->T).training() * double(o->B) * o->T * o->accum;
+      Clock::time_point t_step = Clock::now();
+      auto count_compiles = [&](bool in_step) {
+        for (const ProgramCompile& c : take_compiles(be->caps())) {
+          eff.compiles += 1;
+          eff.compile_ms += c.compile_ms + c.load_ms;
+          if (in_step) eff.compile_in_steps_ms += c.compile_ms + c.load_ms;
+        }
+      };
+      count_compiles(false);
+      auto report = [&, o](int s, const StepResult& r) {
+        eff.steps += 1;
+        eff.step_ms += ms_since(t_step);
+        eff.model_flops += flops_per_step;
+        for (const KernelTiming& k : take_kernel_timings(be->caps())) {
+          eff.compute_ms += k.eval_ms;
+          eff.staging_ms += k.io_ms;
+          eff.accelerator_flops += k.flops;
+          eff.accelerator_model_flops += k.model_flops;
+        }
+        count_compiles(true);
         if (r.overflow)
           std::fprintf(stderr, "step %5d  fp16 gradients overflowed at loss scale %g; update skipped\n", s,
                        r.loss_scale);
@@ -102,6 +133,7 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
           std::fprintf(stderr, "step %5d  non-finite loss or gradient; update skipped\n", s);
         else if (o->log_every > 0 && (s % o->log_every == 0 || s + 1 == o->steps))
           std::fprintf(stderr, "step %5d  loss %.6f  grad_norm %.4f  lr %.3g\n", s, r.loss, r.grad_norm, r.lr);
+        t_step = Clock::now();
       };
       const std::vector<float> losses = fit_fixed_batch(*be, m, adamw, micro, o->steps, policy, report);
       std::vector<StWriteItem> items;
@@ -109,6 +141,11 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
       for (const auto& s : m.table.specs()) items.push_back({s.name, s.shape, m.param(s)});
       write_safetensors(o->out, items, DType::f32);
       std::fprintf(stderr, "loss %.6f → %.6f after %d steps → %s\n", losses.front(), losses.back(), o->steps, o->out.c_str());
+      eff.wall_ms = ms_since(t_open);
+      eff.peak_gflops = peak.gflops;
+      eff.peak_is_accelerator = peak.accelerator;
+      eff.peak_source = peak.source;
+      for (const std::string& line : efficiency_lines(efficiency_report(eff))) std::fprintf(stderr, "%s\n", line.c_str());
       return 0;
     };
   });

@@ -11,11 +11,14 @@
 #    forward's worth of layer products) and the classifier's forward and backward: per token
 #    2·L·(D·qd + 2·D·kvd + qd·D + 3·D·F) + 3·2·V·D; one compile per program of the layer plan — the training programs `anetrain ane
 #    dump` lists for the same model and seq, by name — its compile_ms the `programs` events' sum,
-#    and no utilisation claimed ("simulated: no utilisation claimed", in telemetry and printed).
+#    and no utilisation claimed ("simulated: no utilisation claimed", in telemetry and printed);
+#  * `fit-batch` of one batch of the same shape prints the same report: its steps, shares summing
+#    to 100%, train's matrix FLOPs per step on each backend, and on ane-sim the plan's compiles.
 # Run: /usr/bin/python3 tests/train/test_efficiency_report.py --anetrain BIN --assets DIR --workdir DIR
 import json
 import math
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +41,30 @@ def train(a, model, backend, train_bin, val_bin):
                 "--eval-every", "3", "--eval-batches", "2", "--threads", "2", "--seed", "5", "--out", out],
                timeout=300, check_rc=0)
     return ms.telemetry(out), r.out
+
+
+def fit_batch_report(a, model, backend, train_bin, e):
+    """`fit-batch` on one batch of the same shape ends with train's report: its steps, shares that
+    sum to 100% (as printed, to 0.1% each), and the matrix FLOPs per step the train run's event gives."""
+    tokens = os.path.join(a.workdir, "fit_tokens.u16")
+    with open(train_bin, "rb") as f:  # the shard's last 2 rows of T+1 ids (uint16, after its header)
+        raw = f.read()
+    with open(tokens, "wb") as f:
+        f.write(raw[-2 * 2 * (SEQ + 1):])
+    r = ms.run([a.anetrain, "fit-batch", model, "--tokens", tokens, "--u16", "--batch", "2", "--seq", str(SEQ),
+                "--steps", str(STEPS), "--backend", backend, "--threads", "2", "-o",
+                os.path.join(a.workdir, "fit.safetensors")], timeout=300, check_rc=0)
+    m = re.search(r"^efficiency: (\d+) steps in [\d.]+ s — accelerator ([\d.]+)%, compile ([\d.]+)%, "
+                  r"staging I/O ([\d.]+)%, CPU ([\d.]+)%, other ([\d.]+)%$", r.err, re.M)
+    check(m, "%s: fit-batch printed no efficiency report:\n%s" % (backend, r.err[-2000:]))
+    check(int(m.group(1)) == STEPS, "%s: fit-batch reported %s steps" % (backend, m.group(1)))
+    total = sum(float(m.group(i)) for i in range(2, 7))
+    check(abs(total - 100) <= 0.26, "%s: fit-batch's shares sum to %.1f%%" % (backend, total))
+    gflop = lambda f: "%.3g GFLOP" % (f / 1e9)
+    want = "matrix FLOPs per step: %s on the accelerator, %s on the CPU" % (
+        gflop(e["matrix_flops_per_step"]["accelerator"]), gflop(e["matrix_flops_per_step"]["cpu"]))
+    check(want in r.err, "%s: fit-batch's FLOPs are not train's (%s):\n%s" % (backend, want, r.err[-2000:]))
+    return r.err
 
 
 def check_common(backend, events):
@@ -89,6 +116,8 @@ def main():
         close(e["achieved_gflops"], start["flops_per_step"] * STEPS / (e["step_ms"] / 1000) / 1e9, what="cpu rate")
         close(e["utilisation"], e["achieved_gflops"] / e["peak_gflops"], what="cpu utilisation")
         print("cpu: shares %s, utilisation %.4f" % (json.dumps(e["shares"]), e["utilisation"]))
+        printed = fit_batch_report(a, model, "cpu", train_bin, e)
+        check("(measured on this CPU at start)" in printed, "fit-batch on cpu claims no utilisation:\n" + printed)
 
         # ane-sim: the plan's programs compiled once each, no utilisation.
         dump = os.path.join(a.workdir, "dump")
@@ -116,6 +145,10 @@ def main():
         host = 2 * L * (D * qd + 2 * D * kvd + qd * D + 3 * D * F) + 3 * 2 * V * D
         close(e["matrix_flops_per_step"]["cpu"], host * 2 * SEQ, rel=1e-9, what="ane-sim: the host's FLOPs")
         print("ane-sim: %d programs, shares %s" % (e["compiles"], json.dumps(e["shares"])))
+        printed = fit_batch_report(a, model, "ane-sim", train_bin, e)
+        check("simulated: no utilisation claimed" in printed and
+              "compile: %d programs" % len(planned) in printed, "fit-batch on ane-sim:\n" + printed)
+        print("fit-batch: the same report on cpu and ane-sim", flush=True)
         if not a.keep:
             for d in ("cpu", "ane-sim", "dump"):
                 ms.rmtree(os.path.join(a.workdir, d))
