@@ -31,6 +31,14 @@ struct Block {
   int G, words;              // groups, 4-byte columns per group
 };
 
+// Lines of the next block brought towards the cache while this one is multiplied, a few per
+// group: the transposition reads 16 rows at once, each only a few lines long, which the hardware
+// prefetchers do not foresee, and would otherwise wait on memory for each of them.
+struct Prefetch {
+  const char* at = nullptr;
+  int lines = 0, per_group = 0;
+};
+
 struct TokenRows {
   const int8_t* x;           // token rows of `stride` bytes, quantized
   const float* xs;           // per token, G group scales
@@ -86,11 +94,13 @@ __attribute__((target("avx512f,avx512bw"))) void transpose_block(const int8_t* w
 // (8 for groups of 32: the loop unrolled, each sum kept in its register), else 0 for b.words.
 template <int T, int Words>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(const Block& b, const TokenRows& t, float* y,
-                                                                 size_t y_stride, __mmask16 rows) {
+                                                                 size_t y_stride, __mmask16 rows, Prefetch pf) {
   const int words = Words > 0 ? Words : b.words;
   __m512 acc[T];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (int g = 0; g < b.G; ++g) {
+    for (int l = g * pf.per_group; l < std::min(pf.lines, (g + 1) * pf.per_group); ++l)
+      _mm_prefetch(pf.at + size_t(l) * 64, _MM_HINT_T1);
     const int8_t* wg = b.w + size_t(g) * size_t(words) * 64;
     const int8_t* xg = t.x + size_t(g) * size_t(words) * 4;
     __m512i sum[T];
@@ -112,7 +122,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(const Block& b,
   for (int j = 0; j < T; ++j) _mm512_mask_storeu_ps(y + size_t(j) * y_stride, rows, acc[j]);
 }
 
-using TileFn = void (*)(const Block&, const TokenRows&, float*, size_t, __mmask16);
+using TileFn = void (*)(const Block&, const TokenRows&, float*, size_t, __mmask16, Prefetch);
 template <int Words>
 constexpr TileFn kTileOfTokens[kTokens + 1] = {nullptr,         tile<1, Words>, tile<2, Words>,
                                                tile<3, Words>,  tile<4, Words>, tile<5, Words>,
@@ -169,10 +179,18 @@ void q8_gemm_vnni(const float* x, int N, const MatrixRef* W, float* const* y, in
         const Block b{bw, bs, G, group / 4};
         const __mmask16 mask = __mmask16((1u << rows) - 1);
         const size_t y_stride = size_t(M.rows);
+        // The next block: the next 16 rows of this part, which guided scheduling mostly gives
+        // this thread next. Its lines are spread over the token tiles and their groups.
+        const int next_rows = std::max(0, std::min(kRows, M.rows - r1));
+        const int lines = int(size_t(next_rows) * width / 64), token_tiles = (N + kTokens - 1) / kTokens;
+        const int per_tile = (lines + token_tiles - 1) / token_tiles;
+        const char* next = static_cast<const char*>(M.data) + size_t(r1) * width;
         for (int n0 = 0; n0 < N; n0 += kTokens) {
           const TokenRows t{s.tokens.data() + size_t(n0) * width, s.token_scales.data() + size_t(n0) * groups,
                             s.token_offsets.data() + size_t(n0) * groups, width};
-          tiles[std::min(kTokens, N - n0)](b, t, y[p] + size_t(n0) * y_stride + size_t(r0), y_stride, mask);
+          const int first = n0 / kTokens * per_tile, count = std::max(0, std::min(per_tile, lines - first));
+          const Prefetch pf{next + size_t(first) * 64, count, (count + G - 1) / G};
+          tiles[std::min(kTokens, N - n0)](b, t, y[p] + size_t(n0) * y_stride + size_t(r0), y_stride, mask, pf);
         }
       });
   }
