@@ -5,9 +5,11 @@
 #include <poll.h>
 
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/dashboard_tui.h"
@@ -19,6 +21,10 @@
 namespace anetrain {
 
 namespace {
+
+// The words after `dashboard ... --train`, as main set them aside before CLI11 parsed the rest
+// (set_aside_trainer_words); unset where the parse saw them all (fuzz_cli).
+std::optional<std::vector<std::string>> g_trainer_words;
 
 volatile std::sig_atomic_t g_quit = 0;
 void on_quit(int) { g_quit = 1; }
@@ -44,6 +50,17 @@ int run_web(const DashboardOptions& o) {
 
 }  // namespace
 
+int set_aside_trainer_words(int argc, char** argv) {
+  g_trainer_words.reset();
+  if (argc < 2 || std::string(argv[1]) != "dashboard") return argc;
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--train") {
+      g_trainer_words.emplace(argv + i + 1, argv + argc);
+      return i + 1;
+    }
+  return argc;
+}
+
 void add_dashboard_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand(
       "dashboard", "Watch training runs on a local web page (live, or after they ended); --tui: in the terminal");
@@ -60,7 +77,9 @@ void add_dashboard_command(CLI::App& app, Command& run) {
                 "Draw the run in this terminal (loss chart, stats, phases, latest sample, log); keys g p r q");
   // Everything after --train is the trainer's, verbatim (its --port is not the page's): CLI11
   // stops at a subcommand, and a nested one that keeps what it does not know takes them in order.
-  // A subcommand's name cannot start with '-', an alias can.
+  // A subcommand's name cannot start with '-', an alias can. Until the first word that is not an
+  // option, CLI11 still reads "--" and "++" itself (`--sample-prompt ++`), so main sets the words
+  // aside before parsing and they are taken from there.
   auto* train = cmd->add_subcommand("dashboard-train-options", "");
   train->alias("--train");
   train->group("");  // not listed: --tui's help names it
@@ -71,7 +90,7 @@ void add_dashboard_command(CLI::App& app, Command& run) {
                 "--train, all of them the trainer's) and watch its run (--out or --resume)");
   cmd->callback([&run, o, train] {
     const bool launch = train->parsed();
-    if (launch) o->train_args = train->remaining();
+    if (launch) o->train_args = g_trainer_words ? *g_trainer_words : train->remaining();
     run = [o, launch] {
       if (launch && !o->tui) fail("dashboard --train starts a trainer for the terminal view; give --tui before it");
       if (launch && !o->web.runs.empty()) fail("dashboard --tui --train watches the run the trainer writes; give no RUN");

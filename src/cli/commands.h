@@ -30,6 +30,9 @@ void add_mil_command(CLI::App& app, Command& run);
 void add_ane_command(CLI::App& app, Command& run);
 void add_metrics_command(CLI::App& app, Command& run);
 void add_dashboard_command(CLI::App& app, Command& run);
+// `anetrain dashboard ... --train WORDS`: sets WORDS aside for the trainer, verbatim, and returns
+// the argc CLI11 is to parse (through --train). main calls it before parsing.
+int set_aside_trainer_words(int argc, char** argv);
 void add_bench_mil_command(CLI::App* bench, Command& run);    // from add_bench_command
 void add_bench_train_command(CLI::App* bench, Command& run);  // from add_bench_command
 void add_bench_generate_command(CLI::App* bench, Command& run);  // from add_bench_command

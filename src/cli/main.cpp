@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    app.parse(argc, argv);
+    app.parse(anetrain::set_aside_trainer_words(argc, argv), argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version: our own text
     // CLI11's message quotes the offending argument: escaped, like every other error message.

@@ -5,7 +5,7 @@
 #   p: the trainer checkpoints and exits 0 (run_end "paused"); p again: the dashboard resumes it
 #      (`train --resume`, its output in RUN/train.log under anetrain's header line);
 #   r: a pause and a resume from that checkpoint; q on a trainer it started asks, s stops it;
-#   --tui --train ARGS: starts the run, which completes; q then quits at once.
+#   --tui --train ARGS: starts the run with ARGS verbatim, which completes; q then quits at once.
 # Skipped (77) without tmux. Usage: tui_controls_cli.sh BIN ASSETS WORKDIR
 set -u
 BIN=$1 ASSETS=$2 W=$3
@@ -77,12 +77,16 @@ check "s: the trainer checkpointed and stopped, the dashboard quit" '! tmux has-
 
 # ---- --train: the dashboard starts the run ----
 R2=$W/run2
-tmux new-session -d -s "$S" -x 120 -y 40 "$(printf '%q ' "$BIN" dashboard --tui --train "${ARGS[@]}" --steps 40 --out "$R2")"
+# The trainer gets the words after --train as given, even a first option's value CLI11 reads
+# itself ("++" ends a subcommand there): ARGS with its sample prompt first, as "++".
+TARGS=(--sample-prompt ++ "${ARGS[@]:0:${#ARGS[@]}-2}" --steps 40 --out "$R2")
+tmux new-session -d -s "$S" -x 120 -y 40 "$(printf '%q ' "$BIN" dashboard --tui --train "${TARGS[@]}")"
 wait_for 20 '[[ "$(tail -1 "$R2/telemetry.jsonl" 2>/dev/null)" == *"\"status\":\"done\""* ]]'
 check "--train: the run completed" '[[ "$(tail -1 "$R2/telemetry.jsonl" 2>/dev/null)" == *"\"status\":\"done\""* ]]'
 wait_for 3 '[[ "$(pane)" == *"trainer exited (status 0)"* ]]'
 check "the pane logs the end and the trainer's exit" '[[ "$(pane)" == *"ended at step 40: done"* && "$(pane)" == *"trainer exited (status 0)"* ]]'
 check "its output is in run2/train.log" 'grep -q "anetrain train" "$R2/train.log" && [[ $(wc -l < "$R2/train.log") -ge 3 ]]'
+check "the trainer got the words after --train verbatim" '[[ "$(sed -n 2p "$R2/train.log")" == *"(Unix time): anetrain train ${TARGS[*]}" ]]'
 tmux send-keys -t "$S" q
 wait_for 3 '! tmux has-session -t "$S" 2>/dev/null'
 check "q quits at once when its trainer has ended" '! tmux has-session -t "$S" 2>/dev/null'
