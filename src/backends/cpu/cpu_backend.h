@@ -1,6 +1,6 @@
 // `cpu`: the default backend. The linear layers' products go to oneDNN's matmul, in fp32 or bf16
 // (mixed precision: bf16 inputs, fp32 accumulation and outputs); attention's small per-head
-// products to OpenBLAS sgemm (we have not measured a hand-written GEMM that beats either).
+// products to OpenBLAS sgemm, or in bf16 on AMX tiles (attention_tiles_bf16.h).
 // Everything else is fp32 loops threaded with OpenMP, written so the compiler vectorises the
 // inner dimension.
 #pragma once
@@ -34,6 +34,9 @@ inline KvHeadGrads kv_head_grads(const AttnShape& s, int b, int kh, const float*
   zero_strided_rows(dv + at, s.T, ldkv, s.hd);
   return {k + at, v + at, dk + at, dv + at};
 }
+
+// Query and key rows per tile of the flash attention kernels (flash_attention*.cpp).
+inline constexpr int kFlashTile = 64;
 
 // Passes that write their result in bf16 (for the bf16 block stages; ffn_block.cpp): RMSNorm's
 // forward as rmsnorm_fwd computes it, and y = α·x.
@@ -118,6 +121,14 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   void adapter_bwd_bf16(const LayerAdapters& L, const Adapter& a, const Adapter& g, const uint16_t* x, const float* t,
                         const uint16_t* dy, float* dx_acc, float* u, int N, int in, int out);
 
+  // cpu-bf16's flash attention with bf16 tile products (flash_attention_bf16.cpp), where the CPU
+  // has AMX-BF16; elsewhere (and in fp32) the flash kernels are fp32.
+  bool attention_bf16_tiles() const;
+  void attention_flash_fwd_bf16(const float* q, const float* k, const float* v, float* out, float* lse,
+                                const AttnShape& s);
+  void attention_flash_bwd_bf16(const float* dout, const float* q, const float* k, const float* v, const float* out,
+                                const float* lse, float* dq, float* dk, float* dv, const AttnShape& s);
+
   // cos/sin of RoPE angles for positions [0, rows) and hd/2 pairs at θ.
   struct RopeTable {
     int hd = 0, rows = 0;
@@ -137,6 +148,7 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   std::vector<uint16_t> scratch_[6];
   float* flash_scratch(size_t floats_per_thread);  // per-thread tiles of the flash kernels
   std::vector<float> flash_scratch_;
+  std::vector<uint32_t> flash_packs_;  // the bf16 forward's K and V, packed once per call
   std::vector<float> running_max_;    // the classifier stage's online log-sum-exp, per row
   std::vector<double> running_sum_;
   PackedActivation packed_x_;  // linear_fwd_packed's activations in its weights' form

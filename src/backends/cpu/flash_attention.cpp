@@ -6,7 +6,8 @@
 //   dV_j += Pᵀ·dO_i,  dP = dO_i·V_jᵀ,  dS = P ⊙ (dP − Di)/√hd,  dQ_i += dS·K_j,  dK_j += dSᵀ·Q_i.
 // Tile products are sgemm calls on strided head rows (OpenBLAS runs them single-threaded inside
 // our parallel loops). Work: forward over (batch, head, query tile); backward over (batch, kv
-// head), so the query heads that add into one dK/dV stay on one thread.
+// head), so the query heads that add into one dK/dV stay on one thread. cpu-bf16 on a CPU with
+// AMX-BF16 runs the same algorithm on bf16 tile products (flash_attention_bf16.cpp).
 #include "core/blas.h"
 #include <omp.h>
 
@@ -21,7 +22,7 @@ namespace anetrain {
 
 namespace {
 
-constexpr int kTile = 64;
+constexpr int kTile = kFlashTile;
 // From one tile up the flash form is used. Measured (bf16 step, 2-core Zen 4): stories110m T=256
 // 660–700 ms vs 715–950 with probabilities; stories15m T=1024 470 vs 525 ms and 467 vs 643 MB peak
 // RSS; at T=128 (the default job) the two are within noise. Below one tile they are the same work.
@@ -49,6 +50,7 @@ float* CpuBackend::flash_scratch(size_t floats_per_thread) {
 
 void CpuBackend::attention_flash_fwd(const float* q, const float* k, const float* v, float* out, float* lse,
                                      const AttnShape& s) {
+  if (attention_bf16_tiles()) return attention_flash_fwd_bf16(q, k, v, out, lse, s);
   const int T = s.T, hd = s.hd, group = s.Hq / s.Hkv, ldq = s.Hq * hd, ldkv = s.Hkv * hd;
   const int tiles = (T + kTile - 1) / kTile;
   const float scale = 1.0f / std::sqrt(float(hd));
@@ -106,6 +108,7 @@ void CpuBackend::attention_flash_fwd(const float* q, const float* k, const float
 void CpuBackend::attention_flash_bwd(const float* dout, const float* q, const float* k, const float* v,
                                      const float* out, const float* lse, float* dq, float* dk, float* dv,
                                      const AttnShape& s) {
+  if (attention_bf16_tiles()) return attention_flash_bwd_bf16(dout, q, k, v, out, lse, dq, dk, dv, s);
   const int T = s.T, hd = s.hd, group = s.Hq / s.Hkv, ldq = s.Hq * hd, ldkv = s.Hkv * hd;
   const int tiles = (T + kTile - 1) / kTile;
   const float scale = 1.0f / std::sqrt(float(hd));
