@@ -110,7 +110,7 @@ INSTANTIATE_TEST_SUITE_P(CpuBackends, FlashAttention,
 // left is fp32 accumulation: ≤ K·2⁻²⁴ of the sum of |terms| per element.
 TEST(Bf16AttentionTiles, ProductsEqualSumsOfRoundedInputs) {
   namespace t = bf16_tiles;
-  if (!t::available()) GTEST_SKIP() << "no AMX-BF16 on this CPU";
+  if (!t::available()) GTEST_SKIP() << "no AMX-BF16 here (the CPU, or ANETRAIN_CPU_LEVEL below amx)";
   struct Shape {
     int M, N, K;
   };

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 
 namespace anetrain::bf16_tiles {
@@ -38,7 +39,7 @@ bool available() {
     constexpr long kRequestStatePermission = 0x1023, kTileData = 18;
     return syscall(SYS_arch_prctl, kRequestStatePermission, kTileData) == 0;
   }();
-  return granted;
+  return granted && x86_level() >= X86Level::amx;  // ANETRAIN_CPU_LEVEL below amx: fp32 attention
 }
 
 namespace {

@@ -20,8 +20,8 @@
 
 namespace anetrain::bf16_tiles {
 
-// Whether this CPU has AMX-BF16 and Linux granted this process the tile state; nothing below may
-// be called otherwise.
+// Whether this CPU has AMX-BF16, Linux granted this process the tile state and x86_level()
+// (ANETRAIN_CPU_LEVEL, limit_x86_level) allows amx; nothing below may be called otherwise.
 bool available();
 
 constexpr int pairs(int n) { return (n + 1) / 2; }
