@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -174,7 +175,20 @@ void add_train_command(CLI::App& app, Command& run) {
       if (o->resume.empty() && o->train.data.empty()) {
         if (world->size() > 1)
           fail("train: the built-in default job runs in one process; under mpirun give --data SHARD... and --out");
-        // No data: the built-in default job (README quick start).
+        // No data: the built-in default job (README quick start). It trains its own model on its
+        // own corpus, so an option that shapes a job (--model, --lora, --seq, ...) would be
+        // silently ignored: refuse it instead of training something the user did not ask for.
+        static const std::set<std::string> kQuickstartOptions = {
+            "--out", "--steps", "--time-budget", "--threads", "--backend", "--precision",
+            "--dashboard", "--port", "--host", "--help"};
+        std::string ignored;
+        for (const CLI::Option* opt : cmd->get_options())
+          if (opt->count() > 0 && !kQuickstartOptions.count(opt->get_name()))
+            ignored += (ignored.empty() ? "" : ", ") + opt->get_name();
+        if (!ignored.empty())
+          fail("train: " + ignored + " needs --data SHARD... (or --resume RUN); without them `train` runs the "
+               "built-in default job, which takes only --out, --steps, --time-budget, --threads, --backend, "
+               "--precision and --dashboard");
         QuickstartOptions q;
         q.out = o->train.out;
         q.threads = o->train.threads;

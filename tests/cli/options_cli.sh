@@ -63,6 +63,11 @@ for flags in "--lr nan" "--wd nan" "--beta1 nan" "--beta2 2" "--time-budget nan"
   # shellcheck disable=SC2086
   refused "${flags%% *}" "$BIN" train --data "$W/none.bin" --out "$W/run" $flags
 done
+# Without --data, `train` runs the built-in default job: an option that job would ignore (a model,
+# adapters, a shape) is refused by name before anything is fetched or written.
+refused "--model needs --data" "$BIN" train --model stories260k --out "$W/run"
+refused "--lora" "$BIN" train --model stories260k --lora 4 --out "$W/run"
+refused "--seq" "$BIN" train --seq 64 --out "$W/run"
 [[ -e "$W/run" ]] && { echo "FAIL a refused train created its run folder"; fails=$((fails + 1)); }
 
 echo "$fails failed"
