@@ -5,6 +5,7 @@
 // outside it (converted per call), at odd and real shapes, without and with low-rank adapters
 // (over a trainable or a frozen base, whose null gradients skip the base's weight products), and
 // with their inputs dropped (adapter dropout: the fused stages mask their bf16 copy of the input).
+// With adapters the backward is the one exception, bounded instead (expect_fused_equals).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -84,6 +85,30 @@ struct StageResult {
 // Which stage runs: the backend's own (fused on cpu-bf16) or the contract's composition of ops.
 enum class StageForm { own, composed };
 
+// The fused stage against its composition. With adapters, the fused backward adds the dx terms of
+// the adapters whose projections share an input (q, k, v; gate, up) in one product after the
+// base's products, where the composition adds each right after its projection: the same bf16
+// operands, the fp32 sums in dx's rows in another order. That moves a row's element by a few
+// fp32 roundings of its terms (measured: ≤ 2e-7 of the tensor's scale), and dx and the norm gains'
+// gradients with it. 1e-5 of each tensor's scale bounds that and still catches a lost, doubled or
+// misscaled adapter term: the adapters are drawn to be a sizeable share of every output (widen).
+// The forward is unchanged: the same bits. (The adapters' own gradients come out bit-equal here
+// too, but the batched product's row count may pick another kernel on another CPU: bounded alike.)
+void expect_fused_equals(const StageResult& fused, const StageResult& composed, int rank) {
+  EXPECT_TRUE(same_bits("out", fused.out, composed.out));
+  if (rank == 0) {
+    EXPECT_TRUE(same_bits("dx", fused.dx, composed.dx));
+    EXPECT_TRUE(same_bits("parameter gradients", fused.grads, composed.grads));
+    return;
+  }
+  constexpr double kReorderTol = 1e-5;
+  const size_t at = composed.adapters_at;
+  EXPECT_TRUE(all_close("dx", fused.dx.data(), composed.dx.data(), composed.dx.size(), kReorderTol));
+  EXPECT_TRUE(all_close("base gradients", fused.grads.data(), composed.grads.data(), at, kReorderTol));
+  EXPECT_TRUE(all_close("adapter gradients", fused.grads.data() + at, composed.grads.data() + at,
+                        composed.grads.size() - at, kReorderTol));
+}
+
 StageResult run_ffn(const std::string& backend, StageForm form, const Shape& sh, const LoraCase& lc, bool in_arena,
                     bool zero_grads) {
   const int N = sh.N, D = sh.D, F = sh.F, r = lc.rank;
@@ -135,9 +160,7 @@ TEST(CpuBf16Stages, FfnBlockEqualsItsComposition) {
         SCOPED_TRACE(std::string(sh.name) + ", " + lc.name + (in_arena ? ", weights in the arena" : ", loose weights"));
         const StageResult fused = run_ffn("cpu-bf16", StageForm::own, sh, lc, in_arena, false);
         const StageResult composed = run_ffn("cpu-bf16", StageForm::composed, sh, lc, in_arena, false);
-        EXPECT_TRUE(same_bits("out", fused.out, composed.out));
-        EXPECT_TRUE(same_bits("dx", fused.dx, composed.dx));
-        EXPECT_TRUE(same_bits("parameter gradients", fused.grads, composed.grads));
+        expect_fused_equals(fused, composed, lc.rank);
       }
 }
 
@@ -223,9 +246,7 @@ TEST(CpuBf16Stages, AttentionBlockEqualsItsComposition) {
           const StageResult composed = run_attention("cpu-bf16", StageForm::composed, c, flash, lc, in_arena, false);
           if (fused.out.empty()) continue;
           flash_cases += flash;
-          EXPECT_TRUE(same_bits("out", fused.out, composed.out));
-          EXPECT_TRUE(same_bits("dx", fused.dx, composed.dx));
-          EXPECT_TRUE(same_bits("parameter gradients", fused.grads, composed.grads));
+          expect_fused_equals(fused, composed, lc.rank);
         }
   EXPECT_GE(flash_cases, 2) << "the flash form ran on too few cases";
 }

@@ -21,11 +21,13 @@ void CpuBackend::attention_block_fwd(const BlockDims& d, const LayerTensors& w, 
   float* q_out = d.qk_norm ? s.q_raw : s.q;
   float* k_out = d.qk_norm ? s.k_raw : s.k;
   gemm_.bf16(xn, false, bf16_weight(w.wq, size_t(qd) * D), true, q_out, N, qd, D, false);
-  adapter_fwd_bf16(A, A.wq, xn, q_out, lora_slot(s.lora_t, 0, d), N, D, qd);
   gemm_.bf16(xn, false, bf16_weight(w.wk, size_t(kvd) * D), true, k_out, N, kvd, D, false);
-  adapter_fwd_bf16(A, A.wk, xn, k_out, lora_slot(s.lora_t, 1, d), N, D, kvd);
   gemm_.bf16(xn, false, bf16_weight(w.wv, size_t(kvd) * D), true, s.v, N, kvd, D, false);
-  adapter_fwd_bf16(A, A.wv, xn, s.v, lora_slot(s.lora_t, 2, d), N, D, kvd);
+  adapters_fwd_bf16(A,
+                    {{&A.wq, q_out, lora_slot(s.lora_t, 0, d), qd},
+                     {&A.wk, k_out, lora_slot(s.lora_t, 1, d), kvd},
+                     {&A.wv, s.v, lora_slot(s.lora_t, 2, d), kvd}},
+                    xn, N, D);
   attention_core_fwd(*this, d, w, s);
   const uint16_t* attn = bf16_activation(s.attn, size_t(N) * qd, 1);
   gemm_.bf16(attn, false, bf16_weight(w.wo, size_t(D) * qd), true, s.o, N, D, qd, false);
@@ -54,13 +56,15 @@ void CpuBackend::attention_block_bwd(const BlockDims& d, const LayerTensors& w, 
   if (g.wq) gemm_.bf16(dq, true, xn, false, g.wq, qd, D, N, true);
   if (g.wk) gemm_.bf16(dk, true, xn, false, g.wk, kvd, D, N, true);
   if (g.wv) gemm_.bf16(dv, true, xn, false, g.wv, kvd, D, N, true);
-  // dxn accumulates in the composed stage's order: each projection, then its adapter.
+  // dxn: the three projections, then their adapters' terms in one product (adapters_bwd_bf16).
   gemm_.bf16(dq, false, bf16_weight(w.wq, size_t(qd) * D), false, k.dxn, N, D, qd, false);
-  adapter_bwd_bf16(A, A.wq, g.lora.wq, xn, lora_slot(s.lora_t, 0, d), dq, k.dxn, k.lora_u, N, D, qd);
   gemm_.bf16(dk, false, bf16_weight(w.wk, size_t(kvd) * D), false, k.dxn, N, D, kvd, true);
-  adapter_bwd_bf16(A, A.wk, g.lora.wk, xn, lora_slot(s.lora_t, 1, d), dk, k.dxn, k.lora_u, N, D, kvd);
   gemm_.bf16(dv, false, bf16_weight(w.wv, size_t(kvd) * D), false, k.dxn, N, D, kvd, true);
-  adapter_bwd_bf16(A, A.wv, g.lora.wv, xn, lora_slot(s.lora_t, 2, d), dv, k.dxn, k.lora_u, N, D, kvd);
+  adapters_bwd_bf16(A,
+                    {{&A.wq, &g.lora.wq, lora_slot(s.lora_t, 0, d), dq, qd},
+                     {&A.wk, &g.lora.wk, lora_slot(s.lora_t, 1, d), dk, kvd},
+                     {&A.wv, &g.lora.wv, lora_slot(s.lora_t, 2, d), dv, kvd}},
+                    xn, k.dxn, k.lora_u, N, D);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);  // the skip path
   rmsnorm_bwd(k.dxn, x, w.attn_norm, s.rstd, dx, g.attn_norm, N, D);
 }

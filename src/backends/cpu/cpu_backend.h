@@ -5,6 +5,7 @@
 // inner dimension.
 #pragma once
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "backends/cpu/gemm.h"
@@ -120,6 +121,29 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
                         int out);
   void adapter_bwd_bf16(const LayerAdapters& L, const Adapter& a, const Adapter& g, const uint16_t* x, const float* t,
                         const uint16_t* dy, float* dx_acc, float* u, int N, int in, int out);
+  // The adapters of projections that read the same x (q, k, v; gate, up), after their base
+  // products: their A products batched into one product of r·parts outputs (forward t, backward
+  // dA) and their dx terms into one of depth r·parts — fewer products and one pass over dx_acc
+  // instead of one per adapter. Parts without an adapter are skipped; with adapter dropout each
+  // adapter runs alone (adapter_fwd_bf16/adapter_bwd_bf16), in the parts' order.
+  struct AdapterFwdPart {
+    const Adapter* a;
+    float* y;  // (N, out) the base product's output, the adapter's term added to it
+    float* t;  // (N, r) kept for the backward
+    int out;
+  };
+  struct AdapterBwdPart {
+    const Adapter* a;
+    const Adapter* g;    // the adapter's gradients
+    const float* t;      // the forward's t
+    const uint16_t* dy;  // (N, out) the projection's output gradient in bf16
+    int out;
+  };
+  void adapters_fwd_bf16(const LayerAdapters& L, std::initializer_list<AdapterFwdPart> parts, const uint16_t* x, int N,
+                         int in);
+  void adapters_bwd_bf16(const LayerAdapters& L, std::initializer_list<AdapterBwdPart> parts, const uint16_t* x,
+                         float* dx_acc, float* u, int N, int in);
+  const uint16_t* stacked_adapter_a(const LayerAdapters& L, const Adapter* const* as, int n, int in);
 
   // cpu-bf16's flash attention with bf16 tile products (flash_attention_bf16.cpp), where the CPU
   // has AMX-BF16; elsewhere (and in fp32) the flash kernels are fp32.
@@ -143,6 +167,10 @@ class CpuBackend : public Backend, public WeightMirror, public Profiler {
   uint64_t mirror_version_ = 0;
   uint64_t mirror_conversions_ = 0;
   std::vector<uint16_t> mirror_;      // bf16 copy of weights_, valid at mirror_version_
+  // adapters_fwd_bf16/adapters_bwd_bf16's batches: the parts' A stacked (r·parts, in), their
+  // t or dA side by side, their bf16 u side by side (N, r·parts).
+  std::vector<uint16_t> adapter_a_stack_, adapter_u16_;
+  std::vector<float> adapter_wide_;
   // Conversions made per call, by slot: 0–1 activations of one product, 2 a weight outside the
   // arena, 3–5 the attention block's Q/K/V gradients. Each grows to its largest use, then stays.
   std::vector<uint16_t> scratch_[6];

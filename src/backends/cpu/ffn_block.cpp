@@ -47,9 +47,9 @@ void CpuBackend::ffn_block_fwd(const BlockDims& d, const LayerTensors& w, const 
   uint16_t* h = as_bf16(s.h);
   rmsnorm_fwd_to_bf16(x, w.ffn_norm, xn, s.rstd, N, D, d.eps);
   gemm_.bf16(xn, false, bf16_weight(w.w_gate, size_t(F) * D), true, s.g, N, F, D, false);
-  adapter_fwd_bf16(A, A.w_gate, xn, s.g, lora_slot(s.lora_t, 0, d), N, D, F);
   gemm_.bf16(xn, false, bf16_weight(w.w_up, size_t(F) * D), true, s.u, N, F, D, false);
-  adapter_fwd_bf16(A, A.w_up, xn, s.u, lora_slot(s.lora_t, 1, d), N, D, F);
+  adapters_fwd_bf16(A, {{&A.w_gate, s.g, lora_slot(s.lora_t, 0, d), F}, {&A.w_up, s.u, lora_slot(s.lora_t, 1, d), F}},
+                    xn, N, D);
   const size_t NF = size_t(N) * F;
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < NF; ++i) h[i] = f32_to_bf16_branchless(swiglu(s.g[i], s.u[i]));
@@ -83,13 +83,15 @@ void CpuBackend::ffn_block_bwd(const BlockDims& d, const LayerTensors& w, const 
   }
   if (g.w_gate) gemm_.bf16(dg, true, xn, false, g.w_gate, F, D, N, true);  // dW_gate += dgᵀ·xn
   if (g.w_up) gemm_.bf16(du, true, xn, false, g.w_up, F, D, N, true);      // dW_up += duᵀ·xn
-  // dxn = dg·W_gate + du·W_up, each projection's adapter right after it (the composed order).
+  // dxn = dg·W_gate + du·W_up, then both adapters' terms in one product (adapters_bwd_bf16).
   // (bf16_weight is called right before each product: a weight outside the arena is converted
   // into one shared scratch buffer.)
   gemm_.bf16(dg, false, bf16_weight(w.w_gate, size_t(F) * D), false, k.dxn, N, D, F, false);
-  adapter_bwd_bf16(A, A.w_gate, g.lora.w_gate, xn, lora_slot(s.lora_t, 0, d), dg, k.dxn, k.lora_u, N, D, F);
   gemm_.bf16(du, false, bf16_weight(w.w_up, size_t(F) * D), false, k.dxn, N, D, F, true);
-  adapter_bwd_bf16(A, A.w_up, g.lora.w_up, xn, lora_slot(s.lora_t, 1, d), du, k.dxn, k.lora_u, N, D, F);
+  adapters_bwd_bf16(A,
+                    {{&A.w_gate, &g.lora.w_gate, lora_slot(s.lora_t, 0, d), dg, F},
+                     {&A.w_up, &g.lora.w_up, lora_slot(s.lora_t, 1, d), du, F}},
+                    xn, k.dxn, k.lora_u, N, D);
   std::memcpy(dx, dout, sizeof(float) * size_t(N) * D);           // the skip path
   rmsnorm_bwd(k.dxn, x, w.ffn_norm, s.rstd, dx, g.ffn_norm, N, D);
 }
