@@ -83,9 +83,30 @@ namespace anetrain {
 
 void CpuBackend::attention_cached_fwd(const float* q, const float* k_cache, const float* v_cache, float* out,
                                       float* scores, int pos0, int Tn, int Hq, int Hkv, int hd) {
-  const int group = Hq / Hkv, ctx = pos0 + Tn, ldkv = Hkv * hd;
+  const int group = Hq / Hkv, ctx = pos0 + Tn, ldkv = Hkv * hd, ldq = Hq * hd;
   const float scale = 1.0f / std::sqrt(float(hd));
-  // One (head, query) row per task; decoding one token is Hq independent rows.
+  if (Tn > 1) {
+    // A prompt's chunk: per head one product of all its queries with the cached keys and one with
+    // the values (two sgemm instead of 2·Tn sgemv, which re-read the cache for every query).
+    // Query i sees positions 0..pos0+i; the later ones of the chunk are computed and zeroed.
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < Hq; ++h) {
+      const int kh = h / group;
+      float* S = scores + size_t(h) * Tn * ctx;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tn, ctx, hd, scale, q + size_t(h) * hd, ldq,
+                  k_cache + size_t(kh) * hd, ldkv, 0.0f, S, ctx);
+      for (int i = 0; i < Tn; ++i) {
+        float* p = S + size_t(i) * ctx;
+        const int n = pos0 + i + 1;
+        softmax_row(p, n);
+        std::memset(p + n, 0, sizeof(float) * size_t(ctx - n));
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tn, hd, ctx, 1.0f, S, ctx, v_cache + size_t(kh) * hd,
+                  ldkv, 0.0f, out + size_t(h) * hd, ldq);
+    }
+    return;
+  }
+  // Decoding one token: Hq independent rows.
 #pragma omp parallel for collapse(2) schedule(static)
   for (int h = 0; h < Hq; ++h)
     for (int i = 0; i < Tn; ++i) {

@@ -1,8 +1,8 @@
 // The register-tiled VNNI products (packed_prefill.h). vpdpbusd multiplies unsigned by signed
-// bytes and can take its signed operand as a broadcast from memory (one fused instruction per
-// token and step), so the tokens stay signed and the weights are offset to unsigned as a block is
-// transposed, wu = w + 128 (an xor; exact for any int8, −128 from a file included); each token's
-// group sums start from −128·Σx, made once per token when it is quantized.
+// bytes. The tokens stay signed, each step's 4 bytes a broadcast (a load, off the vector ports
+// the products need), and the weights are offset to unsigned as a block is transposed,
+// wu = w + 128 (an xor; exact for any int8, −128 from a file included); each token's group sums
+// start from −128·Σx, made once per token when it is quantized.
 // A transposed block: for each 4-byte column k of the width, one 64-byte vector holding bytes
 // 4k..4k+3 of rows 0..15 in that order (rows past the matrix are 0x80 with scale 0); group g's
 // vectors are g·group/4 onwards, so a group is one contiguous run of group/4 vectors.
