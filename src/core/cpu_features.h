@@ -19,7 +19,7 @@ enum class ArmLevel { none, neon, dotprod, bf16 };
 struct ArmFeatures {
   bool dotprod = false;  // FEAT_DotProd: SDOT/UDOT, four int8 products summed into each int32 lane
   bool bf16 = false;     // FEAT_BF16: BFCVT(N), BFDOT, BFMMLA, BFMLAL
-  bool i8mm = false;     // FEAT_I8MM: SMMLA/USDOT (reported; no kernel uses it yet)
+  bool i8mm = false;     // FEAT_I8MM: SMMLA/USDOT (Q8_0 prefill tiles; offered from the bf16 level)
 };
 
 // What the CPU itself reports (HWCAP on Linux, sysctl on macOS); all false off aarch64.

@@ -3,10 +3,11 @@
 // past a multiple of 16, fused parts, every group the tiles take, −128 from a file — held to the
 // double reference exactly as tightly as the row kernels (the integer dots are exact; only the
 // fp32 sum order differs). With AMX forced off (as on Zen 4) AVX512-VNNI register tiles take
-// them, held the same way. Elsewhere these run the row kernels, and pass the same way. bf16
-// chunks of kBf16GemmRows or more go to oneDNN's bf16 GEMM where the CPU multiplies bf16: the
-// activations are rounded to bf16 (round to nearest even) and then multiplied exactly, so they
-// are held to the reference on the rounded activations.
+// them, held the same way. On aarch64 SDOT or SMMLA register tiles take them at each level the
+// CPU offers (and give decoding's bits). Elsewhere these run the row kernels, and pass the same
+// way. bf16 chunks of kBf16GemmRows or more go to oneDNN's bf16 GEMM where the CPU multiplies
+// bf16: the activations are rounded to bf16 (round to nearest even) and then multiplied exactly,
+// so they are held to the reference on the rounded activations.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -151,6 +152,66 @@ TEST(PackedPrefill, AvxWithoutVnniTakesTheRowKernels) {
   const MatrixRef W{WeightFormat::q8_0, q.data(), sc.data(), 1, 384, 32};
   EXPECT_EQ(q8_prefill_path(W, 40), Q8Prefill::rows);
   for (int N : {5, 17}) check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 41}, 32, 28);
+}
+
+// For one test: the aarch64 level at most `l`, then back to what the environment allows.
+struct ArmLevelScope {
+  explicit ArmLevelScope(ArmLevel l) { limit_arm_level(l); }
+  ~ArmLevelScope() { limit_arm_level(ArmLevel::bf16); }
+};
+
+// A chunk's products give the same bits as its tokens decoded one at a time (the row kernels):
+// both take each group's exact integer sum, scale it by sw·sx and add in group order.
+void check_same_bits_as_decoding(int N, int cols, int rows, int group, uint32_t seed) {
+  Packed m(test::normal_values(size_t(rows) * cols, seed), rows, cols, WeightFormat::q8_0, group);
+  const std::vector<float> x = test::normal_values(size_t(N) * cols, seed + 1, 2.0f);
+  std::vector<float> chunk(size_t(N) * rows, NAN), one(size_t(rows), NAN);
+  float* yc[] = {chunk.data()};
+  float* y1[] = {one.data()};
+  CpuBackend cpu;
+  cpu.linear_fwd_packed(x.data(), N, &m.ref, yc, 1);
+  for (int n = 0; n < N; ++n) {
+    cpu.linear_fwd_packed(x.data() + size_t(n) * cols, 1, &m.ref, y1, 1);
+    for (int r = 0; r < rows; ++r)
+      ASSERT_EQ(chunk[size_t(n) * rows + r], one[size_t(r)]) << "token " << n << " row " << r << " group " << group;
+  }
+}
+
+// aarch64 at every level the CPU offers (under qemu: -cpu max has I8MM, cortex-a72 plain NEON):
+// plain NEON keeps the row kernels; DotProd takes SDOT tiles of 4 rows × 4 tokens; I8MM (which
+// arm_features reports at the bf16 level) SMMLA tiles — for groups that are multiples of 16, at
+// token counts past and short of a tile (every tile width 1–4), rows past and short of one,
+// fused parts, groups of 16, 32, 48, 64 and 128, and ±127/−128.
+TEST(PackedPrefill, ArmTilesEqualReferenceAndDecodingBits) {
+  if (arm_level() == ArmLevel::none) GTEST_SKIP() << "not aarch64";
+  std::vector<int8_t> q(1536);
+  std::vector<float> sc(96, 1.0f);
+  for (ArmLevel level : {ArmLevel::neon, ArmLevel::dotprod, ArmLevel::bf16}) {
+    if (level > arm_level()) continue;
+    SCOPED_TRACE("level " + arm_level_name(level));
+    const ArmLevelScope scope(level);
+    const Q8Prefill want = level == ArmLevel::neon ? Q8Prefill::rows
+                           : arm_features().i8mm   ? Q8Prefill::smmla_tiles
+                                                   : Q8Prefill::sdot_tiles;
+    for (int group : {16, 32, 48, 64, 128}) {
+      const MatrixRef W{WeightFormat::q8_0, q.data(), sc.data(), 1, 768, group};
+      ASSERT_EQ(q8_prefill_path(W, 5), want) << "group " << group;
+      ASSERT_EQ(q8_prefill_path(W, 4), Q8Prefill::rows) << "group " << group;
+    }
+    const MatrixRef g40{WeightFormat::q8_0, q.data(), sc.data(), 1, 320, 40};
+    EXPECT_EQ(q8_prefill_path(g40, 64), Q8Prefill::rows);  // no NEON kernel takes groups of 40
+    for (int N : {5, 6, 7, 9, 11, 17}) {
+      check_chunk(WeightFormat::q8_0, N, 32, {16, 3}, 32, 30);          // one group, rows short of a tile
+      check_chunk(WeightFormat::q8_0, N, 288, {288, 48, 41}, 32, 31);   // fused QKV, blocks across parts
+      check_chunk(WeightFormat::q8_0, N, 80, {7}, 16, 32);
+      check_chunk(WeightFormat::q8_0, N, 144, {21}, 48, 33);
+      check_chunk(WeightFormat::q8_0, N, 192, {33}, 64, 34);
+      check_chunk(WeightFormat::q8_0, N, 1024, {19, 2, 3}, 128, 35);
+    }
+    check_chunk(WeightFormat::q8_0, 40, 768, {768, 768, 768}, 32, 36);  // stories110m's QKV
+    check_extremes();
+    for (int group : {16, 32, 48, 64, 128}) check_same_bits_as_decoding(11, 384, 23, group, 37);
+  }
 }
 
 TEST(PackedPrefill, TileProductsTakeGroupsOf32AndMultiplesOf64Only) {

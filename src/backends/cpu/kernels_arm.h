@@ -1,8 +1,9 @@
-// The cpu backend's aarch64 kernels for decoding, one level per source file, each compiled with
-// that level's -march (src/backends/cpu/CMakeLists.txt) and called only after core/cpu_features
-// says the CPU has it: packed_dot_neon.cpp and attend_head_neon.cpp run on any aarch64 CPU
-// (Armv8.0 NEON), packed_dot_dotprod.cpp needs FEAT_DotProd. Declared with plain C++ types, so
-// the dispatching files need no ARM header. Built only for aarch64.
+// The cpu backend's aarch64 kernels for decoding and prefill, one level per source file, each
+// compiled with that level's -march (src/backends/cpu/CMakeLists.txt) and called only after
+// core/cpu_features says the CPU has it: packed_dot_neon.cpp and attend_head_neon.cpp run on any
+// aarch64 CPU (Armv8.0 NEON), packed_dot_dotprod.cpp and packed_gemm_dotprod.cpp need
+// FEAT_DotProd, packed_gemm_i8mm.cpp FEAT_I8MM. Declared with plain C++ types, so the
+// dispatching files need no ARM header. Built only for aarch64.
 //
 // Row kernels take a range of rows so that the loop over rows stays inside the kernel's file (a
 // call per row through another translation unit would be a fifth of a short Q8_0 row's time).
@@ -28,6 +29,15 @@ void q8_rows_neon(const int8_t* W, const float* ws, int r0, int r1, const int8_t
 // FEAT_DotProd: SDOT, sixteen int8 products into four int32 lanes per instruction.
 void q8_rows_dotprod(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int n,
                      int group, float* out);
+
+// A prompt's chunk of Q8_0 products (group % 16 == 0): rows [r0, r1) of W times tokens 0..N-1 of
+// the quantized activations x (rows of n values, scales xs), into y[t·y_stride + r − r0], in
+// register tiles of 4 rows × 4 tokens (packed_gemm_arm_tile.h), with the row kernels' bits.
+// FEAT_DotProd: SDOT; FEAT_I8MM: SMMLA, 2×8 by 8×2 blocks of int8.
+void q8_tiles_dotprod(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int N,
+                      int n, int group, float* y, size_t y_stride);
+void q8_tiles_i8mm(const int8_t* W, const float* ws, int r0, int r1, const int8_t* x, const float* xs, int N, int n,
+                   int group, float* y, size_t y_stride);
 
 // Σ_g float(exact_group_sum(g)) · ws[g] · xs[g] over `groups`, added in group order in fp32: the
 // portable loop's and llama2.c's runq.c arithmetic, so both Q8_0 kernels give their bits. Scaling

@@ -73,10 +73,11 @@ struct StackedRows {
 constexpr int kBf16GemmRows = 16;
 
 // How linear_fwd_packed multiplies N activation rows by Q8_0 weights: the row kernels (decoding,
-// up to kQ8TiledRows rows, or a CPU without AVX512-VNNI), AMX-INT8 tiles, or AVX512-VNNI register
-// tiles — by the CPU's level as core/cpu_features.h lowers it.
+// up to kQ8TiledRows rows, or a CPU without AVX512-VNNI or FEAT_DotProd), AMX-INT8 tiles,
+// AVX512-VNNI register tiles, or on aarch64 register tiles of SDOT or (FEAT_I8MM) SMMLA — by the
+// CPU's level as core/cpu_features.h lowers it.
 constexpr int kQ8TiledRows = 4;
-enum class Q8Prefill { rows, amx_tiles, vnni_tiles };
+enum class Q8Prefill { rows, amx_tiles, vnni_tiles, sdot_tiles, smmla_tiles };
 Q8Prefill q8_prefill_path(const MatrixRef& W, int N);
 
 // Refuses parts that cannot share one fused product (width, format, group) or a Q8_0 group that

@@ -12,7 +12,8 @@
 //          of 16 rows × 8 tokens on AVX512-VNNI (packed_prefill.h).
 // The AVX-512 paths are chosen at run time (cpu_has_avx512_vnni), not by the build's -march.
 // On aarch64 the kernels are kernels_arm.h's: NEON for every format, SDOT for Q8_0 where the CPU
-// has FEAT_DotProd (core/cpu_features.h).
+// has FEAT_DotProd (core/cpu_features.h), and for a prompt's chunk register tiles of SDOT or,
+// with FEAT_I8MM, SMMLA.
 #include "backends/cpu/packed_simd.h"
 
 #include <algorithm>
@@ -281,6 +282,10 @@ Q8Prefill q8_prefill_path(const MatrixRef& W, int N) {
   if (W.format != WeightFormat::q8_0 || N <= kQ8TiledRows) return Q8Prefill::rows;
   if (q8_amx_takes(W)) return Q8Prefill::amx_tiles;
   if (q8_vnni_gemm_takes(W)) return Q8Prefill::vnni_tiles;
+#if defined(__aarch64__)
+  if (W.group % 16 == 0 && arm_features().i8mm) return Q8Prefill::smmla_tiles;
+  if (W.group % 16 == 0 && arm_features().dotprod) return Q8Prefill::sdot_tiles;
+#endif
   return Q8Prefill::rows;
 }
 
@@ -334,6 +339,13 @@ void CpuBackend::linear_fwd_packed(const float* x, int N, const MatrixRef* W, fl
 #pragma omp parallel for schedule(guided)
   for (int blk = 0; blk < blocks; ++blk)
     stacked.each_part(blk * kBlock, std::min(stacked.total, (blk + 1) * kBlock), [&](int p, int r0, int r1) {
+#if defined(__aarch64__)
+      // aarch64's prefill tiles: the block's rows times every token, 4 × 4 at a time.
+      if (q8_path != Q8Prefill::rows)
+        return (q8_path == Q8Prefill::smmla_tiles ? arm::q8_tiles_i8mm : arm::q8_tiles_dotprod)(
+            static_cast<const int8_t*>(W[p].data), W[p].scales, r0, r1, packed_x_.q.data(),
+            packed_x_.scales.data(), N, cols, W[p].group, y[p] + r0, size_t(W[p].rows));
+#endif
       for (int n = 0; n < N; ++n) dot.rows(W[p], r0, r1, packed_x_, n, y[p] + size_t(n) * W[p].rows + r0);
     });
 }
