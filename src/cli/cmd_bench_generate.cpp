@@ -25,6 +25,7 @@
 #include "cli/commands.h"
 #include "cli/option_checks.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace anetrain {
 
@@ -54,6 +55,7 @@ std::string run_capture(const std::string& cmd, int threads, bool with_stdout, d
     ::close(fd[1]);
     const std::string n = std::to_string(threads);
     ::setenv("OMP_NUM_THREADS", n.c_str(), 1);
+    unset_chosen_thread_spin();  // the peer waits as it would when run by hand (ours re-chooses)
     const std::string full = "exec " + cmd + (with_stdout ? "" : " >/dev/null");
     ::execl("/bin/sh", "sh", "-c", full.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);

@@ -9,7 +9,7 @@
 #include "core/threads.h"
 
 int main(int argc, char** argv) {
-  anetrain::ensure_short_thread_spin(argv);
+  anetrain::ensure_thread_spin_policy(argv);
   CLI::App app{"anetrain — train and run Llama/Qwen3-family transformers from scratch"};
   anetrain::Command run;
   anetrain::add_all_commands(app, run);

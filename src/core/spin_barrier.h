@@ -1,6 +1,6 @@
 // Synchronisation inside one parallel region, for kernels that run several dependent phases per
 // region (the fused decode layer: ~6 phases of 20–300 µs each per layer). libgomp's own barrier
-// follows the short GOMP_SPINCOUNT that ensure_short_thread_spin sets for shared machines and
+// follows the short GOMP_SPINCOUNT that ensure_thread_spin_policy sets (shared machines) and
 // then sleeps in the kernel; waking a sleeper costs tens of µs, a large share of a phase this
 // short. Here a waiter spins a little longer (see kSpins) and then sleeps too (a futex, through
 // std::atomic::wait), so a thread never burns more than that while the one it waits for has been

@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include <unistd.h>
 
@@ -12,9 +14,32 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace anetrain {
 
-void ensure_short_thread_spin(char** argv) {
+namespace {
+// Set beside GOMP_SPINCOUNT when anetrain chose it, so children can tell it from a user's.
+constexpr const char* kChosenMark = "ANETRAIN_CHOSE_GOMP_SPINCOUNT";
+}  // namespace
+
+void unset_chosen_thread_spin() {
+  if (!std::getenv(kChosenMark)) return;
+  ::unsetenv("GOMP_SPINCOUNT");
+  ::unsetenv(kChosenMark);
+}
+
+int thread_spin_count(int procs_running) { return procs_running == 1 ? 5000 : 1000; }
+
+int procs_running_now() {
+  std::ifstream stat("/proc/stat");
+  const std::string key = "procs_running ";
+  for (std::string line; std::getline(stat, line);)
+    if (line.compare(0, key.size(), key) == 0) return std::atoi(line.c_str() + key.size());
+  return 0;
+}
+
+void ensure_thread_spin_policy(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  if (::setenv("GOMP_SPINCOUNT", "1000", 1) != 0) return;
+  const std::string spins = std::to_string(thread_spin_count(procs_running_now()));
+  if (::setenv("GOMP_SPINCOUNT", spins.c_str(), 1) != 0) return;
+  ::setenv(kChosenMark, "1", 1);
   ::execv("/proc/self/exe", argv);
   // No /proc (or exec refused): run on with OpenMP's default policy rather than not at all.
 }
