@@ -16,7 +16,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/fast_math.h"
+#include "backends/cpu/flash_rows.h"
 
 namespace anetrain {
 
@@ -33,9 +33,7 @@ void tile_scores(const float* q, int ldq, const float* k, int ldk, int hd, int i
                  float scale, float* S) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, scale, q + size_t(i0) * ldq, ldq,
               k + size_t(j0) * ldk, ldk, 0.0f, S, kTile);
-  if (j0 + nj - 1 > i0)  // the diagonal tile: key j > query i is in the future
-    for (int r = 0; r < ni; ++r)
-      for (int c = std::max(0, i0 + r + 1 - j0); c < nj; ++c) S[r * kTile + c] = -INFINITY;
+  flash_mask_future(S, i0, ni, j0, nj);
 }
 
 }  // namespace
@@ -68,40 +66,15 @@ void CpuBackend::attention_flash_fwd(const float* q, const float* k, const float
         const float* kg = k + size_t(b) * T * ldkv + size_t(h / group) * hd;
         const float* vg = v + size_t(b) * T * ldkv + size_t(h / group) * hd;
         float* oh = out + size_t(b) * T * ldq + size_t(h) * hd;
-        for (int r = 0; r < ni; ++r) {
-          m[r] = -INFINITY;
-          l[r] = 0;
-          std::memset(oh + size_t(i0 + r) * ldq, 0, sizeof(float) * hd);
-        }
+        flash_start_rows(oh + size_t(i0) * ldq, ldq, hd, ni, m, l);
         for (int j0 = 0; j0 <= i0 + ni - 1; j0 += kTile) {
           const int nj = std::min(kTile, T - j0);
           tile_scores(qh, ldq, kg, ldkv, hd, i0, ni, j0, nj, scale, S);
-          for (int r = 0; r < ni; ++r) {
-            float* p = S + r * kTile;
-            float mx = m[r];
-            for (int c = 0; c < nj; ++c) mx = p[c] > mx ? p[c] : mx;
-            const float correction = exp_f32(m[r] - mx);  // rescales what earlier tiles summed
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int c = 0; c < nj; ++c) {
-              p[c] = exp_f32(p[c] - mx);
-              sum += p[c];
-            }
-            l[r] = l[r] * correction + sum;
-            m[r] = mx;
-            float* o = oh + size_t(i0 + r) * ldq;
-            for (int e = 0; e < hd; ++e) o[e] *= correction;
-          }
+          flash_online_softmax(S, ni, nj, m, l, oh + size_t(i0) * ldq, ldq, hd);
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, S, kTile, vg + size_t(j0) * ldkv,
                       ldkv, 1.0f, oh + size_t(i0) * ldq, ldq);
         }
-        float* lse_h = lse + (size_t(b) * s.Hq + h) * T;
-        for (int r = 0; r < ni; ++r) {
-          const float inv = 1.0f / l[r];
-          float* o = oh + size_t(i0 + r) * ldq;
-          for (int e = 0; e < hd; ++e) o[e] *= inv;
-          lse_h[i0 + r] = m[r] + std::log(l[r]);
-        }
+        flash_finish_rows(oh + size_t(i0) * ldq, ldq, hd, ni, m, l, lse + (size_t(b) * s.Hq + h) * T + i0);
       }
 }
 
@@ -127,37 +100,19 @@ void CpuBackend::attention_flash_bwd(const float* dout, const float* q, const fl
         const float* doh = dout + head;
         float* dqh = dq + head;
         const float* lse_h = lse + (size_t(b) * s.Hq + h) * T;
-        for (int t = 0; t < T; ++t) {
-          const float* o = out + head + size_t(t) * ldq;
-          const float* g = doh + size_t(t) * ldq;
-          float d = 0;
-          for (int e = 0; e < hd; ++e) d += o[e] * g[e];
-          Di[t] = d;
-          std::memset(dqh + size_t(t) * ldq, 0, sizeof(float) * hd);
-        }
+        flash_row_dots(out + head, doh, dqh, ldq, hd, T, Di);
         for (int jt = 0; jt < tiles; ++jt) {
           const int j0 = jt * kTile, nj = std::min(kTile, T - j0);
           for (int i0 = j0; i0 < T; i0 += kTile) {  // query tiles at or after the key tile
             const int ni = std::min(kTile, T - i0);
             tile_scores(qh, ldq, kg, ldkv, hd, i0, ni, j0, nj, scale, P);
-            for (int r = 0; r < ni; ++r) {
-              float* p = P + r * kTile;
-              const float l = lse_h[i0 + r];
-#pragma omp simd
-              for (int c = 0; c < nj; ++c) p[c] = exp_f32(p[c] - l);
-            }
+            flash_probabilities(P, ni, nj, lse_h + i0);
             // dV_j += Pᵀ·dO_i ; dP = dO_i·V_jᵀ
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, P, kTile, doh + size_t(i0) * ldq,
                         ldq, 1.0f, dvg + size_t(j0) * ldkv, ldkv);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, doh + size_t(i0) * ldq, ldq,
                         vg + size_t(j0) * ldkv, ldkv, 0.0f, dP, kTile);
-            for (int r = 0; r < ni; ++r) {
-              const float* p = P + r * kTile;
-              float* d = dP + r * kTile;
-              const float di = Di[i0 + r];
-#pragma omp simd
-              for (int c = 0; c < nj; ++c) d[c] = p[c] * (d[c] - di) * scale;
-            }
+            flash_score_grads(P, dP, ni, nj, Di + i0, scale);
             // dQ_i += dS·K_j ; dK_j += dSᵀ·Q_i
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dP, kTile, kg + size_t(j0) * ldkv,
                         ldkv, 1.0f, dqh + size_t(i0) * ldq, ldq);

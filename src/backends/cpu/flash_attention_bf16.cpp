@@ -13,7 +13,7 @@
 
 #include "backends/cpu/attention_tiles_bf16.h"
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/fast_math.h"
+#include "backends/cpu/flash_rows.h"
 
 namespace anetrain {
 
@@ -22,13 +22,6 @@ namespace {
 using bf16_tiles::pairs;
 using bf16_tiles::round16;
 constexpr int kTile = kFlashTile;
-
-// Key j > query i is in the future: −∞ where the tile pair straddles the diagonal.
-void mask_future(float* S, int i0, int ni, int j0, int nj) {
-  if (j0 + nj - 1 > i0)
-    for (int r = 0; r < ni; ++r)
-      for (int c = std::max(0, i0 + r + 1 - j0); c < nj; ++c) S[r * kTile + c] = -INFINITY;
-}
 
 // Word counts of the packed operands of one head of T rows × hd, with the products' padding.
 struct PackedSizes {
@@ -83,42 +76,17 @@ void CpuBackend::attention_flash_fwd_bf16(const float* q, const float* k, const 
         const float* qh = q + size_t(b) * T * ldq + size_t(h) * hd;
         float* oh = out + size_t(b) * T * ldq + size_t(h) * hd;
         bf16_tiles::pack_rows(qh + size_t(i0) * ldq, ldq, ni, hd, qn, z.hp);
-        for (int r = 0; r < ni; ++r) {
-          m[r] = -INFINITY;
-          l[r] = 0;
-          std::memset(oh + size_t(i0 + r) * ldq, 0, sizeof(float) * hd);
-        }
+        flash_start_rows(oh + size_t(i0) * ldq, ldq, hd, ni, m, l);
         for (int j0 = 0; j0 <= i0 + ni - 1; j0 += kTile) {
           const int nj = std::min(kTile, T - j0);
           bf16_tiles::gemm(ni, nj, z.hp, qn, z.hp, kt + j0, z.T16, S, kTile, scale, false);
-          mask_future(S, i0, ni, j0, nj);
-          for (int r = 0; r < ni; ++r) {
-            float* p = S + r * kTile;
-            float mx = m[r];
-            for (int c = 0; c < nj; ++c) mx = p[c] > mx ? p[c] : mx;
-            const float correction = exp_f32(m[r] - mx);  // rescales what earlier tiles summed
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int c = 0; c < nj; ++c) {
-              p[c] = exp_f32(p[c] - mx);
-              sum += p[c];
-            }
-            l[r] = l[r] * correction + sum;
-            m[r] = mx;
-            float* o = oh + size_t(i0 + r) * ldq;
-            for (int e = 0; e < hd; ++e) o[e] *= correction;
-          }
+          flash_mask_future(S, i0, ni, j0, nj);
+          flash_online_softmax(S, ni, nj, m, l, oh + size_t(i0) * ldq, ldq, hd);
           bf16_tiles::pack_rows(S, kTile, ni, nj, pn, kTilePairs);
           bf16_tiles::gemm(ni, hd, pairs(nj), pn, kTilePairs, vp + size_t(j0 / 2) * z.hd16, z.hd16,
                            oh + size_t(i0) * ldq, ldq, 1.0f, true);
         }
-        float* lse_h = lse + (size_t(b) * s.Hq + h) * T;
-        for (int r = 0; r < ni; ++r) {
-          const float inv = 1.0f / l[r];
-          float* o = oh + size_t(i0 + r) * ldq;
-          for (int e = 0; e < hd; ++e) o[e] *= inv;
-          lse_h[i0 + r] = m[r] + std::log(l[r]);
-        }
+        flash_finish_rows(oh + size_t(i0) * ldq, ldq, hd, ni, m, l, lse + (size_t(b) * s.Hq + h) * T + i0);
       }
 }
 
@@ -164,38 +132,20 @@ void CpuBackend::attention_flash_bwd_bf16(const float* dout, const float* q, con
         bf16_tiles::pack_row_pairs(qh, ldq, T, hd, qp, z.hd16);
         bf16_tiles::pack_rows(doh, ldq, T, hd, don, z.hp);
         bf16_tiles::pack_row_pairs(doh, ldq, T, hd, dop, z.hd16);
-        for (int t = 0; t < T; ++t) {
-          const float* o = out + head + size_t(t) * ldq;
-          const float* g = doh + size_t(t) * ldq;
-          float d = 0;
-          for (int e = 0; e < hd; ++e) d += o[e] * g[e];
-          Di[t] = d;
-          std::memset(dqh + size_t(t) * ldq, 0, sizeof(float) * hd);
-        }
+        flash_row_dots(out + head, doh, dqh, ldq, hd, T, Di);
         for (int jt = 0; jt < tiles; ++jt) {
           const int j0 = jt * kTile, nj = std::min(kTile, T - j0);
           for (int i0 = j0; i0 < T; i0 += kTile) {  // query tiles at or after the key tile
             const int ni = std::min(kTile, T - i0);
             bf16_tiles::gemm(ni, nj, z.hp, qn + size_t(i0) * z.hp, z.hp, kt + j0, z.T16, P, kTile, scale, false);
-            mask_future(P, i0, ni, j0, nj);
-            for (int r = 0; r < ni; ++r) {
-              float* p = P + r * kTile;
-              const float l = lse_h[i0 + r];
-#pragma omp simd
-              for (int c = 0; c < nj; ++c) p[c] = exp_f32(p[c] - l);
-            }
+            flash_mask_future(P, i0, ni, j0, nj);
+            flash_probabilities(P, ni, nj, lse_h + i0);
             // dV_j += Pᵀ·dO_i ; dP = dO_i·V_jᵀ
             bf16_tiles::pack_row_pairs_transposed(P, kTile, ni, nj, pt, kTilePairs);
             bf16_tiles::gemm(nj, hd, pairs(ni), pt, kTilePairs, dop + size_t(i0 / 2) * z.hd16, z.hd16,
                              dvg + size_t(j0) * ldkv, ldkv, 1.0f, true);
             bf16_tiles::gemm(ni, nj, z.hp, don + size_t(i0) * z.hp, z.hp, vt + j0, z.T16, dP, kTile, 1.0f, false);
-            for (int r = 0; r < ni; ++r) {
-              const float* p = P + r * kTile;
-              float* d = dP + r * kTile;
-              const float di = Di[i0 + r];
-#pragma omp simd
-              for (int c = 0; c < nj; ++c) d[c] = p[c] * (d[c] - di) * scale;
-            }
+            flash_score_grads(P, dP, ni, nj, Di + i0, scale);
             // dQ_i += dS·K_j ; dK_j += dSᵀ·Q_i
             bf16_tiles::pack_rows(dP, kTile, ni, nj, dsn, kTilePairs);
             bf16_tiles::pack_row_pairs_transposed(dP, kTile, ni, nj, dst, kTilePairs);
