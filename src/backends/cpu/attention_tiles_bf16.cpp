@@ -3,16 +3,11 @@
 // tile per 16 columns, alternating between tiles 5 and 6 so that a load does not wait for the
 // product still reading the other. The block then goes through memory, scaled and added to C
 // with AVX-512. Compiled by target attribute, called only where available() says so.
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*() (GCC bug 105593).
-#if defined(__x86_64__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "backends/cpu/packed_simd.h"  // first: the intrinsics, and GCC 12's false warnings off
 #include "backends/cpu/attention_tiles_bf16.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-#include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
