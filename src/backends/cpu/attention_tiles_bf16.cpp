@@ -97,14 +97,24 @@ ANETRAIN_AMX void block(int nv, int Kp, const uint32_t* A, size_t lda, const uin
 
 }  // namespace
 
-ANETRAIN_AMX ThreadTiles::ThreadTiles() {
+namespace {
+
+ANETRAIN_AMX void configure_tiles() {
   TileConfig cfg;
   for (int t = 0; t < 7; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;  // C 0–3, A 4, B 5–6: 16 × 64 bytes
   asm volatile("" ::: "memory");  // ldtilecfg's asm names only the first bytes as its input
   _tile_loadconfig(&cfg);
 }
 
-ANETRAIN_AMX ThreadTiles::~ThreadTiles() { _tile_release(); }
+ANETRAIN_AMX void release_tiles() { _tile_release(); }
+
+}  // namespace
+
+// Through helpers: GCC applies no target attribute to a constructor or destructor, so a build for
+// a CPU without AMX could not compile the tile intrinsics in their bodies.
+ThreadTiles::ThreadTiles() { configure_tiles(); }
+
+ThreadTiles::~ThreadTiles() { release_tiles(); }
 
 ANETRAIN_AVX512 void pack_rows(const float* x, size_t ldx, int rows, int cols, uint32_t* out, size_t ldo) {
   for (int r = 0; r < rows; ++r) {
