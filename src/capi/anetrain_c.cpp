@@ -2,8 +2,6 @@
 // entry point runs inside `guarded` and checks its handles against a Registry (capi/guard.h).
 #include "anetrain.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -77,7 +75,7 @@ const char* anetrain_status_name(anetrain_status s) {
 anetrain_status anetrain_set_threads(int threads) {
   return guarded("anetrain_set_threads", [&] {
     if (threads < 0 || threads > 4096) refuse(ANETRAIN_ERR_ARGUMENT, "threads must be 0 (all cores) to 4096");
-    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+    set_library_threads(threads);
   });
 }
 

@@ -10,6 +10,7 @@
 
 #include "anetrain.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 namespace anetrain::capi {
 
@@ -38,6 +39,7 @@ inline size_t output_capacity(const void* out, const char* out_name, const size_
 template <class Body>
 anetrain_status guarded(const char* fn, Body&& body) {
   try {
+    use_library_threads();  // the count anetrain_set_threads chose, on whichever thread calls
     body();
     t_error.clear();
     return ANETRAIN_OK;

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -17,6 +18,11 @@ namespace anetrain {
 namespace {
 // Set beside GOMP_SPINCOUNT when anetrain chose it, so children can tell it from a user's.
 constexpr const char* kChosenMark = "ANETRAIN_CHOSE_GOMP_SPINCOUNT";
+// 0 until a library caller sets a count; until then a call runs with the count the process
+// started with (OMP_NUM_THREADS, else all cores), read when the library loads — not with what a
+// training session set on the calling thread for its own steps.
+std::atomic<int> g_library_threads{0};
+const int g_initial_threads = omp_get_max_threads();
 }  // namespace
 
 void unset_chosen_thread_spin() {
@@ -49,6 +55,16 @@ void set_compute_threads(int threads) {
 #if defined(ANETRAIN_BLAS_OPENBLAS)
   openblas_set_num_threads(threads);
 #endif
+}
+
+void set_library_threads(int threads) {
+  g_library_threads.store(threads > 0 ? threads : omp_get_num_procs());
+  use_library_threads();
+}
+
+void use_library_threads() {
+  const int n = g_library_threads.load();
+  set_compute_threads(n > 0 ? n : g_initial_threads);
 }
 
 }  // namespace anetrain

@@ -29,7 +29,15 @@ int procs_running_now();
 void unset_chosen_thread_spin();
 
 // Sets the thread count of OpenMP and of the BLAS (OpenBLAS keeps its own; Accelerate chooses
-// for itself and has nothing to set).
+// for itself and has nothing to set) for the calling thread: OpenMP keeps the count per thread.
 void set_compute_threads(int threads);
+
+// A library's count (the C API's anetrain_set_threads: 0 = all cores; unset: the count the
+// process started with), kept for the process and applied by use_library_threads at every call,
+// on whichever thread makes it. Without it a call
+// from another thread ran with OpenMP's default count, not the one set — and on CPUs where
+// oneDNN's kernels split the work by thread count (its AVX2 ones) with other bits.
+void set_library_threads(int threads);
+void use_library_threads();
 
 }  // namespace anetrain

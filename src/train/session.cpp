@@ -63,9 +63,8 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
       lead())
     warn("rank 0 may use 1 of this machine's " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
          " cores (the launcher bound it to one); mpirun --bind-to none, or --map-by slot:PE=K, gives it more");
-  if (threads > 0) {
-    set_compute_threads(threads);
-  }
+  threads_ = threads > 0 ? threads : omp_get_max_threads();
+  set_compute_threads(threads_);
   if (const BackendEntry* e = find_backend(o_.backend); e && !e->users_ask.empty())
     fail("train: use " + std::string(e->users_ask) + " (" + o_.backend + " is the tests' name for it)");
   be_ = make_backend(o_.backend, parse_precision(o_.precision));
@@ -294,14 +293,23 @@ void TrainSession::Impl::finish(bool interrupted, const std::string& last_checkp
 TrainSession::TrainSession(TrainOptions o, const std::string& resume_dir, bool verbose, Parallel par)
     : impl_(std::make_unique<Impl>(std::move(o), resume_dir, verbose, par)) {}
 TrainSession::~TrainSession() = default;
-StepResult TrainSession::step() { return impl_->step(); }
+StepResult TrainSession::step() {
+  set_compute_threads(impl_->threads_);
+  return impl_->step();
+}
 void TrainSession::watch_stop(const std::atomic<int>* flag) { impl_->stop_flag_ = flag; }
 int TrainSession::ranks() const { return impl_->ranks(); }
 bool TrainSession::lead() const { return impl_->lead(); }
 bool TrainSession::has_validation() const { return impl_->have_val_; }
-EvalReport TrainSession::evaluate() { return impl_->evaluate(); }
+EvalReport TrainSession::evaluate() {
+  set_compute_threads(impl_->threads_);
+  return impl_->evaluate();
+}
 bool TrainSession::can_sample() const { return impl_->sample_tok_ != nullptr; }
-void TrainSession::sample() { impl_->sample(); }
+void TrainSession::sample() {
+  set_compute_threads(impl_->threads_);
+  impl_->sample();
+}
 std::string TrainSession::checkpoint() { return impl_->checkpoint(); }
 void TrainSession::finish(bool interrupted, const std::string& last_checkpoint) {
   impl_->finish(interrupted, last_checkpoint);

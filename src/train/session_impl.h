@@ -102,6 +102,9 @@ class TrainSession::Impl {
   int64_t empty_windows_total_ = 0;  // windows in which no target counted (this process's run)
   double tokens_per_step_ = 0, flops_per_step_ = 0, ema_ms_ = 0;
   int64_t stop_step_ = 0, first_step_ = 0, budget_probe_ = 0;
+  // The session's thread count, set again by every call that computes: OpenMP keeps a count per
+  // thread, and a library user may create the session on one thread and step it on another.
+  int threads_ = 0;
   bool budget_open_ = false, finished_ = false;
   std::string budget_note_, telemetry_error_;
   Clock::time_point t_train_;

@@ -25,6 +25,8 @@ class Gemm {
   Gemm();
   ~Gemm();
   void f32(const float* A, bool a_trans, const float* B, bool b_trans, float* C, int M, int N, int K, bool accumulate);
+  // Where the library has no bf16 product for this CPU (oneDNN below AVX-512, or BLAS alone), the
+  // operands are widened to fp32 first: the same products, accumulated in fp32 in another order.
   void bf16(const uint16_t* A, bool a_trans, const uint16_t* B, bool b_trans, float* C, int M, int N, int K,
             bool accumulate);
 
@@ -35,5 +37,7 @@ class Gemm {
 
 // fp32 → bf16, round to nearest even (core/dtype.h's rule), threaded over n.
 void to_bf16(const float* src, uint16_t* dst, size_t n);
+// bf16 → fp32, exact (a bf16 value is an fp32 value with the low 16 bits zero), threaded over n.
+void widen_bf16(const uint16_t* src, float* dst, size_t n);
 
 }  // namespace anetrain

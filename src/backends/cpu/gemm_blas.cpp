@@ -19,20 +19,6 @@ std::string gemm_isa() { return std::string("blas:") + ANETRAIN_BLAS_NAME; }
 // fp32 training, so fp32 is the default wherever the products come from BLAS.
 Precision default_precision() { return Precision::fp32; }
 
-void to_bf16(const float* src, uint16_t* dst, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_branchless(src[i]);
-}
-
-namespace {
-
-void widen_bf16(const uint16_t* src, float* dst, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
-}
-
-}  // namespace
-
 struct Gemm::Impl {
   std::vector<float> a_wide, b_wide;  // kept between calls: the shapes of a run repeat
 };

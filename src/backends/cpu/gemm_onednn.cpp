@@ -1,6 +1,7 @@
 #include "backends/cpu/gemm.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -28,10 +29,28 @@ Precision default_precision() {
                                                                                          : Precision::fp32;
 }
 
-void to_bf16(const float* src, uint16_t* dst, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_branchless(src[i]);
+namespace {
+
+// Whether oneDNN multiplies bf16 here: from avx512_core up (natively from avx512_core_bf16,
+// emulated below it); on AVX2 alone (Zen 2/3, Intel before Ice Lake) oneDNN 2.x has no bf16
+// matmul at all, and Gemm::bf16 widens to fp32 instead of failing.
+bool onednn_has_bf16_matmul() {
+  static const bool has = [] {
+    try {
+      const dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+      using dt = dnnl::memory::data_type;
+      using tag = dnnl::memory::format_tag;
+      const dnnl::memory::desc a({16, 16}, dt::bf16, tag::ab), c({16, 16}, dt::f32, tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, a, c), eng);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return has;
 }
+
+}  // namespace
 
 struct Gemm::Impl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
@@ -39,6 +58,7 @@ struct Gemm::Impl {
   // One primitive per shape: creating one costs far more than running a small product.
   using Key = std::tuple<int, int, int, bool, bool, bool, bool>;  // M N K a_trans b_trans bf16 accumulate
   std::map<Key, dnnl::matmul> prims;
+  std::vector<float> a_wide, b_wide;  // bf16 operands widened, where oneDNN has no bf16 product
 
   void run(const void* A, bool a_trans, const void* B, bool b_trans, float* C, int M, int N, int K, bool accumulate,
            bool bf16) {
@@ -68,7 +88,7 @@ struct Gemm::Impl {
         it = prims.emplace(key, dnnl::matmul(pd)).first;
       } catch (const dnnl::error& e) {
         fail(std::string("oneDNN has no ") + (bf16 ? "bf16" : "fp32") + " matrix product for this CPU (" + gemm_isa() +
-             "): " + e.what() + (bf16 ? "; train with --precision fp32" : ""));
+             "): " + e.what());
       }
     }
     dnnl::memory ma(a, eng, const_cast<void*>(A)), mb(b, eng, const_cast<void*>(B)), mc(c, eng, C);
@@ -87,7 +107,13 @@ void Gemm::f32(const float* A, bool a_trans, const float* B, bool b_trans, float
 
 void Gemm::bf16(const uint16_t* A, bool a_trans, const uint16_t* B, bool b_trans, float* C, int M, int N, int K,
                 bool accumulate) {
-  impl_->run(A, a_trans, B, b_trans, C, M, N, K, accumulate, true);
+  if (onednn_has_bf16_matmul()) return impl_->run(A, a_trans, B, b_trans, C, M, N, K, accumulate, true);
+  const size_t a_n = size_t(M) * size_t(K), b_n = size_t(K) * size_t(N);
+  if (impl_->a_wide.size() < a_n) impl_->a_wide.resize(a_n);
+  if (impl_->b_wide.size() < b_n) impl_->b_wide.resize(b_n);
+  widen_bf16(A, impl_->a_wide.data(), a_n);
+  widen_bf16(B, impl_->b_wide.data(), b_n);
+  impl_->run(impl_->a_wide.data(), a_trans, impl_->b_wide.data(), b_trans, C, M, N, K, accumulate, false);
 }
 
 }  // namespace anetrain

@@ -1,0 +1,20 @@
+// The bf16 ↔ fp32 passes both matrix-product builds (gemm_onednn.cpp, gemm_blas.cpp) share.
+#include <cstddef>
+#include <cstdint>
+
+#include "backends/cpu/gemm.h"
+#include "core/dtype.h"
+
+namespace anetrain {
+
+void to_bf16(const float* src, uint16_t* dst, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_branchless(src[i]);
+}
+
+void widen_bf16(const uint16_t* src, float* dst, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+
+}  // namespace anetrain
