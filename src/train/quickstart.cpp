@@ -69,7 +69,10 @@ int run_quickstart(const QuickstartOptions& q) {
   o.data = {(shard_dir / "train_000.bin").string()};
   o.val_data = {(shard_dir / "val_000.bin").string()};
   o.seq = 128;
-  o.batch = 16;
+  // 8 rows, not 16: in four minutes the model sees the same tokens either way, and twice the
+  // updates learn more from them (Zen 3, fp32, 240 s: val loss 4.73 at 1,355 steps of 8 rows
+  // against 4.87 at 778 of 16, and a sample of words instead of initials).
+  o.batch = 8;
   o.steps = q.steps;
   o.opt.lr = 2e-3;
   o.opt.min_lr = 2e-4;
