@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -39,5 +40,9 @@ class Gemm {
 void to_bf16(const float* src, uint16_t* dst, size_t n);
 // bf16 → fp32, exact (a bf16 value is an fp32 value with the low 16 bits zero), threaded over n.
 void widen_bf16(const uint16_t* src, float* dst, size_t n);
+// Gemm::bf16 where the library has no bf16 product: A (a_n values) and B (b_n) widened into the
+// caller's buffers, which keep their size between calls (the shapes of a run repeat).
+void widen_operands(const uint16_t* A, size_t a_n, const uint16_t* B, size_t b_n, std::vector<float>& a_wide,
+                    std::vector<float>& b_wide);
 
 }  // namespace anetrain

@@ -108,11 +108,7 @@ void Gemm::f32(const float* A, bool a_trans, const float* B, bool b_trans, float
 void Gemm::bf16(const uint16_t* A, bool a_trans, const uint16_t* B, bool b_trans, float* C, int M, int N, int K,
                 bool accumulate) {
   if (onednn_has_bf16_matmul()) return impl_->run(A, a_trans, B, b_trans, C, M, N, K, accumulate, true);
-  const size_t a_n = size_t(M) * size_t(K), b_n = size_t(K) * size_t(N);
-  if (impl_->a_wide.size() < a_n) impl_->a_wide.resize(a_n);
-  if (impl_->b_wide.size() < b_n) impl_->b_wide.resize(b_n);
-  widen_bf16(A, impl_->a_wide.data(), a_n);
-  widen_bf16(B, impl_->b_wide.data(), b_n);
+  widen_operands(A, size_t(M) * size_t(K), B, size_t(K) * size_t(N), impl_->a_wide, impl_->b_wide);
   impl_->run(impl_->a_wide.data(), a_trans, impl_->b_wide.data(), b_trans, C, M, N, K, accumulate, false);
 }
 
