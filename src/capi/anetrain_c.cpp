@@ -226,7 +226,10 @@ anetrain_status anetrain_generate(anetrain_model* model, const anetrain_tokenize
       if (sp.stop_at_eos && (next == t.eos_id() || (next == t.bos_id() && made > 0))) break;
       const std::string piece = t.decode_step(prev, next);
       if (n_generated) *n_generated = made + 1;
-      if (callback && callback(user, next, piece.data(), piece.size()) != 0) break;
+      if (callback) {
+        const HostCodeSignals host;  // the host's Ctrl-C may interrupt its own callback
+        if (callback(user, next, piece.data(), piece.size()) != 0) break;
+      }
       prev = next;
       if (made + 1 < budget) logits = dec->feed(next);
     }

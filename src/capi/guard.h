@@ -10,6 +10,7 @@
 
 #include "anetrain.h"
 #include "core/error.h"
+#include "core/signal_shield.h"
 #include "core/threads.h"
 
 namespace anetrain::capi {
@@ -38,6 +39,9 @@ inline size_t output_capacity(const void* out, const char* out_name, const size_
 
 template <class Body>
 anetrain_status guarded(const char* fn, Body&& body) {
+  // The host's signals wait for the call's end: one handled on a thread inside oneDNN's f32 GEMM
+  // corrupts the heap (core/signal_shield.h), and a Python Ctrl-C arrives as a handled SIGINT.
+  const LibraryCallSignals hold_signals;
   try {
     use_library_threads();  // the count anetrain_set_threads chose, on whichever thread calls
     body();

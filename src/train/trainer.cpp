@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <csignal>
+#include <memory>
 
 #include "core/error.h"
+#include "core/signal_shield.h"
 #include "core/warn.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_rule.h"
@@ -28,16 +30,13 @@ extern "C" void on_stop_signal(int sig) {
   }
 }
 
-void install_signal_handlers() {
+// Taken on a catcher thread, never on a computing one (core/signal_shield.h: a signal handled
+// inside oneDNN's f32 GEMM corrupts the heap). mpirun forwards SIGUSR1 to every rank (SIGINT and
+// SIGTERM it turns into SIGTERM + SIGKILL a second later), so `kill -USR1 <mpirun>` is how a data
+// parallel job pauses cleanly.
+std::unique_ptr<SignalCatcher> catch_stop_signals() {
   g_stop_signals = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  // mpirun forwards SIGUSR1 to every rank (SIGINT/SIGTERM it turns into SIGTERM + SIGKILL a second
-  // later), so `kill -USR1 <mpirun>` is how a data parallel job pauses cleanly.
-  sigaction(SIGUSR1, &sa, nullptr);
+  return std::make_unique<SignalCatcher>(std::initializer_list<int>{SIGINT, SIGTERM, SIGUSR1}, on_stop_signal);
 }
 
 }  // namespace
@@ -48,7 +47,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
   TrainSession session(std::move(o), resume_dir, /*verbose=*/true, par);
   const TrainOptions& opts = session.options();  // as the session resolved them (--time-budget may lower steps)
   TrainState& st = session.state();
-  install_signal_handlers();
+  std::unique_ptr<SignalCatcher> stop_signals = catch_stop_signals();
   session.watch_stop(&g_stop_signals);
   // One process stops at the signal; ranks stop where they all agreed to (the step's exchange).
   bool stopping = false;
@@ -93,9 +92,7 @@ TrainResult train(TrainOptions o, const std::string& resume_dir, const Parallel&
     res.checkpoint = latest ? *latest : "";
   }
   session.finish(res.interrupted, res.checkpoint);
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  std::signal(SIGUSR1, SIG_DFL);
+  stop_signals.reset();  // from here a signal has its default action again
   if (!session.telemetry_error().empty())
     fail("training stopped at step " + std::to_string(res.step) + " because its telemetry could not be written (" +
          session.telemetry_error() + "); checkpoint " + (res.checkpoint.empty() ? "none" : res.checkpoint) +
