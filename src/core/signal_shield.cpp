@@ -7,6 +7,11 @@
 
 namespace anetrain {
 
+namespace {
+
+// Blocks `signals` on every OpenMP thread that computes for the calling thread: the ones that
+// exist, and — since a thread starts with its creator's mask — the ones created later while the
+// caller blocks them.
 void block_on_openmp_threads(const sigset_t& signals) {
   // libgomp keeps one pool of threads per calling thread and a team of n uses the first n - 1 of
   // them, so a region as wide as the widest team run so far reaches every one that exists. The
@@ -17,6 +22,8 @@ void block_on_openmp_threads(const sigset_t& signals) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
+// The signals that arrive from outside at any moment: all but those a thread raises on itself
+// (faults, SIGABRT, SIGPIPE) and SIGKILL/SIGSTOP, which nothing blocks.
 sigset_t asynchronous_signals() {
   sigset_t s;
   sigfillset(&s);
@@ -25,9 +32,9 @@ sigset_t asynchronous_signals() {
   return s;
 }
 
-namespace {
 // The calling thread's mask before its outermost library call (for HostCodeSignals).
 thread_local const sigset_t* t_host_mask = nullptr;
+
 }  // namespace
 
 LibraryCallSignals::LibraryCallSignals() {

@@ -23,15 +23,6 @@
 
 namespace anetrain {
 
-// Blocks `signals` on every OpenMP thread that computes for the calling thread: the ones that
-// exist (by a parallel region at least as wide as any this process runs by default), and — since
-// a thread starts with its creator's mask — the ones created later while the caller blocks them.
-void block_on_openmp_threads(const sigset_t& signals);
-
-// The signals that arrive from outside at any moment (all but those a thread raises on itself:
-// faults, SIGABRT, SIGPIPE; and SIGKILL/SIGSTOP, which nothing blocks).
-sigset_t asynchronous_signals();
-
 // For the length of one library call: the host's asynchronous signals wait until the call returns
 // (its handlers then run as usual), and its OpenMP threads never take them (blocked once for each
 // calling thread). A nested call restores its caller's blocked mask.

@@ -112,9 +112,9 @@ int run_quickstart(const QuickstartOptions& q) {
   sp.temperature = 0.3f;  // low: a few-minute model's sample should read as words, not show off its tail
   sp.top_p = 0.9f;
   int32_t prev = ids.back();
-  // As long as the context it was trained on (128 positions): the sample shows what the model
-  // learned, not how it copes with positions it never saw.
-  generate_recompute(*be, *m, ids, 128, 128, tok->eos_id(), sp, 42, [&](int32_t id) {
+  // As long as the context it was trained on: the sample shows what the model learned, not how it
+  // copes with positions it never saw.
+  generate_recompute(*be, *m, ids, o.seq, o.seq, tok->eos_id(), sp, 42, [&](int32_t id) {
     sample += id == tok->bos_id() ? std::string("\n  ") : tok->decode_step(prev, id);
     prev = id;
   });

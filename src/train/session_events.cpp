@@ -192,10 +192,10 @@ void TrainSession::Impl::decide_budget() {
   const double elapsed = std::chrono::duration<double>(Clock::now() - t_train_).count();
   // The pace after the first step (its one-off set-up is in `elapsed`, not in the pace), where
   // there were steps after it.
-  const bool after_first = st_.step - first_step_ >= 3;
-  const double per_step =
-      after_first ? std::chrono::duration<double>(Clock::now() - t_first_step_done_).count() / double(st_.step - first_step_ - 1)
-                  : elapsed / double(st_.step - first_step_);
+  const int64_t steps = st_.step - first_step_;
+  const bool after_first = steps >= 3;
+  const double paced_s = after_first ? std::chrono::duration<double>(Clock::now() - t_first_step_done_).count() : elapsed;
+  const double per_step = paced_s / double(after_first ? steps - 1 : steps);
   // An evaluation is eval_batches forward passes, about a third of a step each.
   const double eval_per_step = have_val_ ? 0.4 * o_.eval_batches * per_step / o_.eval_every : 0.0;
   int64_t fit = st_.step + int64_t((o_.time_budget_s - elapsed) / (per_step + eval_per_step));
