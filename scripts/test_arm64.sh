@@ -9,6 +9,8 @@
 # Usage: bash scripts/test_arm64.sh [--build-only] [--cpus "max cortex-a72"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+took() { printf 'test_arm64: %s took %d min %02d s\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)); SECONDS=0; }
+SECONDS=0
 build_only=0
 cpus="max cortex-a72"
 while (($#)); do
@@ -40,7 +42,7 @@ fi
 cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release -DANETRAIN_UNITY=ON >/dev/null
 cmake --build build-arm64 -j"$(nproc)" --target anetrain anetrain_tests
 readelf -h build-arm64/src/anetrain | grep -q 'Machine: *AArch64' || { echo "build-arm64/src/anetrain is not an aarch64 program"; exit 1; }
-echo "test_arm64: built build-arm64/src/anetrain"
+took "the installs and the build of build-arm64/src/anetrain"
 ((build_only)) && exit 0
 
 # ---- what runs under emulation ----
@@ -65,7 +67,7 @@ EXCLUDED=(
   # overfitting, README command 1's job, and the trainer's resume/kill/signal/NaN/disk/run-folder
   # behaviour, which is the same C++ on every architecture. train_golden_losses holds the
   # trainer's numbers here to the x86-64 run's within 1e-4.
-  'train_resume.*' 'train_kill.*' train_signals train_nonfinite train_bad_data train_learning train_time_budget
+  'train_resume.*' 'train_kill.*' train_signals train_nonfinite train_bad_data train_time_budget
   train_efficiency_report
   train_bf16_quality train_precision_cli train_run_folder train_disk_full 'train_ane_.*' train_data_parallel
   overfit_one_batch quickstart_default_job ane_sim_grad
@@ -109,15 +111,28 @@ EXCLUDED=(
   # that cpu_features picks); CpuBf16Stages.BlocksWithAdaptersMatchRef and StagesVsRef's cpu_bf16
   # cases hold the fused stages to ref here.
   'CpuBf16Stages\.FfnBlockEqualsItsComposition' 'CpuBf16Stages\.AttentionBlockEqualsItsComposition'
+  'CpuBf16Classifier\.BackwardEqualsItsCompositionFromOps'
+  # The ane_sim backend's decoding layer is its host's (ForwardingBackend: the cpu backend's), so
+  # these cases repeat the cpu ones bit for bit (~70 s a pass emulated).
+  'AllBackends/DecodeStageVsRef\..*/ane_sim_.*'
+  # Whole-model finite differences in double on the ref backend (50-60 s each emulated): portable
+  # C++ with no kernel of ours; one variant of the three runs here, all three natively.
+  'Tiny/ModelGradCheck\.EveryParameterTensor/gqa_qknorm_untied_interleaved'
+  'Tiny/ModelGradCheck\.EveryParameterTensor/mha_untied_half'
+  # The signal shield under qemu-user checks the emulator, which takes every signal itself and
+  # hands it to the guest at its own boundaries: not what an aarch64 kernel does (70 s emulated).
+  'SignalShield\..*'
 )
 # cortex-a72 differs from max only in which kernels run (core/cpu_features), so its pass is the
 # tests that reach a kernel with an ARM path: the kernel and packed-model tests, every op and stage
-# on the cpu backends against ref, decoding, and the golden texts, parity and losses end to end.
+# on the cpu backends against ref, decoding, and the golden texts and forward parity end to end.
+# The fp32 training losses (train_golden_losses) and AdamW (parity_adamw) run in the max pass
+# only: their products are the BLAS's and the optimizer is plain C++, no kernel cpu_features picks.
 # The bf16 stages' fused-versus-composed checks (CpuBf16*) run in the max pass only: their products
 # go through the BLAS, which picks its kernels itself, and they reach no kernel of ours that
 # cpu_features dispatches (those are the packed products and attention above).
 A72_ONLY='^(KernelDispatch\..*|PackedKernels\..*|PackedModel\..*|.*Decode.*|AllBackends/.*/cpu.*|FlashAttention.*'
-A72_ONLY+='|cli_generate|cli_quantized|cli_convert|generate_greedy_parity|parity_.*|train_golden_losses)( |$)'
+A72_ONLY+='|cli_generate|cli_quantized|cli_convert|generate_greedy_parity|parity_stories260k|parity_llama|parity_qwen3)( |$)'
 # A name ends at the end or at a space: CTest's names of value-parameterised GoogleTest cases carry
 # "  # GetParam() = ..." after the name. No groups inside the entries: CMake's regular
 # expressions allow only a few.
@@ -134,6 +149,7 @@ for cpu in $cpus; do
   fi
   grep -E 'tests passed|tests failed|\*\*\*Failed|\*\*\*Timeout|Not Run' "build-arm64/ctest-$cpu.log" | head -40
   echo "test_arm64: full log build-arm64/ctest-$cpu.log"
+  took "the -cpu $cpu pass"
 done
 echo "test_arm64: left out under emulation (reasons in $0): ${EXCLUDED[*]}"
 exit $status
