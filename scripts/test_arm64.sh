@@ -124,14 +124,12 @@ EXCLUDED=(
   'SignalShield\..*'
 )
 # cortex-a72 differs from max only in which kernels run (core/cpu_features), so its pass is the
-# tests that reach a kernel with an ARM path: the kernel and packed-model tests, every op and stage
-# on the cpu backends against ref, decoding, and the golden texts and forward parity end to end.
-# The fp32 training losses (train_golden_losses) and AdamW (parity_adamw) run in the max pass
-# only: their products are the BLAS's and the optimizer is plain C++, no kernel cpu_features picks.
-# The bf16 stages' fused-versus-composed checks (CpuBf16*) run in the max pass only: their products
-# go through the BLAS, which picks its kernels itself, and they reach no kernel of ours that
-# cpu_features dispatches (those are the packed products and attention above).
-A72_ONLY='^(KernelDispatch\..*|PackedKernels\..*|PackedModel\..*|.*Decode.*|AllBackends/.*/cpu.*|FlashAttention.*'
+# tests that reach a kernel with an ARM path: the kernel and packed-model tests, decoding (the
+# packed products and attention), and the golden texts and forward parity end to end. The rest
+# runs in the max pass only: training's ops and stages (including the bf16 fused-versus-composed
+# checks), the fp32 training losses and AdamW multiply through the BLAS, which picks its own
+# kernels, and are otherwise plain C++ that no cpu_features level changes.
+A72_ONLY='^(KernelDispatch\..*|PackedKernels\..*|PackedModel\..*|.*Decode.*|FlashAttention.*'
 A72_ONLY+='|cli_generate|cli_quantized|cli_convert|generate_greedy_parity|parity_stories260k|parity_llama|parity_qwen3)( |$)'
 # A name ends at the end or at a space: CTest's names of value-parameterised GoogleTest cases carry
 # "  # GetParam() = ..." after the name. No groups inside the entries: CMake's regular
