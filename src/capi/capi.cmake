@@ -1,23 +1,24 @@
-# The C API's additions, included by src/CMakeLists.txt after anetrain_shared is defined:
-# MIL programs on a named backend, and libanetrain.a.
+# The C API's addition, included by src/CMakeLists.txt after anetrain_shared is defined: its
+# sources compiled once (anetrain_capi_objects: position-independent, as everything here is) for
+# both libanetrain.so and libanetrain.a, MIL programs on a named backend among them.
 if(TARGET anetrain_backend_ane)
   set(CAPI_MIL_SOURCE ${CMAKE_CURRENT_LIST_DIR}/mil_c.cpp)
   target_link_libraries(anetrain_shared PRIVATE anetrain_mil anetrain_backend_ane)
 else()
   set(CAPI_MIL_SOURCE ${CMAKE_CURRENT_LIST_DIR}/mil_absent.cpp)  # each call: not built
 endif()
-target_sources(anetrain_shared PRIVATE ${CAPI_MIL_SOURCE})
+add_library(anetrain_capi_objects OBJECT ${CMAKE_CURRENT_LIST_DIR}/anetrain_c.cpp ${CMAKE_CURRENT_LIST_DIR}/grad_c.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/trainer_c.cpp ${CAPI_MIL_SOURCE})
+target_include_directories(anetrain_capi_objects PUBLIC ${PROJECT_SOURCE_DIR}/include)
+# Their include paths and definitions.
+target_link_libraries(anetrain_capi_objects PRIVATE ${ANETRAIN_ENGINE_LIBRARIES})
+target_sources(anetrain_shared PRIVATE $<TARGET_OBJECTS:anetrain_capi_objects>)
 
 # libanetrain.a: one archive holding the engine's libraries (ANETRAIN_ENGINE_LIBRARIES) and the
 # C API, so a C program links one file plus system libraries (docs/api.md gives the line). Merged
 # by an `ar -M` script (libtool -static on macOS), because CMake cannot build one archive out of
 # others. Skipped in the fuzz build: nothing there links it.
 if(NOT ANETRAIN_FUZZ)
-  add_library(anetrain_capi_objects OBJECT ${CMAKE_CURRENT_LIST_DIR}/anetrain_c.cpp ${CMAKE_CURRENT_LIST_DIR}/grad_c.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/trainer_c.cpp ${CAPI_MIL_SOURCE})
-  target_include_directories(anetrain_capi_objects PUBLIC ${PROJECT_SOURCE_DIR}/include)
-  # Their include paths and definitions.
-  target_link_libraries(anetrain_capi_objects PRIVATE ${ANETRAIN_ENGINE_LIBRARIES})
   set(ANETRAIN_STATIC ${CMAKE_CURRENT_BINARY_DIR}/libanetrain.a)
   set(ENGINE_ARCHIVES "")
   set(MRI_ADDLIBS "")
