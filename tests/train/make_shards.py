@@ -50,6 +50,8 @@ def common_args(description, workdir_name):
     ap.add_argument("--keep", action="store_true", help="keep run directories after success")
     ap.add_argument("--backend", default="cpu", help="kernel backend the trainer runs on (cpu, ane-sim)")
     ap.add_argument("--precision", default=None, help="fp32 or bf16 (default: the trainer's own choice)")
+    # CTest gives 1 to the runs it lets go beside each other on a 2-core machine (tests/CMakeLists.txt).
+    ap.add_argument("--threads", type=int, default=2, help="the trainer's threads (default 2)")
     return ap
 
 

@@ -25,7 +25,7 @@ def train(a, backend, train_bin, val_bin):
     r = ms.run([a.anetrain, "train", "--model", os.path.join(a.assets, "llama2c", "stories260K.bin"), "--lora", "4",
                 "--backend", backend, "--precision", "fp32", "--data", train_bin, "--val-data", val_bin,
                 "--steps", str(STEPS), "--batch", "4", "--seq", "64", "--lr", "1e-2", "--warmup", "5",
-                "--eval-every", str(EVERY), "--eval-batches", "8", "--log-every", "30", "--threads", "2",
+                "--eval-every", str(EVERY), "--eval-batches", "8", "--log-every", "30", "--threads", str(a.threads),
                 "--seed", "3", "--out", out], timeout=600, check_rc=0)
     print("%s: %d steps in %.1f s" % (backend, STEPS, r.wall), flush=True)
     return ms.telemetry(out)

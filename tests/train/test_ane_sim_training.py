@@ -24,7 +24,7 @@ def train(a, backend, model, data, val, out):
     ms.rmtree(out)
     args = [a.anetrain, "train", "--model", model, "--data", data, "--val-data", val, "--seq", "64", "--batch", "4",
             "--steps", str(STEPS), "--lr", "3e-3", "--warmup", "10", "--seed", "7", "--compact-vocab",
-            "--eval-every", "50", "--eval-batches", "4", "--ckpt-every", "100", "--threads", "2",
+            "--eval-every", "50", "--eval-batches", "4", "--ckpt-every", "100", "--threads", str(a.threads),
             "--log-every", "25", "--backend", backend, "--inject-overflow", str(OVERFLOW_AT),
             "--loss-scale-window", str(WINDOW), "--out", out]
     r = ms.run(args, timeout=1200, check_rc=0)

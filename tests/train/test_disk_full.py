@@ -38,7 +38,7 @@ def main():
     try:
         run = os.path.join(mnt, "run")
         ms.run([a.anetrain, "train", "--model", "stories260k", "--data", data, "--seq", "32", "--batch", "2",
-                "--steps", "1000000", "--stop-at", "50", "--threads", "2", "--log-every", "0", "--out", run], check_rc=0)
+                "--steps", "1000000", "--stop-at", "50", "--threads", str(a.threads), "--log-every", "0", "--out", run], check_rc=0)
         # No periodic checkpoints from here: the telemetry is what fills the disk.
         r = ms.run([a.anetrain, "train", "--resume", run, "--ckpt-every", "0", "--log-every", "1"], timeout=300)
         check(r.returncode == 1, "exit %d on a full disk (want 1)\n%s" % (r.returncode, r.err[-3000:]))

@@ -30,12 +30,12 @@ BACKEND = "cpu"  # --backend
 MAX_ROUNDS = 10
 
 
-def train_args(model, data):
+def train_args(model, data, threads):
     # vocab 32000 without --compact-vocab: a ~25 MB checkpoint (weights + AdamW moments), so that
     # a write takes long enough to be hit.
     return ["--model", model, "--data", data, "--seq", "64", "--batch", "4", "--accum", "1",
             "--steps", str(STEPS), "--lr", "2e-3", "--min-lr", "2e-4", "--warmup", "5", "--seed", "99",
-            "--ckpt-every", "2", "--keep", "3", "--threads", "2", "--log-every", "1",
+            "--ckpt-every", "2", "--keep", "3", "--threads", str(threads), "--log-every", "1",
             "--sampling", "random", "--backend", BACKEND]
 
 
@@ -112,7 +112,7 @@ def kill_round(a, rng, model, data, base_losses, run_dir, stats):
         latest = max(existing) if existing else None
         if latest is None:
             ms.rmtree(run_dir)
-            cmd = [a.anetrain, "train"] + train_args(model, data) + ["--out", run_dir]
+            cmd = [a.anetrain, "train"] + train_args(model, data, a.threads) + ["--out", run_dir]
         else:
             cmd = [a.anetrain, "train", "--resume", run_dir]
         offset = os.path.getsize(tel) if os.path.exists(tel) else 0
@@ -198,7 +198,7 @@ def corrupt_latest(a, model, data, base_t, base_losses, which, how):
     name = "corrupt[%s,%s]" % (which, how)
     run_dir = os.path.join(a.workdir, "corrupt")
     ms.rmtree(run_dir)
-    ms.run([a.anetrain, "train"] + train_args(model, data) + ["--out", run_dir, "--stop-at", "20"], check_rc=0)
+    ms.run([a.anetrain, "train"] + train_args(model, data, a.threads) + ["--out", run_dir, "--stop-at", "20"], check_rc=0)
     ck = ms.ckpt_dirs(run_dir)
     check(sorted(ck) == [16, 18, 20], "%s: after --stop-at 20 want checkpoints [16, 18, 20], have %s" % (name, sorted(ck)))
     f = os.path.join(ck[20], which)
@@ -247,7 +247,7 @@ def kill_during_prune(a, model, data, when):
         return
     run_dir = os.path.join(a.workdir, "prune")
     ms.rmtree(run_dir)
-    args = train_args(model, data)
+    args = train_args(model, data, a.threads)
     for k, v in (("--steps", "4"), ("--ckpt-every", "1"), ("--keep", "1")):
         args[args.index(k) + 1] = v
     cmd = [strace, "-f", "-o", os.devnull, "-e", "trace=unlink,unlinkat",
@@ -281,7 +281,7 @@ def main():
         data = ms.small_shard(a.workdir, 60000, a.assets, "train")
         base = os.path.join(a.workdir, "baseline")
         ms.rmtree(base)
-        r = ms.run([a.anetrain, "train"] + train_args(model, data) + ["--out", base], check_rc=0)
+        r = ms.run([a.anetrain, "train"] + train_args(model, data, a.threads) + ["--out", base], check_rc=0)
         ev = ms.telemetry(base)
         steps = ms.step_events(ev)
         base_losses = {e["step"]: e["loss"] for e in steps}

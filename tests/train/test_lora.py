@@ -40,7 +40,7 @@ def train(a, out, data, steps, extra=()):
     ms.rmtree(out)
     return ms.run([a.anetrain, "train", "--model", a.model, "--lora", "8", "--lora-alpha", "16", "--data", data,
                    "--seq", "64", "--batch", "16", "--steps", str(steps), "--lr", "5e-3", "--warmup", "20",
-                   "--ckpt-every", "20", "--eval-every", "0", "--log-every", "50", "--threads", "2", "--precision", "fp32", "--out", out,
+                   "--ckpt-every", "20", "--eval-every", "0", "--log-every", "50", "--threads", str(a.threads), "--precision", "fp32", "--out", out,
                    "-z", a.tok, *extra], timeout=900, check_rc=0)
 
 

@@ -17,10 +17,10 @@ import make_shards as ms  # noqa: E402
 from make_shards import check, fail  # noqa: E402
 
 
-def train_args(model, data, val):
+def train_args(model, data, val, threads):
     return ["--model", model, "--data", data, "--val-data", val, "--seq", "64", "--batch", "4",
             "--lr", "3e-3", "--warmup", "2", "--seed", "11", "--compact-vocab", "--ckpt-every", "1",
-            "--keep", "1000", "--threads", "2", "--log-every", "1"]
+            "--keep", "1000", "--threads", str(threads), "--log-every", "1"]
 
 
 def is_bad(x):
@@ -30,7 +30,7 @@ def is_bad(x):
 def skip_run(a, model, data, val):
     run_dir = os.path.join(a.workdir, "skip")
     ms.rmtree(run_dir)
-    r = ms.run([a.anetrain, "train"] + train_args(model, data, val) +
+    r = ms.run([a.anetrain, "train"] + train_args(model, data, val, a.threads) +
                ["--steps", "8", "--inject-nan", "3,4", "--out", run_dir], check_rc=0)
     ev = ms.telemetry(run_dir)
     steps = {e["step"]: e for e in ms.step_events(ev)}
@@ -74,7 +74,7 @@ def abort_run(a, model, data, val, k):
     run_dir = os.path.join(a.workdir, "abort")
     ms.rmtree(run_dir)
     inject = ",".join(str(s) for s in range(2, 2 + k + 1))
-    r = ms.run([a.anetrain, "train"] + train_args(model, data, val) +
+    r = ms.run([a.anetrain, "train"] + train_args(model, data, val, a.threads) +
                ["--steps", "20", "--inject-nan", inject, "--max-nonfinite", str(k), "--out", run_dir])
     msg = (r.out + r.err).strip()
     check(r.returncode == 1, "abort: --inject-nan %s --max-nonfinite %d exited %d (want 1):\n%s" %
@@ -108,7 +108,7 @@ def reset_run(a, model, data, val):
     failures resets after each good step, so the run must complete."""
     run_dir = os.path.join(a.workdir, "reset")
     ms.rmtree(run_dir)
-    r = ms.run([a.anetrain, "train"] + train_args(model, data, val) +
+    r = ms.run([a.anetrain, "train"] + train_args(model, data, val, a.threads) +
                ["--steps", "8", "--inject-nan", "2,4,6", "--max-nonfinite", "2", "--out", run_dir])
     check(r.returncode == 0, "reset: --inject-nan 2,4,6 --max-nonfinite 2 exited %d (want 0: never 2 in a row):\n%s"
           % (r.returncode, r.err[-2000:]))

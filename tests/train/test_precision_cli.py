@@ -26,7 +26,7 @@ def main():
     model = ms.write_config(os.path.join(a.workdir, "tiny.json"))
     data = ms.small_shard(a.workdir, 20000, a.assets, "train")
     base = ["train", "--model", model, "--data", data, "--seq", "32", "--batch", "2", "--steps", "3",
-            "--threads", "2", "--log-every", "1"]
+            "--threads", str(a.threads), "--log-every", "1"]
 
     run = os.path.join(a.workdir, "default")
     ms.rmtree(run)
@@ -58,7 +58,7 @@ def main():
         print("PRECISION CLI: PASS")
         return
     r = ms.run([a.anetrain, "bench", "train", model, "--batch", "2", "--seq", "32", "--steps", "1", "--rounds", "1",
-                "--threads", "2"], timeout=600, check_rc=0)
+                "--threads", str(a.threads)], timeout=600, check_rc=0)
     print(r.out)
     for p in ("fp32", "bf16"):
         row = re.search(r"^anetrain %s\s+([0-9.]+)\s+([0-9.]+)\s+([0-9]+)\s+([0-9.]+)×" % p, r.out, re.M)

@@ -20,7 +20,7 @@ def train_args(a, model, data, val, sampling):
     return ["--model", model, "--data", data, "--val-data", val, "--seq", "64", "--batch", "4",
             "--accum", "2", "--lr", "3e-3", "--min-lr", "3e-3", "--warmup", "4", "--wd", "0.1",
             "--clip", "1.0", "--seed", "1234", "--compact-vocab", "--ckpt-every", "5", "--keep", "100",
-            "--eval-every", "5", "--eval-batches", "2", "--threads", "2", "--backend", a.backend,
+            "--eval-every", "5", "--eval-batches", "2", "--threads", str(a.threads), "--backend", a.backend,
             "--log-every", "1", "--sampling", sampling] + ms.precision_args(a)
 
 

@@ -41,7 +41,7 @@ def user_file(path, text="a user's file\n"):
 
 def train(a, data, out, *extra, rc=0, steps=20, cwd=None):
     cmd = [a.anetrain, "train", "--model", "stories260k", "--data", data, "--seq", "32", "--batch", "2",
-           "--steps", str(steps), "--ckpt-every", "5", "--threads", "2", "--log-every", "0", "--out", out] + list(extra)
+           "--steps", str(steps), "--ckpt-every", "5", "--threads", str(a.threads), "--log-every", "0", "--out", out] + list(extra)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, timeout=600)
     r.out, r.err = r.stdout.decode(), r.stderr.decode()
     if rc is not None and r.returncode != rc:
