@@ -71,6 +71,9 @@ def main():
     ap.add_argument("--timeout", type=int, default=1800)
     a = ap.parse_args(sys.argv[1:split])
     tests = selected_tests(a.build_dir, sys.argv[split + 1:])
+    if not tests:  # a build without tests, or a selection that leaves none: never a silent pass
+        print("emulated_unit_tests: CTest lists no tests in %s for %s" % (a.build_dir, " ".join(sys.argv[split + 1:])))
+        return 1
     cases, others, program = [], [], None
     for t in tests:
         case = gtest_case(t)
