@@ -1,7 +1,10 @@
 // `anetrain train`: flags in the spirit of llama2.c and the seed trainer; see train/trainer.h.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -35,6 +38,78 @@ std::unique_ptr<DashboardServer> start_dashboard(DashboardOptions web, const std
   return server;
 }
 
+
+// On --resume the run keeps the settings in its run.json. The flags that steer only this
+// invocation (how long, how often, on what) apply; a flag that would change what the run reads or
+// computes is refused when its value differs from the run's, instead of being silently dropped
+// (`--resume RUN --lr 1e-4` used to train on at the old rate without a word).
+const std::set<std::string> kResumeOverrides = {
+    "--resume", "--steps", "--stop-at", "--threads", "--log-every", "--ckpt-every", "--keep", "--eval-every",
+    "--sample-every", "--tokenizer", "--max-nonfinite", "--backend", "--ane-strict", "--recompute",
+    "--dashboard", "--port", "--host", "--dist-timeout", "--dist-overlap", "--inject-nan", "--inject-overflow",
+    "--help"};
+
+// The run.json key each remaining flag sets (--out-force has none: a resumed run is in its folder).
+const std::map<std::string, std::string> kResumeFixed = {
+    {"--model", "model"}, {"--scratch", "scratch"}, {"--data", "data"}, {"--val-data", "val_data"},
+    {"--val-frac", "val_frac"}, {"--lora", "lora_rank"}, {"--lora-alpha", "lora_alpha"},
+    {"--lora-targets", "lora_targets"}, {"--lora-dropout", "lora_dropout"}, {"--seq", "seq"}, {"--batch", "batch"},
+    {"--accum", "accum"}, {"--time-budget", "time_budget_s"}, {"--lr", "lr"}, {"--min-lr", "min_lr"},
+    {"--warmup", "warmup"}, {"--wd", "wd"}, {"--beta1", "beta1"}, {"--beta2", "beta2"}, {"--clip", "clip"},
+    {"--act-clip", "act_clip"}, {"--base-dtype", "base_dtype"}, {"--seed", "seed"},
+    {"--compact-vocab", "compact_vocab"}, {"--out", "out"}, {"--save-best", "save_best"},
+    {"--eval-batches", "eval_batches"}, {"--sample-prompt", "sample_prompt"}, {"--sample-tokens", "sample_tokens"},
+    {"--precision", "precision"}, {"--sampling", "sampling"}, {"--loss-scale", "loss_scale"},
+    {"--loss-scale-window", "loss_scale_window"}};
+
+std::string setting_text(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    std::string s;
+    for (const auto& e : v) s += (s.empty() ? "" : ",") + setting_text(e);
+    return s;
+  }
+  if (v.is_number_float()) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.10g", v.get<double>());
+    return text;
+  }
+  return v.dump();
+}
+
+// Numbers compare to 1e-12 of their size: run.json keeps derived values (--min-lr defaults to
+// 0.1 × --lr, stored as 0.00030000000000000003) that a user types as 3e-4.
+bool same_setting(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    return std::fabs(x - y) <= 1e-12 * std::max(std::fabs(x), std::fabs(y));
+  }
+  return a == b;
+}
+
+// `given` is what the command line parsed (its paths made absolute as run.json's are), `run` the
+// run's settings.
+void refuse_changed_settings(const CLI::App* cmd, const std::string& run_dir, TrainOptions given,
+                             const TrainOptions& run) {
+  given.make_paths_absolute();
+  nlohmann::json now = given.to_json(), kept = run.to_json();
+  for (nlohmann::json* j : {&now, &kept})  // alpha 0 means "the rank"
+    if ((*j)["lora_alpha"].get<double>() <= 0) (*j)["lora_alpha"] = (*j)["lora_rank"];
+  std::string changed;
+  for (const CLI::Option* opt : cmd->get_options()) {
+    const std::string flag = opt->get_name();
+    if (opt->count() == 0 || kResumeOverrides.count(flag)) continue;
+    const auto key = kResumeFixed.find(flag);
+    if (key != kResumeFixed.end() && same_setting(now.at(key->second), kept.at(key->second))) continue;
+    changed += (changed.empty() ? "" : "; ") + flag;
+    if (key != kResumeFixed.end())
+      changed += " " + setting_text(now.at(key->second)) + " (the run's: " + setting_text(kept.at(key->second)) + ")";
+  }
+  if (!changed.empty())
+    fail("--resume " + run_dir + " continues the run with its own settings; these would change it: " + changed +
+         ". A resumed run takes --steps, --stop-at, --threads, --backend, --recompute and the logging, checkpoint, "
+         "evaluation and sampling intervals; start a new run (--out) to train with other settings");
+}
 }  // namespace
 
 void add_train_command(CLI::App& app, Command& run) {
@@ -208,14 +283,14 @@ void add_train_command(CLI::App& app, Command& run) {
         // (Ranks other than 0 take rank 0's settings in the session; their machine may not hold the run.)
         const std::string path = (std::filesystem::path(o->resume) / "run.json").string();
         std::error_code ec;
-        if (lead || std::filesystem::exists(path, ec)) {
+        const bool settings_read = lead || std::filesystem::exists(path, ec);
+        if (settings_read) {
           try {
             opts = TrainOptions::from_json(RunDir::read_settings(o->resume));
           } catch (const nlohmann::json::exception& e) {
             fail(path + ": unreadable run settings: " + e.what());
           }
         }
-        opts.out = o->resume;
         auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
         if (given("--steps")) opts.steps = o->train.steps;
         if (given("--threads")) opts.threads = o->train.threads;
@@ -240,6 +315,14 @@ void add_train_command(CLI::App& app, Command& run) {
         if (given("--precision") && o->precision != opts.precision)
           fail("--resume " + o->resume + ": the run trains in " + opts.precision +
                " and keeps it (its checkpoints resume bit-exactly only in the precision they were made in)");
+        if (settings_read) {
+          TrainOptions asked = o->train;
+          asked.opt.min_lr = o->min_lr;
+          asked.precision = o->precision;
+          asked.sampling = o->sampling == "epoch" ? Sampling::epoch : Sampling::random;
+          refuse_changed_settings(cmd, o->resume, asked, opts);
+        }
+        opts.out = o->resume;
         opts.stop_at = o->train.stop_at;
       } else {
         opts.opt.min_lr = o->min_lr >= 0 ? o->min_lr : 0.1 * opts.opt.lr;

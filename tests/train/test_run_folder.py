@@ -1,6 +1,7 @@
 # Nothing of the user's is ever lost: the run folder is anetrain's only when its run.json
 # says so, pruning and temp sweeping touch only what the run wrote, one trainer at a time holds a run
-# (flock), run.json keeps absolute paths, and bad option values are refused before anything exists.
+# (flock), run.json keeps absolute paths, bad option values are refused before anything exists, and
+# `--resume` refuses a flag that would change the run instead of dropping it.
 # Each case reproduces a defect found by a hostile-input pass (it failed before the fix).
 #
 # Run: /usr/bin/python3 tests/train/test_run_folder.py --anetrain BIN --workdir DIR
@@ -235,6 +236,27 @@ def case_crash_before_list_update(a, w, data):
     check(resumed_from(r) == 20, "an unlisted checkpoint of this run was not adopted")
 
 
+def case_resume_keeps_settings(a, w, data):
+    # `--resume RUN --lr 1e-3` used to train on at the run's rate without a word. A flag that would
+    # change what a resumed run reads or computes is refused, naming it with the run's value, before
+    # anything is written; the run's own values typed again (a path spelled relatively, 2e-4 for the
+    # stored 0.1 x lr) and the flags that steer only this invocation are taken.
+    run = os.path.join(w, "settings")
+    train(a, data, run, "--lr", "2e-3")
+    before = tree(run)
+    r = resume(a, run, "--steps", "25", "--lr", "1e-3", "--seq", "64", "--lora", "4", "--time-budget", "60", rc=1)
+    for part in ("--lr 0.001 (the run's: 0.002)", "--seq 64 (the run's: 32)", "--lora 4 (the run's: 0)",
+                 "--time-budget 60 (the run's: 0)"):
+        check(part in r.err, "a changed setting was not refused naming %r: %s" % (part, r.err))
+    check("--steps" not in r.err.split("these would change it:")[1].split(".")[0],
+          "--steps, which a resume may change, was named: " + r.err)
+    check(tree(run) == before, "a refused --resume changed the run folder")
+    r = resume(a, run, "--steps", "25", "--lr", "0.002", "--min-lr", "2e-4", "--seq", "32", "--batch", "2",
+               "--model", "stories260k", "--data", os.path.relpath(data, w), "--out", "settings", cwd=w)
+    check(resumed_from(r) == 20, "a resume restating the run's own settings did not continue from step 20")
+    check("done: 25 steps" in r.out, "--steps was not taken on --resume: " + r.out[-400:])
+
+
 def case_bad_values(a, w, data):
     for flags in (["--lr", "nan"], ["--wd", "nan"], ["--beta1", "nan"], ["--beta2", "2"], ["--time-budget", "nan"],
                   ["--clip", "nan"], ["--eval-batches", "-1"], ["--sample-tokens", "-1"], ["--stop-at", "-1"],
@@ -258,7 +280,8 @@ def main():
     for case in (case_foreign_step_folders, case_out_force_beside_user_files, case_out_force_over_dashboard_names,
                  case_user_files_inside_run,
                  case_run_json_not_ours, case_out_is_a_file, case_lock, case_paths_absolute,
-                 case_crash_before_list_update, case_fresh_out_over_an_unlisted_checkpoint, case_bad_values):
+                 case_crash_before_list_update, case_fresh_out_over_an_unlisted_checkpoint, case_bad_values,
+                 case_resume_keeps_settings):
         case(a, w, data)
         print("ok  ", case.__name__, flush=True)
 
