@@ -79,7 +79,17 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   // run's checkpoint already holds its adapters, and its config says so; a held base is reloaded).
   const ModelLayout layout = o_.lora_rank > 0 ? ModelLayout{o_.lora(), parse_base_dtype(o_.base_dtype, "base_dtype")}
                                               : ModelLayout{};
-  if (lead()) model_ = resuming_ ? load_model_checkpoint(*resume_from, true) : load_model(o_.model, o_.seed, layout).model;
+  if (lead() && resuming_) model_ = load_model_checkpoint(*resume_from, true);
+  if (lead() && !resuming_) {
+    LoadedModel loaded = load_model(o_.model, o_.seed, layout);
+    // Adapters learn a correction to a trained model; over a preset's random weights they fine-tune
+    // noise. Allowed (benchmarks and memory measurements do it on purpose), but never unannounced.
+    if (o_.lora_rank > 0 && (loaded.kind == "preset" || loaded.kind == "config"))
+      warn("--lora over " + o_.model + " (a " + loaded.kind + "): its weights are random (seed " +
+           std::to_string(o_.seed) + "), so the adapters fine-tune an untrained model; for a pretrained one give "
+           "its llama2.c .bin, GGUF, Hugging Face folder or an anetrain checkpoint");
+    model_ = std::move(loaded.model);
+  }
   if (lead() && !resuming_ && o_.lora_rank > 0) init_adapters(*model_, o_.seed);
   if (model_ && model_->held && o_.sample_every > 0)
     fail("train: --sample-every generates from an fp32 model; with --base-dtype " + o_.base_dtype +
