@@ -6,7 +6,8 @@
 #     straight and 6 + --resume 6, two micro-batches a step, give the same adapter and state bytes;
 #  4. the run records P: run.json's lora_dropout, the checkpoint's adapter_config.json;
 #  5. --resume with another --lora-dropout is refused (the same value is accepted), as is
-#     --lora-dropout without --lora or outside [0, 1).
+#     --lora-dropout without --lora or outside [0, 1);
+#  6. --lora over a preset (random weights) warns, over the pretrained file it does not.
 import json
 import os
 import random
@@ -64,6 +65,17 @@ def main_body(a):
         r = ms.run([a.anetrain, "train", "--model", a.model, "--data", data, "--steps", "1", "--out", bad, *extra],
                    timeout=60)
         ms.check(r.returncode != 0 and want in r.err, "%s was not refused: %r" % (" ".join(extra), r.err[-400:]))
+    # Adapters over a preset's random weights: allowed, but announced on the terminal and in the
+    # telemetry; over the pretrained file, no such warning (the run `plain` above).
+    ms.rmtree(bad)
+    r = ms.run([a.anetrain, "train", "--model", "stories260k", "--lora", "4", "--data", data, "--seq", "32",
+                "--steps", "1", "--threads", "1", "--out", bad], timeout=60, check_rc=0)
+    ms.check("its weights are random" in r.err, "--lora over a preset did not warn: %r" % r.err[-400:])
+    ms.check(any("its weights are random" in e.get("text", "") for e in ms.telemetry(bad) if e.get("event") == "warning"),
+             "--lora over a preset: no warning event in the telemetry")
+    plain_events = ms.telemetry(plain)
+    ms.check(plain_events and not any(e.get("event") == "warning" for e in plain_events),
+             "--lora over the pretrained stories260K.bin warned (or its run is gone)")
     if not a.keep:
         for d in (plain, zero, dropped, straight, halves, bad):
             ms.rmtree(d)
