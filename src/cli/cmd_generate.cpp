@@ -122,7 +122,7 @@ void add_generate_command(CLI::App& app, Command& run) {
         lm = load_model(o->model);
         // Adapters folded into the weights in memory (model/lora.h): the decoder's products are
         // then the adapted model's.
-        if (!o->lora.empty()) load_peft_adapter(*lm.model, o->lora);
+        if (!o->lora.empty()) load_peft_adapter(*lm.model, adapter_folder(o->lora));
         merge_adapters(*lm.model);
         if (!stages) pm = pack_model(std::move(lm.model), want.value_or(WeightFormat::f32));
       } else {

@@ -60,7 +60,7 @@ void add_grad_command(CLI::App& app, Command& run) {
       if (CompiledPrograms* programs = be->caps().programs) programs->allow_program_fallback(!o->ane_strict);
       LoadedModel lm = load_model(o->model, o->seed);
       Model& m = *lm.model;
-      if (!o->lora.empty()) load_peft_adapter(m, o->lora);
+      if (!o->lora.empty()) load_peft_adapter(m, adapter_folder(o->lora));
       if (o->dropout > 0 && o->lora.empty()) fail("--lora-dropout drops adapter inputs: it needs --lora ADAPTER_DIR");
       const TokenList list = read_token_list(o->tokens, o->u16);
       const std::vector<int32_t>& ids = list.ids;

@@ -31,6 +31,7 @@ void add_merge_command(CLI::App& app, Command& run) {
     run = [o] {
       // Refused before anything is read: an adapter over a base that is not its own would
       // otherwise fail only at the first tensor of the wrong shape.
+      o->lora = adapter_folder(o->lora);  // a run folder: its newest checkpoint
       read_peft_config(o->lora);
       const bool llama2c_out = o->to.rfind("llama2c", 0) == 0 ||
                                (o->to.empty() && std::filesystem::path(o->out).extension() == ".bin");

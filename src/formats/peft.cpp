@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/mapped_file.h"
+#include "formats/checkpoint_model.h"
 #include "formats/safetensors.h"
 
 namespace anetrain {
@@ -34,6 +35,17 @@ std::string target_of_module(const std::string& module, const std::string& where
 }  // namespace
 
 std::string peft_module_name(const std::string& target) { return target + "_proj"; }
+
+std::string adapter_folder(const std::string& path) {
+  std::error_code ec;
+  if (fs::exists(fs::path(path) / "adapter_config.json", ec) || !fs::exists(fs::path(path) / "run.json", ec)) return path;
+  const std::optional<std::string> newest = latest_checkpoint(path);
+  if (!newest) fail(path + ": a run folder with no complete checkpoint, so no adapters to read");
+  if (!fs::exists(fs::path(*newest) / "adapter_config.json", ec))
+    fail(path + ": a run without adapters (its checkpoints hold the whole model): give it as the MODEL, not as --lora "
+         "or ADAPTER_DIR");
+  return *newest;
+}
 
 LoraConfig read_peft_config(const std::string& dir) {
   const std::string path = (fs::path(dir) / "adapter_config.json").string();

@@ -12,6 +12,11 @@
 
 namespace anetrain {
 
+// The adapter folder PATH names: PATH itself when it holds adapter_config.json; for an adapter
+// run's folder, its newest verified checkpoint (each is a PEFT folder). A run whose checkpoints
+// hold no adapters (full fine-tuning) is an error saying to use it as the model instead.
+std::string adapter_folder(const std::string& path);
+
 // The adapters a folder describes. Throws Error naming DIR/adapter_config.json and the field for
 // what anetrain cannot compute the same way (rsLoRA, DoRA, biases, fan-in-fan-out layouts,
 // targets outside q/k/v/o/gate/up/down).

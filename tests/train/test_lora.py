@@ -4,7 +4,9 @@
 #     from the run folder and as `generate BASE --lora STEP_DIR`;
 #  2. the base stays frozen: the run's checkpoint holds the base tensors bit for bit;
 #  3. resume is exact: 40 steps straight and 20 + --resume 20 give the same adapter bytes;
-#  4. `merge BASE STEP_DIR -o merged.gguf` generates the same greedy text as the unmerged adapter.
+#  4. `merge BASE STEP_DIR -o merged.gguf` generates the same greedy text as the unmerged adapter;
+#     the run folder stands for its newest checkpoint (`merge BASE RUN`, `--lora RUN`), and a run
+#     without adapters is refused as an adapter folder.
 import json
 import os
 import random
@@ -104,8 +106,24 @@ def main_body(a):
         _, lora_text = answer(a, a.model, n, ["--lora", step_dir, "-z", a.tok])
         _, gguf_text = answer(a, gguf, n)
         ms.check(lora_text == gguf_text, "merged GGUF and --lora differ for %d: %r vs %r" % (n, gguf_text, lora_text))
+    # The run folder itself stands for its newest checkpoint (step 500) as an adapter folder; a run
+    # without adapters is refused as one, saying to give it as the model.
+    ms.check(ms.ckpt_dirs(run)[500] == max(ms.ckpt_dirs(run).items())[1], "step 500 is not the run's newest")
+    by_run = os.path.join(a.workdir, "merged_by_run.gguf")
+    ms.run([a.anetrain, "merge", a.model, run, "-o", by_run], timeout=300, check_rc=0)
+    ms.check(open(by_run, "rb").read() == open(gguf, "rb").read(), "merge BASE RUN differs from merge BASE STEP_DIR")
+    _, run_text = answer(a, a.model, held[0], ["--lora", run, "-z", a.tok])
+    _, step_text = answer(a, a.model, held[0], ["--lora", step_dir, "-z", a.tok])
+    ms.check(run_text == step_text, "--lora RUN and --lora STEP_DIR differ: %r vs %r" % (run_text, step_text))
+    full = os.path.join(a.workdir, "full")
+    ms.rmtree(full)
+    ms.run([a.anetrain, "train", "--model", a.model, "--data", shard, "--seq", "32", "--batch", "2", "--steps", "1",
+            "--threads", str(a.threads), "--out", full], timeout=120, check_rc=0)
+    r = ms.run([a.anetrain, "merge", a.model, full, "-o", os.path.join(a.workdir, "never.gguf")], timeout=120)
+    ms.check(r.returncode == 1 and "a run without adapters" in r.err and "MODEL" in r.err,
+             "a full fine-tuning run given as the adapter was not refused: %r" % r.err[-400:])
     if not a.keep:
-        for d in (run, straight, halves):
+        for d in (run, straight, halves, full):
             ms.rmtree(d)
 
 
