@@ -38,16 +38,40 @@ std::unique_ptr<DashboardServer> start_dashboard(DashboardOptions web, const std
   return server;
 }
 
-
 // On --resume the run keeps the settings in its run.json. The flags that steer only this
-// invocation (how long, how often, on what) apply; a flag that would change what the run reads or
-// computes is refused when its value differs from the run's, instead of being silently dropped
-// (`--resume RUN --lr 1e-4` used to train on at the old rate without a word).
-const std::set<std::string> kResumeOverrides = {
-    "--resume", "--steps", "--stop-at", "--threads", "--log-every", "--ckpt-every", "--keep", "--eval-every",
-    "--sample-every", "--tokenizer", "--max-nonfinite", "--backend", "--ane-strict", "--recompute",
-    "--dashboard", "--port", "--host", "--dist-timeout", "--dist-overlap", "--inject-nan", "--inject-overflow",
-    "--help"};
+// invocation (how long, how often, on what) apply: those kept in TrainOptions are copied over the
+// run's (`take`), the others (the dashboard's, the ranks', the test hooks) are read where they are
+// used. A flag that would change what the run reads or computes is refused when its value differs
+// from the run's, instead of being silently dropped (`--resume RUN --lr 1e-4` used to train on at
+// the old rate without a word).
+struct ResumeOverride {
+  const char* flag;
+  void (*take)(TrainOptions& run, const TrainOptions& asked);  // null: not a TrainOptions setting
+};
+const ResumeOverride kResumeOverrides[] = {
+    {"--steps", [](TrainOptions& r, const TrainOptions& a) { r.steps = a.steps; }},
+    {"--stop-at", nullptr},  // set for every invocation, given or not
+    {"--threads", [](TrainOptions& r, const TrainOptions& a) { r.threads = a.threads; }},
+    {"--log-every", [](TrainOptions& r, const TrainOptions& a) { r.log_every = a.log_every; }},
+    {"--ckpt-every", [](TrainOptions& r, const TrainOptions& a) { r.ckpt_every = a.ckpt_every; }},
+    {"--keep", [](TrainOptions& r, const TrainOptions& a) { r.keep = a.keep; }},
+    {"--eval-every", [](TrainOptions& r, const TrainOptions& a) { r.eval_every = a.eval_every; }},
+    {"--sample-every", [](TrainOptions& r, const TrainOptions& a) { r.sample_every = a.sample_every; }},
+    {"--tokenizer", [](TrainOptions& r, const TrainOptions& a) { r.tokenizer = a.tokenizer; }},
+    {"--max-nonfinite", [](TrainOptions& r, const TrainOptions& a) { r.max_nonfinite = a.max_nonfinite; }},
+    {"--backend", [](TrainOptions& r, const TrainOptions& a) { r.backend = a.backend; }},
+    {"--ane-strict", [](TrainOptions& r, const TrainOptions&) { r.ane_strict = true; }},
+    // Memory only: the same gradients.
+    {"--recompute", [](TrainOptions& r, const TrainOptions& a) { r.recompute = a.recompute; }},
+    {"--resume", nullptr}, {"--dashboard", nullptr}, {"--port", nullptr}, {"--host", nullptr},
+    {"--dist-timeout", nullptr}, {"--dist-overlap", nullptr}, {"--inject-nan", nullptr},
+    {"--inject-overflow", nullptr}, {"--help", nullptr}};
+
+const ResumeOverride* resume_override(const std::string& flag) {
+  for (const ResumeOverride& r : kResumeOverrides)
+    if (flag == r.flag) return &r;
+  return nullptr;
+}
 
 // The run.json key each remaining flag sets (--out-force has none: a resumed run is in its folder).
 const std::map<std::string, std::string> kResumeFixed = {
@@ -98,7 +122,7 @@ void refuse_changed_settings(const CLI::App* cmd, const std::string& run_dir, Tr
   std::string changed;
   for (const CLI::Option* opt : cmd->get_options()) {
     const std::string flag = opt->get_name();
-    if (opt->count() == 0 || kResumeOverrides.count(flag)) continue;
+    if (opt->count() == 0 || resume_override(flag)) continue;
     const auto key = kResumeFixed.find(flag);
     if (key != kResumeFixed.end() && same_setting(now.at(key->second), kept.at(key->second))) continue;
     changed += (changed.empty() ? "" : "; ") + flag;
@@ -292,18 +316,8 @@ void add_train_command(CLI::App& app, Command& run) {
           }
         }
         auto given = [&](const char* flag) { return cmd->count(flag) > 0; };
-        if (given("--steps")) opts.steps = o->train.steps;
-        if (given("--threads")) opts.threads = o->train.threads;
-        if (given("--log-every")) opts.log_every = o->train.log_every;
-        if (given("--ckpt-every")) opts.ckpt_every = o->train.ckpt_every;
-        if (given("--keep")) opts.keep = o->train.keep;
-        if (given("--eval-every")) opts.eval_every = o->train.eval_every;
-        if (given("--sample-every")) opts.sample_every = o->train.sample_every;
-        if (given("--tokenizer")) opts.tokenizer = o->train.tokenizer;
-        if (given("--max-nonfinite")) opts.max_nonfinite = o->train.max_nonfinite;
-        if (given("--backend")) opts.backend = o->train.backend;
-        if (given("--ane-strict")) opts.ane_strict = true;
-        if (given("--recompute")) opts.recompute = o->train.recompute;  // memory only: the same gradients
+        for (const ResumeOverride& r : kResumeOverrides)
+          if (r.take && given(r.flag)) r.take(opts, o->train);
         if (given("--lora-dropout") && o->train.lora_dropout != opts.lora_dropout) {
           char p[32];
           std::snprintf(p, sizeof p, "%g", opts.lora_dropout);
