@@ -17,6 +17,7 @@
 #include "contract/registry.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "data/prepared_folder.h"
 #include "data/shard.h"
 #include "formats/load.h"
 #include "telemetry/progress.h"
@@ -103,6 +104,26 @@ void write_scores(const std::string& path, const ChoiceReport& r) {
   write_file_atomic(path, out.data(), out.size());
 }
 
+// --data DIR of a folder `prepare` wrote: its held-out shards, the figure a user evaluates a model
+// by; its training shards where it has none. Which ones is said, not guessed at silently.
+std::vector<std::string> shards_to_score(const std::vector<std::string>& given, bool quiet) {
+  std::vector<std::string> shards;
+  for (const std::string& p : given) {
+    if (!is_folder(p)) {
+      shards.push_back(p);
+      continue;
+    }
+    const PreparedFolder f = read_prepared_folder(p);
+    const bool held_out = !f.val.empty();
+    const std::vector<std::string>& pick = held_out ? f.val : f.train;
+    if (!quiet)
+      std::fprintf(stderr, "eval: %s: its %zu %s shard(s)%s\n", p.c_str(), pick.size(), held_out ? "validation" : "training",
+                   held_out ? "" : " (it holds no validation shards)");
+    shards.insert(shards.end(), pick.begin(), pick.end());
+  }
+  return shards;
+}
+
 int run_eval(const EvalOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   if (int(!o.text.empty()) + int(!o.data.empty()) + int(!o.choices.empty()) != 1)
@@ -139,7 +160,7 @@ int run_eval(const EvalOptions& o) {
   } else {
     TokenStream stream;
     if (!o.text.empty()) stream.ids = tok->encode(read_text(o.text), tok->bos_id() >= 0);
-    else stream = read_shards(o.data, m.cfg.vocab_size);
+    else stream = read_shards(shards_to_score(o.data, o.quiet), m.cfg.vocab_size);
     PerplexityOptions po;
     po.ctx = o.ctx > 0 ? o.ctx : std::min(512, m.cfg.max_seq_len);
     po.stride = o.stride;
@@ -170,7 +191,7 @@ void add_eval_command(CLI::App& app, Command& run) {
   cmd->add_option("model", o->model, "Any model anetrain reads, or a training run directory")->required();
   cmd->add_option("-z,--tokenizer", o->tok_path, "tokenizer.json / tokenizer.bin (default: found next to MODEL)");
   cmd->add_option("--text", o->text, "Perplexity of this UTF-8 text file");
-  cmd->add_option("--data", o->data, "Perplexity of these token shards (their .mask files honoured), in order");
+  cmd->add_option("--data", o->data, "Perplexity of these token shards (their .mask files honoured), in order; a folder `prepare` wrote: its val shards (its train shards if it has none)");
   cmd->add_option("--choices", o->choices, "Multiple choice: a HellaSwag-style JSONL file");
   cmd->add_option("--scores", o->scores, "With --choices: write each item's log-likelihoods and picks here (JSONL)");
   cmd->add_option("-c,--ctx", o->ctx, "Tokens per chunk (default: 512 or the model's max_seq_len if less)")

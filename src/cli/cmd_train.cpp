@@ -116,6 +116,7 @@ bool same_setting(const nlohmann::json& a, const nlohmann::json& b) {
 void refuse_changed_settings(const CLI::App* cmd, const std::string& run_dir, TrainOptions given,
                              const TrainOptions& run) {
   given.make_paths_absolute();
+  given.expand_prepared_folders();
   nlohmann::json now = given.to_json(), kept = run.to_json();
   for (nlohmann::json* j : {&now, &kept})  // alpha 0 means "the rank"
     if ((*j)["lora_alpha"].get<double>() <= 0) (*j)["lora_alpha"] = (*j)["lora_rank"];
@@ -152,8 +153,8 @@ void add_train_command(CLI::App& app, Command& run) {
       ->capture_default_str();
   cmd->add_flag("--scratch", o->train.scratch, "Start from random weights (implied for presets and .json configs)");
   cmd->add_option("--resume", o->resume, "Continue the run in RUN_DIR from its latest checkpoint");
-  cmd->add_option("--data", o->train.data, "Training shards (llama2.c uint16 or anetrain format)");
-  cmd->add_option("--val-data", o->train.val_data, "Validation shards");
+  cmd->add_option("--data", o->train.data, "Training shards (llama2.c uint16 or anetrain format), or a folder `prepare` wrote (its train shards; its val shards validate unless --val-data/--val-frac)");
+  cmd->add_option("--val-data", o->train.val_data, "Validation shards, or a folder `prepare` wrote (its val shards)");
   cmd->add_option("--val-frac", o->train.val_frac, "Hold out this fraction of each training shard for validation")
       ->check(CLI::Range(0.0, 0.5));
   cmd->add_option("--lora", o->train.lora_rank,

@@ -46,6 +46,7 @@ TrainOptions seed_options(const ImportSeedOptions& o, const BlztHeader& h) {
   t.precision = o.precision;
   t.ckpt_every = 100 / kSeedAccum;  // the seed looked every 100 micro-steps
   t.make_paths_absolute();
+  t.expand_prepared_folders();  // run.json names the shards, as a run `train` starts does
   return t;
 }
 

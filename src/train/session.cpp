@@ -46,7 +46,8 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   comm_ = par.comm ? par.comm : own_comm_.get();
   if (ranks() > 1) share_options();
   if (o_.out.empty()) fail("train: --out RUN_DIR is required");
-  if (o_.data.empty()) fail("train: no training data (--data SHARD...)");
+  if (o_.data.empty()) fail("train: no training data (--data SHARD... or a folder `prepare` wrote)");
+  o_.expand_prepared_folders();
   if (o_.opt.min_lr < 0) o_.opt.min_lr = 0.1 * o_.opt.lr;
   o_.validate(/*cli_names=*/true);
   o_.opt.total_steps = int(o_.steps);

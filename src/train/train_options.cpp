@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/option_check.h"
+#include "data/prepared_folder.h"
 #include "model/held_base.h"
 #include "model/workspace.h"
 #include "train/trainer.h"
@@ -111,6 +112,12 @@ void TrainOptions::make_paths_absolute() {
   absolute(out);
   std::error_code ec;
   if (fs::exists(model, ec)) absolute(model);  // a preset's name stays a name
+}
+
+void TrainOptions::expand_prepared_folders() {
+  std::vector<std::string> folders_val = anetrain::expand_prepared_folders(data);
+  expand_validation_folders(val_data);
+  if (val_data.empty() && val_frac == 0) val_data = std::move(folders_val);
 }
 
 nlohmann::json TrainOptions::to_json() const {

@@ -77,6 +77,9 @@ struct TrainOptions {
   LoraConfig lora() const;
   // Data, tokenizer, model file and run folder as absolute paths, for run.json.
   void make_paths_absolute();
+  // Folders `anetrain prepare` wrote, in --data or --val-data, become their shards; a --data
+  // folder's validation shards validate the run unless --val-data or --val-frac is given.
+  void expand_prepared_folders();
 };
 
 // The allowed range of each numeric setting: its run.json key and its `anetrain train` flag.

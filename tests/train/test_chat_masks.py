@@ -3,6 +3,9 @@
 #    prepare.json; nothing else is dropped (every good conversation's reply is in the shards);
 #  * stories260K trains a few fp32 steps on the masked shards: each step event says how many
 #    targets counted (the mask's ones among the windows' targets), the validation loss is finite;
+#  * `train --data FOLDER` (the folder prepare wrote) trains on its train shards and validates on its
+#    val shards, the same losses as naming them; a folder without prepare.json is refused, nothing made;
+#    `eval --data FOLDER` scores its val shards;
 #  * `grad --mask`: the loss equals the mean of the counted rows' cross-entropies computed from
 #    the logits it writes (1e-5 relative: fp32 logits, double sums); an all-ones mask gives the
 #    unmasked loss and gradients bit for bit;
@@ -149,6 +152,37 @@ def main():
         check(e["loss"] is not None and np.isfinite(e["loss"]), "step %d loss %s" % (e["step"], e["loss"]))
     evals = [e for e in events if e.get("event") == "eval"]
     check(evals and all(e["val_loss"] is not None and np.isfinite(e["val_loss"]) for e in evals), "evals: %s" % evals)
+
+    # The folder `prepare -o` wrote stands for its shards: its train shards train, its val shards
+    # validate (run.json names the files), and the run is the one above to the bit.
+    by_folder = os.path.join(a.workdir, "run_by_folder")
+    ms.rmtree(by_folder)
+    ms.run([a.anetrain, "train", "--model", model, "--data", out, "--seq", str(seq), "--batch", str(batch), "--accum",
+            "2", "--steps", str(steps), "--threads", "2", "--precision", "fp32", "--eval-every", "3", "--eval-batches",
+            "2", "--warmup", "1", "--lr", "1e-3", "--out", by_folder], timeout=300, check_rc=0)
+    with open(os.path.join(by_folder, "run.json")) as f:
+        settings = json.load(f)
+    absolute = [[os.path.abspath(p) for p in summary[k]] for k in ("train_shards", "val_shards")]
+    check([settings["data"], settings["val_data"]] == absolute,
+          "run.json of --data FOLDER: %s %s, want %s" % (settings["data"], settings["val_data"], absolute))
+    folder_events = ms.telemetry(by_folder)
+    losses = [(e["step"], e["loss"]) for e in ms.step_events(events)]
+    check(losses == [(e["step"], e["loss"]) for e in ms.step_events(folder_events)], "--data FOLDER trained otherwise")
+    check([e["val_loss"] for e in evals] == [e["val_loss"] for e in folder_events if e.get("event") == "eval"],
+          "--data FOLDER validated otherwise")
+    not_prepared = os.path.join(a.workdir, "not_prepared")
+    ms.rmtree(not_prepared)
+    os.makedirs(not_prepared)
+    shutil.copy(summary["train_shards"][0], not_prepared)
+    r = ms.run([a.anetrain, "train", "--model", model, "--data", not_prepared, "--steps", "1", "--out",
+                run + "_not_prepared"], timeout=60)
+    check(r.returncode == 1 and not_prepared + ": a folder, but not one `anetrain prepare` wrote" in r.err and
+          not os.path.exists(run + "_not_prepared"), "a folder without prepare.json: %s" % r.err)
+    # eval --data FOLDER scores its validation shards: the figure of naming them.
+    ev = [ms.run([a.anetrain, "eval", model, "--data"] + d + ["--ctx", "64", "--json", "--threads", "2"], timeout=120,
+                 check_rc=0) for d in ([out], summary["val_shards"])]
+    check(json.loads(ev[0].out)["perplexity"] == json.loads(ev[1].out)["perplexity"] and "its 1 validation shard(s)" in ev[0].err,
+          "eval --data FOLDER: %s / %s" % (ev[0].out + ev[0].err, ev[1].out))
 
     # grad --mask against the loss recomputed from its own logits.
     B, T = 2, 24
