@@ -38,6 +38,7 @@ struct GgufValue {
   static GgufValue of_u32(uint32_t v);
   static GgufValue of_i32(int32_t v);
   static GgufValue of_f32(float v);
+  static GgufValue of_bool(bool v);
   static GgufValue of_str(std::string v);
   static GgufValue of_strs(std::vector<std::string> v);
   static GgufValue of_f32s(const std::vector<float>& v);

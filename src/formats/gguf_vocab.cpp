@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/mapped_file.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/sp_bpe.h"
@@ -68,6 +71,16 @@ GgufTokenizer gguf_tokenizer_from_file(const std::string& path, int vocab_size) 
     for (const auto& a : spec.added) t.token_type[size_t(a.id)] = a.special ? 3 : 4;
     for (const auto& m : spec.bpe->merges) t.merges.push_back(pieces[size_t(m.left)] + " " + pieces[size_t(m.right)]);
     t.bos_id = spec.bos_id, t.eos_id = spec.eos_id;
+    // Said outright: without the key llama.cpp adds its default BOS to a "gpt2" vocabulary, which
+    // Qwen's tokenizer never does.
+    t.other.push_back({"tokenizer.ggml.add_bos_token", GgufValue::of_bool(spec.bos_id >= 0), 0});
+    // The chat template rides along, as llama.cpp's converter carries it, for chat front ends.
+    const std::string config = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
+    if (std::ifstream in(config, std::ios::binary); in) {
+      const nlohmann::json j = parse_json_file(in, config, "tokenizer_config.json");
+      if (j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())
+        t.other.push_back({"tokenizer.chat_template", GgufValue::of_str(j["chat_template"].get<std::string>()), 0});
+    }
   }
   if (vocab_size > 0 && t.tokens.size() > size_t(vocab_size))
     fail(path + ": tokenizer has " + std::to_string(t.tokens.size()) + " tokens but the model only " +
@@ -78,13 +91,14 @@ GgufTokenizer gguf_tokenizer_from_file(const std::string& path, int vocab_size) 
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path, int vocab_size) {
   GgufTokenizer t = gguf_tokenizer(GgufReader(path));
   if (t.empty()) fail_at(path, 0, "this GGUF file carries no tokenizer (no tokenizer.ggml.tokens)");
-  if (t.model != "llama" || t.scores.size() != t.tokens.size())
-    fail(path + ": its tokenizer is \"" + t.model +
-         "\" (byte-level BPE); anetrain reads GGUF vocabularies of the SentencePiece (\"llama\") kind. "
-         "Pass the model's tokenizer.json with -z");
   if (vocab_size > 0 && int(t.tokens.size()) != vocab_size)
     fail(path + ": its tokenizer has " + std::to_string(t.tokens.size()) + " tokens but the model " +
          std::to_string(vocab_size));
+  if (t.model == "gpt2") return gguf_byte_level_tokenizer(t, path);
+  if (t.model != "llama" || t.scores.size() != t.tokens.size())
+    fail(path + ": its tokenizer is \"" + t.model +
+         "\"; anetrain reads GGUF vocabularies of the SentencePiece (\"llama\") and byte-level BPE (\"gpt2\") "
+         "kinds. Pass the model's tokenizer.json or tokenizer.bin with -z");
   const int64_t bos = t.bos_id >= 0 ? t.bos_id : 1, eos = t.eos_id >= 0 ? t.eos_id : 2;
   std::vector<std::string> pieces;
   int longest = 1;
@@ -93,6 +107,13 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path, int voca
     longest = std::max(longest, int(pieces.back().size()));
   }
   return std::make_unique<Llama2cTokenizer>(std::move(pieces), std::move(t.scores), longest);
+}
+
+bool gguf_tokenizer_readable(const std::string& path) {
+  if (gguf_tokenizer_kind(path).empty()) return false;
+  const GgufTokenizer t = gguf_tokenizer(GgufReader(path));
+  if (t.model == "llama") return t.scores.size() == t.tokens.size();
+  return t.model == "gpt2" && byte_level_split_known(t.pre);
 }
 
 void write_gguf_tokenizer_as_llama2c(const GgufTokenizer& t, const std::string& path) {

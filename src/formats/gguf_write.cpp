@@ -37,6 +37,12 @@ GgufValue GgufValue::of_f32(float v) {
   x.f = v;
   return x;
 }
+GgufValue GgufValue::of_bool(bool v) {
+  GgufValue x;
+  x.type = GgufType::boolean;
+  x.i = v;
+  return x;
+}
 GgufValue GgufValue::of_str(std::string v) {
   GgufValue x;
   x.type = GgufType::string;

@@ -8,6 +8,7 @@
 #include "formats/blzt.h"
 #include "formats/checkpoint_model.h"
 #include "formats/gguf.h"
+#include "formats/gguf_vocab.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 
@@ -154,9 +155,10 @@ std::string find_tokenizer(const std::string& model, const std::string& given) {
   namespace fs = std::filesystem;
   if (!given.empty()) return given;
   std::error_code ec;
-  // A GGUF with a SentencePiece vocabulary carries its tokenizer; a byte-level one (Qwen's) needs
-  // the tokenizer.json next to it, which the search below finds.
-  if (fs::is_regular_file(model, ec) && gguf_tokenizer_kind(model) == "llama") return model;
+  // A GGUF carries its tokenizer when its vocabulary is of a kind anetrain reads (SentencePiece, or
+  // byte-level BPE split as Qwen, Llama 3 or GPT-2 split); otherwise the search below may find the
+  // tokenizer.json next to it.
+  if (fs::is_regular_file(model, ec) && gguf_tokenizer_readable(model)) return model;
   if (std::string copy = run_tokenizer(model); !copy.empty()) return copy;
   fs::path dir = fs::is_directory(model, ec) ? fs::path(model) : fs::path(model).parent_path();
   for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
