@@ -27,6 +27,7 @@
 #include "core/rng.h"
 #include "formats/load.h"
 #include "model/flops.h"
+#include "model/params.h"
 #include "model/workspace.h"
 #include "telemetry/jsonl.h"
 #include "train/checkpoint.h"
@@ -167,10 +168,10 @@ int orchestrate(const BenchTrainOptions& o) {
   std::ofstream(peer_path) << pytorch_train_peer_source();
 
   const std::string self = fs::read_symlink("/proc/self/exe").string();  // popen runs /bin/sh
-  // A frozen base needs no weight gradients: its backward is the activations' alone (≈ one forward
-  // of products, two of attention). The adapters' own products are left out (2·r/D of the rest).
-  const FlopCount fc = flops_per_token(base_cfg, o.seq);
-  const double flops = (o.lora.lora_rank > 0 ? 2 * fc.matmul_fwd + 3 * fc.attention_fwd : fc.training()) * o.batch * o.seq;
+  // A frozen base needs no weight gradients: its backward is the activations' alone; the adapters'
+  // products count like any trainable matrix's (model/flops.h).
+  const double rows = double(o.batch) * o.seq;
+  const double flops = training_step_flops(ParamTable(cfg), cfg, o.seq, rows, rows);
   std::printf("bench train %s: B=%d T=%d, AdamW + clip, %d threads, %.1f GFLOP/step, recompute %s%s\n", o.model.c_str(),
               o.batch, o.seq, threads, flops / 1e9, o.recompute.c_str(),
               o.lora.lora_rank > 0 ? (", LoRA r=" + std::to_string(o.lora.lora_rank) + " on " + o.lora.lora_targets +

@@ -105,7 +105,8 @@ void add_fit_batch_command(CLI::App& app, Command& run) {
       const Clock::time_point t_open = Clock::now();
       const MatrixPeak peak = matrix_peak(be->caps());  // measured before the first step, as train does
       EfficiencyTotals eff;
-      const double flops_per_step = flops_per_token(m.cfg, o->T).training() * double(o->B) * o->T * o->accum;
+      const double step_tokens = double(o->B) * o->T * o->accum;
+      const double flops_per_step = training_step_flops(m.table, m.cfg, o->T, step_tokens, step_tokens);
       Clock::time_point t_step = Clock::now();
       auto count_compiles = [&](bool in_step) {
         for (const ProgramCompile& c : take_compiles(be->caps())) {

@@ -156,7 +156,10 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   ModelConfig flop_cfg = m.cfg;
   if (vc) flop_cfg.vocab_size = vc->size();
   tokens_per_step_ = double(o_.batch) * o_.seq * o_.accum * ranks();
-  flops_per_step_ = flops_per_token(flop_cfg, o_.seq).training() * tokens_per_step_;
+  // A loss mask sends only the counted rows to the classifier: its share is counted per step.
+  flops_per_step_ = training_step_flops(m.table, flop_cfg, o_.seq, tokens_per_step_, tokens_per_step_);
+  classifier_flops_per_row_ = (flops_per_step_ - training_step_flops(m.table, flop_cfg, o_.seq, tokens_per_step_, 0)) /
+                              tokens_per_step_;
   policy_.scaling = loss_scaling_for(*be_);
   policy_.scaling.initial = o_.loss_scale;
   policy_.scaling.window = o_.loss_scale_window;

@@ -100,7 +100,11 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
   for (const KernelTiming& k : kernels) step_accelerator_flops += k.flops;
   efficiency_.steps += 1;
   efficiency_.step_ms += step_ms;
-  efficiency_.model_flops += flops_per_step_ / ranks();  // this rank's share, as the kernels' are
+  // The classifier saw only the counted rows of a masked step (counted_targets sums every rank's).
+  const double step_flops = r.counted_targets < 0 ? flops_per_step_
+                                                  : flops_per_step_ - classifier_flops_per_row_ *
+                                                                          (tokens_per_step_ - double(r.counted_targets));
+  efficiency_.model_flops += step_flops / ranks();  // this rank's share, as the kernels' are
   nlohmann::ordered_json phases = {{"data", r.data_ms}, {"forward", r.forward_ms}, {"backward", r.backward_ms},
                                    {"optimizer", r.optimizer_ms}, {"classifier", r.classifier_ms}};
   if (sync_) phases["allreduce"] = r.allreduce_ms;
@@ -111,7 +115,7 @@ void TrainSession::Impl::report_step(const StepResult& r, double step_ms) {
                                   {"grad_norm", finite_or_null(r.grad_norm)},
                                   {"ms", step_ms},
                                   {"tokens_per_s", tokens_per_step_ / (step_ms / 1000.0)},
-                                  {"gflops", flops_per_step_ / (step_ms / 1000.0) / 1e9},
+                                  {"gflops", step_flops / (step_ms / 1000.0) / 1e9},
                                   {"phase_ms", phases},
                                   {"skipped", !r.applied},
                                   {"loss_scale", r.loss_scale},

@@ -101,6 +101,7 @@ class TrainSession::Impl {
   bool train_masks_ = false;        // the training data has loss masks: steps weigh counted targets
   int64_t empty_windows_total_ = 0;  // windows in which no target counted (this process's run)
   double tokens_per_step_ = 0, flops_per_step_ = 0, ema_ms_ = 0;
+  double classifier_flops_per_row_ = 0;  // flops_per_step_'s classifier share, per row that reaches it
   int64_t stop_step_ = 0, first_step_ = 0, budget_probe_ = 0;
   // The session's thread count, set again by every call that computes: OpenMP keeps a count per
   // thread, and a library user may create the session on one thread and step it on another.

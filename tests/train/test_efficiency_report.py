@@ -12,6 +12,8 @@
 #    2·L·(D·qd + 2·D·kvd + qd·D + 3·D·F) + 3·2·V·D; one compile per program of the layer plan — the training programs `anetrain ane
 #    dump` lists for the same model and seq, by name — its compile_ms the `programs` events' sum,
 #    and no utilisation claimed ("simulated: no utilisation claimed", in telemetry and printed);
+#  * a LoRA run over a masked shard counts what its steps need: the frozen base's forward and input
+#    gradients, the adapters' three products, attention's, the classifier on the counted rows alone;
 #  * `fit-batch` of one batch of the same shape prints the same report: its steps, shares summing
 #    to 100%, train's matrix FLOPs per step on each backend, and on ane-sim the plan's compiles.
 # Run: /usr/bin/python3 tests/train/test_efficiency_report.py --anetrain BIN --assets DIR --workdir DIR
@@ -19,6 +21,7 @@ import json
 import math
 import os
 import re
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +70,47 @@ def fit_batch_report(a, model, backend, train_bin, e):
     return r.err
 
 
-def check_common(backend, events):
+def lora_over_masked_data(a, model, train_bin, val_bin):
+    """A LoRA run on a masked copy of the shard: the report counts the products such a step needs —
+    the frozen base's forward and input gradients (no weight gradients), the adapters' three
+    products each, attention's, and the classifier on the counted rows alone — so its utilisation
+    stays a share of the peak (it read 408% when every step was counted as full training)."""
+    masked = os.path.join(a.workdir, "masked")
+    ms.rmtree(masked)
+    os.makedirs(masked)
+    shard = os.path.join(masked, "train_000.bin")
+    with open(train_bin, "rb") as f:
+        raw = f.read()
+    with open(shard, "wb") as f:
+        f.write(raw)
+    n = struct.unpack("<Q", raw[16:24])[0]
+    with open(shard[:-4] + ".mask", "wb") as f:  # every third target counts
+        f.write(b"ANTMASK1" + struct.pack("<IIQQ", 1, 8, n, 0) + bytes(1 if i % 3 == 0 else 0 for i in range(n)))
+    out = os.path.join(a.workdir, "lora")
+    ms.rmtree(out)
+    rank = 4
+    ms.run([a.anetrain, "train", "--model", model, "--lora", str(rank), "--precision", "fp32", "--data", shard,
+            "--val-data", val_bin, "--steps", str(STEPS), "--batch", "2", "--seq", str(SEQ), "--eval-every", "3",
+            "--eval-batches", "2", "--threads", "2", "--seed", "5", "--out", out], timeout=300, check_rc=0)
+    events = ms.telemetry(out)
+    start = next(x for x in events if x.get("event") == "run_start")
+    c = start["config"]
+    D, F, V, L = c["dim"], c["hidden_dim"], c["vocab_size"], c["n_layers"]
+    qd, kvd = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+    frozen = L * (D * qd + 2 * D * kvd + qd * D + 3 * D * F)
+    adapters = L * rank * ((D + qd) + 2 * (D + kvd) + (qd + D) + 2 * (D + F) + (F + D))
+    attention = 2 * 2 * L * qd * (SEQ + 1) / 2
+    rows = 2 * SEQ
+    counted = [s["counted_targets"] for s in ms.step_events(events)]
+    check(all(0 < k < rows for k in counted), "counted targets per step: %s" % counted)
+    want = rows * (2 * 2 * frozen + 3 * 2 * adapters + 3 * attention) + 2 * 2 * V * D * sum(counted) / STEPS
+    e, _ = check_common("cpu LoRA, masked", events, cpu_flops=want)
+    close(e["achieved_gflops"], want * STEPS / (e["step_ms"] / 1000) / 1e9, what="LoRA rate")
+    check(0 < e["utilisation"] <= 1, "LoRA utilisation %r of the peak" % e["utilisation"])
+    print("cpu LoRA over masked data: %.3g GFLOP/step, utilisation %.4f" % (want / 1e9, e["utilisation"]))
+
+
+def check_common(backend, events, cpu_flops=None):
     eff = [e for e in events if e.get("event") == "efficiency"]
     check(len(eff) == 1, "%s: %d efficiency events" % (backend, len(eff)))
     e = eff[0]
@@ -94,7 +137,9 @@ def check_common(backend, events):
     counted = sum(k["model_gflop"] for k in kernels) * 1e9 / STEPS
     check(counted <= acc * (1 + 1e-12), "%s: the programs stand for more FLOPs than they ran" % backend)
     start = next(x for x in events if x.get("event") == "run_start")
-    close(e["matrix_flops_per_step"]["cpu"], max(0.0, start["flops_per_step"] - counted), what=backend + " CPU FLOPs")
+    if cpu_flops is None:
+        cpu_flops = max(0.0, start["flops_per_step"] - counted)
+    close(e["matrix_flops_per_step"]["cpu"], cpu_flops, what=backend + " CPU FLOPs")
     check(e["wall_s"] * 1000 >= e["step_ms"], "%s: wall %.3f s shorter than its steps" % (backend, e["wall_s"]))
     return e, start
 
@@ -118,6 +163,7 @@ def main():
         print("cpu: shares %s, utilisation %.4f" % (json.dumps(e["shares"]), e["utilisation"]))
         printed = fit_batch_report(a, model, "cpu", train_bin, e)
         check("(measured on this CPU at start)" in printed, "fit-batch on cpu claims no utilisation:\n" + printed)
+        lora_over_masked_data(a, model, train_bin, val_bin)
 
         # ane-sim: the plan's programs compiled once each, no utilisation.
         dump = os.path.join(a.workdir, "dump")
