@@ -136,7 +136,14 @@ TrainSession::Impl::Impl(TrainOptions o, const std::string& resume_dir, bool ver
   if (lead()) {
     if (resuming_) {
       load_checkpoint(*resume_from, m, opt_.get(), &st_);
-      run_->write_settings(run_->settings());  // the list, with any checkpoint adopted on opening
+      // The list, with any checkpoint adopted on opening; and --steps, which moves the schedule's
+      // end: a later resume without it must keep that schedule, not go back to the first.
+      if (o_.steps < st_.step)
+        fail("train: --steps " + std::to_string(o_.steps) + " ends before the run's step " + std::to_string(st_.step) +
+             " (its newest checkpoint, " + *resume_from + "); give more steps, or use that checkpoint as it is");
+      nlohmann::json settings = run_->settings();
+      settings["steps"] = o_.steps;
+      run_->write_settings(settings);
     } else {
       save_settings();
     }

@@ -255,6 +255,28 @@ def case_resume_keeps_settings(a, w, data):
                "--model", "stories260k", "--data", os.path.relpath(data, w), "--out", "settings", cwd=w)
     check(resumed_from(r) == 20, "a resume restating the run's own settings did not continue from step 20")
     check("done: 25 steps" in r.out, "--steps was not taken on --resume: " + r.out[-400:])
+    # --steps on a resume moves the schedule's end and run.json keeps it (it kept the first run's
+    # 20, so a later plain resume went back to that schedule): after a pause at 30, a plain resume
+    # ends at 40 with the rates of a run trained to 40 at once. --steps behind the run is refused.
+    check(run_json(run)["steps"] == 25, "run.json steps %s after --steps 25" % run_json(run)["steps"])
+    resume(a, run, "--steps", "40", "--stop-at", "30")
+    check(run_json(run)["steps"] == 40, "run.json steps %s after --steps 40" % run_json(run)["steps"])
+    r = resume(a, run)
+    check(resumed_from(r) == 30 and "done: 40 steps" in r.out, "a plain resume after --steps 40: " + r.out[-400:])
+    straight = os.path.join(w, "settings_straight")
+    train(a, data, straight, "--lr", "2e-3", steps=40)
+
+    def rates(d):
+        with open(os.path.join(d, "telemetry.jsonl")) as f:
+            events = [json.loads(line) for line in f]
+        return {e["step"]: e["lr"] for e in events if e.get("event") == "step" and e["step"] > 30}
+    check(rates(run) == rates(straight) and len(rates(run)) == 10, "steps 31-40 ran at other rates than a 40-step run's")
+    before = tree(run)
+    r = resume(a, run, "--steps", "30", rc=1)
+    after = tree(run)
+    for t in (before, after):  # the lock file names its holder: the refusing process held it
+        t.pop("run.lock")
+    check("--steps 30 ends before the run's step 40" in r.err and after == before, "--steps behind: " + r.err)
 
 
 def case_bad_values(a, w, data):
