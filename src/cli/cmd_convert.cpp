@@ -151,16 +151,11 @@ int run_convert(const ConvertJob& o) {
     if (copy_z && load_tokenizer(tok_file, 0)->vocab_size() > m.cfg.vocab_size)
       fail(tok_file + ": tokenizer has more tokens than the model has embedding rows");
     save_hf_folder(m, o.out, t);
-    if (!run_tok.empty()) {
-      carried = "the run's tokenizer:";
-      for (const std::string& name : copy_tokenizer_files(run_tok, o.out)) carried += " " + name;
-    } else if (copy_z) {
-      const std::string name = fs::path(o.tok_path).extension() == ".json" ? "tokenizer.json" : "tokenizer.bin";
-      const fs::path dest = fs::path(o.out) / name;
-      std::error_code copy_ec;
-      fs::copy_file(o.tok_path, dest, fs::copy_options::overwrite_existing, copy_ec);
-      if (copy_ec) fail(dest.string() + ": cannot copy " + o.tok_path + " there: " + copy_ec.message());
-      carried = "copied " + o.tok_path + " as " + name;
+    if (copy_z) {
+      // tokenizer_config.json goes along with a tokenizer.json (its EOS, BOS rule and chat
+      // template: what transformers and llama.cpp's converter read from a model folder).
+      carried = run_tok.empty() ? "copied from " + tok_file + ":" : "the run's tokenizer:";
+      for (const std::string& name : copy_tokenizer_files(tok_file, o.out)) carried += " " + name;
     } else if (!tok.empty() && tok.model == "llama" && tok.scores.size() == tok.tokens.size()) {
       write_gguf_tokenizer_as_llama2c(tok, (fs::path(o.out) / "tokenizer.bin").string());
       carried = "tokenizer.bin, " + std::to_string(tok.tokens.size()) + " tokens";

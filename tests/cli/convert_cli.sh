@@ -61,6 +61,11 @@ sed 's/"vocab_size": 64/"vocab_size": 151936/; s/"dim": 32/"dim": 8/; s/"hidden_
 ok "qwen3 tokenizer.json → gguf" "$BIN" convert "$W/qwen_big_vocab.json" "$W/qwen_tok.gguf" -z "$ASSETS/hf/qwen3/tokenizer.json"
 cp "$W/out.txt" "$W/q.log"
 ok "gguf holds the gpt2 vocabulary" grep -q 'tokenizer "gpt2", 151669 tokens' "$W/q.log"
+# ... and reads it back: no -z, no tokenizer.json beside it (ids checked in GgufByteLevel.*).
+ok "generate reads the gguf's gpt2 vocabulary" "$BIN" generate "$W/qwen_tok.gguf" -i "Hello world" -n 4 -t 0
+ok "an hf folder from -z tokenizer.json" "$BIN" convert "$W/qwen_big_vocab.json" "$W/qwen_hf_z" -z "$ASSETS/hf/qwen3/tokenizer.json"
+ok "... with its tokenizer_config.json (chat template, EOS)" cmp "$ASSETS/hf/qwen3/tokenizer_config.json" "$W/qwen_hf_z/tokenizer_config.json"
+ok "... and its tokenizer.json" cmp "$ASSETS/hf/qwen3/tokenizer.json" "$W/qwen_hf_z/tokenizer.json"
 
 expect_error "qwen3 → llama2.c" "head_dim 16" "$BIN" convert "$W/qwen.gguf" "$W/qwen.bin"
 expect_error "dtype for llama2.c" "fp32 only" "$BIN" convert "$V0" "$W/x.bin" --dtype f16
