@@ -1,5 +1,6 @@
 // `anetrain generate MODEL [-z TOKENIZER] -i PROMPT -n STEPS -t TEMP -p TOP_P -k TOP_K -s SEED`
-// (llama2.c's flag letters, llama.cpp's --top-k) with --chat/--system for ChatML (Qwen3).
+// (llama2.c's flag letters, llama.cpp's --top-k) with --chat [--template] [--system] [--no-think]: the
+// prompt as prepare --chat renders what comes before a reply (ChatML, Llama-2 or plain).
 // stdout is exactly the prompt, then the generated text streamed token by token, then "\n";
 // timing goes to stderr.
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "cli/option_checks.h"
 #include "contract/registry.h"
 #include "core/error.h"
+#include "data/chat.h"
 #include "formats/gguf.h"
 #include "formats/load.h"
 #include "formats/peft.h"
@@ -72,11 +74,11 @@ int generate_ids_impl(Backend& be, const ModelConfig& cfg, const std::function<s
 void add_generate_command(CLI::App& app, Command& run) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a KV cache");
   struct Options {
-    std::string model, tok_path, prompt, system, lora, backend = "cpu", dtype = "auto";
+    std::string model, tok_path, prompt, system, lora, backend = "cpu", dtype = "auto", chat_template = "auto";
     int steps = 256, top_k = 0, threads = 0;
     float temperature = 1.0f, top_p = 0.9f;
     uint64_t seed = 0;
-    bool chat = false, seed_given = false, ids_mode = false, ane_strict = false;
+    bool chat = false, no_think = false, seed_given = false, ids_mode = false, ane_strict = false;
   };
   const auto o = std::make_shared<Options>();
   cmd->add_option("model", o->model, "Any model anetrain reads, or a training run directory")->required();
@@ -91,7 +93,13 @@ void add_generate_command(CLI::App& app, Command& run) {
   cmd->add_option("-s,--seed", o->seed, "Sampling seed (default: time)");
   cmd->add_flag("--ane-strict", o->ane_strict,
                 "A program the Neural Engine rejects is an error (default: its stage runs on the CPU, with a warning)");
-  cmd->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template (ChatML / Qwen3)");
+  cmd->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template, as prepare --chat renders replies");
+  cmd->add_option("--template", o->chat_template, "--chat's template: auto (as prepare --chat picks it), chatml, llama2, plain")
+      ->check(CLI::IsMember({"auto", "chatml", "llama2", "plain"}))
+      ->capture_default_str();
+  cmd->add_flag("--no-think", o->no_think,
+                "ChatML: open the reply with Qwen3's empty reasoning block (enable_thinking=False), as prepare --chat "
+                "trains replies; without it Qwen3 may reason first");
   cmd->add_option("--system", o->system, "System message for --chat");
   cmd->add_flag("--ids", o->ids_mode, "Prompt and output are token ids (no tokenizer): a debugging window");
   cmd->add_option("--backend", o->backend, "Kernel backend")->capture_default_str();
@@ -134,17 +142,29 @@ void add_generate_command(CLI::App& app, Command& run) {
       };
       if (o->ids_mode)
         return generate_ids_impl(*be, cfg, make_decoder, o->prompt, o->steps, SamplingParams{o->temperature, o->top_p, o->top_k}, o->seed);
-      auto tok = load_tokenizer(find_tokenizer(o->model, o->tok_path), cfg.vocab_size);
+      const std::string tok_file = find_tokenizer(o->model, o->tok_path);
+      auto tok = load_tokenizer(tok_file, cfg.vocab_size);
       if (tok->vocab_size() > cfg.vocab_size)
         fail("tokenizer has " + std::to_string(tok->vocab_size()) + " ids but the model only " +
              std::to_string(cfg.vocab_size));
       std::vector<int32_t> ids;
+      if (!o->chat && (o->no_think || o->chat_template != "auto" || !o->system.empty()))
+        fail("generate: --template, --no-think and --system go with --chat");
       if (o->chat) {
-        // Qwen3's tokenizer_config.json template is ChatML; a vocabulary without its markers
-        // belongs to a model that was not trained to chat in that format.
-        if (!tok->piece_id("<|im_start|>") || !tok->piece_id("<|im_end|>"))
-          fail("--chat: this tokenizer has no <|im_start|>/<|im_end|> tokens; only ChatML (Qwen3) chat is supported");
-        ids = tok->encode(chatml_prompt(o->system, o->prompt), false, false);
+        std::string why = "--template " + o->chat_template;
+        const ChatTemplate t = o->chat_template == "auto" ? detect_chat_template(tok_file, *tok, why)
+                                                          : parse_chat_template(o->chat_template);
+        if (o->no_think && t != ChatTemplate::chatml)
+          fail(std::string("generate: --no-think is ChatML's (Qwen3's); the template is ") + chat_template_name(t));
+        std::fprintf(stderr, "chat template %s (%s)\n", chat_template_name(t), why.c_str());
+        Conversation c;
+        if (!o->system.empty()) c.messages.push_back({ChatRole::system, o->system});
+        c.messages.push_back({ChatRole::user, o->prompt});
+        check_renderable(c, t, *tok);
+        // Qwen3's own default leaves the reply open, so the model may reason first; every other
+        // prompt is exactly what prepare --chat put before the replies it trained.
+        ids = t == ChatTemplate::chatml && !o->no_think ? tok->encode(chatml_prompt(o->system, o->prompt), false, false)
+                                                        : render_reply_prompt(c, t, *tok);
       } else {
         ids = tok->encode(o->prompt, tok->bos_id() >= 0, false);
       }

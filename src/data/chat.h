@@ -51,6 +51,11 @@ void check_renderable(const Conversation& c, ChatTemplate t, const Tokenizer& to
 void render_conversation(const Conversation& c, ChatTemplate t, const Tokenizer& tok, bool train_on_prompt,
                          std::vector<int32_t>& ids, std::vector<uint8_t>& mask);
 
+// What a model trained on `t`-rendered conversations saw before a reply to `c` (ending with a user's
+// message): `c` rendered with a reply, cut where the reply's first counted id stood — so `generate
+// --chat` prompts exactly as `prepare --chat` trained (ChatML: with Qwen3's empty reasoning block).
+std::vector<int32_t> render_reply_prompt(const Conversation& c, ChatTemplate t, const Tokenizer& tok);
+
 struct ChatPrepareOptions {
   ChatTemplate chat_template = ChatTemplate::chatml;
   bool train_on_prompt = false;

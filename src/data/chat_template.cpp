@@ -204,4 +204,20 @@ void render_conversation(const Conversation& c, ChatTemplate t, const Tokenizer&
   r.flush();
 }
 
+std::vector<int32_t> render_reply_prompt(const Conversation& c, ChatTemplate t, const Tokenizer& tok) {
+  if (c.messages.empty() || c.messages.back().role != ChatRole::user) fail("a reply answers a user's message");
+  Conversation with_reply = c;
+  // Any text: each template encodes the reply as a run of its own, so its first counted id starts
+  // where the prompt's ids end, whatever the reply says.
+  with_reply.messages.push_back({ChatRole::assistant, "x"});
+  check_renderable(with_reply, t, tok);
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> mask;
+  render_conversation(with_reply, t, tok, false, ids, mask);
+  size_t first = 0;
+  while (first < mask.size() && !mask[first]) ++first;
+  ids.resize(first);
+  return ids;
+}
+
 }  // namespace anetrain

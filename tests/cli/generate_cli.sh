@@ -19,8 +19,14 @@ b=$("$BIN" generate "$M" -z "$Z" -t 0.9 -p 0.9 -k 40 -s 7 -n 40 -i "One day" 2>/
 c=$("$BIN" generate "$M" -z "$Z" -t 0.9 -p 0.9 -k 40 -s 8 -n 40 -i "One day" 2>/dev/null)
 check "same seed, same sample" '[[ "$a" == "$b" ]]'
 check "another seed, another sample" '[[ "$a" != "$c" ]]'
-err=$("$BIN" generate "$M" -z "$Z" --chat -i hi 2>&1 >/dev/null); rc=$?
-check "--chat refused without ChatML tokens" '[[ $rc -eq 1 && "$err" == *"<|im_start|>"* ]]'
+err=$("$BIN" generate "$M" -z "$Z" --chat --template chatml -i hi 2>&1 >/dev/null); rc=$?
+check "--chat --template chatml refused without ChatML tokens" '[[ $rc -eq 1 && "$err" == *"<|im_start|>"* ]]'
+err=$("$BIN" generate "$M" -z "$Z" --chat -i hi -n 4 2>&1 >/dev/null); rc=$?
+check "--chat picks the plain template for tok512, as prepare --chat does" '[[ $rc -eq 0 && "$err" == *"chat template plain"* ]]'
+err=$("$BIN" generate "$M" -z "$Z" --chat --no-think -i hi 2>&1 >/dev/null); rc=$?
+check "--no-think is refused outside ChatML" '[[ $rc -eq 1 && "$err" == *"--no-think is ChatML"* ]]'
+err=$("$BIN" generate "$M" -z "$Z" --system "Be brief." -i hi 2>&1 >/dev/null); rc=$?
+check "--system without --chat is refused, not ignored" '[[ $rc -eq 1 && "$err" == *"go with --chat"* ]]'
 cat > "$W/qwen_tiny.json" <<'JSON'
 {"arch": "qwen3", "dim": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "head_dim": 8, "hidden_dim": 32,
  "vocab_size": 151936, "max_seq_len": 128, "rope_theta": 1000000.0, "rope_style": "half", "norm_eps": 1e-6,
@@ -28,6 +34,8 @@ cat > "$W/qwen_tiny.json" <<'JSON'
 JSON
 out=$("$BIN" generate "$W/qwen_tiny.json" -z "$ASSETS/hf/qwen3/tokenizer.json" --chat --system "Be brief." -i "Hello there" -n 8 -t 0 2>"$W/err.txt"); rc=$?
 check "--chat with the Qwen3 tokenizer runs (random weights)" '[[ $rc -eq 0 && "$out" == "Hello there"* ]]'
+out=$("$BIN" generate "$W/qwen_tiny.json" -z "$ASSETS/hf/qwen3/tokenizer.json" --chat --no-think -i "Hello there" -n 8 -t 0 2>"$W/err2.txt"); rc=$?
+check "--chat --no-think with the Qwen3 tokenizer: ChatML from its tokenizer_config.json" '[[ $rc -eq 0 && "$out" == "Hello there"* ]] && grep -q "chat template chatml (the chat_template of" "$W/err2.txt"'
 check "timing goes to stderr" 'grep -q "tok/s" "$W/err.txt"'
 # A GGUF carries its vocabulary: generate uses it with no -z, and -z accepts the GGUF file itself.
 "$BIN" convert "$M" "$W/s.gguf" -z "$Z" >/dev/null 2>&1

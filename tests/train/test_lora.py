@@ -76,6 +76,14 @@ def main_body(a):
     print("after LoRA: %d of %d from the run, %d with --lora" % (run_right, len(held), lora_right), flush=True)
     ms.check(run_right >= 24, "the adapter run answers only %d of %d held-out prompts" % (run_right, len(held)))
     ms.check(lora_right == run_right, "generate --lora (%d) and the run folder (%d) disagree" % (lora_right, run_right))
+    # `generate --chat` prompts as prepare --chat rendered the training replies (the plain template,
+    # picked by auto for tok512): the same greedy reply as the hand-written "User: …\nAssistant:".
+    for n in held[:4]:
+        r = ms.run([a.anetrain, "generate", run, "--chat", "-i", "what comes after %d?" % n, "-n", "5", "-t", "0"],
+                   timeout=120, check_rc=0)
+        ms.check("chat template plain" in r.err, "generate --chat on tok512 did not pick plain: " + r.err[-300:])
+        by_hand = answer(a, run, n)[1].split("Assistant:", 1)[1]
+        ms.check(r.out == "what comes after %d?" % n + by_hand, "--chat %r vs the hand-built prompt's %r" % (r.out, by_hand))
 
     # The base is frozen: the checkpoint's base tensors are the .bin's, bit for bit.
     base = ms.export_tensors(a.anetrain, a.model, os.path.join(a.workdir, "base_export"))

@@ -3,6 +3,7 @@
 // line (or skipped and counted), mask files checked on load, and the sampler's window masks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -135,6 +136,43 @@ TEST(ChatData, PlainTemplateCountsRepliesAndEos) {
     EXPECT_EQ(runs[0], lead + "Hello!" + eos) << path;
     EXPECT_EQ(runs[1], lead + "It is 4." + eos) << path;
   }
+}
+
+// generate --chat's prompt is what training put before a reply: for every template and tokenizer,
+// the prompt's ids are the rendered conversation's up to the reply's first counted id, whatever the
+// reply says; ChatML's ends with Qwen3's empty reasoning block, llama2's with "[/INST]".
+TEST(ChatData, ReplyPromptIsWhatTrainingPutBeforeTheReply) {
+  if (!fs::exists(kLlama2) || !fs::exists(kQwen)) GTEST_SKIP() << "tokenizers missing";
+  const auto qwen = load_tokenizer(kQwen), llama = load_tokenizer(kLlama2);
+  Conversation asked;
+  asked.messages = {{ChatRole::system, "Be brief."}, {ChatRole::user, "What is 2+2?"}};
+  struct Case {
+    ChatTemplate t;
+    const Tokenizer& tok;
+  };
+  for (const Case& k : {Case{ChatTemplate::chatml, *qwen}, Case{ChatTemplate::plain, *qwen},
+                        Case{ChatTemplate::llama2, *llama}, Case{ChatTemplate::plain, *llama}}) {
+    const std::vector<int32_t> prompt = render_reply_prompt(asked, k.t, k.tok);
+    for (const char* reply : {"It is 4.", "Four", " 4", "\n4"}) {
+      Conversation answered = asked;
+      answered.messages.push_back({ChatRole::assistant, reply});
+      std::vector<int32_t> ids;
+      std::vector<uint8_t> mask;
+      render_conversation(answered, k.t, k.tok, false, ids, mask);
+      ASSERT_GT(ids.size(), prompt.size()) << chat_template_name(k.t);
+      EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + std::ptrdiff_t(prompt.size())), prompt)
+          << chat_template_name(k.t) << " / " << k.tok.kind() << " / " << reply;
+      EXPECT_TRUE(std::all_of(mask.begin(), mask.begin() + std::ptrdiff_t(prompt.size()), [](uint8_t v) { return v == 0; }));
+      EXPECT_EQ(mask[prompt.size()], 1) << chat_template_name(k.t) << " / " << reply;
+    }
+  }
+  EXPECT_EQ(qwen->decode(render_reply_prompt(asked, ChatTemplate::chatml, *qwen)),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  std::vector<int32_t> want = {llama->bos_id()};
+  for (int32_t id : llama->encode("[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nWhat is 2+2? [/INST]")) want.push_back(id);
+  EXPECT_EQ(render_reply_prompt(asked, ChatTemplate::llama2, *llama), want);
+  EXPECT_THROW(render_reply_prompt(asked, ChatTemplate::chatml, *llama), Error);  // no ChatML markers
 }
 
 TEST(ChatData, BadLinesNameFileAndLineOrAreSkippedAndCounted) {
