@@ -89,6 +89,9 @@ void add_prepare_command(CLI::App& app, Command& run) {
                     chat_summary["skipped"].get<uint64_t>()
                         ? (", " + std::to_string(chat_summary["skipped"].get<uint64_t>()) + " bad line(s) skipped").c_str()
                         : "");
+      // The folder stands for its shards (train and eval take it as --data).
+      std::fprintf(stderr, "next: anetrain train --model MODEL%s --data %s --out RUN\n", o->chat ? " --lora 16" : "",
+                   o->opt.out_dir.c_str());
       return 0;
     };
   });

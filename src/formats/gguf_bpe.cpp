@@ -19,12 +19,13 @@ struct PreTokenizer {
   hf::SplitRegex split;
   bool nfc;            // Qwen's tokenizer.json normalizes to NFC before splitting
   bool ignore_merges;  // Llama 3's: a word that is a whole piece is that piece
+  bool adds_bos;       // without tokenizer.ggml.add_bos_token, as llama.cpp decides: Llama 3's alone
 };
 
 std::optional<PreTokenizer> known_pre_tokenizer(const std::string& pre) {
-  if (pre == "qwen2") return PreTokenizer{hf::SplitRegex::kQwen, true, false};
-  if (pre == "llama-bpe" || pre == "llama3") return PreTokenizer{hf::SplitRegex::kLlama3, false, true};
-  if (pre.empty() || pre == "default" || pre == "gpt-2") return PreTokenizer{hf::SplitRegex::kGpt2, false, false};
+  if (pre == "qwen2") return PreTokenizer{hf::SplitRegex::kQwen, true, false, false};
+  if (pre == "llama-bpe" || pre == "llama3") return PreTokenizer{hf::SplitRegex::kLlama3, false, true, true};
+  if (pre.empty() || pre == "default" || pre == "gpt-2") return PreTokenizer{hf::SplitRegex::kGpt2, false, false, false};
   return std::nullopt;
 }
 
@@ -35,7 +36,7 @@ PreTokenizer pre_tokenizer(const std::string& pre, const std::string& path) {
        "tokenizer.json with -z");
 }
 
-// add_bos_token, when the file says: Qwen's GGUFs name a BOS id (<|endoftext|>) but never add it.
+// add_bos_token, when the file says: Qwen's GGUFs name a BOS id (<|endoftext|>) and say it is not added.
 std::optional<bool> add_bos(const GgufTokenizer& t) {
   for (const GgufKV& kv : t.other)
     if (kv.key == "tokenizer.ggml.add_bos_token" && kv.value.type == GgufType::boolean) return kv.value.i != 0;
@@ -100,7 +101,7 @@ std::unique_ptr<Tokenizer> gguf_byte_level_tokenizer(const GgufTokenizer& t, con
   bpe->index();
   spec.bpe = std::move(bpe);
   const std::optional<bool> bos = add_bos(t);
-  spec.bos_id = bos.value_or(t.bos_id >= 0) && t.bos_id >= 0 && size_t(t.bos_id) < t.tokens.size() ? int32_t(t.bos_id) : -1;
+  spec.bos_id = bos.value_or(pre.adds_bos) && t.bos_id >= 0 && size_t(t.bos_id) < t.tokens.size() ? int32_t(t.bos_id) : -1;
   spec.eos_id = t.eos_id >= 0 && size_t(t.eos_id) < t.tokens.size() ? int32_t(t.eos_id) : -1;
   return hf::make_hf_tokenizer(std::move(spec));
 }

@@ -71,8 +71,8 @@ GgufTokenizer gguf_tokenizer_from_file(const std::string& path, int vocab_size) 
     for (const auto& a : spec.added) t.token_type[size_t(a.id)] = a.special ? 3 : 4;
     for (const auto& m : spec.bpe->merges) t.merges.push_back(pieces[size_t(m.left)] + " " + pieces[size_t(m.right)]);
     t.bos_id = spec.bos_id, t.eos_id = spec.eos_id;
-    // Said outright: without the key llama.cpp adds its default BOS to a "gpt2" vocabulary, which
-    // Qwen's tokenizer never does.
+    // Said outright, as llama.cpp's converter says it: without the key llama.cpp decides by the
+    // pre-tokenizer (BOS for Llama 3's, none for Qwen's), not by the tokenizer.json.
     t.other.push_back({"tokenizer.ggml.add_bos_token", GgufValue::of_bool(spec.bos_id >= 0), 0});
     // The chat template rides along, as llama.cpp's converter carries it, for chat front ends.
     const std::string config = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();

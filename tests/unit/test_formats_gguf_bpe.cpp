@@ -115,6 +115,10 @@ TEST(GgufByteLevel, BosFollowsAddBosTokenAndUnknownSplitsAreRefused) {
   const auto with_bos = load_gguf_tokenizer((dir / "bos.gguf").string(), 0);
   EXPECT_EQ(with_bos->bos_id(), 151643);
   EXPECT_EQ(with_bos->encode("Hello world", true), (std::vector<int32_t>{151643, 9707, 1879}));
+  // Without the key, as llama.cpp decides: a Qwen ("qwen2") vocabulary adds none.
+  std::erase_if(t.other, [](const GgufKV& kv) { return kv.key == "tokenizer.ggml.add_bos_token"; });
+  save_gguf(*m, (dir / "unsaid.gguf").string(), DType::f32, &t);
+  EXPECT_EQ(load_gguf_tokenizer((dir / "unsaid.gguf").string(), 0)->bos_id(), -1);
 
   // A split rule anetrain does not implement is refused by name, and the GGUF's vocabulary is not
   // offered as the model's tokenizer (a tokenizer.json beside it may be).
