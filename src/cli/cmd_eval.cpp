@@ -106,21 +106,15 @@ void write_scores(const std::string& path, const ChoiceReport& r) {
 
 // --data DIR of a folder `prepare` wrote: its held-out shards, the figure a user evaluates a model
 // by; its training shards where it has none. Which ones is said, not guessed at silently.
-std::vector<std::string> shards_to_score(const std::vector<std::string>& given, bool quiet) {
-  std::vector<std::string> shards;
-  for (const std::string& p : given) {
-    if (!is_folder(p)) {
-      shards.push_back(p);
-      continue;
-    }
-    const PreparedFolder f = read_prepared_folder(p);
+std::vector<std::string> shards_to_score(std::vector<std::string> shards, bool quiet) {
+  expand_folders(shards, [quiet](const PreparedFolder& f) {
     const bool held_out = !f.val.empty();
     const std::vector<std::string>& pick = held_out ? f.val : f.train;
     if (!quiet)
-      std::fprintf(stderr, "eval: %s: its %zu %s shard(s)%s\n", p.c_str(), pick.size(), held_out ? "validation" : "training",
-                   held_out ? "" : " (it holds no validation shards)");
-    shards.insert(shards.end(), pick.begin(), pick.end());
-  }
+      std::fprintf(stderr, "eval: %s: its %zu %s shard(s)%s\n", f.dir.c_str(), pick.size(),
+                   held_out ? "validation" : "training", held_out ? "" : " (it holds no validation shards)");
+    return pick;
+  });
   return shards;
 }
 

@@ -53,36 +53,37 @@ PreparedFolder read_prepared_folder(const std::string& dir) {
   return f;
 }
 
-std::vector<std::string> expand_prepared_folders(std::vector<std::string>& paths) {
-  std::vector<std::string> expanded, val;
-  for (const std::string& p : paths) {
-    if (!is_folder(p)) {
-      expanded.push_back(p);
-      continue;
-    }
-    PreparedFolder f = read_prepared_folder(p);
-    if (f.train.empty()) fail(p + ": `anetrain prepare` wrote no training shards here (see its prepare.json)");
-    expanded.insert(expanded.end(), f.train.begin(), f.train.end());
-    val.insert(val.end(), f.val.begin(), f.val.end());
-  }
-  paths = std::move(expanded);
-  return val;
-}
-
-void expand_validation_folders(std::vector<std::string>& paths) {
+void expand_folders(std::vector<std::string>& paths,
+                    const std::function<std::vector<std::string>(const PreparedFolder&)>& pick) {
   std::vector<std::string> expanded;
   for (const std::string& p : paths) {
     if (!is_folder(p)) {
       expanded.push_back(p);
       continue;
     }
-    PreparedFolder f = read_prepared_folder(p);
-    if (f.val.empty())
-      fail(p + ": holds no validation shards (`anetrain prepare` held out no document for them); give --val-frac to hold out "
-           "part of the training shards instead");
-    expanded.insert(expanded.end(), f.val.begin(), f.val.end());
+    const std::vector<std::string> shards = pick(read_prepared_folder(p));
+    expanded.insert(expanded.end(), shards.begin(), shards.end());
   }
   paths = std::move(expanded);
+}
+
+std::vector<std::string> expand_prepared_folders(std::vector<std::string>& paths) {
+  std::vector<std::string> val;
+  expand_folders(paths, [&](const PreparedFolder& f) {
+    if (f.train.empty()) fail(f.dir + ": `anetrain prepare` wrote no training shards here (see its prepare.json)");
+    val.insert(val.end(), f.val.begin(), f.val.end());
+    return f.train;
+  });
+  return val;
+}
+
+void expand_validation_folders(std::vector<std::string>& paths) {
+  expand_folders(paths, [](const PreparedFolder& f) {
+    if (f.val.empty())
+      fail(f.dir + ": holds no validation shards (`anetrain prepare` held out no document for them); give "
+                   "--val-frac to hold out part of the training shards instead");
+    return f.val;
+  });
 }
 
 }  // namespace anetrain

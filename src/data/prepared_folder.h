@@ -3,6 +3,7 @@
 // hands that same DIR on. Its prepare.json lists the shards in order; they are looked up inside
 // DIR by name (prepare.json keeps the paths as they were typed, relative to where prepare ran).
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ bool is_folder(const std::string& path);
 // Reads DIR/prepare.json. A folder without one, a prepare.json of another shape, or a listed shard
 // that is missing is an error naming the file.
 PreparedFolder read_prepared_folder(const std::string& dir);
+
+// Replaces each folder among `paths` by the shards `pick` chooses of it, in place and in order;
+// shard files stay as they are. The two below and `eval --data` are this with their choices.
+void expand_folders(std::vector<std::string>& paths,
+                    const std::function<std::vector<std::string>(const PreparedFolder&)>& pick);
 
 // Replaces each folder among `paths` by its training shards, in place and in order; shard files
 // stay as they are. Returns the validation shards of the folders it replaced, in the same order.

@@ -145,5 +145,7 @@ void write_gguf(const std::string& path, const std::vector<GgufKV>& kv, const st
 // tokenizer.ggml.model of a GGUF file that carries a vocabulary ("llama", "gpt2"); "" when `path`
 // is not a GGUF file or has none. (Conversions to and from tokenizer files: formats/gguf_vocab.h.)
 std::string gguf_tokenizer_kind(const std::string& path);
+// The vocabulary of a GGUF file, read once; empty when `path` is not a GGUF file or has none.
+GgufTokenizer gguf_file_tokenizer(const std::string& path);
 
 }  // namespace anetrain

@@ -3,7 +3,7 @@
 // alphabet), the merges as "left right" by rank, and the added tokens as CONTROL (special) or
 // USER_DEFINED entries of the one token list; the pre-tokenizer is a name (tokenizer.ggml.pre)
 // standing for the regex and normalizer of the model family's tokenizer.json.
-#include <unordered_map>
+#include <optional>
 
 #include "core/error.h"
 #include "formats/gguf_vocab.h"
@@ -48,10 +48,7 @@ std::optional<bool> add_bos(const GgufTokenizer& t) {
 bool byte_level_split_known(const std::string& pre) { return known_pre_tokenizer(pre).has_value(); }
 
 std::unique_ptr<Tokenizer> gguf_byte_level_tokenizer(const GgufTokenizer& t, const std::string& path) {
-  const PreTokenizer pre = pre_tokenizer(t.pre, path);
-  if (!t.token_type.empty() && t.token_type.size() != t.tokens.size())
-    fail(path + ": tokenizer.ggml.token_type holds " + std::to_string(t.token_type.size()) + " types for " +
-         std::to_string(t.tokens.size()) + " tokens");
+  const PreTokenizer pre = pre_tokenizer(t.pre, path);  // gguf_tokenizer() checked one type per token
   hf::Spec spec;
   spec.path = path;
   spec.byte_level = true;

@@ -58,12 +58,16 @@ GgufTokenizer gguf_tokenizer(const GgufReader& r) {
   return t;
 }
 
-std::string gguf_tokenizer_kind(const std::string& path) {
+GgufTokenizer gguf_file_tokenizer(const std::string& path) {
   {
     MappedFile f(path);
-    if (f.size() < 4 || std::memcmp(f.data(), "GGUF", 4) != 0) return "";
+    if (f.size() < 4 || std::memcmp(f.data(), "GGUF", 4) != 0) return {};
   }
-  const GgufTokenizer t = gguf_tokenizer(GgufReader(path));
+  return gguf_tokenizer(GgufReader(path));
+}
+
+std::string gguf_tokenizer_kind(const std::string& path) {
+  const GgufTokenizer t = gguf_file_tokenizer(path);
   return t.empty() ? "" : t.model;
 }
 

@@ -110,8 +110,7 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path, int voca
 }
 
 bool gguf_tokenizer_readable(const std::string& path) {
-  if (gguf_tokenizer_kind(path).empty()) return false;
-  const GgufTokenizer t = gguf_tokenizer(GgufReader(path));
+  const GgufTokenizer t = gguf_file_tokenizer(path);  // empty for another file: neither kind below
   if (t.model == "llama") return t.scores.size() == t.tokens.size();
   return t.model == "gpt2" && byte_level_split_known(t.pre);
 }
